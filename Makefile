@@ -1,0 +1,80 @@
+# The GlitchTip kit. `make help` lists the targets; each sets up .venv on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROVISION := $(BIN)/provision
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+.PHONY: help
+help: ## Show this help: every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv with the kit and its dev tools
+
+.PHONY: init
+init: $(STAMP) ## Write glitchtip.yaml and generate the secrets in .env (keeps existing ones)
+	@$(PROVISION) init
+
+.PHONY: render
+render: $(STAMP) ## Render compose.yml, compose.part.yml and .env, validated by docker compose
+	@$(PROVISION) render --check
+
+.PHONY: start
+start: $(STAMP) ## Render, start, migrate, create the admin and the default project; print the DSN
+	@$(PROVISION) up
+
+.PHONY: stop
+stop: $(STAMP) ## Stop the stack (volumes and data kept)
+	@$(PROVISION) down
+
+.PHONY: restart
+restart: $(STAMP) ## Stop, then start again
+	@$(PROVISION) down
+	@$(PROVISION) up
+
+.PHONY: status
+status: $(STAMP) ## Show each container's state and GlitchTip's health
+	@$(PROVISION) status
+
+.PHONY: logs
+logs: $(STAMP) ## Follow the logs of every service (SERVICE=web for one)
+	@$(PROVISION) logs --follow $(SERVICE)
+
+.PHONY: migrate
+migrate: $(STAMP) ## Run GlitchTip's migrations (./bin/run-migrate.sh) again
+	@$(PROVISION) migrate
+
+.PHONY: partman-start
+partman-start: $(STAMP) ## GlitchTip 5 only: start with pg_partman advanced partitioning
+	@$(PROVISION) up --partman
+
+.PHONY: clean
+clean: $(STAMP) ## Remove the stack AND its volumes (asks first)
+	@$(PROVISION) down --volumes
+
+.PHONY: test
+test: $(STAMP) ## Run the fast tests (no root, no Docker engine needed)
+	@$(BIN)/pytest -q -m "not stack"
+
+.PHONY: test-stack
+test-stack: $(STAMP) ## Run the Docker tier: real engine, built images, provision up/down
+	@$(BIN)/pytest -q -m stack
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check and format check
+	@$(BIN)/ruff check provision tests bench
+	@$(BIN)/ruff format --check provision tests bench
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks under bench/ and print their figures
+	@for b in bench/*.py; do $(BIN)/python $$b; done

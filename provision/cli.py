@@ -1,0 +1,88 @@
+"""The `provision` command line: a thin Click layer over plain functions.
+
+Commands are loaded lazily from `provision.commands.*` so that `provision --help` stays fast: a
+command module imports only `click` at the top and pulls in jinja2, httpx or docker inside the
+function that needs them. `KitError`s raised anywhere below become one line on stderr and the
+error's exit status; a secret never reaches that line because errors carry masked values only.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from provision import __version__
+from provision.errors import KitError
+
+# name -> "module:attribute"; the order is the order `--help` lists them in.
+COMMANDS: dict[str, str] = {
+    "init": "provision.commands.init:init_command",
+    "render": "provision.commands.render:render_command",
+    "config": "provision.commands.config:config_command",
+    "rotate-secret": "provision.commands.rotate_secret:rotate_secret_command",
+    "up": "provision.commands.up:up_command",
+    "down": "provision.commands.down:down_command",
+    "status": "provision.commands.status:status_command",
+    "logs": "provision.commands.logs:logs_command",
+    "migrate": "provision.commands.migrate:migrate_command",
+    "partman": "provision.commands.partman:partman_command",
+    "create-project": "provision.commands.create_project:create_project_command",
+    "dsn": "provision.commands.dsn:dsn_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when listed or invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # A command whose module is not written yet is simply absent, not a crash.
+            if exc.name == module_name:
+                return None
+            raise
+        return getattr(module, attribute)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KitError as error:
+            click.echo(f"error: {error.line()}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="provision")
+def cli() -> None:
+    """Deploy and provision a self-hosted GlitchTip.
+
+    \b
+    First start (renders, starts, migrates, creates the admin and a DSN):
+      provision up
+    Step by step:
+      provision init            create glitchtip.yaml and the secrets in .env
+      provision render --check  write compose.yml and validate it with docker compose
+      provision create-project  get or create org, team, project; write the DSN to .glitchtiprc
+      provision dsn             show the DSN an app would use, and where it came from
+
+    Settings come from options, then GLITCHTIP_* environment variables, then glitchtip.yaml,
+    then defaults; `provision config` shows which one won.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="provision")
