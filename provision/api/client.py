@@ -1,0 +1,353 @@
+"""An httpx client for the parts of GlitchTip's API the kit uses.
+
+Explicit about the network: every request has a timeout; connection failures and 502/503/504
+(GlitchTip restarting behind its proxy) are retried a bounded number of times with exponential
+backoff; list endpoints are followed through GlitchTip's malformed `Link` header (a Python set
+repr, `{'<...>; rel="next"; results="true"; ...'}`); and every failure becomes an `ApiError` with
+one line that names what was missing or refused. The token never appears in a message.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from provision.errors import ApiError
+from provision.masking import redact
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_PAGES = 100
+USER_AGENT = "glitchtip-kit"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry: `attempts` in all, backoff doubling from `backoff`."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def parse_link_header(value: str) -> dict[str, dict[str, str]]:
+    """Parse a Link header, tolerating GlitchTip's set-repr wrapper; rel -> {url, params...}."""
+    text = value.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    links: dict[str, dict[str, str]] = {}
+    for match in re.finditer(r"<([^>]*)>((?:\s*;\s*[\w-]+=\"[^\"]*\")*)", text):
+        params = dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(2)))
+        params["url"] = match.group(1)
+        if "rel" in params:
+            links[params["rel"]] = params
+    return links
+
+
+def _first_line(text: str) -> str:
+    """The first meaningful line of a response body (HTML tags stripped), for error messages."""
+    plain = re.sub(r"<[^>]+>", "\n", text)
+    for line in plain.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line[:200]
+    return "(empty response)"
+
+
+def _field_errors(body: Any) -> str:
+    """GlitchTip's 422 body as `field: message` pairs."""
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, str):
+        return detail
+    parts = []
+    for item in detail if isinstance(detail, list) else []:
+        if isinstance(item, dict) and "msg" in item:
+            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "payload")]
+            parts.append(f"{'.'.join(loc) or 'body'}: {item['msg']}")
+        elif isinstance(item, dict):
+            parts.extend(f"{k}: {v}" for k, v in item.items())
+    return "; ".join(parts) or "invalid input"
+
+
+class GlitchTipClient:
+    """GlitchTip's API with a Bearer token; use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.posts = 0
+        self.requests = 0
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    def __enter__(self) -> GlitchTipClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request with retries on connection errors and 502/503/504; no status mapping.
+
+        A POST is retried only when it cannot have reached GlitchTip (connect failures, 503),
+        since GlitchTip's create calls are not idempotent.
+        """
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                self.requests += 1
+                if method == "POST":
+                    self.posts += 1
+                response = self.http.request(method, path, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == self.retry.attempts:
+                    raise self._unreachable(exc) from None
+            except httpx.TimeoutException as exc:
+                if method == "POST" or attempt == self.retry.attempts:
+                    raise self._unreachable(exc) from None
+            except httpx.HTTPError as exc:
+                if method == "POST" or attempt == self.retry.attempts:
+                    raise self._unreachable(exc) from None
+            else:
+                retryable = response.status_code in RETRY_STATUSES and (
+                    method != "POST" or response.status_code == 503
+                )
+                if not retryable or attempt == self.retry.attempts:
+                    return response
+            self._sleep(self.retry.delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unreachable(self, exc: Exception) -> ApiError:
+        return ApiError(
+            f"cannot reach GlitchTip at {self.base_url} ({exc.__class__.__name__}, "
+            f"{self.retry.attempts} attempts)",
+            "check --url / GLITCHTIP_URL and that GlitchTip is running",
+        )
+
+    def request(
+        self, method: str, path: str, *, action: str, not_found: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Send, map every error status to an `ApiError`, and return the decoded JSON body."""
+        response = self.send(method, path, **kwargs)
+        self.raise_for_status(response, action=action, not_found=not_found)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"GlitchTip answered {action} with something that is not JSON "
+                f"({_first_line(response.text)})",
+                "check that --url points at GlitchTip itself",
+            ) from None
+
+    def raise_for_status(
+        self, response: httpx.Response, *, action: str, not_found: str | None = None
+    ) -> None:
+        """Map a non-2xx response to one clear `ApiError` line."""
+        status = response.status_code
+        if status < 400:
+            return
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if status == 401:
+            raise ApiError(
+                "token rejected by GlitchTip (401)",
+                "give a valid API token (--token / GLITCHTIP_API_TOKEN) or the admin's "
+                "e-mail and password",
+                status=status,
+            )
+        if status == 403:
+            why = body.get("detail") if isinstance(body, dict) else None
+            if why and why != "Permission denied":
+                raise ApiError(f"GlitchTip refused to {action}: {why}", status=status)
+            raise ApiError(
+                f"token lacks scope to {action} (403)",
+                "use a token with the scopes org:write, team:write, project:write and "
+                "project:admin, or let the kit create one from the admin's e-mail and password",
+                status=status,
+            )
+        if status == 404:
+            raise ApiError(
+                not_found or f"GlitchTip has nothing at {response.request.url.path} (404)",
+                "check the names, or let create-project create them",
+                status=status,
+            )
+        if status == 422:
+            raise ApiError(
+                f"GlitchTip rejected the request to {action}: {_field_errors(body)}", status=status
+            )
+        text = _first_line(response.text)
+        raise ApiError(
+            f"GlitchTip failed to {action}: HTTP {status}: {redact(text, [self._token])}",
+            "see GlitchTip's logs" if status >= 500 else None,
+            status=status,
+        )
+
+    def paginate(self, path: str, *, action: str, not_found: str | None = None) -> list[Any]:
+        """Every item of a list endpoint, following `rel="next"` while it has results."""
+        items: list[Any] = []
+        url: str | None = path
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            response = self.send("GET", url)
+            self.raise_for_status(response, action=action, not_found=not_found)
+            try:
+                page = response.json()
+            except ValueError:
+                raise ApiError(
+                    f"GlitchTip answered {action} with something that is not JSON", None
+                ) from None
+            if not isinstance(page, list):
+                raise ApiError(f"GlitchTip answered {action} with an unexpected shape")
+            items.extend(page)
+            link = parse_link_header(response.headers.get("link", "")).get("next")
+            url = link["url"] if link and link.get("results") == "true" and page else None
+        return items
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def whoami(self) -> dict:
+        """`GET /api/0/`: the token's user and scopes (`user` is None when not authenticated)."""
+        return self.request("GET", "/api/0/", action="check the API token")
+
+    def organizations(self) -> list[dict]:
+        """All organizations the token's user belongs to."""
+        return self.paginate("/api/0/organizations/", action="list organizations")
+
+    def create_organization(self, name: str) -> dict:
+        """Create an organization (GlitchTip derives the slug; a taken one gets a suffix)."""
+        return self.request(
+            "POST", "/api/0/organizations/", json={"name": name}, action="create an organization"
+        )
+
+    def teams(self, org: str) -> list[dict]:
+        """Teams of an organization."""
+        return self.paginate(
+            f"/api/0/organizations/{q(org)}/teams/",
+            action="list teams",
+            not_found=f"no organization named '{org}'",
+        )
+
+    def create_team(self, org: str, slug: str) -> dict:
+        """Create a team (a duplicate slug is a 500 in GlitchTip: check first)."""
+        return self.request(
+            "POST",
+            f"/api/0/organizations/{q(org)}/teams/",
+            json={"slug": slug},
+            action="create a team",
+            not_found=f"no organization named '{org}'",
+        )
+
+    def projects(self, org: str) -> list[dict]:
+        """Projects of an organization (each with its teams)."""
+        return self.paginate(
+            f"/api/0/organizations/{q(org)}/projects/",
+            action="list projects",
+            not_found=f"no organization named '{org}'",
+        )
+
+    def create_project(self, org: str, team: str, name: str, platform: str | None) -> dict:
+        """Create a project under a team; GlitchTip adds a default client key."""
+        body: dict[str, Any] = {"name": name}
+        if platform:
+            body["platform"] = platform
+        return self.request(
+            "POST",
+            f"/api/0/teams/{q(org)}/{q(team)}/projects/",
+            json=body,
+            action="create a project",
+            not_found=f"no team named '{team}' in organization '{org}'",
+        )
+
+    def keys(self, org: str, project: str) -> list[dict]:
+        """Client keys (DSNs) of a project; an unknown project gives [] (recorded)."""
+        return self.paginate(
+            f"/api/0/projects/{q(org)}/{q(project)}/keys/",
+            action="list client keys",
+            not_found=f"no project named '{project}' in organization '{org}'",
+        )
+
+    def create_key(self, org: str, project: str, name: str) -> dict:
+        """Create a named client key."""
+        return self.request(
+            "POST",
+            f"/api/0/projects/{q(org)}/{q(project)}/keys/",
+            json={"name": name},
+            action="create a client key",
+            not_found=f"no project named '{project}' in organization '{org}'",
+        )
+
+    def alerts(self, org: str, project: str) -> list[dict]:
+        """Alert rules of a project."""
+        return self.paginate(f"/api/0/projects/{q(org)}/{q(project)}/alerts/", action="list alerts")
+
+    def create_alert(self, org: str, project: str, alert: dict) -> dict:
+        """Create an alert rule (GlitchTip duplicates identical ones: check first)."""
+        return self.request(
+            "POST",
+            f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
+            json=alert,
+            action="create an alert",
+            not_found=f"no project named '{project}' in organization '{org}'",
+        )
+
+    def monitors(self, org: str) -> list[dict]:
+        """Uptime monitors of an organization."""
+        return self.paginate(
+            f"/api/0/organizations/{q(org)}/monitors/",
+            action="list uptime monitors",
+            not_found=f"no organization named '{org}'",
+        )
+
+    def create_monitor(self, org: str, monitor: dict) -> dict:
+        """Create an uptime monitor."""
+        return self.request(
+            "POST",
+            f"/api/0/organizations/{q(org)}/monitors/",
+            json=monitor,
+            action="create an uptime monitor",
+            not_found=f"no organization named '{org}'",
+        )
+
+
+def q(segment: str) -> str:
+    """A path segment, percent-encoded."""
+    return quote(segment, safe="")

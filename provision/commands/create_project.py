@@ -1,0 +1,168 @@
+"""`provision create-project`: get or create org, team, project and key; write the DSN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provision.errors import KitError
+
+FALLBACK_URL = "http://127.0.0.1:8000"
+FALLBACK_ORG = "GlitchTip"
+FALLBACK_PROJECT = "default"
+FALLBACK_PLATFORM = "python"
+FORMATS = ("glitchtiprc", "sentryclirc", "text", "env", "json", "ini")
+
+
+def _defaults(directory: Path) -> dict[str, str | None]:
+    """Defaults from the kit's settings (glitchtip.yaml etc.), or fixed ones without them."""
+    try:
+        from provision.settings import load_settings
+    except ImportError:
+        return {
+            "url": FALLBACK_URL,
+            "org": FALLBACK_ORG,
+            "project": FALLBACK_PROJECT,
+            "platform": FALLBACK_PLATFORM,
+            "admin_email": None,
+        }
+    settings = load_settings(directory)
+    return {
+        "url": settings.internal_url,
+        "org": settings.organization,
+        "project": settings.project,
+        "platform": settings.platform,
+        "admin_email": settings.admin_email,
+    }
+
+
+@click.command("create-project")
+@click.option(
+    "--url",
+    envvar="GLITCHTIP_URL",
+    help="GlitchTip's address [env GLITCHTIP_URL; default: the kit's bind address and port]",
+)
+@click.option(
+    "--token",
+    envvar="GLITCHTIP_API_TOKEN",
+    help="API token [env GLITCHTIP_API_TOKEN; default: the one in .env, else one is created]",
+)
+@click.option(
+    "--admin-email",
+    envvar="GLITCHTIP_ADMIN_EMAIL",
+    help="admin e-mail used to "
+    "create a token [env GLITCHTIP_ADMIN_EMAIL; default: the kit's admin]",
+)
+@click.option(
+    "--admin-password",
+    envvar="GLITCHTIP_ADMIN_PASSWORD",
+    help="admin password "
+    "[env GLITCHTIP_ADMIN_PASSWORD; default: DJANGO_SUPERUSER_PASSWORD in .env]",
+)
+@click.option("--org", "org", metavar="NAME", help="organization name or slug [default: settings]")
+@click.option("--team", metavar="SLUG", help="team slug [default: the organization's slug]")
+@click.option("--project", metavar="NAME", help="project name or slug [default: settings]")
+@click.option("--platform", help="platform of a new project [default: python]")
+@click.option(
+    "--key-name",
+    metavar="NAME",
+    help="use a dedicated client key with this name, "
+    "created if missing [default: the project's default key]",
+)
+@click.option(
+    "--rc",
+    "rc_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="file to write [default: ./.glitchtiprc, or ./.sentryclirc]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="glitchtiprc",
+    show_default=True,
+    help="sentryclirc: write .sentryclirc for sentry-cli and "
+    "GlitchTip's CLI instead; text/env/json/ini: also print the DSN in that form",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=".env",
+    show_default=True,
+    help="the kit's .env (stores and reuses GLITCHTIP_API_TOKEN)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--verbose", "-v", is_flag=True, help="say what is being created, on stderr")
+@click.option(
+    "--timeout", type=float, default=10.0, show_default=True, help="seconds per HTTP request"
+)
+@click.option("--retries", type=int, default=4, envvar="PROVISION_API_RETRIES", hidden=True)
+@click.option("--backoff", type=float, default=0.5, envvar="PROVISION_API_BACKOFF", hidden=True)
+def create_project_command(url, token, admin_email, admin_password, org, team, project,
+                           platform, key_name, rc_path, fmt, env_file, as_json, verbose, timeout,
+                           retries, backoff) -> None:  # fmt: skip
+    """Get or create an organization, team, project and client key; write the DSN.
+
+    \b
+    Only what is missing is created, so a second run makes no change and prints the same DSN.
+    The token: --token, else GLITCHTIP_API_TOKEN in .env while GlitchTip accepts it, else a new
+    one created from the admin's e-mail and password (stored in .env, mode 0600).
+    Writes .glitchtiprc ([defaults] org, project, url=DSN; mode 0600, other keys kept).
+    """
+    import json
+
+    from provision.envfile import read_env_file
+
+    defaults = _defaults(Path.cwd())
+    env_values = read_env_file(env_file)
+    if not admin_password:
+        admin_password = env_values.get("DJANGO_SUPERUSER_PASSWORD") or None
+    if not admin_email:
+        admin_email = defaults["admin_email"] or env_values.get("DJANGO_SUPERUSER_EMAIL") or None
+    rc_format = "sentryclirc" if fmt == "sentryclirc" else "glitchtiprc"
+    if rc_path is None:
+        rc_path = Path(".sentryclirc" if rc_format == "sentryclirc" else ".glitchtiprc")
+
+    from provision.api.client import RetryPolicy
+    from provision.provisioning import ProjectRequest, provision_project
+    from provision.rcfile import format_dsn
+
+    request = ProjectRequest(
+        url=url or defaults["url"],
+        org=org or defaults["org"],
+        project=project or defaults["project"],
+        token=token or None,
+        admin_email=admin_email,
+        admin_password=admin_password,
+        env_path=env_file,
+        team=team,
+        platform=platform or defaults["platform"] or FALLBACK_PLATFORM,
+        key_name=key_name,
+        rc_path=rc_path,
+        rc_format=rc_format,
+        client_options={
+            "timeout": timeout,
+            "retry": RetryPolicy(attempts=max(1, retries), backoff=max(0.0, backoff)),
+        },
+    )
+    try:
+        progress = (lambda m: click.echo(m, err=True)) if verbose else None
+        result = provision_project(request, progress=progress)
+    except OSError as exc:
+        raise KitError(
+            f"cannot write {exc.filename or 'a file'} ({exc.__class__.__name__})",
+            "check the directory's permissions",
+        ) from None
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    made = ", ".join(result.created) if result.created else "nothing (all present)"
+    written = "wrote" if result.rc_changed else "unchanged:"
+    click.echo(
+        f"{result.org_slug}/{result.project_slug} (team {result.team_slug}): created {made}; "
+        f"{written} {result.rc_path}",
+        err=True,
+    )
+    shown = fmt if fmt in ("env", "json", "ini") else "text"
+    click.echo(format_dsn(shown, org=result.org_slug, project=result.project_slug, dsn=result.dsn))

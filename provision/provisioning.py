@@ -1,0 +1,224 @@
+"""Get-or-create an organization, team, project and client key in GlitchTip; write the DSN.
+
+GlitchTip's create calls are not idempotent (a second org or project gets a suffixed slug, a
+duplicate team slug is a 500, keys duplicate), so every step lists first and POSTs only what is
+missing: a second run makes no POST and yields the same DSN. The token is resolved first: the one
+given, else the one stored in `.env` while GlitchTip still accepts it, else a new one minted from
+the admin's e-mail and password and stored in `.env` (0600).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provision.errors import ApiError, UsageError
+
+TOKEN_KEY = "GLITCHTIP_API_TOKEN"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ProjectRequest:
+    """What to provision, and how to authenticate."""
+
+    url: str
+    org: str
+    project: str
+    token: str | None = None
+    admin_email: str | None = None
+    admin_password: str | None = None
+    env_path: Path | None = None
+    team: str | None = None
+    platform: str | None = "python"
+    key_name: str | None = None
+    rc_path: Path | None = Path(".glitchtiprc")
+    rc_format: str = "glitchtiprc"
+    client_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectResult:
+    """What exists now, what this run created, and where the token came from."""
+
+    org_slug: str
+    team_slug: str
+    project_slug: str
+    dsn: str
+    created: list[str]
+    posts: int
+    token_source: str
+    rc_path: Path | None = None
+    rc_changed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (no token)."""
+        return {
+            "org": self.org_slug,
+            "team": self.team_slug,
+            "project": self.project_slug,
+            "dsn": self.dsn,
+            "created": self.created,
+            "posts": self.posts,
+            "token_source": self.token_source,
+            "rc_path": str(self.rc_path) if self.rc_path else None,
+            "rc_changed": self.rc_changed,
+        }
+
+
+def slugify(value: str) -> str:
+    """GlitchTip's (Django's) slug of a name."""
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^\w\s-]", "", value.lower())
+    return re.sub(r"[-\s]+", "-", value).strip("-_")
+
+
+def _validate(request: ProjectRequest) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(request.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            "the GlitchTip URL must start with http:// or https:// and name a host",
+            "e.g. --url http://127.0.0.1:8000",
+        )
+    for label, value in (("organization", request.org), ("project", request.project)):
+        if not value or not value.strip() or not slugify(value):
+            raise UsageError(f"the {label} name is empty", f"give --{label[:3]} a name")
+    if request.team is not None and not re.fullmatch(r"[-a-zA-Z0-9_]+", request.team):
+        raise UsageError(
+            "the team slug may contain only letters, digits, '-' and '_'", "e.g. --team backend"
+        )
+    if request.rc_format not in ("glitchtiprc", "sentryclirc"):
+        raise UsageError(
+            f"unknown rc format '{request.rc_format}'", "use glitchtiprc or sentryclirc"
+        )
+
+
+def _token_accepted(client: Any) -> bool:
+    try:
+        body = client.whoami()
+    except ApiError as error:
+        if error.status == 401:
+            return False
+        raise
+    return bool(isinstance(body, dict) and body.get("user"))
+
+
+def resolve_token(request: ProjectRequest, progress: Progress) -> tuple[str, str]:
+    """(token, source): given > stored in .env and still accepted > minted from the admin login."""
+    from provision.api.bootstrap import bootstrap_token
+    from provision.api.client import GlitchTipClient
+    from provision.envfile import read_env_file, update_env_file
+
+    options = request.client_options
+    if request.token:
+        with GlitchTipClient(request.url, request.token, **options) as client:
+            if not _token_accepted(client):
+                raise ApiError(
+                    "token rejected by GlitchTip (401)",
+                    "give a valid API token (--token / GLITCHTIP_API_TOKEN) or omit it to create "
+                    "one from the admin's e-mail and password",
+                    status=401,
+                )
+        return request.token, "given"
+    stored = read_env_file(request.env_path).get(TOKEN_KEY) if request.env_path else None
+    if stored:
+        with GlitchTipClient(request.url, stored, **options) as client:
+            if _token_accepted(client):
+                return stored, "stored"
+        progress(f"the token stored in {request.env_path} was rejected; creating a new one")
+    if not (request.admin_email and request.admin_password):
+        raise UsageError(
+            "no API token and no admin credentials to create one",
+            "give --token (GLITCHTIP_API_TOKEN) or --admin-email and --admin-password",
+        )
+    progress(f"logging in as {request.admin_email} to create an API token")
+    token = bootstrap_token(request.url, request.admin_email, request.admin_password, **options)
+    if request.env_path is not None:
+        update_env_file(request.env_path, {TOKEN_KEY: token})
+    return token, "created"
+
+
+def _pick(items: list[dict], *, slug: str | None = None, name: str | None = None) -> dict | None:
+    for item in items:
+        if slug is not None and item.get("slug") == slug:
+            return item
+    for item in items:
+        if name is not None and item.get("name") == name:
+            return item
+    return None
+
+
+def provision_project(request: ProjectRequest, progress: Progress | None = None) -> ProjectResult:
+    """Resolve the token, get-or-create org, team, project and key, and write the rc file."""
+    from provision.api.client import GlitchTipClient
+    from provision.rcfile import write_rc
+
+    say = progress or (lambda message: None)
+    _validate(request)
+    token, source = resolve_token(request, say)
+    created: list[str] = []
+    with GlitchTipClient(request.url, token, **request.client_options) as client:
+        wanted = request.org.strip()
+        orgs = client.organizations()
+        org = _pick(orgs, slug=wanted, name=wanted) or _pick(orgs, slug=slugify(wanted))
+        if org is None:
+            say(f"creating organization '{wanted}'")
+            org = client.create_organization(wanted)
+            created.append(f"organization {org['slug']}")
+        org_slug = org["slug"]
+
+        team_slug = request.team or org_slug
+        team = _pick(client.teams(org_slug), slug=team_slug)
+        if team is None:
+            say(f"creating team '{team_slug}'")
+            team = client.create_team(org_slug, team_slug)
+            created.append(f"team {team['slug']}")
+
+        name = request.project.strip()
+        projects = client.projects(org_slug)
+        project = _pick(projects, slug=name, name=name) or _pick(projects, slug=slugify(name))
+        if project is None:
+            say(f"creating project '{name}' in team '{team['slug']}'")
+            project = client.create_project(org_slug, team["slug"], name, request.platform)
+            created.append(f"project {project['slug']}")
+        project_slug = project["slug"]
+
+        keys = client.keys(org_slug, project_slug)
+        if request.key_name:
+            key = next((k for k in keys if k.get("name") == request.key_name), None)
+        else:
+            # The oldest key is the default one GlitchTip made with the project: stable DSN.
+            key = min(keys, key=lambda k: str(k.get("dateCreated", ""))) if keys else None
+        if key is None:
+            key_name = request.key_name or "default"
+            say(f"creating client key '{key_name}'")
+            key = client.create_key(org_slug, project_slug, key_name)
+            created.append(f"key {key_name}")
+        try:
+            dsn = key["dsn"]["public"]
+        except (KeyError, TypeError):
+            raise ApiError("GlitchTip's client key has no dsn.public") from None
+        posts = client.posts
+
+    from provision.dsn import parse_dsn
+
+    parse_dsn(dsn, "the DSN GlitchTip returned")
+    changed = False
+    if request.rc_path is not None:
+        changed = write_rc(
+            request.rc_path,
+            request.rc_format,
+            server_url=request.url,
+            org=org_slug,
+            project=project_slug,
+            dsn=dsn,
+        )
+    return ProjectResult(
+        org_slug, team["slug"], project_slug, dsn, created, posts, source, request.rc_path, changed
+    )

@@ -1,0 +1,1184 @@
+"""Request handling of the fake GlitchTip: routes, auth, CSRF and the recorded error shapes.
+
+`FakeGlitchTip.handle(request)` is pure with respect to HTTP: it takes a parsed `Request` and
+returns a `Response`, reading and writing state only through the `Store` and pushing ingested
+events to the `EventQueue`. `server.py` puts it behind a stdlib HTTP server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from . import model
+from .store import EventQueue, State, Store
+
+SLUG = r"[-a-zA-Z0-9_]+"
+DEFAULT_LIMIT = 50
+MAX_HITS = 1000
+HTML_PAGE = "<!DOCTYPE html>\n<html>\n  <head>\n    <title>GlitchTip</title>\n  </head>\n</html>\n"
+
+
+def _html_error(title: str) -> str:
+    return (
+        '\n<!doctype html>\n<html lang="en">\n<head>\n'
+        f"  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p></p>\n</body>\n</html>\n"
+    )
+
+
+CSRF_FAILURE_HTML = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n'
+    '  <meta http-equiv="content-type" content="text/html; charset=utf-8">\n'
+    '  <meta name="robots" content="NONE,NOARCHIVE">\n  <title>403 Forbidden</title>\n</head>\n'
+    "<body>\n  <h1>Forbidden <span>(403)</span></h1>\n"
+    "  <p>CSRF verification failed. Request aborted.</p>\n</body>\n</html>\n"
+)
+COMMON_PASSWORDS = {"123", "1234", "12345678", "password", "password1", "qwerty", "123456789"}
+
+
+@dataclass
+class FakeConfig:
+    """Server settings that change recorded behaviour (names follow GlitchTip's env vars)."""
+
+    glitchtip_domain: str = "http://localhost:8000"
+    allowed_hosts: tuple[str, ...] = ("*",)
+    enable_user_registration: bool = True
+    enable_organization_creation: bool = False
+    version: str = "fake"
+
+
+@dataclass
+class Request:
+    """One parsed HTTP request; header names are lower case."""
+
+    method: str
+    target: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.target).query)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        jar: dict[str, str] = {}
+        for part in self.headers.get("cookie", "").split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep:
+                jar[name] = value
+        return jar
+
+    def json(self) -> Any:
+        if not self.body:
+            return {}
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass
+class Response:
+    """Status, headers (a list: Set-Cookie may repeat) and body bytes."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+def json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None):
+    """A JSON response with GlitchTip's content type."""
+    return Response(
+        status,
+        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
+        json.dumps(payload).encode(),
+    )
+
+
+def text_response(status: int, text: str, content_type: str = "text/html; charset=utf-8"):
+    """A text (usually HTML) response."""
+    return Response(status, [("Content-Type", content_type)], text.encode())
+
+
+def detail(status: int, message: str) -> Response:
+    """`{"detail": message}`, the shape of every ninja error."""
+    return json_response(status, {"detail": message})
+
+
+UNAUTHORIZED = (401, "Unauthorized")
+DENIED = (403, "Permission denied")
+NOT_FOUND = (404, "Not Found")
+
+
+def missing_field(name: str) -> Response:
+    """Pydantic's 422 for a required body field."""
+    return json_response(
+        422,
+        {
+            "detail": [
+                {"type": "missing", "loc": ["body", "payload", name], "msg": "Field required"}
+            ]
+        },
+    )
+
+
+class HttpError(Exception):
+    """Raised by handlers to answer with a ready response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def fail(status: int, message: str) -> HttpError:
+    """An `HttpError` carrying `{"detail": message}`."""
+    return HttpError(detail(status, message))
+
+
+@dataclass
+class Auth:
+    """Who is calling: the user, and the token's scopes (None: a session, every scope)."""
+
+    user: dict | None = None
+    scopes: set[str] | None = None
+    token: dict | None = None
+    session_id: str | None = None
+
+
+ROUTES: list[tuple[str, str, str]] = [
+    # (methods, path regex, handler name)
+    ("GET", r"/_health/", "health"),
+    ("GET", r"/api/0/internal/health", "internal_health"),
+    ("GET", r"/api/settings/", "settings"),
+    ("GET", r"/api/0/", "api_root"),
+    ("GET", r"/_allauth/browser/v1/config", "allauth_config"),
+    ("POST", r"/_allauth/browser/v1/auth/login", "allauth_login"),
+    ("POST", r"/_allauth/browser/v1/auth/signup", "allauth_signup"),
+    ("GET DELETE", r"/_allauth/browser/v1/auth/session", "allauth_session"),
+    ("GET POST", r"/api/0/api-tokens/", "api_tokens"),
+    ("DELETE", r"/api/0/api-tokens/(?P<token_id>\d+)/", "api_token_delete"),
+    ("GET POST", r"/api/0/organizations/", "organizations"),
+    ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/", "organization"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/members/", "members"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/teams/", "org_teams"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/projects/", "org_projects"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/issues/", "org_issues"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/", "monitors"),
+    ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/", "monitor"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
+    ("POST", rf"/api/0/organizations/(?P<org>{SLUG})/heartbeat_check/(?P<eid>[^/]+)/", "beat"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/status-pages/", "status_pages"),
+    ("GET PUT DELETE", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/", "team"),
+    ("GET POST", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/projects/", "team_projects"),
+    ("GET", r"/api/0/projects/", "all_projects"),
+    ("GET PUT DELETE", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/", "project"),
+    (
+        "POST DELETE",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/teams/(?P<team>{SLUG})/",
+        "project_team",
+    ),
+    ("GET POST", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/keys/", "keys"),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/keys/(?P<key>[^/]+)/",
+        "key",
+    ),
+    ("GET POST", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/alerts/", "alerts"),
+    (
+        "PUT DELETE",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/alerts/(?P<aid>\d+)/",
+        "alert",
+    ),
+    ("GET", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/issues/", "project_issues"),
+    ("GET", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/events/", "project_events"),
+    ("GET", r"/api/0/issues/(?P<iid>\d+)/", "issue"),
+    ("GET", r"/api/0/issues/(?P<iid>\d+)/events/", "issue_events"),
+    ("GET", r"/api/0/issues/(?P<iid>\d+)/events/latest/", "issue_latest_event"),
+    ("GET", r"/api/0/observability/django/", "metrics"),
+    ("POST", r"/api/(?P<pid>\d+)/envelope/", "envelope"),
+    ("POST", r"/api/(?P<pid>\d+)/store/", "store"),
+]
+_COMPILED = [(methods.split(), re.compile(f"^{rx}$"), name) for methods, rx, name in ROUTES]
+# Django answers 405 only for views that declare their methods; ninja's routers do.
+ORG_PROJECTS_ALLOW = "GET"
+
+
+class FakeGlitchTip:
+    """The fake's application: `handle()` one request against the store."""
+
+    def __init__(self, store: Store, queue: EventQueue, config: FakeConfig | None = None) -> None:
+        self.store = store
+        self.queue = queue
+        self.config = config or FakeConfig()
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request (never raises)."""
+        host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+        if "*" not in self.config.allowed_hosts and host not in self.config.allowed_hosts:
+            return text_response(400, _html_error("Bad Request (400)"))
+        path = request.path
+        for methods, pattern, name in _COMPILED:
+            match = pattern.match(path)
+            if not match:
+                continue
+            if request.method not in methods:
+                if name == "org_projects":
+                    response = text_response(405, "Method not allowed")
+                    response.headers.append(("Allow", ORG_PROJECTS_ALLOW))
+                    return response
+                return text_response(405, "Method not allowed")
+            try:
+                with self.store.transaction() as state:
+                    return getattr(self, f"h_{name}")(state, request, **match.groupdict())
+            except HttpError as error:
+                return error.response
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return text_response(500, _html_error("Server Error (500)"))
+        return text_response(404, HTML_PAGE)
+
+    # --- auth helpers ---------------------------------------------------------------------
+
+    def auth(self, state: State, request: Request, *, session: bool = True) -> Auth:
+        """Bearer token first, then the session cookie (like ninja's [TokenAuth, SessionAuth])."""
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            record = state["tokens"].get(header[len("Bearer ") :].strip())
+            if record is not None:
+                user = state["users"].get(str(record["user_id"]))
+                if user is not None:
+                    return Auth(user, set(record["scopes"]), record)
+        if session:
+            sid = request.cookies.get("sessionid")
+            record = state["sessions"].get(sid or "")
+            if record is not None:
+                user = state["users"].get(str(record["user_id"]))
+                if user is not None:
+                    return Auth(user, None, None, sid)
+        return Auth()
+
+    def require(self, state: State, request: Request, *scopes: str) -> Auth:
+        """The caller, if authenticated (401) with one of `scopes` (403); none: any token."""
+        who = self.auth(state, request)
+        if who.user is None:
+            raise fail(*UNAUTHORIZED)
+        if who.session_id and request.method not in ("GET", "HEAD"):
+            self.check_csrf(state, request, json_failure=True)
+        if scopes and who.scopes is not None and not who.scopes.intersection(scopes):
+            raise fail(*DENIED)
+        return who
+
+    def check_csrf(self, state: State, request: Request, *, json_failure: bool) -> None:
+        """Django's CSRF check: matching Origin, and X-CSRFToken equal to the csrftoken cookie."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise HttpError(text_response(403, CSRF_FAILURE_HTML))
+        cookie = request.cookies.get("csrftoken", "")
+        header = request.headers.get("x-csrftoken", "")
+        ok = bool(cookie) and secrets.compare_digest(cookie, header)
+        if ok:
+            sid = request.cookies.get("sessionid", "")
+            session = state["sessions"].get(sid)
+            # Django rotates the token at login: the pre-login token no longer passes.
+            if session is not None and session.get("csrf") and session["csrf"] != cookie:
+                ok = False
+        if not ok:
+            if json_failure:
+                raise fail(403, "CSRF check Failed")
+            raise HttpError(text_response(403, CSRF_FAILURE_HTML))
+
+    def org_for(self, state: State, who: Auth, slug: str) -> dict:
+        """The caller's org with this slug, or 404."""
+        org = model.find_org(state, who.user, slug)
+        if org is None:
+            raise fail(*NOT_FOUND)
+        return org
+
+    def project_for(self, state: State, who: Auth, org_slug: str, slug: str) -> dict:
+        """The live project, or 404."""
+        org = self.org_for(state, who, org_slug)
+        project = model.find_project(state, org["id"], slug)
+        if project is None:
+            raise fail(*NOT_FOUND)
+        return project
+
+    def body(self, request: Request) -> dict:
+        """The JSON body as a dict, or 400 like ninja."""
+        try:
+            payload = request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise fail(400, "Cannot parse request body") from None
+        if not isinstance(payload, dict):
+            raise fail(400, "Cannot parse request body")
+        return payload
+
+    def paginated(self, request: Request, items: list[Any]) -> Response:
+        """A list page with X-Hits, X-Max-Hits and the malformed (set-repr) Link header."""
+        query = request.query
+        try:
+            limit = max(1, min(int(query.get("limit", [DEFAULT_LIMIT])[0]), 100))
+        except ValueError:
+            limit = DEFAULT_LIMIT
+        offset = 0
+        cursor = query.get("cursor", [""])[0]
+        if cursor:
+            try:
+                offset = int(base64.urlsafe_b64decode(cursor.encode()).decode().split("=", 1)[1])
+            except (ValueError, IndexError):
+                offset = 0
+        page = items[offset : offset + limit]
+        base = f"http://{request.headers.get('host', 'localhost')}{request.path}"
+        keep = {k: v[0] for k, v in query.items() if k != "cursor"}
+
+        def link(rel: str, target: int | None) -> str:
+            if target is None:
+                params = urlencode(keep)
+                return f'<{base}{"?" + params if params else ""}>; rel="{rel}"; results="false"'
+            token = base64.urlsafe_b64encode(f"o={target}".encode()).decode()
+            params = urlencode({"cursor": token, **keep})
+            return f'<{base}?{params}>; rel="{rel}"; results="true"; cursor="{token}"'
+
+        previous = link("previous", max(0, offset - limit) if offset > 0 else None)
+        following = link("next", offset + limit if offset + limit < len(items) else None)
+        header = "{'" + ", ".join([previous, following]) + "'}"
+        return json_response(
+            200,
+            page,
+            [("Link", header), ("X-Max-Hits", str(MAX_HITS)), ("X-Hits", str(len(items)))],
+        )
+
+    # --- health, settings, whoami -------------------------------------------------------
+
+    def h_health(self, state: State, request: Request) -> Response:
+        return text_response(200, "ok", "text/plain")
+
+    def h_internal_health(self, state: State, request: Request) -> Response:
+        return Response(
+            200, [("Content-Type", "application/json")], b'{"healthy": {}, "problems": []}'
+        )
+
+    def h_settings(self, state: State, request: Request) -> Response:
+        registration = self.config.enable_user_registration or not state["users"]
+        return json_response(
+            200,
+            {
+                "socialApps": [],
+                "billingEnabled": False,
+                "iPaidForGlitchTip": False,
+                "enableUserRegistration": registration,
+                "enableSocialAppsUserRegistration": registration,
+                "enableOrganizationCreation": self.config.enable_organization_creation,
+                "stripePublicKey": None,
+                "plausibleUrl": None,
+                "plausibleDomain": None,
+                "chatwootWebsiteToken": None,
+                "sentryDSN": None,
+                "sentryTracesSampleRate": 0.01,
+                "environment": None,
+                "version": self.config.version,
+                "serverTimeZone": "UTC",
+                "glitchtipInstanceName": None,
+            },
+        )
+
+    def h_api_root(self, state: State, request: Request) -> Response:
+        who = self.auth(state, request, session=False)
+        if who.user is not None:
+            return json_response(
+                200,
+                {
+                    "version": "0",
+                    "user": model.user_json(who.user),
+                    "auth": model.token_json(who.token),
+                },
+            )
+        headers = []
+        if "sessionid" in request.cookies:
+            # Recorded GOTCHA: the async session lookup fails with Valkey sessions, so the
+            # session looks empty and Django deletes the client's session cookie.
+            headers.append(
+                (
+                    "Set-Cookie",
+                    'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; '
+                    "SameSite=Lax",
+                )
+            )
+        return json_response(200, {"version": "0", "user": None, "auth": None}, headers)
+
+    def h_metrics(self, state: State, request: Request) -> Response:
+        who = self.auth(state, request)
+        if who.user is None:
+            raise fail(*UNAUTHORIZED)
+        if not who.user["is_staff"]:
+            raise fail(403, "is_staff required")
+        lines = [
+            "# HELP glitchtip_organizations Number of organizations",
+            "# TYPE glitchtip_organizations gauge",
+            f"glitchtip_organizations {float(len(state['orgs']))}",
+            "# HELP glitchtip_projects Number of projects",
+            "# TYPE glitchtip_projects gauge",
+        ]
+        for org in state["orgs"].values():
+            count = len(model.org_projects(state, org["id"]))
+            lines.append(f'glitchtip_projects{{organization="{org["slug"]}"}} {float(count)}')
+        return text_response(
+            200, "\n".join(lines) + "\n", "text/plain; version=1.0.0; charset=utf-8"
+        )
+
+    # --- allauth headless (browser client) -------------------------------------------------
+
+    def _allauth(self, request: Request, status: int, payload: Any, cookies: dict[str, str]):
+        csrf = cookies.pop("csrftoken", None) or request.cookies.get("csrftoken")
+        csrf = csrf or secrets.token_urlsafe(24)
+        headers = [("Content-Type", "application/json")]
+        headers.append(("Set-Cookie", f"csrftoken={csrf}; Max-Age=31449600; Path=/; SameSite=Lax"))
+        for name, value in cookies.items():
+            if value:
+                headers.append(
+                    (
+                        "Set-Cookie",
+                        f"{name}={value}; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax",
+                    )
+                )
+            else:
+                headers.append(
+                    (
+                        "Set-Cookie",
+                        f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; '
+                        "SameSite=Lax",
+                    )
+                )
+        return Response(status, headers, json.dumps(payload).encode())
+
+    @staticmethod
+    def _anonymous_session() -> dict:
+        return {
+            "status": 401,
+            "data": {"flows": [{"id": "login"}, {"id": "mfa_login_webauthn"}]},
+            "meta": {"is_authenticated": False},
+        }
+
+    @staticmethod
+    def _session_payload(user: dict, methods: list[dict]) -> dict:
+        return {
+            "status": 200,
+            "data": {"user": model.allauth_user_json(user), "methods": methods},
+            "meta": {"is_authenticated": True},
+        }
+
+    def _start_session(self, state: State, user: dict, method: dict) -> tuple[str, str]:
+        sid = secrets.token_hex(16)
+        csrf = secrets.token_urlsafe(24)  # rotated at login
+        state["sessions"][sid] = {"user_id": user["id"], "csrf": csrf, "methods": [method]}
+        state["users"][str(user["id"])]["last_login"] = model.now_iso()
+        return sid, csrf
+
+    def h_allauth_config(self, state: State, request: Request) -> Response:
+        open_signup = self.config.enable_user_registration or not state["users"]
+        payload = {
+            "status": 200,
+            "data": {
+                "account": {
+                    "login_methods": ["email"],
+                    "is_open_for_signup": open_signup,
+                    "email_verification_by_code_enabled": False,
+                    "login_by_code_enabled": False,
+                    "password_reset_by_code_enabled": False,
+                    "authentication_method": "email",
+                },
+                "socialaccount": {"providers": []},
+                "mfa": {
+                    "supported_types": ["totp", "webauthn", "recovery_codes"],
+                    "passkey_login_enabled": True,
+                },
+            },
+        }
+        return self._allauth(request, 200, payload, {})
+
+    def h_allauth_login(self, state: State, request: Request) -> Response:
+        self.check_csrf(state, request, json_failure=False)
+        payload = self.body(request)
+        email, password = payload.get("email"), payload.get("password")
+        errors = [
+            {"message": "This field is required.", "code": "required", "param": name}
+            for name in ("email", "password")
+            if not payload.get(name)
+        ]
+        if errors:
+            return self._allauth(request, 400, {"status": 400, "errors": errors}, {})
+        user = model.find_user(state, str(email))
+        if user is None or not model.check_password(user, str(password)):
+            errors = [
+                {
+                    "message": "The email address and/or password you specified are not correct.",
+                    "code": "email_password_mismatch",
+                    "param": "password",
+                }
+            ]
+            return self._allauth(request, 400, {"status": 400, "errors": errors}, {})
+        method = {"method": "password", "at": time.time(), "email": user["email"]}
+        sid, csrf = self._start_session(state, user, method)
+        body = self._session_payload(user, [method])
+        return self._allauth(request, 200, body, {"csrftoken": csrf, "sessionid": sid})
+
+    def h_allauth_signup(self, state: State, request: Request) -> Response:
+        self.check_csrf(state, request, json_failure=False)
+        if not (self.config.enable_user_registration or not state["users"]):
+            return self._allauth(request, 403, {"status": 403}, {})
+        payload = self.body(request)
+        email, password = str(payload.get("email") or ""), str(payload.get("password") or "")
+        errors = []
+        if not email or "@" not in email:
+            errors.append(
+                {"message": "Enter a valid email address.", "code": "invalid", "param": "email"}
+            )
+        elif model.find_user(state, email) is not None:
+            errors.append(
+                {
+                    "message": "A user is already registered with this email address.",
+                    "code": "email_taken",
+                    "param": "email",
+                }
+            )
+        if len(password) < 8:
+            errors.append(
+                {
+                    "message": "This password is too short. It must contain at least 8 characters.",
+                    "code": "password_too_short",
+                    "param": "password",
+                }
+            )
+        if password.lower() in COMMON_PASSWORDS:
+            errors.append(
+                {
+                    "message": "This password is too common.",
+                    "code": "password_too_common",
+                    "param": "password",
+                }
+            )
+        if password.isdigit():
+            errors.append(
+                {
+                    "message": "This password is entirely numeric.",
+                    "code": "password_entirely_numeric",
+                    "param": "password",
+                }
+            )
+        if errors:
+            return self._allauth(request, 400, {"status": 400, "errors": errors}, {})
+        user = model.add_user(state, email, password, superuser=False)
+        method = {"method": "signup", "at": time.time()}
+        sid, csrf = self._start_session(state, user, method)
+        body = self._session_payload(user, [method])
+        return self._allauth(request, 200, body, {"csrftoken": csrf, "sessionid": sid})
+
+    def h_allauth_session(self, state: State, request: Request) -> Response:
+        sid = request.cookies.get("sessionid", "")
+        session = state["sessions"].get(sid)
+        if request.method == "DELETE":
+            self.check_csrf(state, request, json_failure=False)
+            cookies: dict[str, str] = {}
+            if session is not None:
+                del state["sessions"][sid]
+                cookies["sessionid"] = ""
+            # allauth answers a successful logout with 401 "not authenticated".
+            return self._allauth(request, 401, self._anonymous_session(), cookies)
+        if session is None or str(session["user_id"]) not in state["users"]:
+            return self._allauth(request, 401, self._anonymous_session(), {})
+        user = state["users"][str(session["user_id"])]
+        return self._allauth(request, 200, self._session_payload(user, session["methods"]), {})
+
+    # --- API tokens (session only) -----------------------------------------------------------
+
+    def _session_user(self, state: State, request: Request) -> dict:
+        session = state["sessions"].get(request.cookies.get("sessionid", ""))
+        if session is None:
+            raise fail(*UNAUTHORIZED)
+        return state["users"][str(session["user_id"])]
+
+    def h_api_tokens(self, state: State, request: Request) -> Response:
+        if request.method == "GET":
+            user = self._session_user(state, request)
+            tokens = [t for t in state["tokens"].values() if t["user_id"] == user["id"]]
+            tokens.sort(key=lambda t: t["id"], reverse=True)
+            return json_response(
+                200,
+                [model.token_json(t) for t in tokens],
+                [("X-Max-Hits", str(MAX_HITS)), ("X-Hits", str(len(tokens)))],
+            )
+        self.check_csrf(state, request, json_failure=True)
+        user = self._session_user(state, request)
+        payload = self.body(request)
+        if "scopes" not in payload:
+            return missing_field("scopes")
+        scopes = payload["scopes"]
+        if not isinstance(scopes, list) or any(s not in model.ALL_SCOPES for s in scopes):
+            return json_response(422, {"detail": [{"scopes": "Invalid scope"}]})
+        record = model.add_token(state, user, scopes, str(payload.get("label") or ""))
+        return json_response(201, model.token_json(record))
+
+    def h_api_token_delete(self, state: State, request: Request, token_id: str) -> Response:
+        self.check_csrf(state, request, json_failure=True)
+        user = self._session_user(state, request)
+        for value, record in list(state["tokens"].items()):
+            if record["id"] == int(token_id) and record["user_id"] == user["id"]:
+                del state["tokens"][value]
+                return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        raise fail(*NOT_FOUND)
+
+    # --- organizations ------------------------------------------------------------------------
+
+    def h_organizations(self, state: State, request: Request) -> Response:
+        if request.method == "GET":
+            who = self.require(state, request, "org:read", "org:write", "org:admin")
+            return self.paginated(
+                request, [model.org_json(o) for o in model.user_orgs(state, who.user)]
+            )
+        who = self.require(state, request, "org:write", "org:admin")
+        payload = self.body(request)
+        if not isinstance(payload.get("name"), str) or not payload["name"].strip():
+            return missing_field("name")
+        allowed = (
+            self.config.enable_organization_creation
+            or who.user["is_superuser"]
+            or not state["orgs"]
+        )
+        if not allowed:
+            raise fail(403, "Organization creation is not open")
+        org = model.add_org(state, who.user, payload["name"].strip())
+        return json_response(201, model.org_detail_json(state, org))
+
+    def h_organization(self, state: State, request: Request, org: str) -> Response:
+        scopes = {
+            "GET": ("org:read", "org:write", "org:admin"),
+            "PUT": ("org:write", "org:admin"),
+            "DELETE": ("org:admin",),
+        }[request.method]
+        who = self.require(state, request, *scopes)
+        record = self.org_for(state, who, org)
+        if request.method == "DELETE":
+            del state["orgs"][str(record["id"])]
+            for table in ("teams", "projects"):
+                for key, item in list(state[table].items()):
+                    if item["org_id"] == record["id"]:
+                        del state[table][key]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            payload = self.body(request)
+            if not isinstance(payload.get("name"), str):
+                return missing_field("name")
+            record["name"] = payload["name"]
+        return json_response(200, model.org_detail_json(state, record))
+
+    def h_members(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request, "member:read", "member:write", "member:admin")
+        record = self.org_for(state, who, org)
+        members = [state["users"][str(uid)] for uid in record["members"]]
+        return self.paginated(request, [model.member_json(state, record, u) for u in members])
+
+    # --- teams ----------------------------------------------------------------------------------
+
+    def h_org_teams(self, state: State, request: Request, org: str) -> Response:
+        if request.method == "GET":
+            who = self.require(state, request, "team:read", "team:write", "team:admin", *_ORG_ANY)
+            record = self.org_for(state, who, org)
+            teams = [model.team_json(state, t) for t in model.org_teams(state, record["id"])]
+            return self.paginated(request, teams)
+        who = self.require(state, request, "team:write", "team:admin", "org:write", "org:admin")
+        record = self.org_for(state, who, org)
+        payload = self.body(request)
+        slug = payload.get("slug")
+        if not isinstance(slug, str) or not slug:
+            return missing_field("slug")
+        if model.find_team(state, record["id"], slug) is not None:
+            # Recorded: an unhandled IntegrityError on teams_team_slug_organization_id.
+            return text_response(500, _html_error("Server Error (500)"))
+        team = model.add_team(state, record, slug, who.user)
+        return json_response(201, model.team_json(state, team))
+
+    def _team(self, state: State, who: Auth, org: str, team: str) -> tuple[dict, dict]:
+        record = self.org_for(state, who, org)
+        found = model.find_team(state, record["id"], team)
+        if found is None:
+            raise fail(*NOT_FOUND)
+        return record, found
+
+    def h_team(self, state: State, request: Request, org: str, team: str) -> Response:
+        scopes = {
+            "GET": ("team:read", "team:write", "team:admin"),
+            "PUT": ("team:write", "team:admin"),
+            "DELETE": ("team:admin",),
+        }[request.method]
+        who = self.require(state, request, *scopes)
+        _, found = self._team(state, who, org, team)
+        if request.method == "DELETE":
+            del state["teams"][str(found["id"])]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            payload = self.body(request)
+            if not isinstance(payload.get("slug"), str):
+                return missing_field("slug")
+            found["slug"] = payload["slug"]
+        return json_response(200, model.team_json(state, found))
+
+    def h_team_projects(self, state: State, request: Request, org: str, team: str) -> Response:
+        if request.method == "GET":
+            who = self.require(state, request, *_PROJECT_READ)
+            record, found = self._team(state, who, org, team)
+            projects = [
+                model.project_json(state, p)
+                for p in model.org_projects(state, record["id"])
+                if found["id"] in p["team_ids"]
+            ]
+            return self.paginated(request, projects)
+        who = self.require(state, request, "project:write", "project:admin")
+        record, found = self._team(state, who, org, team)
+        payload = self.body(request)
+        if not isinstance(payload.get("name"), str) or not payload["name"]:
+            return missing_field("name")
+        platform = payload.get("platform")
+        slug = payload.get("slug") if isinstance(payload.get("slug"), str) else None
+        project = model.add_project(state, record, found, payload["name"], platform, slug)
+        return json_response(201, model.project_json(state, project))
+
+    # --- projects -------------------------------------------------------------------------------
+
+    def h_all_projects(self, state: State, request: Request) -> Response:
+        who = self.require(state, request, *_PROJECT_READ)
+        projects = [
+            model.project_json(state, p, with_org=True)
+            for org in model.user_orgs(state, who.user)
+            for p in model.org_projects(state, org["id"])
+        ]
+        return self.paginated(request, projects)
+
+    def h_org_projects(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request, *_PROJECT_READ)
+        record = self.org_for(state, who, org)
+        projects = model.org_projects(state, record["id"])
+        query = request.query.get("query", [""])[0]
+        if query.startswith("team:"):
+            team = model.find_team(state, record["id"], query[5:])
+            projects = [p for p in projects if team is not None and team["id"] in p["team_ids"]]
+        return self.paginated(
+            request, [model.project_json(state, p, with_teams=True) for p in projects]
+        )
+
+    def h_project(self, state: State, request: Request, org: str, project: str) -> Response:
+        scopes = {
+            "GET": _PROJECT_READ,
+            "PUT": ("project:write", "project:admin"),
+            "DELETE": ("project:admin",),
+        }[request.method]
+        who = self.require(state, request, *scopes)
+        record = self.project_for(state, who, org, project)
+        if request.method == "DELETE":
+            record["deleted"] = True  # soft delete, like GlitchTip
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            payload = self.body(request)
+            if not isinstance(payload.get("name"), str):
+                return missing_field("name")
+            record["name"] = payload["name"]
+            if "platform" in payload:
+                record["platform"] = payload["platform"]
+        return json_response(200, model.project_json(state, record, with_org=True))
+
+    def h_project_team(
+        self, state: State, request: Request, org: str, project: str, team: str
+    ) -> Response:
+        # The recorded scope list is ["project.write", "project:admin"] (a typo upstream).
+        who = self.require(state, request, "project.write", "project:admin")
+        record = self.project_for(state, who, org, project)
+        _, found = self._team(state, who, org, team)
+        if request.method == "POST":
+            if found["id"] not in record["team_ids"]:
+                record["team_ids"].append(found["id"])
+            return json_response(201, model.project_json(state, record, with_teams=True))
+        if found["id"] in record["team_ids"]:
+            record["team_ids"].remove(found["id"])
+        return json_response(200, model.project_json(state, record, with_teams=True))
+
+    # --- keys -----------------------------------------------------------------------------------
+
+    def h_keys(self, state: State, request: Request, org: str, project: str) -> Response:
+        domain = self.config.glitchtip_domain
+        if request.method == "GET":
+            who = self.require(state, request, *_PROJECT_READ)
+            record = self.org_for(state, who, org)
+            found = model.find_project(state, record["id"], project)
+            keys = model.project_keys(state, found["id"]) if found else []  # lists don't 404
+            return self.paginated(request, [model.key_json(k, domain) for k in keys])
+        who = self.require(state, request, "project:write", "project:admin")
+        found = self.project_for(state, who, org, project)
+        payload = self.body(request)
+        rate_limit = payload.get("rateLimit")
+        key = model.add_key(state, found, str(payload.get("name") or ""), rate_limit)
+        return json_response(201, model.key_json(key, domain))
+
+    def h_key(self, state: State, request: Request, org: str, project: str, key: str) -> Response:
+        scopes = {
+            "GET": _PROJECT_READ,
+            "PUT": ("project:write", "project:admin"),
+            "DELETE": ("project:admin",),
+        }[request.method]
+        who = self.require(state, request, *scopes)
+        found = self.project_for(state, who, org, project)
+        canonical = str(uuid.UUID(key))  # not a UUID: ValueError -> recorded 500
+        record = state["keys"].get(canonical)
+        if record is None or record["project_id"] != found["id"]:
+            raise fail(*NOT_FOUND)
+        if request.method == "DELETE":
+            del state["keys"][canonical]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            payload = self.body(request)
+            if "name" in payload:
+                record["name"] = str(payload["name"])
+            if "rateLimit" in payload:
+                record["rate_limit"] = payload["rateLimit"]
+        return json_response(200, model.key_json(record, self.config.glitchtip_domain))
+
+    # --- alerts ---------------------------------------------------------------------------------
+
+    def _alert_payload(self, request: Request) -> dict | Response:
+        payload = self.body(request)
+        for name in ("timespanMinutes", "quantity"):
+            if not isinstance(payload.get(name), int):
+                return missing_field(name)
+        recipients = payload.get("alertRecipients", [])
+        cleaned = []
+        for index, recipient in enumerate(recipients if isinstance(recipients, list) else []):
+            kind = recipient.get("recipientType")
+            url = recipient.get("url", "")
+            if kind not in ("email", "webhook", "discord", "googlechat"):
+                return json_response(
+                    422,
+                    {
+                        "detail": [
+                            {
+                                "type": "union_tag_invalid",
+                                "loc": ["body", "payload", "alertRecipients", index],
+                                "msg": "Input tag does not match any of the expected tags",
+                            }
+                        ]
+                    },
+                )
+            if kind != "email" and not re.match(r"^https?://[^\s/]+", str(url)):
+                return json_response(
+                    422,
+                    {
+                        "detail": [
+                            {
+                                "type": "url_parsing",
+                                "loc": ["body", "payload", "alertRecipients", index, kind, "url"],
+                                "msg": "Input should be a valid URL, relative URL without a base",
+                                "ctx": {"error": "relative URL without a base"},
+                            }
+                        ]
+                    },
+                )
+            cleaned.append({"recipientType": kind, "url": url})
+        return {
+            "name": str(payload.get("name") or ""),
+            "timespanMinutes": payload["timespanMinutes"],
+            "quantity": payload["quantity"],
+            "uptime": bool(payload.get("uptime", False)),
+            "recipients": cleaned,
+        }
+
+    def _recipients(self, state: State, cleaned: list[dict]) -> list[dict]:
+        return [{"id": next_id, **r} for r in cleaned for next_id in [model.next_id(state, "rcp")]]
+
+    def h_alerts(self, state: State, request: Request, org: str, project: str) -> Response:
+        if request.method == "GET":
+            who = self.require(state, request, *_PROJECT_READ)
+            record = self.org_for(state, who, org)
+            found = model.find_project(state, record["id"], project)
+            alerts = [
+                a for a in state["alerts"].values() if found and a["project_id"] == found["id"]
+            ]
+            alerts.sort(key=lambda a: a["id"], reverse=True)
+            return self.paginated(request, [model.alert_json(a) for a in alerts])
+        who = self.require(state, request, "project:write", "project:admin")
+        found = self.project_for(state, who, org, project)
+        cleaned = self._alert_payload(request)
+        if isinstance(cleaned, Response):
+            return cleaned
+        alert_id = model.next_id(state, "alert")
+        recipients = self._recipients(state, cleaned.pop("recipients"))
+        alert = {"id": alert_id, "project_id": found["id"], "recipients": recipients, **cleaned}
+        state["alerts"][str(alert_id)] = alert
+        return json_response(201, model.alert_json(alert))
+
+    def h_alert(self, state: State, request: Request, org: str, project: str, aid: str):
+        scopes = ("project:admin",) if request.method == "DELETE" else _PROJECT_WRITE
+        who = self.require(state, request, *scopes)
+        found = self.project_for(state, who, org, project)
+        alert = state["alerts"].get(aid)
+        if alert is None or alert["project_id"] != found["id"]:
+            raise fail(*NOT_FOUND)
+        if request.method == "DELETE":
+            del state["alerts"][aid]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        cleaned = self._alert_payload(request)
+        if isinstance(cleaned, Response):
+            return cleaned
+        kept = {(r["recipientType"], r["url"]): r for r in alert["recipients"]}
+        recipients = [
+            kept.get((r["recipientType"], r["url"])) or self._recipients(state, [r])[0]
+            for r in cleaned.pop("recipients")
+        ]
+        alert.update(cleaned)
+        alert["recipients"] = recipients
+        return json_response(200, model.alert_json(alert))
+
+    # --- uptime monitors (no scope check, recorded) --------------------------------------------
+
+    def _monitor_payload(self, state: State, org: dict, request: Request) -> dict | Response:
+        payload = self.body(request)
+        for name in (
+            "monitorType",
+            "name",
+            "interval",
+            "expectedBody",
+            "expectedStatus",
+            "timeout",
+        ):
+            if name not in payload:
+                return missing_field(name)
+        kind = payload["monitorType"]
+        if kind not in ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat"):
+            return missing_field("monitorType")
+        url = str(payload.get("url") or "")
+        if kind != "Heartbeat" and not re.match(r"^(https?://)?[^\s/:]+(:\d+)?(/\S*)?$", url):
+            raise fail(422, "Invalid Url")
+        if kind in ("GET", "POST") and not url.startswith(("http://", "https://")):
+            raise fail(422, "Invalid Url")
+        project_id = payload.get("project")
+        if project_id not in (None, ""):
+            project = state["projects"].get(str(project_id))
+            if project is None or project["org_id"] != org["id"]:
+                raise fail(422, "Invalid project")
+            project_id = project["id"]
+        else:
+            project_id = None
+        return {
+            "monitorType": kind,
+            "name": str(payload["name"]),
+            "url": url,
+            "interval": payload["interval"],
+            "expectedBody": payload["expectedBody"],
+            "expectedStatus": payload["expectedStatus"],
+            "timeout": payload["timeout"],
+            "project_id": project_id,
+        }
+
+    def h_monitors(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request)
+        record = self.org_for(state, who, org)
+        domain = self.config.glitchtip_domain
+        if request.method == "GET":
+            monitors = [m for m in state["monitors"].values() if m["org_id"] == record["id"]]
+            monitors.sort(key=lambda m: m["id"], reverse=True)
+            return self.paginated(request, [model.monitor_json(state, m, domain) for m in monitors])
+        cleaned = self._monitor_payload(state, record, request)
+        if isinstance(cleaned, Response):
+            return cleaned
+        monitor_id = model.next_id(state, "monitor")
+        monitor = {
+            "id": monitor_id,
+            "org_id": record["id"],
+            "endpoint_id": str(uuid.uuid4()) if cleaned["monitorType"] == "Heartbeat" else None,
+            "created": model.now_iso(),
+            "last_change": None,
+            **cleaned,
+        }
+        state["monitors"][str(monitor_id)] = monitor
+        return json_response(201, model.monitor_json(state, monitor, domain))
+
+    def _monitor(self, state: State, request: Request, org: str, mid: str) -> dict:
+        who = self.require(state, request)
+        record = self.org_for(state, who, org)
+        monitor = state["monitors"].get(mid)
+        if monitor is None or monitor["org_id"] != record["id"]:
+            raise fail(*NOT_FOUND)
+        return monitor
+
+    def h_monitor(self, state: State, request: Request, org: str, mid: str) -> Response:
+        monitor = self._monitor(state, request, org, mid)
+        if request.method == "DELETE":
+            del state["monitors"][mid]
+            for key, check in list(state["checks"].items()):
+                if check["monitor_id"] == monitor["id"]:
+                    del state["checks"][key]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            cleaned = self._monitor_payload(state, state["orgs"][str(monitor["org_id"])], request)
+            if isinstance(cleaned, Response):
+                return cleaned
+            monitor.update(cleaned)
+        return json_response(
+            200, model.monitor_json(state, monitor, self.config.glitchtip_domain, detail=True)
+        )
+
+    def h_checks(self, state: State, request: Request, org: str, mid: str) -> Response:
+        monitor = self._monitor(state, request, org, mid)
+        checks = [
+            {k: c[k] for k in ("isUp", "startCheck", "reason", "responseTime")}
+            for c in model.monitor_checks(state, monitor["id"])
+        ]
+        return self.paginated(request, checks)
+
+    def h_beat(self, state: State, request: Request, org: str, eid: str) -> Response:
+        for monitor in state["monitors"].values():
+            if monitor["endpoint_id"] == eid:
+                check = model.add_check(state, monitor, True, None, None)
+                return json_response(
+                    200, {"is_up": True, "start_check": check["startCheck"], "reason": None}
+                )
+        raise fail(*NOT_FOUND)
+
+    def h_status_pages(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request)
+        self.org_for(state, who, org)
+        return self.paginated(request, [])
+
+    # --- issues and events -----------------------------------------------------------------------
+
+    def _issues(self, state: State, project_ids: set[int]) -> list[dict]:
+        issues = [i for i in state["issues"].values() if i["project_id"] in project_ids]
+        return sorted(issues, key=lambda i: (i["last_seen"], i["id"]), reverse=True)
+
+    def h_project_issues(self, state: State, request: Request, org: str, project: str):
+        who = self.require(state, request, *_EVENT_ANY)
+        record = self.org_for(state, who, org)
+        found = model.find_project(state, record["id"], project)
+        issues = self._issues(state, {found["id"]} if found else set())
+        domain = self.config.glitchtip_domain
+        return self.paginated(request, [model.issue_json(state, i, domain) for i in issues])
+
+    def h_org_issues(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request, *_EVENT_ANY)
+        record = self.org_for(state, who, org)
+        ids = {p["id"] for p in model.org_projects(state, record["id"])}
+        domain = self.config.glitchtip_domain
+        issues = [model.issue_json(state, i, domain) for i in self._issues(state, ids)]
+        return self.paginated(request, issues)
+
+    def _issue(self, state: State, request: Request, iid: str) -> dict:
+        who = self.require(state, request, *_EVENT_ANY)
+        issue = state["issues"].get(iid)
+        if issue is None:
+            raise fail(*NOT_FOUND)
+        project = state["projects"][str(issue["project_id"])]
+        if model.find_org(state, who.user, state["orgs"][str(project["org_id"])]["slug"]) is None:
+            raise fail(*NOT_FOUND)
+        return issue
+
+    def _events(self, state: State, predicate) -> list[dict]:
+        events = [e for e in state["events"].values() if predicate(e)]
+        return sorted(events, key=lambda e: e["seq"], reverse=True)
+
+    def h_issue(self, state: State, request: Request, iid: str) -> Response:
+        issue = self._issue(state, request, iid)
+        return json_response(
+            200, model.issue_json(state, issue, self.config.glitchtip_domain, detail=True)
+        )
+
+    def h_issue_events(self, state: State, request: Request, iid: str) -> Response:
+        issue = self._issue(state, request, iid)
+        events = self._events(state, lambda e: e["issue_id"] == issue["id"])
+        return self.paginated(request, [model.event_json(e, snake=True) for e in events])
+
+    def h_issue_latest_event(self, state: State, request: Request, iid: str) -> Response:
+        issue = self._issue(state, request, iid)
+        events = self._events(state, lambda e: e["issue_id"] == issue["id"])
+        if not events:
+            raise fail(*NOT_FOUND)
+        return json_response(200, model.event_json(events[0], detail=True))
+
+    def h_project_events(self, state: State, request: Request, org: str, project: str):
+        who = self.require(state, request, *_EVENT_ANY)
+        record = self.org_for(state, who, org)
+        found = model.find_project(state, record["id"], project)
+        pid = found["id"] if found else None
+        events = self._events(state, lambda e: e["project_id"] == pid)
+        return self.paginated(request, [model.event_json(e) for e in events])
+
+    # --- ingestion: validate the DSN key, queue the raw event ---------------------------------
+
+    def _ingest_key(self, state: State, request: Request, pid: str) -> dict:
+        key = request.query.get("sentry_key", [""])[0]
+        header = request.headers.get("x-sentry-auth", "")
+        match = re.search(r"sentry_key=([^,\s]+)", header)
+        if match:
+            key = match.group(1)
+        record = model.find_key_by_public(state, key) if key else None
+        if record is None:
+            raise fail(403, "Denied")
+        if str(record["project_id"]) != pid:
+            raise fail(401, "Invalid DSN")
+        return record
+
+    def h_envelope(self, state: State, request: Request, pid: str) -> Response:
+        key = self._ingest_key(state, request, pid)
+        lines = request.body.decode("utf-8", "replace").split("\n")
+        try:
+            header = json.loads(lines[0]) if lines and lines[0].strip() else {}
+        except ValueError:
+            raise fail(400, "Invalid envelope") from None
+        event_id = str(header.get("event_id") or uuid.uuid4().hex)
+        index = 1
+        while index + 1 < len(lines):
+            try:
+                item_header = json.loads(lines[index]) if lines[index].strip() else {}
+            except ValueError:
+                break
+            payload = lines[index + 1]
+            if item_header.get("type") in ("event", "transaction"):
+                self.queue.push(
+                    {
+                        "kind": item_header["type"],
+                        "project_id": key["project_id"],
+                        "received": model.now_iso(),
+                        "event_id": event_id,
+                        "payload": payload,
+                    }
+                )
+            index += 2
+        return Response(
+            200, [("Content-Type", "application/json")], json.dumps({"id": event_id}).encode()
+        )
+
+    def h_store(self, state: State, request: Request, pid: str) -> Response:
+        key = self._ingest_key(state, request, pid)
+        payload = self.body(request)
+        event_id = str(payload.get("event_id") or uuid.uuid4().hex)
+        # Recorded: a duplicate event_id is not deduplicated.
+        self.queue.push(
+            {
+                "kind": "event",
+                "project_id": key["project_id"],
+                "received": model.now_iso(),
+                "event_id": event_id,
+                "payload": json.dumps(payload),
+            }
+        )
+        return json_response(200, {"event_id": event_id, "task_id": None})
+
+
+_ORG_ANY = ("org:read", "org:write", "org:admin")
+_PROJECT_READ = ("project:read", "project:write", "project:admin")
+_PROJECT_WRITE = ("project:write", "project:admin")
+_EVENT_ANY = ("event:read", "event:write", "event:admin")

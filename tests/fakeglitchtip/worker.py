@@ -1,0 +1,183 @@
+"""What GlitchTip's worker does, for the fake: turn queued events into issues; run uptime checks.
+
+Nothing ingested becomes visible until `process_pending` runs, as with the real server (whose web
+process only enqueues). The in-memory fake can run `Worker` in a thread; the stand-in image runs
+`python3 -m fakeglitchtip.worker` style loops calling the same functions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from . import model
+from .store import EventQueue, State, Store
+
+
+def _title(event: dict) -> tuple[str, dict, list[dict]]:
+    values = (event.get("exception") or {}).get("values") or []
+    if values:
+        last = values[-1]
+        kind, value = str(last.get("type") or "Error"), str(last.get("value") or "")
+        entries = [
+            {
+                "type": "exception",
+                "data": {
+                    "values": [{"type": v.get("type"), "value": v.get("value")} for v in values],
+                    "hasSystemFrames": False,
+                },
+            }
+        ]
+        return f"{kind}: {value}" if value else kind, {"type": kind, "value": value}, entries
+    message = event.get("message")
+    if isinstance(message, dict):
+        message = message.get("formatted") or message.get("message")
+    text = str(message or event.get("logentry", {}).get("message") or "<unlabeled event>")
+    return text, {"title": text}, [{"type": "message", "data": {"formatted": text}}]
+
+
+def _ingest(state: State, item: dict) -> bool:
+    if item.get("kind") != "event":
+        return False
+    project = state["projects"].get(str(item["project_id"]))
+    if project is None or project["deleted"]:
+        return False
+    try:
+        event = json.loads(item["payload"]) if isinstance(item["payload"], str) else item["payload"]
+    except ValueError:
+        return False
+    title, metadata, entries = _title(event)
+    culprit = str(event.get("culprit") or event.get("transaction") or "")
+    issue = next(
+        (
+            i
+            for i in state["issues"].values()
+            if i["project_id"] == project["id"] and i["title"] == title
+        ),
+        None,
+    )
+    received = item.get("received") or model.now_iso()
+    if issue is None:
+        issue_id = model.next_id(state, "issue")
+        issue = {
+            "id": issue_id,
+            "project_id": project["id"],
+            "short_id": model.next_id(state, f"short:{project['id']}"),
+            "title": title,
+            "metadata": metadata,
+            "culprit": culprit,
+            "level": str(event.get("level") or "error"),
+            "count": 0,
+            "first_seen": received,
+            "last_seen": received,
+        }
+        state["issues"][str(issue_id)] = issue
+    issue["count"] += 1
+    issue["last_seen"] = received
+    seq = model.next_id(state, "event")
+    state["events"][str(seq)] = {
+        "seq": seq,
+        "event_id": item["event_id"],
+        "project_id": project["id"],
+        "issue_id": issue["id"],
+        "platform": str(event.get("platform") or project["platform"] or "other"),
+        "date_created": str(event.get("timestamp") or received),
+        "date_received": received,
+        "culprit": culprit,
+        "title": title,
+        "metadata": metadata,
+        "entries": entries,
+    }
+    if project["first_event"] is None:
+        project["first_event"] = received
+    return True
+
+
+def process_pending(store: Store, queue: EventQueue, limit: int | None = None) -> int:
+    """Turn queued raw events into issues and events; return how many were stored."""
+    done = 0
+    while limit is None or done < limit:
+        item = queue.pop()
+        if item is None:
+            break
+        with store.transaction() as state:
+            if _ingest(state, item):
+                done += 1
+    return done
+
+
+def _probe(monitor: dict) -> tuple[bool, str | None, int | None]:
+    timeout = min(float(monitor.get("timeout") or 10), 5.0)
+    method = "POST" if monitor["monitorType"] == "POST" else "GET"
+    started = time.monotonic()
+    try:
+        request = urllib.request.Request(monitor["url"], method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, body = response.status, response.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        status, body = error.code, ""
+    except (OSError, ValueError):
+        return False, "Network error", None
+    elapsed = int((time.monotonic() - started) * 1000)
+    expected = monitor.get("expectedStatus")
+    if expected and status != expected:
+        return False, "Status code", elapsed
+    if monitor.get("expectedBody") and monitor["expectedBody"] not in body:
+        return False, "Body does not match", elapsed
+    return True, None, elapsed
+
+
+def run_uptime_checks(store: Store, *, force: bool = False) -> int:
+    """Check every monitor that is due (all of them with `force`); return the number of checks."""
+    with store.transaction() as state:
+        monitors = [dict(m) for m in state["monitors"].values()]
+        last = {m["id"]: model.monitor_checks(state, m["id"]) for m in monitors}
+    now = _dt.datetime.now(_dt.UTC)
+    done = 0
+    for monitor in monitors:
+        checks = last[monitor["id"]]
+        if checks and not force:
+            previous = _dt.datetime.fromisoformat(checks[0]["startCheck"].replace("Z", "+00:00"))
+            if (now - previous).total_seconds() < float(monitor["interval"]):
+                continue
+        if monitor["monitorType"] == "Heartbeat":
+            if checks and not force:
+                continue
+            result = (False, "No heartbeat", None)
+        elif monitor["monitorType"] in ("GET", "POST"):
+            result = _probe(monitor)
+        else:
+            result = (False, "Unsupported in the fake", None)
+        with store.transaction() as state:
+            current = state["monitors"].get(str(monitor["id"]))
+            if current is not None:
+                model.add_check(state, current, *result)
+                done += 1
+    return done
+
+
+class Worker:
+    """A background thread running `process_pending` (and uptime checks) every `interval` s."""
+
+    def __init__(self, store: Store, queue: EventQueue, interval: float = 0.2) -> None:
+        self.store, self.queue, self.interval = store, queue, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-worker", daemon=True)
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            process_pending(self.store, self.queue)
+            run_uptime_checks(self.store)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,102 @@
+"""The API client against the fake over HTTP: pagination, retries and error mapping."""
+
+from __future__ import annotations
+
+import pytest
+from fakeglitchtip import create_api_token, create_superuser, start_fake
+
+from provision.api.bootstrap import KIT_SCOPES, bootstrap_token
+from provision.api.client import GlitchTipClient, RetryPolicy, parse_link_header
+from provision.errors import ApiError
+
+FAST = RetryPolicy(attempts=3, backoff=0.001)
+
+
+@pytest.fixture
+def fake():
+    handle = start_fake()
+    create_superuser(handle.store, "admin@example.com", "admin-Passw0rd-123")
+    yield handle
+    handle.stop()
+
+
+def client(fake, scopes=KIT_SCOPES) -> GlitchTipClient:
+    token = create_api_token(fake.store, "admin@example.com", list(scopes))
+    return GlitchTipClient(fake.url, token, retry=FAST)
+
+
+def test_parse_malformed_link_header():
+    value = (
+        '{\'<http://h/api/0/x/>; rel="previous"; results="false", '
+        '<http://h/api/0/x/?cursor=abc>; rel="next"; results="true"; cursor="abc"\'}'
+    )
+    links = parse_link_header(value)
+    assert links["next"]["url"] == "http://h/api/0/x/?cursor=abc"
+    assert links["next"]["results"] == "true" and links["previous"]["results"] == "false"
+
+
+def test_pagination_follows_next_pages(fake):
+    with client(fake, ["org:admin"]) as api:
+        for number in range(120):
+            api.create_organization(f"Org {number}")
+        orgs = api.organizations()
+    assert len(orgs) == 120 and len({o["slug"] for o in orgs}) == 120
+
+
+def test_whoami_and_error_mapping(fake):
+    with client(fake, ["org:read"]) as api:
+        assert api.whoami()["user"]["email"] == "admin@example.com"
+        with pytest.raises(ApiError, match="token lacks scope to create an organization"):
+            api.create_organization("Acme")
+        with pytest.raises(ApiError, match="no organization named 'nope'"):
+            api.teams("nope")
+    with GlitchTipClient(fake.url, "bad", retry=FAST) as api, pytest.raises(ApiError) as err:
+        api.organizations()
+    assert err.value.status == 401 and "token rejected" in str(err.value)
+
+
+def test_validation_errors_name_the_field(fake):
+    with client(fake) as api, pytest.raises(ApiError, match="name: Field required"):
+        api.request("POST", "/api/0/organizations/", json={}, action="create an organization")
+
+
+def test_duplicate_team_500_shows_first_line(fake):
+    with client(fake) as api:
+        api.create_organization("Acme")
+        api.create_team("acme", "backend")
+        with pytest.raises(ApiError, match=r"HTTP 500: Server Error \(500\)"):
+            api.create_team("acme", "backend")
+
+
+def test_retries_503_then_succeeds_without_duplicating_posts(fake):
+    with client(fake) as api:
+        fake.fail_next(503, 503)
+        assert api.create_organization("Acme")["slug"] == "acme"
+    assert len(fake.store.snapshot()["orgs"]) == 1
+
+
+def test_post_is_not_retried_on_504(fake):
+    with client(fake) as api:
+        fake.fail_next(504)
+        with pytest.raises(ApiError, match="HTTP 504"):
+            api.create_organization("Acme")
+        fake.fail_next(504, 504)
+        assert api.organizations() == []
+
+
+def test_bootstrap_token_switches_to_bearer(fake):
+    token = bootstrap_token(fake.url, "admin@example.com", "admin-Passw0rd-123", retry=FAST)
+    paths = [r.path for r in fake.requests]
+    assert "/api/0/" not in paths  # never call /api/0/ on the session (drops it)
+    assert paths[:3] == [
+        "/_allauth/browser/v1/config",
+        "/_allauth/browser/v1/auth/login",
+        "/api/0/api-tokens/",
+    ]
+    with GlitchTipClient(fake.url, token, retry=FAST) as api:
+        assert sorted(api.whoami()["auth"]["scopes"]) == sorted(KIT_SCOPES)
+
+
+def test_bootstrap_wrong_password(fake):
+    with pytest.raises(ApiError, match="rejected the admin's e-mail or password"):
+        bootstrap_token(fake.url, "admin@example.com", "nope", retry=FAST)
