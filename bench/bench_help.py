@@ -39,7 +39,8 @@ def main() -> int:
     median = statistics.median(samples)
     print(
         f"provision --help: median {median * 1000:.0f} ms, min {min(samples) * 1000:.0f} ms, "
-        f"max {max(samples) * 1000:.0f} ms over {RUNS} runs (target < {TARGET_SECONDS * 1000:.0f} ms)"
+        f"max {max(samples) * 1000:.0f} ms over {RUNS} runs "
+        f"(target < {TARGET_SECONDS * 1000:.0f} ms)"
     )
     return 0 if median < TARGET_SECONDS else 1
 

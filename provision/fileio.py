@@ -8,6 +8,7 @@ target in one step. Either the old file or the new one exists, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,9 +41,7 @@ def write_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> bool
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     return True

@@ -1,0 +1,1 @@
+"""Click commands, one module each; each imports only click at the top."""

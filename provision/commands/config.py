@@ -1,0 +1,39 @@
+"""`provision config`: every setting with its value and source; secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provision.commands.options import dir_option, settings_options
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@dir_option
+@settings_options
+def config_command(as_json: bool, directory: Path, overrides: dict[str, object]) -> None:
+    """Show the effective settings, where each came from, and which secrets are set.
+
+    Sources, highest first: option, environment, file (glitchtip.yaml), .env (email_url only),
+    default or derived. Secrets are never shown, only whether they are set.
+    """
+    import json
+
+    from provision.settings import describe, load_settings
+
+    data = describe(load_settings(directory, overrides))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    width = max(len(name) for name in [*data["settings"], *data["secrets"]])
+    click.echo(f"{'setting':<{width}}  {'value':<40}  source")
+    for name, entry in data["settings"].items():
+        value = entry["value"]
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        click.echo(f"{name:<{width}}  {shown:<40}  {entry['source']}")
+    click.echo("")
+    click.echo(f"{'secret (.env)':<{width}}  value")
+    for key, shown in data["secrets"].items():
+        click.echo(f"{key:<{width}}  {shown}")

@@ -1,0 +1,83 @@
+"""Options shared by commands: `--dir` and the settings overrides.
+
+Only click is imported here, so any command can use these decorators without slowing down
+`provision --help`. The overrides are passed on as plain strings keyed by setting name;
+`provision.settings.load_settings` validates them like every other source.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+# option name -> setting name, for the settings used often enough to deserve their own option.
+NAMED_OVERRIDES: dict[str, str] = {
+    "major": "glitchtip_major",
+    "domain": "glitchtip_domain",
+    "bind_address": "bind_address",
+    "http_port": "http_port",
+}
+
+
+def dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--dir PATH` (env GLITCHTIP_KIT_DIR, default: the current directory) as `directory`."""
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        show_default=True,
+        envvar="GLITCHTIP_KIT_DIR",
+        show_envvar=True,
+        help="Deployment directory holding glitchtip.yaml, .env and the compose files.",
+    )(command)
+
+
+def _parse_set(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    parsed: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE, e.g. --set http_port=8080")
+        parsed[name.strip()] = value
+    return parsed
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add setting overrides (highest precedence) and pass them as `overrides: dict[str, str]`."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides: dict[str, object] = dict(kwargs.pop("set_values") or {})
+        for option, setting in NAMED_OVERRIDES.items():
+            value = kwargs.pop(option)
+            if value is not None:
+                overrides[setting] = value
+        return command(*args, overrides=overrides, **kwargs)
+
+    decorated = wrapper
+    decorated = click.option(
+        "--set",
+        "set_values",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=_parse_set,
+        help="Override any setting for this run (repeatable); see `provision config`.",
+    )(decorated)
+    decorated = click.option(
+        "--http-port", default=None, metavar="PORT", help="Host port of the web service."
+    )(decorated)
+    decorated = click.option(
+        "--bind-address", default=None, metavar="IP", help="Host address of the web service."
+    )(decorated)
+    decorated = click.option(
+        "--domain", default=None, metavar="URL", help="Public URL (GLITCHTIP_DOMAIN)."
+    )(decorated)
+    decorated = click.option(
+        "--major", default=None, metavar="5|6", help="GlitchTip major version."
+    )(decorated)
+    return decorated

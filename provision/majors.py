@@ -1,0 +1,118 @@
+"""The one table of what differs between GlitchTip 5 and GlitchTip 6 for a deployment.
+
+Everything the kit does differently per major reads a field of `MAJORS[n]`; there is no
+`if major == 5` anywhere else. Facts come from GlitchTip's public sources (see
+`GLITCHTIP6.md` in the contract notes): 6 dropped Celery for django-vtasks, serves on 8000,
+exposes `/metrics` without authentication, renamed the retention variable and removed pg_partman;
+5 runs Celery with beat, serves uWSGI on `$PORT` (8080) and supports pg_partman >= 5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Major:
+    """How one GlitchTip major is deployed."""
+
+    number: int
+    # Image defaults: pinned tags, overridable in settings (mirrors, air-gapped hosts).
+    glitchtip_image: str
+    postgres_image: str
+    valkey_image: str
+    # The port the web server listens on inside the container (also exported as PORT).
+    web_port: int
+    web_command: str
+    worker_command: str
+    # A byte string found in the command line of the running worker process and in no other
+    # process of the worker container: the worker healthcheck looks for it in /proc.
+    worker_process_marker: str
+    # Environment variables that set the worker's and the web server's concurrency.
+    worker_concurrency_env: str
+    web_concurrency_envs: tuple[str, ...]
+    # The variable GlitchTip reads for event retention in days.
+    retention_env: str
+    # Prometheus metrics: path on the web service and whether a staff user's token is needed.
+    metrics_path: str
+    metrics_needs_staff_token: bool
+    # pg_partman advanced partitioning (GLITCHTIP_ADVANCED_PARTITIONING + setup service).
+    supports_partman: bool
+    # The command of the one-shot partman setup service and the line it prints on success (it
+    # exits 0 on failure too); None where partman is unsupported.
+    partman_setup_command: str | None
+    partman_setup_success: str | None
+
+
+# Postgres images with pg_partman >= 5, by Postgres major (GlitchTip's own compose.partman.yml
+# uses this family). The kit picks the one matching the Postgres major of `postgres_image`, so
+# the data volume stays readable when the override swaps the image.
+PARTMAN_IMAGE_TEMPLATE = "ghcr.io/dbsystel/postgresql-partman:{postgres_major}"
+
+MAJORS: dict[int, Major] = {
+    5: Major(
+        number=5,
+        glitchtip_image="glitchtip/glitchtip:v5.1.0",
+        postgres_image="postgres:17.7",
+        valkey_image="valkey/valkey:8.1",
+        web_port=8080,
+        web_command="./bin/start.sh",
+        worker_command="./bin/run-celery-with-beat.sh",
+        worker_process_marker="glitchtip\0worker",
+        worker_concurrency_env="CELERY_WORKER_CONCURRENCY",
+        web_concurrency_envs=("UWSGI_WORKERS", "WEB_CONCURRENCY"),
+        retention_env="GLITCHTIP_MAX_EVENT_LIFE_DAYS",
+        metrics_path="/api/0/observability/django/",
+        metrics_needs_staff_token=True,
+        supports_partman=True,
+        partman_setup_command="./manage.py setup_advanced_partitions",
+        partman_setup_success="Successfully configured all pg_partman tables",
+    ),
+    6: Major(
+        number=6,
+        glitchtip_image="glitchtip/glitchtip:6.2.6",
+        postgres_image="postgres:18.1",
+        valkey_image="valkey/valkey:9.0",
+        web_port=8000,
+        web_command="./bin/start.sh",
+        worker_command="./bin/run-worker.sh",
+        worker_process_marker="runworker",
+        worker_concurrency_env="VTASKS_CONCURRENCY",
+        web_concurrency_envs=("WEB_CONCURRENCY",),
+        retention_env="GLITCHTIP_RETENTION_DAYS",
+        metrics_path="/metrics",
+        metrics_needs_staff_token=False,
+        supports_partman=False,
+        partman_setup_command=None,
+        partman_setup_success=None,
+    ),
+}
+
+DEFAULT_MAJOR = 6
+
+# Postgres: the oldest major GlitchTip supports, and the first whose official image keeps its
+# data in /var/lib/postgresql (PGDATA in a versioned subdirectory) instead of .../data.
+MINIMUM_POSTGRES = 14
+POSTGRES_NEW_LAYOUT = 18
+
+
+def postgres_data_path(postgres_major: int) -> str:
+    """Where the official Postgres image of `postgres_major` expects its volume."""
+    if postgres_major >= POSTGRES_NEW_LAYOUT:
+        return "/var/lib/postgresql"
+    return "/var/lib/postgresql/data"
+
+
+def partman_image_for(postgres_major: int) -> str:
+    """The default pg_partman-capable image with the same Postgres major as the base image."""
+    return PARTMAN_IMAGE_TEMPLATE.format(postgres_major=postgres_major)
+
+
+def partman_reference() -> Major:
+    """The major whose pg_partman facts `compose.part.yml` is rendered from.
+
+    `compose.part.yml` is rendered for every major so that its shape is always checked; with a
+    major that has no pg_partman (6) the settings refuse `advanced_partitioning`, so the file is
+    never used there.
+    """
+    return next(major for major in MAJORS.values() if major.supports_partman)

@@ -1,0 +1,235 @@
+"""Render `templates/` into compose.yml, compose.part.yml and .env.
+
+`render_files` is pure: settings and secrets in, file contents out. `write_rendered` is the edge:
+it validates `.env`, refuses to switch advanced partitioning on an existing database, generates
+missing secrets, optionally validates the result with `docker compose config` in a scratch
+directory, and only then writes the files atomically (compose files 0644, `.env` 0600).
+
+Host-dependent values (web and worker concurrency) and the e-mail URL (it may hold a password)
+go to `.env` and reach compose.yml through `${VAR:-default}` interpolation, so the committed
+default compose.yml is the same on every host.
+
+The partitioning lock: the first render records `GLITCHTIP_KIT_ADVANCED_PARTITIONING` in `.env`.
+GlitchTip's migrations lay tables out differently with advanced partitioning, so the choice
+cannot change once the database exists; a later render with the other value is refused. To start
+over, remove the database volume (`provision down --volumes`) and that line from `.env`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from provision import majors
+from provision.envfile import parse_env, read_env_file, update_env_file
+from provision.errors import SettingsError
+from provision.fileio import PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic
+from provision.secrets import ENV_HEADER, missing_secrets, validate_secrets
+from provision.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+COMPOSE_FILE = "compose.yml"
+PART_FILE = "compose.part.yml"
+ENV_FILE = ".env"
+LOCK_KEY = "GLITCHTIP_KIT_ADVANCED_PARTITIONING"
+# The file combinations `render --check` validates.
+COMBINATIONS: tuple[tuple[str, ...], ...] = ((COMPOSE_FILE,), (COMPOSE_FILE, PART_FILE))
+
+
+def compose_literal(value: object) -> str:
+    """A YAML double-quoted scalar for Compose, with `$` escaped so it is never interpolated."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return json.dumps(str(value).replace("$", "$$"))
+
+
+def web_probe(settings: Settings) -> str:
+    """Python source of the web healthcheck: GET /_health/ with the public Host header."""
+    host = urlsplit(settings.glitchtip_domain).netloc
+    url = f"http://127.0.0.1:{settings.major.web_port}/_health/"
+    return (
+        "import urllib.request as r; "
+        f"r.urlopen(r.Request({url!r}, headers={{'Host': {host!r}}}), timeout=4)"
+    )
+
+
+def worker_probe(major: majors.Major) -> str:
+    """Python source of the worker healthcheck: is the worker process alive (via /proc)?"""
+    marker = major.worker_process_marker.encode()
+    return (
+        "import os, sys\n"
+        f"marker = {marker!r}\n"
+        "me = str(os.getpid())\n"
+        "def alive(pid):\n"
+        "    try:\n"
+        "        with open('/proc/' + pid + '/cmdline', 'rb') as f:\n"
+        "            return pid != me and marker in f.read()\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "sys.exit(0 if any(alive(p) for p in os.listdir('/proc') if p.isdigit()) else 1)\n"
+    )
+
+
+def partman_script(major: majors.Major) -> str:
+    """Shell for the partman-setup service: fail unless the command exits 0 AND reports success
+    (setup_advanced_partitions exits 0 even when pg_partman refused it)."""
+    return (
+        f"out=$({major.partman_setup_command} 2>&1); rc=$?; printf '%s\\n' \"$out\"; "
+        '[ "$rc" -eq 0 ] || exit "$rc"; '
+        f"if ! printf '%s' \"$out\" | grep -q '{major.partman_setup_success}'; then "
+        "echo 'partman-setup: pg_partman setup failed (pg_partman >= 5 and a superuser are "
+        "needed)' >&2; exit 1; fi"
+    )
+
+
+def allowed_hosts(settings: Settings) -> str:
+    """ALLOWED_HOSTS: the public host plus the addresses the kit itself uses from this host."""
+    hosts = [urlsplit(settings.glitchtip_domain).hostname or "localhost", "localhost", "127.0.0.1"]
+    internal = urlsplit(settings.internal_url).hostname
+    if internal:
+        hosts.append(internal if ":" not in internal else f"[{internal}]")
+    return ",".join(dict.fromkeys(hosts))
+
+
+def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The keys the kit manages in `.env`, in file order: secrets, then rendered values."""
+    values = {key: secrets[key] for key in ("SECRET_KEY", "POSTGRES_PASSWORD") if key in secrets}
+    if "DJANGO_SUPERUSER_PASSWORD" in secrets:
+        values["DJANGO_SUPERUSER_PASSWORD"] = secrets["DJANGO_SUPERUSER_PASSWORD"]
+    values["EMAIL_URL"] = settings.email_url
+    files = [COMPOSE_FILE, PART_FILE] if settings.advanced_partitioning else [COMPOSE_FILE]
+    values["COMPOSE_FILE"] = ":".join(files)
+    values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
+    values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
+    values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
+    return values
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["lit"] = compose_literal
+    env.filters["yq"] = compose_literal
+    env.filters["envq"] = env_quote
+    return env
+
+
+def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
+    """File name -> content of compose.yml, compose.part.yml and a fresh `.env`. Pure."""
+    env = _environment()
+    major = settings.major
+    context = {
+        "s": settings,
+        "m": major,
+        "p": majors.partman_reference(),
+        "https": settings.glitchtip_domain.startswith("https://"),
+        "allowed_hosts": allowed_hosts(settings),
+        "web_probe": web_probe(settings),
+        "worker_probe": worker_probe(major),
+        "partman_script": partman_script(majors.partman_reference()),
+    }
+    compose = env.get_template("compose.yml.j2").render(
+        **context, partitioning=settings.advanced_partitioning
+    )
+    part = env.get_template("compose.part.yml.j2").render(**context, partitioning=True)
+    dotenv = env.get_template("env.j2").render(
+        header=ENV_HEADER, values=env_values(settings, secrets)
+    )
+    return {COMPOSE_FILE: compose, PART_FILE: part, ENV_FILE: dotenv}
+
+
+def check_partitioning_lock(settings: Settings, existing: Mapping[str, str]) -> None:
+    """Refuse to switch advanced partitioning once the first render recorded a choice."""
+    recorded = existing.get(LOCK_KEY)
+    wanted = "true" if settings.advanced_partitioning else "false"
+    if recorded is None or recorded == wanted:
+        return
+    if recorded not in ("true", "false"):
+        raise SettingsError(
+            f"{LOCK_KEY} in .env is {recorded!r}, not true or false",
+            "restore the value recorded at the first render",
+        )
+    raise SettingsError(
+        f"advanced_partitioning: the database was set up with advanced partitioning "
+        f"{'on' if recorded == 'true' else 'off'} and cannot switch on an existing database",
+        f"keep advanced_partitioning: {recorded}, or start over: `provision down --volumes` "
+        f"(deletes all data) and remove the {LOCK_KEY} line from .env",
+    )
+
+
+def env_quote(value: str) -> str:
+    """A `.env` value as Compose and `provision.envfile` read it back (single-quoted if needed)."""
+    if re.fullmatch(r"[A-Za-z0-9_./:@+,=-]*", value):
+        return value
+    return f"'{value}'"
+
+
+def plan(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """Validate `.env` and the lock, generate missing secrets (unsaved); return
+    (rendered files, the managed `.env` values). Nothing is written."""
+    existing = read_env_file(settings.env_path)
+    validate_secrets(existing)
+    check_partitioning_lock(settings, existing)
+    secrets = {**existing, **missing_secrets(existing)}
+    files = render_files(settings, secrets)
+    managed = env_values(settings, secrets)
+    return files, managed
+
+
+def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mapping[str, str]):
+    """Validate `files` with `docker compose config` in a private scratch directory."""
+    from provision.compose_check import check_compose
+
+    with tempfile.TemporaryDirectory(prefix="glitchtip-kit-check-") as scratch:
+        root = Path(scratch)
+        for name in (COMPOSE_FILE, PART_FILE):
+            (root / name).write_text(files[name], encoding="utf-8")
+        if settings.env_path.exists():
+            # The real .env with this render's keys set, exactly as write_rendered will make it.
+            write_atomic(
+                root / ENV_FILE,
+                settings.env_path.read_text(encoding="utf-8"),
+                mode=SECRET_FILE_MODE,
+            )
+            update_env_file(root / ENV_FILE, managed)
+        else:
+            write_atomic(root / ENV_FILE, files[ENV_FILE], mode=SECRET_FILE_MODE)
+        for combination in COMBINATIONS:
+            check_compose(root, list(combination))
+
+
+def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
+    """Render and write compose.yml, compose.part.yml and `.env`; return the changed paths.
+
+    Every check (settings, `.env`, partitioning lock, and with `check=True` docker compose
+    config) runs before the first write, so a refusal leaves every file as it was. Secrets
+    already in `.env` are kept byte for byte; other keys in `.env` are kept.
+    """
+    files, managed = plan(settings)
+    if check:
+        check_rendered(settings, files, managed)
+    changed: list[Path] = []
+    env_path = settings.env_path
+    if env_path.exists():
+        wrote = update_env_file(env_path, managed)
+    else:
+        parse_env(files[ENV_FILE])  # a template bug must not write a corrupt .env
+        wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
+    if wrote:
+        changed.append(env_path)
+    for name in (COMPOSE_FILE, PART_FILE):
+        path = settings.directory / name
+        if write_atomic(path, files[name], mode=PUBLIC_FILE_MODE):
+            changed.append(path)
+    return changed

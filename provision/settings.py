@@ -1,0 +1,761 @@
+"""The kit's settings: one table of specs, precedence, validation.
+
+Non-secret settings live in `glitchtip.yaml`, a file the operator may commit. Each setting is
+resolved in this order and `sources` records which one won:
+
+    option ("--set name=value" or a named option) > environment variable > glitchtip.yaml > default
+
+Defaults marked "derived" are computed from other settings or from the host (images from the
+GlitchTip major, concurrency from CPUs and memory, the Postgres layout from its image tag).
+`email_url` may hold an SMTP password, so glitchtip.yaml must not contain one; it is kept in
+`.env` after the first render and read back from there (source ".env") when no higher source
+sets it. `advanced_partitioning` is read back the same way from the choice the first render
+recorded, so a deployment started with `--set advanced_partitioning=true` keeps it.
+
+Everything is validated before anything is written; a bad value is a `SettingsError` naming the
+setting, where it came from and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from provision import majors
+from provision.errors import SettingsError
+from provision.masking import MASK
+
+SETTINGS_FILE = "glitchtip.yaml"
+ENV_FILE = ".env"
+
+SOURCE_OPTION = "option"
+SOURCE_ENVIRONMENT = "environment"
+SOURCE_FILE = "file"
+SOURCE_ENV_FILE = ".env"
+SOURCE_DEFAULT = "default"
+SOURCE_DERIVED = "derived"
+
+
+class Invalid(ValueError):
+    """A parser's complaint: what is wrong, and the fix."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+# --- parsers: raw value (str from options/environment, YAML scalar from the file) -> value ---
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def parse_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise Invalid(f"{raw!r} is not a yes/no value", "use true or false")
+
+
+def int_between(low: int, high: int, what: str = "number") -> Callable[[object], int]:
+    def parse(raw: object) -> int:
+        if isinstance(raw, bool):
+            raise Invalid(f"{raw!r} is not a {what}", f"use a whole number from {low} to {high}")
+        if isinstance(raw, int):
+            value = raw
+        else:
+            text = str(raw).strip()
+            if not re.fullmatch(r"[0-9]+", text):
+                raise Invalid(
+                    f"{raw!r} is not a {what}", f"use a whole number from {low} to {high}"
+                )
+            value = int(text)
+        if not low <= value <= high:
+            raise Invalid(f"{value} is out of range", f"use a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def parse_major(raw: object) -> int:
+    value = int_between(0, 99, "GlitchTip major")(raw)
+    if value not in majors.MAJORS:
+        known = " or ".join(str(number) for number in sorted(majors.MAJORS))
+        raise Invalid(f"GlitchTip {value} is not supported", f"use {known}")
+    return value
+
+
+def parse_public_url(raw: object) -> str:
+    text = str(raw).strip()
+    parts = urlsplit(text)
+    fix = "use the URL users open, e.g. https://glitchtip.example.com"
+    if parts.scheme not in ("http", "https"):
+        raise Invalid(f"{text!r} is not an http(s) URL", fix)
+    if not parts.hostname or parts.username or parts.password:
+        raise Invalid(f"{text!r} has no valid host", fix)
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise Invalid(f"{text!r} has a path, query or fragment", fix + " (no path)")
+    if re.search(r"[\s$'\"\\]", text):
+        raise Invalid(f"{text!r} contains spaces, quotes or '$'", fix)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise Invalid(f"{text!r} has an invalid port", fix) from None
+    return urlunsplit((parts.scheme, parts.netloc.lower(), "", "", ""))
+
+
+def parse_ip(raw: object) -> str:
+    text = str(raw).strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise Invalid(
+            f"{raw!r} is not an IP address",
+            "use 127.0.0.1 (this host only, behind a reverse proxy) or 0.0.0.0 (all interfaces)",
+        ) from None
+
+
+_IMAGE = re.compile(
+    r"(?:(?P<registry>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+def parse_image(raw: object) -> str:
+    text = str(raw).strip()
+    match = _IMAGE.fullmatch(text)
+    if match is None:
+        raise Invalid(
+            f"{text!r} is not an image reference", "use name:tag, e.g. registry.local/postgres:17.7"
+        )
+    if not match.group("tag") and not match.group("digest"):
+        raise Invalid(f"{text!r} has no tag", "pin a version tag (name:tag) or a digest")
+    if match.group("tag") == "latest" and not match.group("digest"):
+        raise Invalid(f"{text!r} is not pinned", "use a version tag instead of latest")
+    return text
+
+
+def image_tag_major(image: str) -> int | None:
+    """The leading number of an image's tag (`postgres:17.7` -> 17, `glitchtip:v5.1.0` -> 5)."""
+    match = _IMAGE.fullmatch(image)
+    tag = match.group("tag") if match else None
+    if not tag:
+        return None
+    number = re.match(r"v?([0-9]+)(?:$|[.-])", tag)
+    return int(number.group(1)) if number else None
+
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#%&*+/=?^_`{|}~-]+@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
+
+
+def parse_email(raw: object) -> str:
+    text = str(raw).strip()
+    if not _EMAIL.fullmatch(text):
+        raise Invalid(f"{text!r} is not an e-mail address", "use name@example.com")
+    return text
+
+
+def parse_from_email(raw: object) -> str:
+    text = str(raw).strip()
+    named = re.fullmatch(r"[^<>\"$\\]+ <(.+)>", text)
+    address = named.group(1) if named else text
+    if not _EMAIL.fullmatch(address):
+        raise Invalid(
+            f"{text!r} is not an e-mail address",
+            "use glitchtip@example.com or 'GlitchTip <glitchtip@example.com>'",
+        )
+    return text
+
+
+EMAIL_SCHEMES = {
+    "smtp",
+    "smtps",
+    "smtp+tls",
+    "smtp+ssl",
+    "consolemail",
+    "filemail",
+    "memorymail",
+    "dummymail",
+}
+_NEEDS_HOST = {"smtp", "smtps", "smtp+tls", "smtp+ssl"}
+
+
+def mask_url_password(url: str) -> str:
+    """`url` with the password of its userinfo part replaced by the mask."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc[2]}"))
+
+
+def parse_email_url(raw: object) -> str:
+    text = str(raw).strip()
+    fix = "use e.g. smtp+tls://user:password@mail.example.com:587 or consolemail://"
+    shown = mask_url_password(text)
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
+    if scheme not in EMAIL_SCHEMES:
+        raise Invalid(f"{shown!r} is not an e-mail URL", fix)
+    if re.search(r"[\s'\\]", text) or "\n" in text:
+        raise Invalid(f"{shown!r} contains spaces, quotes or backslashes", fix)
+    parts = urlsplit(text)
+    if scheme in _NEEDS_HOST:
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise Invalid(f"{shown!r} has an invalid port", fix) from None
+        if not parts.hostname:
+            raise Invalid(f"{shown!r} names no mail server", fix)
+    return text
+
+
+def parse_name(raw: object) -> str:
+    text = str(raw).strip()
+    if not 1 <= len(text) <= 64 or not text.isprintable() or re.search(r"[$'\"\\]", text):
+        raise Invalid(f"{text!r} is not a usable name", "use 1-64 printable characters, no quotes")
+    return text
+
+
+def parse_slug(raw: object) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", text):
+        raise Invalid(f"{text!r} is not a valid name", "use lowercase letters, digits, - and _")
+    return text
+
+
+def parse_platform(raw: object) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", text):
+        raise Invalid(f"{text!r} is not a platform", "use e.g. python, javascript, node")
+    return text
+
+
+def parse_abs_path(raw: object) -> str:
+    text = str(raw).strip()
+    if not text.startswith("/") or re.search(r"[\s:$'\"\\]", text):
+        raise Invalid(f"{text!r} is not an absolute container path", "use e.g. /var/lib/postgresql")
+    return text.rstrip("/") or "/"
+
+
+# --- host-derived defaults ---
+
+
+def host_resources() -> tuple[int, int]:
+    """(usable CPUs, memory in MiB) of this host."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError, AttributeError):
+        memory = 2048
+    return max(cpus, 1), max(memory, 256)
+
+
+def derive_concurrency(cpus: int, memory_mib: int) -> tuple[int, int]:
+    """(web, worker) concurrency for a host: one web process per CPU, two worker slots per CPU,
+    both capped by memory after keeping 1 GiB for Postgres, Valkey and the OS (a web process
+    needs about 300 MiB, a worker slot about 200 MiB)."""
+    budget = max(memory_mib - 1024, 256)
+    web = max(1, min(cpus, budget // 300, 8))
+    worker = max(1, min(cpus * 2, budget // 200, 16))
+    return web, worker
+
+
+# --- the table of settings ---
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: its name (in glitchtip.yaml and as attribute), variable, parser, default."""
+
+    name: str
+    env: str
+    parse: Callable[[object], Any]
+    default: Callable[[dict[str, Any]], Any]
+    help: str
+    derived: bool = False
+    default_text: str = ""  # how the README shows the default
+
+
+def _const(value: Any) -> Callable[[dict[str, Any]], Any]:
+    return lambda resolved: value
+
+
+def _major_row(resolved: dict[str, Any]) -> majors.Major:
+    return majors.MAJORS[resolved["glitchtip_major"]]
+
+
+def _default_postgres_version(resolved: dict[str, Any]) -> int:
+    found = image_tag_major(resolved["postgres_image"])
+    if found is not None:
+        return found
+    # An unparseable tag (a digest, "stable"): assume the layout of the major's default image.
+    fallback = image_tag_major(_major_row(resolved).postgres_image)
+    assert fallback is not None
+    return fallback
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "glitchtip_major", "GLITCHTIP_KIT_MAJOR", parse_major, _const(majors.DEFAULT_MAJOR),
+        "GlitchTip major version to deploy: 6 (current) or 5.", default_text="6",
+    ),
+    Spec(
+        "bind_address", "GLITCHTIP_KIT_BIND_ADDRESS", parse_ip, _const("127.0.0.1"),
+        "Host address the web service publishes on; 127.0.0.1 keeps it behind a reverse proxy.",
+        default_text="127.0.0.1",
+    ),
+    Spec(
+        "http_port", "GLITCHTIP_KIT_HTTP_PORT", int_between(1, 65535, "port number"),
+        _const(8000), "Host port the web service publishes on.", default_text="8000",
+    ),
+    Spec(
+        "glitchtip_domain", "GLITCHTIP_DOMAIN", parse_public_url,
+        lambda r: f"http://localhost:{r['http_port']}",
+        "Public URL of GlitchTip (http or https, no path); used in DSNs and e-mail links.",
+        default_text="http://localhost:<http_port>",
+    ),
+    Spec(
+        "glitchtip_image", "GLITCHTIP_KIT_GLITCHTIP_IMAGE", parse_image,
+        lambda r: _major_row(r).glitchtip_image,
+        "GlitchTip image (pinned tag; point it at a mirror for air-gapped hosts).",
+        derived=True,
+        default_text="6: `glitchtip/glitchtip:6.2.6`, 5: `glitchtip/glitchtip:v5.1.0`",
+    ),
+    Spec(
+        "postgres_image", "GLITCHTIP_KIT_POSTGRES_IMAGE", parse_image,
+        lambda r: _major_row(r).postgres_image, "Postgres image (14 or newer).",
+        derived=True, default_text="6: `postgres:18.1`, 5: `postgres:17.7`",
+    ),
+    Spec(
+        "valkey_image", "GLITCHTIP_KIT_VALKEY_IMAGE", parse_image,
+        lambda r: _major_row(r).valkey_image, "Valkey image.",
+        derived=True, default_text="6: `valkey/valkey:9.0`, 5: `valkey/valkey:8.1`",
+    ),
+    Spec(
+        "postgres_version", "GLITCHTIP_KIT_POSTGRES_VERSION",
+        int_between(1, 99, "Postgres major"), _default_postgres_version,
+        "Postgres major of `postgres_image`; read from its tag, set it when the tag has no number.",
+        derived=True, default_text="from the image tag",
+    ),
+    Spec(
+        "postgres_data_path", "GLITCHTIP_KIT_POSTGRES_DATA_PATH", parse_abs_path,
+        lambda r: majors.postgres_data_path(r["postgres_version"]),
+        "Where the Postgres volume is mounted: /var/lib/postgresql from 18 on, .../data before.",
+        derived=True, default_text="from `postgres_version`",
+    ),
+    Spec(
+        "partman_image", "GLITCHTIP_KIT_PARTMAN_IMAGE", parse_image,
+        lambda r: majors.partman_image_for(r["postgres_version"]),
+        "Postgres image with pg_partman >= 5 used by compose.part.yml (same Postgres major).",
+        derived=True, default_text="`ghcr.io/dbsystel/postgresql-partman:<postgres_version>`",
+    ),
+    Spec(
+        "default_from_email", "DEFAULT_FROM_EMAIL", parse_from_email,
+        _const("glitchtip@localhost"), "Sender address of GlitchTip's e-mails.",
+        default_text="glitchtip@localhost",
+    ),
+    Spec(
+        "email_url", "EMAIL_URL", parse_email_url, _const("consolemail://"),
+        "How GlitchTip sends e-mail (django-environ URL). Kept in .env, never in glitchtip.yaml "
+        "when it holds a password; consolemail:// writes e-mails to the web log.",
+        default_text="consolemail://",
+    ),
+    Spec(
+        "enable_user_registration", "ENABLE_USER_REGISTRATION", parse_bool, _const(False),
+        "Let anyone with the URL sign up (off for a private instance).", default_text="false",
+    ),
+    Spec(
+        "enable_organization_creation", "ENABLE_ORGANIZATION_CREATION", parse_bool,
+        _const(False), "Let non-admin users create organizations.", default_text="false",
+    ),
+    Spec(
+        "retention_days", "GLITCHTIP_MAX_EVENT_LIFE_DAYS", int_between(1, 3650, "number of days"),
+        _const(90), "Days events are kept (GlitchTip 6 reads it as GLITCHTIP_RETENTION_DAYS).",
+        default_text="90",
+    ),
+    Spec(
+        "worker_concurrency", "GLITCHTIP_KIT_WORKER_CONCURRENCY",
+        int_between(1, 64, "concurrency"), lambda r: derive_concurrency(*host_resources())[1],
+        "Worker concurrency (VTASKS_CONCURRENCY on 6, CELERY_WORKER_CONCURRENCY on 5).",
+        derived=True, default_text="2 per CPU, capped by memory",
+    ),
+    Spec(
+        "web_concurrency", "GLITCHTIP_KIT_WEB_CONCURRENCY", int_between(1, 64, "concurrency"),
+        lambda r: derive_concurrency(*host_resources())[0], "Web server processes.",
+        derived=True, default_text="1 per CPU, capped by memory",
+    ),
+    Spec(
+        "advanced_partitioning", "GLITCHTIP_ADVANCED_PARTITIONING", parse_bool, _const(False),
+        "GlitchTip 5 only: pg_partman partitioning via compose.part.yml. Fixed at the first "
+        "render; cannot be switched on an existing database.",
+        default_text="false",
+    ),
+    Spec(
+        "admin_email", "GLITCHTIP_KIT_ADMIN_EMAIL", parse_email, _const("admin@example.com"),
+        "E-mail of the first admin (superuser) the kit creates.",
+        default_text="admin@example.com",
+    ),
+    Spec(
+        "organization", "GLITCHTIP_KIT_ORGANIZATION", parse_name, _const("GlitchTip"),
+        "Organization the kit creates for the first project.", default_text="GlitchTip",
+    ),
+    Spec(
+        "project", "GLITCHTIP_KIT_PROJECT", parse_name, _const("default"),
+        "Project the kit creates and writes the DSN of.", default_text="default",
+    ),
+    Spec(
+        "platform", "GLITCHTIP_KIT_PLATFORM", parse_platform, _const("python"),
+        "Platform of that project.", default_text="python",
+    ),
+    Spec(
+        "compose_project_name", "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME", parse_slug,
+        _const("glitchtip"), "Compose project name (prefix of containers and volumes).",
+        default_text="glitchtip",
+    ),
+)  # fmt: skip
+
+SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved, validated settings of one deployment directory."""
+
+    directory: Path
+    glitchtip_major: int
+    glitchtip_domain: str
+    bind_address: str
+    http_port: int
+    glitchtip_image: str
+    postgres_image: str
+    valkey_image: str
+    postgres_version: int
+    postgres_data_path: str
+    partman_image: str
+    default_from_email: str
+    email_url: str
+    enable_user_registration: bool
+    enable_organization_creation: bool
+    retention_days: int
+    worker_concurrency: int
+    web_concurrency: int
+    advanced_partitioning: bool
+    admin_email: str
+    organization: str
+    project: str
+    platform: str
+    compose_project_name: str
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def major(self) -> majors.Major:
+        """The `majors.MAJORS` row of the chosen GlitchTip major."""
+        return majors.MAJORS[self.glitchtip_major]
+
+    @property
+    def internal_url(self) -> str:
+        """Where the kit reaches GlitchTip from this host (the published web port)."""
+        address = self.bind_address
+        if ipaddress.ip_address(address).is_unspecified:
+            address = "127.0.0.1"
+        elif ":" in address:
+            address = f"[{address}]"
+        return f"http://{address}:{self.http_port}"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.directory / SETTINGS_FILE
+
+    @property
+    def env_path(self) -> Path:
+        return self.directory / ENV_FILE
+
+    def value(self, name: str) -> Any:
+        """The value of setting `name`."""
+        return getattr(self, name)
+
+    def display_value(self, name: str) -> Any:
+        """The value as shown to the operator (passwords in `email_url` masked)."""
+        value = getattr(self, name)
+        return mask_url_password(value) if name == "email_url" else value
+
+
+# --- loading ---
+
+
+def _suggest(key: str) -> str:
+    for spec in SPECS:
+        if key.upper() == spec.env:
+            return f"did you mean {spec.name}? (glitchtip.yaml uses setting names)"
+    close = difflib.get_close_matches(key, list(SPEC_BY_NAME), n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "see the settings reference in README.md or `provision config`"
+
+
+def read_settings_file(path: Path) -> dict[str, object]:
+    """The mapping in glitchtip.yaml ({} if absent); unknown keys are refused."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(
+            f"{path.name}: cannot be read ({exc.__class__.__name__})",
+            f"make {path} a readable UTF-8 file",
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(
+            f"{path.name}: not valid YAML{where}",
+            f"fix the syntax of {path} (one 'setting: value' per line)",
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(
+            f"{path.name}: is not a mapping of settings", "write one 'setting: value' per line"
+        )
+    for key in data:
+        if not isinstance(key, str) or key not in SPEC_BY_NAME:
+            raise SettingsError(f"{key}: unknown setting in {path.name}", _suggest(str(key)))
+    return data
+
+
+def load_settings(
+    directory: Path,
+    overrides: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve and validate every setting of the deployment in `directory`.
+
+    `overrides` are command-line values keyed by setting name (None values are ignored);
+    `environ` defaults to `os.environ`. Raises `SettingsError` on the first bad value.
+    """
+    directory = Path(directory)
+    environ = os.environ if environ is None else environ
+    options = {key: value for key, value in (overrides or {}).items() if value is not None}
+    for key in options:
+        if key not in SPEC_BY_NAME:
+            raise SettingsError(f"{key}: unknown setting given as an option", _suggest(key))
+    file_values = read_settings_file(directory / SETTINGS_FILE)
+
+    resolved: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for spec in SPECS:
+        candidates: list[tuple[str, str, object]] = []
+        if spec.name in options:
+            candidates.append((SOURCE_OPTION, f"option {spec.name}", options[spec.name]))
+        if environ.get(spec.env, "") != "":
+            candidates.append(
+                (SOURCE_ENVIRONMENT, f"environment variable {spec.env}", environ[spec.env])
+            )
+        if file_values.get(spec.name) is not None:
+            candidates.append((SOURCE_FILE, SETTINGS_FILE, file_values[spec.name]))
+        if candidates:
+            source, where, raw = candidates[0]
+            try:
+                value = spec.parse(raw)
+            except Invalid as problem:
+                raise SettingsError(
+                    f"{spec.name} (from {where}): {problem.problem}", problem.fix
+                ) from None
+            if spec.name == "email_url" and source == SOURCE_FILE and urlsplit(value).password:
+                raise SettingsError(
+                    f"email_url (from {SETTINGS_FILE}): holds a password in a file meant to be "
+                    "committed",
+                    "remove it from glitchtip.yaml and set EMAIL_URL in the environment or "
+                    "pass --set email_url=...; the kit keeps it in .env (0600)",
+                )
+        elif spec.name in ENV_FILE_FALLBACK and (
+            (stored := _from_env_file(directory, spec)) is not None
+        ):
+            # Kept in .env by an earlier render; the default stays labelled as the default.
+            value = stored
+            source = SOURCE_DEFAULT if stored == spec.default(resolved) else SOURCE_ENV_FILE
+        else:
+            source = SOURCE_DERIVED if spec.derived else SOURCE_DEFAULT
+            value = spec.default(resolved)
+        resolved[spec.name] = value
+        sources[spec.name] = source
+
+    settings = Settings(directory=directory, sources=sources, **resolved)
+    check_combinations(settings)
+    return settings
+
+
+# Settings that an earlier render keeps in `.env` and that are read back from there when no
+# option, variable or glitchtip.yaml sets them: the e-mail URL (it may hold a password) and the
+# advanced-partitioning choice recorded at the first render (it cannot change afterwards).
+ENV_FILE_FALLBACK: dict[str, str] = {
+    "email_url": "EMAIL_URL",
+    "advanced_partitioning": "GLITCHTIP_KIT_ADVANCED_PARTITIONING",
+}
+
+
+def _from_env_file(directory: Path, spec: Spec) -> Any:
+    from provision.envfile import read_env_file
+
+    key = ENV_FILE_FALLBACK[spec.name]
+    stored = read_env_file(directory / ENV_FILE).get(key)
+    if not stored:
+        return None
+    try:
+        return spec.parse(stored)
+    except Invalid as problem:
+        raise SettingsError(
+            f"{spec.name} (from .env {key}): {problem.problem}", problem.fix
+        ) from None
+
+
+def _where(settings: Settings, name: str) -> str:
+    source = settings.sources.get(name, SOURCE_DEFAULT)
+    spec = SPEC_BY_NAME[name]
+    return {
+        SOURCE_OPTION: f"option {name}",
+        SOURCE_ENVIRONMENT: f"environment variable {spec.env}",
+        SOURCE_FILE: SETTINGS_FILE,
+        SOURCE_ENV_FILE: ".env",
+    }.get(source, source)
+
+
+def check_combinations(settings: Settings) -> None:
+    """Refuse combinations of valid values that cannot work together, with the reason."""
+    major = settings.major
+    if settings.advanced_partitioning and not major.supports_partman:
+        raise SettingsError(
+            f"advanced_partitioning (from {_where(settings, 'advanced_partitioning')}): "
+            f"GlitchTip {major.number} has no pg_partman support (it manages partitions itself)",
+            "set advanced_partitioning: false, or glitchtip_major: 5",
+        )
+    tagged = image_tag_major(settings.glitchtip_image)
+    if tagged is not None and tagged in majors.MAJORS and tagged != major.number:
+        raise SettingsError(
+            f"glitchtip_image (from {_where(settings, 'glitchtip_image')}): tag "
+            f"{settings.glitchtip_image!r} is GlitchTip {tagged}, but glitchtip_major is "
+            f"{major.number}",
+            f"set glitchtip_major: {tagged}, or use a GlitchTip {major.number} image",
+        )
+    version = settings.postgres_version
+    if version < majors.MINIMUM_POSTGRES:
+        raise SettingsError(
+            f"postgres_image (from {_where(settings, 'postgres_image')}): Postgres {version} is "
+            f"older than {majors.MINIMUM_POSTGRES}, which GlitchTip requires",
+            f"use Postgres {majors.MINIMUM_POSTGRES} or newer",
+        )
+    path = settings.postgres_data_path
+    if version >= majors.POSTGRES_NEW_LAYOUT and path == "/var/lib/postgresql/data":
+        raise SettingsError(
+            f"postgres_data_path (from {_where(settings, 'postgres_data_path')}): Postgres "
+            f"{version} keeps its data under /var/lib/postgresql/<version>; a volume at "
+            "/var/lib/postgresql/data is refused by the image",
+            "mount it at /var/lib/postgresql (remove postgres_data_path to get the default)",
+        )
+    if version < majors.POSTGRES_NEW_LAYOUT and path == "/var/lib/postgresql":
+        raise SettingsError(
+            f"postgres_data_path (from {_where(settings, 'postgres_data_path')}): Postgres "
+            f"{version} writes to /var/lib/postgresql/data, an anonymous volume would hide the "
+            "data from the named volume",
+            "mount it at /var/lib/postgresql/data (remove postgres_data_path to get the default)",
+        )
+    partman_version = image_tag_major(settings.partman_image)
+    if partman_version is not None and partman_version != version:
+        raise SettingsError(
+            f"partman_image (from {_where(settings, 'partman_image')}): Postgres "
+            f"{partman_version} differs from postgres_image's {version}; the override could not "
+            "read the data volume",
+            f"use a pg_partman image of Postgres {version}",
+        )
+
+
+# --- glitchtip.yaml for `provision init`, and the report for `provision config` ---
+
+_ALWAYS_WRITTEN = ("glitchtip_major",)
+
+
+def _yaml_scalar(value: Any) -> str:
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def initial_settings_text(settings: Settings) -> str:
+    """A commented glitchtip.yaml: the settings given as options (and the major and public URL)
+    active, every other setting shown commented out with its default."""
+    lines = [
+        "# Settings of this GlitchTip deployment (safe to commit: no secrets here).",
+        "# Precedence: command-line option > environment variable > this file > default.",
+        "# `provision config` shows the effective values; `provision render --check` applies them.",
+        "",
+    ]
+    for spec in SPECS:
+        value = settings.value(spec.name)
+        lines.append(f"# {spec.help} [{spec.env}]")
+        active = spec.name in _ALWAYS_WRITTEN or settings.sources[spec.name] == SOURCE_OPTION
+        if spec.name == "email_url" and urlsplit(value).password:
+            active = False
+            value = mask_url_password(value)
+        if active:
+            lines.append(f"{spec.name}: {_yaml_scalar(value)}")
+        elif spec.derived:
+            lines.append(f"# {spec.name}: {_yaml_scalar(value)}  # derived: {spec.default_text}")
+        else:
+            lines.append(f"# {spec.name}: {_yaml_scalar(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_initial_settings(settings: Settings) -> bool:
+    """Write glitchtip.yaml unless it exists; True when it was created."""
+    from provision.fileio import write_atomic
+
+    if settings.settings_path.exists():
+        return False
+    write_atomic(settings.settings_path, initial_settings_text(settings))
+    return True
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Every setting with its value, source and variable, plus which secrets are set (masked)."""
+    from provision.masking import mask
+    from provision.secrets import SECRET_KEYS, read_secrets
+
+    env = read_secrets(settings.env_path)
+    return {
+        "directory": str(settings.directory),
+        "settings": {
+            spec.name: {
+                "value": settings.display_value(spec.name),
+                "source": settings.sources[spec.name],
+                "env": spec.env,
+            }
+            for spec in SPECS
+        },
+        "secrets": {key: mask(env.get(key)) for key in SECRET_KEYS if key != "EMAIL_URL"},
+    }

@@ -1,0 +1,246 @@
+"""Rendering: the committed default render, secrets kept, .env keys kept, the lock, majors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provision import majors
+from provision.envfile import read_env_file
+from provision.errors import SecretsError, SettingsError
+from provision.render import LOCK_KEY, render_files, write_rendered
+from provision.settings import load_settings
+
+pytestmark = pytest.mark.usefixtures("kit_environ")
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_SECRETS = {
+    "SECRET_KEY": "fake-secret-key-" + "x" * 50,
+    "POSTGRES_PASSWORD": "fake-postgres-password",
+    "DJANGO_SUPERUSER_PASSWORD": "fake-admin-password",
+}
+
+
+def settings_for(directory: Path, **overrides):
+    return load_settings(directory, overrides, environ={})
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        path.name: (path.read_bytes(), path.stat().st_mode & 0o777)
+        for path in sorted(directory.iterdir())
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("name", ["compose.yml", "compose.part.yml"])
+def test_committed_files_are_the_default_render(tmp_path: Path, name: str) -> None:
+    rendered = render_files(settings_for(tmp_path), FAKE_SECRETS)
+    assert rendered[name] == (REPO / name).read_text(encoding="utf-8")
+
+
+def test_default_render_does_not_depend_on_the_host(tmp_path: Path, monkeypatch) -> None:
+    from provision import settings as settings_module
+
+    first = render_files(settings_for(tmp_path), FAKE_SECRETS)
+    monkeypatch.setattr(settings_module, "host_resources", lambda: (64, 512 * 1024))
+    second = render_files(settings_for(tmp_path), FAKE_SECRETS)
+    assert first["compose.yml"] == second["compose.yml"]
+    assert first[".env"] != second[".env"]  # concurrency lives in .env
+
+
+def test_no_secret_in_compose_files(tmp_path: Path) -> None:
+    for major in (5, 6):
+        files = render_files(settings_for(tmp_path, glitchtip_major=major), FAKE_SECRETS)
+        for name in ("compose.yml", "compose.part.yml"):
+            for secret in FAKE_SECRETS.values():
+                assert secret not in files[name]
+        assert FAKE_SECRETS["SECRET_KEY"] in files[".env"]
+
+
+def test_write_rendered_modes_and_changed_paths(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    changed = write_rendered(settings)
+    assert {path.name for path in changed} == {".env", "compose.yml", "compose.part.yml"}
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "compose.yml").stat().st_mode & 0o777 == 0o644
+    assert write_rendered(settings) == []
+
+
+def test_secrets_survive_any_settings_change(tmp_path: Path) -> None:
+    write_rendered(settings_for(tmp_path))
+    before = read_env_file(tmp_path / ".env")
+    (tmp_path / "glitchtip.yaml").write_text(
+        "glitchtip_domain: https://errors.example.com\nhttp_port: 8100\nretention_days: 30\n"
+    )
+    changed = write_rendered(settings_for(tmp_path, worker_concurrency=3))
+    after = read_env_file(tmp_path / ".env")
+    assert tmp_path / "compose.yml" in changed
+    for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD"):
+        assert after[key] == before[key]
+    assert after["GLITCHTIP_KIT_WORKER_CONCURRENCY"] == "3"
+    compose = (tmp_path / "compose.yml").read_text()
+    assert '"https://errors.example.com"' in compose and 'SESSION_COOKIE_SECURE: "true"' in compose
+
+
+def test_env_keeps_keys_of_other_steps_and_the_operator(tmp_path: Path) -> None:
+    write_rendered(settings_for(tmp_path))
+    env = tmp_path / ".env"
+    env.write_text(
+        env.read_text()
+        + "DJANGO_SUPERUSER_EMAIL=admin@example.com\nGLITCHTIP_API_TOKEN=t0ken\n"
+        + "# operator note\nMY_KEY='kept as is'\n"
+    )
+    write_rendered(settings_for(tmp_path, http_port=8200))
+    text = env.read_text()
+    assert "DJANGO_SUPERUSER_EMAIL=admin@example.com\nGLITCHTIP_API_TOKEN=t0ken\n" in text
+    assert "# operator note\nMY_KEY='kept as is'\n" in text
+
+
+def test_existing_secrets_from_init_are_used(tmp_path: Path) -> None:
+    from provision.secrets import ensure_secrets
+
+    values = ensure_secrets(tmp_path / ".env")
+    write_rendered(settings_for(tmp_path))
+    assert read_env_file(tmp_path / ".env")["SECRET_KEY"] == values["SECRET_KEY"]
+
+
+def test_invalid_env_refused_and_nothing_written(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET_KEY=short\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(SecretsError):
+        write_rendered(settings_for(tmp_path))
+    assert snapshot(tmp_path) == before
+
+
+def test_partitioning_cannot_switch_after_first_render(tmp_path: Path) -> None:
+    write_rendered(settings_for(tmp_path, glitchtip_major=5))
+    assert read_env_file(tmp_path / ".env")[LOCK_KEY] == "false"
+    before = snapshot(tmp_path)
+    with pytest.raises(SettingsError, match="cannot switch on an existing database") as caught:
+        write_rendered(settings_for(tmp_path, glitchtip_major=5, advanced_partitioning=True))
+    assert "down --volumes" in caught.value.fix
+    assert snapshot(tmp_path) == before
+
+
+def test_partitioning_chosen_at_first_render(tmp_path: Path) -> None:
+    write_rendered(settings_for(tmp_path, glitchtip_major=5, advanced_partitioning=True))
+    env = read_env_file(tmp_path / ".env")
+    assert env[LOCK_KEY] == "true"
+    assert env["COMPOSE_FILE"] == "compose.yml:compose.part.yml"
+    compose = yaml.safe_load((tmp_path / "compose.yml").read_text())
+    assert compose["x-glitchtip-environment"]["GLITCHTIP_ADVANCED_PARTITIONING"] == "true"
+    # Later runs keep the recorded choice without repeating it ...
+    later = settings_for(tmp_path, glitchtip_major=5)
+    assert later.advanced_partitioning is True
+    assert later.sources["advanced_partitioning"] == ".env"
+    assert write_rendered(later) == []
+    # ... and refuse an explicit switch.
+    with pytest.raises(SettingsError):
+        write_rendered(settings_for(tmp_path, glitchtip_major=5, advanced_partitioning=False))
+
+
+@pytest.mark.parametrize("number", [5, 6])
+def test_major_differences_come_from_the_table(tmp_path: Path, number: int) -> None:
+    major = majors.MAJORS[number]
+    files = render_files(settings_for(tmp_path, glitchtip_major=number), FAKE_SECRETS)
+    compose = yaml.safe_load(files["compose.yml"])
+    environment = compose["x-glitchtip-environment"]
+    services = compose["services"]
+    assert services["worker"]["command"] == major.worker_command
+    assert services["web"]["ports"][0]["target"] == major.web_port
+    assert environment["PORT"] == str(major.web_port)
+    assert environment[major.retention_env] == "90"
+    assert environment[major.worker_concurrency_env].startswith("${GLITCHTIP_KIT_WORKER")
+    assert f":{major.web_port}/_health/" in services["web"]["healthcheck"]["test"][-1]
+    assert services["migrate"]["command"] == "./bin/run-migrate.sh"
+    assert compose["x-glitchtip"]["image"] == major.glitchtip_image
+
+
+def test_web_probe_sends_the_public_host(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, glitchtip_domain="https://errors.example.com")
+    compose = yaml.safe_load(render_files(settings, FAKE_SECRETS)["compose.yml"])
+    probe = compose["services"]["web"]["healthcheck"]["test"][-1]
+    assert "'Host': 'errors.example.com'" in probe
+    hosts = compose["x-glitchtip-environment"]["ALLOWED_HOSTS"].split(",")
+    assert hosts[0] == "errors.example.com" and "127.0.0.1" in hosts
+
+
+def test_probes_are_valid_python(tmp_path: Path) -> None:
+    for number in (5, 6):
+        compose = yaml.safe_load(
+            render_files(settings_for(tmp_path, glitchtip_major=number), FAKE_SECRETS)[
+                "compose.yml"
+            ]
+        )
+        for service in ("web", "worker"):
+            compile(compose["services"][service]["healthcheck"]["test"][-1], service, "exec")
+
+
+def test_worker_probe_finds_a_process_by_marker(tmp_path: Path) -> None:
+    """Run the worker probe against this machine's /proc: it must not match itself."""
+    import subprocess
+    import sys
+
+    from provision.render import worker_probe
+
+    probe = worker_probe(majors.MAJORS[6])
+    alone = subprocess.run([sys.executable, "-c", probe], check=False)
+    assert alone.returncode == 1
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "runworker"])
+    try:
+        found = subprocess.run([sys.executable, "-c", probe], check=False)
+        assert found.returncode == 0
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_literal_dollar_is_escaped(tmp_path: Path) -> None:
+    files = render_files(settings_for(tmp_path, glitchtip_major=5), FAKE_SECRETS)
+    assert "$$(./manage.py" in files["compose.part.yml"]
+
+
+def test_bind_address_ipv6(tmp_path: Path) -> None:
+    files = render_files(settings_for(tmp_path, bind_address="::1"), FAKE_SECRETS)
+    port = yaml.safe_load(files["compose.yml"])["services"]["web"]["ports"][0]
+    assert port["host_ip"] == "::1"
+
+
+def test_failed_check_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    from provision import compose_check
+    from provision.errors import KitError
+
+    def refuse(directory: Path, files: list[str]) -> None:
+        raise KitError("docker compose config rejected compose.yml: boom", "fix it")
+
+    monkeypatch.setattr(compose_check, "check_compose", refuse)
+    with pytest.raises(KitError, match="boom"):
+        write_rendered(settings_for(tmp_path), check=True)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("output", "status"),
+    [
+        ("Successfully configured all pg_partman tables.", 0),
+        ("An error occurred during table configuration: create_parent does not exist", 1),
+        ("Permission denied. This command must be run by a user with rights", 1),
+    ],
+)
+def test_partman_setup_fails_on_a_silent_failure(tmp_path: Path, output: str, status: int) -> None:
+    """setup_advanced_partitions exits 0 on failure: the service must not."""
+    import subprocess
+
+    from provision.render import partman_script
+
+    major = majors.MAJORS[5]
+    fake = tmp_path / "manage"
+    fake.write_text(f"#!/bin/sh\necho '{output}'\nexit 0\n")
+    fake.chmod(0o755)
+    script = partman_script(major).replace(major.partman_setup_command, str(fake))
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == status
+    assert output in done.stdout
