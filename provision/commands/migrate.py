@@ -1,0 +1,27 @@
+"""`provision migrate`: run GlitchTip's migrations again."""
+
+from __future__ import annotations
+
+import click
+
+from provision.commands.options import dir_option, settings_options
+
+
+@click.command("migrate")
+@dir_option
+@settings_options
+def migrate_command(directory, overrides):
+    """Run GlitchTip's migrations (./bin/run-migrate.sh) in a fresh migrate container.
+
+    `provision up` already migrates; use this after restoring a database or to retry a
+    failed migration. Postgres is started first if it is not running.
+    """
+    from provision.stack.compose import Compose
+    from provision.stack.context import load_stack_settings
+    from provision.stack.migrate import run_migrations
+    from provision.stack.status import require_rendered
+
+    settings = load_stack_settings(directory, overrides)
+    require_rendered(settings)
+    run_migrations(Compose.for_settings(settings), click.echo)
+    click.echo("migrations done")

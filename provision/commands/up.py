@@ -1,0 +1,91 @@
+"""`provision up`: from an empty Docker host to a running GlitchTip and a DSN."""
+
+from __future__ import annotations
+
+import click
+
+from provision.commands.options import dir_option, settings_options
+
+
+@click.command("up")
+@dir_option
+@settings_options
+@click.option(
+    "--partman",
+    is_flag=True,
+    help="GlitchTip 5 only: pg_partman advanced partitioning (advanced_partitioning: true).",
+)
+@click.option(
+    "--pull",
+    "pull_policy",
+    type=click.Choice(["missing", "always", "never"]),
+    default="missing",
+    show_default=True,
+    help="Pull images missing locally, all of them, or none (offline hosts, `docker load`).",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.IntRange(30, 3600),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for every container to be healthy.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print nothing but the DSN (errors still go to stderr)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document: steps, timings, result."
+)
+def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, as_json):
+    """Start GlitchTip and provision it: admin, organization, project and DSN.
+
+    \b
+    Steps, in order (each is safe to run again; `up` after a failure resumes):
+      preflight  engine, Compose, CPU/RAM/disk, web port, settings (changes nothing)
+      render     compose.yml, compose.part.yml, .env (secrets generated once, kept 0600)
+      pull       images missing locally (--pull never for offline hosts)
+      start      docker compose up --detach --wait
+      migrate    the one-shot migrate exited 0
+      partman    GlitchTip 5 with --partman: pg_partman partitions
+      admin      the first superuser (password kept in .env, DJANGO_SUPERUSER_PASSWORD)
+      project    API token, organization, team, project; DSN written to .glitchtiprc
+      wrap-up    URL, admin, DSN and the next commands
+    """
+    import os
+    from pathlib import Path
+
+    from provision.stack.context import StackContext
+    from provision.stack.runner import HumanProgress, Progress, report_json
+    from provision.stack.up import run_up
+    from provision.stack.wrap_up import summary_lines
+
+    overrides = dict(overrides or {})
+    resume = ["provision", "up"]
+    if Path(directory).resolve() != Path.cwd().resolve():
+        resume += ["--dir", str(directory)]
+    if partman:
+        overrides["advanced_partitioning"] = True
+        resume.append("--partman")
+    ctx = StackContext(
+        directory=Path(directory),
+        overrides=overrides,
+        environ=os.environ,
+        pull_policy=pull_policy,
+        wait_timeout=float(wait_timeout),
+        resume_command=" ".join(resume),
+    )
+    human = not (quiet or as_json)
+    progress = HumanProgress(click.echo) if human else Progress()
+    report = run_up(ctx, progress)
+    summary = ctx.results.get("summary")
+    if as_json:
+        click.echo(report_json(report, {"result": summary} if summary else None))
+    elif human and report.ok:
+        for line in summary_lines(summary):
+            click.echo(line)
+        verb = "changed" if report.changed else "nothing changed"
+        click.echo(f"Done in {report.elapsed:.1f} s ({verb}).")
+    elif quiet and report.ok and summary:
+        click.echo(summary["dsn"])
+    if report.error is not None:
+        raise report.error

@@ -1,0 +1,222 @@
+"""Run Compose with the kit's files and project name, and keep secrets out of what it prints.
+
+Every compose call of the kit goes through `Compose`: it adds `-f compose.yml [-f
+compose.part.yml] --project-name NAME`, runs in the settings directory, captures the output and
+scrubs every secret value of `.env` from it before anyone sees it. Secrets meant for a container
+(the admin password) travel in the child's environment, never on its command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import KitError
+from provision.masking import redact
+
+COMPOSE_FILE = "compose.yml"
+PARTMAN_FILE = "compose.part.yml"
+
+# .env keys whose values are secrets; anything long enough to be a generated secret is too.
+_SECRET_KEY_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$|DSN|CREDENTIAL", re.IGNORECASE)
+_NOT_SECRET = {"DJANGO_SUPERUSER_EMAIL"}
+
+
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """The values of `env` (a parsed `.env`) that must never be shown.
+
+    The kit's own secrets (`provision.secrets`) plus anything whose key names a secret or whose
+    value looks generated, so a token or password the operator added is masked as well.
+    """
+    from provision.secrets import secret_values as kit_secrets
+
+    found = list(kit_secrets(env))
+    for key, value in env.items():
+        if not value or key in _NOT_SECRET:
+            continue
+        if _SECRET_KEY_NAME.search(key) or (len(value) >= 20 and " " not in value):
+            found.append(value)
+    return found
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    """What a compose call returned; `output` is stdout and stderr, already redacted."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
+
+    def last_lines(self, count: int = 5) -> str:
+        """The last `count` non-empty output lines joined by ' | ': for one-line error causes."""
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        return " | ".join(lines[-count:])
+
+
+class Compose:
+    """Compose bound to one deployment: its directory, files and project name."""
+
+    def __init__(
+        self,
+        directory: Path,
+        project_name: str,
+        files: Sequence[str] = (COMPOSE_FILE,),
+        secrets: Iterable[str] = (),
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.project_name = project_name
+        self.files = tuple(files)
+        self.secrets = [s for s in secrets if s]
+        self._command = tuple(command) if command else None
+
+    @classmethod
+    def for_settings(cls, settings, command: Sequence[str] | None = None) -> Compose:
+        """The Compose of a loaded `Settings`: its directory, files and project name."""
+        from provision.envfile import read_env_file
+
+        directory = Path(settings.directory)
+        files = [COMPOSE_FILE]
+        if uses_partman(settings) and (directory / PARTMAN_FILE).exists():
+            files.append(PARTMAN_FILE)
+        env = read_env_file(directory / ".env")
+        return cls(directory, settings.compose_project_name, files, secret_values(env), command)
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        if self._command is None:
+            from provision.compose_binary import compose_command
+
+            self._command = compose_command()
+        return self._command
+
+    def argv(self, *args: str) -> list[str]:
+        """The full argv of `compose ARGS` for this deployment."""
+        files = [part for name in self.files for part in ("-f", name)]
+        return [*self.command, *files, "--project-name", self.project_name, *args]
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("COMPOSE_PROGRESS", "plain")
+        if extra:
+            env.update(extra)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = 600,
+    ) -> ComposeResult:
+        """Run `compose ARGS`, capture and redact its output; never raises on a non-zero exit."""
+        argv = self.argv(*args)
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=self.directory,
+                env=self._env(env),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise KitError(
+                f"`compose {' '.join(args[:2])}` did not finish within {timeout:.0f} s",
+                "check the engine with `provision status` and `provision logs`",
+            ) from None
+        except OSError as exc:
+            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
+        return ComposeResult(
+            tuple(argv), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
+        )
+
+    def stream(
+        self,
+        *args: str,
+        on_line: Callable[[str], None],
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ComposeResult:
+        """Run `compose ARGS`, handing each redacted output line to `on_line` as it comes."""
+        argv = self.argv(*args)
+        lines: list[str] = []
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=self.directory,
+                env=self._env(env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+        except OSError as exc:
+            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
+        try:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = self.redact(raw.rstrip("\n"))
+                lines.append(line)
+                on_line(line)
+            returncode = process.wait(timeout=timeout)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+            raise
+        return ComposeResult(tuple(argv), returncode, "\n".join(lines), "")
+
+    def services(self) -> dict[str, dict]:
+        """The services of the rendered files as `compose config` resolves them."""
+        import json
+
+        result = self.run("config", "--format", "json", timeout=60)
+        if not result.ok:
+            raise KitError(
+                f"`compose config` rejected the rendered files ({result.last_lines(2)})",
+                "run `provision render --check` and fix the reported setting",
+            )
+        try:
+            return json.loads(result.stdout).get("services", {})
+        except ValueError:
+            raise KitError(
+                "`compose config` printed no JSON", "upgrade Compose to v2.20+"
+            ) from None
+
+    def ps(self, *services: str) -> list[dict]:
+        """`compose ps -a` as a list of dicts (Name, Service, State, Health, ExitCode, ...)."""
+        import json
+
+        result = self.run("ps", "-a", "--format", "json", *services, timeout=60)
+        if not result.ok:
+            raise KitError(f"`compose ps` failed ({result.last_lines(2)})", "check the engine")
+        text = result.stdout.strip()
+        if not text:
+            return []
+        if text.startswith("["):  # Compose < 2.21 prints one array
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def uses_partman(settings) -> bool:
+    """Whether this deployment runs GlitchTip 5's pg_partman advanced partitioning."""
+    major = getattr(settings, "major", None)
+    supported = getattr(major, "supports_partman", settings.glitchtip_major == 5)
+    return bool(settings.advanced_partitioning and supported)

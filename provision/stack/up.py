@@ -1,0 +1,34 @@
+"""`provision up` as a table of contents: the ordered, named steps.
+
+Preflight changes nothing; every step after it changes something and can run again, so a failed
+`up` is resumed by running `up` again.
+"""
+
+from __future__ import annotations
+
+from provision.stack import admin, migrate, partman, preflight, project, pull, render_step, start
+from provision.stack import wrap_up as wrap
+from provision.stack.context import StackContext
+from provision.stack.runner import Progress, RunReport, Step, run_steps
+
+STEPS: list[Step] = [
+    Step("preflight", "engine, Compose, resources, web port, settings", preflight.preflight),
+    Step("render", "compose.yml, compose.part.yml and .env (secrets kept)", render_step.render),
+    Step("pull", "images missing locally", pull.pull),
+    Step("start", "docker compose up --detach --wait", start.start),
+    Step("migrate", "the one-shot migrate exited 0", migrate.check_migrate),
+    Step("partman", "pg_partman advanced partitions", partman.check_partman, partman.applies),
+    Step("admin", "the first superuser", admin.create_admin),
+    Step("project", "API token, organization, team, project, DSN", project.create_project),
+    Step("wrap-up", "URL, admin, DSN, next commands", wrap.wrap_up),
+]
+
+
+def step_names() -> list[str]:
+    """The names of the steps, in order."""
+    return [step.name for step in STEPS]
+
+
+def run_up(ctx: StackContext, progress: Progress | None = None) -> RunReport:
+    """Run every step of `up` against `ctx`."""
+    return run_steps(STEPS, ctx, progress)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the Docker test tier's images, without any container registry:
+#   glitchtip-kit-test/debian:trixie   debootstrap + docker import (images/build-base.sh)
+#   glitchtip-kit-test/postgres:17     PostgreSQL 17 + pg_partman 5, official-image entrypoint
+#   glitchtip-kit-test/valkey:8        valkey-server 8.1
+#   glitchtip-kit-test/glitchtip:6     the stand-in GlitchTip 6 (tests/fakeglitchtip inside)
+#   glitchtip-kit-test/glitchtip:5     the stand-in GlitchTip 5
+# Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
+# its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
+# everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
+# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5 ...]
+set -euo pipefail
+stack="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$stack/../.." && pwd)"
+images="$stack/images"
+# shellcheck source=images/lib.sh
+source "$images/lib.sh"
+
+command -v docker >/dev/null || die "no docker CLI: run tests/stack/engine/ensure-engine.sh"
+timeout 20 docker info >/dev/null 2>&1 || die "the Docker engine does not answer: run tests/stack/engine/ensure-engine.sh"
+
+mkdir -p "$GTK_CACHE_DIR/logs"
+# One build at a time on this machine (several sessions/CI runs may share the engine).
+exec 9>"$GTK_CACHE_DIR/build.lock"
+if ! flock -n 9; then
+    log "another build holds $GTK_CACHE_DIR/build.lock; waiting (up to 30 min)"
+    flock -w 1800 9 || die "timed out waiting for $GTK_CACHE_DIR/build.lock"
+fi
+
+total_start=$SECONDS
+timings=()
+time_step() { timings+=("$(printf '%-34s %4ss  %s' "$1" "$2" "$3")"); }
+
+# -- base ------------------------------------------------------------------------------------
+t=$SECONDS
+if docker image inspect "$GTK_BASE_TAG" >/dev/null 2>&1 && [[ "${FORCE:-0}" != 1 ]]; then
+    time_step "$GTK_BASE_TAG" $((SECONDS - t)) "cached"
+else
+    bash "$images/build-base.sh"
+    time_step "$GTK_BASE_TAG" $((SECONDS - t)) "built"
+fi
+base_id="$(docker image inspect --format '{{.Id}}' "$GTK_BASE_TAG")"
+
+# build TAG CONTEXT_DIR [docker build args...]
+build() {
+    local tag="$1" ctx="$2"
+    shift 2
+    local inputs t logf
+    inputs="$(printf '%s %s %s' "$(context_hash "$ctx")" "$base_id" "$*" | sha256sum | cut -c1-16)"
+    t=$SECONDS
+    if [[ "${FORCE:-0}" != 1 && "$(image_label "$tag" glitchtip-kit.inputs)" == "$inputs" ]]; then
+        log "$tag up to date (inputs $inputs): skipped"
+        time_step "$tag" $((SECONDS - t)) "cached"
+        return
+    fi
+    logf="$GTK_CACHE_DIR/logs/$(echo "$tag" | tr '/:' '__').log"
+    log "building $tag (log: $logf)"
+    if ! docker build --label "glitchtip-kit.inputs=$inputs" -t "$tag" "$@" "$ctx" >"$logf" 2>&1; then
+        tail -n 40 "$logf" >&2
+        die "docker build of $tag failed (log: $logf)"
+    fi
+    log "built $tag in $((SECONDS - t))s"
+    time_step "$tag" $((SECONDS - t)) "built"
+}
+
+# The stand-in's context: its own files plus a copy of the fake GlitchTip.
+glitchtip_context() {
+    local dir="$1"
+    cp -a "$images/glitchtip/Dockerfile" "$images/glitchtip/manage.py" "$images/glitchtip/bin" \
+        "$images/glitchtip/standin" "$dir/"
+    [[ -d "$repo/tests/fakeglitchtip" ]] || die "tests/fakeglitchtip is missing"
+    mkdir -p "$dir/fakeglitchtip"
+    (cd "$repo/tests/fakeglitchtip" && tar -c --exclude=__pycache__ --exclude='*.pyc' \
+        --exclude=.pytest_cache --exclude='test_*.py' .) | tar -C "$dir/fakeglitchtip" -x
+    find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
+}
+
+want=("$@")
+[[ ${#want[@]} -gt 0 ]] || want=(postgres valkey glitchtip6 glitchtip5)
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for name in "${want[@]}"; do
+    case "$name" in
+        postgres) build glitchtip-kit-test/postgres:17 "$images/postgres" ;;
+        valkey) build glitchtip-kit-test/valkey:8 "$images/valkey" ;;
+        glitchtip6 | glitchtip5)
+            major="${name#glitchtip}"
+            ctx="$tmp/glitchtip$major"
+            mkdir -p "$ctx"
+            glitchtip_context "$ctx"
+            if [[ $major == 6 ]]; then version=6.2.6-standin; else version=5.1.1-standin; fi
+            build "glitchtip-kit-test/glitchtip:$major" "$ctx" \
+                --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version"
+            ;;
+        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5)" ;;
+    esac
+done
+
+echo "== test images ($((SECONDS - total_start))s in all)"
+printf '   %s\n' "${timings[@]}"

@@ -1,0 +1,1 @@
+"""The stand-in GlitchTip: the kit's fake GlitchTip on Postgres and Valkey, in a test image."""

@@ -1,0 +1,270 @@
+"""Entry points of the stand-in GlitchTip image (called by bin/*.sh and manage.py).
+
+    python3 -m standin migrate      ./bin/run-migrate.sh
+    python3 -m standin web          ./bin/start.sh (the image's CMD)
+    ./manage.py runworker           ./bin/run-worker.sh (6)
+    python3 -m standin celery ...   ./bin/run-celery-with-beat.sh (5)
+    python3 -m standin manage ARGS  ./manage.py ARGS
+
+The fake GlitchTip (tests/fakeglitchtip, copied into the image) does the HTTP API; this module
+wires it to Postgres (PostgresStore) and Valkey (ValkeyQueue) and adds the image's behaviour:
+loud failures on a wrong DATABASE_URL / VALKEY_URL, ALLOWED_HOSTS, the ports of each major.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+from . import config
+from .config import die
+
+
+def _initial_state() -> dict:
+    from fakeglitchtip.store import initial_state
+
+    return initial_state()
+
+
+def _db(wait: float = 10.0):
+    """A Postgres connection, or a loud exit naming the (redacted) URL and the cause."""
+    import psycopg2
+
+    from . import pgstore
+
+    dsn = config.database_dsn()
+    try:
+        return dsn, pgstore.connect(dsn, wait=wait)
+    except psycopg2.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        die(f"cannot connect to the database {config.describe_dsn(dsn)}: {reason}")
+    raise AssertionError  # unreachable
+
+
+def _store(dsn: dict):
+    import psycopg2
+
+    from . import pgstore
+
+    store = pgstore.PostgresStore(dsn, _initial_state())
+    try:
+        with store.transaction():
+            pass
+    except pgstore.NotMigrated as exc:
+        die(f"the database is not migrated: {exc}")
+    except psycopg2.Error as exc:
+        die(f"database error: {' '.join(str(exc).split())}")
+    return store
+
+
+def _queue(dsn: dict, wait: float = 10.0):
+    """ValkeyQueue on VALKEY_URL (loud exit when unreachable); PostgresQueue when it is ""."""
+    url = config.valkey_url()
+    if url is None:
+        from . import pgstore
+
+        print("VALKEY_URL is empty: queueing events in Postgres", flush=True)
+        return pgstore.PostgresQueue(dsn)
+    import redis
+
+    from . import valkeyqueue
+
+    try:
+        client = valkeyqueue.connect(url, wait=wait)
+    except (redis.exceptions.RedisError, ValueError) as exc:
+        die(f"cannot connect to Valkey at {config.redact_url(url)}: {exc}")
+    return valkeyqueue.ValkeyQueue(client)
+
+
+# -- migrate ---------------------------------------------------------------------------------
+def cmd_migrate() -> int:
+    from . import pgstore
+
+    dsn, conn = _db()
+    advanced = config.major() < 6 and config.env_bool("GLITCHTIP_ADVANCED_PARTITIONING")
+    print(f"Operations to perform: apply stand-in migrations on {config.describe_dsn(dsn)}")
+    try:
+        applied = pgstore.migrate(conn, _initial_state(), advanced_partitioning=advanced)
+    except Exception as exc:
+        die(f"migration failed: {' '.join(str(exc).split())}")
+    for name in applied:
+        print(f"  Applying standin.{name}... OK")
+    if not applied:
+        print("  No migrations to apply.")
+    conn.close()
+    return 0
+
+
+# -- manage.py -------------------------------------------------------------------------------
+def cmd_createsuperuser(args: list[str]) -> int:
+    email = config.env("DJANGO_SUPERUSER_EMAIL")
+    password = config.env("DJANGO_SUPERUSER_PASSWORD")
+    for i, arg in enumerate(args):
+        if arg.startswith("--email="):
+            email = arg.split("=", 1)[1]
+        elif arg == "--email" and i + 1 < len(args):
+            email = args[i + 1]
+    if "--noinput" not in args and "--no-input" not in args:
+        die("the stand-in supports only `createsuperuser --noinput`")
+    if not email:
+        print("CommandError: You must use --email with --noinput.", file=sys.stderr)
+        return 1
+    from fakeglitchtip import create_superuser
+
+    dsn, conn = _db()
+    conn.close()
+    store = _store(dsn)
+    if not create_superuser(store, email, password or ""):
+        print("CommandError: Error: That email is already taken.", file=sys.stderr)
+        return 1
+    print("Superuser created successfully.")
+    return 0
+
+
+PARTMAN_PARENT = "public.standin_issueaggregate"
+# What GlitchTip 5's command prints when every table is configured (the kit greps for it).
+PARTMAN_SUCCESS = "Successfully configured all pg_partman tables"
+
+
+def cmd_setup_advanced_partitions() -> int:
+    """GlitchTip 5's command: pg_partman 5 setup; on failure it prints and STILL exits 0."""
+    if config.major() >= 6:
+        print("Unknown command: 'setup_advanced_partitions'", file=sys.stderr)
+        return 1
+    if not config.env_bool("GLITCHTIP_ADVANCED_PARTITIONING"):
+        print("GLITCHTIP_ADVANCED_PARTITIONING is not enabled; nothing to do.")
+        return 0
+    _dsn, conn = _db()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS partman")
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT 1 FROM partman.part_config WHERE parent_table = %s", (PARTMAN_PARENT,)
+            )
+            if cur.fetchone():
+                print(f"{PARTMAN_PARENT} is already managed by pg_partman.")
+                print(PARTMAN_SUCCESS)
+                return 0
+            cur.execute(
+                "SELECT partman.create_parent("
+                " p_parent_table := %s, p_control := 'date', p_type := 'range',"
+                " p_interval := '2 days', p_premake := 4,"
+                " p_start_partition := (now() - interval '2 days')::text,"
+                " p_default_table := false)",
+                (PARTMAN_PARENT,),
+            )
+            cur.execute(
+                "UPDATE partman.part_config SET retention = '90 days',"
+                " retention_keep_table = false, infinite_time_partitions = true"
+                " WHERE parent_table = %s",
+                (PARTMAN_PARENT,),
+            )
+        print(f"Configured pg_partman for {PARTMAN_PARENT}.")
+        print(PARTMAN_SUCCESS)
+    except Exception as exc:
+        print(f"An error occurred during table configuration: {' '.join(str(exc).split())}")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_manage(args: list[str]) -> int:
+    if not args or args[0] in {"help", "-h", "--help"}:
+        names = ["check", "createsuperuser", "migrate"]
+        if config.major() < 6:
+            names.append("setup_advanced_partitions")
+        else:
+            names.append("runworker")
+        print("Available subcommands (stand-in):\n  " + "\n  ".join(names))
+        return 0
+    name, rest = args[0], args[1:]
+    if name == "createsuperuser":
+        return cmd_createsuperuser(rest)
+    if name == "setup_advanced_partitions":
+        return cmd_setup_advanced_partitions()
+    if name == "migrate":
+        return cmd_migrate()
+    if name == "check":
+        dsn, conn = _db(wait=0)
+        conn.close()
+        _queue(dsn, wait=0)
+        print("System check identified no issues (0 silenced).")
+        return 0
+    if name == "runworker" and config.major() >= 6:
+        return cmd_worker()
+    print(f"Unknown command: {name!r}", file=sys.stderr)
+    return 1
+
+
+# -- worker ----------------------------------------------------------------------------------
+def _record_aggregate(conn, count: int) -> None:
+    """Write ingest counts into the partitioned table, as GlitchTip's issue aggregates do: with
+    advanced partitioning but no pg_partman partitions this fails like the real thing."""
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO standin_issueaggregate (date, count) VALUES (now(), %s)", (count,))
+
+
+def cmd_worker() -> int:
+    """The worker: sleeps on the queue, runs the fake's `process_pending`, plus uptime checks."""
+    from fakeglitchtip import process_pending, run_uptime_checks
+
+    dsn, conn = _db()
+    store = _store(dsn)
+    queue = _queue(dsn)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    uptime_every = float(config.env("STANDIN_UPTIME_INTERVAL", "10") or 10)
+    next_uptime = time.monotonic()
+    print(f"stand-in worker (GlitchTip {config.major()}) ready", flush=True)
+    while not stop.is_set():
+        try:
+            if queue.wait(1.0):
+                count = process_pending(store, queue)
+                if count:
+                    _record_aggregate(conn, count)
+                    print(f"processed {count} event(s)", flush=True)
+            if time.monotonic() >= next_uptime:
+                run_uptime_checks(store)
+                next_uptime = time.monotonic() + uptime_every
+        except Exception as exc:
+            print(f"worker error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            if conn.closed:
+                dsn, conn = _db()
+            stop.wait(1)
+    print("stand-in worker stopped", flush=True)
+    return 0
+
+
+# -- web -------------------------------------------------------------------------------------
+def cmd_web() -> int:
+    from . import web
+
+    settings = config.settings()
+    dsn, conn = _db()
+    conn.close()
+    store = _store(dsn)
+    queue = _queue(dsn)
+    return web.serve(settings, store, queue)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "migrate":
+        return cmd_migrate()
+    if cmd == "web":
+        return cmd_web()
+    if cmd in ("worker", "celery"):
+        return cmd_worker()
+    if cmd == "manage":
+        return cmd_manage(rest)
+    print(f"unknown stand-in command {cmd!r}", file=sys.stderr)
+    return 2

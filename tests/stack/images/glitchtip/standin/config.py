@@ -1,0 +1,183 @@
+"""The stand-in's settings, read from the environment like GlitchTip's settings.py does.
+
+Every setting also accepts `<NAME>_FILE` (a file holding the value), as GlitchTip's FileAwareEnv.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.parse
+from dataclasses import dataclass
+
+_UNSET = object()
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """`NAME`, else the content of the file named by `NAME_FILE`, else `default`."""
+    if name in os.environ:
+        return os.environ[name]
+    path = os.environ.get(name + "_FILE")
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    return default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on", "y", "t"}
+
+
+def die(message: str, code: int = 1) -> None:
+    """The stand-in's loud failure: one line on stderr, then exit."""
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***` (never print a secret)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def major() -> int:
+    return int(os.environ.get("GLITCHTIP_STANDIN_MAJOR", "6"))
+
+
+def database_dsn() -> dict:
+    """psycopg2 connect() keywords from DATABASE_URL, else DATABASE_HOST & co (GlitchTip's)."""
+    url = env("DATABASE_URL")
+    if url:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in {"postgres", "postgresql", "pgsql", "postgis"}:
+            die(f"DATABASE_URL must be a postgres:// URL, got {redact_url(url)}")
+        return {
+            "host": urllib.parse.unquote(parts.hostname or "localhost"),
+            "port": parts.port or 5432,
+            "user": urllib.parse.unquote(parts.username or "postgres"),
+            "password": urllib.parse.unquote(parts.password or ""),
+            "dbname": urllib.parse.unquote(parts.path.lstrip("/") or "postgres"),
+        }
+    if env("DATABASE_HOST"):
+        return {
+            "host": env("DATABASE_HOST"),
+            "port": int(env("DATABASE_PORT", "5432") or 5432),
+            "user": env("DATABASE_USER", "postgres"),
+            "password": env("DATABASE_PASSWORD", ""),
+            "dbname": env("DATABASE_NAME", "postgres"),
+        }
+    # GlitchTip's default.
+    return {
+        "host": "postgres",
+        "port": 5432,
+        "user": "postgres",
+        "password": "postgres",
+        "dbname": "postgres",
+    }
+
+
+def describe_dsn(dsn: dict) -> str:
+    return f"postgres://{dsn['user']}:***@{dsn['host']}:{dsn['port']}/{dsn['dbname']}"
+
+
+def valkey_url() -> str | None:
+    """VALKEY_URL (alias REDIS_URL, or VALKEY_HOST & co); None when set to "" (no Valkey).
+
+    GlitchTip 6 documents VALKEY_URL="" as "run without Valkey"; the stand-in then queues
+    ingested events in Postgres.
+    """
+    for name in ("VALKEY_URL", "REDIS_URL"):
+        value = env(name)
+        if value is not None:
+            return value or None
+    host = env("VALKEY_HOST") or env("REDIS_HOST")
+    if host:
+        password = env("VALKEY_PASSWORD") or env("REDIS_PASSWORD") or ""
+        auth = f":{urllib.parse.quote(password)}@" if password else ""
+        port = env("VALKEY_PORT") or env("REDIS_PORT") or "6379"
+        db = env("VALKEY_DATABASE") or env("REDIS_DATABASE") or "0"
+        return f"redis://{auth}{host}:{port}/{db}"
+    return "redis://redis:6379/0"
+
+
+def glitchtip_domain() -> str:
+    domain = (
+        env("GLITCHTIP_URL") or env("APP_URL") or env("GLITCHTIP_DOMAIN") or "http://localhost:8000"
+    )
+    if not domain.startswith(("http://", "https://")):
+        die(
+            "ImproperlyConfigured: GLITCHTIP_DOMAIN must start with http:// or https://,"
+            f" got {domain!r}"
+        )
+    return domain.rstrip("/")
+
+
+def allowed_hosts() -> list[str]:
+    raw = env("ALLOWED_HOSTS", "*") or "*"
+    hosts = [h.strip() for h in raw.split(",") if h.strip()]
+    pod_ip = env("POD_IP")
+    if pod_ip:
+        hosts.append(pod_ip)
+    return hosts
+
+
+def host_allowed(host_header: str | None, hosts: list[str]) -> bool:
+    """Django's ALLOWED_HOSTS check: exact match, `.example.com` for subdomains, `*`."""
+    if "*" in hosts:
+        return True
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[: host.find("]") + 1]
+    elif ":" in host:
+        host = host.rsplit(":", 1)[0]
+    host = host.rstrip(".")
+    for pattern in hosts:
+        pattern = pattern.lower()
+        if pattern.startswith("."):
+            if host == pattern[1:] or host.endswith(pattern):
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def web_port() -> int:
+    """GlitchTip 6: 8000 everywhere. GlitchTip 5: uWSGI on $PORT (8080), granian/uvicorn 8000."""
+    if major() >= 6:
+        return int(env("GRANIAN_PORT") or 8000)
+    if env_bool("USE_GRANIAN"):
+        return int(env("GRANIAN_PORT") or 8000)
+    if env_bool("USE_ASYNC_SERVER"):
+        return int(env("UVICORN_PORT") or 8000)
+    return int(env("PORT") or 8080)
+
+
+@dataclass(frozen=True)
+class Settings:
+    major: int
+    domain: str
+    allowed_hosts: list[str]
+    version: str
+    port: int
+
+
+def settings() -> Settings:
+    return Settings(
+        major=major(),
+        domain=glitchtip_domain(),
+        allowed_hosts=allowed_hosts(),
+        version=env("GLITCHTIP_VERSION", "0.0.0-unknown") or "0.0.0-unknown",
+        port=web_port(),
+    )

@@ -1,0 +1,95 @@
+"""The Compose wrapper: the kit's files and project name on every call, secrets redacted."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+from provision.settings import load_settings
+from provision.stack.compose import Compose, secret_values
+
+SECRET = "k" * 12 + "Vq9-zz-secret-key-value-with-enough-length-1234567890"
+PASSWORD = "pg-Password-0123456789"
+
+
+def fake_compose(tmp_path):
+    """A stand-in compose binary: echoes its argv, one env var, and a line with secrets."""
+    script = tmp_path / "fake-compose.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys
+            print("ARGV " + " ".join(sys.argv[1:]))
+            print("ENV " + os.environ.get("PASSED", "-"))
+            print("LEAK SECRET_KEY={SECRET} password={PASSWORD}", file=sys.stderr)
+            sys.exit(int(os.environ.get("EXIT", "0")))
+            """
+        )
+    )
+    return (sys.executable, str(script))
+
+
+def test_every_call_carries_the_files_and_project_name(tmp_path):
+    compose = Compose(tmp_path, "gtkit", ["compose.yml", "compose.part.yml"], command=("dc",))
+    assert compose.argv("ps") == [
+        "dc", "-f", "compose.yml", "-f", "compose.part.yml", "--project-name", "gtkit", "ps",
+    ]  # fmt: skip
+
+
+def test_output_is_redacted_and_env_reaches_the_child(tmp_path):
+    compose = Compose(tmp_path, "gtkit", secrets=[SECRET, PASSWORD], command=fake_compose(tmp_path))
+    result = compose.run("exec", "web", env={"PASSED": "yes", "EXIT": "3"})
+    assert result.returncode == 3 and not result.ok
+    assert "ARGV -f compose.yml --project-name gtkit exec web" in result.output
+    assert "ENV yes" in result.output
+    assert SECRET not in result.output and PASSWORD not in result.output
+    assert "SECRET_KEY=********" in result.last_lines(1)
+
+
+def test_stream_hands_over_redacted_lines(tmp_path):
+    compose = Compose(tmp_path, "gtkit", secrets=[PASSWORD], command=fake_compose(tmp_path))
+    lines: list[str] = []
+    result = compose.stream("logs", on_line=lines.append)
+    assert result.ok
+    assert any(line.startswith("ARGV") for line in lines)
+    assert all(PASSWORD not in line for line in lines)
+
+
+def test_for_settings_uses_the_env_secrets_and_the_partman_file(tmp_path):
+    (tmp_path / ".env").write_text(
+        f"SECRET_KEY={SECRET}\nPOSTGRES_PASSWORD={PASSWORD}\nGLITCHTIP_API_TOKEN={'a' * 64}\n"
+        "DJANGO_SUPERUSER_EMAIL=admin@example.com\nCOMPOSE_FILE=compose.yml\n"
+    )
+    (tmp_path / "compose.part.yml").write_text("services: {}\n")
+    settings = load_settings(
+        tmp_path, {"glitchtip_major": "5", "advanced_partitioning": "true"}, environ={}
+    )
+    compose = Compose.for_settings(settings, command=("dc",))
+    assert compose.files == ("compose.yml", "compose.part.yml")
+    assert compose.project_name == "glitchtip"
+    assert set(compose.secrets) >= {SECRET, PASSWORD, "a" * 64}
+    assert "admin@example.com" not in compose.secrets
+
+
+def test_secret_values_skip_plain_settings():
+    env = {
+        "COMPOSE_FILE": "compose.yml",
+        "GLITCHTIP_KIT_WEB_CONCURRENCY": "2",
+        "X_TOKEN": "tok-123",
+    }
+    assert secret_values(env) == ["tok-123"]
+
+
+def test_ps_parses_ndjson_and_arrays(tmp_path):
+    script = tmp_path / "ps.py"
+    script.write_text(
+        "import sys\n"
+        "if 'one' in sys.argv:\n"
+        '    print(\'[{"Service": "web", "State": "running"}]\')\n'
+        "else:\n"
+        '    print(\'{"Service": "web"}\')\n'
+        '    print(\'{"Service": "migrate"}\')\n'
+    )
+    compose = Compose(tmp_path, "p", command=(sys.executable, str(script)))
+    assert [row["Service"] for row in compose.ps()] == ["web", "migrate"]
+    assert compose.ps("one") == [{"Service": "web", "State": "running"}]
