@@ -104,9 +104,15 @@ def process_pending(store: Store, queue: EventQueue, limit: int | None = None) -
         item = queue.pop()
         if item is None:
             break
-        with store.transaction() as state:
-            if _ingest(state, item):
-                done += 1
+        try:
+            with store.transaction() as state:
+                if _ingest(state, item):
+                    done += 1
+        except Exception:
+            # Keep the event when storing it failed (the database restarting, say): it goes
+            # back on the queue for the next round instead of being lost.
+            queue.push(item)
+            raise
     return done
 
 
