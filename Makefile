@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 PROVISION := $(BIN)/provision
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): the kit, Compose v2 and the test tools (first use only)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 .PHONY: help

@@ -62,6 +62,18 @@ class LazyGroup(click.Group):
         except KitError as error:
             click.echo(f"error: {error.line()}", err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:
+            # A file or directory the kit could not use (permissions, a full or read-only disk):
+            # one line naming it, never a traceback. Modules raise KitError for the ones they
+            # expect; this is the net under the rest.
+            reason = error.strerror or error.__class__.__name__
+            if error.filename:
+                click.echo(
+                    f"error: cannot use {error.filename}: {reason}: check its permissions", err=True
+                )
+            else:
+                click.echo(f"error: {reason} ({error.__class__.__name__})", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

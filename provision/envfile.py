@@ -57,7 +57,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     return parse_env(text, source=str(path))
 
 
-def _format_value(value: str) -> str:
+def format_value(value: str) -> str:
+    """`value` as a `.env` line's right-hand side that Compose and `parse_env` read back alike:
+    bare when safe, else single-quoted; a line break or a single quote is refused."""
     if "\n" in value or "\r" in value:
         raise SecretsError("a value for .env contains a line break", "use a single-line value")
     if re.fullmatch(r"[A-Za-z0-9_./:@+,=-]*", value):
@@ -89,8 +91,8 @@ def update_env_file(path: Path, values: Mapping[str, str], header: str | None = 
         match = _LINE.match(line.strip())
         if match and match.group(1) in pending:
             key = match.group(1)
-            lines[index] = f"{key}={_format_value(pending.pop(key))}"
+            lines[index] = f"{key}={format_value(pending.pop(key))}"
     for key, value in pending.items():
-        lines.append(f"{key}={_format_value(value)}")
+        lines.append(f"{key}={format_value(value)}")
     content = "\n".join(lines) + "\n" if lines else ""
     return write_atomic(path, content, mode=SECRET_FILE_MODE)

@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from provision.errors import KitError
+
 SECRET_FILE_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644
 
@@ -21,9 +23,20 @@ def write_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> bool
     """Write `content` to `path` atomically with `mode`; return False if it was already so.
 
     Skipping identical content keeps re-runs from touching mtimes, so `make` and the operator
-    can tell that nothing changed.
+    can tell that nothing changed. A file that cannot be written (permissions, a read-only or
+    full disk) is a `KitError` naming the path, not a traceback; the old file stays as it was.
     """
     path = Path(path)
+    try:
+        return _write_atomic(path, content, mode)
+    except OSError as exc:
+        raise KitError(
+            f"cannot write {path} ({exc.__class__.__name__}: {exc.strerror or 'failed'})",
+            f"check that {path.parent} is writable by you and has free space",
+        ) from None
+
+
+def _write_atomic(path: Path, content: str, mode: int) -> bool:
     try:
         if path.read_text(encoding="utf-8") == content:
             if (path.stat().st_mode & 0o777) != mode:

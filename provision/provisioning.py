@@ -80,11 +80,21 @@ def slugify(value: str) -> str:
 def _validate(request: ProjectRequest) -> None:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(request.url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    example = "e.g. --url http://127.0.0.1:8000"
+    try:
+        parts = urlsplit(request.url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise UsageError("the GlitchTip URL is malformed (host or port)", example) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            "the GlitchTip URL must start with http:// or https:// and name a host",
-            "e.g. --url http://127.0.0.1:8000",
+            "the GlitchTip URL must start with http:// or https:// and name a host", example
+        )
+    if "@" in parts.netloc:
+        # The kit authenticates with a token; a user:password here would only end up in messages.
+        raise UsageError(
+            "the GlitchTip URL must not contain a user or password",
+            f"drop the part before '@' ({example}); the kit logs in with a token",
         )
     for label, value in (("organization", request.org), ("project", request.project)):
         if not value or not value.strip() or not slugify(value):

@@ -18,14 +18,13 @@ over, remove the database volume (`provision down --volumes`) and that line from
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from provision import majors
-from provision.envfile import parse_env, read_env_file, update_env_file
+from provision.envfile import format_value, parse_env, read_env_file, update_env_file
 from provision.errors import SettingsError
 from provision.fileio import PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic
 from provision.secrets import ENV_HEADER, missing_secrets, validate_secrets
@@ -169,10 +168,9 @@ def check_partitioning_lock(settings: Settings, existing: Mapping[str, str]) -> 
 
 
 def env_quote(value: str) -> str:
-    """A `.env` value as Compose and `provision.envfile` read it back (single-quoted if needed)."""
-    if re.fullmatch(r"[A-Za-z0-9_./:@+,=-]*", value):
-        return value
-    return f"'{value}'"
+    """A `.env` value as Compose and `provision.envfile` read it back (single-quoted if needed);
+    the same rules as every other `.env` write (`provision.envfile.format_value`)."""
+    return format_value(value)
 
 
 def plan(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:

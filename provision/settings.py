@@ -99,12 +99,15 @@ def parse_major(raw: object) -> int:
 
 def parse_public_url(raw: object) -> str:
     text = str(raw).strip()
-    parts = urlsplit(text)
     fix = "use the URL users open, e.g. https://glitchtip.example.com"
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        raise Invalid(f"{mask_url_password(text)!r} is not a valid URL", fix) from None
     if parts.scheme not in ("http", "https"):
-        raise Invalid(f"{text!r} is not an http(s) URL", fix)
+        raise Invalid(f"{mask_url_password(text)!r} is not an http(s) URL", fix)
     if not parts.hostname or parts.username or parts.password:
-        raise Invalid(f"{text!r} has no valid host", fix)
+        raise Invalid(f"{mask_url_password(text)!r} has no valid host", fix)
     if parts.query or parts.fragment or parts.path not in ("", "/"):
         raise Invalid(f"{text!r} has a path, query or fragment", fix + " (no path)")
     if re.search(r"[\s$'\"\\]", text):
@@ -197,8 +200,18 @@ _NEEDS_HOST = {"smtp", "smtps", "smtp+tls", "smtp+ssl"}
 
 
 def mask_url_password(url: str) -> str:
-    """`url` with the password of its userinfo part replaced by the mask."""
-    parts = urlsplit(url)
+    """`url` with the password of its userinfo part replaced by the mask.
+
+    Also for a malformed URL (it is shown in the message refusing it): when the userinfo cannot
+    be parsed, everything between the first ':' of a `user:` and the last '@' is masked.
+    """
+    try:
+        parts = urlsplit(url)
+        parsed = True
+    except ValueError:
+        parsed = False
+    if not parsed or (parts.password is None and "@" in url and "@" not in parts.netloc):
+        return re.sub(r"([^:/@]*):[^@]*@", rf"\1:{MASK}@", url, count=1)
     if parts.password is None:
         return url
     netloc = parts.netloc.rpartition("@")
@@ -215,7 +228,10 @@ def parse_email_url(raw: object) -> str:
         raise Invalid(f"{shown!r} is not an e-mail URL", fix)
     if re.search(r"[\s'\\]", text) or "\n" in text:
         raise Invalid(f"{shown!r} contains spaces, quotes or backslashes", fix)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        raise Invalid(f"{shown!r} is not a valid URL", fix) from None
     if scheme in _NEEDS_HOST:
         try:
             parts.port  # noqa: B018 - raises on a bad port

@@ -100,3 +100,44 @@ def test_bootstrap_token_switches_to_bearer(fake):
 def test_bootstrap_wrong_password(fake):
     with pytest.raises(ApiError, match="rejected the admin's e-mail or password"):
         bootstrap_token(fake.url, "admin@example.com", "nope", retry=FAST)
+
+
+def test_unreachable_message_drops_the_urls_password():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = GlitchTipClient(f"http://admin:hunter2hunter2@127.0.0.1:{port}", "t", retry=FAST)
+    with api, pytest.raises(ApiError) as caught:
+        api.whoami()
+    assert "cannot reach GlitchTip at http://127.0.0.1:" in caught.value.line()
+    assert "hunter2" not in caught.value.line(), "the URL's password reached the message"
+
+
+@pytest.mark.parametrize("status", [403, 422, 500])
+def test_bootstrap_never_echoes_the_admin_password(status):
+    """GlitchTip (or a proxy) echoing the request body must not put the password in the line."""
+    import httpx
+
+    password = "admin-Passw0rd-echoed"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/config"):
+            return httpx.Response(200, json={}, headers={"set-cookie": "csrftoken=abc; Path=/"})
+        echoed = request.content.decode()
+        if status == 403:
+            return httpx.Response(403, json={"detail": echoed})
+        if status == 422:
+            return httpx.Response(422, json={"detail": [{"loc": ["body"], "msg": echoed}]})
+        return httpx.Response(500, text=echoed)
+
+    with pytest.raises(ApiError) as caught:
+        bootstrap_token(
+            "http://glitchtip.test",
+            "admin@example.com",
+            password,
+            retry=FAST,
+            transport=httpx.MockTransport(handler),
+        )
+    assert password not in caught.value.line(), "the admin password reached the message"

@@ -33,6 +33,25 @@ def test_every_command_has_help_text():
         assert len(body.strip().splitlines()) >= 2, f"{name} --help has no description"
 
 
+def test_every_command_help_shows_an_example():
+    runner = CliRunner()
+    for name in COMMANDS:
+        result = runner.invoke(cli, [name, "--help"])
+        body = result.output.split("Options:")[0]
+        assert f"provision {name}" in body, f"{name} --help shows no example invocation"
+
+
+def test_every_option_has_help():
+    import click
+
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{name} {param.opts[0]} has no help"
+
+
 def test_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0

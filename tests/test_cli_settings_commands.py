@@ -22,9 +22,10 @@ def run(directory: Path, *args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(cli, [*args, "--dir", str(directory)], env=env)
 
 
-def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Content, mode and mtime of every file: "unchanged" means not even rewritten."""
     return {
-        path.name: (path.read_bytes(), path.stat().st_mode & 0o777)
+        path.name: (path.read_bytes(), path.stat().st_mode & 0o777, path.stat().st_mtime_ns)
         for path in sorted(directory.iterdir())
         if path.is_file()
     }
@@ -105,8 +106,12 @@ def test_rerender_after_a_setting_change_keeps_every_secret(tmp_path: Path) -> N
 
 def test_render_reports_unchanged(tmp_path: Path) -> None:
     run(tmp_path, "render")
+    before = snapshot(tmp_path)
+    assert {".env", "compose.yml", "compose.part.yml"} <= set(before)
     result = run(tmp_path, "render")
+    assert result.exit_code == 0, result.output
     assert result.output.count("unchanged") == 3
+    assert snapshot(tmp_path) == before  # not rewritten: same bytes, mode and mtime
 
 
 def test_config_shows_sources_and_masks(tmp_path: Path) -> None:

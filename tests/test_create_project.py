@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from fakeglitchtip import create_api_token, create_superuser, start_fake
 
 from provision.cli import cli
+from provision.envfile import read_env_file
 
 ADMIN = "admin@example.com"
 PASSWORD = "admin-Passw0rd-123"
@@ -62,12 +63,16 @@ def test_fresh_server_gets_org_team_project_and_dsn(fake, workdir):
 def test_second_run_sends_no_post_and_prints_the_same_dsn(fake, workdir):
     first = run(fake.url, *admin_args())
     assert first.exit_code == 0, first.output
+    files = [workdir / ".glitchtiprc", workdir / ".env"]
+    before = [(path.read_bytes(), path.stat().st_mtime_ns) for path in files]
     fake.clear_log()
     second = run(fake.url, *admin_args())
     assert second.exit_code == 0, second.output
     assert second.stdout == first.stdout
     assert fake.count("POST") == 0
-    assert "nothing (all present)" in second.stderr
+    assert "nothing (all present)" in second.stderr and "unchanged:" in second.stderr
+    # The stored token was reused (no new one minted into .env) and the rc file not rewritten.
+    assert [(path.read_bytes(), path.stat().st_mtime_ns) for path in files] == before
 
 
 def test_token_from_option_and_json_output(fake, workdir):
@@ -114,6 +119,10 @@ def test_admin_password_from_env_file(fake, workdir):
                                   f"DJANGO_SUPERUSER_PASSWORD={PASSWORD}\n")  # fmt: skip
     result = run(fake.url, "--admin-email", ADMIN)
     assert result.exit_code == 0, result.output
+    assert [r for r in fake.requests if r.path.endswith("/auth/login")], "no login happened"
+    env = read_env_file(workdir / ".env")
+    assert env["GLITCHTIP_API_TOKEN"] and env["DJANGO_SUPERUSER_PASSWORD"] == PASSWORD
+    assert f"url = {result.stdout.strip()}" in (workdir / ".glitchtiprc").read_text()
 
 
 def test_sentryclirc_format(fake, workdir):
@@ -219,3 +228,19 @@ def test_503_forever_gives_up(fake, existing_rc):
     before = existing_rc.read_bytes()
     result = run(fake.url, *admin_args(), "--retries", "3")
     assert_failed_cleanly(result, existing_rc, before, "HTTP 503: Service Unavailable")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://admin:hunter2hunter2@127.0.0.1:8000", "must not contain a user or password"),
+        ("http://[::1", "malformed"),  # urlsplit raises ValueError
+        ("http://127.0.0.1:99999", "malformed"),  # port out of range
+    ],
+)
+def test_bad_url_is_one_line_and_never_echoes_a_password(existing_rc, url, needle):
+    before = existing_rc.read_bytes()
+    result = run(url, "--token", "x" * 64, "--retries", "1")
+    assert_failed_cleanly(result, existing_rc, before, needle)
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output, "the URL's password reached the error line"

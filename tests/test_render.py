@@ -181,15 +181,21 @@ def test_probes_are_valid_python(tmp_path: Path) -> None:
 
 def test_worker_probe_finds_a_process_by_marker(tmp_path: Path) -> None:
     """Run the worker probe against this machine's /proc: it must not match itself."""
+    # A marker unique to this run: a real GlitchTip worker on this host (the Docker tier's
+    # containers share the host's /proc) must not make the "no worker" half pass or fail.
+    import dataclasses
     import subprocess
     import sys
+    import uuid
 
     from provision.render import worker_probe
 
-    probe = worker_probe(majors.MAJORS[6])
+    marker = f"kit-test-worker-{uuid.uuid4().hex}"
+    major = dataclasses.replace(majors.MAJORS[6], worker_process_marker=marker)
+    probe = worker_probe(major)
     alone = subprocess.run([sys.executable, "-c", probe], check=False)
     assert alone.returncode == 1
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "runworker"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
         found = subprocess.run([sys.executable, "-c", probe], check=False)
         assert found.returncode == 0
@@ -244,3 +250,16 @@ def test_partman_setup_fails_on_a_silent_failure(tmp_path: Path, output: str, st
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == status
     assert output in done.stdout
+
+
+@pytest.mark.parametrize("value", ["it's", "two\nlines"])
+def test_template_env_values_follow_the_envfile_rules(value: str) -> None:
+    """The .env template and `update_env_file` format values the same way: one rule, refusing
+    what `.env` cannot hold instead of writing a line Compose would read differently."""
+    from provision.errors import SecretsError
+    from provision.render import env_quote
+
+    with pytest.raises(SecretsError):
+        env_quote(value)
+    assert env_quote("smtp://mail.example.com:25") == "smtp://mail.example.com:25"
+    assert env_quote("a b") == "'a b'"

@@ -290,6 +290,24 @@ def test_invalid_email_url_error_masks_the_password(tmp_path: Path) -> None:
     assert "hunter2" not in caught.value.line()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EMAIL_URL", "smtp//me:hunter2hunter2@mail.example.com"),  # missing ':' of the scheme
+        ("EMAIL_URL", "smtp:me:hunter2hunter2@mail.example.com"),
+        ("EMAIL_URL", "smtp://me:hunter2hunter2@[mail.example.com"),  # urlsplit raises
+        ("GLITCHTIP_DOMAIN", "https://me:hunter2hunter2@glitchtip.example.com"),
+        ("GLITCHTIP_DOMAIN", "https://me:hunter2hunter2@[glitchtip"),
+    ],
+)
+def test_malformed_url_is_one_line_without_its_password(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(tmp_path, environ={variable: value})
+    assert "hunter2" not in caught.value.line(), "the refusal shows the password"
+
+
 def test_email_url_is_read_back_from_env_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("EMAIL_URL=smtp://mail.example.com:25\n")
     settings = load(tmp_path)

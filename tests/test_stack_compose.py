@@ -93,3 +93,15 @@ def test_ps_parses_ndjson_and_arrays(tmp_path):
     compose = Compose(tmp_path, "p", command=(sys.executable, str(script)))
     assert [row["Service"] for row in compose.ps()] == ["web", "migrate"]
     assert compose.ps("one") == [{"Service": "web", "State": "running"}]
+
+
+def test_for_settings_masks_the_dsn_key_of_glitchtiprc(tmp_path):
+    """`provision logs` and step errors show GlitchTip's access log: no `sentry_key=<key>`."""
+    key = "0123456789abcdef0123456789abcdef"
+    (tmp_path / ".glitchtiprc").write_text(
+        f"[defaults]\norg = glitchtip\nproject = default\nurl = http://{key}@localhost:8000/1\n"
+    )
+    settings = load_settings(tmp_path, {}, environ={})
+    compose = Compose.for_settings(settings, command=("dc",))
+    line = f'"POST /api/1/envelope/?sentry_key={key}&sentry_version=7 HTTP/1.1" 200'
+    assert key not in compose.redact(line)

@@ -446,3 +446,16 @@ def test_status_of_a_stopped_stack(tmp_path):
     found = status.collect_status(settings, FakeEngine(), lambda url: pytest.fail("probed"))
     assert found["up"] is False
     assert "no containers" in status.status_lines(found)[0]
+
+
+def test_pull_failure_lists_every_other_missing_image(tmp_path):
+    failure = ok("Error response from daemon: registry unreachable", 1)
+    compose = FakeCompose(services=SERVICES, script={"pull": failure})
+    ctx = make_ctx(tmp_path, compose, FakeEngine(present=set()))
+    with pytest.raises(KitError) as caught:
+        pull.pull(ctx)
+    text = caught.value.line()
+    first, *rest = list(pull.images_of(SERVICES))
+    assert f"cannot pull image {first}" in text
+    assert f"also missing locally: {', '.join(rest)}" in text
+    assert len(compose.calls) == 1  # stops at the first failure instead of waiting on each

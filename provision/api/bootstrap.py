@@ -55,7 +55,9 @@ def bootstrap_token(
     **client_options: Any,
 ) -> str:
     """Log in as the admin, create an API token with `scopes`, log out; return the token."""
-    with GlitchTipClient(base_url, None, retry=retry, **client_options) as client:
+    with GlitchTipClient(
+        base_url, None, retry=retry, secrets=(password,), **client_options
+    ) as client:
         response = client.send("GET", CONFIG)
         client.raise_for_status(response, action="open the login flow")
         response = client.send(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -68,6 +68,17 @@ def _first_line(text: str) -> str:
     return "(empty response)"
 
 
+def display_url(url: str) -> str:
+    """`url` for messages: any user and password before the host are dropped."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url else url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _field_errors(body: Any) -> str:
     """GlitchTip's 422 body as `field: message` pairs."""
     detail = body.get("detail") if isinstance(body, dict) else body
@@ -95,9 +106,13 @@ class GlitchTipClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: Iterable[str | None] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.display_url = display_url(self.base_url)
         self._token = token
+        # Scrubbed from every message built from GlitchTip's answers (token, admin password).
+        self._secrets = [token, *secrets]
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -142,6 +157,11 @@ class GlitchTipClient:
             except httpx.HTTPError as exc:
                 if method == "POST" or attempt == self.retry.attempts:
                     raise self._unreachable(exc) from None
+            except httpx.InvalidURL:
+                raise ApiError(
+                    f"{self.display_url}{path} is not a valid URL",
+                    "check --url / GLITCHTIP_URL, e.g. http://127.0.0.1:8000",
+                ) from None
             else:
                 retryable = response.status_code in RETRY_STATUSES and (
                     method != "POST" or response.status_code == 503
@@ -153,7 +173,7 @@ class GlitchTipClient:
 
     def _unreachable(self, exc: Exception) -> ApiError:
         return ApiError(
-            f"cannot reach GlitchTip at {self.base_url} ({exc.__class__.__name__}, "
+            f"cannot reach GlitchTip at {self.display_url} ({exc.__class__.__name__}, "
             f"{self.retry.attempts} attempts)",
             "check --url / GLITCHTIP_URL and that GlitchTip is running",
         )
@@ -171,14 +191,17 @@ class GlitchTipClient:
         except ValueError:
             raise ApiError(
                 f"GlitchTip answered {action} with something that is not JSON "
-                f"({_first_line(response.text)})",
+                f"({self._redact(_first_line(response.text))})",
                 "check that --url points at GlitchTip itself",
             ) from None
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
 
     def raise_for_status(
         self, response: httpx.Response, *, action: str, not_found: str | None = None
     ) -> None:
-        """Map a non-2xx response to one clear `ApiError` line."""
+        """Map a non-2xx response to one clear `ApiError` line (secrets scrubbed)."""
         status = response.status_code
         if status < 400:
             return
@@ -196,7 +219,7 @@ class GlitchTipClient:
         if status == 403:
             why = body.get("detail") if isinstance(body, dict) else None
             if why and why != "Permission denied":
-                raise ApiError(f"GlitchTip refused to {action}: {why}", status=status)
+                raise ApiError(f"GlitchTip refused to {action}: {self._redact(why)}", status=status)
             raise ApiError(
                 f"token lacks scope to {action} (403)",
                 "use a token with the scopes org:write, team:write, project:write and "
@@ -211,11 +234,12 @@ class GlitchTipClient:
             )
         if status == 422:
             raise ApiError(
-                f"GlitchTip rejected the request to {action}: {_field_errors(body)}", status=status
+                f"GlitchTip rejected the request to {action}: {self._redact(_field_errors(body))}",
+                status=status,
             )
         text = _first_line(response.text)
         raise ApiError(
-            f"GlitchTip failed to {action}: HTTP {status}: {redact(text, [self._token])}",
+            f"GlitchTip failed to {action}: HTTP {status}: {self._redact(text)}",
             "see GlitchTip's logs" if status >= 500 else None,
             status=status,
         )
@@ -313,38 +337,6 @@ class GlitchTipClient:
             json={"name": name},
             action="create a client key",
             not_found=f"no project named '{project}' in organization '{org}'",
-        )
-
-    def alerts(self, org: str, project: str) -> list[dict]:
-        """Alert rules of a project."""
-        return self.paginate(f"/api/0/projects/{q(org)}/{q(project)}/alerts/", action="list alerts")
-
-    def create_alert(self, org: str, project: str, alert: dict) -> dict:
-        """Create an alert rule (GlitchTip duplicates identical ones: check first)."""
-        return self.request(
-            "POST",
-            f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
-            json=alert,
-            action="create an alert",
-            not_found=f"no project named '{project}' in organization '{org}'",
-        )
-
-    def monitors(self, org: str) -> list[dict]:
-        """Uptime monitors of an organization."""
-        return self.paginate(
-            f"/api/0/organizations/{q(org)}/monitors/",
-            action="list uptime monitors",
-            not_found=f"no organization named '{org}'",
-        )
-
-    def create_monitor(self, org: str, monitor: dict) -> dict:
-        """Create an uptime monitor."""
-        return self.request(
-            "POST",
-            f"/api/0/organizations/{q(org)}/monitors/",
-            json=monitor,
-            action="create an uptime monitor",
-            not_found=f"no organization named '{org}'",
         )
 
 

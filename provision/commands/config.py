@@ -18,6 +18,11 @@ def config_command(as_json: bool, directory: Path, overrides: dict[str, object])
 
     Sources, highest first: option, environment, file (glitchtip.yaml), .env (email_url only),
     default or derived. Secrets are never shown, only whether they are set.
+
+    \b
+    Examples:
+      provision config
+      provision config --json --set http_port=8080   # what a render with it would use
     """
     import json
 

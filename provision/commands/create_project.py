@@ -8,25 +8,13 @@ import click
 
 from provision.errors import KitError
 
-FALLBACK_URL = "http://127.0.0.1:8000"
-FALLBACK_ORG = "GlitchTip"
-FALLBACK_PROJECT = "default"
-FALLBACK_PLATFORM = "python"
 FORMATS = ("glitchtiprc", "sentryclirc", "text", "env", "json", "ini")
 
 
 def _defaults(directory: Path) -> dict[str, str | None]:
-    """Defaults from the kit's settings (glitchtip.yaml etc.), or fixed ones without them."""
-    try:
-        from provision.settings import load_settings
-    except ImportError:
-        return {
-            "url": FALLBACK_URL,
-            "org": FALLBACK_ORG,
-            "project": FALLBACK_PROJECT,
-            "platform": FALLBACK_PLATFORM,
-            "admin_email": None,
-        }
+    """Defaults from the kit's settings (option > environment > glitchtip.yaml > default)."""
+    from provision.settings import load_settings
+
     settings = load_settings(directory)
     return {
         "url": settings.internal_url,
@@ -109,6 +97,12 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
     The token: --token, else GLITCHTIP_API_TOKEN in .env while GlitchTip accepts it, else a new
     one created from the admin's e-mail and password (stored in .env, mode 0600).
     Writes .glitchtiprc ([defaults] org, project, url=DSN; mode 0600, other keys kept).
+
+    \b
+    Examples:
+      provision create-project --org Acme --project "Web App"
+      provision create-project --project api --key-name ci --format env
+      provision create-project --format sentryclirc   # .sentryclirc for sentry-cli
     """
     import json
 
@@ -137,7 +131,7 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
         admin_password=admin_password,
         env_path=env_file,
         team=team,
-        platform=platform or defaults["platform"] or FALLBACK_PLATFORM,
+        platform=platform or defaults["platform"],
         key_name=key_name,
         rc_path=rc_path,
         rc_format=rc_format,

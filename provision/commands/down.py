@@ -22,6 +22,11 @@ def down_command(directory, overrides, volumes, yes):
 
     `provision up` starts it again with the same data and secrets. With --volumes the
     database is deleted too (a fresh `up` then creates a new admin and a new DSN).
+
+    \b
+    Examples:
+      provision down
+      provision down --volumes --yes   # deletes every event and user
     """
     from provision.stack.compose import Compose
     from provision.stack.context import load_stack_settings

@@ -14,6 +14,11 @@ def dsn_command(as_json: bool, quiet: bool) -> None:
     \b
     Order: ERROR_TRACKING_DSN, then SENTRY_DSN, then .glitchtiprc ([defaults] url) in the
     working directory, then in each parent directory. The DSN's form is validated.
+
+    \b
+    Examples:
+      provision dsn
+      export SENTRY_DSN="$(provision dsn --quiet)"
     """
     import json
 

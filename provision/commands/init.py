@@ -17,6 +17,11 @@ def init_command(directory: Path, overrides: dict[str, object]) -> None:
 
     Idempotent: an existing glitchtip.yaml is left as it is and a secret that exists is never
     regenerated. Settings given as options are written into a new glitchtip.yaml.
+
+    \b
+    Examples:
+      provision init
+      provision init --domain https://errors.example.com --set retention_days=30
     """
     from provision.masking import mask
     from provision.secrets import SECRETS, ensure_secrets, read_secrets

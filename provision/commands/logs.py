@@ -17,6 +17,11 @@ def logs_command(directory, overrides, service, follow, tail):
     """Print the logs of every service, or of SERVICE (web, worker, migrate, postgres, valkey).
 
     Values of the secrets in .env are replaced by ******** before printing.
+
+    \b
+    Examples:
+      provision logs web --follow
+      provision logs --tail 50
     """
     from provision.stack.compose import Compose
     from provision.stack.context import load_stack_settings

@@ -15,6 +15,10 @@ def migrate_command(directory, overrides):
 
     `provision up` already migrates; use this after restoring a database or to retry a
     failed migration. Postgres is started first if it is not running.
+
+    \b
+    Example:
+      provision migrate
     """
     from provision.stack.compose import Compose
     from provision.stack.context import load_stack_settings

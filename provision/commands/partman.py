@@ -16,6 +16,10 @@ def partman_command(directory, overrides):
     GlitchTip exits 0 even when pg_partman refused the setup, so this command also fails when
     the output reports an error. Needs advanced_partitioning: true from the first start
     (`provision up --partman`) and a Postgres image with pg_partman >= 5.
+
+    \b
+    Example:
+      provision partman
     """
     from provision.errors import UsageError
     from provision.stack.compose import Compose, uses_partman

@@ -21,6 +21,11 @@ def render_command(check: bool, directory: Path, overrides: dict[str, object]) -
     """Render compose.yml, compose.part.yml and .env (secrets kept, other .env keys kept).
 
     Nothing is written when a setting, .env or (with --check) docker compose refuses.
+
+    \b
+    Examples:
+      provision render --check
+      provision render --major 5 --http-port 8080
     """
     from provision.render import COMBINATIONS, write_rendered
     from provision.settings import load_settings

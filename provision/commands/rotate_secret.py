@@ -20,6 +20,11 @@ def rotate_secret_command(name: str, yes: bool, directory: Path) -> None:
     Without --yes only explains what rotating NAME breaks. POSTGRES_PASSWORD and
     DJANGO_SUPERUSER_PASSWORD are refused with the manual steps, because the database and the
     admin account keep their old passwords.
+
+    \b
+    Examples:
+      provision rotate-secret SECRET_KEY          # explains what it breaks, changes nothing
+      provision rotate-secret SECRET_KEY --yes    # then restart: provision up
     """
     from provision.secrets import rotate_secret, rotation_notice
 

@@ -17,6 +17,11 @@ def status_command(directory, overrides, as_json, check):
 
     GlitchTip is asked from this host on /_health/ (the web server) and /api/settings/
     (reads the database, so it proves the whole chain).
+
+    \b
+    Examples:
+      provision status
+      provision status --check --json   # exit 3 unless all is up, for monitoring
     """
     import json
 

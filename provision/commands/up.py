@@ -50,6 +50,12 @@ def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, 
       admin      the first superuser (password kept in .env, DJANGO_SUPERUSER_PASSWORD)
       project    API token, organization, team, project; DSN written to .glitchtiprc
       wrap-up    URL, admin, DSN and the next commands
+
+    \b
+    Examples:
+      provision up
+      provision up --pull never --quiet   # offline host with `docker load`ed images
+      provision up --major 5 --partman    # GlitchTip 5 with pg_partman (first start only)
     """
     import os
     from pathlib import Path

@@ -43,6 +43,21 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     return found
 
 
+def _dsn_key(directory: Path) -> list[str]:
+    """The public key of the DSN in `.glitchtiprc`: GlitchTip's access log shows it as
+    `sentry_key=...`, and only the DSN output itself should reveal it."""
+    from provision.dsn import RC_NAME, parse_dsn, read_rc_dsn
+
+    rc = directory / RC_NAME
+    if not rc.is_file():
+        return []
+    try:
+        value = read_rc_dsn(rc)
+        return [parse_dsn(value).public_key] if value else []
+    except KitError:
+        return []
+
+
 @dataclass(frozen=True)
 class ComposeResult:
     """What a compose call returned; `output` is stdout and stderr, already redacted."""
@@ -93,7 +108,8 @@ class Compose:
         if uses_partman(settings) and (directory / PARTMAN_FILE).exists():
             files.append(PARTMAN_FILE)
         env = read_env_file(directory / ".env")
-        return cls(directory, settings.compose_project_name, files, secret_values(env), command)
+        secrets = [*secret_values(env), *_dsn_key(directory)]
+        return cls(directory, settings.compose_project_name, files, secrets, command)
 
     @property
     def command(self) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PARTITIONING_LOCK = "GLITCHTIP_KIT_ADVANCED_PARTITIONING"  # written by the first render
+from provision.render import LOCK_KEY as PARTITIONING_LOCK  # written by the first render
+
 PARTITIONING_ENV = "GLITCHTIP_ADVANCED_PARTITIONING"
 
 

@@ -121,6 +121,7 @@ class Engine:
 
     def _call(self, function, *args, **kwargs):
         from docker.errors import APIError, DockerException, NotFound
+        from requests.exceptions import RequestException  # the engine vanished mid-session
 
         try:
             return function(*args, **kwargs)
@@ -130,7 +131,7 @@ class Engine:
             raise KitError(
                 f"the Docker engine refused a request ({_short(exc)})", "see its logs"
             ) from None
-        except DockerException as exc:
+        except (DockerException, RequestException) as exc:
             raise KitError(
                 f"the Docker engine does not answer ({_short(exc)})", ENGINE_UNREACHABLE_FIX
             ) from None

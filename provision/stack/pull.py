@@ -78,14 +78,17 @@ def pull(ctx: StackContext) -> StepOutcome:
             f"image {image} is not present locally and --pull never was given",
             override_hint(settings, image),
         )
-    for image in wanted:
+    for index, image in enumerate(wanted):
         ctx.note(f"pulling {image}")
         service = images[image][0]
         result = compose.stream("pull", service, on_line=_Throttle(ctx.note))
         if not result.ok:
+            # An air-gapped operator wants the whole list of what to bring, not one at a time.
+            rest = wanted[index + 1 :]
+            also = f"; also missing locally: {', '.join(rest)}" if rest else ""
             raise KitError(
                 f"cannot pull image {image} ({result.last_lines(1) or 'registry unreachable'})",
-                override_hint(settings, image),
+                override_hint(settings, image) + also,
             )
     return StepOutcome(
         f"pulled {len(wanted)} of {len(images)} images ({', '.join(wanted)})", changed=True
