@@ -28,7 +28,7 @@ from provision.envfile import format_value, parse_env, read_env_file, update_env
 from provision.errors import SettingsError
 from provision.fileio import PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic
 from provision.secrets import ENV_HEADER, missing_secrets, validate_secrets
-from provision.settings import Settings
+from provision.settings import Settings, recorded_values
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -106,6 +106,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
+    values.update(recorded_values(settings))
     return values
 
 

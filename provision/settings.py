@@ -633,6 +633,31 @@ ENV_FILE_FALLBACK: dict[str, str] = {
     "advanced_partitioning": "GLITCHTIP_KIT_ADVANCED_PARTITIONING",
 }
 
+# The settings that identify a running deployment. When one was given only for one run (an
+# option or an environment variable), render records it in `.env` so that later commands without
+# it (`down`, `status`, the next `up`) still address the same stack instead of silently falling
+# back to the default: another Compose project, another port, or another GlitchTip major (an
+# unintended upgrade). glitchtip.yaml stays the source of truth: values it sets are not recorded.
+RECORDED_WHEN_GIVEN: dict[str, str] = {
+    "glitchtip_major": "GLITCHTIP_KIT_MAJOR",
+    "compose_project_name": "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME",
+    "bind_address": "GLITCHTIP_KIT_BIND_ADDRESS",
+    "http_port": "GLITCHTIP_KIT_HTTP_PORT",
+    "glitchtip_domain": "GLITCHTIP_DOMAIN",
+}
+ENV_FILE_FALLBACK.update(RECORDED_WHEN_GIVEN)
+
+
+def recorded_values(settings: Settings) -> dict[str, str]:
+    """The `.env` keys of `RECORDED_WHEN_GIVEN`: the value when it was given for this run or
+    read back from `.env`, else empty (a default or glitchtip.yaml value needs no record)."""
+    values = {}
+    for name, key in RECORDED_WHEN_GIVEN.items():
+        source = settings.sources.get(name)
+        given = source in (SOURCE_OPTION, SOURCE_ENVIRONMENT, SOURCE_ENV_FILE)
+        values[key] = str(getattr(settings, name)) if given else ""
+    return values
+
 
 def _from_env_file(directory: Path, spec: Spec) -> Any:
     from provision.envfile import read_env_file
