@@ -249,11 +249,12 @@ def test_glitchtip6_up_event_second_up_down_up(deploy):
 
 def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy):
     gt = deploy(5)
-    unreachable = {"GLITCHTIP_KIT_GLITCHTIP_IMAGE": "registry.invalid/glitchtip/glitchtip:v5.1.1"}
+    # A registry on a closed loopback port: refused at once, and no traffic leaves the machine.
+    unreachable = {"GLITCHTIP_KIT_GLITCHTIP_IMAGE": "127.0.0.1:9/glitchtip/glitchtip:v5.1.1"}
     failed = gt.provision("up", check=False, env=unreachable)
     assert failed.returncode == 1
     error = failed.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: step 'pull' failed: cannot pull image registry.invalid/")
+    assert error.startswith("error: step 'pull' failed: cannot pull image 127.0.0.1:9/")
     assert "GLITCHTIP_KIT_GLITCHTIP_IMAGE" in error and "docker load -i FILE" in error
     assert error.endswith(f"then run: provision up --dir {gt.directory}")
     secrets_after_failure = gt.env_file()
