@@ -37,6 +37,8 @@ as_root() {
 }
 
 engine_answers() { timeout 20 docker info >/dev/null 2>&1; }
+# A dockerd that is alive, not a zombie left by a killed session (pgrep counts those too).
+dockerd_alive() { ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; }
 
 # -- 1. packages ---------------------------------------------------------------------------
 missing=()
@@ -59,6 +61,22 @@ else
 fi
 
 DOCKERD_PID=""
+
+# A session that was killed leaves dockerd's and containerd's pid files behind, and on a machine
+# whose init does not reap orphans their processes linger as zombies. dockerd takes a pid file
+# whose process still "exists" for a running daemon and refuses to start, so remove pid files
+# whose process is gone or a zombie (never one of a live daemon).
+clear_stale_pidfiles() {
+    local file pid
+    for file in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        [[ -f "$file" ]] || continue
+        pid="$(cat "$file" 2>/dev/null || true)"
+        if [[ -z "$pid" ]] || ! ps -p "$pid" -o stat= 2>/dev/null | grep -qv '^Z'; then
+            say "removing stale $file (process ${pid:-?} is gone or a zombie)"
+            as_root rm -f "$file"
+        fi
+    done
+}
 
 # -- 2. the engine -------------------------------------------------------------------------
 start_dockerd() {
@@ -90,7 +108,7 @@ start_dockerd() {
 if engine_answers; then
     say "engine answers: $(docker version --format '{{.Server.Version}}' 2>/dev/null) (nothing started)"
 else
-    if pgrep -x dockerd >/dev/null; then
+    if dockerd_alive; then
         say "dockerd runs but does not answer yet; waiting up to ${ENGINE_WAIT}s"
         waited=0
         until engine_answers || ((waited >= ENGINE_WAIT)); do
@@ -107,6 +125,7 @@ else
             as_root update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null
             as_root update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null || true
         fi
+        clear_stale_pidfiles
         if ! start_dockerd; then
             echo "--- last lines of $DOCKERD_LOG:" >&2
             tail -n 20 "$DOCKERD_LOG" >&2 || true
