@@ -76,6 +76,11 @@ lint: $(STAMP) ## ruff check and format check
 	@$(BIN)/ruff check provision tests bench
 	@$(BIN)/ruff format --check provision tests bench
 
+.PHONY: mutation
+mutation: $(STAMP) ## Mutation testing (mutmut) of secrets, files, DSN, provisioning, up steps: score, survivors
+	@$(BIN)/python tests/mutation/run.py
+	@$(BIN)/python tests/mutation/issue_mutants.py
+
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks under bench/ and print their figures
 	@for b in bench/*.py; do $(BIN)/python $$b; done

@@ -9,6 +9,9 @@ error's exit status; a secret never reaches that line because errors carry maske
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from typing import Any
 
 import click
 
@@ -56,12 +59,40 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attribute)
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Click's usage errors as one line (`error: <problem>: <fix>`) and exit status 2,
+        like every other error of the kit; Click prints usage, a hint and the error on three."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx else "provision"
+            message = " ".join(error.format_message().split()).rstrip(".")
+            click.echo(f"error: {message}: see `{where} --help`", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(f"error: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(error.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        except BrokenPipeError:
+            # `provision config | head`: the reader left; nothing useful to say on stderr.
+            _silence_stdout()
+            sys.exit(1)
+        # With standalone_mode=False Click returns the exit code of ctx.exit() instead of
+        # exiting; keep the exit status the command chose.
+        sys.exit(result if isinstance(result, int) else 0)
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except KitError as error:
             click.echo(f"error: {error.line()}", err=True)
             ctx.exit(error.exit_code)
+        except BrokenPipeError:
+            raise
         except OSError as error:
             # A file or directory the kit could not use (permissions, a full or read-only disk):
             # one line naming it, never a traceback. Modules raise KitError for the ones they
@@ -93,6 +124,15 @@ def cli() -> None:
     Settings come from options, then GLITCHTIP_* environment variables, then glitchtip.yaml,
     then defaults; `provision config` shows which one won.
     """
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main() -> None:

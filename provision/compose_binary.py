@@ -21,6 +21,11 @@ MINIMUM_COMPOSE = (2, 20, 0)
 
 
 def _version_of(command: list[str]) -> tuple[int, ...] | None:
+    return _cached_version(tuple(command))
+
+
+@functools.cache  # compose_command() and preflight both ask; one `version` run is enough
+def _cached_version(command: tuple[str, ...]) -> tuple[int, ...] | None:
     try:
         done = subprocess.run(
             [*command, "version", "--short"], capture_output=True, text=True, timeout=20

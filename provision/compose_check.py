@@ -19,6 +19,10 @@ from provision.masking import redact
 TIMEOUT_SECONDS = 60
 
 
+class ComposeRejected(KitError):
+    """Compose ran and refused the files (as opposed to Compose itself failing to run)."""
+
+
 def _secrets_of(directory: Path) -> list[str]:
     from provision.envfile import read_env_file
     from provision.secrets import secret_values
@@ -55,11 +59,15 @@ def _run(directory: Path, files: list[str], extra: list[str]) -> subprocess.Comp
         ) from None
 
 
-def _failure(directory: Path, files: list[str], done: subprocess.CompletedProcess) -> KitError:
+def _failure(
+    directory: Path, files: list[str], done: subprocess.CompletedProcess
+) -> ComposeRejected:
     lines = [line.strip() for line in (done.stderr or done.stdout or "").splitlines()]
     first = next((line for line in lines if line), f"exit status {done.returncode}")
     first = redact(first, _secrets_of(directory))
-    return KitError(
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return ComposeRejected(
         f"docker compose config rejected {' + '.join(files)}: {first}",
         "fix the setting it names (`provision config` shows them) and run `provision render "
         "--check` again",

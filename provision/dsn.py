@@ -19,6 +19,7 @@ from provision.errors import UsageError
 
 ENV_VARS = ("ERROR_TRACKING_DSN", "SENTRY_DSN")
 RC_NAME = ".glitchtiprc"
+RC_CEILING_ENV = "GLITCHTIP_KIT_RC_CEILING"  # the upward search stops there
 _KEY = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 FORM = "expected http(s)://KEY@HOST[:PORT]/PROJECT_ID"
 
@@ -71,33 +72,55 @@ def parse_dsn(value: str, source: str = "the DSN") -> Dsn:
     if not parts.hostname:
         raise DsnError(f"{source} is not a valid DSN: it has no host", FORM)
     prefix, _, project = parts.path.rstrip("/").rpartition("/")
-    if not project.isdigit():
-        raise DsnError(f"{source} is not a valid DSN: the project id must be a number", FORM)
+    # ASCII digits only: "²" and Arabic-Indic digits pass str.isdigit(), and int() refuses
+    # 4300+ digits with a traceback; GlitchTip's ids are database integers.
+    if not re.fullmatch(r"[0-9]{1,18}", project, flags=re.ASCII):
+        raise DsnError(
+            f"{source} is not a valid DSN: the project id must be a number of 1-18 digits 0-9",
+            FORM,
+        )
     if parts.query or parts.fragment:
         raise DsnError(f"{source} is not a valid DSN: it must not have a query or fragment", FORM)
     return Dsn(parts.scheme, parts.username, parts.hostname, port, prefix, int(project))
 
 
-def find_rc(start: Path) -> Path | None:
-    """The nearest `.glitchtiprc` in `start` or one of its parents."""
+def find_rc(start: Path, ceiling: Path | None = None) -> Path | None:
+    """The nearest `.glitchtiprc` in `start` or one of its parents, up to `ceiling` included.
+
+    `ceiling` (default: `$GLITCHTIP_KIT_RC_CEILING`, like git's GIT_CEILING_DIRECTORIES) keeps
+    the search from leaving a tree, so tests and sandboxes never pick up a stray file above them;
+    a ceiling that is not an ancestor of `start` does not limit the search.
+    """
     start = Path(start).resolve()
+    if ceiling is None and os.environ.get(RC_CEILING_ENV):
+        ceiling = Path(os.environ[RC_CEILING_ENV])
+    stop = Path(ceiling).resolve() if ceiling is not None else None
     for directory in (start, *start.parents):
         candidate = directory / RC_NAME
         if candidate.is_file():
             return candidate
+        if directory == stop:
+            break
     return None
 
 
 def read_rc_dsn(path: Path) -> str | None:
     """`[defaults] url` of a `.glitchtiprc`, or None if it has none."""
+    from provision.fileio import read_text_file
+
     parser = configparser.ConfigParser(interpolation=None)
+    fix = "fix the file or run `provision create-project` to rewrite it"
     try:
-        parser.read_string(Path(path).read_text(encoding="utf-8"), source=str(path))
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        raise DsnError(
-            f"cannot read {path} ({exc.__class__.__name__})",
-            "fix the file or run `provision create-project` to rewrite it",
-        ) from None
+        # Without blocking on a FIFO, and capped in size (provision.fileio).
+        text = read_text_file(Path(path), error=DsnError) or ""
+    except DsnError as error:
+        raise DsnError(f"cannot read {path}: {error.message}", fix) from None
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        where = f", line {line}" if line else ""
+        raise DsnError(f"cannot read {path} ({exc.__class__.__name__}{where})", fix) from None
     value = parser.get("defaults", "url", fallback="").strip()
     return value or None
 
@@ -109,12 +132,19 @@ def resolve_dsn(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
         value = environ.get(name, "").strip()
         if value:
             return ResolvedDsn(value, name, parse_dsn(value, name))
-    rc = find_rc(Path.cwd() if cwd is None else cwd)
+    start = Path.cwd() if cwd is None else Path(cwd)
+    rc = find_rc(start)
     if rc is not None:
         value = read_rc_dsn(rc)
         if value:
             return ResolvedDsn(value, str(rc), parse_dsn(value, f"{rc} [defaults] url"))
+        raise DsnError(
+            f"no DSN found: ERROR_TRACKING_DSN and SENTRY_DSN are unset and {rc} has no "
+            "[defaults] url",
+            f"run `provision create-project` in {rc.parent}, or set ERROR_TRACKING_DSN",
+        )
     raise DsnError(
-        "no DSN found (ERROR_TRACKING_DSN, SENTRY_DSN, .glitchtiprc here or in a parent)",
-        "run `provision create-project`, or set ERROR_TRACKING_DSN",
+        f"no DSN found: ERROR_TRACKING_DSN and SENTRY_DSN are unset and there is no {RC_NAME} "
+        f"in {start.resolve()} or a parent directory",
+        "run `provision create-project` there, or set ERROR_TRACKING_DSN",
     )

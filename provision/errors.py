@@ -7,6 +7,17 @@ user as a traceback. Messages must never contain a secret: callers pass masked v
 
 from __future__ import annotations
 
+# A message part longer than this was built from a hostile value; cut it so the "one line"
+# stays readable (parsers already shorten the values they quote, this is the net under them).
+MAX_PART = 500
+
+
+def _cap(text: str) -> str:
+    text = " ".join(text.splitlines())  # one line, whatever a value held
+    if len(text) <= MAX_PART:
+        return text
+    return f"{text[: MAX_PART - 30]}... ({len(text)} characters)"
+
 
 class KitError(Exception):
     """A failure the operator can act on; `str()` is the one line shown to them."""
@@ -21,8 +32,8 @@ class KitError(Exception):
     def line(self) -> str:
         """The single line printed to the user: the problem, then the fix."""
         if self.fix:
-            return f"{self.message}: {self.fix}"
-        return self.message
+            return f"{_cap(self.message)}: {_cap(self.fix)}"
+        return _cap(self.message)
 
 
 class UsageError(KitError):

@@ -4,7 +4,16 @@ Everything the kit does differently per major reads a field of `MAJORS[n]`; ther
 `if major == 5` anywhere else. Facts come from GlitchTip's public sources (see
 `GLITCHTIP6.md` in the contract notes): 6 dropped Celery for django-vtasks, serves on 8000,
 exposes `/metrics` without authentication, renamed the retention variable and removed pg_partman;
-5 runs Celery with beat, serves uWSGI on `$PORT` (8080) and supports pg_partman >= 5.
+5 runs Celery with beat and supports pg_partman >= 5.
+
+The web server of 5 is chosen here, not left to the image's default. GlitchTip 5's
+`bin/start.sh` runs `bin/run-web.sh`, which starts uWSGI (`bin/run-uwsgi.sh`, `--http-socket` on
+`$PORT`) unless `USE_GRANIAN=true` picks `bin/run-granian.sh` (granian on `GRANIAN_PORT`, default
+8000, `WEB_CONCURRENCY` workers; ASGI when `USE_ASYNC_SERVER=true`, else WSGI). Recorded on a real
+GlitchTip 5 (contract NOTES.md): uWSGI answers one request per connection without saying so, and
+sentry-sdk lost 11-17 of 40 events of a burst; granian WSGI answers 200 to an uncompressed
+envelope but keeps only its first line (events silently dropped); granian ASGI kept them all.
+So 5 is deployed with granian ASGI, like 6.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ class Major:
     valkey_image: str
     # The port the web server listens on inside the container (also exported as PORT).
     web_port: int
+    # Environment that makes the image's `bin/start.sh` start the web server the kit wants
+    # (name, value), rendered for every GlitchTip service; empty when the default is right.
+    web_server_env: tuple[tuple[str, str], ...]
     web_command: str
     worker_command: str
     # A byte string found in the command line of the running worker process and in no other
@@ -55,12 +67,19 @@ MAJORS: dict[int, Major] = {
         glitchtip_image="glitchtip/glitchtip:v5.1.0",
         postgres_image="postgres:17.7",
         valkey_image="valkey/valkey:8.1",
-        web_port=8080,
+        # granian ASGI (keep-alive, full request bodies); see the module docstring.
+        web_port=8000,
+        web_server_env=(
+            ("USE_GRANIAN", "true"),
+            ("USE_ASYNC_SERVER", "true"),
+            ("GRANIAN_PORT", "8000"),
+        ),
         web_command="./bin/start.sh",
         worker_command="./bin/run-celery-with-beat.sh",
         worker_process_marker="glitchtip\0worker",
         worker_concurrency_env="CELERY_WORKER_CONCURRENCY",
-        web_concurrency_envs=("UWSGI_WORKERS", "WEB_CONCURRENCY"),
+        # run-granian.sh reads WEB_CONCURRENCY (UWSGI_WORKERS would only matter to uWSGI).
+        web_concurrency_envs=("WEB_CONCURRENCY",),
         retention_env="GLITCHTIP_MAX_EVENT_LIFE_DAYS",
         metrics_path="/api/0/observability/django/",
         metrics_needs_staff_token=True,
@@ -73,7 +92,9 @@ MAJORS: dict[int, Major] = {
         glitchtip_image="glitchtip/glitchtip:6.2.6",
         postgres_image="postgres:18.1",
         valkey_image="valkey/valkey:9.0",
+        # 6 serves with granian ASGI on 8000 by default (bin/run-granian.sh).
         web_port=8000,
+        web_server_env=(),
         web_command="./bin/start.sh",
         worker_command="./bin/run-worker.sh",
         worker_process_marker="runworker",

@@ -96,9 +96,38 @@ def _validate(request: ProjectRequest) -> None:
             "the GlitchTip URL must not contain a user or password",
             f"drop the part before '@' ({example}); the kit logs in with a token",
         )
-    for label, value in (("organization", request.org), ("project", request.project)):
-        if not value or not value.strip() or not slugify(value):
-            raise UsageError(f"the {label} name is empty", f"give --{label[:3]} a name")
+    for label, option, value in (
+        ("organization", "--org", request.org),
+        ("project", "--project", request.project),
+    ):
+        if value is None or not value.strip():
+            # An empty --org must not quietly fall back to (and create) the default org.
+            raise UsageError(f"the {label} name is empty", f"give {option} a name, e.g. Acme")
+        if len(value) > 64 or not value.isprintable():
+            raise UsageError(
+                f"the {label} name is not 1-64 printable characters",
+                f"give {option} a shorter name, e.g. Acme",
+            )
+        if not slugify(value):
+            raise UsageError(
+                f"the {label} name {value.strip()[:20]!r} has no letter or digit GlitchTip can "
+                "make a slug (its URL name) from",
+                f"give {option} a name with ASCII letters or digits, e.g. {option} Acme",
+            )
+    if request.key_name is not None and not (
+        request.key_name.strip() and len(request.key_name) <= 64 and request.key_name.isprintable()
+    ):
+        # An empty --key-name would silently fall back to the project's default key.
+        raise UsageError(
+            "the key name must be 1-64 printable characters", "e.g. --key-name ci, or omit it"
+        )
+    if request.platform is not None and not re.fullmatch(
+        r"[a-z0-9][a-z0-9_.-]{0,63}", request.platform, flags=re.ASCII
+    ):
+        raise UsageError(
+            f"the platform {request.platform[:20]!r} is not a platform name",
+            "e.g. --platform python, javascript or node",
+        )
     if request.team is not None and not re.fullmatch(r"[-a-zA-Z0-9_]+", request.team):
         raise UsageError(
             "the team slug may contain only letters, digits, '-' and '_'", "e.g. --team backend"
@@ -106,6 +135,30 @@ def _validate(request: ProjectRequest) -> None:
     if request.rc_format not in ("glitchtiprc", "sentryclirc"):
         raise UsageError(
             f"unknown rc format '{request.rc_format}'", "use glitchtiprc or sentryclirc"
+        )
+    _validate_client_options(request.client_options)
+    # Files are checked before the first request: a POST must never precede a refusal to write
+    # its result (the org would exist, and the rc file would not say so).
+    from provision.fileio import check_writable_target
+    from provision.rcfile import check_rc_file
+
+    if request.rc_path is not None:
+        check_rc_file(request.rc_path)
+    if request.env_path is not None:
+        check_writable_target(request.env_path)
+
+
+def _validate_client_options(options: dict[str, Any]) -> None:
+    """A timeout must be a finite, positive number of seconds (nan and -1 reach httpx as
+    tracebacks)."""
+    import math
+
+    timeout = options.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
+    ):
+        raise UsageError(
+            f"the timeout {timeout!r} is not a positive number of seconds", "e.g. --timeout 10"
         )
 
 

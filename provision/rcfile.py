@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from provision.errors import UsageError
-from provision.fileio import SECRET_FILE_MODE, write_atomic
+from provision.fileio import SECRET_FILE_MODE, check_writable_target, read_text_file, write_atomic
+from provision.locking import locked_for
 
 RC_FORMATS = ("glitchtiprc", "sentryclirc")
 PRINT_FORMATS = ("text", "env", "json", "ini")
@@ -62,15 +63,34 @@ def update_ini(text: str, values: dict[str, dict[str, str]]) -> str:
 
 
 def _read(path: Path) -> str:
+    """The text of `path` ("" if absent): never blocks on a FIFO, refuses huge files."""
+    return read_text_file(path) or ""
+
+
+def _parse_check(text: str, path: Path) -> None:
+    """Refuse text that an INI reader (`provision dsn`, sentry-cli) cannot read."""
+    import configparser
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
+        configparser.ConfigParser(interpolation=None).read_string(text, source=str(path))
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
         raise UsageError(
-            f"cannot read {path} ({exc.__class__.__name__})",
-            f"make {path} a readable UTF-8 INI file, or choose another with --rc",
+            f"{path} is not a valid INI file{where}: {exc.__class__.__name__}",
+            f"fix that line or remove {path} (the kit writes a new one), then run again",
         ) from None
+
+
+def check_rc_file(path: Path) -> None:
+    """Refuse, before anything is created in GlitchTip, an rc file the kit could not update:
+    a symlink or other non-regular file (never written through), or malformed INI (the update
+    would keep the broken lines and `provision dsn` could not read the result)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", "give --rc the path of a file")
+    check_writable_target(path)
+    _parse_check(_read(path), path)
 
 
 def glitchtiprc_values(org: str, project: str, dsn: str) -> dict[str, dict[str, str]]:
@@ -97,9 +117,11 @@ def write_rc(
         values = sentryclirc_values(server_url, org, project, dsn)
     else:
         raise UsageError(f"unknown rc format '{rc_format}'", f"use one of {', '.join(RC_FORMATS)}")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory", "give --rc the path of a file")
-    return write_atomic(path, update_ini(_read(path), values), mode=SECRET_FILE_MODE)
+    with locked_for(path):  # read + update + write of the rc file, serialized
+        check_rc_file(path)
+        content = update_ini(_read(path), values)
+        _parse_check(content, path)
+        return write_atomic(path, content, mode=SECRET_FILE_MODE)
 
 
 def format_dsn(fmt: str, *, org: str, project: str, dsn: str) -> str:

@@ -26,7 +26,14 @@ from urllib.parse import urlsplit
 from provision import majors
 from provision.envfile import format_value, parse_env, read_env_file, update_env_file
 from provision.errors import SettingsError
-from provision.fileio import PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic
+from provision.fileio import (
+    PUBLIC_FILE_MODE,
+    SECRET_FILE_MODE,
+    check_writable_target,
+    read_text_file,
+    write_atomic,
+)
+from provision.locking import locked
 from provision.secrets import ENV_HEADER, missing_secrets, validate_secrets
 from provision.settings import Settings, recorded_values
 
@@ -41,10 +48,13 @@ COMBINATIONS: tuple[tuple[str, ...], ...] = ((COMPOSE_FILE,), (COMPOSE_FILE, PAR
 
 
 def compose_literal(value: object) -> str:
-    """A YAML double-quoted scalar for Compose, with `$` escaped so it is never interpolated."""
+    """A YAML double-quoted scalar for Compose, with `$` escaped so it is never interpolated.
+
+    Non-ASCII text is written as UTF-8, not as JSON's `\\uXXXX` escapes: a character outside the
+    Basic Multilingual Plane (an emoji) would become a surrogate pair, which YAML rejects."""
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return json.dumps(str(value).replace("$", "$$"))
+    return json.dumps(str(value).replace("$", "$$"), ensure_ascii=False)
 
 
 def web_probe(settings: Settings) -> str:
@@ -187,25 +197,41 @@ def plan(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mapping[str, str]):
-    """Validate `files` with `docker compose config` in a private scratch directory."""
-    from provision.compose_check import check_compose
+    """Validate `files` with `docker compose config` in a private scratch directory.
+
+    Compose names the scratch copy in its errors; the message names the deployment's file
+    instead (the scratch directory is gone by the time the operator reads it). A refusal is bad
+    input (exit 2): only settings reach these files.
+    """
+    from provision.compose_check import ComposeRejected, check_compose
+    from provision.errors import UsageError
 
     with tempfile.TemporaryDirectory(prefix="glitchtip-kit-check-") as scratch:
         root = Path(scratch)
         for name in (COMPOSE_FILE, PART_FILE):
             (root / name).write_text(files[name], encoding="utf-8")
-        if settings.env_path.exists():
+        existing = read_text_file(settings.env_path)
+        if existing is not None:
             # The real .env with this render's keys set, exactly as write_rendered will make it.
-            write_atomic(
-                root / ENV_FILE,
-                settings.env_path.read_text(encoding="utf-8"),
-                mode=SECRET_FILE_MODE,
-            )
+            write_atomic(root / ENV_FILE, existing, mode=SECRET_FILE_MODE)
             update_env_file(root / ENV_FILE, managed)
         else:
             write_atomic(root / ENV_FILE, files[ENV_FILE], mode=SECRET_FILE_MODE)
         for combination in COMBINATIONS:
-            check_compose(root, list(combination))
+            try:
+                check_compose(root, list(combination))
+            except ComposeRejected as error:
+                # Compose itself failing (missing, timed out) stays a KitError (exit 1).
+                shown = error.message.replace(str(root.resolve()), str(settings.directory))
+                shown = shown.replace(str(root), str(settings.directory))
+                shown = shown.replace("./.env", str(settings.env_path))
+                fix = error.fix
+                if ".env" in shown.partition(":")[2]:
+                    fix = (
+                        f"fix that line in {settings.env_path} (keys you added are kept as "
+                        "written), then run `provision render --check` again"
+                    )
+                raise UsageError(shown, fix) from None
 
 
 def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
@@ -213,22 +239,28 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
 
     Every check (settings, `.env`, partitioning lock, and with `check=True` docker compose
     config) runs before the first write, so a refusal leaves every file as it was. Secrets
-    already in `.env` are kept byte for byte; other keys in `.env` are kept.
+    already in `.env` are kept byte for byte; other keys in `.env` are kept. The deployment lock
+    is held from reading `.env` to the last write, so a concurrent `rotate-secret` or `init`
+    is never undone by this render's stale copy.
     """
-    files, managed = plan(settings)
-    if check:
-        check_rendered(settings, files, managed)
-    changed: list[Path] = []
     env_path = settings.env_path
-    if env_path.exists():
-        wrote = update_env_file(env_path, managed)
-    else:
-        parse_env(files[ENV_FILE])  # a template bug must not write a corrupt .env
-        wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
-    if wrote:
-        changed.append(env_path)
-    for name in (COMPOSE_FILE, PART_FILE):
-        path = settings.directory / name
-        if write_atomic(path, files[name], mode=PUBLIC_FILE_MODE):
-            changed.append(path)
+    targets = [env_path, *(settings.directory / name for name in (COMPOSE_FILE, PART_FILE))]
+    for path in targets:
+        check_writable_target(path)  # symlinks and FIFOs are refused before any write
+    with locked(settings.directory):
+        files, managed = plan(settings)
+        if check:
+            check_rendered(settings, files, managed)
+        changed: list[Path] = []
+        if env_path.exists():
+            wrote = update_env_file(env_path, managed)
+        else:
+            parse_env(files[ENV_FILE])  # a template bug must not write a corrupt .env
+            wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
+        if wrote:
+            changed.append(env_path)
+        for name in (COMPOSE_FILE, PART_FILE):
+            path = settings.directory / name
+            if write_atomic(path, files[name], mode=PUBLIC_FILE_MODE):
+                changed.append(path)
     return changed

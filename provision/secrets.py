@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import re
 import secrets as _random
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from provision.envfile import read_env_file, update_env_file
 from provision.errors import SecretsError, UsageError
+from provision.fileio import check_writable_target
+from provision.locking import locked_for
 
 ENV_HEADER = (
     "# Secrets of this GlitchTip deployment, written by the GlitchTip kit (mode 0600).\n"
@@ -127,26 +130,44 @@ def read_secrets(env_path: Path) -> dict[str, str]:
 
 
 def _tighten_mode(env_path: Path) -> None:
+    """Make an existing `.env` 0600 through a descriptor opened without following links, so
+    the mode of a file the kit does not own is never changed."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
-        if env_path.stat().st_mode & 0o077:
-            os.chmod(env_path, 0o600)
-    except FileNotFoundError:
-        pass
+        fd = os.open(env_path, flags)
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def ensure_secrets(env_path: Path) -> dict[str, str]:
-    """Generate the secrets missing from `env_path` (never the present ones); return all keys.
+    """Generate the secrets missing from `env_path` (never the present ones); return all keys."""
+    return generate_missing_secrets(env_path)[0]
 
-    The file is written atomically with mode 0600 only when a secret was missing; other keys and
-    comments are kept as they were.
+
+def generate_missing_secrets(env_path: Path) -> tuple[dict[str, str], list[str]]:
+    """Generate the secrets missing from `env_path` (never the present ones).
+
+    Returns (every key of `.env` now, the keys this call generated). Read, generate and write
+    happen under the deployment lock, so of two concurrent calls exactly one generates each
+    secret and the other sees it. The file is written atomically with mode 0600 only when a
+    secret was missing; other keys and comments are kept as they were. A symlink at `env_path`
+    is refused (the kit neither writes nor chmods a file it does not own).
     """
     env_path = Path(env_path)
-    values = read_secrets(env_path)
-    new = missing_secrets(values)
-    if new:
-        update_env_file(env_path, new, header=ENV_HEADER)
-    _tighten_mode(env_path)
-    return {**values, **new}
+    check_writable_target(env_path)
+    with locked_for(env_path):
+        values = read_secrets(env_path)
+        new = missing_secrets(values)
+        if new:
+            update_env_file(env_path, new, header=ENV_HEADER)
+        _tighten_mode(env_path)
+    return {**values, **new}, list(new)
 
 
 def rotation_notice(key: str) -> str:
@@ -167,10 +188,12 @@ def rotate_secret(env_path: Path, key: str) -> str:
     """
     notice = rotation_notice(key)
     env_path = Path(env_path)
-    values = read_secrets(env_path)
-    if key not in values:
-        raise SecretsError(f"{key} is not in {env_path.name} yet", "run `provision init` first")
-    update_env_file(env_path, {key: SECRET_BY_KEY[key].generate()}, header=ENV_HEADER)
+    check_writable_target(env_path)
+    with locked_for(env_path):  # a concurrent render must not write the old value back
+        values = read_secrets(env_path)
+        if key not in values:
+            raise SecretsError(f"{key} is not in {env_path.name} yet", "run `provision init` first")
+        update_env_file(env_path, {key: SECRET_BY_KEY[key].generate()}, header=ENV_HEADER)
     return notice
 
 

@@ -52,6 +52,18 @@ class Invalid(ValueError):
         self.fix = fix
 
 
+MAX_SHOWN = 60
+
+
+def shown(value: object) -> str:
+    """`value` quoted for a message, cut to MAX_SHOWN characters: an error line stays one line
+    of reasonable length even for a 10 MB value."""
+    text = repr(str(value)) if not isinstance(value, str) else repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[: MAX_SHOWN - 5]}...' ({len(str(value))} characters)"
+
+
 # --- parsers: raw value (str from options/environment, YAML scalar from the file) -> value ---
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -66,20 +78,28 @@ def parse_bool(raw: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise Invalid(f"{raw!r} is not a yes/no value", "use true or false")
+    raise Invalid(f"{shown(raw)} is not a yes/no value", "use true or false")
 
 
 def int_between(low: int, high: int, what: str = "number") -> Callable[[object], int]:
     def parse(raw: object) -> int:
         if isinstance(raw, bool):
-            raise Invalid(f"{raw!r} is not a {what}", f"use a whole number from {low} to {high}")
+            raise Invalid(
+                f"{shown(raw)} is not a {what}", f"use a whole number from {low} to {high}"
+            )
         if isinstance(raw, int):
             value = raw
         else:
             text = str(raw).strip()
-            if not re.fullmatch(r"[0-9]+", text):
+            # ASCII digits only ("²" and Arabic-Indic digits pass str.isdigit and int());
+            # a long one is out of range without converting it (int() refuses 4300+ digits).
+            if not re.fullmatch(r"[0-9]+", text, flags=re.ASCII):
                 raise Invalid(
-                    f"{raw!r} is not a {what}", f"use a whole number from {low} to {high}"
+                    f"{shown(raw)} is not a {what}", f"use a whole number from {low} to {high}"
+                )
+            if len(text.lstrip("0")) > 12:
+                raise Invalid(
+                    f"{shown(text)} is out of range", f"use a whole number from {low} to {high}"
                 )
             value = int(text)
         if not low <= value <= high:
@@ -97,26 +117,69 @@ def parse_major(raw: object) -> int:
     return value
 
 
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def ascii_host(host: str) -> str:
+    """`host` as it travels in DNS and HTTP: an internationalized name in punycode (IDNA,
+    "bücher.example" -> "xn--bcher-kva.example"); Django's ALLOWED_HOSTS, Compose files and
+    browsers' Host and Origin headers all use that form. Invalid names raise `Invalid`."""
+    fix = "use a host name of letters, digits, '-' and '.', e.g. glitchtip.example.com"
+    name = host.strip().rstrip(".").lower()
+    if not name.isascii():
+        try:
+            import idna
+
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except ImportError:  # pragma: no cover - idna comes with httpx
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise Invalid(f"{shown(host)} is not a valid host name", fix) from None
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise Invalid(
+                f"{shown(host)} is not a valid internationalized host name "
+                "(emoji and symbols cannot be encoded)",
+                fix,
+            ) from None
+    try:
+        ipaddress.ip_address(name)
+        return name
+    except ValueError:
+        pass
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise Invalid(f"{shown(host)} is not a valid host name", fix)
+    return name
+
+
 def parse_public_url(raw: object) -> str:
     text = str(raw).strip()
     fix = "use the URL users open, e.g. https://glitchtip.example.com"
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed '[' of an IPv6 address
-        raise Invalid(f"{mask_url_password(text)!r} is not a valid URL", fix) from None
+        raise Invalid(f"{shown(mask_url_password(text))} is not a valid URL", fix) from None
     if parts.scheme not in ("http", "https"):
-        raise Invalid(f"{mask_url_password(text)!r} is not an http(s) URL", fix)
+        raise Invalid(f"{shown(mask_url_password(text))} is not an http(s) URL", fix)
     if not parts.hostname or parts.username or parts.password:
-        raise Invalid(f"{mask_url_password(text)!r} has no valid host", fix)
+        raise Invalid(f"{shown(mask_url_password(text))} has no valid host", fix)
     if parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise Invalid(f"{text!r} has a path, query or fragment", fix + " (no path)")
+        raise Invalid(f"{shown(text)} has a path, query or fragment", fix + " (no path)")
     if re.search(r"[\s$'\"\\]", text):
-        raise Invalid(f"{text!r} contains spaces, quotes or '$'", fix)
+        raise Invalid(f"{shown(text)} contains spaces, quotes or '$'", fix)
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
     except ValueError:
-        raise Invalid(f"{text!r} has an invalid port", fix) from None
-    return urlunsplit((parts.scheme, parts.netloc.lower(), "", "", ""))
+        raise Invalid(f"{shown(text)} has an invalid port", fix) from None
+    if parts.netloc.startswith("["):  # IPv6 literal: validated by urlsplit
+        netloc = parts.netloc.lower()
+    else:
+        try:
+            host = ascii_host(parts.hostname)
+        except Invalid as problem:
+            raise Invalid(f"{shown(text)}: {problem.problem}", fix) from None
+        netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
 
 
 def parse_ip(raw: object) -> str:
@@ -125,7 +188,7 @@ def parse_ip(raw: object) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise Invalid(
-            f"{raw!r} is not an IP address",
+            f"{shown(raw)} is not an IP address",
             "use 127.0.0.1 (this host only, behind a reverse proxy) or 0.0.0.0 (all interfaces)",
         ) from None
 
@@ -143,12 +206,13 @@ def parse_image(raw: object) -> str:
     match = _IMAGE.fullmatch(text)
     if match is None:
         raise Invalid(
-            f"{text!r} is not an image reference", "use name:tag, e.g. registry.local/postgres:17.7"
+            f"{shown(text)} is not an image reference",
+            "use name:tag, e.g. registry.local/postgres:17.7",
         )
     if not match.group("tag") and not match.group("digest"):
-        raise Invalid(f"{text!r} has no tag", "pin a version tag (name:tag) or a digest")
+        raise Invalid(f"{shown(text)} has no tag", "pin a version tag (name:tag) or a digest")
     if match.group("tag") == "latest" and not match.group("digest"):
-        raise Invalid(f"{text!r} is not pinned", "use a version tag instead of latest")
+        raise Invalid(f"{shown(text)} is not pinned", "use a version tag instead of latest")
     return text
 
 
@@ -167,23 +231,40 @@ _EMAIL = re.compile(
 )
 
 
+def _ascii_address(address: str) -> str:
+    """An e-mail address with an internationalized domain in punycode; the local part must be
+    ASCII (SMTPUTF8 is not something every relay speaks)."""
+    local, at, domain = address.rpartition("@")
+    if at and domain and not domain.isascii() and local.isascii():
+        try:
+            return f"{local}@{ascii_host(domain)}"
+        except Invalid:
+            return address
+    return address
+
+
 def parse_email(raw: object) -> str:
-    text = str(raw).strip()
+    text = _ascii_address(str(raw).strip())
     if not _EMAIL.fullmatch(text):
-        raise Invalid(f"{text!r} is not an e-mail address", "use name@example.com")
+        raise Invalid(f"{shown(text)} is not an e-mail address", "use name@example.com")
     return text
 
 
 def parse_from_email(raw: object) -> str:
     text = str(raw).strip()
-    named = re.fullmatch(r"[^<>\"$\\]+ <(.+)>", text)
-    address = named.group(1) if named else text
+    named = re.fullmatch(r"([^<>\"$\\]+) <(.+)>", text)
+    address = _ascii_address(named.group(2) if named else text)
+    fix = "use glitchtip@example.com or 'GlitchTip <glitchtip@example.com>'"
     if not _EMAIL.fullmatch(address):
-        raise Invalid(
-            f"{text!r} is not an e-mail address",
-            "use glitchtip@example.com or 'GlitchTip <glitchtip@example.com>'",
-        )
-    return text
+        raise Invalid(f"{shown(text)} is not an e-mail address", fix)
+    if named:
+        name = named.group(1)
+        # Printable text only: a control character or a lone surrogate cannot be written into
+        # a Compose file or an e-mail header.
+        if not name.isprintable() or any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+            raise Invalid(f"{shown(text)} has unprintable characters in its name", fix)
+        return f"{name} <{address}>"
+    return address
 
 
 EMAIL_SCHEMES = {
@@ -202,71 +283,97 @@ _NEEDS_HOST = {"smtp", "smtps", "smtp+tls", "smtp+ssl"}
 def mask_url_password(url: str) -> str:
     """`url` with the password of its userinfo part replaced by the mask.
 
-    Also for a malformed URL (it is shown in the message refusing it): when the userinfo cannot
-    be parsed, everything between the first ':' of a `user:` and the last '@' is masked.
+    Also for a malformed URL (it is shown in the message refusing it): the password is taken as
+    everything between the first ':' after "scheme://" and the last '@', so a password holding
+    '#', '/' or '?' (which end a URL's address part) is masked whole.
     """
-    try:
-        parts = urlsplit(url)
-        parsed = True
-    except ValueError:
-        parsed = False
-    if not parsed or (parts.password is None and "@" in url and "@" not in parts.netloc):
-        return re.sub(r"([^:/@]*):[^@]*@", rf"\1:{MASK}@", url, count=1)
-    if parts.password is None:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    at = rest.rfind("@")
+    if at < 0:
         return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc[2]}"))
+    user, colon, _password = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{scheme}{sep}{user}:{MASK}@{rest[at + 1 :]}"
 
 
 def parse_email_url(raw: object) -> str:
     text = str(raw).strip()
     fix = "use e.g. smtp+tls://user:password@mail.example.com:587 or consolemail://"
-    shown = mask_url_password(text)
+    masked = mask_url_password(text)
     scheme = text.partition("://")[0].lower() if "://" in text else ""
     if scheme not in EMAIL_SCHEMES:
-        raise Invalid(f"{shown!r} is not an e-mail URL", fix)
+        raise Invalid(f"{shown(masked)} is not an e-mail URL", fix)
     if re.search(r"[\s'\\]", text) or "\n" in text:
-        raise Invalid(f"{shown!r} contains spaces, quotes or backslashes", fix)
+        raise Invalid(f"{shown(masked)} contains spaces, quotes or backslashes", fix)
+    rest = text.partition("://")[2]
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    breaking = next((char for char in "#?/" if char in userinfo), None)
+    if breaking:
+        # urlsplit (and django-environ) would end the server part at it: the password would be
+        # cut and the rest read as a port. Percent-encoded, it reaches the server intact.
+        encoded = {"#": "%23", "?": "%3F", "/": "%2F"}[breaking]
+        raise Invalid(
+            f"{shown(masked)}: the user name or password contains {breaking!r}, which ends the "
+            "server part of a URL",
+            f"percent-encode it ({breaking} as {encoded}) in EMAIL_URL or --set email_url=...",
+        )
+    if not text.isascii():
+        raise Invalid(f"{shown(masked)} has non-ASCII characters", f"{fix} (percent-encode them)")
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed '[' of an IPv6 address
-        raise Invalid(f"{shown!r} is not a valid URL", fix) from None
+        raise Invalid(f"{shown(masked)} is not a valid URL", fix) from None
     if scheme in _NEEDS_HOST:
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            raise Invalid(f"{shown!r} has an invalid port", fix) from None
+            raise Invalid(f"{shown(masked)} has an invalid port", fix) from None
         if not parts.hostname:
-            raise Invalid(f"{shown!r} names no mail server", fix)
+            raise Invalid(f"{shown(masked)} names no mail server", fix)
     return text
 
 
 def parse_name(raw: object) -> str:
     text = str(raw).strip()
     if not 1 <= len(text) <= 64 or not text.isprintable() or re.search(r"[$'\"\\]", text):
-        raise Invalid(f"{text!r} is not a usable name", "use 1-64 printable characters, no quotes")
+        raise Invalid(
+            f"{shown(text)} is not a usable name", "use 1-64 printable characters, no quotes"
+        )
+    from provision.provisioning import slugify
+
+    if not slugify(text):
+        raise Invalid(
+            f"{shown(text)} has no letter or digit GlitchTip can make a slug (its URL name) from",
+            "use a name with ASCII letters or digits, e.g. Acme or web-app",
+        )
     return text
 
 
 def parse_slug(raw: object) -> str:
     text = str(raw).strip()
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", text):
-        raise Invalid(f"{text!r} is not a valid name", "use lowercase letters, digits, - and _")
+        raise Invalid(
+            f"{shown(text)} is not a valid name", "use lowercase letters, digits, - and _"
+        )
     return text
 
 
 def parse_platform(raw: object) -> str:
     text = str(raw).strip()
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", text):
-        raise Invalid(f"{text!r} is not a platform", "use e.g. python, javascript, node")
+        raise Invalid(f"{shown(text)} is not a platform", "use e.g. python, javascript, node")
     return text
 
 
 def parse_abs_path(raw: object) -> str:
     text = str(raw).strip()
     if not text.startswith("/") or re.search(r"[\s:$'\"\\]", text):
-        raise Invalid(f"{text!r} is not an absolute container path", "use e.g. /var/lib/postgresql")
+        raise Invalid(
+            f"{shown(text)} is not an absolute container path", "use e.g. /var/lib/postgresql"
+        )
     return text.rstrip("/") or "/"
 
 
@@ -519,6 +626,12 @@ class Settings:
 # --- loading ---
 
 
+def _key_text(key: object) -> str:
+    """A setting name as written in a message: bare when it is short and printable."""
+    text = str(key)
+    return text if len(text) <= MAX_SHOWN and text.isprintable() else shown(text)
+
+
 def _suggest(key: str) -> str:
     for spec in SPECS:
         if key.upper() == spec.env:
@@ -529,20 +642,77 @@ def _suggest(key: str) -> str:
     return "see the settings reference in README.md or `provision config`"
 
 
-def read_settings_file(path: Path) -> dict[str, object]:
-    """The mapping in glitchtip.yaml ({} if absent); unknown keys are refused."""
+MAX_SETTINGS_BYTES = 256 * 1024
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Refuse, from the YAML event stream (no objects built, no recursion), what a flat file of
+    settings never needs and a hostile one uses: anchors and aliases (an "alias bomb" expands a
+    few lines into gigabytes), nested lists or mappings (deep nesting exhausts the stack), more
+    than one document, and a setting written twice (YAML keeps the last one silently)."""
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    name = path.name
+    depth = 0
+    documents = 0
+    expect_key = True
+    seen: dict[str, int] = {}
+    key = ""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise SettingsError(
+                f"{name}: line {line} uses a YAML anchor or alias (& or *)",
+                "write each setting's value out in full",
+            )
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise SettingsError(
+                    f"{name}: line {line} starts a second YAML document",
+                    f"keep one 'setting: value' per line in {path}, without '---'",
+                )
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if depth == 0 and isinstance(event, yaml.MappingStartEvent):
+                depth = 1
+                continue
+            if depth == 0:
+                raise SettingsError(
+                    f"{name}: is not a mapping of settings", "write one 'setting: value' per line"
+                )
+            what = f"{key}: its value" if not expect_key else "a key"
+            raise SettingsError(
+                f"{name}: line {line}: {what} is a list or mapping",
+                "give each setting a single value ('setting: value')",
+            )
+        elif isinstance(event, yaml.MappingEndEvent):
+            depth = 0
+        elif isinstance(event, yaml.ScalarEvent) and depth == 1:
+            if expect_key:
+                key = event.value
+                if key in seen:
+                    raise SettingsError(
+                        f"{name}: {shown(key)} is set twice (lines {seen[key]} and {line})",
+                        "delete one of the two lines (YAML would silently keep the last)",
+                    )
+                seen[key] = line
+            expect_key = not expect_key
+
+
+def read_settings_file(path: Path) -> dict[str, object]:
+    """The mapping in glitchtip.yaml ({} if absent); unknown keys are refused.
+
+    The file is read without blocking (a FIFO is refused, not waited on) and capped in size;
+    its shape is checked before PyYAML builds anything (see `_check_yaml_shape`)."""
+    import yaml
+
+    from provision.fileio import read_text_file
+
+    text = read_text_file(path, max_bytes=MAX_SETTINGS_BYTES, error=SettingsError)
+    if text is None:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(
-            f"{path.name}: cannot be read ({exc.__class__.__name__})",
-            f"make {path} a readable UTF-8 file",
-        ) from None
     try:
+        _check_yaml_shape(text, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -550,6 +720,12 @@ def read_settings_file(path: Path) -> dict[str, object]:
         raise SettingsError(
             f"{path.name}: not valid YAML{where}",
             f"fix the syntax of {path} (one 'setting: value' per line)",
+        ) from None
+    except (ValueError, RecursionError, OverflowError):
+        # e.g. an integer of thousands of digits (int() refuses), or a pathological scalar
+        raise SettingsError(
+            f"{path.name}: a value cannot be read as a setting",
+            f"check the values in {path}: whole numbers of a few digits, true/false, or text",
         ) from None
     if data is None:
         return {}
@@ -559,7 +735,9 @@ def read_settings_file(path: Path) -> dict[str, object]:
         )
     for key in data:
         if not isinstance(key, str) or key not in SPEC_BY_NAME:
-            raise SettingsError(f"{key}: unknown setting in {path.name}", _suggest(str(key)))
+            raise SettingsError(
+                f"{_key_text(key)}: unknown setting in {path.name}", _suggest(str(key)[:100])
+            )
     return data
 
 
@@ -578,7 +756,9 @@ def load_settings(
     options = {key: value for key, value in (overrides or {}).items() if value is not None}
     for key in options:
         if key not in SPEC_BY_NAME:
-            raise SettingsError(f"{key}: unknown setting given as an option", _suggest(key))
+            raise SettingsError(
+                f"{_key_text(key)}: unknown setting given as an option", _suggest(key[:100])
+            )
     file_values = read_settings_file(directory / SETTINGS_FILE)
 
     resolved: dict[str, Any] = {}

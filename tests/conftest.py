@@ -1,8 +1,58 @@
-"""Shared fixtures, kept generic: a hermetic environment for the kit's settings."""
+"""Shared fixtures, kept generic: a hermetic environment for every test.
+
+The kit reads settings, tokens, DSNs and retry knobs from environment variables and looks for
+`.glitchtiprc` in every parent directory, so a variable exported in the caller's shell or a stray
+file above pytest's temporary directory could change what a test sees. The autouse fixture below
+removes every variable the kit reads and stops the upward `.glitchtiprc` search at pytest's base
+temporary directory, so the suite gives the same answer on every machine.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Variables the kit reads that are not settings (provision/commands, provision/dsn, the stack).
+KIT_VARIABLES = (
+    "ERROR_TRACKING_DSN",
+    "SENTRY_DSN",
+    "EMAIL_URL",
+    "DEFAULT_FROM_EMAIL",
+)  # DOCKER_HOST and friends are left alone: the Docker tier needs the real engine
+# Every variable with one of these prefixes is the kit's (or GlitchTip's) and is removed.
+KIT_PREFIXES = ("GLITCHTIP_", "PROVISION_", "SENTRY_", "ENABLE_")
+# Knobs that say where tools are or how the Docker tier builds images; they never change what
+# the kit does with a setting, and the Docker tier needs them, so they are kept.
+KEPT = frozenset(
+    {
+        "GLITCHTIP_KIT_COMPOSE",
+        "GLITCHTIP_KIT_NO_BUILD",
+        "GLITCHTIP_KIT_CACHE_DIR",
+        "GLITCHTIP_KIT_DEBIAN_MIRROR",
+        "GLITCHTIP_KIT_DEBIAN_SUITE",
+    }
+)
+
+
+def kit_variable_names(environ=None) -> set[str]:
+    """The variables in `environ` that the kit reads (settings, DSNs, API knobs)."""
+    from provision import settings
+
+    environ = os.environ if environ is None else environ
+    names = {spec.env for spec in settings.SPECS} | set(KIT_VARIABLES)
+    names |= {name for name in environ if name.startswith(KIT_PREFIXES)}
+    return names - KEPT
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No kit variable from the caller; `.glitchtiprc` is never looked for above pytest's tmp."""
+    from provision.dsn import RC_CEILING_ENV
+
+    for name in kit_variable_names():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(RC_CEILING_ENV, str(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture

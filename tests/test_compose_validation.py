@@ -81,7 +81,11 @@ def test_model_properties(rendered, variant: str, files) -> None:
         assert "no-new-privileges:true" in service.get("security_opt", []), name
         assert service["logging"]["options"]["max-size"], name
     assert "ports" not in services["postgres"] and "ports" not in services["valkey"]
-    assert services["migrate"]["command"] in ("./bin/run-migrate.sh", ["./bin/run-migrate.sh"])
+    command = services["migrate"]["command"]
+    assert command[:2] == ["sh", "-c"] and command[2].startswith("./bin/run-migrate.sh || exit")
+    assert services["migrate"]["environment"]["DJANGO_SUPERUSER_PASSWORD"].startswith(
+        "${DJANGO_SUPERUSER_PASSWORD:?"
+    )
     for dependent in ("web", "worker"):
         conditions = {k: v["condition"] for k, v in services[dependent]["depends_on"].items()}
         assert conditions["migrate"] == "service_completed_successfully"
@@ -139,7 +143,10 @@ def test_test_images_use_the_old_postgres_layout(rendered) -> None:
 def test_missing_secret_fails_compose_config(rendered, tmp_path: Path) -> None:
     for name in ("compose.yml", "compose.part.yml"):
         (tmp_path / name).write_text((rendered["default-6"] / name).read_text())
-    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=abcdefghijklmnopqrst\n")
+    # Only SECRET_KEY is missing (the migrate service also needs DJANGO_SUPERUSER_PASSWORD).
+    (tmp_path / ".env").write_text(
+        "POSTGRES_PASSWORD=abcdefghijklmnopqrst\nDJANGO_SUPERUSER_PASSWORD=abcdefghijklmnop\n"
+    )
     with pytest.raises(KitError, match="SECRET_KEY"):
         check_compose(tmp_path, ["compose.yml"])
 

@@ -155,7 +155,7 @@ def test_major_differences_come_from_the_table(tmp_path: Path, number: int) -> N
     assert environment[major.retention_env] == "90"
     assert environment[major.worker_concurrency_env].startswith("${GLITCHTIP_KIT_WORKER")
     assert f":{major.web_port}/_health/" in services["web"]["healthcheck"]["test"][-1]
-    assert services["migrate"]["command"] == "./bin/run-migrate.sh"
+    assert services["migrate"]["command"][2].startswith("./bin/run-migrate.sh || exit")
     assert compose["x-glitchtip"]["image"] == major.glitchtip_image
 
 
@@ -263,3 +263,84 @@ def test_template_env_values_follow_the_envfile_rules(value: str) -> None:
         env_quote(value)
     assert env_quote("smtp://mail.example.com:25") == "smtp://mail.example.com:25"
     assert env_quote("a b") == "'a b'"
+
+
+def test_first_admin_is_created_by_migrate_only(tmp_path: Path) -> None:
+    """The one-shot migrate service creates the admin after the migrations (no sign-up window
+    once web starts); only it gets the admin's password, by interpolation from .env, never as a
+    literal; "already taken" is success; INITIAL_USER_* (migration 0013) is not used, since it
+    fails the migrate of an upgraded database whose admin exists."""
+    for major in (5, 6):
+        settings = settings_for(tmp_path, glitchtip_major=major, admin_email="ops@example.org")
+        text = render_files(settings, FAKE_SECRETS)["compose.yml"]
+        services = yaml.safe_load(text)["services"]
+        migrate = services["migrate"]
+        assert migrate["environment"]["DJANGO_SUPERUSER_EMAIL"] == "ops@example.org"
+        password = migrate["environment"]["DJANGO_SUPERUSER_PASSWORD"]
+        assert password.startswith("${DJANGO_SUPERUSER_PASSWORD:?")
+        assert migrate["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+        script = migrate["command"][2]
+        assert migrate["command"][:2] == ["sh", "-c"]
+        assert script.index("./bin/run-migrate.sh || exit") < script.index("createsuperuser")
+        assert '*"already taken"*)' in script and "exit 1" in script
+        assert "INITIAL_USER" not in yaml.safe_dump(services)
+        for name in ("web", "worker"):
+            assert not any(
+                key.startswith("DJANGO_SUPERUSER") for key in services[name]["environment"]
+            )
+        assert FAKE_SECRETS["DJANGO_SUPERUSER_PASSWORD"] not in text
+
+
+def _run_migrate_script(tmp_path: Path, createsuperuser: str, migrate_rc: int = 0):
+    """Run the rendered migrate command with stand-in scripts; (exit code, stdout, stderr)."""
+    import subprocess
+
+    settings = settings_for(tmp_path / "d", admin_email="ops@example.org")
+    (tmp_path / "d").mkdir(exist_ok=True)
+    text = render_files(settings, FAKE_SECRETS)["compose.yml"]
+    script = yaml.safe_load(text)["services"]["migrate"]["command"][2].replace("$$", "$")
+    work = tmp_path / "code"
+    (work / "bin").mkdir(parents=True)
+    (work / "bin" / "run-migrate.sh").write_text(f"#!/bin/sh\necho migrated\nexit {migrate_rc}\n")
+    (work / "manage.py").write_text("#!/bin/sh\n" + createsuperuser)
+    for path in (work / "bin" / "run-migrate.sh", work / "manage.py"):
+        path.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SUPERUSER_EMAIL": "ops@example.org"}
+    done = subprocess.run(["sh", "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("createsuperuser", "migrate_rc", "expected_rc", "says"),
+    [
+        ("echo 'Superuser created successfully.'\n", 0, 0, "created the first admin ops@"),
+        ("echo 'CommandError: Error: That email is already taken.' >&2; exit 1\n", 0, 0, "exists"),
+        ("echo 'django.db.utils.OperationalError: boom' >&2; exit 1\n", 0, 1, "boom"),
+        ("echo 'never reached'\n", 3, 3, "migrated"),
+    ],
+)
+def test_migrate_command_creates_the_admin_once(
+    tmp_path: Path, createsuperuser: str, migrate_rc: int, expected_rc: int, says: str
+) -> None:
+    """The shell around createsuperuser: created or already there is success; any other
+    failure, or failed migrations (createsuperuser then never runs), fails the one-shot."""
+    rc, out, err = _run_migrate_script(tmp_path, createsuperuser, migrate_rc)
+    assert rc == expected_rc, (out, err)
+    assert says in out + err
+    if migrate_rc:
+        assert "never reached" not in out
+
+
+def test_glitchtip5_is_served_by_granian_asgi(tmp_path: Path) -> None:
+    """GlitchTip 5's default uWSGI loses events (one request per connection) and granian WSGI
+    drops uncompressed envelopes: the kit selects granian ASGI through run-web.sh's variables."""
+    five = yaml.safe_load(
+        render_files(settings_for(tmp_path, glitchtip_major=5), FAKE_SECRETS)["compose.yml"]
+    )
+    environment = five["x-glitchtip-environment"]
+    assert (environment["USE_GRANIAN"], environment["USE_ASYNC_SERVER"]) == ("true", "true")
+    assert environment["GRANIAN_PORT"] == "8000" == str(majors.MAJORS[5].web_port)
+    assert five["services"]["web"]["ports"][0]["target"] == 8000
+    assert "UWSGI_WORKERS" not in environment
+    six = yaml.safe_load(render_files(settings_for(tmp_path), FAKE_SECRETS)["compose.yml"])
+    assert not {"USE_GRANIAN", "USE_ASYNC_SERVER"} & set(six["x-glitchtip-environment"])

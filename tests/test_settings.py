@@ -78,7 +78,7 @@ def test_empty_environment_variable_is_unset(tmp_path: Path) -> None:
 
 def test_major_5_changes_the_derived_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, "glitchtip_major: 5\n")
-    assert settings.major.web_port == 8080
+    assert ("USE_ASYNC_SERVER", "true") in settings.major.web_server_env  # granian ASGI
     assert settings.glitchtip_image == majors.MAJORS[5].glitchtip_image
     assert settings.postgres_version == 17
     assert settings.postgres_data_path == "/var/lib/postgresql/data"

@@ -152,3 +152,47 @@ def test_recorded_partitioning_is_kept_without_the_flag(tmp_path):
     assert settings.advanced_partitioning is True
     (tmp_path / ".env").write_text("GLITCHTIP_KIT_ADVANCED_PARTITIONING=false\n")
     assert not load_stack_settings(tmp_path, {"glitchtip_major": "5"}, {}).advanced_partitioning
+
+
+def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, monkeypatch):
+    """The real steps, with Compose and the engine faked and GlitchTip served by the fake: the
+    second `up --json` runs no `compose up` and no `createsuperuser`, and reports
+    `"changed": false`."""
+    from fakeglitchtip import create_superuser, start_fake
+    from test_stack_steps import HASHES, IMAGE_IDS, STACK_SERVICES, FakeCompose, FakeEngine, running
+
+    from provision.envfile import read_env_file
+    from provision.stack import engine as engine_module
+    from provision.stack.compose import Compose
+
+    glitchtip = start_fake()
+    try:
+        port = glitchtip.url.rsplit(":", 1)[1]
+        (tmp_path / "glitchtip.yaml").write_text(
+            f"http_port: {port}\ncompose_project_name: gtkit\n"
+        )
+        compose = FakeCompose(services=STACK_SERVICES, hashes=HASHES)
+        engine = FakeEngine(publishers=[running("web")])
+        engine.image_ids = dict(IMAGE_IDS)
+        engine.containers_list = [running(name) for name in STACK_SERVICES]
+        monkeypatch.setattr(engine_module, "Engine", lambda: engine)
+        monkeypatch.setattr(
+            Compose, "for_settings", classmethod(lambda cls, s, command=None: compose)
+        )
+        assert runner.invoke(cli, ["render", "--dir", str(tmp_path)]).exit_code == 0
+        password = read_env_file(tmp_path / ".env")["DJANGO_SUPERUSER_PASSWORD"]
+        create_superuser(glitchtip.store, "admin@example.com", password)  # what migrate does
+
+        first = runner.invoke(cli, ["up", "--json", "--dir", str(tmp_path)])
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.stdout)["changed"] is True  # token, organization, project
+        again = runner.invoke(cli, ["up", "--json", "--dir", str(tmp_path)])
+        assert again.exit_code == 0, again.output
+        document = json.loads(again.stdout)
+    finally:
+        glitchtip.stop()
+    assert document["changed"] is False
+    assert [s["changed"] for s in document["steps"] if s["status"] == "ok"] == [False] * 8
+    assert compose.calls == []  # neither `up` nor `exec ... createsuperuser`, in either run
+    assert document["result"]["dsn"].startswith("http://")
+    assert password not in again.output

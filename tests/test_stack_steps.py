@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
 import pytest
 
+from provision.envfile import read_env_file
 from provision.errors import KitError
 from provision.settings import load_settings
 from provision.stack import admin, migrate, partman, preflight, pull, start, status, wrap_up
@@ -24,10 +26,11 @@ def ok(text: str = "", code: int = 0) -> ComposeResult:
 class FakeCompose:
     """Records compose calls; answers from `script` (subcommand -> result or list of results)."""
 
-    def __init__(self, script=None, rows=None, services=None):
+    def __init__(self, script=None, rows=None, services=None, hashes=None):
         self.script = dict(script or {})
         self.rows = list(rows or [])
         self.service_map = dict(services or {})
+        self.hashes = dict(hashes or {})
         self.calls: list[tuple[str, ...]] = []
         self.envs: list[dict | None] = []
 
@@ -48,6 +51,10 @@ class FakeCompose:
     def services(self):
         return self.service_map
 
+    def config_hashes(self):
+        """`config --hash '*'`: what the current files would label each container with."""
+        return dict(self.hashes)
+
     def ps(self, *services):
         return [r for r in self.rows if not services or r.get("Service") in services]
 
@@ -59,15 +66,21 @@ class FakeEngine:
         self.present = set(present)
         self.publishers = list(publishers)
         self.containers_list: list[ContainerState] = []
+        self.image_ids: dict[str, str] = {}
+        self.version_calls = 0
 
     def version(self):
+        self.version_calls += 1
         return {"Version": self._version, "ApiVersion": "1.41"}
 
     def info(self):
         return dict(self._info)
 
     def image_present(self, reference):
-        return reference in self.present
+        return reference in self.present or reference in self.image_ids
+
+    def image_id(self, reference):
+        return self.image_ids.get(reference)
 
     def port_publishers(self, port):
         return list(self.publishers)
@@ -121,6 +134,14 @@ def test_preflight_passes_and_changes_nothing(tmp_path):
     assert outcome.changed is False
     assert "engine 20.10.24" in outcome.detail and "compose 2.40.3" in outcome.detail
     assert "port 127.0.0.1:18000 free" in outcome.detail
+
+
+def test_preflight_reads_the_engine_version_from_docker_info(tmp_path):
+    engine = FakeEngine()
+    engine._info["ServerVersion"] = "27.3.1"
+    outcome = run_preflight(make_ctx(tmp_path, engine=engine))
+    assert "engine 27.3.1" in outcome.detail
+    assert engine.version_calls == 0  # one engine call answers version and resources
 
 
 def test_preflight_reports_every_problem_at_once(tmp_path):
@@ -280,6 +301,202 @@ def test_wait_http_is_bounded():
         )
 
 
+# --- start: `compose up` only when it would change something ---
+
+GT_ID, GT_NEW_ID, PG_ID, VK_ID = "sha256:gt1", "sha256:gt2", "sha256:pg1", "sha256:vk1"
+STACK_SERVICES = {
+    "postgres": {"image": "pg:17"},
+    "valkey": {"image": "vk:8"},
+    "migrate": {"image": "gt:6", "depends_on": {"postgres": {"condition": "service_healthy"}}},
+    "web": {"image": "gt:6", "depends_on": {
+        "migrate": {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"}}},
+    "worker": {"image": "gt:6", "depends_on": {
+        "migrate": {"condition": "service_completed_successfully"}}},
+}  # fmt: skip
+HASHES = {name: f"hash-{name}" for name in STACK_SERVICES}
+IMAGE_IDS = {"pg:17": PG_ID, "vk:8": VK_ID, "gt:6": GT_ID}
+
+
+def running(service, **changes):
+    """The container of `service` exactly as `up` would leave it, with `changes`."""
+    image = STACK_SERVICES[service]["image"]
+    values = {
+        "name": f"gtkit-{service}-1",
+        "service": service,
+        "project": "gtkit",
+        "state": "exited" if service == "migrate" else "running",
+        "health": None if service == "migrate" else "healthy",
+        "exit_code": 0 if service == "migrate" else None,
+        "image": image,
+        "image_id": IMAGE_IDS[image],
+        "config_hash": HASHES[service],
+    }
+    values.update(changes)
+    return ContainerState(**values)
+
+
+def current_stack(tmp_path, **changed_containers):
+    """A context whose engine shows every service current, but for `changed_containers`."""
+    compose = FakeCompose(rows=RUNNING, services=STACK_SERVICES, hashes=HASHES)
+    engine = FakeEngine()
+    engine.image_ids = dict(IMAGE_IDS)
+    engine.containers_list = [
+        changed_containers.get(name) or running(name) for name in STACK_SERVICES
+    ]
+    return make_ctx(tmp_path, compose, engine), compose, engine
+
+
+def test_start_skips_compose_up_when_the_stack_runs_what_up_would_create(tmp_path, monkeypatch):
+    probed = []
+    monkeypatch.setattr(start, "wait_http", probed.append)
+    ctx, compose, _ = current_stack(tmp_path)
+    outcome = start.start(ctx)
+    assert compose.calls == []  # no `up`, so no migrate re-run and no restart
+    assert outcome.changed is False
+    assert "all 5 services already up, healthy and current (compose up skipped)" in outcome.detail
+    assert probed == ["http://127.0.0.1:18000/api/settings/"]  # still proven from the host
+    assert migrate.check_migrate(ctx).detail == "migrate exited 0 for the current configuration"
+
+
+@pytest.mark.parametrize(
+    ("service", "changes", "reason"),
+    [
+        ("web", {"config_hash": "hash-old"}, "web: configuration changed"),
+        ("worker", {"image_id": GT_NEW_ID}, "worker: image changed"),
+        ("migrate", {"image_id": GT_NEW_ID}, "migrate: image changed"),
+        ("web", {"health": "unhealthy"}, "web is unhealthy"),
+        ("worker", {"health": "starting"}, "worker is starting"),
+        ("valkey", {"state": "exited", "exit_code": 137, "health": None}, "valkey is exited"),
+        ("migrate", {"exit_code": 1}, "migrate exited 1"),
+        ("migrate", {"state": "running", "exit_code": None}, "migrate is running"),
+    ],
+)
+def test_start_runs_compose_up_when_anything_differs(
+    tmp_path, monkeypatch, service, changes, reason
+):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, _ = current_stack(tmp_path, **{service: running(service, **changes)})
+    notes: list[str] = []
+    ctx.note = notes.append
+    start.start(ctx)
+    assert [call[0] for call in compose.calls] == ["up"]
+    assert "--wait" in compose.calls[0]
+    assert notes == [f"compose up because {reason}"]
+    assert start.CURRENT_KEY not in ctx.results  # the migrate step reads the container itself
+
+
+def test_a_change_to_web_alone_does_not_run_migrate_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, _ = current_stack(tmp_path, web=running("web", config_hash="hash-old"))
+    start.start(ctx)
+    up = compose.calls[0]
+    assert up[up.index("never") + 1 :] == ("--no-deps", "postgres", "valkey", "web", "worker")
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"postgres": running("postgres", config_hash="new-data-path")},  # maybe a new database
+        {"migrate": running("migrate", image_id=GT_NEW_ID), "web": running("web", image_id="x")},
+        {"migrate": running("migrate", exit_code=1)},
+    ],
+)
+def test_migrate_runs_again_when_it_or_its_database_changed(tmp_path, monkeypatch, changed):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, _ = current_stack(tmp_path, **changed)
+    start.start(ctx)
+    up = compose.calls[0]
+    assert up[-2:] == ("--pull", "never")  # all services with their dependencies: migrate too
+
+
+def test_start_runs_compose_up_when_the_files_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, _ = current_stack(tmp_path)
+    compose.hashes["postgres"] = "hash-after-a-new-password"  # e.g. .env interpolation changed
+    start.start(ctx)
+    assert [call[0] for call in compose.calls] == ["up"]
+
+
+def test_start_runs_compose_up_when_the_image_was_retagged(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, engine = current_stack(tmp_path)
+    engine.image_ids["gt:6"] = GT_NEW_ID  # same tag, new image: migrate must run again
+    notes: list[str] = []
+    ctx.note = notes.append
+    start.start(ctx)
+    assert [call[0] for call in compose.calls] == ["up"]
+    assert "migrate: image changed" in notes[0] and "web: image changed" in notes[0]
+
+
+def test_start_runs_compose_up_when_a_container_is_missing_or_doubled(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, engine = current_stack(tmp_path)
+    engine.containers_list = [c for c in engine.containers_list if c.service != "worker"]
+    engine.containers_list.append(running("web", name="gtkit-web-2"))
+    notes: list[str] = []
+    ctx.note = notes.append
+    start.start(ctx)
+    assert [call[0] for call in compose.calls] == ["up"]
+    assert notes == ["compose up because web has 2 containers; worker has no container"]
+
+
+def test_a_first_start_says_it_creates_the_containers(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, engine = current_stack(tmp_path)
+    engine.containers_list = []
+    notes: list[str] = []
+    ctx.note = notes.append
+    start.start(ctx)
+    assert notes == ["no container yet: compose up creates them"]
+    assert compose.calls[0][-2:] == ("--pull", "never")  # every service, migrate included
+
+
+def test_start_runs_compose_up_when_the_engine_cannot_tell(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    ctx, compose, engine = current_stack(tmp_path)
+
+    def broken(project=None):
+        raise KitError("the Docker engine refused a request (500)", "see its logs")
+
+    engine.containers = broken
+    notes: list[str] = []
+    ctx.note = notes.append
+    start.start(ctx)
+    assert [call[0] for call in compose.calls] == ["up"]
+    assert "cannot compare with the running stack" in notes[0]
+
+
+def test_drift_leaves_run_later_one_shots_to_their_own_step():
+    from provision.stack.drift import drift, one_shots
+
+    services = {**STACK_SERVICES, "partman-setup": {"image": "gt:6"}}
+    containers = [running(name) for name in STACK_SERVICES]
+    assert one_shots(services) == {"migrate"}
+    assert drift(services, HASHES, IMAGE_IDS, containers, ignore=start.RUN_LATER) == []
+    assert drift(services, HASHES, IMAGE_IDS, containers) == ["partman-setup has no container"]
+
+
+def test_drift_ignores_containers_of_compose_run():
+    from provision.stack.drift import drift
+
+    containers = [running(name) for name in STACK_SERVICES]
+    leftover = running("migrate", name="gtkit-migrate-run-1a2b", oneoff=True, exit_code=1)
+    assert drift(STACK_SERVICES, HASHES, IMAGE_IDS, [*containers, leftover]) == []
+    second = dataclasses.replace(leftover, oneoff=False)  # the same, made by `up`: counted
+    assert drift(STACK_SERVICES, HASHES, IMAGE_IDS, [*containers, second]) == [
+        "migrate has 2 containers"
+    ]
+
+
+def test_drift_counts_a_missing_image_as_a_change():
+    from provision.stack.drift import drift
+
+    containers = [running(name) for name in STACK_SERVICES]
+    ids = {**IMAGE_IDS, "pg:17": None}
+    assert drift(STACK_SERVICES, HASHES, ids, containers) == ["postgres: image changed"]
+
+
 # --- migrate ---
 
 
@@ -294,6 +511,18 @@ def test_migrate_step_accepts_exit_0_and_reports_a_failure_with_its_log(tmp_path
     )
     with pytest.raises(KitError, match=r"migrate exited 1; its log ends: django\.db\.utils"):
         migrate.check_migrate(make_ctx(tmp_path, bad, FakeEngine()))
+
+
+def test_migrate_step_reads_the_rows_start_took_after_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(start, "wait_http", lambda url: 1)
+    failed = [{"Service": "migrate", "State": "exited", "ExitCode": 2, "Name": "gtkit-migrate-1"}]
+    ctx, compose, engine = current_stack(tmp_path)
+    engine.containers_list = []
+    compose.rows = failed
+    start.start(ctx)  # the fake `up` "succeeds"; the rows after it say migrate exited 2
+    compose.rows = RUNNING  # a second `ps` would see exit 0: the step must not need one
+    with pytest.raises(KitError, match="migrate exited 2"):
+        migrate.check_migrate(ctx)
 
 
 # --- partman ---
@@ -401,6 +630,80 @@ def test_admin_other_failures_are_errors(tmp_path):
 def test_admin_without_a_password_in_env_says_how_to_get_one(tmp_path):
     with pytest.raises(KitError, match="provision render"):
         admin.create_admin(make_ctx(tmp_path, FakeCompose(), FakeEngine()))
+
+
+# --- admin: createsuperuser (a Django boot) only when GlitchTip cannot show the admin exists ---
+
+
+@pytest.fixture
+def glitchtip():
+    from fakeglitchtip import start_fake
+
+    handle = start_fake()
+    yield handle
+    handle.stop()
+
+
+def admin_ctx(tmp_path, glitchtip, compose, **env):
+    write_env(tmp_path, DJANGO_SUPERUSER_PASSWORD=PASSWORD, **env)
+    port = str(glitchtip.url.rsplit(":", 1)[1]).strip("/")
+    return make_ctx(tmp_path, compose, FakeEngine(), http_port=port)
+
+
+def test_admin_proven_by_the_stored_token_runs_no_createsuperuser(tmp_path, glitchtip):
+    from fakeglitchtip import create_api_token, create_superuser
+
+    create_superuser(glitchtip.store, "admin@example.com", PASSWORD)
+    token = create_api_token(glitchtip.store, "admin@example.com", ["org:read"])
+    compose = FakeCompose()
+    outcome = admin.create_admin(admin_ctx(tmp_path, glitchtip, compose, GLITCHTIP_API_TOKEN=token))
+    assert compose.calls == []
+    assert glitchtip.count("POST") == 0  # no login either: one GET /api/0/
+    assert outcome.changed is False
+    assert "the API token in .env answers as admin@example.com" in outcome.detail
+
+
+def test_admin_proven_by_a_login_keeps_the_minted_token(tmp_path, glitchtip):
+    from fakeglitchtip import create_superuser
+
+    create_superuser(glitchtip.store, "admin@example.com", PASSWORD)  # INITIAL_USER in migrate
+    compose = FakeCompose()
+    outcome = admin.create_admin(admin_ctx(tmp_path, glitchtip, compose))
+    assert compose.calls == []
+    token = read_env_file(tmp_path / ".env").get("GLITCHTIP_API_TOKEN")
+    assert token and token not in outcome.detail
+    assert outcome.changed is True and "logged in as admin@example.com" in outcome.detail
+
+
+def test_admin_unknown_to_glitchtip_is_created(tmp_path, glitchtip):
+    compose = FakeCompose(script={"exec": ok("Superuser created successfully.")})
+    outcome = admin.create_admin(admin_ctx(tmp_path, glitchtip, compose))
+    assert [call[-3:] for call in compose.calls] == [
+        ("./manage.py", "createsuperuser", "--noinput")
+    ]
+    assert outcome.changed is True and "created admin@example.com" in outcome.detail
+
+
+def test_a_token_of_another_user_proves_nothing(tmp_path, glitchtip):
+    from fakeglitchtip import create_api_token, create_superuser
+
+    create_superuser(glitchtip.store, "someone@example.com", "An0ther-passw0rd-here")
+    token = create_api_token(glitchtip.store, "someone@example.com", ["org:read"])
+    compose = FakeCompose(script={"exec": ok("Superuser created successfully.")})
+    ctx = admin_ctx(tmp_path, glitchtip, compose, GLITCHTIP_API_TOKEN=token)
+    admin.create_admin(ctx)
+    assert [call[-2] for call in compose.calls] == ["createsuperuser"]
+
+
+def test_a_rejected_stored_token_falls_back_to_the_login(tmp_path, glitchtip):
+    from fakeglitchtip import create_superuser
+
+    create_superuser(glitchtip.store, "admin@example.com", PASSWORD)
+    compose = FakeCompose()
+    ctx = admin_ctx(tmp_path, glitchtip, compose, GLITCHTIP_API_TOKEN="f" * 64)
+    outcome = admin.create_admin(ctx)
+    assert compose.calls == [] and "logged in" in outcome.detail
+    assert read_env_file(tmp_path / ".env")["GLITCHTIP_API_TOKEN"] != "f" * 64
 
 
 # --- wrap-up and status ---

@@ -5,6 +5,12 @@ GlitchTip creates API tokens only for a logged-in session: fetch the CSRF cookie
 login), and `POST /api/0/api-tokens/`. The session is then logged out and never used for anything
 else: a session call to `/api/0/` logs the session out (recorded GOTCHA), and every later call
 uses the Bearer token.
+
+Cookies go out in an explicit `Cookie` header built from the whole jar: with an https domain
+GlitchTip marks `sessionid` (and, in later 6.x, `csrftoken`) Secure, and httpx does not send a
+Secure cookie to the plain-http port the kit logs in through (GLITCHTIP6-audit.md D1). A custom
+`CookiePolicy` cannot fix that: httpx copies cookies into a default-policy jar per request. Every
+cookie in this jar came from the one GlitchTip at `base_url`, so none leaks elsewhere.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ def _csrf(client: GlitchTipClient) -> str:
     return token
 
 
+def _cookies(client: GlitchTipClient) -> dict[str, str]:
+    """A `Cookie` header holding every cookie GlitchTip set, Secure ones included."""
+    pairs = [f"{cookie.name}={cookie.value}" for cookie in client.http.cookies.jar]
+    return {"Cookie": "; ".join(pairs)} if pairs else {}
+
+
 def bootstrap_token(
     base_url: str,
     email: str,
@@ -64,7 +76,11 @@ def bootstrap_token(
             "POST",
             LOGIN,
             json={"email": email, "password": password},
-            headers={"X-CSRFToken": _csrf(client), "Referer": f"{client.base_url}/"},
+            headers={
+                "X-CSRFToken": _csrf(client),
+                "Referer": f"{client.base_url}/",
+                **_cookies(client),
+            },
         )
         if response.status_code == 400:
             raise ApiError(
@@ -85,7 +101,7 @@ def bootstrap_token(
             "POST",
             TOKENS,
             json={"label": label, "scopes": list(scopes)},
-            headers={"X-CSRFToken": _csrf(client)},
+            headers={"X-CSRFToken": _csrf(client), **_cookies(client)},
         )
         client.raise_for_status(response, action="create an API token")
         try:
@@ -94,5 +110,7 @@ def bootstrap_token(
             raise ApiError("GlitchTip's answer to creating an API token had no token") from None
         # The token exists; a failed logout only leaves a session to expire.
         with contextlib.suppress(ApiError):
-            client.send("DELETE", SESSION, headers={"X-CSRFToken": _csrf(client)})
+            client.send(
+                "DELETE", SESSION, headers={"X-CSRFToken": _csrf(client), **_cookies(client)}
+            )
         return str(token)

@@ -5,6 +5,12 @@ Explicit about the network: every request has a timeout; connection failures and
 backoff; list endpoints are followed through GlitchTip's malformed `Link` header (a Python set
 repr, `{'<...>; rel="next"; results="true"; ...'}`); and every failure becomes an `ApiError` with
 one line that names what was missing or refused. The token never appears in a message.
+
+Connections are never reused: GlitchTip 5's uWSGI answers one request per connection and closes
+it without saying so (NOTES.md), so a pooled connection fails the next request. A new connection
+per request costs well under a millisecond on the kit's own host. A request that may have reached
+GlitchTip is repeated only when repeating it changes nothing (not a POST): GlitchTip's create
+calls are not idempotent, and a duplicate organization or project is worse than an error.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ from provision.errors import ApiError
 from provision.masking import redact
 
 RETRY_STATUSES = frozenset({502, 503, 504})
+# Methods whose repetition has no further effect (RFC 9110 9.2.2), so any transport error may be
+# retried; a POST only after errors raised before the request left the client.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# One connection per request (see the module docstring); the pool may still open many.
+NO_REUSE = httpx.Limits(max_keepalive_connections=0)
+_TLS: list[Any] = []  # one TLS context per process (see tls_context)
 MAX_PAGES = 100
 USER_AGENT = "glitchtip-kit"
 
@@ -40,6 +53,16 @@ class RetryPolicy:
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def tls_context() -> Any:
+    """The TLS context every client of this process shares.
+
+    Building one loads the CA bundle (about 45 ms); `provision up` opens several clients.
+    """
+    if not _TLS:
+        _TLS.append(httpx.create_ssl_context())
+    return _TLS[0]
 
 
 def parse_link_header(value: str) -> dict[str, dict[str, str]]:
@@ -119,7 +142,12 @@ class GlitchTipClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            limits=NO_REUSE,
+            verify=tls_context(),
         )
         self.posts = 0
         self.requests = 0
@@ -137,31 +165,33 @@ class GlitchTipClient:
     # --- transport -------------------------------------------------------------------------
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request with retries on connection errors and 502/503/504; no status mapping.
+        """One request with retries on transport errors and 502/503/504; no status mapping.
 
-        A POST is retried only when it cannot have reached GlitchTip (connect failures, 503),
-        since GlitchTip's create calls are not idempotent.
+        Idempotent methods are retried after any transport error; a POST only when it cannot
+        have reached GlitchTip (the connection was never made, or 503), since GlitchTip's
+        create calls are not idempotent: a POST whose answer was lost is reported instead.
         """
+        method = method.upper()
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 self.requests += 1
                 if method == "POST":
                     self.posts += 1
                 response = self.http.request(method, path, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except NOT_SENT_ERRORS as exc:
                 if attempt == self.retry.attempts:
-                    raise self._unreachable(exc) from None
-            except httpx.TimeoutException as exc:
-                if method == "POST" or attempt == self.retry.attempts:
-                    raise self._unreachable(exc) from None
+                    raise self._unreachable(exc, attempt) from None
+            except httpx.UnsupportedProtocol:
+                raise self._invalid_url(path) from None
+            except httpx.TransportError as exc:
+                if method not in IDEMPOTENT_METHODS:
+                    raise self._lost_answer(method, path, exc) from None
+                if attempt == self.retry.attempts:
+                    raise self._no_answer(method, path, exc, attempt) from None
             except httpx.HTTPError as exc:
-                if method == "POST" or attempt == self.retry.attempts:
-                    raise self._unreachable(exc) from None
+                raise self._no_answer(method, path, exc, attempt) from None
             except httpx.InvalidURL:
-                raise ApiError(
-                    f"{self.display_url}{path} is not a valid URL",
-                    "check --url / GLITCHTIP_URL, e.g. http://127.0.0.1:8000",
-                ) from None
+                raise self._invalid_url(path) from None
             else:
                 retryable = response.status_code in RETRY_STATUSES and (
                     method != "POST" or response.status_code == 503
@@ -171,11 +201,32 @@ class GlitchTipClient:
             self._sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _unreachable(self, exc: Exception) -> ApiError:
+    def _invalid_url(self, path: str) -> ApiError:
+        return ApiError(
+            f"{self.display_url}{_path_only(path)} is not a valid URL",
+            "check --url / GLITCHTIP_URL, e.g. http://127.0.0.1:8000",
+        )
+
+    def _unreachable(self, exc: Exception, attempts: int) -> ApiError:
         return ApiError(
             f"cannot reach GlitchTip at {self.display_url} ({exc.__class__.__name__}, "
-            f"{self.retry.attempts} attempts)",
+            f"{_attempts(attempts)})",
             "check --url / GLITCHTIP_URL and that GlitchTip is running",
+        )
+
+    def _no_answer(self, method: str, path: str, exc: Exception, attempts: int) -> ApiError:
+        return ApiError(
+            f"GlitchTip at {self.display_url} did not answer {method} {_path_only(path)} "
+            f"({exc.__class__.__name__}, {_attempts(attempts)})",
+            "check that --url / GLITCHTIP_URL points at GlitchTip itself and see its logs",
+        )
+
+    def _lost_answer(self, method: str, path: str, exc: Exception) -> ApiError:
+        return ApiError(
+            f"GlitchTip at {self.display_url} dropped the connection before answering "
+            f"{method} {_path_only(path)} ({exc.__class__.__name__}); not repeated because "
+            "GlitchTip may have executed it",
+            "run the same command again: it creates only what is still missing",
         )
 
     def request(
@@ -338,6 +389,18 @@ class GlitchTipClient:
             action="create a client key",
             not_found=f"no project named '{project}' in organization '{org}'",
         )
+
+
+def _path_only(path: str) -> str:
+    """The path of `path` (a path or a full URL) without query or fragment, for messages."""
+    try:
+        return urlsplit(path).path or path
+    except ValueError:
+        return "(unparsable path)"
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def q(segment: str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from provision.commands.options import Seconds
 from provision.errors import KitError
 
 FORMATS = ("glitchtiprc", "sentryclirc", "text", "env", "json", "ini")
@@ -83,10 +84,26 @@ def _defaults(directory: Path) -> dict[str, str | None]:
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("--verbose", "-v", is_flag=True, help="say what is being created, on stderr")
 @click.option(
-    "--timeout", type=float, default=10.0, show_default=True, help="seconds per HTTP request"
+    "--timeout",
+    type=Seconds(0, 600),
+    default=10.0,
+    show_default=True,
+    help="seconds per HTTP request (more than 0, at most 600)",
 )
-@click.option("--retries", type=int, default=4, envvar="PROVISION_API_RETRIES", hidden=True)
-@click.option("--backoff", type=float, default=0.5, envvar="PROVISION_API_BACKOFF", hidden=True)
+@click.option(
+    "--retries",
+    type=click.IntRange(1, 20, clamp=True),
+    default=4,
+    envvar="PROVISION_API_RETRIES",
+    hidden=True,
+)
+@click.option(
+    "--backoff",
+    type=Seconds(0, 60, allow_zero=True),
+    default=0.5,
+    envvar="PROVISION_API_BACKOFF",
+    hidden=True,
+)
 def create_project_command(url, token, admin_email, admin_password, org, team, project,
                            platform, key_name, rc_path, fmt, env_file, as_json, verbose, timeout,
                            retries, backoff) -> None:  # fmt: skip
@@ -119,19 +136,21 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
         rc_path = Path(".sentryclirc" if rc_format == "sentryclirc" else ".glitchtiprc")
 
     from provision.api.client import RetryPolicy
+    from provision.locking import locked_for
     from provision.provisioning import ProjectRequest, provision_project
     from provision.rcfile import format_dsn
 
     request = ProjectRequest(
         url=url or defaults["url"],
-        org=org or defaults["org"],
-        project=project or defaults["project"],
+        # An explicit empty --org/--project is refused, not replaced by the default.
+        org=defaults["org"] if org is None else org,
+        project=defaults["project"] if project is None else project,
         token=token or None,
         admin_email=admin_email,
         admin_password=admin_password,
         env_path=env_file,
         team=team,
-        platform=platform or defaults["platform"],
+        platform=defaults["platform"] if platform is None else platform,
         key_name=key_name,
         rc_path=rc_path,
         rc_format=rc_format,
@@ -142,7 +161,10 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
     )
     try:
         progress = (lambda m: click.echo(m, err=True)) if verbose else None
-        result = provision_project(request, progress=progress)
+        # GlitchTip's creates are not idempotent: two runs listing at the same time would both
+        # create the organization. The deployment lock makes the second run wait and find it.
+        with locked_for(rc_path):
+            result = provision_project(request, progress=progress)
     except OSError as exc:
         raise KitError(
             f"cannot write {exc.filename or 'a file'} ({exc.__class__.__name__})",

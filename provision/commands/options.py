@@ -23,12 +23,53 @@ NAMED_OVERRIDES: dict[str, str] = {
 }
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds within [low, high]: click's FloatRange lets nan through
+    (every comparison with nan is false), and nan or a negative timeout ends in a traceback."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float, allow_zero: bool = False) -> None:
+        self.low = low
+        self.high = high
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{str(value)[:40]!r} is not between {self.low} and {self.high}", param, ctx)
+        if number == 0 and not self.allow_zero:
+            self.fail("0 seconds leaves no time to answer", param, ctx)
+        return number
+
+
+def _existing_directory(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Refuse a --dir that does not exist: a typo must not start a second, empty deployment
+    (`render`, `init`) or show defaults as if they were the deployment's (`config`)."""
+    if value is not None and not value.is_dir():
+        if value.exists() or value.is_symlink():
+            raise click.BadParameter(f"{value} is not a directory", ctx, param)
+        raise click.BadParameter(
+            f"{value} does not exist: create it first (mkdir -p {value}) or point --dir at the "
+            "deployment directory",
+            ctx,
+            param,
+        )
+    return value
+
+
 def dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--dir PATH` (env GLITCHTIP_KIT_DIR, default: the current directory) as `directory`."""
     return click.option(
         "--dir",
         "directory",
         type=click.Path(file_okay=False, path_type=Path),
+        callback=_existing_directory,
         default=".",
         show_default=True,
         envvar="GLITCHTIP_KIT_DIR",

@@ -44,10 +44,10 @@ def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, 
       preflight  engine, Compose, CPU/RAM/disk, web port, settings (changes nothing)
       render     compose.yml, compose.part.yml, .env (secrets generated once, kept 0600)
       pull       images missing locally (--pull never for offline hosts)
-      start      docker compose up --detach --wait
+      start      docker compose up --detach --wait (skipped when nothing would change)
       migrate    the one-shot migrate exited 0
       partman    GlitchTip 5 with --partman: pg_partman partitions
-      admin      the first superuser (password kept in .env, DJANGO_SUPERUSER_PASSWORD)
+      admin      the first superuser, unless it exists (password in .env, DJANGO_SUPERUSER_PASSWORD)
       project    API token, organization, team, project; DSN written to .glitchtiprc
       wrap-up    URL, admin, DSN and the next commands
 

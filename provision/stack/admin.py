@@ -4,9 +4,21 @@ The e-mail and the password (generated once by the render step, kept 0600 in `.e
 DJANGO_SUPERUSER_EMAIL / DJANGO_SUPERUSER_PASSWORD) reach the web container through the
 environment of `compose exec`, never its command line. GlitchTip answers a second run with exit 1
 and "That email is already taken": that means the admin exists, which is success.
+
+`createsuperuser` boots Django in the web container (about 2 s on a real GlitchTip), so it runs
+only when GlitchTip cannot show that the admin exists. Two answers prove it, and neither can be
+wrong: the API token stored in `.env` answers `GET /api/0/` as a superuser with the admin's
+e-mail (a token is a row of this database, tied to its user), or GlitchTip accepts a login with
+the admin's e-mail and the password from `.env` (the migrate service runs `createsuperuser` right
+after the migrations, before web starts, so on a new database the login already succeeds). The
+token that login mints is kept in `.env` for the project step, so the login happens once per run
+at most. Any other answer
+(401, 400, no answer) falls back to `createsuperuser`, as before.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from provision.envfile import read_env_file, update_env_file
 from provision.errors import KitError
@@ -35,9 +47,52 @@ def admin_credentials(ctx: StackContext) -> tuple[str, str]:
     return email, password
 
 
-def create_admin(ctx: StackContext) -> StepOutcome:
+def _is_admin(body: object, email: str) -> bool:
+    user = body.get("user") if isinstance(body, dict) else None
+    if not isinstance(user, dict):
+        return False
+    same = str(user.get("email", "")).strip().lower() == email.strip().lower()
+    return same and user.get("isSuperuser") is True
+
+
+def existing_admin(ctx: StackContext, email: str, password: str) -> tuple[str, bool] | None:
+    """(evidence, whether `.env` changed) when GlitchTip shows the admin exists; else None."""
+    from provision.api.bootstrap import bootstrap_token
+    from provision.api.client import GlitchTipClient, RetryPolicy
+    from provision.errors import ApiError
+    from provision.provisioning import TOKEN_KEY
+
+    url = str(ctx.load_settings().internal_url)
+    retry = RetryPolicy(attempts=2, backoff=0.2)
+    stored = read_env_file(ctx.env_path).get(TOKEN_KEY)
+    try:
+        if stored:
+            with GlitchTipClient(url, stored, retry=retry, secrets=(password,)) as client:
+                try:
+                    if _is_admin(client.whoami(), email):
+                        return f"the API token in .env answers as {email}", False
+                except ApiError as error:
+                    if error.status != 401:
+                        return None
+        token = bootstrap_token(url, email, password, retry=retry)
+    except KitError:
+        return None  # rejected login (400), no answer, anything unclear: createsuperuser decides
+    update_env_file(ctx.env_path, {TOKEN_KEY: token})
+    return f"logged in as {email} with the password in .env", True
+
+
+Prover = Callable[[StackContext, str, str], tuple[str, bool] | None]
+
+
+def create_admin(ctx: StackContext, prove: Prover = existing_admin) -> StepOutcome:
     """Create the superuser unless it exists; the password never leaves `.env` in clear."""
     email, password = admin_credentials(ctx)
+    ctx.results["admin_email"] = email
+    evidence = prove(ctx, email, password)
+    if evidence is not None:
+        detail, token_stored = evidence
+        kept = "; its API token kept in .env" if token_stored else ""
+        return StepOutcome(f"{email} already exists ({detail}){kept}", changed=token_stored)
     compose = ctx.compose()
     result = compose.run(
         "exec",
@@ -53,7 +108,6 @@ def create_admin(ctx: StackContext) -> StepOutcome:
         env={EMAIL_KEY: email, PASSWORD_KEY: password},
         timeout=180,
     )
-    ctx.results["admin_email"] = email
     if result.ok:
         return StepOutcome(f"created {email} (password in {PASSWORD_WHERE})", changed=True)
     if result.returncode == 1 and ALREADY_TAKEN in result.output:

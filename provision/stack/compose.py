@@ -216,6 +216,25 @@ class Compose:
                 "`compose config` printed no JSON", "upgrade Compose to v2.20+"
             ) from None
 
+    def config_hashes(self) -> dict[str, str]:
+        """service -> the hash Compose would label its container with (`config --hash '*'`).
+
+        Compose recreates a container when this hash differs from the container's
+        `com.docker.compose.config-hash` label; comparing them tells what `up` would change.
+        """
+        result = self.run("config", "--hash", "*", timeout=60)
+        if not result.ok:
+            raise KitError(
+                f"`compose config --hash` failed ({result.last_lines(2)})",
+                "run `provision render --check` and fix the reported setting",
+            )
+        hashes = {}
+        for line in result.stdout.splitlines():
+            name, _, digest = line.strip().partition(" ")
+            if name and digest.strip():
+                hashes[name] = digest.strip()
+        return hashes
+
     def ps(self, *services: str) -> list[dict]:
         """`compose ps -a` as a list of dicts (Name, Service, State, Health, ExitCode, ...)."""
         import json

@@ -66,6 +66,7 @@ class StackContext:
     settings: Any = None
     results: dict[str, Any] = field(default_factory=dict)
     _engine: Any = None
+    _services: dict[str, dict] | None = None
 
     def load_settings(self) -> Any:
         """Load (once) and return the validated settings of `directory`."""
@@ -92,6 +93,16 @@ class StackContext:
         from provision.stack.compose import Compose
 
         return Compose.for_settings(settings, command=self.compose_command)
+
+    def services(self) -> dict[str, dict]:
+        """The services of the rendered files, asked of Compose once per run.
+
+        Every step that needs them runs after the render step, and nothing later in a run
+        rewrites the files, so one `compose config` (~0.1 s) serves pull and start alike.
+        """
+        if self._services is None:
+            self._services = dict(self.compose().services())
+        return self._services
 
     @property
     def env_path(self) -> Path:

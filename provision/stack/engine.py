@@ -14,6 +14,10 @@ from provision.errors import KitError
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# Compose stamps each container with the hash of the service configuration it was created from
+# (`docker compose config --hash` prints the same hash for the current files).
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+ONEOFF_LABEL = "com.docker.compose.oneoff"  # "True" on `compose run` containers
 
 ENGINE_UNREACHABLE_FIX = (
     "start the Docker engine (`sudo systemctl start docker`) or point DOCKER_HOST at it, "
@@ -33,6 +37,9 @@ class ContainerState:
     exit_code: int | None
     image: str
     ports: tuple[str, ...] = field(default_factory=tuple)  # "127.0.0.1:8000->8000/tcp"
+    image_id: str = ""  # sha256:... of the image the container runs
+    config_hash: str = ""  # CONFIG_HASH_LABEL: the configuration it was created from
+    oneoff: bool = False  # a `compose run` container, not one `up` manages
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,13 +86,20 @@ class Engine:
 
     def image_present(self, reference: str) -> bool:
         """Whether `reference` (repo:tag or id) is in the engine's image store."""
-        from docker.errors import ImageNotFound
+        return self.image_id(reference) is not None
+
+    def image_id(self, reference: str) -> str | None:
+        """The ID (sha256:...) `reference` names in the engine's image store, None if absent.
+
+        Compared with a container's image ID, it tells whether a re-tagged or re-pulled image
+        would make `compose up` recreate that container.
+        """
+        from docker.errors import NotFound  # ImageNotFound is one
 
         try:
-            self._call(self.client.images.get, reference)
-        except ImageNotFound:
-            return False
-        return True
+            return str(self._call(self.client.api.inspect_image, reference).get("Id") or "")
+        except NotFound:
+            return None
 
     def containers(self, project: str | None = None) -> list[ContainerState]:
         """Every container (running or not) of the compose `project`, or of all projects."""
@@ -158,6 +172,9 @@ def _state_of(item: dict[str, Any], details: dict[str, Any]) -> ContainerState:
         exit_code=exit_code,
         image=(details.get("Config") or {}).get("Image") or item.get("Image", ""),
         ports=tuple(sorted(set(ports))),
+        image_id=str(details.get("Image") or item.get("ImageID") or ""),
+        config_hash=labels.get(CONFIG_HASH_LABEL, ""),
+        oneoff=labels.get(ONEOFF_LABEL, "").lower() == "true",
     )
 
 

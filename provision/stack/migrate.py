@@ -13,15 +13,26 @@ from typing import Any
 from provision.errors import KitError
 from provision.stack.context import StackContext
 from provision.stack.runner import StepOutcome
-from provision.stack.start import service_log_tail
+from provision.stack.start import CURRENT_KEY, PS_KEY, service_log_tail
 
 SERVICE = "migrate"
 
 
 def check_migrate(ctx: StackContext) -> StepOutcome:
-    """The migrate step: succeed when the migrate container exited 0."""
+    """The migrate step: succeed when the migrate container exited 0.
+
+    It reads what the start step already learned (the container proven current, or the
+    `compose ps` rows taken after `up`) before asking Compose again.
+    """
+    if ctx.results.get(CURRENT_KEY):
+        # The start step skipped `up` only after reading this very container: exited 0, created
+        # from the current configuration and image.
+        return StepOutcome("migrate exited 0 for the current configuration", changed=False)
     compose = ctx.compose()
-    rows = [row for row in compose.ps(SERVICE) if row.get("Service", SERVICE) == SERVICE]
+    listed = ctx.results.get(PS_KEY)
+    if listed is None:
+        listed = compose.ps(SERVICE)
+    rows = [row for row in listed if row.get("Service", SERVICE) == SERVICE]
     if not rows:
         raise KitError(
             "the one-shot migrate container does not exist",

@@ -134,15 +134,17 @@ def preflight(
     engine = ctx.engine()
     problems: list[str] = []
     found: list[str] = [f"GlitchTip {settings.glitchtip_major}"]
+    # `docker info` also carries the engine version: one engine call answers both questions.
+    info = engine.info()
+    version = {"Version": info["ServerVersion"]} if info.get("ServerVersion") else None
     try:
-        found.append(f"engine {check_engine_version(engine.version())}")
+        found.append(f"engine {check_engine_version(version or engine.version())}")
     except KitError as error:
         problems.append(error.line())
     try:
         found.append(f"compose {check_compose_version(compose_version)}")
     except KitError as error:
         problems.append(error.line())
-    info = engine.info()
     resource_problems, summary = check_resources(info, disk_free(info))
     problems.extend(resource_problems)
     found.append(summary)

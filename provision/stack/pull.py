@@ -65,7 +65,7 @@ def pull(ctx: StackContext) -> StepOutcome:
     settings = ctx.load_settings()
     compose = ctx.compose()
     engine = ctx.engine()
-    images = images_of(compose.services())
+    images = images_of(ctx.services())
     if ctx.pull_policy == "always":
         wanted = list(images)
     else:

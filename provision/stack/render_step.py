@@ -30,7 +30,12 @@ def render(ctx: StackContext) -> StepOutcome:
     written = write_rendered(settings) or []
     directory = Path(settings.directory)
     files = compose_files(settings)
-    check_compose(directory, files)
+    if written:
+        check_compose(directory, files)  # its message names the setting to fix
+    else:
+        # Unchanged files passed that check when they were written; `compose config` still
+        # runs (a hand-edited .env, another Compose), and its answer serves the later steps.
+        ctx.services()
     names = sorted({Path(path).name for path in written})
     if names:
         return StepOutcome(f"wrote {', '.join(names)}; {' + '.join(files)} valid", changed=True)

@@ -15,10 +15,10 @@ STEPS: list[Step] = [
     Step("preflight", "engine, Compose, resources, web port, settings", preflight.preflight),
     Step("render", "compose.yml, compose.part.yml and .env (secrets kept)", render_step.render),
     Step("pull", "images missing locally", pull.pull),
-    Step("start", "docker compose up --detach --wait", start.start),
+    Step("start", "docker compose up --detach --wait, unless already current", start.start),
     Step("migrate", "the one-shot migrate exited 0", migrate.check_migrate),
     Step("partman", "pg_partman advanced partitions", partman.check_partman, partman.applies),
-    Step("admin", "the first superuser", admin.create_admin),
+    Step("admin", "the first superuser, unless GlitchTip shows it exists", admin.create_admin),
     Step("project", "API token, organization, team, project, DSN", project.create_project),
     Step("wrap-up", "URL, admin, DSN, next commands", wrap.wrap_up),
 ]

@@ -12,8 +12,14 @@ from .server import start_fake
 
 
 def _flag(name: str, default: bool) -> bool:
+    value = _optional_flag(name)
+    return default if value is None else value
+
+
+def _optional_flag(name: str) -> bool | None:
+    """A boolean environment variable, None when unset (the fake then derives the value)."""
     value = os.environ.get(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+    return None if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +33,13 @@ def main(argv: list[str] | None = None) -> None:
         help="GLITCHTIP_DOMAIN: scheme and host of DSNs (default: this server's address)",
     )
     parser.add_argument("--worker", action="store_true", help="also process events in-process")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        default=_flag("FAKE_KEEP_ALIVE", False),
+        help="HTTP/1.1 keep-alive like granian (GlitchTip 6); default: one request per "
+        "connection like GlitchTip 5's uWSGI [env FAKE_KEEP_ALIVE]",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     allowed = tuple(h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h)
@@ -40,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         version=os.environ.get("GLITCHTIP_VERSION", "fake"),
         worker=args.worker,
         verbose=args.verbose,
+        keep_alive=args.keep_alive,
+        session_cookie_secure=_optional_flag("SESSION_COOKIE_SECURE"),
+        csrf_cookie_secure=_optional_flag("CSRF_COOKIE_SECURE"),
     )
     print(f"fake GlitchTip listening on {handle.url}", flush=True)
     stop = threading.Event()

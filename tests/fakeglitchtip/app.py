@@ -26,6 +26,49 @@ MAX_HITS = 1000
 HTML_PAGE = "<!DOCTYPE html>\n<html>\n  <head>\n    <title>GlitchTip</title>\n  </head>\n</html>\n"
 
 
+def _pattern_error(field: str, pattern: str) -> dict:
+    """Pydantic's 422 item for a string not matching its pattern."""
+    anchored = f"^{pattern}$"
+    return {
+        "type": "string_pattern_mismatch",
+        "loc": ["body", "payload", field],
+        "msg": f"String should match pattern '{anchored}'",
+        "ctx": {"pattern": anchored},
+    }
+
+
+def _rate_limit_errors(rate_limit: Any) -> list[dict]:
+    """Pydantic's 422 items for a key's `rateLimit` ({"window": int, "count": int} or null)."""
+    if rate_limit is None:
+        return []
+    if not isinstance(rate_limit, dict):
+        return [
+            {
+                "type": "model_type",
+                "loc": ["body", "payload", "rateLimit"],
+                "msg": "Input should be a valid dictionary or instance of RateLimit",
+            }
+        ]
+    errors = []
+    for name in ("window", "count"):
+        loc = ["body", "payload", "rateLimit", name]
+        if name not in rate_limit:
+            errors.append({"type": "missing", "loc": loc, "msg": "Field required"})
+        elif not isinstance(rate_limit[name], int):
+            try:
+                int(str(rate_limit[name]))
+            except ValueError:
+                errors.append(
+                    {
+                        "type": "int_parsing",
+                        "loc": loc,
+                        "msg": "Input should be a valid integer, unable to parse string as an "
+                        "integer",
+                    }
+                )
+    return errors
+
+
 def _html_error(title: str) -> str:
     return (
         '\n<!doctype html>\n<html lang="en">\n<head>\n'
@@ -52,6 +95,21 @@ class FakeConfig:
     enable_user_registration: bool = True
     enable_organization_creation: bool = False
     version: str = "fake"
+    # Django's SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE; None: when the domain is https.
+    session_cookie_secure: bool | None = None
+    csrf_cookie_secure: bool | None = None
+
+    def cookie_secure(self, name: str) -> bool:
+        """Whether Django would mark cookie `name` Secure (the kit renders it for https)."""
+        flag = self.session_cookie_secure if name == "sessionid" else self.csrf_cookie_secure
+        return self.glitchtip_domain.startswith("https://") if flag is None else flag
+
+
+def _cookie_expires(max_age: int) -> str:
+    """Django's `expires` cookie attribute for a cookie living `max_age` seconds."""
+    from email.utils import formatdate
+
+    return formatdate(time.time() + max_age, usegmt=True)
 
 
 @dataclass
@@ -176,16 +234,23 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/", "monitor"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
     ("POST", rf"/api/0/organizations/(?P<org>{SLUG})/heartbeat_check/(?P<eid>[^/]+)/", "beat"),
-    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/status-pages/", "status_pages"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/status-pages/", "status_pages"),
     ("GET PUT DELETE", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/", "team"),
+    (
+        "POST DELETE",
+        rf"/api/0/organizations/(?P<org>{SLUG})/members/(?P<member>me|\d+)/teams/(?P<team>{SLUG})/",
+        "member_team",
+    ),
     ("GET POST", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/projects/", "team_projects"),
     ("GET", r"/api/0/projects/", "all_projects"),
     ("GET PUT DELETE", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/", "project"),
+    ("GET", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/teams/", "project_teams"),
     (
         "POST DELETE",
         rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/teams/(?P<team>{SLUG})/",
         "project_team",
     ),
+    ("GET", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/members/", "team_members"),
     ("GET POST", rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/keys/", "keys"),
     (
         "GET PUT DELETE",
@@ -208,8 +273,6 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/api/(?P<pid>\d+)/store/", "store"),
 ]
 _COMPILED = [(methods.split(), re.compile(f"^{rx}$"), name) for methods, rx, name in ROUTES]
-# Django answers 405 only for views that declare their methods; ninja's routers do.
-ORG_PROJECTS_ALLOW = "GET"
 
 
 class FakeGlitchTip:
@@ -233,11 +296,10 @@ class FakeGlitchTip:
             if not match:
                 continue
             if request.method not in methods:
-                if name == "org_projects":
-                    response = text_response(405, "Method not allowed")
-                    response.headers.append(("Allow", ORG_PROJECTS_ALLOW))
-                    return response
-                return text_response(405, "Method not allowed")
+                # ninja's routers declare their methods (recorded 50, 441).
+                response = text_response(405, "Method not allowed")
+                response.headers.append(("Allow", ", ".join(methods)))
+                return response
             try:
                 with self.store.transaction() as state:
                     return getattr(self, f"h_{name}")(state, request, **match.groupdict())
@@ -441,13 +503,24 @@ class FakeGlitchTip:
         csrf = cookies.pop("csrftoken", None) or request.cookies.get("csrftoken")
         csrf = csrf or secrets.token_urlsafe(24)
         headers = [("Content-Type", "application/json")]
-        headers.append(("Set-Cookie", f"csrftoken={csrf}; Max-Age=31449600; Path=/; SameSite=Lax"))
+        # Attributes in Django's order (recorded); Secure last, as Django writes it.
+        secure = "; Secure" if self.config.cookie_secure("csrftoken") else ""
+        expires = _cookie_expires(31449600)
+        headers.append(
+            (
+                "Set-Cookie",
+                f"csrftoken={csrf}; expires={expires}; Max-Age=31449600; Path=/; "
+                f"SameSite=Lax{secure}",
+            )
+        )
         for name, value in cookies.items():
             if value:
+                secure = "; Secure" if self.config.cookie_secure(name) else ""
                 headers.append(
                     (
                         "Set-Cookie",
-                        f"{name}={value}; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax",
+                        f"{name}={value}; expires={_cookie_expires(1209600)}; HttpOnly; "
+                        f"Max-Age=1209600; Path=/; SameSite=Lax{secure}",
                     )
                 )
             else:
@@ -587,11 +660,11 @@ class FakeGlitchTip:
         session = state["sessions"].get(sid)
         if request.method == "DELETE":
             self.check_csrf(state, request, json_failure=False)
-            cookies: dict[str, str] = {}
             if session is not None:
                 del state["sessions"][sid]
-                cookies["sessionid"] = ""
-            # allauth answers a successful logout with 401 "not authenticated".
+            # allauth answers a successful logout with 401 "not authenticated"; Django deletes
+            # the session cookie when the request carried one, valid or not (recorded, 137).
+            cookies = {"sessionid": ""} if "sessionid" in request.cookies else {}
             return self._allauth(request, 401, self._anonymous_session(), cookies)
         if session is None or str(session["user_id"]) not in state["users"]:
             return self._allauth(request, 401, self._anonymous_session(), {})
@@ -611,11 +684,7 @@ class FakeGlitchTip:
             user = self._session_user(state, request)
             tokens = [t for t in state["tokens"].values() if t["user_id"] == user["id"]]
             tokens.sort(key=lambda t: t["id"], reverse=True)
-            return json_response(
-                200,
-                [model.token_json(t) for t in tokens],
-                [("X-Max-Hits", str(MAX_HITS)), ("X-Hits", str(len(tokens)))],
-            )
+            return self.paginated(request, [model.token_json(t) for t in tokens])
         self.check_csrf(state, request, json_failure=True)
         user = self._session_user(state, request)
         payload = self.body(request)
@@ -656,7 +725,7 @@ class FakeGlitchTip:
         if not allowed:
             raise fail(403, "Organization creation is not open")
         org = model.add_org(state, who.user, payload["name"].strip())
-        return json_response(201, model.org_detail_json(state, org))
+        return json_response(201, model.org_detail_json(state, org, who.user))
 
     def h_organization(self, state: State, request: Request, org: str) -> Response:
         scopes = {
@@ -677,8 +746,10 @@ class FakeGlitchTip:
             payload = self.body(request)
             if not isinstance(payload.get("name"), str):
                 return missing_field("name")
+            if not model.role_at_least(record, who.user, "manager"):
+                raise fail(403, "forbidden")  # lower case, unlike other 403s (recorded, 312)
             record["name"] = payload["name"]
-        return json_response(200, model.org_detail_json(state, record))
+        return json_response(200, model.org_detail_json(state, record, who.user))
 
     def h_members(self, state: State, request: Request, org: str) -> Response:
         who = self.require(state, request, "member:read", "member:write", "member:admin")
@@ -692,10 +763,13 @@ class FakeGlitchTip:
         if request.method == "GET":
             who = self.require(state, request, "team:read", "team:write", "team:admin", *_ORG_ANY)
             record = self.org_for(state, who, org)
-            teams = [model.team_json(state, t) for t in model.org_teams(state, record["id"])]
-            return self.paginated(request, teams)
+            # Newest first (recorded, 382); the org detail lists them oldest first.
+            found = sorted(model.org_teams(state, record["id"]), key=lambda t: -t["id"])
+            return self.paginated(request, [model.team_json(state, t, who.user) for t in found])
         who = self.require(state, request, "team:write", "team:admin", "org:write", "org:admin")
         record = self.org_for(state, who, org)
+        if not model.role_at_least(record, who.user, "admin"):
+            raise fail(*NOT_FOUND)  # the org lookup filters on role >= admin (recorded, 311)
         payload = self.body(request)
         slug = payload.get("slug")
         if not isinstance(slug, str) or not slug:
@@ -704,7 +778,7 @@ class FakeGlitchTip:
             # Recorded: an unhandled IntegrityError on teams_team_slug_organization_id.
             return text_response(500, _html_error("Server Error (500)"))
         team = model.add_team(state, record, slug, who.user)
-        return json_response(201, model.team_json(state, team))
+        return json_response(201, model.team_json(state, team, who.user))
 
     def _team(self, state: State, who: Auth, org: str, team: str) -> tuple[dict, dict]:
         record = self.org_for(state, who, org)
@@ -728,15 +802,52 @@ class FakeGlitchTip:
             payload = self.body(request)
             if not isinstance(payload.get("slug"), str):
                 return missing_field("slug")
+            if not re.fullmatch(SLUG, payload["slug"]):
+                return json_response(422, {"detail": [_pattern_error("slug", SLUG)]})
+            other = model.find_team(state, found["org_id"], payload["slug"])
+            if other is not None and other is not found:
+                return text_response(500, _html_error("Server Error (500)"))  # IntegrityError
             found["slug"] = payload["slug"]
-        return json_response(200, model.team_json(state, found))
+        return json_response(200, model.team_json(state, found, who.user))
+
+    def h_team_members(self, state: State, request: Request, org: str, team: str) -> Response:
+        """The team's org members, newest first (recorded 302, 308)."""
+        who = self.require(state, request, *_MEMBER_ANY, "team:read", "team:write", "team:admin")
+        record, found = self._team(state, who, org, team)
+        users = [state["users"][str(u)] for u in found["members"] if u in record["members"]]
+        users.sort(key=lambda u: -u["id"])
+        return self.paginated(request, [model.member_json(state, record, u) for u in users])
+
+    def h_member_team(
+        self, state: State, request: Request, org: str, member: str, team: str
+    ) -> Response:
+        """Add (201) or remove (200, idempotent) an org member to a team (recorded 300-310)."""
+        who = self.require(state, request, "team:write", "team:admin")
+        record, found = self._team(state, who, org, team)
+        user = who.user if member == "me" else state["users"].get(member)
+        if (user is None or user is not who.user) and not model.role_at_least(
+            record, who.user, "admin"
+        ):
+            raise fail(403, "Must be admin to modify teams")
+        if user is None or user["id"] not in record["members"]:
+            raise fail(*NOT_FOUND)
+        # The answer is the team as loaded before the change: memberCount is stale (recorded).
+        body = model.team_json(state, found, who.user)
+        if request.method == "POST":
+            if user["id"] not in found["members"]:
+                found["members"].append(user["id"])
+            body["isMember"] = body["isMember"] or user is who.user
+            return json_response(201, body)
+        if user["id"] in found["members"]:
+            found["members"].remove(user["id"])
+        return json_response(200, body)
 
     def h_team_projects(self, state: State, request: Request, org: str, team: str) -> Response:
         if request.method == "GET":
             who = self.require(state, request, *_PROJECT_READ)
             record, found = self._team(state, who, org, team)
             projects = [
-                model.project_json(state, p)
+                model.project_json(state, p, user=who.user)
                 for p in model.org_projects(state, record["id"])
                 if found["id"] in p["team_ids"]
             ]
@@ -749,14 +860,14 @@ class FakeGlitchTip:
         platform = payload.get("platform")
         slug = payload.get("slug") if isinstance(payload.get("slug"), str) else None
         project = model.add_project(state, record, found, payload["name"], platform, slug)
-        return json_response(201, model.project_json(state, project))
+        return json_response(201, model.project_json(state, project, user=who.user))
 
     # --- projects -------------------------------------------------------------------------------
 
     def h_all_projects(self, state: State, request: Request) -> Response:
         who = self.require(state, request, *_PROJECT_READ)
         projects = [
-            model.project_json(state, p, with_org=True)
+            model.project_json(state, p, with_org=True, user=who.user)
             for org in model.user_orgs(state, who.user)
             for p in model.org_projects(state, org["id"])
         ]
@@ -771,7 +882,8 @@ class FakeGlitchTip:
             team = model.find_team(state, record["id"], query[5:])
             projects = [p for p in projects if team is not None and team["id"] in p["team_ids"]]
         return self.paginated(
-            request, [model.project_json(state, p, with_teams=True) for p in projects]
+            request,
+            [model.project_json(state, p, with_teams=True, user=who.user) for p in projects],
         )
 
     def h_project(self, state: State, request: Request, org: str, project: str) -> Response:
@@ -789,10 +901,35 @@ class FakeGlitchTip:
             payload = self.body(request)
             if not isinstance(payload.get("name"), str):
                 return missing_field("name")
+            slug = payload.get("slug")
+            if isinstance(slug, str) and slug != record["slug"]:
+                # Not validated (recorded 336); a taken slug is an IntegrityError (335).
+                if model.find_project(state, record["org_id"], slug) is not None:
+                    return text_response(500, _html_error("Server Error (500)"))
+                record["slug"] = slug
+            rate = payload.get("eventThrottleRate")
+            if isinstance(rate, int) and rate < 0:
+                return text_response(500, _html_error("Server Error (500)"))  # a DB check
             record["name"] = payload["name"]
             if "platform" in payload:
                 record["platform"] = payload["platform"]
-        return json_response(200, model.project_json(state, record, with_org=True))
+            if isinstance(rate, int):
+                record["event_throttle_rate"] = rate  # no 0-100 check (recorded 338)
+        return json_response(200, model.project_json(state, record, with_org=True, user=who.user))
+
+    def h_project_teams(self, state: State, request: Request, org: str, project: str) -> Response:
+        """The project's teams without their projects, newest first (recorded 342, 345)."""
+        who = self.require(state, request, *_PROJECT_READ)
+        record = self.project_for(state, who, org, project)
+        teams = [state["teams"][str(t)] for t in record["team_ids"] if str(t) in state["teams"]]
+        teams.sort(key=lambda t: -t["id"])
+        return self.paginated(
+            request,
+            [
+                {k: v for k, v in model.team_json(state, t, who.user).items() if k != "projects"}
+                for t in teams
+            ],
+        )
 
     def h_project_team(
         self, state: State, request: Request, org: str, project: str, team: str
@@ -804,10 +941,13 @@ class FakeGlitchTip:
         if request.method == "POST":
             if found["id"] not in record["team_ids"]:
                 record["team_ids"].append(found["id"])
-            return json_response(201, model.project_json(state, record, with_teams=True))
-        if found["id"] in record["team_ids"]:
-            record["team_ids"].remove(found["id"])
-        return json_response(200, model.project_json(state, record, with_teams=True))
+            return json_response(
+                201, model.project_json(state, record, with_teams=True, user=who.user)
+            )
+        if found["id"] not in record["team_ids"]:
+            raise fail(*NOT_FOUND)  # removing is not idempotent (recorded 349)
+        record["team_ids"].remove(found["id"])
+        return json_response(200, model.project_json(state, record, with_teams=True, user=who.user))
 
     # --- keys -----------------------------------------------------------------------------------
 
@@ -842,39 +982,26 @@ class FakeGlitchTip:
             del state["keys"][canonical]
             return Response(204, [("Content-Type", "application/json; charset=utf-8")])
         if request.method == "PUT":
-            payload = self.body(request)
-            if "name" in payload:
-                record["name"] = str(payload["name"])
-            if "rateLimit" in payload:
-                record["rate_limit"] = payload["rateLimit"]
+            # Validated, then nothing is saved (recorded bug, 358-361).
+            errors = _rate_limit_errors(self.body(request).get("rateLimit"))
+            if errors:
+                return json_response(422, {"detail": errors})
         return json_response(200, model.key_json(record, self.config.glitchtip_domain))
 
     # --- alerts ---------------------------------------------------------------------------------
 
     def _alert_payload(self, request: Request) -> dict | Response:
+        """The cleaned alert body; every field is optional (`{}` creates an alert, recorded 391)."""
         payload = self.body(request)
-        for name in ("timespanMinutes", "quantity"):
-            if not isinstance(payload.get(name), int):
-                return missing_field(name)
         recipients = payload.get("alertRecipients", [])
         cleaned = []
         for index, recipient in enumerate(recipients if isinstance(recipients, list) else []):
             kind = recipient.get("recipientType")
-            url = recipient.get("url", "")
-            if kind not in ("email", "webhook", "discord", "googlechat"):
-                return json_response(
-                    422,
-                    {
-                        "detail": [
-                            {
-                                "type": "union_tag_invalid",
-                                "loc": ["body", "payload", "alertRecipients", index],
-                                "msg": "Input tag does not match any of the expected tags",
-                            }
-                        ]
-                    },
-                )
-            if kind != "email" and not re.match(r"^https?://[^\s/]+", str(url)):
+            url = str(recipient.get("url", "") or "")
+            if kind not in RECIPIENT_TYPES:
+                return json_response(422, {"detail": [_recipient_tag_error(index, kind)]})
+            if kind != "email" and not re.match(r"^https?://[^\s/]+", url):
+                error = "input is empty" if not url else "relative URL without a base"
                 return json_response(
                     422,
                     {
@@ -882,23 +1009,30 @@ class FakeGlitchTip:
                             {
                                 "type": "url_parsing",
                                 "loc": ["body", "payload", "alertRecipients", index, kind, "url"],
-                                "msg": "Input should be a valid URL, relative URL without a base",
-                                "ctx": {"error": "relative URL without a base"},
+                                "msg": f"Input should be a valid URL, {error}",
+                                "ctx": {"error": error},
                             }
                         ]
                     },
                 )
-            cleaned.append({"recipientType": kind, "url": url})
-        return {
-            "name": str(payload.get("name") or ""),
-            "timespanMinutes": payload["timespanMinutes"],
-            "quantity": payload["quantity"],
-            "uptime": bool(payload.get("uptime", False)),
-            "recipients": cleaned,
-        }
+            tags = recipient.get("tagsToAdd") or []
+            cleaned.append({"recipientType": kind, "url": url, "tags": list(tags)})
+        fields = {k: payload[k] for k in ("name", "timespanMinutes", "quantity") if k in payload}
+        if "uptime" in payload:
+            fields["uptime"] = bool(payload["uptime"])
+        return {"fields": fields, "recipients": cleaned}
 
-    def _recipients(self, state: State, cleaned: list[dict]) -> list[dict]:
-        return [{"id": next_id, **r} for r in cleaned for next_id in [model.next_id(state, "rcp")]]
+    def _add_recipients(self, state: State, alert: dict, cleaned: list[dict]) -> Response | None:
+        """Insert recipients one by one; a duplicate is an IntegrityError after the earlier rows
+        and their ids were used (recorded 394: the alert stays, without recipients)."""
+        for recipient in cleaned:
+            recipient_id = model.next_id(state, "rcp")
+            key = (recipient["recipientType"], recipient["url"], tuple(recipient["tags"]))
+            if any(_recipient_key(r) == key for r in alert["recipients"]):
+                alert["recipients"] = []
+                return text_response(500, _html_error("Server Error (500)"))
+            alert["recipients"].append({"id": recipient_id, **recipient})
+        return None
 
     def h_alerts(self, state: State, request: Request, org: str, project: str) -> Response:
         if request.method == "GET":
@@ -915,10 +1049,24 @@ class FakeGlitchTip:
         cleaned = self._alert_payload(request)
         if isinstance(cleaned, Response):
             return cleaned
+        fields = cleaned["fields"]
+        if any(isinstance(fields.get(k), int) and fields[k] < 0 for k in _ALERT_NUMBERS):
+            # A positive-integer column: the insert fails, no row (recorded 394b).
+            return text_response(500, _html_error("Server Error (500)"))
         alert_id = model.next_id(state, "alert")
-        recipients = self._recipients(state, cleaned.pop("recipients"))
-        alert = {"id": alert_id, "project_id": found["id"], "recipients": recipients, **cleaned}
+        alert = {
+            "id": alert_id,
+            "project_id": found["id"],
+            "recipients": [],
+            "name": str(fields.get("name") or ""),
+            "timespanMinutes": fields.get("timespanMinutes"),
+            "quantity": fields.get("quantity"),
+            "uptime": fields.get("uptime", False),
+        }
         state["alerts"][str(alert_id)] = alert
+        failed = self._add_recipients(state, alert, cleaned["recipients"])
+        if failed is not None:
+            return failed  # the alert row stays, committed before the failing insert
         return json_response(201, model.alert_json(alert))
 
     def h_alert(self, state: State, request: Request, org: str, project: str, aid: str):
@@ -929,50 +1077,84 @@ class FakeGlitchTip:
         if alert is None or alert["project_id"] != found["id"]:
             raise fail(*NOT_FOUND)
         if request.method == "DELETE":
+            org_record = state["orgs"][str(found["org_id"])]
+            if not model.role_at_least(org_record, who.user, "admin"):
+                raise fail(*NOT_FOUND)  # filtered on the caller's role (recorded 400)
             del state["alerts"][aid]
             return Response(204, [("Content-Type", "application/json; charset=utf-8")])
         cleaned = self._alert_payload(request)
         if isinstance(cleaned, Response):
             return cleaned
-        kept = {(r["recipientType"], r["url"]): r for r in alert["recipients"]}
-        recipients = [
-            kept.get((r["recipientType"], r["url"])) or self._recipients(state, [r])[0]
-            for r in cleaned.pop("recipients")
-        ]
-        alert.update(cleaned)
-        alert["recipients"] = recipients
+        alert.update(cleaned["fields"])  # scalar fields are partial (recorded 397)
+        # Recipients are synchronised: a match on (type, url, tags) keeps its id, the rest go;
+        # a PUT without alertRecipients deletes them all (recorded 396-398).
+        kept = {_recipient_key(r): r for r in alert["recipients"]}
+        wanted = [_recipient_key(r) for r in cleaned["recipients"]]
+        alert["recipients"] = [kept[k] for k in wanted if k in kept]
+        new = [r for r, k in zip(cleaned["recipients"], wanted, strict=True) if k not in kept]
+        failed = self._add_recipients(state, alert, new)
+        if failed is not None:
+            return failed
+        alert["recipients"].sort(key=lambda r: r["id"])
         return json_response(200, model.alert_json(alert))
 
     # --- uptime monitors (no scope check, recorded) --------------------------------------------
 
-    def _monitor_payload(self, state: State, org: dict, request: Request) -> dict | Response:
+    def _monitor_payload(
+        self, state: State, org: dict, request: Request, current: dict | None = None
+    ) -> dict | Response:
+        """The cleaned monitor body, or the recorded 422 (monitors 420-427 in the recordings).
+
+        An update keeps the current type, name and interval when omitted, but needs the three
+        `expected*`/`timeout` fields like a create (recorded 448).
+        """
         payload = self.body(request)
-        for name in (
-            "monitorType",
-            "name",
-            "interval",
-            "expectedBody",
-            "expectedStatus",
-            "timeout",
-        ):
-            if name not in payload:
-                return missing_field(name)
-        kind = payload["monitorType"]
-        if kind not in ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat"):
-            return missing_field("monitorType")
-        url = str(payload.get("url") or "")
-        if kind != "Heartbeat" and not re.match(r"^(https?://)?[^\s/:]+(:\d+)?(/\S*)?$", url):
-            raise fail(422, "Invalid Url")
-        if kind in ("GET", "POST") and not url.startswith(("http://", "https://")):
-            raise fail(422, "Invalid Url")
-        project_id = payload.get("project")
-        if project_id not in (None, ""):
-            project = state["projects"].get(str(project_id))
-            if project is None or project["org_id"] != org["id"]:
-                raise fail(422, "Invalid project")
-            project_id = project["id"]
+        required: tuple[str, ...] = ("expectedBody", "expectedStatus", "timeout")
+        if current is None:
+            required = ("monitorType", "name", "interval", *required)
         else:
-            project_id = None
+            for name in ("monitorType", "name", "interval", "url"):
+                payload.setdefault(name, current[name])
+        missing = [
+            {"type": "missing", "loc": ["body", "payload", name], "msg": "Field required"}
+            for name in required
+            if name not in payload
+        ]
+        if missing:
+            return json_response(422, {"detail": missing})
+        timeout = payload["timeout"]
+        if isinstance(timeout, int) and not 1 <= timeout <= 60:
+            kind, bound = ("less_than_equal", 60) if timeout > 60 else ("greater_than_equal", 1)
+            word = "less" if timeout > 60 else "greater"
+            return json_response(
+                422,
+                {
+                    "detail": [
+                        {
+                            "type": kind,
+                            "loc": ["body", "payload", "timeout"],
+                            "msg": f"Input should be {word} than or equal to {bound}",
+                            "ctx": {"le" if timeout > 60 else "ge": bound},
+                        }
+                    ]
+                },
+            )
+        kind = payload["monitorType"]  # not validated on input (recorded bug, 424)
+        url = str(payload.get("url") or "")
+        if kind in ("GET", "POST", "SSL") and not url:
+            raise fail(422, f"URL is required for {kind}")
+        if kind in ("GET", "POST", "Ping") and not _django_url(url):
+            raise fail(422, "Invalid Url")  # Django's URLValidator: `http://web:8080` fails
+        if kind in ("GET", "POST") and payload["expectedStatus"] is None:
+            raise fail(422, f"Expected status is required for {kind}")
+        if kind == "TCP Port":
+            match = re.fullmatch(r"(?:[a-z]+://)?([^\s/:]+):(\d+)/?", url)
+            if match is None:
+                raise fail(422, "Invalid Port URL, expected hostname and port")
+            url = f"{match.group(1)}:{match.group(2)}"  # stored without the scheme (415)
+        project = state["projects"].get(str(payload.get("project")))
+        # An unknown project is dropped silently (recorded 418).
+        project_id = project["id"] if project and project["org_id"] == org["id"] else None
         return {
             "monitorType": kind,
             "name": str(payload["name"]),
@@ -980,7 +1162,7 @@ class FakeGlitchTip:
             "interval": payload["interval"],
             "expectedBody": payload["expectedBody"],
             "expectedStatus": payload["expectedStatus"],
-            "timeout": payload["timeout"],
+            "timeout": timeout,
             "project_id": project_id,
         }
 
@@ -990,11 +1172,15 @@ class FakeGlitchTip:
         domain = self.config.glitchtip_domain
         if request.method == "GET":
             monitors = [m for m in state["monitors"].values() if m["org_id"] == record["id"]]
+            if any(m["monitorType"] not in MONITOR_TYPES for m in monitors):
+                return text_response(500, _html_error("Server Error (500)"))  # recorded 428
             monitors.sort(key=lambda m: m["id"], reverse=True)
             return self.paginated(request, [model.monitor_json(state, m, domain) for m in monitors])
         cleaned = self._monitor_payload(state, record, request)
         if isinstance(cleaned, Response):
             return cleaned
+        if not isinstance(cleaned["interval"], int) or not 0 < cleaned["interval"] < 2**15:
+            return text_response(500, _html_error("Server Error (500)"))  # no range check (427)
         monitor_id = model.next_id(state, "monitor")
         monitor = {
             "id": monitor_id,
@@ -1005,6 +1191,9 @@ class FakeGlitchTip:
             **cleaned,
         }
         state["monitors"][str(monitor_id)] = monitor
+        if monitor["monitorType"] not in MONITOR_TYPES:
+            # The row is stored, then serialising it fails (recorded 424).
+            return text_response(500, _html_error("Server Error (500)"))
         return json_response(201, model.monitor_json(state, monitor, domain))
 
     def _monitor(self, state: State, request: Request, org: str, mid: str) -> dict:
@@ -1024,10 +1213,13 @@ class FakeGlitchTip:
                     del state["checks"][key]
             return Response(204, [("Content-Type", "application/json; charset=utf-8")])
         if request.method == "PUT":
-            cleaned = self._monitor_payload(state, state["orgs"][str(monitor["org_id"])], request)
+            org_record = state["orgs"][str(monitor["org_id"])]
+            cleaned = self._monitor_payload(state, org_record, request, monitor)
             if isinstance(cleaned, Response):
                 return cleaned
             monitor.update(cleaned)
+        if monitor["monitorType"] not in MONITOR_TYPES:
+            return text_response(500, _html_error("Server Error (500)"))  # recorded 424a
         return json_response(
             200, model.monitor_json(state, monitor, self.config.glitchtip_domain, detail=True)
         )
@@ -1041,8 +1233,13 @@ class FakeGlitchTip:
         return self.paginated(request, checks)
 
     def h_beat(self, state: State, request: Request, org: str, eid: str) -> Response:
+        try:
+            uuid.UUID(eid)
+        except ValueError:
+            return text_response(404, HTML_PAGE)  # the URL pattern wants a UUID (recorded 443)
         for monitor in state["monitors"].values():
-            if monitor["endpoint_id"] == eid:
+            owner = state["orgs"].get(str(monitor["org_id"]), {})
+            if monitor["endpoint_id"] == eid and owner.get("slug") == org:
                 check = model.add_check(state, monitor, True, None, None)
                 return json_response(
                     200, {"is_up": True, "start_check": check["startCheck"], "reason": None}
@@ -1050,9 +1247,36 @@ class FakeGlitchTip:
         raise fail(*NOT_FOUND)
 
     def h_status_pages(self, state: State, request: Request, org: str) -> Response:
+        """Status pages: create (a taken name gets `-2`...), list newest first. The list holds
+        the pages of all the caller's orgs, not only `{org}`'s (NOTES.md, from the source)."""
         who = self.require(state, request)
-        self.org_for(state, who, org)
-        return self.paginated(request, [])
+        record = self.org_for(state, who, org)
+        pages = state.setdefault("status_pages", {})
+        if request.method == "GET":
+            mine = {o["id"] for o in model.user_orgs(state, who.user)}
+            found = sorted(
+                (p for p in pages.values() if p["org_id"] in mine), key=lambda p: -p["id"]
+            )
+            return self.paginated(request, [_status_page_json(p) for p in found])
+        payload = self.body(request)
+        if not isinstance(payload.get("name"), str):
+            return missing_field("name")
+        base = model.slugify(payload["name"]) or "status"
+        taken = {p["slug"] for p in pages.values() if p["org_id"] == record["id"]}
+        slug, number = base, 1
+        while slug in taken:
+            number += 1
+            slug = f"{base}-{number}"
+        page_id = model.next_id(state, "status_page")
+        page = {
+            "id": page_id,
+            "org_id": record["id"],
+            "name": payload["name"],
+            "slug": slug,
+            "isPublic": bool(payload.get("isPublic", False)),
+        }
+        pages[str(page_id)] = page
+        return json_response(201, _status_page_json(page))
 
     # --- issues and events -----------------------------------------------------------------------
 
@@ -1132,7 +1356,12 @@ class FakeGlitchTip:
         return record
 
     def h_envelope(self, state: State, request: Request, pid: str) -> Response:
-        key = self._ingest_key(state, request, pid)
+        try:
+            key = self._ingest_key(state, request, pid)
+        except HttpError as error:
+            # The envelope view answers with a plain JsonResponse: no charset (recorded, 104).
+            error.response.headers = [("Content-Type", "application/json")]
+            raise
         lines = request.body.decode("utf-8", "replace").split("\n")
         try:
             header = json.loads(lines[0]) if lines and lines[0].strip() else {}
@@ -1179,6 +1408,52 @@ class FakeGlitchTip:
 
 
 _ORG_ANY = ("org:read", "org:write", "org:admin")
+_MEMBER_ANY = ("member:read", "member:write", "member:admin")
+_ALERT_NUMBERS = ("timespanMinutes", "quantity")
+MONITOR_TYPES = ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat")
+_HOST = r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,63}\.?)"
+_DJANGO_URL = re.compile(rf"(?:https?|ftps?)://{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?", re.I)
+
+
+def _django_url(url: str) -> bool:
+    """Django's URLValidator, roughly: a scheme and a host that is an IP, localhost or a dotted
+    name (compose's single-label `web` fails, recorded 412)."""
+    return bool(_DJANGO_URL.fullmatch(url))
+
+
+RECIPIENT_TYPES = ("email", "webhook", "discord", "googlechat")
+_RECIPIENT_TAGS = (
+    "RecipientType.EMAIL, RecipientType.DISCORD, RecipientType.GENERAL_WEBHOOK, "
+    "RecipientType.GOOGLE_CHAT"
+)
+
+
+def _status_page_json(page: dict) -> dict:
+    """StatusPageSchema (monitors cannot be attached through the API)."""
+    return {
+        "isPublic": page["isPublic"],
+        "name": page["name"],
+        "monitors": [],
+        "slug": page["slug"],
+    }
+
+
+def _recipient_key(recipient: dict) -> tuple[str, str, tuple[str, ...]]:
+    return recipient["recipientType"], recipient["url"], tuple(recipient.get("tags") or ())
+
+
+def _recipient_tag_error(index: int, tag: Any) -> dict:
+    """Pydantic's 422 item for an unknown `recipientType` (recorded 392)."""
+    discriminator = "'recipient_type' | 'recipientType'"
+    return {
+        "type": "union_tag_invalid",
+        "loc": ["body", "payload", "alertRecipients", index],
+        "msg": f"Input tag '{tag}' found using {discriminator} does not match any of the "
+        f"expected tags: {_RECIPIENT_TAGS}",
+        "ctx": {"discriminator": discriminator, "tag": str(tag), "expected_tags": _RECIPIENT_TAGS},
+    }
+
+
 _PROJECT_READ = ("project:read", "project:write", "project:admin")
 _PROJECT_WRITE = ("project:write", "project:admin")
 _EVENT_ANY = ("event:read", "event:write", "event:admin")

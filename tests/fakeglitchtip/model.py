@@ -54,6 +54,18 @@ ORG_ACCESS = [
     "member:admin",
     "project:write",
 ]
+# `access[]` of an org for a user whose role is member (recorded, 467).
+MEMBER_ACCESS = [
+    "project:read",
+    "member:read",
+    "event:admin",
+    "team:read",
+    "event:read",
+    "project:releases",
+    "event:write",
+    "org:read",
+]
+ROLE_RANK = {"member": 0, "admin": 1, "manager": 2, "owner": 3}
 
 
 def now_iso() -> str:
@@ -208,17 +220,23 @@ def org_json(org: dict) -> dict:
     }
 
 
-def org_detail_json(state: State, org: dict) -> dict:
-    """OrganizationDetailSchema: adds projects (with teams), teams and access."""
+def org_detail_json(state: State, org: dict, user: dict | None = None) -> dict:
+    """OrganizationDetailSchema: adds projects (with teams), teams and the caller's access.
+
+    Soft-deleted projects still show here until the worker purges them (recorded, 65).
+    """
     body = org_json(org)
     body["projects"] = [
-        project_json(state, p, with_teams=True) for p in org_projects(state, org["id"])
+        project_json(state, p, with_teams=True)
+        for p in state["projects"].values()
+        if p["org_id"] == org["id"]
     ]
     body["teams"] = [
-        {k: v for k, v in team_json(state, t).items() if k != "projects"}
+        {k: v for k, v in team_json(state, t, user).items() if k != "projects"}
         for t in org_teams(state, org["id"])
     ]
-    body["access"] = list(ORG_ACCESS)
+    role = org_role(org, user) if user is not None else "owner"
+    body["access"] = list(MEMBER_ACCESS if role == "member" else ORG_ACCESS)
     body["openMembership"] = True
     return body
 
@@ -260,13 +278,26 @@ def add_org(state: State, user: dict, name: str) -> dict:
     return org
 
 
+def org_role(org: dict, user: dict) -> str:
+    """The user's org role: the creator owns the org; others are members unless set in `roles`."""
+    if org["members"] and org["members"][0] == user["id"]:
+        return "owner"
+    return str(org.get("roles", {}).get(str(user["id"]), "member"))
+
+
+def role_at_least(org: dict, user: dict, role: str) -> bool:
+    """Whether the user's org role ranks at least `role` (member < admin < manager < owner)."""
+    return ROLE_RANK[org_role(org, user)] >= ROLE_RANK[role]
+
+
 def member_json(state: State, org: dict, user: dict) -> dict:
     """OrganizationUserSchema."""
-    owner = org["members"] and org["members"][0] == user["id"]
+    role = org_role(org, user)
+    owner = role == "owner"
     return {
         "id": str(user["id"]),
-        "role": "owner" if owner else "member",
-        "roleName": "Owner" if owner else "Member",
+        "role": role,
+        "roleName": role.capitalize(),
         "dateCreated": org["member_since"].get(str(user["id"]), org["created"]),
         "email": user["email"],
         "user": user_json(user),
@@ -302,16 +333,16 @@ def add_team(state: State, org: dict, slug: str, user: dict) -> dict:
     return team
 
 
-def team_json(state: State, team: dict) -> dict:
-    """TeamSchema."""
+def team_json(state: State, team: dict, user: dict | None = None) -> dict:
+    """TeamProjectSchema; `isMember` is the caller's membership (None: the creator's view)."""
     return {
         "id": str(team["id"]),
         "slug": team["slug"],
         "dateCreated": team["created"],
-        "isMember": True,
+        "isMember": user is None or user["id"] in team["members"],
         "memberCount": len(team["members"]),
         "projects": [
-            {"id": str(p["id"]), "slug": p["slug"], "name": p["name"], "platform": p["platform"]}
+            project_json(state, p, user=user)
             for p in state["projects"].values()
             if team["id"] in p["team_ids"] and not p["deleted"]
         ],
@@ -359,9 +390,20 @@ def add_project(
 
 
 def project_json(
-    state: State, project: dict, *, with_teams: bool = False, with_org: bool = False
+    state: State,
+    project: dict,
+    *,
+    with_teams: bool = False,
+    with_org: bool = False,
+    user: dict | None = None,
 ) -> dict:
-    """ProjectSchema, optionally with `teams` (org lists) or `organization` (detail)."""
+    """ProjectSchema, optionally with `teams` (org lists) or `organization` (detail).
+
+    `isMember`: the caller is in one of the project's teams (False once its last team is
+    removed, recorded 350); without a caller, whether any team holds it.
+    """
+    teams = [state["teams"][str(t)] for t in project["team_ids"] if str(t) in state["teams"]]
+    member = any(user["id"] in t["members"] for t in teams) if user else bool(teams)
     body: dict[str, Any] = {
         "name": project["name"],
         "slug": project["slug"],
@@ -372,13 +414,13 @@ def project_json(
         "hasAccess": True,
         "isBookmarked": False,
         "isInternal": False,
-        "isMember": True,
+        "isMember": member,
         "isPublic": False,
         "scrubIPAddresses": True,
         "dateCreated": project["created"],
         "platform": project["platform"],
         "firstEvent": project["first_event"],
-        "eventThrottleRate": 0,
+        "eventThrottleRate": project.get("event_throttle_rate", 0),
     }
     if with_teams:
         body["teams"] = [
@@ -446,7 +488,9 @@ def key_json(key: dict, domain: str) -> dict:
 def alert_json(alert: dict) -> dict:
     """ProjectAlertSchema."""
     return {
-        "alertRecipients": [dict(r) for r in alert["recipients"]],
+        "alertRecipients": [
+            {k: r[k] for k in ("id", "recipientType", "url")} for r in alert["recipients"]
+        ],
         "id": alert["id"],
         "name": alert["name"],
         "timespanMinutes": alert["timespanMinutes"],

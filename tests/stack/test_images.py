@@ -118,9 +118,14 @@ def _compose_yaml(major: int, *, partitioning: bool = False) -> str:
     )
 
 
+# The stand-in GlitchTip 5 without USE_GRANIAN serves like uWSGI: one request per connection,
+# closed without a `Connection: close` header; a client must not reuse connections (NOTES.md).
+NO_REUSE = httpx.Limits(max_keepalive_connections=0)
+
+
 def _token(base: str) -> str:
     """Log in as the superuser (allauth browser flow) and mint a full-scope API token."""
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with httpx.Client(base_url=base, timeout=10, limits=NO_REUSE) as client:
         client.get("/_allauth/browser/v1/config").raise_for_status()
         login = client.post(
             "/_allauth/browser/v1/auth/login",
@@ -196,7 +201,7 @@ def _event_reaches_issues_only_with_worker(project, base: str, port: int) -> Non
     assert project.run(*SUPERUSER).returncode == 0
     token = _token(base)
     with httpx.Client(
-        base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}, limits=NO_REUSE
     ) as api:
         dsn = _project_dsn(api)
         assert f"@localhost:{port}/" in dsn, dsn  # GLITCHTIP_DOMAIN is the DSN's host

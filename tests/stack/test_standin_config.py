@@ -74,3 +74,112 @@ def test_web_port_per_major(monkeypatch, major, env, port):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert config.web_port() == port
+
+
+# -- the web server bin/start.sh would start, and its manners ---------------------------------
+_SERVER_VARS = ("PORT", "USE_GRANIAN", "USE_ASYNC_SERVER", "GRANIAN_PORT", "UVICORN_PORT")
+
+
+ASGI = ("granian-asgi", 8000, True, False)
+
+
+@pytest.mark.parametrize(
+    ("major", "env", "expected"),
+    [
+        # GlitchTip 5's run-web.sh: uWSGI unless USE_GRANIAN / USE_ASYNC_SERVER are "true".
+        ("5", {}, ("uwsgi", 8080, False, False)),
+        ("5", {"USE_GRANIAN": "True"}, ("uwsgi", 8080, False, False)),  # shell `= "true"`
+        ("5", {"USE_GRANIAN": "true"}, ("granian-wsgi", 8000, True, True)),
+        ("5", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true"}, ASGI),
+        ("5", {"USE_GRANIAN": "true", "GRANIAN_PORT": "9001"}, ("granian-wsgi", 9001, True, True)),
+        ("5", {"USE_ASYNC_SERVER": "true"}, ("uvicorn", 8000, True, False)),
+        ("6", {}, ASGI),
+        ("6", {"USE_GRANIAN": "false", "USE_ASYNC_SERVER": "false"}, ASGI),
+    ],
+)
+def test_web_server_follows_run_web_sh(monkeypatch, major, env, expected):
+    for name in _SERVER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", major)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    server = config.web_server()
+    assert (server.name, server.port, server.keep_alive, server.truncates_plain_bodies) == expected
+
+
+def _standin_web():
+    """The stand-in's web module (a package-relative import of config)."""
+    sys.path.insert(0, str(_PATH.parent.parent))
+    try:
+        from standin import web
+    finally:
+        sys.path.pop(0)
+    return web
+
+
+ENVELOPE = b'{"event_id":"ab"}\n{"type":"event"}\n{"message":"hello"}\n'
+
+
+def _request(body: bytes, encoding: str | None = None):
+    from fakeglitchtip.app import Request
+
+    headers = {"content-type": "application/x-sentry-envelope"}
+    if encoding:
+        headers["content-encoding"] = encoding
+    return Request("POST", "/api/1/envelope/", headers, body)
+
+
+def test_granian_wsgi_cuts_plain_bodies_to_the_first_line():
+    web = _standin_web()
+    wsgi = web.config.WebServer("granian-wsgi", 8000, True, True)
+    request = web.prepare_body(_request(ENVELOPE), wsgi)
+    assert request.body == b'{"event_id":"ab"}\n'  # the items are gone, as recorded
+
+
+def test_gzip_bodies_pass_whole_and_decoded_on_every_server():
+    import gzip
+    import zlib
+
+    web = _standin_web()
+    for server in (
+        web.config.WebServer("granian-wsgi", 8000, True, True),
+        web.config.WebServer("granian-asgi", 8000, True, False),
+    ):
+        request = web.prepare_body(_request(gzip.compress(ENVELOPE), "gzip"), server)
+        assert request.body == ENVELOPE and "content-encoding" not in request.headers
+    deflated = web.prepare_body(_request(zlib.compress(ENVELOPE), "deflate"), server)
+    assert deflated.body == ENVELOPE
+    assert web.prepare_body(_request(b"not gzip", "gzip"), server) is None  # -> 400
+
+
+def test_asgi_keeps_plain_bodies_whole():
+    web = _standin_web()
+    asgi = web.config.WebServer("granian-asgi", 8000, True, False)
+    assert web.prepare_body(_request(ENVELOPE), asgi).body == ENVELOPE
+
+
+def test_truncated_envelope_is_answered_200_and_stores_nothing():
+    """The recorded granian WSGI outcome end to end in the fake: 200 with an id, empty queue."""
+    from fakeglitchtip import FakeConfig, FakeGlitchTip, MemoryQueue, MemoryStore, model
+
+    store, queue = MemoryStore(), MemoryQueue()
+    with store.transaction() as state:
+        user = model.add_user(state, "admin@example.com", "pw-123456789", superuser=True)
+        org = model.add_org(state, user, "Acme")
+        team = model.add_team(state, org, "ops", user)
+        project = model.add_project(state, org, team, "Web", "python", None)
+        key = next(iter(state["keys"].values()))["uuid"].replace("-", "")
+    app = FakeGlitchTip(store, queue, FakeConfig(glitchtip_domain="http://localhost:8000"))
+    web = _standin_web()
+    servers = {
+        "wsgi": web.config.WebServer("granian-wsgi", 8000, True, True),
+        "asgi": web.config.WebServer("granian-asgi", 8000, True, False),
+    }
+    queued = {}
+    for name, server in servers.items():
+        request = _request(ENVELOPE)
+        request.target = f"/api/{project['id']}/envelope/?sentry_key={key}"
+        response = app.handle(web.prepare_body(request, server))
+        assert response.status == 200 and b'"id": "ab"' in response.body, response.body
+        queued[name] = len(queue)
+    assert queued == {"wsgi": 0, "asgi": 1}

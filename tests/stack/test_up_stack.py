@@ -4,6 +4,12 @@ Each test runs the real CLI (`python -m provision`) in its own directory, with i
 project name and a free port on 127.0.0.1, image overrides in glitchtip.yaml pointing at the
 glitchtip-kit-test/* images, and always `down --volumes` at the end. Every command's output and
 wall time is printed (visible with `pytest -s`) so a run documents itself.
+
+The stand-in GlitchTip copies what the kit can observe of the real servers (NOTES.md): GlitchTip
+5's default uWSGI answers one request per connection, granian keeps connections alive, cookies
+are Secure for an https domain, and the first sign-up is accepted while no user exists. So these
+tests check, on the deployed stack: a burst of sentry-sdk events is not lost, an https domain
+still gets a DSN, and no one can sign up before the admin exists.
 """
 
 from __future__ import annotations
@@ -37,7 +43,14 @@ def free_port() -> int:
 class Deployment:
     """One deployment directory driven through the CLI."""
 
-    def __init__(self, directory: Path, major: int, images: dict[str, str], partman=False):
+    def __init__(
+        self,
+        directory: Path,
+        major: int,
+        images: dict[str, str],
+        partman: bool = False,
+        domain: str | None = None,
+    ):
         self.directory = directory
         self.port = free_port()
         self.project = f"gtkup-{secrets.token_hex(4)}"
@@ -54,6 +67,8 @@ class Deployment:
             f"compose_project_name: {self.project}",
             f"advanced_partitioning: {'true' if partman else 'false'}",
         ]
+        if domain:
+            lines.append(f"glitchtip_domain: {domain}")
         (directory / "glitchtip.yaml").write_text("\n".join(lines) + "\n")
         self.env = {
             key: value
@@ -140,10 +155,10 @@ class Deployment:
 def deploy(tmp_path, stack_env):
     made: list[Deployment] = []
 
-    def make(major: int, partman: bool = False) -> Deployment:
+    def make(major: int, partman: bool = False, domain: str | None = None) -> Deployment:
         directory = tmp_path / f"gt{major}"
         directory.mkdir(exist_ok=True)
-        deployment = Deployment(directory, major, stack_env.images, partman)
+        deployment = Deployment(directory, major, stack_env.images, partman, domain)
         made.append(deployment)
         return deployment
 
@@ -202,11 +217,194 @@ def wait_for_issue(deployment: Deployment, org: str, project: str, message: str)
         time.sleep(0.5)
 
 
+# Two GET /_health/ on one TCP connection, the second sent right after the first answer; prints
+# what came back as JSON. The same source runs on the host and inside a container, so it uses
+# only the standard library. uWSGI (`--http-socket`) answers the first only, with no
+# `Connection` header, then closes: the second gets no status line (NOTES.md).
+CONNECTION_PROBE = r"""
+import json, socket, sys, time
+host, port, vhost = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+request = ("GET /_health/ HTTP/1.1\r\nHost: %s\r\n\r\n" % vhost).encode()
+def read_response(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode("latin-1"), True
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(l.split(":", 1) for l in lines[1:] if ":" in l)
+    length = int({k.strip().lower(): v for k, v in headers.items()}.get("content-length", 0))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.decode("latin-1"), False
+deadline = time.monotonic() + 20
+while True:
+    try:
+        sock = socket.create_connection((host, port), timeout=5)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.2)
+sock.sendall(request)
+first, _ = read_response(sock)
+headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+           for l in first.split("\r\n")[1:] if ":" in l}
+try:
+    sock.sendall(request)
+    second, eof = read_response(sock)
+    outcome = "eof" if eof and not second else "answer"
+except ConnectionResetError:
+    second, outcome = "", "reset"
+print(json.dumps({"first": first.split("\r\n")[0], "connection": headers.get("connection"),
+                  "second": second.split("\r\n")[0], "outcome": outcome}))
+"""
+
+
+def probe_connection(port: int, vhost: str = "127.0.0.1") -> dict:
+    """CONNECTION_PROBE against the published web port, from the host."""
+    done = subprocess.run(
+        [sys.executable, "-c", CONNECTION_PROBE, "127.0.0.1", str(port), vhost],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def probe_standin_default_server(deployment: Deployment) -> dict:
+    """Start the image's ./bin/start.sh WITHOUT the kit's web-server variables (what GlitchTip 5
+    runs by default: uWSGI on $PORT) beside the running one, in the web container, and probe it
+    there: proves the stand-in copies uWSGI, so a kept-alive deployment is the kit's doing and
+    not the stand-in's. $PORT is a spare port, not 8080: that may be the deployed server's."""
+    script = (
+        "./bin/start.sh >/tmp/default-server.log 2>&1 & pid=$!; "
+        'python3 -c "$PROBE" 127.0.0.1 18080 127.0.0.1; rc=$?; '
+        'kill "$pid"; grep -o "as [a-z-]*" /tmp/default-server.log >&2; exit "$rc"'
+    )
+    done = deployment.compose(
+        "exec", "-T",
+        "-e", "USE_GRANIAN=", "-e", "USE_ASYNC_SERVER=", "-e", "PORT=18080",
+        "-e", "STANDIN_ACCESS_LOG=false", "-e", f"PROBE={CONNECTION_PROBE}",
+        "web", "sh", "-c", script,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "as uwsgi" in done.stderr, done.stderr
+    return json.loads(done.stdout)
+
+
+# sentry-sdk with its default transport, as an app would use it: BURST capture_message calls
+# back to back, then flush. Runs in a subprocess so the SDK never hooks into pytest.
+SENTRY_BURST = r"""
+import sys
+import sentry_sdk
+dsn, count, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sentry_sdk.init(dsn=dsn, debug=False)
+for i in range(count):
+    sentry_sdk.capture_message(f"{prefix} {i:02d}")
+sentry_sdk.flush(timeout=60)
+"""
+BURST = 40
+
+
+def sentry_burst(deployment: Deployment, prefix: str) -> set[str]:
+    """BURST messages through the DSN (on 127.0.0.1), then the titles that became issues."""
+    import httpx
+
+    dsn = re.sub(r"@[^/]+/", f"@127.0.0.1:{deployment.port}/", deployment.dsn())
+    dsn = dsn.replace("https://", "http://", 1)  # the published port speaks http
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", SENTRY_BURST, dsn, str(BURST), prefix],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    print(f"sentry-sdk burst of {BURST}: {time.monotonic() - began:.1f} s, exit "
+          f"{done.returncode}\n{done.stderr[-2000:]}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    token = deployment.env_file()["GLITCHTIP_API_TOKEN"]
+    url = f"http://127.0.0.1:{deployment.port}/api/0/projects/glitchtip/default/issues/"
+    seen: set[str] = set()
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while len(seen) < BURST and time.monotonic() < deadline:
+        time.sleep(1)
+        response = httpx.get(
+            url, params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        if response.status_code == 200:
+            titles = {issue["title"] for issue in response.json()}
+            seen = {title for title in titles if title.startswith(prefix)}
+    return seen
+
+
+def signup_state(port: int, domain: str) -> dict:
+    """What a stranger gets from the fresh web service: allauth's config, a sign-up attempt,
+    and whether the kit's admin can already log in. No connection reuse (uWSGI manners)."""
+    import httpx
+
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=10,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    ) as client:
+        config = client.get("/_allauth/browser/v1/config")
+        assert config.status_code == 200, config.text
+        secure = "secure" in config.headers.get("set-cookie", "").lower()
+        csrf = client.cookies.get("csrftoken") or re.search(
+            r"csrftoken=([^;]+)", config.headers.get("set-cookie", "")
+        ).group(1)
+        settings = client.get("/api/settings/").json()  # before the sign-up attempt
+        headers = {"X-CSRFToken": csrf, "Cookie": f"csrftoken={csrf}"}
+        signup = client.post(
+            "/_allauth/browser/v1/auth/signup",
+            json={"email": "stranger@example.org", "password": "a-Stranger-passw0rd"},
+            headers=headers,
+        )
+    return {
+        "open_for_signup": config.json()["data"]["account"]["is_open_for_signup"],
+        "signup_status": signup.status_code,
+        "settings_registration": settings.get("enableUserRegistration"),
+        "csrf_cookie_secure": secure,
+        "domain": domain,
+    }
+
+
+def admin_can_log_in(port: int, email: str, password: str) -> int:
+    """Status of the allauth login of the kit's admin (200: the account exists)."""
+    import httpx
+
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=10,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    ) as client:
+        config = client.get("/_allauth/browser/v1/config")
+        csrf = re.search(r"csrftoken=([^;]+)", config.headers.get("set-cookie", "")).group(1)
+        login = client.post(
+            "/_allauth/browser/v1/auth/login",
+            json={"email": email, "password": password},
+            headers={"X-CSRFToken": csrf, "Cookie": f"csrftoken={csrf}"},
+        )
+    return login.status_code
+
+
+# Every production deployment: TLS at a proxy, the kit talking http to the published port.
+HTTPS_DOMAIN = "https://errors.example.test"
+
+
 def test_glitchtip6_up_event_second_up_down_up(deploy):
-    gt = deploy(6)
+    gt = deploy(6, domain=HTTPS_DOMAIN)
     first = gt.provision("up")
     assert "DSN:" in first.stdout and "[9/9] wrap-up" in first.stdout
     dsn = gt.dsn()
+    # An https domain: Secure cookies over the http port, and still a token and a DSN.
+    assert re.fullmatch(r"https://[0-9a-f]{32}@errors\.example\.test/\d+", dsn), dsn
+    state = signup_state(gt.port, HTTPS_DOMAIN)
+    assert state["csrf_cookie_secure"] is True, state  # the condition this test is about
+    assert (state["open_for_signup"], state["signup_status"]) == (False, 403), state
     env_before = (gt.directory / ".env").read_text()
     rc_before = (gt.directory / ".glitchtiprc").read_text()
     assert (gt.directory / ".env").stat().st_mode & 0o777 == 0o600
@@ -227,6 +425,16 @@ def test_glitchtip6_up_event_second_up_down_up(deploy):
 
     migrated = gt.provision("migrate")
     assert "migrations done" in migrated.stdout
+    # The migrate service's createsuperuser found the admin ("already taken") and exited 0;
+    # migration 0013's INITIAL_USER_* is not used by the kit, and the stand-in copies it: a
+    # late migrate with them creates nobody.
+    late = ("late@example.org", "a-Late-passw0rd-1")
+    rerun = gt.compose("run", "--rm", "-e", f"INITIAL_USER_EMAIL={late[0]}",
+                       "-e", f"INITIAL_USER_PASSWORD={late[1]}", "migrate")  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "the first admin admin@example.com exists" in rerun.stdout + rerun.stderr
+    assert admin_can_log_in(gt.port, *late) == 400  # "email and/or password ... not correct"
+    assert admin_can_log_in(gt.port, "admin@example.com", password) == 200
     logs = gt.provision("logs", "web", "--tail", "5")
     assert password not in logs.stdout and gt.env_file()["SECRET_KEY"] not in logs.stdout
 
@@ -258,7 +466,19 @@ def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy):
     assert "GLITCHTIP_KIT_GLITCHTIP_IMAGE" in error and "docker load -i FILE" in error
     assert error.endswith(f"then run: provision up --dir {gt.directory}")
     secrets_after_failure = gt.env_file()
-    gt.provision("up")  # resumes: the image comes from glitchtip.yaml again
+
+    # No sign-up window: start the rendered stack bare (no admin step) and ask web at once.
+    gt.provision("render")  # the image comes from glitchtip.yaml again
+    started = gt.compose("up", "-d", "--wait", "--wait-timeout", "110")
+    assert started.returncode == 0, started.stdout + started.stderr
+    state = signup_state(gt.port, "default")
+    assert state["open_for_signup"] is False, state
+    assert state["signup_status"] == 403, state
+    assert state["settings_registration"] is False, state
+    password = secrets_after_failure["DJANGO_SUPERUSER_PASSWORD"]
+    assert admin_can_log_in(gt.port, "admin@example.com", password) == 200  # made by migrate
+
+    gt.provision("up")  # resumes
     assert gt.env_file()["SECRET_KEY"] == secrets_after_failure["SECRET_KEY"]
     assert (
         gt.env_file()["DJANGO_SUPERUSER_PASSWORD"]
@@ -267,16 +487,31 @@ def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy):
     dsn = gt.dsn()
     send_event(dsn, gt.port, "kit stack test 5")
     wait_for_issue(gt, "glitchtip", "default", "kit stack test 5")
+
+    # GlitchTip 5's own default server (uWSGI manners, copied by the stand-in) would drop the
+    # second request of a connection; the kit's deployment must keep connections alive ...
+    default = probe_standin_default_server(gt)
+    assert default["first"] == "HTTP/1.1 200 OK" and default["connection"] is None, default
+    assert default["second"] == "", default
+    deployed = probe_connection(gt.port)
+    assert deployed["first"] == "HTTP/1.1 200 OK", deployed
+    assert deployed["second"] == "HTTP/1.1 200 OK", deployed
+    # ... so that an app's burst of errors through sentry-sdk is not lost.
+    seen = sentry_burst(gt, "kit burst 5")
+    assert len(seen) == BURST, f"{len(seen)} of {BURST} events became issues: {sorted(seen)}"
     second = gt.up_json()
     assert second["ok"] and second["changed"] is False, second
     assert gt.dsn() == dsn
 
 
 def test_glitchtip5_partman(deploy):
-    gt = deploy(5, partman=True)
+    gt = deploy(5, partman=True, domain=HTTPS_DOMAIN)
     report = gt.up_json()
     steps = {step["name"]: step for step in report["steps"]}
     assert steps["partman"]["status"] == "ok", report
+    # An https domain on GlitchTip 5 too: Secure cookies, and still a DSN.
+    assert re.fullmatch(r"https://[0-9a-f]{32}@errors\.example\.test/\d+", gt.dsn()), gt.dsn()
+    assert signup_state(gt.port, HTTPS_DOMAIN)["csrf_cookie_secure"] is True
     query = (
         "select count(*) from partman.part_config; "
         "select count(*) from pg_inherits where inhparent = "

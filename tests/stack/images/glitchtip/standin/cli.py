@@ -94,7 +94,28 @@ def cmd_migrate() -> int:
     if not applied:
         print("  No migrations to apply.")
     conn.close()
+    if FIRST_MIGRATION in applied:
+        _populate_initial_user(dsn)
     return 0
+
+
+# The stand-in's first migration: applied only on an empty database.
+FIRST_MIGRATION = "0001_state"
+
+
+def _populate_initial_user(dsn: dict) -> None:
+    """GlitchTip's users migration 0013 (`provision_user_and_token`): with INITIAL_USER_EMAIL and
+    INITIAL_USER_PASSWORD both set, create that superuser. Like the real migration it runs once,
+    when first applied on an empty database; a later migrate (or later variables) does nothing.
+    (INITIAL_USER_AUTH_TOKEN, a token with the single scope org:admin, is not copied.)"""
+    from fakeglitchtip import create_superuser
+
+    email = config.env("INITIAL_USER_EMAIL")
+    password = config.env("INITIAL_USER_PASSWORD")
+    if email is None or password is None:
+        return
+    create_superuser(_store(dsn), email, password)
+    print("  Applying users.0013_populate_user_and_token... OK")
 
 
 # -- manage.py -------------------------------------------------------------------------------

@@ -153,15 +153,43 @@ def host_allowed(host_header: str | None, hosts: list[str]) -> bool:
     return False
 
 
-def web_port() -> int:
-    """GlitchTip 6: 8000 everywhere. GlitchTip 5: uWSGI on $PORT (8080), granian/uvicorn 8000."""
+@dataclass(frozen=True)
+class WebServer:
+    """The web server the image's `bin/start.sh` would start, and what clients see of it."""
+
+    name: str  # uwsgi | granian-wsgi | granian-asgi | uvicorn
+    port: int
+    # uWSGI --http-socket answers one request per connection (NOTES.md); the others keep alive.
+    keep_alive: bool
+    # granian's WSGI body bug (NOTES.md, ingest capacity): an uncompressed request body reaches
+    # the app cut to its first line.
+    truncates_plain_bodies: bool
+
+
+def web_server() -> WebServer:
+    """What GlitchTip's `bin/start.sh` -> `bin/run-web.sh` runs for this environment.
+
+    5 (run-web.sh): `USE_GRANIAN = "true"` -> run-granian.sh, on `GRANIAN_PORT` (8000), ASGI
+    when `USE_ASYNC_SERVER = "true"` else WSGI; else `USE_ASYNC_SERVER = "true"` ->
+    run-uvicorn.sh on `UVICORN_PORT` (8000); else run-uwsgi.sh on `$PORT` (8080). The scripts
+    compare with the exact string "true" (`[ "$X" = "true" ]`), so "True" or "1" do not count.
+    6: granian ASGI on 8000 whatever is set.
+    """
     if major() >= 6:
-        return int(env("GRANIAN_PORT") or 8000)
-    if env_bool("USE_GRANIAN"):
-        return int(env("GRANIAN_PORT") or 8000)
-    if env_bool("USE_ASYNC_SERVER"):
-        return int(env("UVICORN_PORT") or 8000)
-    return int(env("PORT") or 8080)
+        return WebServer("granian-asgi", int(env("GRANIAN_PORT") or 8000), True, False)
+    if env("USE_GRANIAN") == "true":
+        port = int(env("GRANIAN_PORT") or 8000)
+        if env("USE_ASYNC_SERVER") == "true":
+            return WebServer("granian-asgi", port, True, False)
+        return WebServer("granian-wsgi", port, True, True)
+    if env("USE_ASYNC_SERVER") == "true":
+        return WebServer("uvicorn", int(env("UVICORN_PORT") or 8000), True, False)
+    return WebServer("uwsgi", int(env("PORT") or 8080), False, False)
+
+
+def web_port() -> int:
+    """The port of `web_server()`: 6 on 8000; 5 on $PORT (8080) or 8000 (granian/uvicorn)."""
+    return web_server().port
 
 
 @dataclass(frozen=True)
@@ -171,6 +199,7 @@ class Settings:
     allowed_hosts: list[str]
     version: str
     port: int
+    server: WebServer
 
 
 def settings() -> Settings:
@@ -180,4 +209,5 @@ def settings() -> Settings:
         allowed_hosts=allowed_hosts(),
         version=env("GLITCHTIP_VERSION", "0.0.0-unknown") or "0.0.0-unknown",
         port=web_port(),
+        server=web_server(),
     )

@@ -2,6 +2,13 @@
 
 `fakeglitchtip.start_fake` does the HTTP; this module hands it the Postgres store, the Valkey
 queue and GlitchTip's settings from the environment, and wraps the app's `handle` so that
+  - the connection handling is that of the web server `bin/start.sh` would start
+    (`config.web_server()`): uWSGI's one request per connection, or keep-alive;
+  - with granian WSGI (GlitchTip 5, `USE_GRANIAN=true` without `USE_ASYNC_SERVER=true`) an
+    uncompressed request body reaches the app cut to its first line, as recorded (NOTES.md):
+    an envelope is then answered 200 with an id and nothing is stored;
+  - compressed bodies (gzip, deflate, br) are decoded, as
+    GlitchTip's decompression middleware does: sentry-sdk sends gzip;
   - `/_health/` is static (no database access, like GlitchTip's async view) but still obeys
     ALLOWED_HOSTS (Django's rules: exact host, `.domain` for subdomains, `*`);
   - a database/Valkey failure inside a request answers 500 (logged) instead of dropping the
@@ -16,6 +23,50 @@ import threading
 import traceback
 
 from . import config
+
+
+def cut_to_first_line(body: bytes) -> bytes:
+    """What granian 2.6's WSGI input gives the app of an uncompressed body: its first line."""
+    line, newline, _rest = body.partition(b"\n")
+    return line + newline
+
+
+def decode_body(body: bytes, encoding: str) -> bytes | None:
+    """`body` decoded from its Content-Encoding; None when it cannot be decoded."""
+    import zlib
+
+    encoding = encoding.strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            return body
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)
+        if encoding == "br":
+            import brotli  # python3-brotli: sentry-sdk sends br when it has brotli
+
+            return brotli.decompress(body)
+    except Exception:  # zlib.error, a brotli error, no brotli module: a 400
+        return None
+    return None
+
+
+def prepare_body(request, server: config.WebServer):
+    """Apply the web server's body handling, then decompress; None for an undecodable body."""
+    encoding = request.headers.get("content-encoding", "")
+    body = request.body
+    if server.truncates_plain_bodies and encoding.strip().lower() in ("", "identity"):
+        body = cut_to_first_line(body)
+    decoded = decode_body(body, encoding)
+    if decoded is None:
+        return None
+    request.body = decoded
+    request.headers.pop("content-encoding", None)
+    return request
 
 
 def serve(settings: config.Settings, store, queue) -> int:
@@ -40,6 +91,7 @@ def serve(settings: config.Settings, store, queue) -> int:
         version=settings.version,
         worker=False,  # events are processed only by the worker container
         verbose=verbose,
+        keep_alive=settings.server.keep_alive,
     )
     app = handle.app
     fake_handle = app.handle
@@ -49,6 +101,8 @@ def serve(settings: config.Settings, store, queue) -> int:
             if not config.host_allowed(request.headers.get("host"), settings.allowed_hosts):
                 return text_response(400, "<h1>Bad Request (400)</h1>")
             return text_response(200, "ok", "text/plain")
+        if request.body and prepare_body(request, settings.server) is None:
+            return text_response(400, "<h1>Bad Request (400)</h1>")
         try:
             return fake_handle(request)
         except Exception:
@@ -59,7 +113,7 @@ def serve(settings: config.Settings, store, queue) -> int:
 
     print(
         f"stand-in GlitchTip {settings.major} ({settings.version}) listening on "
-        f"0.0.0.0:{settings.port}, DSN host {settings.domain}",
+        f"0.0.0.0:{settings.port} as {settings.server.name}, DSN host {settings.domain}",
         flush=True,
     )
     stop = threading.Event()
