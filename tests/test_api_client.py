@@ -141,3 +141,36 @@ def test_bootstrap_never_echoes_the_admin_password(status):
             transport=httpx.MockTransport(handler),
         )
     assert password not in caught.value.line(), "the admin password reached the message"
+
+
+def test_a_server_that_is_not_glitchtip_is_named_as_such(tmp_path):
+    """An HTML 404 (no API route: another web server, or a URL with a path) says to check the
+    URL; GlitchTip's own JSON 404 for an unknown name still says to check the names."""
+    import http.server
+    import threading
+
+    class NotGlitchTip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><body><h1>Not Found</h1></body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotGlitchTip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with GlitchTipClient(url, "t" * 64, retry=FAST) as api, pytest.raises(ApiError) as err:
+            api.teams("acme")
+    finally:
+        server.shutdown()
+    message = str(err.value)
+    assert err.value.status == 404
+    assert "has no GlitchTip API at /api/0/organizations/acme/teams/" in message
+    assert "GlitchTip's own address" in message and "check the names" not in message
+    assert "t" * 64 not in message

@@ -277,6 +277,17 @@ class GlitchTipClient:
                 "project:admin, or let the kit create one from the admin's e-mail and password",
                 status=status,
             )
+        if status == 404 and not (isinstance(body, dict) and "detail" in body):
+            # GlitchTip's API answers an unknown name with JSON {"detail": "Not Found"}; an HTML
+            # or empty 404 means no API route matched: another server, or a path prefix.
+            where = _path_only(str(response.request.url.path))
+            raise ApiError(
+                f"{self.display_url} has no GlitchTip API at {where} "
+                f"(404 without GlitchTip's JSON answer) while trying to {action}",
+                "check that --url / GLITCHTIP_URL is GlitchTip's own address (scheme, host, port, "
+                "no path)",
+                status=status,
+            )
         if status == 404:
             raise ApiError(
                 not_found or f"GlitchTip has nothing at {response.request.url.path} (404)",
