@@ -78,7 +78,7 @@ lint: $(STAMP) ## ruff check and format check
 
 .PHONY: mutation
 mutation: $(STAMP) ## Mutation testing (mutmut) of secrets, files, DSN, provisioning, up steps: score, survivors
-	@$(BIN)/python tests/mutation/run.py
+	@$(BIN)/python tests/mutation/run.py --fresh
 	@$(BIN)/python tests/mutation/issue_mutants.py
 
 .PHONY: bench

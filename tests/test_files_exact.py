@@ -281,3 +281,96 @@ def test_check_rc_file_accepts_a_missing_or_valid_file_and_refuses_a_directory(t
     with pytest.raises(UsageError) as error:
         check_rc_file(tmp_path)
     assert error.value.line() == f"{tmp_path} is a directory: give --rc the path of a file"
+
+
+# --- the fix half of each refusal, and the size cap while reading ---
+
+
+def test_each_read_refusal_carries_its_fix(tmp_path):
+    with pytest.raises(UsageError) as error:
+        read_text_file(tmp_path)
+    # Linux opens a directory read-only without EISDIR: it is refused as "not a regular file".
+    assert error.value.line().startswith(str(tmp_path)) and "a directory" in error.value.line()
+    with pytest.raises(UsageError) as error:
+        read_text_file(Path("/dev/zero"))
+    assert "replace it with a regular file (or remove it and let the kit create zero)" in (
+        error.value.line()
+    )
+    (tmp_path / "big").write_text("x" * 11)
+    with pytest.raises(UsageError) as error:
+        read_text_file(tmp_path / "big", max_bytes=10)
+    line = error.value.line()
+    assert "a kit file can be" in line and line.endswith("; trim it or remove it")
+    (tmp_path / "latin1").write_bytes(b"caf\xe9")
+    with pytest.raises(UsageError) as error:
+        read_text_file(tmp_path / "latin1")
+    assert error.value.line().endswith("; save it as UTF-8")
+
+
+def test_a_file_that_grows_past_the_cap_while_read_is_refused():
+    """/proc files report size 0 and arrive in ~4 KiB pieces: the cap counts every piece."""
+    with pytest.raises(UsageError) as error:
+        read_text_file(Path("/proc/self/maps"), max_bytes=5000)
+    assert error.value.line() == ("/proc/self/maps is larger than 5000 bytes: trim /proc/self/maps")
+    assert len(read_text_file(Path("/proc/self/maps"))) > 5000
+
+
+def test_an_open_or_read_error_names_its_cause_and_fix(tmp_path):
+    server = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "sock"
+    server.bind(str(path))
+    try:
+        with pytest.raises(UsageError) as error:
+            read_text_file(path)
+    finally:
+        server.close()
+    assert error.value.line() == (
+        f"cannot read {path} (No such device or address): "
+        f"make {path} a regular file readable by you"
+    )
+    with pytest.raises(UsageError) as error:
+        read_text_file(Path("/proc/self/mem"))  # a regular file whose read fails
+    assert error.value.line() == (
+        "cannot read /proc/self/mem (Input/output error): "
+        "make /proc/self/mem a regular file readable by you"
+    )
+
+
+def test_link_and_fifo_refusals_carry_their_fix(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError) as error:
+        check_writable_target(tmp_path / "link")
+    assert "; the kit does not write or chmod a file it does not own: " in error.value.line()
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(UsageError) as error:
+        check_writable_target(tmp_path / "fifo")
+    assert error.value.line().endswith(": remove it; the kit writes fifo itself")
+
+
+def test_env_errors_are_secrets_errors_naming_the_file(tmp_path):
+    env = tmp_path / ".env"
+    env.write_bytes(b"A=caf\xe9\n")
+    with pytest.raises(SecretsError):
+        read_env_file(env)
+    with pytest.raises(SecretsError):
+        update_env_file(env, {"B": "1"})
+    env.write_text("A=1\nnot a line\n")
+    with pytest.raises(SecretsError) as error:
+        update_env_file(env, {"B": "2"})
+    assert error.value.line().startswith(f"{env} line 2 is not KEY=value")
+
+
+@pytest.mark.parametrize("quote", ["'", '"'])
+def test_an_unclosed_quote_is_refused_with_its_line(quote):
+    with pytest.raises(SecretsError) as error:
+        parse_env(f"A=1\nB={quote}abc\n", source=".env")
+    assert error.value.line().startswith(".env line 2")
+    assert error.value.line().endswith("close the quote or remove it on line 2 of .env")
+
+
+def test_a_duplicate_key_fix_says_which_line_compose_uses():
+    with pytest.raises(SecretsError) as error:
+        parse_env("K=1\nK=2\n", source=".env")
+    assert error.value.line().endswith(
+        ": delete one of the two lines; the value in use is on line 2 (Compose reads the last one)"
+    )

@@ -494,6 +494,16 @@ def test_progress_says_what_is_created_and_the_platform_is_sent(fake, tmp_path):
             "the key name must be 1-64 printable characters: e.g. --key-name ci, or omit it",
         ),
         (
+            {"platform": "Python!"},
+            "the platform 'Python!' is not a platform name: "
+            "e.g. --platform python, javascript or node",
+        ),
+        (
+            {"platform": "p" * 30 + "!"},
+            f"the platform {'p' * 20!r} is not a platform name: "
+            "e.g. --platform python, javascript or node",
+        ),
+        (
             {"client_options": {"timeout": 0}},
             "the timeout 0 is not a positive number of seconds: e.g. --timeout 10",
         ),
@@ -521,3 +531,10 @@ def test_the_edges_of_what_is_accepted(fake, tmp_path):
     assert result.org_slug == "o" * 64 and result.created[-1] == "key " + "k" * 64
     fast = {"timeout": 0.5, **FAST}
     assert provision_project(request(fake, tmp_path, client_options=fast)).org_slug == "acme-corp"
+
+
+def test_an_https_url_is_accepted(tmp_path):
+    keys = [{"name": "d", "dateCreated": "1", "dsn": {"public": f"https://{KEY}@h/1"}}]
+    transport = scripted(keys)
+    result = provision_project(scripted_request(tmp_path, transport, url="https://glitchtip.test"))
+    assert result.dsn == f"https://{KEY}@h/1" and transport.seen[0] == "GET /api/0/"

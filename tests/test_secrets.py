@@ -365,3 +365,11 @@ def test_tighten_mode_does_not_block_on_a_fifo(tmp_path: Path) -> None:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert not blocked
     assert mode(fifo) == 0o644  # not a regular file: its mode is not the kit's business
+
+
+def test_validate_secrets_names_dot_env_by_default() -> None:
+    from provision.secrets import validate_secrets
+
+    with pytest.raises(SecretsError) as caught:
+        validate_secrets({"SECRET_KEY": ""})
+    assert caught.value.line().startswith("SECRET_KEY in .env is empty: ")

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +43,18 @@ def results(cwd: Path) -> dict[str, str]:
     return found
 
 
+def per_module(statuses: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """(killed, total) per module, from names like `provision.dsn.x_parse_dsn__mutmut_3`."""
+    found: dict[str, tuple[int, int]] = {}
+    for name, status in statuses.items():
+        if status == "skipped":
+            continue
+        module = name.split(".x_")[0].split(".xǁ")[0]
+        done, count = found.get(module, (0, 0))
+        found[module] = (done + (status in KILLED), count + 1)
+    return found
+
+
 def diff_of(name: str, cwd: Path) -> str:
     """The changed lines of one mutant (from `mutmut show`), without the diff headers."""
     done = subprocess.run(
@@ -61,9 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="report the last run only")
     # Twice the CPUs: most mutants spend their time waiting on the fake GlitchTip's sockets.
     parser.add_argument("--max-children", type=int, default=2 * (os.cpu_count() or 2))
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget earlier results (mutants/) and run all"
+    )
     parser.add_argument("names", nargs="*", help="mutant name globs (default: every mutant)")
     args = parser.parse_args(argv)
     began = time.monotonic()
+    if args.fresh and not args.report_only:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     if not args.report_only:
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         done = subprocess.run(
@@ -97,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"Why the remaining survivors are left ({EXPLANATIONS.relative_to(ROOT)}):")
         print(EXPLANATIONS.read_text(encoding="utf-8").rstrip())
+    print()
+    print("By module (killed / mutants):")
+    for module, (done, count) in sorted(per_module(statuses).items()):
+        print(f"  {module:<32} {done:>4} / {count:<4} {100.0 * done / count:5.1f}%")
     print()
     by_status = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
     run_time = "report only" if args.report_only else f"{elapsed:.0f} s"
