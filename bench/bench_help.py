@@ -1,4 +1,4 @@
-"""Benchmark: how long `provision --help` takes as a fresh process (target: under 150 ms).
+"""Benchmark: how long `provision --help` takes as a fresh process (target: under 100 ms).
 
 The CLI loads its commands lazily and each command imports its heavy libraries (jinja2, httpx,
 docker) only when it runs, so `--help` should cost little more than starting Python and Click.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 RUNS = 15
-TARGET_SECONDS = 0.150
+TARGET_SECONDS = 0.100
 
 
 def _provision_argv() -> list[str]:
