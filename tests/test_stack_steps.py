@@ -695,6 +695,20 @@ def test_a_token_of_another_user_proves_nothing(tmp_path, glitchtip):
     assert [call[-2] for call in compose.calls] == ["createsuperuser"]
 
 
+def test_a_login_as_an_ordinary_user_proves_nothing(tmp_path, glitchtip):
+    """A user who signed up with the admin's e-mail (the open first sign-up) is not the admin:
+    the login works, but GlitchTip says it is no superuser, so createsuperuser still runs and
+    that user's token is not kept."""
+    from fakeglitchtip.model import add_user
+
+    with glitchtip.store.transaction() as state:
+        add_user(state, "admin@example.com", PASSWORD, superuser=False)
+    compose = FakeCompose(script={"exec": ok("Superuser created successfully.")})
+    admin.create_admin(admin_ctx(tmp_path, glitchtip, compose))
+    assert [call[-2] for call in compose.calls] == ["createsuperuser"]
+    assert "GLITCHTIP_API_TOKEN" not in read_env_file(tmp_path / ".env")
+
+
 def test_a_rejected_stored_token_falls_back_to_the_login(tmp_path, glitchtip):
     from fakeglitchtip import create_superuser
 

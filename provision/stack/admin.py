@@ -75,6 +75,10 @@ def existing_admin(ctx: StackContext, email: str, password: str) -> tuple[str, b
                     if error.status != 401:
                         return None
         token = bootstrap_token(url, email, password, retry=retry)
+        # A login proves a user with that e-mail, not a superuser: ask GlitchTip who it is.
+        with GlitchTipClient(url, token, retry=retry, secrets=(password,)) as client:
+            if not _is_admin(client.whoami(), email):
+                return None
     except KitError:
         return None  # rejected login (400), no answer, anything unclear: createsuperuser decides
     update_env_file(ctx.env_path, {TOKEN_KEY: token})
