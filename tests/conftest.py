@@ -10,8 +10,15 @@ temporary directory, so the suite gives the same answer on every machine.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# `tests/` holds shared test modules (`fakeglitchtip`, `cli_run`): importable in any import mode.
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
 
 # Variables the kit reads that are not settings (provision/commands, provision/dsn, the stack).
 KIT_VARIABLES = (

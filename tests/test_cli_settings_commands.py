@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run
 from click.testing import CliRunner
 
 from provision.cli import cli
@@ -16,10 +17,6 @@ from provision.envfile import read_env_file
 pytestmark = pytest.mark.usefixtures("kit_environ")
 
 SECRET_KEYS = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
-
-
-def run(directory: Path, *args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, [*args, "--dir", str(directory)], env=env)
 
 
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:

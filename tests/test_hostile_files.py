@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import one_line_error, run
 from click.testing import CliRunner
 
 from provision.cli import cli
@@ -21,18 +22,6 @@ pytestmark = pytest.mark.usefixtures("kit_environ")
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEYS = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
-
-
-def run(directory: Path, *args: str):
-    return CliRunner().invoke(cli, [*args, "--dir", str(directory)])
-
-
-def one_line_error(result, exit_code: int = 2) -> str:
-    assert result.exit_code == exit_code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def tree(directory: Path) -> dict[str, tuple[bytes, int]]:

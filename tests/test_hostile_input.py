@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_run import one_line_error, run
 from click.testing import CliRunner
 from fakeglitchtip import create_superuser, start_fake
 
@@ -17,18 +18,6 @@ from provision.envfile import read_env_file
 pytestmark = pytest.mark.usefixtures("kit_environ")
 
 KEY = "0123456789abcdef0123456789abcdef"
-
-
-def run(directory: Path, *args: str, env: dict | None = None):
-    return CliRunner().invoke(cli, [*args, "--dir", str(directory)], env=env)
-
-
-def one_line_error(result, exit_code: int = 2) -> str:
-    assert result.exit_code == exit_code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def files(directory: Path) -> dict[str, bytes]:
