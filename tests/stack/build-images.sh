@@ -9,6 +9,9 @@
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
 # Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5 ...]
+# GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
+# glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
+# images can then run their Docker tiers on one engine side by side.
 set -euo pipefail
 stack="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$stack/../.." && pwd)"
@@ -81,15 +84,15 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
     case "$name" in
-        postgres) build glitchtip-kit-test/postgres:17 "$images/postgres" ;;
-        valkey) build glitchtip-kit-test/valkey:8 "$images/valkey" ;;
+        postgres) build "$GTK_NS/postgres:17" "$images/postgres" ;;
+        valkey) build "$GTK_NS/valkey:8" "$images/valkey" ;;
         glitchtip6 | glitchtip5)
             major="${name#glitchtip}"
             ctx="$tmp/glitchtip$major"
             mkdir -p "$ctx"
             glitchtip_context "$ctx"
             if [[ $major == 6 ]]; then version=6.2.6-standin; else version=5.1.1-standin; fi
-            build "glitchtip-kit-test/glitchtip:$major" "$ctx" \
+            build "$GTK_NS/glitchtip:$major" "$ctx" \
                 --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version"
             ;;
         *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5)" ;;

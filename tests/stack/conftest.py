@@ -32,11 +32,14 @@ REPO = STACK_DIR.parents[1]
 BUILD_SCRIPT = STACK_DIR / "build-images.sh"
 ENGINE_SCRIPT = STACK_DIR / "engine" / "ensure-engine.sh"
 
+# build-images.sh tags the images NAMESPACE/...; GLITCHTIP_KIT_TEST_IMAGES sets it (default
+# glitchtip-kit-test) so two checkouts that change the images can share one engine.
+IMAGE_NAMESPACE = os.environ.get("GLITCHTIP_KIT_TEST_IMAGES", "").strip() or "glitchtip-kit-test"
 IMAGES = {
-    "postgres": "glitchtip-kit-test/postgres:17",
-    "valkey": "glitchtip-kit-test/valkey:8",
-    "glitchtip6": "glitchtip-kit-test/glitchtip:6",
-    "glitchtip5": "glitchtip-kit-test/glitchtip:5",
+    "postgres": f"{IMAGE_NAMESPACE}/postgres:17",
+    "valkey": f"{IMAGE_NAMESPACE}/valkey:8",
+    "glitchtip6": f"{IMAGE_NAMESPACE}/glitchtip:6",
+    "glitchtip5": f"{IMAGE_NAMESPACE}/glitchtip:5",
 }
 
 

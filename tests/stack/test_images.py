@@ -18,6 +18,7 @@ import uuid
 
 import httpx
 import pytest
+from stack.conftest import IMAGE_NAMESPACE
 
 pytestmark = pytest.mark.stack
 
@@ -28,7 +29,7 @@ ADMIN_PASSWORD = "Adm1n-" + uuid.uuid4().hex[:12]
 COMPOSE = """\
 services:
   postgres:
-    image: glitchtip-kit-test/postgres:17
+    image: {ns}/postgres:17
     environment:
       POSTGRES_PASSWORD: ${{POSTGRES_PASSWORD}}
     command: {postgres_command}
@@ -39,7 +40,7 @@ services:
       timeout: 3s
       retries: 60
   valkey:
-    image: glitchtip-kit-test/valkey:8
+    image: {ns}/valkey:8
     volumes: [valkey-data:/data]
     healthcheck:
       test: ["CMD", "valkey-cli", "ping"]
@@ -47,7 +48,7 @@ services:
       timeout: 3s
       retries: 60
   migrate:
-    image: glitchtip-kit-test/glitchtip:{major}
+    image: {ns}/glitchtip:{major}
     command: ./bin/run-migrate.sh
     environment: &env
       DATABASE_URL: postgres://postgres:${{POSTGRES_PASSWORD}}@postgres:5432/postgres
@@ -60,7 +61,7 @@ services:
     depends_on:
       postgres: {{condition: service_healthy}}
   web:
-    image: glitchtip-kit-test/glitchtip:{major}
+    image: {ns}/glitchtip:{major}
     environment: *env
     ports: ["127.0.0.1:${{WEB_PORT}}:{web_port}"]
     depends_on:
@@ -79,7 +80,7 @@ services:
       timeout: 5s
       retries: 60
   worker:
-    image: glitchtip-kit-test/glitchtip:{major}
+    image: {ns}/glitchtip:{major}
     command: {worker_command}
     environment: *env
     profiles: [worker]
@@ -87,7 +88,7 @@ services:
       migrate: {{condition: service_completed_successfully}}
       valkey: {{condition: service_healthy}}
   partman-setup:
-    image: glitchtip-kit-test/glitchtip:{major}
+    image: {ns}/glitchtip:{major}
     command: ./manage.py setup_advanced_partitions
     environment: *env
     profiles: [partman]
@@ -110,6 +111,7 @@ def _compose_yaml(major: int, *, partitioning: bool = False) -> str:
         )
         worker_command, web_port = "./bin/run-celery-with-beat.sh", 8080
     return COMPOSE.format(
+        ns=IMAGE_NAMESPACE,
         major=major,
         postgres_command=postgres_command,
         worker_command=worker_command,

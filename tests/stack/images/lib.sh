@@ -9,6 +9,8 @@ if [[ -z "${GLITCHTIP_KIT_CACHE_DIR:-}" && $(id -u) -ne 0 ]] &&
 fi
 GTK_SUITE="${GLITCHTIP_KIT_DEBIAN_SUITE:-trixie}"
 GTK_BASE_TAG="glitchtip-kit-test/debian:${GTK_SUITE}"
+# Where the images built FROM the base are tagged (see build-images.sh).
+GTK_NS="${GLITCHTIP_KIT_TEST_IMAGES:-glitchtip-kit-test}"
 # The legacy builder: works with Engine 20.10 and with any docker CLI, buildx or not.
 export DOCKER_BUILDKIT=0
 
