@@ -59,6 +59,14 @@ migrate: $(STAMP) ## Run GlitchTip's migrations (./bin/run-migrate.sh) again
 partman-start: $(STAMP) ## GlitchTip 5 only: start with pg_partman advanced partitioning
 	@$(PROVISION) up --partman
 
+.PHONY: locust-start
+locust-start: $(STAMP) ## Locust's web UI on 127.0.0.1:8089 with SDK traffic against the running stack
+	@$(PROVISION) load --ui
+
+.PHONY: locust-stop
+locust-stop: $(STAMP) ## Stop the Locust web UI and its workers
+	@$(PROVISION) load --stop
+
 .PHONY: clean
 clean: $(STAMP) ## Remove the stack AND its volumes (asks first)
 	@$(PROVISION) down --volumes

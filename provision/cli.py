@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "partman": "provision.commands.partman:partman_command",
     "create-project": "provision.commands.create_project:create_project_command",
     "dsn": "provision.commands.dsn:dsn_command",
+    "load": "provision.commands.load:load_command",
 }
 
 

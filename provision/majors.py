@@ -40,9 +40,29 @@ class Major:
     # A byte string found in the command line of the running worker process and in no other
     # process of the worker container: the worker healthcheck looks for it in /proc.
     worker_process_marker: str
+    # The Valkey lists (database 0) holding the worker's queued tasks, ingest queue first:
+    # `LLEN` of each is the backlog not yet fetched by the worker. 5: Celery's default queue
+    # (GlitchTip 5 routes nothing elsewhere); 6: django-vtasks' "{vt}:" prefix + "q:<queue>"
+    # for GlitchTip 6's VTASKS_QUEUES (its settings.py; django_vtasks/conf.py).
+    task_queue_keys: tuple[str, ...]
     # Environment variables that set the worker's and the web server's concurrency.
     worker_concurrency_env: str
     web_concurrency_envs: tuple[str, ...]
+    # Celery's worker pool and prefetch multiplier (5); None where the worker has neither (6).
+    # GlitchTip 5's bin/run-celery-with-beat.sh assigns CELERY_WORKER_POOL, _CONCURRENCY and
+    # _PREFETCH_MULTIPLIER without `export`: its own defaults never reach Celery (which then runs
+    # prefork, one process per CPU, prefetch 4), but a variable already in the container's
+    # environment stays exported and does (click's auto_envvar_prefix "CELERY").
+    worker_pool_env: str | None
+    worker_prefetch_env: str | None
+    # The worker stores events in batches of this many (5: celery-batches `flush_every` of the
+    # ingest tasks; 6: VTASKS_BATCH_QUEUES["ingest"]["count"]), at least every 2 s.
+    ingest_batch_size: int
+    # GlitchTip's own default worker concurrency when the kit sets none (6: django-vtasks' 20
+    # async slots in one process); None: the image's default depends on the host (5: CPUs).
+    upstream_worker_concurrency: int | None
+    # DATABASE_POOL_MAX_SIZE's default in GlitchTip's settings: connections per process.
+    db_pool_default: int
     # The variable GlitchTip reads for event retention in days.
     retention_env: str
     # Prometheus metrics: path on the web service and whether a staff user's token is needed.
@@ -77,9 +97,15 @@ MAJORS: dict[int, Major] = {
         web_command="./bin/start.sh",
         worker_command="./bin/run-celery-with-beat.sh",
         worker_process_marker="glitchtip\0worker",
+        task_queue_keys=("celery",),
         worker_concurrency_env="CELERY_WORKER_CONCURRENCY",
         # run-granian.sh reads WEB_CONCURRENCY (UWSGI_WORKERS would only matter to uWSGI).
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        worker_pool_env="CELERY_WORKER_POOL",
+        worker_prefetch_env="CELERY_WORKER_PREFETCH_MULTIPLIER",
+        ingest_batch_size=100,
+        upstream_worker_concurrency=None,
+        db_pool_default=10,
         retention_env="GLITCHTIP_MAX_EVENT_LIFE_DAYS",
         metrics_path="/api/0/observability/django/",
         metrics_needs_staff_token=True,
@@ -98,8 +124,14 @@ MAJORS: dict[int, Major] = {
         web_command="./bin/start.sh",
         worker_command="./bin/run-worker.sh",
         worker_process_marker="runworker",
+        task_queue_keys=("{vt}:q:ingest", "{vt}:q:default"),
         worker_concurrency_env="VTASKS_CONCURRENCY",
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        worker_pool_env=None,
+        worker_prefetch_env=None,
+        ingest_batch_size=100,
+        upstream_worker_concurrency=20,
+        db_pool_default=20,
         retention_env="GLITCHTIP_RETENTION_DAYS",
         metrics_path="/metrics",
         metrics_needs_staff_token=False,

@@ -105,6 +105,23 @@ def allowed_hosts(settings: Settings) -> str:
     return ",".join(dict.fromkeys(hosts))
 
 
+def tuning_values(settings: Settings) -> dict[str, str]:
+    """The host-derived worker, pool and Postgres sizes (`.env` keys; see settings.py)."""
+    return {
+        "GLITCHTIP_KIT_WORKER_POOL": settings.worker_pool,
+        "GLITCHTIP_KIT_WORKER_PREFETCH": str(settings.worker_prefetch),
+        "GLITCHTIP_KIT_DB_POOL_MAX_SIZE": str(settings.db_pool_max_size),
+        "GLITCHTIP_KIT_POSTGRES_MAX_CONNECTIONS": str(settings.postgres_max_connections),
+        "GLITCHTIP_KIT_POSTGRES_SHARED_BUFFERS_MB": str(settings.postgres_shared_buffers_mb),
+        "GLITCHTIP_KIT_POSTGRES_EFFECTIVE_CACHE_SIZE_MB": str(
+            settings.postgres_effective_cache_size_mb
+        ),
+        "GLITCHTIP_KIT_POSTGRES_MAINTENANCE_WORK_MEM_MB": str(
+            settings.postgres_maintenance_work_mem_mb
+        ),
+    }
+
+
 def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
     """The keys the kit manages in `.env`, in file order: secrets, then rendered values."""
     values = {key: secrets[key] for key in ("SECRET_KEY", "POSTGRES_PASSWORD") if key in secrets}
@@ -115,6 +132,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values["COMPOSE_FILE"] = ":".join(files)
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
+    values.update(tuning_values(settings))
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
     values.update(recorded_values(settings))
     return values
@@ -157,6 +175,39 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         header=ENV_HEADER, values=env_values(settings, secrets)
     )
     return {COMPOSE_FILE: compose, PART_FILE: part, ENV_FILE: dotenv}
+
+
+LOCUST_FILE = "compose.locust.yml"
+
+
+def load_host_header(settings: Settings) -> str:
+    """The Host header the load test sends to the web service: the public host, which
+    ALLOWED_HOSTS always holds (the service name `web` is not in it)."""
+    return urlsplit(settings.glitchtip_domain).netloc
+
+
+def render_locust(settings: Settings) -> str:
+    """compose.locust.yml for `settings`. Pure; no secret goes into it (the DSN travels in the
+    environment of `provision load`)."""
+    from provision.load.payloads import MIX, format_mix
+
+    return (
+        _environment()
+        .get_template("compose.locust.yml.j2")
+        .render(
+            s=settings,
+            m=settings.major,
+            host_header=load_host_header(settings),
+            mix=format_mix(MIX),
+        )
+    )
+
+
+def write_locust(settings: Settings) -> bool:
+    """Write compose.locust.yml (0644) when it differs; True when it changed."""
+    path = settings.directory / LOCUST_FILE
+    check_writable_target(path)
+    return write_atomic(path, render_locust(settings), mode=PUBLIC_FILE_MODE)
 
 
 def check_partitioning_lock(settings: Settings, existing: Mapping[str, str]) -> None:

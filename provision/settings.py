@@ -109,6 +109,16 @@ def int_between(low: int, high: int, what: str = "number") -> Callable[[object],
     return parse
 
 
+def parse_choice(choices: tuple[str, ...], what: str) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        text = str(raw).strip().lower()
+        if text not in choices:
+            raise Invalid(f"{shown(raw)} is not a {what}", "use " + ", ".join(choices))
+        return text
+
+    return parse
+
+
 def parse_major(raw: object) -> int:
     value = int_between(0, 99, "GlitchTip major")(raw)
     if value not in majors.MAJORS:
@@ -396,11 +406,86 @@ def host_resources() -> tuple[int, int]:
 def derive_concurrency(cpus: int, memory_mib: int) -> tuple[int, int]:
     """(web, worker) concurrency for a host: one web process per CPU, two worker slots per CPU,
     both capped by memory after keeping 1 GiB for Postgres, Valkey and the OS (a web process
-    needs about 300 MiB, a worker slot about 200 MiB)."""
+    needs about 300 MiB, a worker process about 200 MiB). The worker figure is for a worker
+    that forks a process per slot (Celery prefork); see `derive_worker_concurrency`."""
     budget = max(memory_mib - 1024, 256)
     web = max(1, min(cpus, budget // 300, 8))
     worker = max(1, min(cpus * 2, budget // 200, 16))
     return web, worker
+
+
+WORKER_POOLS = ("threads", "prefork", "solo")
+# Threads of a threaded Celery worker: they share one process (and its memory), so memory does
+# not cap them; the interpreter lock makes more than 2 per CPU useless for storing batches.
+MAX_WORKER_THREADS = 16
+# Connections kept free of the pools: migrate and `manage.py` one-offs, psql, and Postgres's
+# superuser_reserved_connections (3).
+RESERVED_CONNECTIONS = 10
+POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
+
+
+def derive_worker_concurrency(major: majors.Major, pool: str, cpus: int, memory_mib: int) -> int:
+    """Worker slots: GlitchTip's own default where it has one that does not depend on the host
+    (6: django-vtasks' 20 async slots in one process, the figure its batch queue and thread
+    lanes are built around; the kit used to give it 2 per CPU, far fewer); for Celery (5) two
+    per CPU, capped by memory only when each slot is a forked process."""
+    if major.upstream_worker_concurrency is not None:
+        return major.upstream_worker_concurrency
+    if pool == "threads":
+        return max(2, min(cpus * 2, MAX_WORKER_THREADS))
+    if pool == "solo":
+        return 1
+    return derive_concurrency(cpus, memory_mib)[1]
+
+
+def worker_prefetch_default(major: majors.Major) -> int:
+    """Celery's prefetch multiplier: the worker may hold concurrency x this unacknowledged
+    messages, and celery-batches only stores a full batch (`ingest_batch_size`, 100) when that
+    window holds one. Celery's default, 4, gives a window of 8 on 2 CPUs: a batch of 8 every
+    2 s, ~4 events/s (recorded on a real GlitchTip 5). A multiplier of one batch lets every
+    thread hold a full batch (recorded ~150 events/s with 4 threads on 2 CPUs)."""
+    return major.ingest_batch_size
+
+
+def worker_processes(major: majors.Major, pool: str, concurrency: int) -> int:
+    """Processes the worker container runs that each open their own database pool."""
+    if major.worker_pool_env is not None and pool == "prefork":
+        return concurrency
+    return 1
+
+
+def worker_db_slots(major: majors.Major, pool: str, concurrency: int) -> int:
+    """Connections one worker process may want at once: one per thread or async slot."""
+    if major.worker_pool_env is not None and pool in ("prefork", "solo"):
+        return 1
+    return concurrency
+
+
+def derive_db_pool_max_size(major: majors.Major, pool: str, concurrency: int) -> int:
+    """DATABASE_POOL_MAX_SIZE: GlitchTip's default (5: 10, 6: 20 per process), raised to the
+    worker's slots so no thread or task waits for a connection (GlitchTip's pool times out
+    after 30 s and the task fails)."""
+    return max(major.db_pool_default, worker_db_slots(major, pool, concurrency))
+
+
+def connections_needed(
+    major: majors.Major, pool: str, worker_concurrency: int, web_concurrency: int, pool_max: int
+) -> int:
+    """The most connections the stack can open: every web and worker process's full pool, plus
+    the reserve."""
+    processes = web_concurrency + worker_processes(major, pool, worker_concurrency)
+    return processes * pool_max + RESERVED_CONNECTIONS
+
+
+def derive_postgres_memory(memory_mib: int) -> tuple[int, int, int]:
+    """(shared_buffers, effective_cache_size, maintenance_work_mem) in MiB for a host running
+    Postgres next to GlitchTip: an eighth of memory for shared buffers (a quarter is the usual
+    advice for a host of its own; GlitchTip's processes need the rest), half as the planner's
+    cache estimate, a 32nd for vacuum and index builds; Postgres's own defaults as the floor."""
+    shared = max(128, min(memory_mib // 8, 8192))
+    cache = max(512, memory_mib // 2)
+    maintenance = max(64, min(memory_mib // 32, 1024))
+    return shared, cache, maintenance
 
 
 # --- the table of settings ---
@@ -517,15 +602,74 @@ SPECS: tuple[Spec, ...] = (
         default_text="90",
     ),
     Spec(
+        "worker_pool", "GLITCHTIP_KIT_WORKER_POOL", parse_choice(WORKER_POOLS, "worker pool"),
+        _const("threads"),
+        "GlitchTip 5 only: Celery worker pool (CELERY_WORKER_POOL); threads share one process.",
+        default_text="threads",
+    ),
+    Spec(
         "worker_concurrency", "GLITCHTIP_KIT_WORKER_CONCURRENCY",
-        int_between(1, 64, "concurrency"), lambda r: derive_concurrency(*host_resources())[1],
-        "Worker concurrency (VTASKS_CONCURRENCY on 6, CELERY_WORKER_CONCURRENCY on 5).",
-        derived=True, default_text="2 per CPU, capped by memory",
+        int_between(1, 64, "concurrency"),
+        lambda r: derive_worker_concurrency(
+            _major_row(r), r["worker_pool"], *host_resources()
+        ),
+        "Worker concurrency: VTASKS_CONCURRENCY on 6 (async slots in one process), "
+        "CELERY_WORKER_CONCURRENCY on 5.",
+        derived=True, default_text="6: 20; 5: 2 per CPU (threads)",
+    ),
+    Spec(
+        "worker_prefetch", "GLITCHTIP_KIT_WORKER_PREFETCH", int_between(0, 1000, "multiplier"),
+        lambda r: worker_prefetch_default(_major_row(r)),
+        "GlitchTip 5 only: Celery prefetch multiplier (CELERY_WORKER_PREFETCH_MULTIPLIER); "
+        "concurrency x this must hold a batch of 100 events.",
+        derived=True, default_text="100",
     ),
     Spec(
         "web_concurrency", "GLITCHTIP_KIT_WEB_CONCURRENCY", int_between(1, 64, "concurrency"),
         lambda r: derive_concurrency(*host_resources())[0], "Web server processes.",
         derived=True, default_text="1 per CPU, capped by memory",
+    ),
+    Spec(
+        "db_pool_max_size", "GLITCHTIP_KIT_DB_POOL_MAX_SIZE", int_between(1, 500, "pool size"),
+        lambda r: derive_db_pool_max_size(
+            _major_row(r), r["worker_pool"], r["worker_concurrency"]
+        ),
+        "Database connections each GlitchTip process may open (DATABASE_POOL_MAX_SIZE).",
+        derived=True, default_text="6: 20, 5: 10, at least the worker's slots",
+    ),
+    Spec(
+        "postgres_max_connections", "GLITCHTIP_KIT_POSTGRES_MAX_CONNECTIONS",
+        int_between(20, 10000, "number of connections"),
+        lambda r: max(
+            POSTGRES_DEFAULT_MAX_CONNECTIONS,
+            connections_needed(
+                _major_row(r), r["worker_pool"], r["worker_concurrency"],
+                r["web_concurrency"], r["db_pool_max_size"],
+            ),
+        ),
+        "Postgres max_connections: every process's full pool fits, plus a reserve.",
+        derived=True, default_text="100, or what the pools need",
+    ),
+    Spec(
+        "postgres_shared_buffers_mb", "GLITCHTIP_KIT_POSTGRES_SHARED_BUFFERS_MB",
+        int_between(16, 1048576, "size in MiB"),
+        lambda r: derive_postgres_memory(host_resources()[1])[0],
+        "Postgres shared_buffers in MiB.",
+        derived=True, default_text="1/8 of memory, 128 to 8192",
+    ),
+    Spec(
+        "postgres_effective_cache_size_mb", "GLITCHTIP_KIT_POSTGRES_EFFECTIVE_CACHE_SIZE_MB",
+        int_between(16, 4194304, "size in MiB"),
+        lambda r: derive_postgres_memory(host_resources()[1])[1],
+        "Postgres effective_cache_size in MiB (a planner estimate; allocates nothing).",
+        derived=True, default_text="1/2 of memory",
+    ),
+    Spec(
+        "postgres_maintenance_work_mem_mb", "GLITCHTIP_KIT_POSTGRES_MAINTENANCE_WORK_MEM_MB",
+        int_between(1, 65536, "size in MiB"),
+        lambda r: derive_postgres_memory(host_resources()[1])[2],
+        "Postgres maintenance_work_mem in MiB (vacuum, index builds).",
+        derived=True, default_text="1/32 of memory, 64 to 1024",
     ),
     Spec(
         "advanced_partitioning", "GLITCHTIP_ADVANCED_PARTITIONING", parse_bool, _const(False),
@@ -555,6 +699,22 @@ SPECS: tuple[Spec, ...] = (
         _const("glitchtip"), "Compose project name (prefix of containers and volumes).",
         default_text="glitchtip",
     ),
+    Spec(
+        "locust_image", "GLITCHTIP_KIT_LOCUST_IMAGE", parse_image,
+        _const("locustio/locust:2.47.0"),
+        "Locust image of the load test (compose.locust.yml, `provision load`).",
+        default_text="`locustio/locust:2.47.0`",
+    ),
+    Spec(
+        "locust_port", "GLITCHTIP_KIT_LOCUST_PORT", int_between(1, 65535, "port number"),
+        _const(8089), "Host port of the Locust web UI (`make locust-start`), on `bind_address`.",
+        default_text="8089",
+    ),
+    Spec(
+        "load_project", "GLITCHTIP_KIT_LOAD_PROJECT", parse_name, _const("loadtest"),
+        "Project the load test sends its events to (created if missing; never `project`).",
+        default_text="loadtest",
+    ),
 )  # fmt: skip
 
 SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
@@ -580,14 +740,24 @@ class Settings:
     enable_user_registration: bool
     enable_organization_creation: bool
     retention_days: int
+    worker_pool: str
     worker_concurrency: int
+    worker_prefetch: int
     web_concurrency: int
+    db_pool_max_size: int
+    postgres_max_connections: int
+    postgres_shared_buffers_mb: int
+    postgres_effective_cache_size_mb: int
+    postgres_maintenance_work_mem_mb: int
     advanced_partitioning: bool
     admin_email: str
     organization: str
     project: str
     platform: str
     compose_project_name: str
+    locust_image: str
+    locust_port: int
+    load_project: str
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -874,6 +1044,7 @@ def check_combinations(settings: Settings) -> None:
             f"GlitchTip {major.number} has no pg_partman support (it manages partitions itself)",
             "set advanced_partitioning: false, or glitchtip_major: 5",
         )
+    check_tuning(settings)
     tagged = image_tag_major(settings.glitchtip_image)
     if tagged is not None and tagged in majors.MAJORS and tagged != major.number:
         raise SettingsError(
@@ -912,6 +1083,46 @@ def check_combinations(settings: Settings) -> None:
             "read the data volume",
             f"use a pg_partman image of Postgres {version}",
         )
+
+
+def check_tuning(settings: Settings) -> None:
+    """Refuse worker and database sizes that cannot work together: tasks waiting for a pooled
+    connection fail after 30 s, and pools that do not fit in max_connections fail under load."""
+    major = settings.major
+    slots = worker_db_slots(major, settings.worker_pool, settings.worker_concurrency)
+    if slots > settings.db_pool_max_size:
+        raise SettingsError(
+            f"db_pool_max_size (from {_where(settings, 'db_pool_max_size')}): "
+            f"{settings.db_pool_max_size} connections per process, but the worker runs {slots} "
+            "slots that each need one",
+            f"set db_pool_max_size to at least {slots}, or lower worker_concurrency",
+        )
+    needed = connections_needed(
+        major,
+        settings.worker_pool,
+        settings.worker_concurrency,
+        settings.web_concurrency,
+        settings.db_pool_max_size,
+    )
+    if needed > settings.postgres_max_connections:
+        raise SettingsError(
+            f"postgres_max_connections (from {_where(settings, 'postgres_max_connections')}): "
+            f"{settings.postgres_max_connections}, but the web and worker pools may open "
+            f"{needed} (including {RESERVED_CONNECTIONS} reserved)",
+            f"set postgres_max_connections to at least {needed}, or lower db_pool_max_size, "
+            "web_concurrency or worker_concurrency",
+        )
+    if major.worker_prefetch_env is not None and settings.worker_pool != "solo":
+        window = settings.worker_concurrency * settings.worker_prefetch
+        if settings.worker_prefetch != 0 and window < major.ingest_batch_size:
+            raise SettingsError(
+                f"worker_prefetch (from {_where(settings, 'worker_prefetch')}): a window of "
+                f"{settings.worker_concurrency} x {settings.worker_prefetch} = {window} "
+                f"messages never fills a batch of {major.ingest_batch_size}: the worker would "
+                f"store {window} events per 2 s",
+                f"set worker_prefetch to at least "
+                f"{-(-major.ingest_batch_size // settings.worker_concurrency)} (or 0: unlimited)",
+            )
 
 
 # --- glitchtip.yaml for `provision init`, and the report for `provision config` ---

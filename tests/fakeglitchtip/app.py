@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -230,6 +231,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/teams/", "org_teams"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/projects/", "org_projects"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/issues/", "org_issues"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/transaction-groups/", "transaction_groups"),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/", "monitors"),
     ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/", "monitor"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
@@ -1355,6 +1357,41 @@ class FakeGlitchTip:
             raise fail(401, "Invalid DSN")
         return record
 
+    def h_transaction_groups(self, state: State, request: Request, org: str) -> Response:
+        """Transactions grouped by name and op, with their count (recorded 157)."""
+        who = self.require(state, request, *_EVENT_ANY)
+        record = self.org_for(state, who, org)
+        ids = {p["id"] for p in model.org_projects(state, record["id"])}
+        groups = [
+            {
+                "avgDuration": round(g["duration_ms"] / g["count"]) if g["count"] else 0,
+                "transactionCount": g["count"],
+                "project": g["project_id"],
+                "id": g["id"],
+                "transaction": g["transaction"],
+                "op": g["op"],
+                "method": "",
+            }
+            for g in sorted(state.get("transaction_groups", {}).values(), key=lambda g: g["id"])
+            if g["project_id"] in ids
+        ]
+        return self.paginated(request, groups)
+
+    @staticmethod
+    def _decompressed(request: Request) -> bytes:
+        """The ingest body decoded from its Content-Encoding (GlitchTip decompresses gzip and
+        deflate bodies; sentry-sdk sends gzip); Django's plain 400 page when it cannot be decoded
+        (as the stand-in's web layer answers)."""
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        try:
+            if encoding in ("gzip", "x-gzip"):
+                return zlib.decompress(request.body, 16 + zlib.MAX_WBITS)
+            if encoding == "deflate":
+                return zlib.decompress(request.body)
+        except zlib.error:
+            raise HttpError(text_response(400, _html_error("Bad Request (400)"))) from None
+        return request.body
+
     def h_envelope(self, state: State, request: Request, pid: str) -> Response:
         try:
             key = self._ingest_key(state, request, pid)
@@ -1362,7 +1399,7 @@ class FakeGlitchTip:
             # The envelope view answers with a plain JsonResponse: no charset (recorded, 104).
             error.response.headers = [("Content-Type", "application/json")]
             raise
-        lines = request.body.decode("utf-8", "replace").split("\n")
+        lines = self._decompressed(request).decode("utf-8", "replace").split("\n")
         try:
             header = json.loads(lines[0]) if lines and lines[0].strip() else {}
         except ValueError:
@@ -1392,6 +1429,7 @@ class FakeGlitchTip:
 
     def h_store(self, state: State, request: Request, pid: str) -> Response:
         key = self._ingest_key(state, request, pid)
+        request.body = self._decompressed(request)
         payload = self.body(request)
         event_id = str(payload.get("event_id") or uuid.uuid4().hex)
         # Recorded: a duplicate event_id is not deduplicated.

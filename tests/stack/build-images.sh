@@ -5,10 +5,11 @@
 #   glitchtip-kit-test/valkey:8        valkey-server 8.1
 #   glitchtip-kit-test/glitchtip:6     the stand-in GlitchTip 6 (tests/fakeglitchtip inside)
 #   glitchtip-kit-test/glitchtip:5     the stand-in GlitchTip 5
+#   glitchtip-kit-test/locust:2        Locust 2.47 from PyPI wheels (the load test's image)
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
-# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5 ...]
+# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5|locust ...]
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -78,8 +79,31 @@ glitchtip_context() {
     find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
 }
 
+# The Locust image's context: its Dockerfile plus Locust and its dependencies as wheels for
+# Debian trixie's Python 3.13, downloaded once on the host (pip speaks to PyPI; no registry).
+LOCUST_VERSION=2.47.0
+locust_context() {
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/locust-$LOCUST_VERSION" pip
+    if [[ ! -f "$cache/.complete" ]]; then
+        pip="$repo/.venv/bin/pip"
+        [[ -x $pip ]] || pip="python3 -m pip"
+        log "downloading Locust $LOCUST_VERSION wheels for Python 3.13 into $cache"
+        rm -rf "$cache" && mkdir -p "$cache"
+        $pip download --quiet --disable-pip-version-check --dest "$cache" \
+            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
+            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
+            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 \
+            "locust==$LOCUST_VERSION" || die "pip download of Locust $LOCUST_VERSION failed"
+        touch "$cache/.complete"
+    fi
+    cp -a "$images/locust/Dockerfile" "$dir/"
+    mkdir -p "$dir/wheels"
+    cp -a "$cache"/*.whl "$dir/wheels/"
+}
+
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(postgres valkey glitchtip6 glitchtip5)
+[[ ${#want[@]} -gt 0 ]] || want=(postgres valkey glitchtip6 glitchtip5 locust)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -95,7 +119,13 @@ for name in "${want[@]}"; do
             build "$GTK_NS/glitchtip:$major" "$ctx" \
                 --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version"
             ;;
-        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5)" ;;
+        locust)
+            ctx="$tmp/locust"
+            mkdir -p "$ctx"
+            locust_context "$ctx"
+            build "$GTK_NS/locust:2" "$ctx" --build-arg "LOCUST_VERSION=$LOCUST_VERSION"
+            ;;
+        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5, locust)" ;;
     esac
 done
 

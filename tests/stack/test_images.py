@@ -197,7 +197,7 @@ def _worker_probe_passes(project, major: int) -> bool:
     return done.returncode == 0
 
 
-def _event_reaches_issues_only_with_worker(project, base: str, port: int) -> None:
+def _event_reaches_issues_only_with_worker(project, base: str, port: int, major: int) -> None:
     """Superuser -> token -> org/team/project/DSN; an event waits in Valkey until the worker
     runs, then shows up through the issues API."""
     assert project.run(*SUPERUSER).returncode == 0
@@ -223,8 +223,10 @@ def _event_reaches_issues_only_with_worker(project, base: str, port: int) -> Non
         assert sent.status_code == 200, sent.text
         org = api.get("/api/0/organizations/").json()[0]["slug"]
         issues_path = f"/api/0/projects/{org}/app/issues/"
+        from provision.majors import MAJORS  # the real queue key: "celery" (5), "{vt}:q:ingest"
+
         queued = project.run(
-            "exec", "-T", "valkey", "valkey-cli", "llen", "glitchtip-standin:ingest"
+            "exec", "-T", "valkey", "valkey-cli", "llen", MAJORS[major].task_queue_keys[0]
         ).stdout.strip()
         assert queued == "1"  # no worker yet: waiting in Valkey, nothing visible
         assert api.get(issues_path).json() == []
@@ -268,7 +270,7 @@ def test_glitchtip6_standin_end_to_end(stack_env, tmp_path):
         assert "password authentication failed" in wrong.stderr
         assert "not-the-password" not in wrong.stdout + wrong.stderr  # redacted
 
-        _event_reaches_issues_only_with_worker(project, base, port)
+        _event_reaches_issues_only_with_worker(project, base, port, 6)
         second = project.run(*SUPERUSER, check=False)
         assert second.returncode == 1
         assert "CommandError: Error: That email is already taken." in second.stderr
@@ -309,9 +311,9 @@ def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path):
         assert bgw == "pg_partman_bgw"
 
         # The worker writes into the pg_partman-managed table: ingest works end to end.
-        _event_reaches_issues_only_with_worker(project, base, port)
+        _event_reaches_issues_only_with_worker(project, base, port, 5)
         assert _wait_for(lambda: _worker_probe_passes(project, 5), 10, "the worker probe")
         worker_logs = project.run("logs", "--no-color", "worker").stdout
-        assert "processed 1 event(s)" in worker_logs
+        assert "Process 1 issue event requests (stored 1)" in worker_logs
         rows = project.run(*psql, "SELECT sum(count) FROM standin_issueaggregate").stdout
         assert rows.strip() == "1"

@@ -75,7 +75,7 @@ def _queue(dsn: dict, wait: float = 10.0):
         client = valkeyqueue.connect(url, wait=wait)
     except (redis.exceptions.RedisError, ValueError) as exc:
         die(f"cannot connect to Valkey at {config.redact_url(url)}: {exc}")
-    return valkeyqueue.ValkeyQueue(client)
+    return valkeyqueue.ValkeyQueue(client, valkeyqueue.queue_key(config.major()))
 
 
 # -- migrate ---------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def cmd_manage(args: list[str]) -> int:
         print("System check identified no issues (0 silenced).")
         return 0
     if name == "runworker" and config.major() >= 6:
-        return cmd_worker()
+        return cmd_worker(rest)
     print(f"Unknown command: {name!r}", file=sys.stderr)
     return 1
 
@@ -229,13 +229,97 @@ def _record_aggregate(conn, count: int) -> None:
         cur.execute("INSERT INTO standin_issueaggregate (date, count) VALUES (now(), %s)", (count,))
 
 
-def cmd_worker() -> int:
-    """The worker: sleeps on the queue, runs the fake's `process_pending`, plus uptime checks."""
-    from fakeglitchtip import process_pending, run_uptime_checks
+def cmd_worker(argv: list[str] | None = None) -> int:
+    """The worker: stores queued events in batches as the real worker would (standin.batchworker,
+    standin.capacity), plus uptime checks. `argv` is the celery command line (GlitchTip 5)."""
+    from fakeglitchtip import run_uptime_checks
+    from fakeglitchtip.worker import store_batch
 
+    from . import batchworker, capacity
+
+    try:
+        model = capacity.model_for(config.major(), _worker_environ(argv or []))
+    except ValueError as exc:  # Celery's CLI refuses a bad option value before starting
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        return 2
     dsn, conn = _db()
     store = _store(dsn)
     queue = _queue(dsn)
+    if not hasattr(queue, "fetch"):
+        return _worker_polling(dsn, conn, store, queue)
+    restored = queue.restore_unacked()
+    if restored:
+        print(f"Restored {restored} unacknowledged message(s)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    aggregate_lock = threading.Lock()
+
+    def store_and_count(items: list[dict]) -> int:
+        try:
+            count = store_batch(store, items)
+        except Exception:
+            for item in items:  # keep the events when the database failed
+                queue.push(item)
+            raise
+        if count:
+            with aggregate_lock:
+                _record_aggregate(conn, count)
+        return count
+
+    worker = batchworker.BatchWorker(
+        model, queue, store_and_count, log=lambda line: print(line, flush=True)
+    )
+    banner = f"stand-in worker (GlitchTip {config.major()}) ready: {model.describe()}"
+    print(banner, flush=True)
+    worker.start()
+    uptime_every = float(config.env("STANDIN_UPTIME_INTERVAL", "10") or 10)
+    while not stop.wait(uptime_every):
+        try:
+            run_uptime_checks(store)
+        except Exception as exc:
+            print(f"worker error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    worker.stop()
+    queue.restore_unacked()
+    print("stand-in worker stopped", flush=True)
+    return 0
+
+
+# Celery's worker options the stand-in understands, and the variables click would read them from.
+_CELERY_FLAGS = {
+    "-P": "CELERY_WORKER_POOL",
+    "--pool": "CELERY_WORKER_POOL",
+    "-c": "CELERY_WORKER_CONCURRENCY",
+    "--concurrency": "CELERY_WORKER_CONCURRENCY",
+    "--prefetch-multiplier": "CELERY_WORKER_PREFETCH_MULTIPLIER",
+}
+
+
+def _worker_environ(argv: list[str]) -> dict[str, str]:
+    """The worker's settings: the process environment (what click's auto_envvar_prefix sees:
+    only exported variables), overridden by command-line flags, as Celery's CLI does."""
+    import os
+
+    environ = dict(os.environ)
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, _, value = arg.partition("=")
+        if name in _CELERY_FLAGS:
+            if not value and i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            environ[_CELERY_FLAGS[name]] = value
+        elif arg.startswith("-c") and len(arg) > 2 and arg[2:].isdigit():
+            environ["CELERY_WORKER_CONCURRENCY"] = arg[2:]
+        i += 1
+    return environ
+
+
+def _worker_polling(dsn, conn, store, queue) -> int:
+    """VALKEY_URL="" (Postgres queue): one event at a time, as before."""
+    from fakeglitchtip import process_pending, run_uptime_checks
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -255,7 +339,7 @@ def cmd_worker() -> int:
         except Exception as exc:
             print(f"worker error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             if conn.closed:
-                dsn, conn = _db()
+                _dsn, conn = _db()
             stop.wait(1)
     print("stand-in worker stopped", flush=True)
     return 0
@@ -284,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "web":
         return cmd_web()
     if cmd in ("worker", "celery"):
-        return cmd_worker()
+        return cmd_worker(rest)
     if cmd == "manage":
         return cmd_manage(rest)
     print(f"unknown stand-in command {cmd!r}", file=sys.stderr)

@@ -12,14 +12,22 @@ queue and GlitchTip's settings from the environment, and wraps the app's `handle
   - `/_health/` is static (no database access, like GlitchTip's async view) but still obeys
     ALLOWED_HOSTS (Django's rules: exact host, `.domain` for subdomains, `*`);
   - a database/Valkey failure inside a request answers 500 (logged) instead of dropping the
-    connection.
+    connection;
+  - ingest (`POST /api/<id>/envelope/` and `/store/`) checks the DSN key against project keys
+    cached for a few seconds (re-read at once for an unknown key) and only queues the event, as
+    GlitchTip's ingest view does: it does not take the row lock of the stand-in's state, so the
+    web's speed does not fall as stored events pile up and the worker holds the lock;
+  - ingest takes as long as on the real web server (`IngestGate`, config.INGEST_SECONDS), with
+    as many requests at a time as the server has processes.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
+import time
 import traceback
 
 from . import config
@@ -69,6 +77,72 @@ def prepare_body(request, server: config.WebServer):
     return request
 
 
+INGEST_PATH = re.compile(r"^/api/(?P<pid>\d+)/(?P<kind>envelope|store)/$")
+
+
+class KeyCache:
+    """The project keys of the state, re-read after `ttl` seconds, or at once (at most every
+    `min_reload` s) when a request names a key the cache does not know."""
+
+    def __init__(self, store, ttl: float = 5.0, min_reload: float = 0.5) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._min_reload = min_reload
+        self._lock = threading.Lock()
+        self._keys: dict = {}
+        self._loaded = float("-inf")
+
+    def _reload(self) -> None:
+        with self._store.transaction() as state:
+            keys = dict(state["keys"])
+        self._keys, self._loaded = keys, time.monotonic()
+
+    def state(self, *, refresh: bool = False) -> dict:
+        """A minimal state for the ingest handlers: {"keys": ...}. `refresh`: after a miss."""
+        with self._lock:
+            age = time.monotonic() - self._loaded
+            if age > self._ttl or (refresh and age > self._min_reload):
+                self._reload()
+            return {"keys": self._keys}
+
+
+class IngestGate:
+    """The web server's capacity for ingest: `processes` requests at a time, each taking at least
+    `seconds` (config.INGEST_SECONDS, the recorded speed of GlitchTip's web servers), so the
+    stand-in accepts events about as fast as the real server, not as fast as this fake."""
+
+    def __init__(self, processes: int, seconds: float) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, processes))
+        self._seconds = seconds
+        self._started = threading.local()
+
+    def __enter__(self) -> None:
+        self._slots.acquire()
+        self._started.at = time.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            left = self._seconds - (time.monotonic() - self._started.at)
+            if left > 0:
+                time.sleep(left)
+        finally:
+            self._slots.release()
+
+
+def ingest(app, keys: KeyCache, request, pid: str, kind: str):
+    """Queue an ingested event without the state's row lock; None when not handled here."""
+    from fakeglitchtip.app import HttpError
+
+    handler = getattr(app, f"h_{kind}")
+    for refresh in (False, True):
+        try:
+            return handler(keys.state(refresh=refresh), request, pid)
+        except HttpError as error:
+            if refresh or error.response.status not in (401, 403):
+                return error.response
+    return None
+
+
 def serve(settings: config.Settings, store, queue) -> int:
     from fakeglitchtip import start_fake
     from fakeglitchtip.app import text_response
@@ -95,6 +169,8 @@ def serve(settings: config.Settings, store, queue) -> int:
     )
     app = handle.app
     fake_handle = app.handle
+    keys = KeyCache(store)
+    gate = IngestGate(settings.server.processes, settings.server.ingest_seconds)
 
     def handle_request(request):
         if request.path.split("?", 1)[0] == "/_health/" and request.method in ("GET", "HEAD"):
@@ -104,6 +180,12 @@ def serve(settings: config.Settings, store, queue) -> int:
         if request.body and prepare_body(request, settings.server) is None:
             return text_response(400, "<h1>Bad Request (400)</h1>")
         try:
+            match = INGEST_PATH.match(request.path.split("?", 1)[0])
+            if match and request.method == "POST":
+                if not config.host_allowed(request.headers.get("host"), settings.allowed_hosts):
+                    return text_response(400, "<h1>Bad Request (400)</h1>")
+                with gate:
+                    return ingest(app, keys, request, match["pid"], match["kind"])
             return fake_handle(request)
         except Exception:
             traceback.print_exc(file=sys.stderr)

@@ -1,0 +1,276 @@
+"""Benchmark: the kit's tuned defaults against GlitchTip's upstream defaults, same load.
+
+For each GlitchTip major asked for, two fresh stacks on this host with the same images (the
+registry-free stand-ins, tests/stack/build-images.sh) take the same headless Locust load through
+`provision.load.run.run_load` (what `provision load --json` runs), one after the other:
+
+  upstream  `provision up`, then a bench-only Compose override that puts back what GlitchTip's
+            official compose.sample runs: the image's default web server (5: uWSGI, one
+            process; 6: granian, one worker), the worker as shipped (5: run-celery-with-beat.sh
+            with no CELERY_WORKER_* in its environment, so Celery runs prefork, one process per
+            CPU, prefetch 4; 6: VTASKS_CONCURRENCY unset, 20), GlitchTip's own
+            DATABASE_POOL_MAX_SIZE and the Postgres image's default settings;
+  kit       `provision up` as rendered (granian ASGI; 5: threads, prefetch 100; pools and
+            Postgres sized for the host).
+
+It prints both side by side (accepted/s, p95, processed/s, drain, failures) and the ratio of
+processed events per second (issue target >= 1.5x, guide >= 10x), with the worker banner each
+stack logged (what the worker really ran with). Every stack is removed with `down -v`, also
+after a failure or Ctrl-C; loads and drains are bounded.
+
+Run: `GLITCHTIP_KIT_TEST_IMAGES=gtk-load .venv/bin/python bench/bench_ingest.py
+[--major 5|6|both] [--users 8] [--duration 30] [--drain-timeout 60] [--json]`.
+Exit status 1 when a run fails or the processed/s ratio is under 1.5x for a major.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ISSUE_TARGET = 1.5
+GUIDE_TARGET = 10.0
+UP_TIMEOUT = 600
+OVERRIDE = "bench-upstream.yml"
+
+
+class BenchError(Exception):
+    """A run failed: the benchmark stops (after cleaning up) with this message."""
+
+
+def namespace() -> str:
+    return os.environ.get("GLITCHTIP_KIT_TEST_IMAGES") or "glitchtip-kit-test"
+
+
+def images(major: int) -> dict[str, str]:
+    ns = namespace()
+    return {
+        "glitchtip_image": f"{ns}/glitchtip:{major}",
+        "postgres_image": f"{ns}/postgres:17",
+        "valkey_image": f"{ns}/valkey:8",
+        "locust_image": f"{ns}/locust:2",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without settings that would change the deployment."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GLITCHTIP_") and key not in ("DEFAULT_FROM_EMAIL", "EMAIL_URL")
+    }
+
+
+def upstream_override(major: int) -> str:
+    """The Compose override that undoes the kit's tuning (`!reset` drops a key)."""
+    from provision import majors
+
+    m = majors.MAJORS[major]
+    names = [m.worker_concurrency_env, *m.web_concurrency_envs, "DATABASE_POOL_MAX_SIZE"]
+    names += [name for name in (m.worker_pool_env, m.worker_prefetch_env) if name]
+    names += [name for name, _value in m.web_server_env]  # 5: back to the image's uWSGI
+    reset = "".join(f"      {name}: !reset null\n" for name in names)
+    services = "".join(f"  {svc}:\n    environment:\n{reset}" for svc in ("web", "worker"))
+    return (
+        "# bench_ingest.py: GlitchTip's upstream defaults (official compose.sample): the image's\n"
+        "# web server and worker as shipped, GlitchTip's pool size, Postgres's defaults.\n"
+        "services:\n"
+        "  postgres:\n"
+        "    command: !reset null\n"
+        f"{services}"
+    )
+
+
+def compose_argv(compose: tuple[str, ...], project: str, files: list[str], *args: str):
+    return [*compose, *(p for f in files for p in ("-f", f)), "--project-name", project, *args]
+
+
+def run(argv: list[str], directory: Path, timeout: int, what: str) -> str:
+    done = subprocess.run(
+        argv, cwd=directory, capture_output=True, text=True, timeout=timeout, env=clean_env()
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
+    return done.stdout
+
+
+def down(compose: tuple[str, ...], directory: Path, project: str) -> None:
+    argv = compose_argv(compose, project, ["compose.yml"], "down", "-v", "--remove-orphans")
+    subprocess.run([*argv, "-t", "5"], cwd=directory, capture_output=True, timeout=300)
+    subprocess.run(
+        [*compose, "--project-name", f"{project}-locust", "down", "-v", "--remove-orphans"],
+        cwd=directory, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def worker_banner(compose: tuple[str, ...], directory: Path, project: str, files) -> str:
+    out = subprocess.run(
+        compose_argv(compose, project, files, "logs", "--no-log-prefix", "worker"),
+        cwd=directory, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    lines = [line for line in out.splitlines() if "ready" in line]
+    return lines[-1].strip() if lines else "(no worker banner)"
+
+
+def one_stack(major: int, variant: str, compose: tuple[str, ...], args: argparse.Namespace) -> dict:
+    """Bring up one stack, load it, measure, remove it."""
+    from provision.load.run import run_load
+
+    with tempfile.TemporaryDirectory(prefix="glitchtip-kit-bench-ingest-") as scratch:
+        directory = Path(scratch)
+        project = f"gtkingest-{secrets.token_hex(3)}"
+        settings = {
+            "glitchtip_major": major,
+            **images(major),
+            "http_port": free_port(),
+            "compose_project_name": project,
+        }
+        (directory / "glitchtip.yaml").write_text(
+            "".join(f"{key}: {value}\n" for key, value in settings.items())
+        )
+        files = ["compose.yml"]
+        try:
+            run(
+                [sys.executable, "-m", "provision", "up", "--quiet", "--dir", str(directory)],
+                directory, UP_TIMEOUT, f"provision up ({variant})",
+            )  # fmt: skip
+            if variant == "upstream":
+                (directory / OVERRIDE).write_text(upstream_override(major))
+                files = ["compose.yml", OVERRIDE]
+                run(
+                    compose_argv(compose, project, files, "up", "-d", "--wait", "--pull", "never"),
+                    directory, UP_TIMEOUT, "compose up with the upstream override",
+                )  # fmt: skip
+            began = time.monotonic()
+            result = run_load(
+                directory,
+                users=args.users,
+                spawn_rate=float(args.users),
+                duration_s=float(args.duration),
+                drain_timeout_s=float(args.drain_timeout),
+                environ=clean_env(),
+                progress=(lambda line: print(f"    [{major} {variant}] {line}", flush=True))
+                if args.verbose
+                else None,
+            )
+            result["wall_s"] = round(time.monotonic() - began, 1)
+            result["worker"] = worker_banner(compose, directory, project, files)
+            return result
+        finally:
+            down(compose, directory, project)
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def report(major: int, upstream: dict, kit: dict, args: argparse.Namespace) -> tuple[list, float]:
+    ratio = kit["processed_per_s"] / max(upstream["processed_per_s"], 0.01)
+    drain = f"not drained in {args.drain_timeout} s"
+    rows = [
+        ("requests (failures)", "requests", "failures"),
+        ("accepted events/s", "accepted_per_s", None),
+        ("p50 / p95 ingest ms", "p50_ms", "p95_ms"),
+        ("events sent", "events_sent", None),
+        ("events processed", "events_processed", None),
+        ("processed events/s", "processed_per_s", None),
+        ("queue peak after load", "queue_peak", None),
+    ]
+    lines = [
+        f"GlitchTip {major}: {args.users} users, {args.duration} s of load, drain bound "
+        f"{args.drain_timeout} s (stand-in images {namespace()}/*)",
+        f"  {'':26} {'upstream defaults':>22} {'kit defaults':>22}",
+    ]
+    for label, first, second in rows:
+        cells = []
+        for side in (upstream, kit):
+            text = fmt(side.get(first))
+            if second:
+                text += f" ({fmt(side.get(second))})" if label.startswith("req") else (
+                    f" / {fmt(side.get(second))}"
+                )  # fmt: skip
+            cells.append(text)
+        lines.append(f"  {label:26} {cells[0]:>22} {cells[1]:>22}")
+    drains = [fmt(side["drain_s"], " s") if side["drain_s"] is not None else drain
+              for side in (upstream, kit)]  # fmt: skip
+    lines.append(f"  {'drain after the load':26} {drains[0]:>22} {drains[1]:>22}")
+    lines.append(f"  upstream worker: {upstream['worker']}")
+    lines.append(f"  kit worker:      {kit['worker']}")
+    issue = "PASS" if ratio >= ISSUE_TARGET else "FAIL"
+    guide = "PASS" if ratio >= GUIDE_TARGET else "FAIL"
+    lines.append(
+        f"  processed/s ratio kit/upstream: {ratio:.1f}x  (issue >= {ISSUE_TARGET}x {issue}; "
+        f"guide >= {GUIDE_TARGET:.0f}x {guide})"
+    )
+    return lines, ratio
+
+
+def main(argv: list[str] | None = None) -> int:
+    from provision.compose_binary import compose_command
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--major", choices=("5", "6", "both"), default="both")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--drain-timeout", type=int, default=60)
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
+    parser.add_argument("--verbose", action="store_true", help="show run_load's progress")
+    args = parser.parse_args(argv)
+    if not (
+        1 <= args.users <= 200 and 5 <= args.duration <= 600 and 5 <= args.drain_timeout <= 900
+    ):
+        parser.error("users 1-200, duration 5-600 s, drain timeout 5-900 s")
+    majors_wanted = (5, 6) if args.major == "both" else (int(args.major),)
+    missing = [
+        image
+        for major in majors_wanted
+        for image in images(major).values()
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                          timeout=30).returncode != 0
+    ]  # fmt: skip
+    if missing:
+        print(f"bench_ingest: missing images {', '.join(sorted(set(missing)))}: build them with "
+              "`GLITCHTIP_KIT_TEST_IMAGES=... bash tests/stack/build-images.sh`")  # fmt: skip
+        return 1
+    compose = tuple(compose_command())
+    results, ok = {}, True
+    for major in majors_wanted:
+        try:
+            upstream = one_stack(major, "upstream", compose, args)
+            kit = one_stack(major, "kit", compose, args)
+        except Exception as error:  # a failed run: report it, clean up, go on
+            print(f"bench_ingest: GlitchTip {major}: FAIL: {type(error).__name__}: {error}")
+            ok = False
+            continue
+        lines, ratio = report(major, upstream, kit, args)
+        print("\n".join(lines), flush=True)
+        results[major] = {"upstream": upstream, "kit": kit, "ratio": round(ratio, 2)}
+        ok = ok and ratio >= ISSUE_TARGET
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The stand-in worker: stores queued events in batches the way the real worker does.
+
+`capacity.WorkerModel` says what the real worker would be (pool, concurrency, prefetch window,
+batch size, flush interval, CPUs); this module runs that mechanism in real time:
+
+  celery (GlitchTip 5): a consumer fetches messages while the unacknowledged ones stay inside
+    the prefetch window (they move from the `celery` list to the `unacked` hash, as kombu's
+    Redis transport does); a buffer is flushed as one batch when it holds `flush_every`
+    messages or when the `flush_interval` timer fires; a pool of `concurrency` slots stores the
+    batches, acknowledging a batch when a slot accepts it (which frees the window).
+  vtasks (GlitchTip 6): one consumer collects up to `flush_every` tasks or waits
+    `flush_interval` seconds, takes one of `VTASKS_CONCURRENCY` slots and hands the batch to a
+    thread pool of min(32, CPUs + 4) threads (asyncio's default executor).
+
+A batch costs what `capacity` says: the real store runs inside the CPU part (one batch at a
+time in a threaded worker, the GIL; up to the CPUs for prefork), padded with sleep to the
+modelled time, then the database-wait part sleeps. So the stand-in's rate follows from the same
+inputs as the real worker's, not from the recorded figures. `time_scale` shrinks every duration
+(tests).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from . import capacity
+
+
+class Broker(Protocol):
+    """The task queue as the worker sees it."""
+
+    def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
+        """Up to `limit` (tag, item) pairs, blocking up to `timeout` s for the first one."""
+        ...
+
+    def ack(self, tags: Sequence[str]) -> None: ...
+
+
+StoreBatch = Callable[[list[dict]], int]
+
+
+class BatchWorker:
+    """Runs `model` against `broker`; `store_batch(items)` stores a batch, returns the count."""
+
+    def __init__(
+        self,
+        model: capacity.WorkerModel,
+        broker: Broker,
+        store_batch: StoreBatch,
+        *,
+        time_scale: float = 1.0,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.model = model
+        self.broker = broker
+        self.store_batch = store_batch
+        self.scale = time_scale
+        self.log = log
+        self.stop_event = threading.Event()
+        self.stored = 0
+        self.batches: list[int] = []
+        self.errors = 0
+        self._lock = threading.Lock()
+        self._buffer: list[tuple[str, dict]] = []
+        self._unaccepted = 0  # flushed to the pool, not yet accepted by a slot (still unacked)
+        self._cpu = threading.BoundedSemaphore(model.cpu_slots)
+        if model.flavour == "vtasks":
+            self._slots = threading.BoundedSemaphore(model.concurrency)
+        else:
+            self._slots = None
+        self._pool = ThreadPoolExecutor(model.parallel_batches, thread_name_prefix="batch")
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> BatchWorker:
+        targets = (
+            [self._consume_vtasks]
+            if self.model.flavour == "vtasks"
+            else [
+                self._consume_celery,
+                self._flush_timer,
+            ]
+        )
+        for target in targets:
+            thread = threading.Thread(target=target, name=target.__name__, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._flush()
+        self._pool.shutdown(wait=True)
+
+    # -- celery ------------------------------------------------------------------------------
+    def _room(self) -> int:
+        window = self.model.window
+        with self._lock:
+            held = len(self._buffer) + self._unaccepted
+        if window is None:
+            return max(0, self.model.flush_every - len(self._buffer))
+        return window - held
+
+    def _consume_celery(self) -> None:
+        while not self.stop_event.is_set():
+            room = self._room()
+            if room <= 0:
+                self.stop_event.wait(0.01 * self.scale)
+                continue
+            try:
+                got = self.broker.fetch(min(room, self.model.flush_every), 0.5)
+            except Exception as exc:  # the broker restarting: retry, like kombu reconnects
+                self._error(f"fetch failed: {type(exc).__name__}: {exc}")
+                continue
+            if not got:
+                continue
+            with self._lock:
+                self._buffer.extend(got)
+                full = len(self._buffer) >= self.model.flush_every
+            if full:
+                self._flush()
+
+    def _flush_timer(self) -> None:
+        interval = self.model.flush_interval * self.scale
+        while not self.stop_event.wait(interval):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+            self._unaccepted += len(batch)
+        if batch:
+            self._submit(batch, accept=True)
+
+    # -- vtasks ------------------------------------------------------------------------------
+    def _consume_vtasks(self) -> None:
+        assert self._slots is not None
+        count, timeout = self.model.flush_every, self.model.flush_interval * self.scale
+        while not self.stop_event.is_set():
+            batch: list[tuple[str, dict]] = []
+            deadline = time.monotonic() + timeout
+            while len(batch) < count and not self.stop_event.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.extend(self.broker.fetch(count - len(batch), min(remaining, 0.5)))
+                except Exception as exc:
+                    self._error(f"fetch failed: {type(exc).__name__}: {exc}")
+                    break
+            if not batch:
+                continue
+            self.broker.ack([tag for tag, _item in batch])  # popped: gone from Valkey
+            while not self._slots.acquire(timeout=0.5):
+                if self.stop_event.is_set():
+                    break
+            else:
+                self._submit(batch, accept=False)
+
+    # -- storing -----------------------------------------------------------------------------
+    def _submit(self, batch: list[tuple[str, dict]], *, accept: bool) -> None:
+        self._pool.submit(self._run_batch, batch, accept)
+
+    def _run_batch(self, batch: list[tuple[str, dict]], accept: bool) -> None:
+        if accept:  # celery-batches acks early: when a pool slot accepts the batch
+            with self._lock:
+                self._unaccepted -= len(batch)
+            try:
+                self.broker.ack([tag for tag, _item in batch])
+            except Exception as exc:
+                self._error(f"ack failed: {type(exc).__name__}: {exc}")
+        try:
+            items = [item for _tag, item in batch]
+            with self._cpu:
+                started = time.monotonic()
+                stored = self.store_batch(items)
+                cpu = capacity.batch_cpu_seconds(len(items)) * self.scale
+                left = cpu - (time.monotonic() - started)
+                if left > 0:
+                    time.sleep(left)
+            time.sleep(capacity.batch_wait_seconds(len(items)) * self.scale)
+            with self._lock:
+                self.stored += stored
+                self.batches.append(len(items))
+            self.log(f"Process {len(items)} issue event requests (stored {stored})")
+        except Exception as exc:
+            self._error(f"batch of {len(batch)} failed: {type(exc).__name__}: {exc}")
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _error(self, line: str) -> None:
+        with self._lock:
+            self.errors += 1
+        self.log(line)
+        self.stop_event.wait(1.0 * self.scale)
+
+
+class MemoryBroker:
+    """A `Broker` on a list, with celery's unacked bookkeeping (tests)."""
+
+    def __init__(self, items: Sequence[dict] = ()) -> None:
+        self._items = list(items)
+        self.unacked: dict[str, dict] = {}
+        self._next = 0
+        self._cond = threading.Condition()
+
+    def push(self, item: dict) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            taken, self._items = self._items[:limit], self._items[limit:]
+            out = []
+            for item in taken:
+                self._next += 1
+                tag = str(self._next)
+                self.unacked[tag] = item
+                out.append((tag, item))
+            return out
+
+    def ack(self, tags: Sequence[str]) -> None:
+        with self._cond:
+            for tag in tags:
+                self.unacked.pop(tag, None)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)

@@ -1,0 +1,408 @@
+"""`provision load` without Docker: options, target guard, Locust's CSV, the drain measure,
+the summary, the rendered compose.locust.yml and the refusals of the command line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_run import one_line_error, run
+
+from provision.errors import UsageError
+from provision.load import measure, report
+from provision.load.options import parse_duration, resolve_target
+from provision.load.summary import summary_lines
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Locust 2.47's stats CSV (locust/stats.py requests_csv_columns), two kinds and the total.
+STATS_CSV = (
+    "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
+    "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
+    "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n"
+    "POST,error_gzip,300,2,12,14.1,3,80,45,10.0,0.07,12,14,16,18,25,31,40,60,80,80,80\n"
+    "POST,transaction,100,0,9,10.2,2,50,45,3.3,0,9,10,11,12,15,20,30,40,50,50,50\n"
+    ",Aggregated,400,2,11,13.0,2,80,45,13.3,0.07,11,13,15,17,22,29,38,55,80,80,80\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("2m", 120), ("1h30m", 5400), ("45", 45), ("1m5s", 65)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "0s", "5x", "-3s", "25h", "1.5m", "m"])
+def test_bad_durations(text):
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+def _target(target, allow=False):
+    return resolve_target(
+        target,
+        web_service_url="http://web:8000",
+        host_header="errors.example.com",
+        stack_hosts=("web", "glitchtip-web-1"),
+        allow_remote=allow,
+    )
+
+
+def test_default_target_is_the_stack_with_the_public_host():
+    target = _target(None)
+    assert (target.url, target.host_header, target.is_stack) == (
+        "http://web:8000",
+        "errors.example.com",
+        True,
+    )
+    assert _target("http://web:8000").host_header == "errors.example.com"
+
+
+def test_remote_targets_need_the_flag():
+    with pytest.raises(UsageError, match="allow-remote-target"):
+        _target("https://errors.example.com")
+    allowed = _target("https://errors.example.com", allow=True)
+    assert (allowed.url, allowed.host_header, allowed.is_stack) == (
+        "https://errors.example.com",
+        "",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "ftp://web",
+        "http://u:p@web:8000",
+        "http://web:8000/api",
+        "web:8000",
+        "http://web:99999",
+    ],
+)
+def test_targets_refused(bad):
+    with pytest.raises(UsageError):
+        _target(bad, allow=True)
+
+
+def test_stats_csv():
+    stats = report.parse_stats(STATS_CSV)
+    assert (stats.requests, stats.failures, stats.accepted) == (400, 2, 398)
+    assert (stats.p50_ms, stats.p95_ms) == (11.0, 29.0)
+    assert stats.by_kind["error_gzip"] == {"requests": 300, "failures": 2}
+    with pytest.raises(Exception, match="stats CSV"):
+        report.parse_stats("Name,Other\nx,1\n")
+
+
+def test_failures_csv_most_frequent_first():
+    text = (
+        "Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+        "POST,store,HTTP 500,2,0,0\nPOST,error_gzip,HTTP 403,9,0,0\n"
+    )
+    assert report.parse_failures(text) == [
+        "9 x POST error_gzip: HTTP 403",
+        "2 x POST store: HTTP 500",
+    ]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _drain(queue, stored, accepted=10, timeout=30.0):
+    """Run measure_drain over scripted samples (one entry per sample; the last repeats)."""
+    clock = Clock()
+    state = {"i": 0}
+
+    def pick(seq):
+        return seq[min(state["i"], len(seq) - 1)]
+
+    def backlog():
+        return pick(queue)
+
+    def count():
+        value = pick(stored)
+        state["i"] += 1
+        return measure.Stored(value + 5, 2)  # 5 events and 2 transactions from before
+
+    return measure.measure_drain(
+        accepted=accepted,
+        before=measure.Stored(5, 2),
+        count=count,
+        backlog=backlog,
+        load_end=100.0,
+        timeout_s=timeout,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+def test_drain_ends_when_the_queue_is_empty_and_everything_is_stored():
+    drain = _drain(queue=[8, 3, 0, 0], stored=[0, 4, 7, 10])
+    assert (drain.drain_s, drain.stored.total, drain.queue_peak) == (3.0, 10, 8)
+
+
+def test_an_empty_queue_is_not_enough_while_events_are_still_being_stored():
+    # GlitchTip 6 pops a batch before storing it: queue 0 at once, the count still rising.
+    drain = _drain(queue=[0], stored=[0, 2, 4, 6, 8, 10])
+    assert drain.drain_s == 5.0
+
+
+def test_other_projects_traffic_in_the_queue_does_not_hold_the_drain():
+    drain = _drain(queue=[90, 60, 40], stored=[0, 6, 10])
+    assert (drain.drain_s, drain.queue_peak) == (2.0, 90)
+
+
+def test_a_busy_queue_with_a_stuck_count_is_not_called_drained():
+    drain = _drain(queue=[30], stored=[4], timeout=12.0)
+    assert drain.drain_s is None and drain.stored.total == 4
+
+
+def test_lost_events_end_the_drain_once_the_count_stops_moving():
+    drain = _drain(queue=[4, 0], stored=[0, 7])
+    assert drain.stored.total == 7
+    assert drain.drain_s == 2.0  # first sample of the settled count (queue 0, count 7)
+
+
+def test_no_drain_within_the_bound_is_none():
+    drain = _drain(queue=[50], stored=[0], timeout=10.0)
+    assert drain.drain_s is None and drain.samples == 11
+
+
+def test_queue_lengths_reads_every_key_in_one_exec():
+    class FakeCompose:
+        def run(self, *args, timeout=None):
+            self.args = args
+            from provision.stack.compose import ComposeResult
+
+            return ComposeResult(tuple(args), 0, "3\n0\n", "")
+
+    compose = FakeCompose()
+    assert measure.queue_lengths(compose, ("{vt}:q:ingest", "{vt}:q:default")) == {
+        "{vt}:q:ingest": 3,
+        "{vt}:q:default": 0,
+    }
+    assert compose.args[:3] == ("exec", "-T", "valkey")
+    assert compose.args[-2:] == ("{vt}:q:ingest", "{vt}:q:default")
+
+
+def test_summary_lines():
+    result = {
+        "duration_s": 30, "users": 20, "workers": 1, "target": "http://web:8000",
+        "project": "loadtest", "requests": 400, "failures": 2, "accepted_per_s": 13.3,
+        "p50_ms": 11.0, "p95_ms": 29.0, "events_sent": 398, "events_processed": 398,
+        "transactions_processed": 100, "processed_per_s": 11.7, "drain_s": 4.2,
+        "drain_timeout_s": 120.0, "queue_peak": 35, "report_dir": "reports/x",
+        "top_failures": ["2 x POST store: HTTP 500"],
+    }  # fmt: skip
+    text = "\n".join(summary_lines(result))
+    for part in ("13.3/s", "p95 29 ms", "398 of 398 events (100%", "4.2 s after the load",
+                 "HTTP 500", "reports/x/report.html"):  # fmt: skip
+        assert part in text
+    result["drain_s"] = None
+    assert "NOT drained within 120 s" in "\n".join(summary_lines(result))
+
+
+# --- compose.locust.yml ---
+
+
+@pytest.fixture
+def settings(tmp_path, kit_environ):
+    from provision.settings import load_settings
+
+    return load_settings(tmp_path, {}, environ={})
+
+
+def test_committed_compose_locust_is_the_default_render(settings):
+    from provision.render import render_locust
+
+    assert render_locust(settings) == (REPO / "compose.locust.yml").read_text(encoding="utf-8")
+
+
+def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
+    from provision.render import render_locust
+    from provision.settings import load_settings
+
+    settings = load_settings(
+        tmp_path,
+        {
+            "compose_project_name": "errors",
+            "locust_port": "18089",
+            "bind_address": "0.0.0.0",
+            "glitchtip_domain": "https://errors.example.com",
+            "locust_image": "mirror.local/locust:2.47.0",
+        },
+        environ={},
+    )
+    model = yaml.safe_load(render_locust(settings))
+    assert model["name"] == "errors-locust"
+    assert model["networks"]["glitchtip"] == {"name": "errors_default", "external": True}
+    master = model["services"]["locust-master"]
+    assert master["image"] == "mirror.local/locust:2.47.0"
+    assert master["ports"][0]["published"] == "18089"
+    assert master["ports"][0]["host_ip"] == "0.0.0.0"
+    env = model["x-locust-environment"]
+    assert env["GLITCHTIP_LOAD_HOST_HEADER"].endswith("-errors.example.com}")
+    assert "ports" not in model["services"]["locust-headless"]
+
+
+def test_compose_config_accepts_both_modes(tmp_path, settings):
+    from provision.compose_binary import compose_command
+    from provision.render import write_locust
+
+    write_locust(settings)
+    assert (tmp_path / "compose.locust.yml").stat().st_mode & 0o777 == 0o644
+    base = [*compose_command(), "-f", str(tmp_path / "compose.locust.yml")]
+    dsn = "http://" + "d" * 32 + "@localhost:8000/3"
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "GLITCHTIP_LOAD_DSN": dsn,
+           "LOCUST_USERS": "7", "GLITCHTIP_KIT_LOCUST_MASTER": "locust-headless"}  # fmt: skip
+    done = subprocess.run(
+        [*base, "--profile", "headless", "config", "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    import json
+
+    services = json.loads(done.stdout)["services"]
+    assert services["locust-headless"]["environment"]["LOCUST_USERS"] == "7"
+    assert services["locust-headless"]["environment"]["GLITCHTIP_LOAD_DSN"] == dsn
+    assert services["locust-worker"]["command"][-1] == "locust-headless"
+    # The DSN travels in the environment only: never written into the file.
+    assert "d" * 32 not in (tmp_path / "compose.locust.yml").read_text()
+
+
+# --- the command line ---
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--duration", "5x"], "--duration"),
+        (["--mix", "bogus=3"], "--mix"),
+        (["--ui", "--stop"], "opposite"),
+        (["--ui", "--workers", "0"], "--workers 1 or more"),
+        (["--rate", "nan"], "--rate"),
+        (["--spawn-rate", "0"], "--spawn-rate"),
+        (["--users", "0"], "--users"),
+        (["--project", "default"], "production project"),
+        (["--target", "http://127.0.0.1:8000"], "Locust container itself"),
+        (["--target", "https://errors.example.com"], "--allow-remote-target"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    line = one_line_error(run(tmp_path, "load", *args))
+    assert words in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def _settle(queue, stored, timeout=30.0):
+    clock = Clock()
+    state = {"i": 0}
+
+    def pick(seq):
+        return seq[min(state["i"], len(seq) - 1)]
+
+    def backlog():
+        return pick(queue)
+
+    def count():
+        value = pick(stored)
+        state["i"] += 1
+        return measure.Stored(value, 0)
+
+    found = measure.settled_count(
+        count=count, backlog=backlog, timeout_s=timeout, clock=clock, sleep=clock.sleep
+    )
+    return found, state["i"]
+
+
+def test_the_baseline_waits_for_an_earlier_backlog():
+    # An earlier load's tail: queue 300 -> 0 while the count still rises, then idle.
+    assert _settle(queue=[300, 120, 0, 0, 0], stored=[10, 50, 90, 95, 95]) == (
+        measure.Stored(95, 0),
+        5,
+    )
+
+
+def test_an_idle_project_settles_after_two_samples():
+    assert _settle(queue=[0], stored=[7]) == (measure.Stored(7, 0), 2)
+
+
+def test_other_traffic_in_the_queue_does_not_block_a_settled_count():
+    assert _settle(queue=[40], stored=[7]) == (measure.Stored(7, 0), 5)
+
+
+def test_a_count_that_never_settles_is_refused():
+    from provision.errors import KitError
+
+    with pytest.raises(KitError, match="still storing"):
+        _settle(queue=[5], stored=list(range(100)), timeout=10.0)
+
+
+def test_sampler_keeps_the_peak_skips_failed_samples_and_finds_the_drain():
+    import time as _time
+
+    from provision.errors import KitError
+
+    values = iter([3, 9, None, 4] + [0] * 10_000)
+    ticks = iter(range(10_000))
+    totals = iter([0, 2, 4, 6, 8, 10] + [10] * 10_000)
+
+    def backlog():
+        value = next(values)
+        if value is None:
+            raise KitError("valkey restarting")
+        return value
+
+    with measure.Sampler(
+        backlog,
+        lambda: measure.Stored(next(totals) + 5, 0),
+        interval_s=0.01,
+        clock=lambda: float(next(ticks)),
+    ) as sampler:
+        _time.sleep(0.3)
+    assert sampler.peak == 9
+    before = measure.Stored(5, 0)
+    # Clock ticks 0, 1 (failed sample), 2, ...: totals 0, 2, 4, 6, 8, 10 at ticks 0, 2, 3, 4, 5, 6.
+    assert sampler.drained_at(load_end=3.0, accepted=10, before=before) == 6.0
+    assert sampler.drained_at(load_end=3.0, accepted=11, before=before) is None
+
+
+def test_progress_shows_stats_every_5_s_and_trouble_but_not_the_table():
+    from provision.load.run import _LogFilter
+
+    seen: list[str] = []
+    now = [0.0]
+    logs = _LogFilter(seen.append, clock=lambda: now[0])
+    table = "POST     error_gzip     1332     0(0.00%) |      2       0      30      2 |    0.00"
+    aggregated = "Aggregated   2642 0(0.00%) |  2  0  32  2 |  12.50  0.00"
+    for line in (
+        f"locust-headless-1  | {table}",
+        f"locust-headless-1  | {aggregated}",
+        f"locust-headless-1  | {aggregated}",  # < 5 s later: not repeated
+        "locust-headless-1  | Traceback (most recent call last):",
+        "locust-headless-1  | SystemExit: 0",
+        "locust-headless-1  | [2026-11-26 10:00:00,000] abc/ERROR/locust.runners: worker lost",
+    ):
+        logs(line)
+    now[0] = 12.0
+    logs("locust-headless-1  | [2026-11-26 10:00:12,000] abc/INFO/locust.main: --run-time limit "
+         "reached, shutting down")  # fmt: skip
+    assert seen == [
+        "load: 2642 requests, 0 failed, 12.50 req/s, median 2 ms",
+        "locust: [2026-11-26 10:00:00,000] abc/ERROR/locust.runners: worker lost",
+        "load: run time reached, Locust stops",
+    ]
+    assert logs.load_end == 12.0
