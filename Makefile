@@ -55,6 +55,18 @@ logs: $(STAMP) ## Follow the logs of every service (SERVICE=web for one)
 migrate: $(STAMP) ## Run GlitchTip's migrations (./bin/run-migrate.sh) again
 	@$(PROVISION) migrate
 
+.PHONY: verify
+verify: $(STAMP) ## Check the deployment end to end: URL, health, token, services, disk, an event
+	@$(PROVISION) verify
+
+.PHONY: upgrade
+upgrade: $(STAMP) ## Upgrade GlitchTip (TO=6.2.7 or an image; POSTGRES=18.1): backup, rollback on failure
+	@$(PROVISION) upgrade $(if $(TO),--to $(TO)) $(if $(POSTGRES),--postgres $(POSTGRES))
+
+.PHONY: backup
+backup: $(STAMP) ## Back up database, uploads and files to backups/ (KEEP=N prunes older ones)
+	@$(PROVISION) backup $(if $(KEEP),--keep $(KEEP))
+
 .PHONY: partman-start
 partman-start: $(STAMP) ## GlitchTip 5 only: start with pg_partman advanced partitioning
 	@$(PROVISION) up --partman

@@ -33,6 +33,10 @@ COMMANDS: dict[str, str] = {
     "create-project": "provision.commands.create_project:create_project_command",
     "dsn": "provision.commands.dsn:dsn_command",
     "load": "provision.commands.load:load_command",
+    "verify": "provision.commands.verify:verify_command",
+    "backup": "provision.commands.backup:backup_command",
+    "restore": "provision.commands.restore:restore_command",
+    "upgrade": "provision.commands.upgrade:upgrade_command",
 }
 
 

@@ -6,10 +6,13 @@
 #   glitchtip-kit-test/glitchtip:6     the stand-in GlitchTip 6 (tests/fakeglitchtip inside)
 #   glitchtip-kit-test/glitchtip:5     the stand-in GlitchTip 5
 #   glitchtip-kit-test/locust:2        Locust 2.47 from PyPI wheels (the load test's image)
+#   glitchtip-kit-test/postgres:18     PostgreSQL 18 (Debian sid) in the official 18 layout
+#   glitchtip-kit-test/glitchtip:6-failmigrate   the 6 stand-in whose migrations fail (upgrade
+#                                      rollback tests only)
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
-# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5|locust ...]
+# Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|failmigrate|locust ...]
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -103,12 +106,29 @@ locust_context() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(postgres valkey glitchtip6 glitchtip5 locust)
+[[ ${#want[@]} -gt 0 ]] || want=(postgres postgres18 valkey glitchtip6 glitchtip5 failmigrate locust)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
     case "$name" in
         postgres) build "$GTK_NS/postgres:17" "$images/postgres" ;;
+        postgres18)
+            # The 17 image's entrypoint, behind the 18 image's layout check.
+            ctx="$tmp/postgres18"
+            mkdir -p "$ctx"
+            cp -a "$images/postgres18/." "$images/postgres/docker-entrypoint.sh" "$ctx/"
+            build "$GTK_NS/postgres:18" "$ctx"
+            ;;
+        failmigrate)
+            # FROM the 6 stand-in of this namespace: its id is an input, so a new stand-in
+            # rebuilds this image too.
+            standin="$GTK_NS/glitchtip:6"
+            docker image inspect "$standin" >/dev/null 2>&1 ||
+                die "$standin is missing: build glitchtip6 first"
+            build "$GTK_NS/glitchtip:6-failmigrate" "$images/glitchtip-failmigrate" \
+                --build-arg "STANDIN=$standin" \
+                --build-arg "STANDIN_ID=$(docker image inspect --format '{{.Id}}' "$standin")"
+            ;;
         valkey) build "$GTK_NS/valkey:8" "$images/valkey" ;;
         glitchtip6 | glitchtip5)
             major="${name#glitchtip}"
@@ -125,7 +145,7 @@ for name in "${want[@]}"; do
             locust_context "$ctx"
             build "$GTK_NS/locust:2" "$ctx" --build-arg "LOCUST_VERSION=$LOCUST_VERSION"
             ;;
-        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5, locust)" ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust)" ;;
     esac
 done
 

@@ -41,6 +41,10 @@ IMAGES = {
     "glitchtip6": f"{IMAGE_NAMESPACE}/glitchtip:6",
     "glitchtip5": f"{IMAGE_NAMESPACE}/glitchtip:5",
     "locust": f"{IMAGE_NAMESPACE}/locust:2",
+    # PostgreSQL 18 in the official 18 layout (Postgres major upgrades), and the 6 stand-in whose
+    # migrations fail (upgrade rollbacks): tests/stack/test_upgrade_stack.py.
+    "postgres18": f"{IMAGE_NAMESPACE}/postgres:18",
+    "glitchtip6_failmigrate": f"{IMAGE_NAMESPACE}/glitchtip:6-failmigrate",
 }
 
 

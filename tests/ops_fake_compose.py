@@ -1,0 +1,116 @@
+"""A stand-in for `docker compose` in the fast ops tests: a real child process streaming bytes.
+
+Backup and restore move data through `compose exec -T` / `compose run -T` pipes; this script
+answers those argv shapes from files in a state directory, so the kit's streaming code runs for
+real (pipes, chunks, exit codes, stderr) without Docker:
+
+  db.bin        what `pg_dump` prints and what `pg_restore` reads into (the "database")
+  uploads.tar   the uploads volume
+  state.json    {"postgres": "running", "server_major": 17, "tables": 3, "fail": {...}}
+  calls.log     one line per invocation (the argv after the compose files), for the order
+
+`fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
+dies midway; {"pg_restore": true} exits 1 after reading part of its input.
+Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
+writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+CHUNK = 1 << 16
+
+
+SERVICES = {
+    "postgres": {"environment": {"POSTGRES_USER": "glitchtip", "POSTGRES_DB": "glitchtip"}},
+    "web": {"volumes": [{"type": "volume", "source": "uploads", "target": "/code/uploads"}]},
+    "worker": {},
+    "migrate": {},
+}
+
+
+def _strip_globals(args: list[str]) -> list[str]:
+    """Drop the `-f FILE` and `--project-name NAME` the kit's Compose puts first."""
+    while args and args[0] in ("-f", "--project-name", "--project-directory"):
+        args = args[2:]
+    return args
+
+
+def main() -> int:
+    state_dir = Path(sys.argv[1])
+    args = _strip_globals(sys.argv[2:])
+    if args == ["version", "--short"]:
+        print("2.40.3")
+        return 0
+    state = json.loads((state_dir / "state.json").read_text())
+    with open(state_dir / "calls.log", "a") as log:
+        log.write(" ".join(args) + "\n")
+    fail = state.get("fail", {})
+    out = sys.stdout.buffer
+    if args[:3] == ["exec", "-T", "postgres"]:
+        if state.get("postgres") != "running":
+            sys.stderr.write("service postgres is not running\n")
+            return 1
+        tool_args = args[6:] if args[3:5] == ["sh", "-c"] else args[3:]
+        tool = tool_args[0]
+        if "--version" in tool_args:
+            print(f"{tool} (PostgreSQL) {state.get('tool_major', 17)}.4 (Debian)")
+            return 0
+        if tool == "pg_dump":
+            data = (state_dir / "db.bin").read_bytes()
+            limit = fail.get("pg_dump")
+            for start in range(0, len(data), CHUNK):
+                if limit is not None and start >= limit:
+                    sys.stderr.write("pg_dump: error: connection to server lost\n")
+                    return 1
+                out.write(data[start : start + CHUNK])
+            return 0
+        if tool == "pg_restore":
+            received = bytearray()
+            while chunk := sys.stdin.buffer.read(CHUNK):
+                received += chunk
+                if fail.get("pg_restore"):
+                    sys.stderr.write("pg_restore: error: could not execute query\n")
+                    return 1
+            (state_dir / "db.bin").write_bytes(bytes(received))
+            return 0
+        if tool == "psql":
+            sql = tool_args[tool_args.index("-c") + 1]
+            if sql.startswith("SHOW server_version_num"):
+                print(state.get("server_major", 17) * 10000 + 4)
+            elif "FROM pg_database" in sql:
+                print(1)
+            elif "pg_tables" in sql:
+                print(state.get("tables", 0))
+            elif sql.startswith(("DROP DATABASE", "CREATE DATABASE")):
+                state["tables"] = 0
+                (state_dir / "state.json").write_text(json.dumps(state))
+            return 0
+    if args[:1] == ["run"] and "tar" in args and "-cf" in args:
+        out.write((state_dir / "uploads.tar").read_bytes())
+        return 0
+    if args[:1] == ["run"] and "web" in args and "-c" in args:
+        (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
+        return 0
+    if args[:1] == ["ps"]:
+        if state.get("postgres") != "absent":
+            print(json.dumps({"Service": "postgres", "State": state.get("postgres")}))
+        return 0
+    if args[:1] == ["config"]:
+        print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
+        return 0
+    if args[:1] == ["up"]:
+        state["postgres"] = "running"
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if args[:1] in (["stop"], ["run"]):
+        return 0
+    sys.stderr.write(f"ops_fake_compose: unexpected {args}\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""`provision verify` against the fake GlitchTip over real HTTP (uWSGI manners: one request per
+connection), with each failure it must report: the worker down (the event never arrives), the
+token revoked, a 5xx, unhealthy services, a full disk, an untrusted or expiring certificate."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import ssl
+import subprocess
+import threading
+
+import pytest
+from cli_run import run
+from click.testing import CliRunner
+from fakeglitchtip import create_superuser, process_pending, start_fake
+from ops_fakes import FakeEngine
+
+from provision.cli import cli
+from provision.envfile import read_env_file
+from provision.ops.verify import CHECKS, check_line, run_verify
+from provision.stack.context import StackContext
+from provision.stack.engine import ContainerState
+
+ADMIN = "admin@example.com"
+PASSWORD = "admin-Passw0rd-123"
+
+
+def container(service, state="running", health="healthy", exit_code=None):
+    return ContainerState(service, service, "glitchtip", state, health, exit_code, "image")
+
+
+HEALTHY = [
+    container("postgres"), container("valkey"), container("web"), container("worker"),
+    container("migrate", "exited", None, 0),
+]  # fmt: skip
+
+
+def deploy(directory, fake, domain=None):
+    """A deployment directory whose settings point at the fake, provisioned through the CLI."""
+    port = fake.url.rsplit(":", 1)[1]
+    lines = [f"http_port: {port}", f"glitchtip_domain: {domain or fake.url}"]
+    (directory / "glitchtip.yaml").write_text("\n".join(lines) + "\n")
+    env = {"PROVISION_API_BACKOFF": "0.01"}
+    with contextlib.chdir(directory):  # create-project writes .env and .glitchtiprc here
+        result = CliRunner().invoke(
+            cli,
+            ["create-project", "--url", fake.url, "--org", "GlitchTip", "--project", "default",
+             "--admin-email", ADMIN, "--admin-password", PASSWORD],
+            env=env,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return directory
+
+
+@pytest.fixture
+def fake():
+    handle = start_fake(worker=True, worker_interval=0.1)
+    create_superuser(handle.store, ADMIN, PASSWORD)
+    yield handle
+    handle.stop()
+
+
+def context(directory, containers=HEALTHY):
+    engine = FakeEngine(containers, directory)
+    return StackContext(directory=directory, environ={}, engine_factory=lambda: engine)
+
+
+def by_name(report):
+    return {check.name: check for check in report.checks}
+
+
+def test_a_working_deployment_passes_every_check_and_reports_the_latency(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    seen = []
+    report = run_verify(ctx, event_timeout=10, min_free_gib=0, on_check=seen.append)
+    assert [c.name for c in report.checks] == list(CHECKS) == [c.name for c in seen]
+    assert report.ok, [check_line(c) for c in report.checks]
+    event = by_name(report)["event"]
+    assert 0 < event.data["latency_s"] < 10 and "processed in" in event.detail
+    assert "user admin@example.com" in by_name(report)["token"].detail
+    assert "5 services" not in by_name(report)["services"].detail  # migrate exited 0: not running
+    assert by_name(report)["services"].detail == "4 services running and healthy"
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/store/")]
+    assert len(posts) == 1  # one event, never repeated
+
+
+def test_worker_down_the_event_never_arrives(tmp_path):
+    fake = start_fake(worker=False)
+    try:
+        create_superuser(fake.store, ADMIN, PASSWORD)
+        ctx = context(deploy(tmp_path, fake))
+        # An older event was processed while the worker ran: the check must look for its own.
+        run_verify(ctx, checks=["event"], event_timeout=0.1)
+        assert process_pending(fake.store, fake.queue) == 1
+        report = run_verify(ctx, event_timeout=1.0, min_free_gib=0)
+    finally:
+        fake.stop()
+    checks = by_name(report)
+    assert not report.ok and [c.name for c in report.failed()] == ["event"]
+    assert "accepted but not processed within 1 s" in checks["event"].detail
+    assert "worker" in checks["event"].detail and checks["event"].seconds >= 1.0
+
+
+def test_a_revoked_token_fails_the_token_check_and_is_never_shown(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    token = read_env_file(tmp_path / ".env")["GLITCHTIP_API_TOKEN"]
+    with fake.store.transaction() as state:
+        state["tokens"].clear()
+    report = run_verify(ctx, event_timeout=1.0, min_free_gib=0, checks=["token", "event"])
+    checks = by_name(report)
+    assert not checks["token"].ok and "not accepted (revoked?)" in checks["token"].detail
+    assert not checks["event"].ok
+    assert token not in json.dumps(report.as_dict())
+
+
+def test_a_server_error_fails_the_database_check(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    fake.fail_next(500)
+    report = run_verify(ctx, checks=["settings"])
+    assert not report.ok and "/api/settings/ (reads the database) answered HTTP 500" in (
+        report.checks[0].detail
+    )
+    assert run_verify(ctx, checks=["settings"]).ok  # the fault hit one request only
+
+
+def test_unreachable_glitchtip_fails_the_http_checks(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    fake.stop()
+    report = run_verify(ctx, event_timeout=1.0, checks=["url", "health", "settings", "token"])
+    assert not any(check.ok for check in report.checks)
+    assert all("no answer from" in check.detail for check in report.checks)
+
+
+def test_unhealthy_services_and_a_full_disk_are_named(fake, tmp_path):
+    sick = [*HEALTHY[:3], container("worker", health="unhealthy"),
+            container("migrate", "exited", None, 1)]  # fmt: skip
+    ctx = context(deploy(tmp_path, fake), sick)
+    report = run_verify(ctx, checks=["services", "disk"], min_free_gib=10**6)
+    checks = by_name(report)
+    assert "worker unhealthy" in checks["services"].detail
+    assert "migrate exited (1)" in checks["services"].detail
+    assert not checks["disk"].ok and "Docker data root" in checks["disk"].detail
+    assert "deployment dir" in checks["disk"].detail
+
+
+def test_cli_prints_a_line_per_check_and_exits_3_on_failure(tmp_path, monkeypatch):
+    fake = start_fake(worker=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    try:
+        create_superuser(fake.store, ADMIN, PASSWORD)
+        directory = deploy(tmp_path, fake)
+        result = run(directory, "verify", "--event-timeout", "1", "--min-free-gib", "0")
+        as_json = run(directory, "verify", "--skip", "event", "--skip", "services", "--json",
+                      "--min-free-gib", "0")  # fmt: skip
+    finally:
+        fake.stop()
+    assert result.exit_code == 3, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:-1]] == list(CHECKS)
+    assert lines[-1] == "verify: 2 of 7 checks FAILED"  # services (no engine) and event
+    assert lines[5].startswith("ok   disk") and lines[6].startswith("FAIL event")
+    token = read_env_file(directory / ".env")["GLITCHTIP_API_TOKEN"]
+    assert token not in result.output and token not in as_json.output
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.stdout)
+    assert document["ok"] and [c["name"] for c in document["checks"]] == [
+        "url", "health", "settings", "token", "disk"
+    ]  # fmt: skip
+
+
+# --- https: the certificate is verified and its expiry reported -----------------------------
+
+
+def certificate(tmp_path, days):
+    key, cert = tmp_path / f"key{days}.pem", tmp_path / f"cert{days}.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+         "-out", cert, "-days", str(days), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/_health/" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    servers = []
+
+    def start(days):
+        key, cert = certificate(tmp_path, days)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"https://127.0.0.1:{server.server_address[1]}", cert
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def trust(monkeypatch):
+    """Make the kit's one TLS context trust a test certificate (as a real CA bundle would)."""
+    from provision.api import client
+
+    def add(cert):
+        context = ssl.create_default_context(cafile=str(cert))
+        monkeypatch.setattr(client, "_TLS", [context])
+
+    return add
+
+
+def test_https_certificate_verified_with_days_to_expiry(fake, tmp_path, https_server, trust):
+    url, cert = https_server(30)
+    ctx = context(deploy(tmp_path, fake, domain=url))
+    untrusted = run_verify(ctx, checks=["url"])
+    assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.checks[0].detail
+    trust(cert)
+    trusted = run_verify(ctx, checks=["url"])
+    assert trusted.ok, trusted.checks[0].detail
+    assert "certificate valid, expires in 30 days" in trusted.checks[0].detail
+
+
+def test_a_certificate_about_to_expire_fails(fake, tmp_path, https_server, trust):
+    url, cert = https_server(5)
+    ctx = context(deploy(tmp_path, fake, domain=url))
+    trust(cert)
+    report = run_verify(ctx, checks=["url"])
+    assert not report.ok and "expires in 5 days: renew it" in report.checks[0].detail
