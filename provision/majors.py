@@ -48,6 +48,9 @@ class Major:
     # Prometheus metrics: path on the web service and whether a staff user's token is needed.
     metrics_path: str
     metrics_needs_staff_token: bool
+    # The Valkey lists (database 0) holding the tasks the worker has not taken yet, ingest
+    # first: LLEN of each is the backlog (the valkey exporter's single-key check exports it).
+    task_queue_keys: tuple[str, ...]
     # pg_partman advanced partitioning (GLITCHTIP_ADVANCED_PARTITIONING + setup service).
     supports_partman: bool
     # The command of the one-shot partman setup service and the line it prints on success (it
@@ -83,6 +86,9 @@ MAJORS: dict[int, Major] = {
         retention_env="GLITCHTIP_MAX_EVENT_LIFE_DAYS",
         metrics_path="/api/0/observability/django/",
         metrics_needs_staff_token=True,
+        # Celery's default queue (GlitchTip 5 routes every task there; kombu's Redis transport
+        # keeps it as a list named after the queue).
+        task_queue_keys=("celery",),
         supports_partman=True,
         partman_setup_command="./manage.py setup_advanced_partitions",
         partman_setup_success="Successfully configured all pg_partman tables",
@@ -103,6 +109,9 @@ MAJORS: dict[int, Major] = {
         retention_env="GLITCHTIP_RETENTION_DAYS",
         metrics_path="/metrics",
         metrics_needs_staff_token=False,
+        # django-vtasks 2.1.2: "{vt}" prefix + ":" + "q:<queue>"; GlitchTip 6's ingest tasks
+        # use the "ingest" queue, everything else "default".
+        task_queue_keys=("{vt}:q:ingest", "{vt}:q:default"),
         supports_partman=False,
         partman_setup_command=None,
         partman_setup_success=None,
@@ -110,6 +119,13 @@ MAJORS: dict[int, Major] = {
 }
 
 DEFAULT_MAJOR = 6
+
+# The metrics stack (compose.metrics.yml), the same for both majors: pinned official images,
+# overridable in settings like the others.
+PROMETHEUS_IMAGE = "prom/prometheus:v3.13.1"
+GRAFANA_IMAGE = "grafana/grafana:12.4.1"  # grafana/grafana-oss is no longer updated from 12.4
+POSTGRES_EXPORTER_IMAGE = "prometheuscommunity/postgres-exporter:v0.20.1"
+VALKEY_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.91.1"
 
 # Postgres: the oldest major GlitchTip supports, and the first whose official image keeps its
 # data in /var/lib/postgresql (PGDATA in a versioned subdirectory) instead of .../data.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,8 +208,40 @@ SDK_EVENTS = (
 )
 
 
+# The SDK's transactions of that data set (all in contract-web), through the envelope endpoint.
+SDK_TRANSACTIONS = (("PUBLIC_KEY", 1, "GET /orders"),) * 2 + (("PUBLIC_KEY", 1, "POST /checkout"),)
+# When the real server received the data set (issues' firstSeen, recorded 190): stats_v2 counts
+# by received hour, and its recordings ask for fixed windows around that hour.
+SDK_RECEIVED = "2026-11-26T04:37:24.213Z"
+
+
+def _received_at(fake: Fake, stamp: str) -> None:
+    """Queued items as if received at `stamp` (the replay runs on another day)."""
+    items = []
+    while (item := fake.queue.pop()) is not None:
+        items.append({**item, "received": stamp})
+    for item in items:
+        fake.queue.push(item)
+
+
+def _envelope(key: str, project_id: int, name: str) -> Request:
+    header = {"event_id": uuid.uuid4().hex, "sent_at": SDK_RECEIVED}
+    payload = {"type": "transaction", "transaction": name, "contexts": {"trace": {"op": "http"}}}
+    body = "\n".join([json.dumps(header), json.dumps({"type": "transaction"}), json.dumps(payload)])
+    return Request(
+        "POST",
+        f"/api/{project_id}/envelope/?sentry_key={key}",
+        {"host": "127.0.0.1:18000", "content-type": "application/x-sentry-envelope"},
+        body.encode(),
+    )
+
+
 def _sdk_events() -> Step:
     def step(fake: Fake, replayer: Replayer) -> None:
+        for key_name, project_id, name in SDK_TRANSACTIONS:
+            key = replayer.bindings[key_name].replace("-", "")
+            response = fake.app.handle(_envelope(key, project_id, name))
+            assert response.status == 200, response.body
         for key_name, project_id, environment, release, events in SDK_EVENTS:
             key = replayer.bindings[key_name].replace("-", "")
             for kind, text in events:
@@ -225,6 +258,7 @@ def _sdk_events() -> Step:
                 )
                 response = fake.app.handle(request)
                 assert response.status == 200, response.body
+        _received_at(fake, SDK_RECEIVED)
         process_pending(fake.store, fake.queue)
 
     return step

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import model
+from . import model, stats
 from .store import EventQueue, State, Store
 
 
@@ -41,10 +41,15 @@ def _title(event: dict) -> tuple[str, dict, list[dict]]:
 
 
 def _ingest(state: State, item: dict) -> bool:
-    if item.get("kind") != "event":
-        return False
     project = state["projects"].get(str(item["project_id"]))
     if project is None or project["deleted"]:
+        return False
+    if item.get("kind") == "transaction":
+        # Transactions are stored apart from issues; the fake keeps only their hourly count.
+        received = item.get("received") or model.now_iso()
+        stats.count_event(state, "transaction", project["id"], received)
+        return True
+    if item.get("kind") != "event":
         return False
     try:
         event = json.loads(item["payload"]) if isinstance(item["payload"], str) else item["payload"]
@@ -94,6 +99,8 @@ def _ingest(state: State, item: dict) -> bool:
     }
     if project["first_event"] is None:
         project["first_event"] = received
+    # Counted when stored, by received time: an event still queued is in no bucket yet.
+    stats.count_event(state, "error", project["id"], received)
     return True
 
 

@@ -5,10 +5,15 @@
 #   glitchtip-kit-test/valkey:8        valkey-server 8.1
 #   glitchtip-kit-test/glitchtip:6     the stand-in GlitchTip 6 (tests/fakeglitchtip inside)
 #   glitchtip-kit-test/glitchtip:5     the stand-in GlitchTip 5
+#   glitchtip-kit-test/prometheus:2    Debian's prometheus + promtool, laid out like prom/prometheus
+#   glitchtip-kit-test/postgres-exporter:0  Debian's prometheus-postgres-exporter (official layout)
+#   glitchtip-kit-test/valkey-exporter:1    Debian's prometheus-redis-exporter (official layout)
+#   glitchtip-kit-test/grafana:standin a Grafana stand-in: checks provisioning, serves /api/health
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
-# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5 ...]
+# Usage: tests/stack/build-images.sh [postgres|valkey|glitchtip6|glitchtip5|prometheus|
+#        postgres-exporter|valkey-exporter|grafana ...]  (no argument: all of them)
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -79,7 +84,8 @@ glitchtip_context() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(postgres valkey glitchtip6 glitchtip5)
+[[ ${#want[@]} -gt 0 ]] ||
+    want=(postgres valkey glitchtip6 glitchtip5 prometheus postgres-exporter valkey-exporter grafana)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -95,7 +101,11 @@ for name in "${want[@]}"; do
             build "$GTK_NS/glitchtip:$major" "$ctx" \
                 --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version"
             ;;
-        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5)" ;;
+        prometheus) build "$GTK_NS/prometheus:2" "$images/prometheus" ;;
+        postgres-exporter) build "$GTK_NS/postgres-exporter:0" "$images/postgres-exporter" ;;
+        valkey-exporter) build "$GTK_NS/valkey-exporter:1" "$images/valkey-exporter" ;;
+        grafana) build "$GTK_NS/grafana:standin" "$images/grafana" ;;
+        *) die "unknown image '$name' (postgres, valkey, glitchtip6, glitchtip5, prometheus, postgres-exporter, valkey-exporter, grafana)" ;;
     esac
 done
 

@@ -40,6 +40,12 @@ IMAGES = {
     "valkey": f"{IMAGE_NAMESPACE}/valkey:8",
     "glitchtip6": f"{IMAGE_NAMESPACE}/glitchtip:6",
     "glitchtip5": f"{IMAGE_NAMESPACE}/glitchtip:5",
+    # The metrics stack (issue 8): Debian's packages in the official images' layout, and a
+    # Grafana stand-in (no Grafana package exists here; see README.md).
+    "prometheus": f"{IMAGE_NAMESPACE}/prometheus:2",
+    "postgres_exporter": f"{IMAGE_NAMESPACE}/postgres-exporter:0",
+    "valkey_exporter": f"{IMAGE_NAMESPACE}/valkey-exporter:1",
+    "grafana": f"{IMAGE_NAMESPACE}/grafana:standin",
 }
 
 

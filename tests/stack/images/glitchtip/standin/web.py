@@ -12,7 +12,9 @@ queue and GlitchTip's settings from the environment, and wraps the app's `handle
   - `/_health/` is static (no database access, like GlitchTip's async view) but still obeys
     ALLOWED_HOSTS (Django's rules: exact host, `.domain` for subdomains, `*`);
   - a database/Valkey failure inside a request answers 500 (logged) instead of dropping the
-    connection.
+    connection;
+  - the metrics endpoint is that of the major (fakeglitchtip/metrics.py), with the django_http_*
+    families only when ENABLE_OBSERVABILITY_API is true, counting the requests served.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def serve(settings: config.Settings, store, queue) -> int:
         worker=False,  # events are processed only by the worker container
         verbose=verbose,
         keep_alive=settings.server.keep_alive,
+        # 5: /api/0/observability/django/ for staff; 6: /metrics only with the variable set.
+        major=settings.major,
+        observability_api=config.env_bool("ENABLE_OBSERVABILITY_API", False),
     )
     app = handle.app
     fake_handle = app.handle
