@@ -27,7 +27,7 @@ init: $(STAMP) ## Write glitchtip.yaml and generate the secrets in .env (keeps e
 	@$(PROVISION) init
 
 .PHONY: render
-render: $(STAMP) ## Render compose.yml, compose.part.yml and .env, validated by docker compose
+render: $(STAMP) ## Render the compose files, monitoring/ and .env, validated by docker compose
 	@$(PROVISION) render --check
 
 .PHONY: start
@@ -78,6 +78,14 @@ locust-start: $(STAMP) ## Locust's web UI on 127.0.0.1:8089 with SDK traffic aga
 .PHONY: locust-stop
 locust-stop: $(STAMP) ## Stop the Locust web UI and its workers
 	@$(PROVISION) load --stop
+
+.PHONY: metrics-start
+metrics-start: $(STAMP) ## Add Prometheus, Grafana and the exporters (remembered; a second run changes nothing)
+	@$(PROVISION) up --metrics
+
+.PHONY: metrics-stop
+metrics-stop: $(STAMP) ## Remove only the metrics services (GlitchTip and all data kept) and record metrics off
+	@$(PROVISION) down --only-metrics
 
 .PHONY: clean
 clean: $(STAMP) ## Remove the stack AND its volumes (asks first)

@@ -143,6 +143,13 @@ MAJORS: dict[int, Major] = {
 
 DEFAULT_MAJOR = 6
 
+# The metrics stack (compose.metrics.yml), the same for both majors: pinned official images,
+# overridable in settings like the others.
+PROMETHEUS_IMAGE = "prom/prometheus:v3.13.1"
+GRAFANA_IMAGE = "grafana/grafana:12.4.1"  # grafana/grafana-oss is no longer updated from 12.4
+POSTGRES_EXPORTER_IMAGE = "prometheuscommunity/postgres-exporter:v0.20.1"
+VALKEY_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.91.1"
+
 # Postgres: the oldest major GlitchTip supports, and the first whose official image keeps its
 # data in /var/lib/postgresql (PGDATA in a versioned subdirectory) instead of .../data.
 MINIMUM_POSTGRES = 14

@@ -41,10 +41,18 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 COMPOSE_FILE = "compose.yml"
 PART_FILE = "compose.part.yml"
+METRICS_FILE = "compose.metrics.yml"
 ENV_FILE = ".env"
 LOCK_KEY = "GLITCHTIP_KIT_ADVANCED_PARTITIONING"
+METRICS_KEY = "GLITCHTIP_KIT_METRICS"
+COMPOSE_FILES = (COMPOSE_FILE, PART_FILE, METRICS_FILE)
 # The file combinations `render --check` validates.
-COMBINATIONS: tuple[tuple[str, ...], ...] = ((COMPOSE_FILE,), (COMPOSE_FILE, PART_FILE))
+COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    (COMPOSE_FILE,),
+    (COMPOSE_FILE, PART_FILE),
+    (COMPOSE_FILE, METRICS_FILE),
+    (COMPOSE_FILE, PART_FILE, METRICS_FILE),
+)
 
 
 def compose_literal(value: object) -> str:
@@ -122,18 +130,47 @@ def tuning_values(settings: Settings) -> dict[str, str]:
     }
 
 
+def metrics_allowed_hosts(settings: Settings) -> str:
+    """ALLOWED_HOSTS of the web service with metrics on: also `web`, the name Prometheus
+    scrapes it by on the stack's network (Prometheus cannot send another Host header)."""
+    return ",".join(dict.fromkeys([*allowed_hosts(settings).split(","), "web"]))
+
+
+def exporter_probe() -> str:
+    """Python source of the project exporter's healthcheck: its /metrics answers."""
+    from provision.monitoring.files import EXPORTER_PORT
+
+    return (
+        "import urllib.request as r; "
+        f"r.urlopen('http://127.0.0.1:{EXPORTER_PORT}/metrics', timeout=4)"
+    )
+
+
+def compose_files_for(settings: Settings) -> list[str]:
+    """The compose files of this deployment, in `-f` order (also .env's COMPOSE_FILE)."""
+    files = [COMPOSE_FILE]
+    if settings.advanced_partitioning:
+        files.append(PART_FILE)
+    if settings.metrics:
+        files.append(METRICS_FILE)
+    return files
+
+
+SECRET_ORDER = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+
+
 def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
     """The keys the kit manages in `.env`, in file order: secrets, then rendered values."""
-    values = {key: secrets[key] for key in ("SECRET_KEY", "POSTGRES_PASSWORD") if key in secrets}
-    if "DJANGO_SUPERUSER_PASSWORD" in secrets:
-        values["DJANGO_SUPERUSER_PASSWORD"] = secrets["DJANGO_SUPERUSER_PASSWORD"]
+    values = {key: secrets[key] for key in SECRET_ORDER if key in secrets}
+    if "GRAFANA_ADMIN_PASSWORD" in secrets:
+        values["GRAFANA_ADMIN_PASSWORD"] = secrets["GRAFANA_ADMIN_PASSWORD"]
     values["EMAIL_URL"] = settings.email_url
-    files = [COMPOSE_FILE, PART_FILE] if settings.advanced_partitioning else [COMPOSE_FILE]
-    values["COMPOSE_FILE"] = ":".join(files)
+    values["COMPOSE_FILE"] = ":".join(compose_files_for(settings))
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     values.update(tuning_values(settings))
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
+    values[METRICS_KEY] = "true" if settings.metrics else "false"
     values.update(recorded_values(settings))
     return values
 
@@ -154,7 +191,10 @@ def _environment():
 
 
 def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
-    """File name -> content of compose.yml, compose.part.yml and a fresh `.env`. Pure."""
+    """Relative path -> content of compose.yml, compose.part.yml, compose.metrics.yml, every
+    file under monitoring/, and a fresh `.env`. Pure."""
+    from provision.monitoring import files as monitoring
+
     env = _environment()
     major = settings.major
     context = {
@@ -171,10 +211,26 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         **context, partitioning=settings.advanced_partitioning
     )
     part = env.get_template("compose.part.yml.j2").render(**context, partitioning=True)
+    observed = monitoring.monitoring_files(
+        settings, lambda name, values: env.get_template(name).render(**values)
+    )
+    metrics = env.get_template("compose.metrics.yml.j2").render(
+        **context,
+        metrics_allowed_hosts=metrics_allowed_hosts(settings),
+        digests=monitoring.digests(observed),
+        queue_keys=monitoring.queue_keys_check(major.task_queue_keys),
+        exporter_probe=exporter_probe(),
+    )
     dotenv = env.get_template("env.j2").render(
         header=ENV_HEADER, values=env_values(settings, secrets)
     )
-    return {COMPOSE_FILE: compose, PART_FILE: part, ENV_FILE: dotenv}
+    return {
+        COMPOSE_FILE: compose,
+        PART_FILE: part,
+        METRICS_FILE: metrics,
+        **observed,
+        ENV_FILE: dotenv,
+    }
 
 
 LOCUST_FILE = "compose.locust.yml"
@@ -259,7 +315,7 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
 
     with tempfile.TemporaryDirectory(prefix="glitchtip-kit-check-") as scratch:
         root = Path(scratch)
-        for name in (COMPOSE_FILE, PART_FILE):
+        for name in COMPOSE_FILES:
             (root / name).write_text(files[name], encoding="utf-8")
         existing = read_text_file(settings.env_path)
         if existing is not None:
@@ -295,11 +351,15 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
     is never undone by this render's stale copy.
     """
     env_path = settings.env_path
-    targets = [env_path, *(settings.directory / name for name in (COMPOSE_FILE, PART_FILE))]
-    for path in targets:
-        check_writable_target(path)  # symlinks and FIFOs are refused before any write
     with locked(settings.directory):
         files, managed = plan(settings)
+        public = [name for name in files if name != ENV_FILE]
+        for path in [env_path, *(settings.directory / name for name in public)]:
+            check_writable_target(path)  # symlinks and FIFOs are refused before any write
+        from provision.monitoring.files import MOUNTED_DIRECTORIES
+
+        mounted = [f"{name}/_" for name in MOUNTED_DIRECTORIES]  # "_": any file inside
+        directories = _directories(settings.directory, [*public, *mounted])
         if check:
             check_rendered(settings, files, managed)
         changed: list[Path] = []
@@ -310,8 +370,41 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
             wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
         if wrote:
             changed.append(env_path)
-        for name in (COMPOSE_FILE, PART_FILE):
+        _make_directories(directories)
+        for name in public:
             path = settings.directory / name
             if write_atomic(path, files[name], mode=PUBLIC_FILE_MODE):
                 changed.append(path)
     return changed
+
+
+PUBLIC_DIRECTORY_MODE = 0o755  # the containers' users (nobody, grafana, app) read monitoring/
+
+
+def _directories(root: Path, names: list[str]) -> list[Path]:
+    """The directories the rendered files go into, parents first; refused (before anything is
+    written) when one is a symlink or not a directory: the kit writes only into its own."""
+    from provision.errors import UsageError
+
+    found: dict[Path, None] = {}
+    for name in names:
+        for parent in reversed(Path(name).parents[:-1]):
+            found[root / parent] = None
+    for directory in found:
+        if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+            raise UsageError(
+                f"{directory} is a symbolic link or not a directory",
+                "the kit writes monitoring/ only into a directory of its own: move it away and "
+                "render again",
+            )
+    return list(found)
+
+
+def _make_directories(directories: list[Path]) -> None:
+    """Create the missing ones with mode 0755 whatever the umask (containers read them)."""
+    import os
+
+    for directory in directories:
+        if not directory.exists():
+            directory.mkdir()
+            os.chmod(directory, PUBLIC_DIRECTORY_MODE)

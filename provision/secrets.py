@@ -99,6 +99,16 @@ SECRETS: tuple[SecretSpec, ...] = (
         "with `docker compose exec web ./manage.py changepassword <admin e-mail>`, then put the "
         "same value in .env",
     ),
+    SecretSpec(
+        key="GRAFANA_ADMIN_PASSWORD",
+        generate=lambda: _random.token_urlsafe(18),
+        check=_check_password,
+        fix="restore the previous value (Grafana keeps the password it first started with)",
+        rotation="",
+        refuse_rotation="Grafana keeps the admin password it first started with in its volume; "
+        "change it with `docker compose exec grafana grafana cli admin reset-admin-password "
+        "<new>`, then put the same value in .env",
+    ),
 )
 
 SECRET_BY_KEY: dict[str, SecretSpec] = {spec.key: spec for spec in SECRETS}

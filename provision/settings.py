@@ -387,6 +387,130 @@ def parse_abs_path(raw: object) -> str:
     return text.rstrip("/") or "/"
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_PROMETHEUS_DURATION = re.compile(r"(?:[0-9]{1,6}(?:ms|s|m|h|d|w|y))+", flags=re.ASCII)
+
+
+def parse_retention(raw: object) -> str:
+    """How long Prometheus keeps samples, in Prometheus's duration syntax (`15d`, `2w`, `1d12h`);
+    at least 2 hours (one TSDB block) and at most 10 years."""
+    text = str(raw).strip()
+    fix = "use a Prometheus duration of 2h or more, e.g. 15d, 2w or 90d"
+    if not _PROMETHEUS_DURATION.fullmatch(text):
+        raise Invalid(f"{shown(raw)} is not a duration", fix)
+    seconds = sum(
+        int(number) * _DURATION_UNITS[unit]
+        for number, unit in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", text)
+    )
+    if not 2 * 3600 <= seconds <= 10 * 31536000:
+        raise Invalid(f"{shown(text)} is out of range", fix)
+    return text
+
+
+# Error budgets are counted from GlitchTip's hourly buckets (stats_v2), so a window is a whole
+# number of hours. GlitchTip's stats API refuses a window of more than 1000 hourly buckets
+# (recording 177, "Too many intervals"; 41 d 23 h still passes), so 41 days is the longest.
+_WINDOW = re.compile(r"([0-9]{1,4})([hdw])", flags=re.ASCII)
+_WINDOW_SECONDS = {"h": 3600, "d": 86400, "w": 604800}
+MAX_BUDGET_WINDOW = 41 * 86400
+MAX_BUDGET_ERRORS = 1_000_000_000
+BUDGET_KEYS = ("max_errors", "per")
+DEFAULT_BUDGET: dict[str, Any] = {"max_errors": 200, "per": "1d"}
+
+
+def budget_window_seconds(per: str) -> int:
+    """`per` of an error budget (`1h`, `6h`, `1d`, `7d`, `2w`) in seconds."""
+    match = _WINDOW.fullmatch(per)
+    if match is None:
+        raise Invalid(f"{shown(per)} is not a window", "use hours, days or weeks: 1h, 6h, 1d, 7d")
+    return int(match.group(1)) * _WINDOW_SECONDS[match.group(2)]
+
+
+def _parse_window(raw: object, where: str) -> str:
+    fix = "use whole hours, days or weeks from 1h to 41d, e.g. 1h, 6h, 1d, 7d or 30d"
+    text = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+    match = _WINDOW.fullmatch(text)
+    if match is None:
+        raise Invalid(f"{where}.per: {shown(raw)} is not a window", fix)
+    if not 3600 <= budget_window_seconds(text) <= MAX_BUDGET_WINDOW:
+        raise Invalid(f"{where}.per: {text} is out of range", fix)
+    return text
+
+
+def _parse_max_errors(raw: object, where: str) -> int:
+    fix = f"use a whole number of errors from 1 to {MAX_BUDGET_ERRORS}, e.g. max_errors: 200"
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise Invalid(f"{where}.max_errors: {shown(raw)} is not a number of errors", fix)
+    try:
+        return int_between(1, MAX_BUDGET_ERRORS, "number of errors")(raw)
+    except Invalid as problem:
+        raise Invalid(f"{where}.max_errors: {problem.problem}", fix) from None
+
+
+def _budget_slug(key: object) -> str:
+    """A key of `error_budgets`: `default` or a project slug exactly as GlitchTip makes it."""
+    fix = (
+        "use `default` or a project's slug as GlitchTip shows it in URLs "
+        "(lowercase ASCII letters, digits, '-' and '_')"
+    )
+    if isinstance(key, bool) or key is None or not isinstance(key, (str, int)):
+        raise Invalid(f"error_budgets: the key {shown(key)} is not a project slug", fix)
+    text = str(key)
+    if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,49}", text, flags=re.ASCII):
+        return text
+    from provision.provisioning import slugify
+
+    slug = slugify(text)[:50]
+    if slug and slug != text:
+        fix = f"GlitchTip's slug of {shown(text)} is {slug!r}: write that ({fix})"
+    raise Invalid(f"error_budgets: {shown(text)} is not a project slug", fix)
+
+
+def parse_error_budgets(raw: object) -> dict[str, dict[str, Any]]:
+    """`error_budgets` from glitchtip.yaml: `{slug|default: {max_errors: N, per: 1d}}`.
+
+    Every mistake is refused with the path to it (`error_budgets.web.per`); `default` applies
+    to every project not listed and is the kit's 200 errors per day when not given."""
+    if raw is None or raw == {}:
+        return {"default": dict(DEFAULT_BUDGET)}
+    if not isinstance(raw, Mapping):
+        raise Invalid(
+            f"{shown(raw)} is not a mapping of projects",
+            "write it in glitchtip.yaml as `error_budgets:` then `  default: {max_errors: 200, "
+            "per: 1d}` (one line per project slug)",
+        )
+    budgets: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        slug = _budget_slug(key)
+        where = f"error_budgets.{slug}"
+        if not isinstance(value, Mapping):
+            raise Invalid(
+                f"{where}: {shown(value)} is not a budget",
+                f"write `{slug}: {{max_errors: 200, per: 1d}}`",
+            )
+        for field_name in value:
+            if field_name not in BUDGET_KEYS:
+                close = difflib.get_close_matches(str(field_name), BUDGET_KEYS, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise Invalid(
+                    f"{where}: unknown key {shown(field_name)}",
+                    f"{hint}a budget has max_errors and per only",
+                )
+        missing = [name for name in BUDGET_KEYS if name not in value]
+        if missing:
+            raise Invalid(
+                f"{where}: {' and '.join(missing)} missing",
+                f"write `{slug}: {{max_errors: 200, per: 1d}}`",
+            )
+        budgets[slug] = {
+            "max_errors": _parse_max_errors(value["max_errors"], where),
+            "per": _parse_window(value["per"], where),
+        }
+    if "default" not in budgets:
+        budgets = {"default": dict(DEFAULT_BUDGET), **budgets}
+    return budgets
+
+
 # --- host-derived defaults ---
 
 
@@ -502,6 +626,8 @@ class Spec:
     help: str
     derived: bool = False
     default_text: str = ""  # how the README shows the default
+    # Only glitchtip.yaml may set it (a mapping has no sensible one-line form as an option).
+    file_only: bool = False
 
 
 def _const(value: Any) -> Callable[[dict[str, Any]], Any]:
@@ -715,6 +841,53 @@ SPECS: tuple[Spec, ...] = (
         "Project the load test sends its events to (created if missing; never `project`).",
         default_text="loadtest",
     ),
+    Spec(
+        "metrics", "GLITCHTIP_KIT_METRICS", parse_bool, _const(False),
+        "Prometheus, Grafana and the exporters (compose.metrics.yml). Recorded in .env by "
+        "`up --metrics`, so later commands keep them; `make metrics-stop` turns them off.",
+        default_text="false",
+    ),
+    Spec(
+        "prometheus_image", "GLITCHTIP_KIT_PROMETHEUS_IMAGE", parse_image,
+        _const(majors.PROMETHEUS_IMAGE), "Prometheus image.",
+        default_text=f"`{majors.PROMETHEUS_IMAGE}`",
+    ),
+    Spec(
+        "grafana_image", "GLITCHTIP_KIT_GRAFANA_IMAGE", parse_image,
+        _const(majors.GRAFANA_IMAGE), "Grafana image (OSS).",
+        default_text=f"`{majors.GRAFANA_IMAGE}`",
+    ),
+    Spec(
+        "postgres_exporter_image", "GLITCHTIP_KIT_POSTGRES_EXPORTER_IMAGE", parse_image,
+        _const(majors.POSTGRES_EXPORTER_IMAGE), "Prometheus exporter of Postgres.",
+        default_text=f"`{majors.POSTGRES_EXPORTER_IMAGE}`",
+    ),
+    Spec(
+        "valkey_exporter_image", "GLITCHTIP_KIT_VALKEY_EXPORTER_IMAGE", parse_image,
+        _const(majors.VALKEY_EXPORTER_IMAGE), "Prometheus exporter of Valkey (redis_exporter).",
+        default_text=f"`{majors.VALKEY_EXPORTER_IMAGE}`",
+    ),
+    Spec(
+        "prometheus_port", "GLITCHTIP_KIT_PROMETHEUS_PORT", int_between(1, 65535, "port number"),
+        _const(9090), "Host port Prometheus publishes on (on bind_address).",
+        default_text="9090",
+    ),
+    Spec(
+        "grafana_port", "GLITCHTIP_KIT_GRAFANA_PORT", int_between(1, 65535, "port number"),
+        _const(3000), "Host port Grafana publishes on (on bind_address).", default_text="3000",
+    ),
+    Spec(
+        "prometheus_retention", "GLITCHTIP_KIT_PROMETHEUS_RETENTION", parse_retention,
+        _const("15d"), "How long Prometheus keeps samples (a Prometheus duration, 2h or more).",
+        default_text="15d",
+    ),
+    Spec(
+        "error_budgets", "GLITCHTIP_KIT_ERROR_BUDGETS", parse_error_budgets,
+        lambda r: {"default": dict(DEFAULT_BUDGET)},
+        "Errors each project may report per window, by project slug or `default`; only in "
+        "glitchtip.yaml, e.g. `default: {max_errors: 200, per: 1d}`.",
+        default_text="`default: {max_errors: 200, per: 1d}`", file_only=True,
+    ),
 )  # fmt: skip
 
 SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
@@ -758,6 +931,17 @@ class Settings:
     locust_image: str
     locust_port: int
     load_project: str
+    metrics: bool = False
+    prometheus_image: str = majors.PROMETHEUS_IMAGE
+    grafana_image: str = majors.GRAFANA_IMAGE
+    postgres_exporter_image: str = majors.POSTGRES_EXPORTER_IMAGE
+    valkey_exporter_image: str = majors.VALKEY_EXPORTER_IMAGE
+    prometheus_port: int = 9090
+    grafana_port: int = 3000
+    prometheus_retention: str = "15d"
+    error_budgets: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: {"default": dict(DEFAULT_BUDGET)}
+    )
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -815,19 +999,23 @@ def _suggest(key: str) -> str:
 MAX_SETTINGS_BYTES = 256 * 1024
 
 
+# Settings whose value in glitchtip.yaml is a mapping, and how deep it may nest below the
+# setting (error_budgets: project -> {max_errors, per}).
+MAPPING_DEPTH: dict[str, int] = {"error_budgets": 2}
+
+
 def _check_yaml_shape(text: str, path: Path) -> None:
-    """Refuse, from the YAML event stream (no objects built, no recursion), what a flat file of
+    """Refuse, from the YAML event stream (no objects built, no recursion), what a file of
     settings never needs and a hostile one uses: anchors and aliases (an "alias bomb" expands a
-    few lines into gigabytes), nested lists or mappings (deep nesting exhausts the stack), more
-    than one document, and a setting written twice (YAML keeps the last one silently)."""
+    few lines into gigabytes), lists anywhere, mappings except under the settings of
+    `MAPPING_DEPTH` and no deeper than it says (deep nesting exhausts the stack), more than one
+    document, and a key written twice in one mapping (YAML keeps the last one silently)."""
     import yaml
 
     name = path.name
-    depth = 0
     documents = 0
-    expect_key = True
-    seen: dict[str, int] = {}
-    key = ""
+    # One frame per open mapping: [expecting a key?, last key, {key: line}, setting, depth].
+    stack: list[list[Any]] = []
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
@@ -843,30 +1031,44 @@ def _check_yaml_shape(text: str, path: Path) -> None:
                     f"keep one 'setting: value' per line in {path}, without '---'",
                 )
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if depth == 0 and isinstance(event, yaml.MappingStartEvent):
-                depth = 1
-                continue
-            if depth == 0:
-                raise SettingsError(
-                    f"{name}: is not a mapping of settings", "write one 'setting: value' per line"
-                )
-            what = f"{key}: its value" if not expect_key else "a key"
-            raise SettingsError(
-                f"{name}: line {line}: {what} is a list or mapping",
-                "give each setting a single value ('setting: value')",
-            )
-        elif isinstance(event, yaml.MappingEndEvent):
-            depth = 0
-        elif isinstance(event, yaml.ScalarEvent) and depth == 1:
-            if expect_key:
-                key = event.value
-                if key in seen:
+            if not stack:
+                if isinstance(event, yaml.SequenceStartEvent):
                     raise SettingsError(
-                        f"{name}: {shown(key)} is set twice (lines {seen[key]} and {line})",
+                        f"{name}: is not a mapping of settings",
+                        "write one 'setting: value' per line",
+                    )
+                stack.append([True, "", {}, "", 0])
+                continue
+            frame = stack[-1]
+            setting = frame[3] or frame[1]
+            allowed = MAPPING_DEPTH.get(setting, 0)
+            if frame[0] or isinstance(event, yaml.SequenceStartEvent) or frame[4] >= allowed:
+                what = f"{frame[1]}: its value" if not frame[0] else "a key"
+                fix = "give each setting a single value ('setting: value')"
+                if setting in MAPPING_DEPTH:
+                    fix = (
+                        "write budgets as `error_budgets:` then "
+                        "`  <project>: {max_errors: 200, per: 1d}`"
+                    )
+                raise SettingsError(f"{name}: line {line}: {what} is a list or mapping", fix)
+            frame[0] = True  # the nested mapping is this key's value
+            stack.append([True, "", {}, setting, frame[4] + 1])
+        elif isinstance(event, yaml.MappingEndEvent):
+            stack.pop()
+        elif isinstance(event, yaml.ScalarEvent) and stack:
+            frame = stack[-1]
+            if frame[0]:
+                key = event.value
+                if key in frame[2]:
+                    inside = f"{frame[3]}: " if frame[3] else ""
+                    raise SettingsError(
+                        f"{name}: {inside}{shown(key)} is set twice "
+                        f"(lines {frame[2][key]} and {line})",
                         "delete one of the two lines (YAML would silently keep the last)",
                     )
-                seen[key] = line
-            expect_key = not expect_key
+                frame[2][key] = line
+                frame[1] = key
+            frame[0] = not frame[0]
 
 
 def read_settings_file(path: Path) -> dict[str, object]:
@@ -943,6 +1145,11 @@ def load_settings(
             )
         if file_values.get(spec.name) is not None:
             candidates.append((SOURCE_FILE, SETTINGS_FILE, file_values[spec.name]))
+        if spec.file_only and candidates and candidates[0][0] != SOURCE_FILE:
+            raise SettingsError(
+                f"{spec.name} (from {candidates[0][1]}): can only be set in {SETTINGS_FILE}",
+                f"write it in {directory / SETTINGS_FILE} (see README.md, Metrics)",
+            )
         if candidates:
             source, where, raw = candidates[0]
             try:
@@ -981,6 +1188,8 @@ def load_settings(
 ENV_FILE_FALLBACK: dict[str, str] = {
     "email_url": "EMAIL_URL",
     "advanced_partitioning": "GLITCHTIP_KIT_ADVANCED_PARTITIONING",
+    # `up --metrics` / `down --only-metrics` record the choice; every render writes it back.
+    "metrics": "GLITCHTIP_KIT_METRICS",
 }
 
 # The settings that identify a running deployment. When one was given only for one run (an
@@ -994,6 +1203,8 @@ RECORDED_WHEN_GIVEN: dict[str, str] = {
     "bind_address": "GLITCHTIP_KIT_BIND_ADDRESS",
     "http_port": "GLITCHTIP_KIT_HTTP_PORT",
     "glitchtip_domain": "GLITCHTIP_DOMAIN",
+    "prometheus_port": "GLITCHTIP_KIT_PROMETHEUS_PORT",
+    "grafana_port": "GLITCHTIP_KIT_GRAFANA_PORT",
 }
 ENV_FILE_FALLBACK.update(RECORDED_WHEN_GIVEN)
 
@@ -1075,6 +1286,17 @@ def check_combinations(settings: Settings) -> None:
             "data from the named volume",
             "mount it at /var/lib/postgresql/data (remove postgres_data_path to get the default)",
         )
+    if settings.metrics:
+        ports = {"http_port": settings.http_port}
+        for name in ("prometheus_port", "grafana_port"):
+            port = getattr(settings, name)
+            clash = next((other for other, used in ports.items() if used == port), None)
+            if clash:
+                raise SettingsError(
+                    f"{name} (from {_where(settings, name)}): port {port} is also {clash}",
+                    f"give {name} a port of its own on {settings.bind_address}",
+                )
+            ports[name] = port
     partman_version = image_tag_major(settings.partman_image)
     if partman_version is not None and partman_version != version:
         raise SettingsError(

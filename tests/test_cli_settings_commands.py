@@ -107,7 +107,8 @@ def test_render_reports_unchanged(tmp_path: Path) -> None:
     assert {".env", "compose.yml", "compose.part.yml"} <= set(before)
     result = run(tmp_path, "render")
     assert result.exit_code == 0, result.output
-    assert result.output.count("unchanged") == 3
+    assert result.output.count("unchanged") == 4
+    assert "monitoring/: 0 files written" in result.output
     assert snapshot(tmp_path) == before  # not rewritten: same bytes, mode and mtime
 
 

@@ -19,6 +19,8 @@ PROMISED = {
     "logs",
     "migrate",
     "partman-start",
+    "metrics-start",
+    "metrics-stop",
     "clean",
     "init",
     "render",

@@ -35,7 +35,7 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-@pytest.mark.parametrize("name", ["compose.yml", "compose.part.yml"])
+@pytest.mark.parametrize("name", ["compose.yml", "compose.part.yml", "compose.metrics.yml"])
 def test_committed_files_are_the_default_render(tmp_path: Path, name: str) -> None:
     rendered = render_files(settings_for(tmp_path), FAKE_SECRETS)
     assert rendered[name] == (REPO / name).read_text(encoding="utf-8")
@@ -63,7 +63,11 @@ def test_no_secret_in_compose_files(tmp_path: Path) -> None:
 def test_write_rendered_modes_and_changed_paths(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     changed = write_rendered(settings)
-    assert {path.name for path in changed} == {".env", "compose.yml", "compose.part.yml"}
+    top = {path.name for path in changed if path.parent == tmp_path}
+    assert top == {".env", "compose.yml", "compose.part.yml", "compose.metrics.yml"}
+    inside = {path.relative_to(tmp_path).as_posix() for path in changed if path.parent != tmp_path}
+    assert "monitoring/prometheus/prometheus.yml" in inside
+    assert all(name.startswith("monitoring/") for name in inside)
     assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "compose.yml").stat().st_mode & 0o777 == 0o644
     assert write_rendered(settings) == []

@@ -29,7 +29,8 @@ def test_generates_every_secret_with_mode_0600(tmp_path: Path) -> None:
     assert len(values["SECRET_KEY"]) >= 50
     assert len(values["POSTGRES_PASSWORD"]) >= 16
     assert len(values["DJANGO_SUPERUSER_PASSWORD"]) >= 16
-    assert len(set(values.values())) == 3
+    assert len(values["GRAFANA_ADMIN_PASSWORD"]) >= 16
+    assert len(set(values.values())) == 4
     assert env.read_text().startswith("# Secrets of this GlitchTip deployment")
 
 
@@ -227,13 +228,14 @@ def test_missing_secrets_generates_only_what_is_absent() -> None:
     from provision.secrets import missing_secrets
 
     assert missing_secrets({"SECRET_KEY": "x", "POSTGRES_PASSWORD": "y"}).keys() == {
-        "DJANGO_SUPERUSER_PASSWORD"
+        "DJANGO_SUPERUSER_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
     }
     assert missing_secrets({key.key: "" for key in SECRETS}) == {}
     assert set(missing_secrets({})) == {key.key for key in SECRETS}
 
 
-def test_a_new_env_file_is_the_header_and_the_three_secrets(tmp_path: Path) -> None:
+def test_a_new_env_file_is_the_header_and_the_four_secrets(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     values = ensure_secrets(env)
     assert env.read_text() == (
@@ -242,6 +244,7 @@ def test_a_new_env_file_is_the_header_and_the_three_secrets(tmp_path: Path) -> N
         f"SECRET_KEY={values['SECRET_KEY']}\n"
         f"POSTGRES_PASSWORD={values['POSTGRES_PASSWORD']}\n"
         f"DJANGO_SUPERUSER_PASSWORD={values['DJANGO_SUPERUSER_PASSWORD']}\n"
+        f"GRAFANA_ADMIN_PASSWORD={values['GRAFANA_ADMIN_PASSWORD']}\n"
     )
 
 
@@ -249,7 +252,13 @@ def test_ensure_secrets_returns_every_key_of_the_file(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("MY_OWN=1\n")
     values = ensure_secrets(env)
-    assert set(values) == {"MY_OWN", "SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD"}
+    assert set(values) == {
+        "MY_OWN",
+        "SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    }
     assert values["MY_OWN"] == "1"
 
 
@@ -273,7 +282,13 @@ def test_rotation_notices_exactly() -> None:
         rotation_notice("NOPE")
     assert caught.value.line() == (
         "NOPE: not a secret the kit generates: choose one of SECRET_KEY, POSTGRES_PASSWORD, "
-        "DJANGO_SUPERUSER_PASSWORD"
+        "DJANGO_SUPERUSER_PASSWORD, GRAFANA_ADMIN_PASSWORD"
+    )
+    with pytest.raises(UsageError) as caught:
+        rotation_notice("GRAFANA_ADMIN_PASSWORD")
+    assert caught.value.line().startswith(
+        "GRAFANA_ADMIN_PASSWORD: the kit does not rotate it: Grafana keeps the admin password it "
+        "first started with in its volume"
     )
     with pytest.raises(UsageError) as caught:
         rotation_notice("POSTGRES_PASSWORD")
@@ -309,6 +324,7 @@ def test_rotation_keeps_the_other_lines_and_generates_a_valid_key(tmp_path: Path
     assert after[3:] == [
         f"POSTGRES_PASSWORD={values['POSTGRES_PASSWORD']}",
         f"DJANGO_SUPERUSER_PASSWORD={values['DJANGO_SUPERUSER_PASSWORD']}",
+        f"GRAFANA_ADMIN_PASSWORD={values['GRAFANA_ADMIN_PASSWORD']}",
         "MY_OWN=1",
     ]
     assert after[2].startswith("SECRET_KEY=") and len(after[2]) == len("SECRET_KEY=") + 64

@@ -26,6 +26,7 @@ def test_up_reads_as_a_table_of_contents():
         "partman",
         "admin",
         "project",
+        "metrics",
         "wrap-up",
     ]
     assert all(step.title for step in STEPS)

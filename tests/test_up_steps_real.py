@@ -182,7 +182,11 @@ def test_render_step_writes_once_and_keeps_every_secret(tmp_path):
     ctx = make_ctx(tmp_path, RecordingCompose())
     outcome = render_step.render(ctx)
     assert outcome.changed is True
-    assert outcome.detail == "wrote .env, compose.part.yml, compose.yml; compose.yml valid"
+    monitoring = len([p for p in (tmp_path / "monitoring").rglob("*") if p.is_file()])
+    assert outcome.detail == (
+        "wrote .env, compose.metrics.yml, compose.part.yml, compose.yml, "
+        f"monitoring/ ({monitoring} files); compose.yml valid"
+    )
     env_path = tmp_path / ".env"
     assert env_path.stat().st_mode & 0o777 == 0o600
     secrets = {key: read_env_file(env_path)[key] for key in SECRET_KEYS}

@@ -37,6 +37,11 @@ def config_command(as_json: bool, directory: Path, overrides: dict[str, object])
     for name, entry in data["settings"].items():
         value = entry["value"]
         shown = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, dict):  # error_budgets: "default 200/1d, web 5/6h"
+            shown = ", ".join(
+                f"{key} {budget.get('max_errors')}/{budget.get('per')}"
+                for key, budget in value.items()
+            )
         click.echo(f"{name:<{width}}  {shown:<40}  {entry['source']}")
     click.echo("")
     click.echo(f"{'secret (.env)':<{width}}  value")

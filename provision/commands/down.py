@@ -17,24 +17,46 @@ from provision.commands.options import dir_option, settings_options
     help="Also delete the volumes: the database with every event and user (asks first).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting the volumes.")
-def down_command(directory, overrides, volumes, yes):
+@click.option(
+    "--only-metrics",
+    is_flag=True,
+    help="Remove only Prometheus, Grafana and the exporters and record metrics off "
+    "(`make metrics-stop`); GlitchTip keeps running. With --volumes, their volumes only.",
+)
+def down_command(directory, overrides, volumes, yes, only_metrics):
     """Stop and remove GlitchTip's containers; volumes, .env and .glitchtiprc are kept.
 
     `provision up` starts it again with the same data and secrets. With --volumes the
-    database is deleted too (a fresh `up` then creates a new admin and a new DSN).
+    database is deleted too (a fresh `up` then creates a new admin and a new DSN). The metrics
+    services go too when they are on; --only-metrics removes them alone and records metrics
+    off, so the next `up` does not start them again.
 
     \b
     Examples:
       provision down
-      provision down --volumes --yes   # deletes every event and user
+      provision down --only-metrics              # make metrics-stop: GlitchTip keeps running
+      provision down --only-metrics --volumes    # also delete Prometheus's and Grafana's data
+      provision down --volumes --yes             # deletes every event and user
     """
     from provision.stack.compose import Compose
     from provision.stack.context import load_stack_settings
-    from provision.stack.down import stop_stack
+    from provision.stack.down import refuse_if_pinned_on, stop_metrics, stop_stack
     from provision.stack.status import require_rendered
 
     settings = load_stack_settings(directory, overrides)
     require_rendered(settings)
+    if only_metrics:
+        from provision.stack.engine import Engine
+
+        refuse_if_pinned_on(settings)
+        if volumes and not yes:
+            click.confirm(
+                f"Delete Prometheus's and Grafana's volumes of '{settings.compose_project_name}'?",
+                abort=True,
+            )
+        compose = Compose.for_settings(settings, metrics=True)
+        click.echo(stop_metrics(settings, Engine(), compose, volumes=volumes))
+        return
     if volumes and not yes:
         click.confirm(
             f"Delete the volumes of '{settings.compose_project_name}' (database, all events)?",

@@ -29,7 +29,9 @@ def _tail(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Lines per service, or 'all'.",
 )
 def logs_command(directory, overrides, service, follow, tail):
-    """Print the logs of every service, or of SERVICE (web, worker, migrate, postgres, valkey).
+    """Print the logs of every service, or of SERVICE (web, worker, migrate, postgres, valkey;
+    with metrics on also prometheus, grafana, postgres-exporter, valkey-exporter,
+    project-exporter).
 
     Values of the secrets in .env are replaced by ******** before printing.
 

@@ -16,6 +16,13 @@ from provision.commands.options import dir_option, settings_options
     help="GlitchTip 5 only: pg_partman advanced partitioning (advanced_partitioning: true).",
 )
 @click.option(
+    "--metrics/--no-metrics",
+    "metrics",
+    default=None,
+    help="Also run Prometheus, Grafana and the exporters (compose.metrics.yml), or stop "
+    "running them; the choice is recorded in .env, so later commands keep it.",
+)
+@click.option(
     "--pull",
     "pull_policy",
     type=click.Choice(["missing", "always", "never"]),
@@ -36,19 +43,20 @@ from provision.commands.options import dir_option, settings_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document: steps, timings, result."
 )
-def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, as_json):
+def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout, quiet, as_json):
     """Start GlitchTip and provision it: admin, organization, project and DSN.
 
     \b
     Steps, in order (each is safe to run again; `up` after a failure resumes):
       preflight  engine, Compose, CPU/RAM/disk, web port, settings (changes nothing)
-      render     compose.yml, compose.part.yml, .env (secrets generated once, kept 0600)
+      render     compose files, monitoring/, .env (secrets generated once, kept 0600)
       pull       images missing locally (--pull never for offline hosts)
       start      docker compose up --detach --wait (skipped when nothing would change)
       migrate    the one-shot migrate exited 0
       partman    GlitchTip 5 with --partman: pg_partman partitions
       admin      the first superuser, unless it exists (password in .env, DJANGO_SUPERUSER_PASSWORD)
       project    API token, organization, team, project; DSN written to .glitchtiprc
+      metrics    with --metrics (or recorded on): Prometheus, Grafana, exporters
       wrap-up    URL, admin, DSN and the next commands
 
     \b
@@ -56,6 +64,7 @@ def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, 
       provision up
       provision up --pull never --quiet   # offline host with `docker load`ed images
       provision up --major 5 --partman    # GlitchTip 5 with pg_partman (first start only)
+      provision up --metrics              # make metrics-start: add Prometheus and Grafana
     """
     import os
     from pathlib import Path
@@ -72,6 +81,9 @@ def up_command(directory, overrides, partman, pull_policy, wait_timeout, quiet, 
     if partman:
         overrides["advanced_partitioning"] = True
         resume.append("--partman")
+    if metrics is not None:
+        overrides["metrics"] = metrics
+        resume.append("--metrics" if metrics else "--no-metrics")
     ctx = StackContext(
         directory=Path(directory),
         overrides=overrides,

@@ -20,6 +20,7 @@ from provision.masking import redact
 
 COMPOSE_FILE = "compose.yml"
 PARTMAN_FILE = "compose.part.yml"
+METRICS_FILE = "compose.metrics.yml"
 
 # .env keys whose values are secrets; anything long enough to be a generated secret is too.
 _SECRET_KEY_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$|DSN|CREDENTIAL", re.IGNORECASE)
@@ -99,14 +100,22 @@ class Compose:
         self._command = tuple(command) if command else None
 
     @classmethod
-    def for_settings(cls, settings, command: Sequence[str] | None = None) -> Compose:
-        """The Compose of a loaded `Settings`: its directory, files and project name."""
+    def for_settings(
+        cls, settings, command: Sequence[str] | None = None, metrics: bool | None = None
+    ) -> Compose:
+        """The Compose of a loaded `Settings`: its directory, files and project name.
+
+        compose.metrics.yml is included when the `metrics` setting is on, or when `metrics` is
+        True (to remove the metrics services of a deployment that just turned them off)."""
         from provision.envfile import read_env_file
 
         directory = Path(settings.directory)
         files = [COMPOSE_FILE]
         if uses_partman(settings) and (directory / PARTMAN_FILE).exists():
             files.append(PARTMAN_FILE)
+        wanted = getattr(settings, "metrics", False) if metrics is None else metrics
+        if wanted and (directory / METRICS_FILE).exists():
+            files.append(METRICS_FILE)
         env = read_env_file(directory / ".env")
         secrets = [*secret_values(env), *_dsn_key(directory)]
         return cls(directory, settings.compose_project_name, files, secrets, command)

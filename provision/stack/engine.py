@@ -112,6 +112,16 @@ class Engine:
             states.append(_state_of(item, details))
         return sorted(states, key=lambda c: (c.service, c.name))
 
+    def remove_volume(self, name: str) -> bool:
+        """Remove the volume `name`; False when there is none (a `KitError` when it is in use)."""
+        from docker.errors import NotFound
+
+        try:
+            self._call(self.client.api.remove_volume, name)
+        except NotFound:
+            return False
+        return True
+
     def port_publishers(self, port: int) -> list[ContainerState]:
         """Running containers that publish host `port` (on any address)."""
         found = []

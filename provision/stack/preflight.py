@@ -98,25 +98,34 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def check_port(
-    settings: Any, engine: Any, is_free: Callable[[str, int], bool] = port_is_free
+    settings: Any,
+    engine: Any,
+    is_free: Callable[[str, int], bool] = port_is_free,
+    service: str = "web",
+    setting: str = "http_port",
 ) -> str:
-    """'free' or 'ours' for the web port; a `KitError` naming whoever else holds it."""
-    host, port = settings.bind_address, int(settings.http_port)
+    """'free' or 'ours' for the host port `setting` of `service` (the web port by default); a
+    `KitError` naming whoever else holds it."""
+    host, port = settings.bind_address, int(getattr(settings, setting))
+    variable = f"GLITCHTIP_KIT_{setting.upper()}"
     for container in engine.port_publishers(port):
-        if container.project == settings.compose_project_name and container.service == "web":
+        if container.project == settings.compose_project_name and container.service == service:
             return f"port {host}:{port} already ours ({container.name})"
         raise KitError(
             f"port {port} is published by container {container.name}",
-            "stop it, or choose another port (http_port in glitchtip.yaml or "
-            "GLITCHTIP_KIT_HTTP_PORT)",
+            f"stop it, or choose another port ({setting} in glitchtip.yaml or {variable})",
         )
     if not is_free(host, port):
         raise KitError(
             f"port {host}:{port} is in use by another program",
-            "stop it (see `ss -ltnp`), or choose another port (http_port in glitchtip.yaml "
-            "or GLITCHTIP_KIT_HTTP_PORT)",
+            f"stop it (see `ss -ltnp`), or choose another port ({setting} in glitchtip.yaml "
+            f"or {variable})",
         )
     return f"port {host}:{port} free"
+
+
+# With metrics on, the host ports Prometheus and Grafana publish are checked like the web's.
+METRICS_PORTS = (("prometheus", "prometheus_port"), ("grafana", "grafana_port"))
 
 
 def preflight(
@@ -148,10 +157,12 @@ def preflight(
     resource_problems, summary = check_resources(info, disk_free(info))
     problems.extend(resource_problems)
     found.append(summary)
-    try:
-        found.append(check_port(settings, engine, is_free))
-    except KitError as error:
-        problems.append(error.line())
+    ports = [("web", "http_port"), *(METRICS_PORTS if settings.metrics else ())]
+    for service, setting in ports:
+        try:
+            found.append(check_port(settings, engine, is_free, service, setting))
+        except KitError as error:
+            problems.append(error.line())
     if problems:
         raise KitError("; ".join(problems))
     return StepOutcome(detail=", ".join(found), changed=False)

@@ -1,4 +1,4 @@
-"""Render: write compose.yml, compose.part.yml and .env, then let Compose validate them.
+"""Render: write compose files, monitoring/ and .env, then let Compose validate them.
 
 Secrets are generated once (by `provision.render` through `provision.secrets`) and kept on every
 later render, so running this step again rewrites nothing unless a setting changed.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision.stack.compose import COMPOSE_FILE, PARTMAN_FILE, uses_partman
+from provision.monitoring.files import MONITORING_DIR
+from provision.stack.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
 from provision.stack.context import StackContext
 from provision.stack.runner import StepOutcome
 
@@ -18,15 +19,36 @@ def compose_files(settings) -> list[str]:
     files = [COMPOSE_FILE]
     if uses_partman(settings):
         files.append(PARTMAN_FILE)
+    if getattr(settings, "metrics", False):
+        files.append(METRICS_FILE)
     return files
+
+
+def written_names(directory: Path, written: list[Path]) -> list[str]:
+    """The written files for the step's one line: top-level names, and `monitoring/ (N files)`
+    for the many files under monitoring/."""
+    names: set[str] = set()
+    inside = 0
+    for path in written:
+        relative = Path(path).relative_to(directory) if Path(path).is_absolute() else Path(path)
+        if len(relative.parts) > 1:
+            inside += 1
+        else:
+            names.add(relative.name)
+    shown = sorted(names)
+    if inside:
+        shown.append(f"{MONITORING_DIR}/ ({inside} file{'s' if inside > 1 else ''})")
+    return shown
 
 
 def render(ctx: StackContext) -> StepOutcome:
     """Write the rendered files (only those whose content changed) and validate them."""
     from provision.compose_check import check_compose
     from provision.render import write_rendered
+    from provision.stack.metrics import remember_token
 
     settings = ctx.load_settings()
+    remember_token(ctx)  # the metrics step recreates the token's users if a later step changes it
     written = write_rendered(settings) or []
     directory = Path(settings.directory)
     files = compose_files(settings)
@@ -36,7 +58,7 @@ def render(ctx: StackContext) -> StepOutcome:
         # Unchanged files passed that check when they were written; `compose config` still
         # runs (a hand-edited .env, another Compose), and its answer serves the later steps.
         ctx.services()
-    names = sorted({Path(path).name for path in written})
+    names = written_names(directory, written)
     if names:
         return StepOutcome(f"wrote {', '.join(names)}; {' + '.join(files)} valid", changed=True)
     return StepOutcome(f"rendered files and .env unchanged; {' + '.join(files)} valid", False)

@@ -165,15 +165,27 @@ def up_targets(services: dict[str, dict], drift: dict[str, list[str]]) -> list[s
     return ["--no-deps", *[n for n in services if n not in waited and n not in RUN_LATER]]
 
 
+def _all_when_fewer(services: dict[str, dict], every: dict[str, dict]) -> list[str]:
+    """`up_targets` answers [] for "every service": name them when the files hold more (the
+    metrics services, which this step must not start)."""
+    if len(services) == len(every):
+        return []
+    return [name for name in services if name not in RUN_LATER]
+
+
 def start(ctx: StackContext) -> StepOutcome:
     """Bring the stack up and wait for it, unless it already runs exactly what `up` would start.
 
     A partly started, stopped, unhealthy or outdated stack goes through `compose up --wait`,
     which recreates what changed (and runs `migrate` again when its container is recreated).
     """
+    from provision.stack.metrics import METRICS_SERVICES
+
     settings = ctx.load_settings()
     compose = ctx.compose()
-    services = ctx.services()
+    # GlitchTip's services only: the metrics step starts the others once the API token exists.
+    every = ctx.services()
+    services = {name: spec for name, spec in every.items() if name not in METRICS_SERVICES}
     url = f"{str(settings.internal_url).rstrip('/')}/api/settings/"
     drift = compare(ctx, compose, services)
     reasons = [reason for found in drift.values() for reason in found]
@@ -202,7 +214,7 @@ def start(ctx: StackContext) -> StepOutcome:
         str(timeout),
         "--pull",
         "never",
-        *up_targets(services, drift),
+        *(up_targets(services, drift) or _all_when_fewer(services, every)),
         on_line=lambda line: None,
         timeout=timeout + 120,
     )

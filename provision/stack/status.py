@@ -31,7 +31,34 @@ def probe(url: str, timeout: float = 5.0) -> dict[str, Any]:
     }
 
 
-def collect_status(settings: Any, engine: Any, prober=probe) -> dict[str, Any]:
+def collect_metrics(settings: Any, containers: list[dict], read_targets=None) -> dict | None:
+    """The metrics part of the status (None with metrics off): their containers and
+    Prometheus's target health, asked on its published port."""
+    if not getattr(settings, "metrics", False):
+        return None
+    from provision.monitoring.targets import all_up, prometheus_targets
+    from provision.stack.metrics import METRICS_SERVICES, urls
+
+    read_targets = read_targets or prometheus_targets
+    services = [c["service"] for c in containers if c["service"] in METRICS_SERVICES]
+    base = urls(settings)["prometheus"]
+    targets = (
+        read_targets(base)
+        if "prometheus" in services
+        else {"url": base, "targets": [], "error": "no prometheus container (run `provision up`)"}
+    )
+    return {
+        "enabled": True,
+        "services": services,
+        "prometheus": base,
+        "grafana": urls(settings)["grafana"],
+        "targets": targets["targets"],
+        "targets_error": targets["error"],
+        "all_targets_up": all_up(targets),
+    }
+
+
+def collect_status(settings: Any, engine: Any, prober=probe, read_targets=None) -> dict[str, Any]:
     """Everything `provision status` shows, as a JSON-ready dict."""
     containers = [c.as_dict() for c in engine.containers(settings.compose_project_name)]
     base = str(settings.internal_url).rstrip("/")
@@ -43,12 +70,15 @@ def collect_status(settings: Any, engine: Any, prober=probe) -> dict[str, Any]:
         and all(check["ok"] for check in checks)
     )
     one_shots_ok = all(c["exit_code"] == 0 for c in containers if c["state"] == "exited")
+    metrics = collect_metrics(settings, containers, read_targets) if running else None
+    metrics_ok = metrics is None or metrics["all_targets_up"]
     return {
         "project": settings.compose_project_name,
         "url": str(settings.glitchtip_domain),
-        "up": healthy and one_shots_ok,
+        "up": healthy and one_shots_ok and metrics_ok,
         "containers": containers,
         "checks": checks,
+        "metrics": metrics,
     }
 
 
@@ -72,6 +102,16 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             else check.get("error", "no answer")
         )
         lines.append(f"  GET {check['url']}: {result}")
+    metrics = status.get("metrics")
+    if metrics:
+        lines.append(f"  Prometheus {metrics['prometheus']}, Grafana {metrics['grafana']}")
+        if metrics["targets_error"]:
+            lines.append(f"  Prometheus targets: cannot tell ({metrics['targets_error']})")
+        for target in metrics["targets"]:
+            error = f"  {target['last_error']}" if target["last_error"] else ""
+            lines.append(
+                f"  target {target['job']:<17} {target['health']:<8} {target['instance']}{error}"
+            )
     return lines
 
 

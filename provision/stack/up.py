@@ -6,20 +6,31 @@ Preflight changes nothing; every step after it changes something and can run aga
 
 from __future__ import annotations
 
-from provision.stack import admin, migrate, partman, preflight, project, pull, render_step, start
+from provision.stack import (
+    admin,
+    metrics,
+    migrate,
+    partman,
+    preflight,
+    project,
+    pull,
+    render_step,
+    start,
+)
 from provision.stack import wrap_up as wrap
 from provision.stack.context import StackContext
 from provision.stack.runner import Progress, RunReport, Step, run_steps
 
 STEPS: list[Step] = [
     Step("preflight", "engine, Compose, resources, web port, settings", preflight.preflight),
-    Step("render", "compose.yml, compose.part.yml and .env (secrets kept)", render_step.render),
+    Step("render", "compose files, monitoring/ and .env (secrets kept)", render_step.render),
     Step("pull", "images missing locally", pull.pull),
     Step("start", "docker compose up --detach --wait, unless already current", start.start),
     Step("migrate", "the one-shot migrate exited 0", migrate.check_migrate),
     Step("partman", "pg_partman advanced partitions", partman.check_partman, partman.applies),
     Step("admin", "the first superuser, unless GlitchTip shows it exists", admin.create_admin),
     Step("project", "API token, organization, team, project, DSN", project.create_project),
+    Step("metrics", "Prometheus, Grafana and the exporters, when on", metrics.metrics),
     Step("wrap-up", "URL, admin, DSN, next commands", wrap.wrap_up),
 ]
 

@@ -33,6 +33,22 @@ def summary(ctx: StackContext) -> dict[str, Any]:
         "dsn": getattr(project, "dsn", None),
         "dsn_file": str(Path(settings.directory) / RC_FILE),
         "next": [command for command, _ in NEXT_COMMANDS],
+        "metrics": metrics_summary(settings),
+    }
+
+
+def metrics_summary(settings: Any) -> dict[str, str] | None:
+    """Where Prometheus and Grafana answer and how to log in to Grafana; None with metrics off."""
+    if not getattr(settings, "metrics", False):
+        return None
+    from provision.stack.metrics import urls
+
+    where = urls(settings)
+    return {
+        "prometheus": where["prometheus"],
+        "grafana": where["grafana"],
+        "grafana_user": "admin",
+        "grafana_password": "kept in .env, key GRAFANA_ADMIN_PASSWORD",
     }
 
 
@@ -56,6 +72,15 @@ def summary_lines(facts: dict[str, Any]) -> list[str]:
         f"  Project:        {facts['organization']}/{facts['project']}",
         f"  DSN:            {facts['dsn']}",
         f"  DSN file:       {facts['dsn_file']}",
+    ]
+    metrics = facts.get("metrics")
+    if metrics:
+        lines += [
+            f"  Prometheus:     {metrics['prometheus']}",
+            f"  Grafana:        {metrics['grafana']} (user {metrics['grafana_user']}, password "
+            f"{metrics['grafana_password']})",
+        ]
+    lines += [
         "Next:",
     ]
     width = max(len(command) for command, _ in NEXT_COMMANDS)

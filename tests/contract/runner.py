@@ -207,8 +207,64 @@ SDK_EVENTS = (
 )
 
 
+# When the real server received the data set (issues' firstSeen, recorded 190): stats_v2 counts
+# by received hour, and its recordings ask for fixed windows around that hour.
+SDK_RECEIVED = "2026-11-26T04:37:24.213Z"
+
+
+def _received_at(fake: Fake, stamp: str) -> None:
+    """Queued items as if received at `stamp` (the replay runs on another day)."""
+    items = []
+    while (item := fake.queue.pop()) is not None:
+        items.append({**item, "received": stamp})
+    for item in items:
+        fake.queue.push(item)
+
+
+# The SDK transactions recorded before 157/158: name, op, environment, duration (ms).
+SDK_TRANSACTIONS = (
+    ("GET /orders", "http.server", "production", 13),
+    ("GET /orders", "http.server", "production", 11),
+    ("POST /checkout", "http.server", "staging", 11),
+)
+
+
+def _send_sdk_transactions(fake: Fake, replayer: Replayer) -> None:
+    """The recorder's three sentry-sdk transactions to contract-web, as envelopes (queued; the
+    caller stamps and processes them with the data set's events)."""
+    key = replayer.bindings["PUBLIC_KEY"].replace("-", "")
+    for number, (name, op, environment, duration) in enumerate(SDK_TRANSACTIONS):
+        event_id = f"{number + 1:032x}"
+        event = {
+            "type": "transaction",
+            "event_id": event_id,
+            "transaction": name,
+            "start_timestamp": "2026-11-26T04:37:24.200Z",
+            "timestamp": f"2026-11-26T04:37:24.{200 + duration:03d}Z",
+            "contexts": {"trace": {"op": op, "trace_id": "0" * 32, "span_id": "0" * 16}},
+            "environment": environment,
+            "spans": [],
+        }
+        body = "\n".join(
+            json.dumps(part) for part in ({"event_id": event_id}, {"type": "transaction"}, event)
+        )
+        request = Request(
+            "POST",
+            "/api/1/envelope/",
+            {
+                "host": "127.0.0.1:18000",
+                "content-type": "application/x-sentry-envelope",
+                "x-sentry-auth": f"Sentry sentry_key={key}, sentry_version=7",
+            },
+            body.encode(),
+        )
+        response = fake.app.handle(request)
+        assert response.status == 200, response.body
+
+
 def _sdk_events() -> Step:
     def step(fake: Fake, replayer: Replayer) -> None:
+        _send_sdk_transactions(fake, replayer)
         for key_name, project_id, environment, release, events in SDK_EVENTS:
             key = replayer.bindings[key_name].replace("-", "")
             for kind, text in events:
@@ -225,52 +281,7 @@ def _sdk_events() -> Step:
                 )
                 response = fake.app.handle(request)
                 assert response.status == 200, response.body
-        process_pending(fake.store, fake.queue)
-
-    return step
-
-
-# The SDK transactions recorded before 157/158: name, op, environment, duration (ms).
-SDK_TRANSACTIONS = (
-    ("GET /orders", "http.server", "production", 13),
-    ("GET /orders", "http.server", "production", 11),
-    ("POST /checkout", "http.server", "staging", 11),
-)
-
-
-def _sdk_transactions() -> Step:
-    """The recorder's three sentry-sdk transactions to contract-web, as envelopes."""
-
-    def step(fake: Fake, replayer: Replayer) -> None:
-        key = replayer.bindings["PUBLIC_KEY"].replace("-", "")
-        for number, (name, op, environment, duration) in enumerate(SDK_TRANSACTIONS):
-            event_id = f"{number + 1:032x}"
-            event = {
-                "type": "transaction",
-                "event_id": event_id,
-                "transaction": name,
-                "start_timestamp": "2026-11-26T04:37:24.200Z",
-                "timestamp": f"2026-11-26T04:37:24.{200 + duration:03d}Z",
-                "contexts": {"trace": {"op": op, "trace_id": "0" * 32, "span_id": "0" * 16}},
-                "environment": environment,
-                "spans": [],
-            }
-            body = "\n".join(
-                json.dumps(part)
-                for part in ({"event_id": event_id}, {"type": "transaction"}, event)
-            )
-            request = Request(
-                "POST",
-                "/api/1/envelope/",
-                {
-                    "host": "127.0.0.1:18000",
-                    "content-type": "application/x-sentry-envelope",
-                    "x-sentry-auth": f"Sentry sentry_key={key}, sentry_version=7",
-                },
-                body.encode(),
-            )
-            response = fake.app.handle(request)
-            assert response.status == 200, response.body
+        _received_at(fake, SDK_RECEIVED)
         process_pending(fake.store, fake.queue)
 
     return step
@@ -325,7 +336,7 @@ SETUP: dict[str, Step] = {
         _user("viewer@example.com"),
         _token("MEMBER_TOKEN", "member@example.com", ALL_SCOPES, "member"),
     ),
-    "157_org_transaction_groups_list": _steps(_sdk_events(), _sdk_transactions()),
+    "157_org_transaction_groups_list": _steps(_sdk_events()),
     # `336` stored the slug "Not A Slug!", which no API route reaches; the recorder repaired it
     # through the Django admin's import (NOTES.md, Projects).
     "337_project_update_put_event_throttle_rate": _repair_project(

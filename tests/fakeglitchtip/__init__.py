@@ -1,4 +1,5 @@
-"""A fake GlitchTip that speaks the recorded API contract (stdlib only).
+"""A fake GlitchTip that speaks the recorded API contract (stdlib, plus prometheus_client for
+its metrics).
 
 Entry points: `start_fake(...)` (tests), `python3 -m fakeglitchtip` (the stand-in image),
 `create_superuser(store, email, password)` (`manage.py createsuperuser --noinput`),

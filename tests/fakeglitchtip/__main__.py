@@ -22,6 +22,12 @@ def _optional_flag(name: str) -> bool | None:
     return None if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _major(version: str) -> int:
+    """The major of a GLITCHTIP_VERSION such as `6.2.6` (5 when it names none)."""
+    head = version.strip().split(".", 1)[0]
+    return int(head) if head.isdigit() else 5
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse options (with GlitchTip's env var names as defaults) and serve."""
     parser = argparse.ArgumentParser(prog="fakeglitchtip", description=__doc__)
@@ -40,6 +46,13 @@ def main(argv: list[str] | None = None) -> None:
         help="HTTP/1.1 keep-alive like granian (GlitchTip 6); default: one request per "
         "connection like GlitchTip 5's uWSGI [env FAKE_KEEP_ALIVE]",
     )
+    parser.add_argument(
+        "--major",
+        type=int,
+        default=_major(os.environ.get("GLITCHTIP_VERSION", "")),
+        help="GlitchTip major whose metrics endpoint to serve (default: GLITCHTIP_VERSION's, "
+        "else 5)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     allowed = tuple(h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h)
@@ -56,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         keep_alive=args.keep_alive,
         session_cookie_secure=_optional_flag("SESSION_COOKIE_SECURE"),
         csrf_cookie_secure=_optional_flag("CSRF_COOKIE_SECURE"),
+        major=args.major,
+        observability_api=_flag("ENABLE_OBSERVABILITY_API", False),
     )
     print(f"fake GlitchTip listening on {handle.url}", flush=True)
     stop = threading.Event()

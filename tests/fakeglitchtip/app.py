@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from . import model
+from . import model, stats
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import RequestMetrics
 from .store import EventQueue, State, Store
 
 SLUG = r"[-a-zA-Z0-9_]+"
@@ -99,6 +101,10 @@ class FakeConfig:
     # Django's SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE; None: when the domain is https.
     session_cookie_secure: bool | None = None
     csrf_cookie_secure: bool | None = None
+    # The major whose metrics endpoint is served (5: /api/0/observability/django/ for staff;
+    # 6: /metrics) and ENABLE_OBSERVABILITY_API (6: /metrics at all; both: django_http_*).
+    major: int = 5
+    observability_api: bool = False
 
     def cookie_secure(self, name: str) -> bool:
         """Whether Django would mark cookie `name` Secure (the kit renders it for https)."""
@@ -232,6 +238,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/projects/", "org_projects"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/issues/", "org_issues"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/transaction-groups/", "transaction_groups"),
+    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/stats_v2/", "stats_v2"),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/", "monitors"),
     ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/", "monitor"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
@@ -271,6 +278,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"/api/0/issues/(?P<iid>\d+)/events/", "issue_events"),
     ("GET", r"/api/0/issues/(?P<iid>\d+)/events/latest/", "issue_latest_event"),
     ("GET", r"/api/0/observability/django/", "metrics"),
+    ("GET", r"/metrics", "metrics_v6"),
     ("POST", r"/api/(?P<pid>\d+)/envelope/", "envelope"),
     ("POST", r"/api/(?P<pid>\d+)/store/", "store"),
 ]
@@ -284,6 +292,15 @@ class FakeGlitchTip:
         self.store = store
         self.queue = queue
         self.config = config or FakeConfig()
+        self.metrics = RequestMetrics()
+
+    def route_name(self, path: str) -> str | None:
+        """The handler a path is routed to (None: the SPA's 404), for the metrics' view label."""
+        path = urlsplit(path).path
+        for _methods, pattern, name in _COMPILED:
+            if pattern.match(path):
+                return name
+        return None
 
     # --- dispatch -------------------------------------------------------------------------
 
@@ -480,24 +497,29 @@ class FakeGlitchTip:
         return json_response(200, {"version": "0", "user": None, "auth": None}, headers)
 
     def h_metrics(self, state: State, request: Request) -> Response:
+        """GlitchTip 5's metrics: any token or session of a staff user (scopes unchecked)."""
+        if self.config.major >= 6:
+            return text_response(404, HTML_PAGE)  # 6 serves /metrics instead
         who = self.auth(state, request)
         if who.user is None:
             raise fail(*UNAUTHORIZED)
         if not who.user["is_staff"]:
             raise fail(403, "is_staff required")
-        lines = [
-            "# HELP glitchtip_organizations Number of organizations",
-            "# TYPE glitchtip_organizations gauge",
-            f"glitchtip_organizations {float(len(state['orgs']))}",
-            "# HELP glitchtip_projects Number of projects",
-            "# TYPE glitchtip_projects gauge",
+        return self._exposition(state)
+
+    def h_metrics_v6(self, state: State, request: Request) -> Response:
+        """GlitchTip 6's `/metrics`: no authentication, and only with ENABLE_OBSERVABILITY_API."""
+        if self.config.major < 6 or not self.config.observability_api:
+            return text_response(404, HTML_PAGE)  # no such URL: the SPA's 404 (recorded 90)
+        return self._exposition(state)
+
+    def _exposition(self, state: State) -> Response:
+        orgs = [
+            (org["slug"], len(model.org_projects(state, org["id"])))
+            for org in state["orgs"].values()
         ]
-        for org in state["orgs"].values():
-            count = len(model.org_projects(state, org["id"]))
-            lines.append(f'glitchtip_projects{{organization="{org["slug"]}"}} {float(count)}')
-        return text_response(
-            200, "\n".join(lines) + "\n", "text/plain; version=1.0.0; charset=utf-8"
-        )
+        body = self.metrics.exposition(orgs, http=self.config.observability_api)
+        return Response(200, [("Content-Type", METRICS_CONTENT_TYPE)], body)
 
     # --- allauth headless (browser client) -------------------------------------------------
 
@@ -1279,6 +1301,32 @@ class FakeGlitchTip:
         }
         pages[str(page_id)] = page
         return json_response(201, _status_page_json(page))
+
+    # --- stats -----------------------------------------------------------------------------------
+
+    def h_stats_v2(self, state: State, request: Request, org: str) -> Response:
+        """Event counts per hour (apps/stats/api.py; see stats.py for its SQL and bugs).
+
+        Order as in django-ninja: authentication (401), then the query schema (422, "Too many
+        intervals" included), then the view's scope check (403), then the org's projects (404).
+        """
+        who = self.auth(state, request)
+        if who.user is None:
+            raise fail(*UNAUTHORIZED)
+        query = request.query
+        errors = stats.validate_query(query)
+        if errors:
+            return json_response(422, {"detail": errors})
+        start = stats.parse_datetime(query["start"][0])
+        end = stats.parse_datetime(query["end"][0])
+        if stats.too_many_intervals(start, end, (query.get("interval") or ["1h"])[0]):
+            return json_response(422, {"detail": [{"end": "Too many intervals"}]})
+        if who.scopes is not None and not who.scopes.intersection(_ORG_ANY):
+            raise fail(*DENIED)
+        record = model.find_org(state, who.user, org)
+        ids = [p["id"] for p in model.org_projects(state, record["id"])] if record else []
+        status, body = stats.stats_v2_body(state, query, ids)
+        return json_response(status, body)
 
     # --- issues and events -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from . import metrics
 from .app import FakeConfig, FakeGlitchTip, Request, Response, text_response
 from .store import EventQueue, MemoryQueue, MemoryStore, Store
 from .worker import Worker
@@ -94,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(
             self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
         )
+        started = time.perf_counter()
         if self.server.latency > 0:
             time.sleep(self.server.latency)
         status = self.server.faults.take()
@@ -101,6 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = text_response(status, FAULT_BODIES.get(status, "Fault"), "text/plain")
         else:
             response = self.server.app.handle(request)
+            self._count(request, response, time.perf_counter() - started)
         self.server.log_request_done(LoggedRequest(self.command, self.path, response.status))
         if self.server.faults.take_drop(self.command):
             # Injected fault, not a recorded behaviour: the request was executed, then the
@@ -109,6 +112,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(response)
+
+    def _count(self, request: Request, response: Response, seconds: float) -> None:
+        """Count a request GlitchTip's Django answered (not an injected proxy fault)."""
+        app = self.server.app
+        route = app.route_name(request.target)
+        if not metrics.counted(route, app.config.major):
+            return
+        content_type = next((v for k, v in response.headers if k.lower() == "content-type"), "")
+        app.metrics.observe(
+            route=route,
+            method=request.method,
+            status=response.status,
+            seconds=seconds,
+            request_bytes=len(request.body),
+            response_bytes=len(response.body),
+            content_type=content_type,
+        )
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -266,6 +286,8 @@ def start_fake(
     latency: float = 0.0,
     session_cookie_secure: bool | None = None,
     csrf_cookie_secure: bool | None = None,
+    major: int = 5,
+    observability_api: bool = False,
 ) -> FakeHandle:
     """Start the fake on `host:port` (0: an ephemeral port) in a thread and return its handle.
 
@@ -274,7 +296,8 @@ def start_fake(
     uWSGI; True keeps HTTP/1.1 connections open like granian (GlitchTip 6). `latency`: seconds
     added before each answer. `session_cookie_secure` / `csrf_cookie_secure` (Django's
     SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE): None means "when the domain is https", what
-    the kit renders.
+    the kit renders. `major` (5 or 6) picks the metrics endpoint, `observability_api` is
+    ENABLE_OBSERVABILITY_API (metrics.py says what each serves).
     """
     store = store if store is not None else MemoryStore()
     queue = queue if queue is not None else MemoryQueue()
@@ -286,6 +309,8 @@ def start_fake(
         version=version,
         session_cookie_secure=session_cookie_secure,
         csrf_cookie_secure=csrf_cookie_secure,
+        major=major,
+        observability_api=observability_api,
     )
     app = FakeGlitchTip(store, queue, config)
     server = _FakeServer((host, port), app, verbose, keep_alive=keep_alive, latency=latency)

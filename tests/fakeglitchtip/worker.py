@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import model
+from . import model, stats
 from .store import EventQueue, State, Store
 
 
@@ -78,15 +78,18 @@ def _ingest_transaction(state: State, project: dict, item: dict) -> bool:
 
 
 def _ingest(state: State, item: dict) -> bool:
-    if item.get("kind") == "transaction":
-        project = state["projects"].get(str(item["project_id"]))
-        if project is None or project["deleted"]:
-            return False
-        return _ingest_transaction(state, project, item)
-    if item.get("kind") != "event":
-        return False
     project = state["projects"].get(str(item["project_id"]))
     if project is None or project["deleted"]:
+        return False
+    if item.get("kind") == "transaction":
+        # Transactions are stored apart from issues: in their group (transaction-groups) and in
+        # the hourly counts of stats_v2.
+        if not _ingest_transaction(state, project, item):
+            return False
+        received = item.get("received") or model.now_iso()
+        stats.count_event(state, "transaction", project["id"], received)
+        return True
+    if item.get("kind") != "event":
         return False
     try:
         event = json.loads(item["payload"]) if isinstance(item["payload"], str) else item["payload"]
@@ -136,6 +139,8 @@ def _ingest(state: State, item: dict) -> bool:
     }
     if project["first_event"] is None:
         project["first_event"] = received
+    # Counted when stored, by received time: an event still queued is in no bucket yet.
+    stats.count_event(state, "error", project["id"], received)
     return True
 
 

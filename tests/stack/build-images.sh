@@ -9,10 +9,15 @@
 #   glitchtip-kit-test/postgres:18     PostgreSQL 18 (Debian sid) in the official 18 layout
 #   glitchtip-kit-test/glitchtip:6-failmigrate   the 6 stand-in whose migrations fail (upgrade
 #                                      rollback tests only)
+#   glitchtip-kit-test/prometheus:2    Debian's prometheus + promtool, laid out like prom/prometheus
+#   glitchtip-kit-test/postgres-exporter:0  Debian's prometheus-postgres-exporter (official layout)
+#   glitchtip-kit-test/valkey-exporter:1    Debian's prometheus-redis-exporter (official layout)
+#   glitchtip-kit-test/grafana:standin a Grafana stand-in: checks provisioning, serves /api/health
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
-# Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|failmigrate|locust ...]
+# Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|failmigrate|
+#        locust|prometheus|postgres-exporter|valkey-exporter|grafana ...]  (no argument: all of them)
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -106,7 +111,9 @@ locust_context() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(postgres postgres18 valkey glitchtip6 glitchtip5 failmigrate locust)
+[[ ${#want[@]} -gt 0 ]] ||
+    want=(postgres postgres18 valkey glitchtip6 glitchtip5 failmigrate locust prometheus
+        postgres-exporter valkey-exporter grafana)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -145,7 +152,11 @@ for name in "${want[@]}"; do
             locust_context "$ctx"
             build "$GTK_NS/locust:2" "$ctx" --build-arg "LOCUST_VERSION=$LOCUST_VERSION"
             ;;
-        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust)" ;;
+        prometheus) build "$GTK_NS/prometheus:2" "$images/prometheus" ;;
+        postgres-exporter) build "$GTK_NS/postgres-exporter:0" "$images/postgres-exporter" ;;
+        valkey-exporter) build "$GTK_NS/valkey-exporter:1" "$images/valkey-exporter" ;;
+        grafana) build "$GTK_NS/grafana:standin" "$images/grafana" ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana)" ;;
     esac
 done
 

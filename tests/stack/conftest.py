@@ -45,6 +45,12 @@ IMAGES = {
     # migrations fail (upgrade rollbacks): tests/stack/test_upgrade_stack.py.
     "postgres18": f"{IMAGE_NAMESPACE}/postgres:18",
     "glitchtip6_failmigrate": f"{IMAGE_NAMESPACE}/glitchtip:6-failmigrate",
+    # The metrics stack (issue 8): Debian's packages in the official images' layout, and a
+    # Grafana stand-in (no Grafana package exists here; see README.md).
+    "prometheus": f"{IMAGE_NAMESPACE}/prometheus:2",
+    "postgres_exporter": f"{IMAGE_NAMESPACE}/postgres-exporter:0",
+    "valkey_exporter": f"{IMAGE_NAMESPACE}/valkey-exporter:1",
+    "grafana": f"{IMAGE_NAMESPACE}/grafana:standin",
 }
 
 

@@ -19,6 +19,8 @@ queue and GlitchTip's settings from the environment, and wraps the app's `handle
     web's speed does not fall as stored events pile up and the worker holds the lock;
   - ingest takes as long as on the real web server (`IngestGate`, config.INGEST_SECONDS), with
     as many requests at a time as the server has processes.
+  - the metrics endpoint is that of the major (fakeglitchtip/metrics.py), with the django_http_*
+    families only when ENABLE_OBSERVABILITY_API is true, counting the requests served.
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ def serve(settings: config.Settings, store, queue) -> int:
         worker=False,  # events are processed only by the worker container
         verbose=verbose,
         keep_alive=settings.server.keep_alive,
+        # 5: /api/0/observability/django/ for staff; 6: /metrics only with the variable set.
+        major=settings.major,
+        observability_api=config.env_bool("ENABLE_OBSERVABILITY_API", False),
     )
     app = handle.app
     fake_handle = app.handle

@@ -1,0 +1,45 @@
+"""Write the committed default render at the repository's top level: compose.yml,
+compose.part.yml, compose.metrics.yml and monitoring/ (files no longer rendered are removed).
+
+Tests compare those files with a fresh render of the default settings (`test_render.py`,
+`test_metrics_render.py`); after changing a template, a rule, a dashboard or the project exporter,
+run `.venv/bin/python tests/write_committed.py` and commit the result. No secret is involved: the
+render uses placeholder secrets, and `.env` is not written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PLACEHOLDERS = {
+    "SECRET_KEY": "placeholder-" + "x" * 50,
+    "POSTGRES_PASSWORD": "placeholder-password",
+    "DJANGO_SUPERUSER_PASSWORD": "placeholder-password",
+    "GRAFANA_ADMIN_PASSWORD": "placeholder-password",
+}
+
+
+def main() -> None:
+    from provision.render import ENV_FILE, render_files
+    from provision.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as scratch:  # no glitchtip.yaml, no .env: the defaults
+        files = render_files(load_settings(Path(scratch), environ={}), PLACEHOLDERS)
+    shutil.rmtree(REPO / "monitoring", ignore_errors=True)
+    for name, text in files.items():
+        if name == ENV_FILE:
+            continue
+        path = REPO / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {name}")
+
+
+if __name__ == "__main__":
+    main()
