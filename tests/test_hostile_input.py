@@ -188,6 +188,25 @@ def test_bad_timeouts_are_one_line(workdir, value: str) -> None:
     assert "--timeout" in line and "see `provision create-project --help`" in line
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "abc"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("verify", "--event-timeout"),
+        ("verify", "--min-free-gib"),
+        ("upgrade", "--event-timeout"),
+        ("restore", "/dev/null", "--event-timeout"),
+    ],
+    ids=["verify-event-timeout", "verify-min-free-gib", "upgrade-event-timeout", "restore"],
+)
+def test_numbers_of_the_operations_commands_are_checked(tmp_path, command, value: str) -> None:
+    """A nan threshold makes every comparison false: `verify --min-free-gib nan` passed its disk
+    check on any disk. Refused in one line before anything runs."""
+    *args, option = command
+    line = one_line_error(run(tmp_path, *args, option, value))
+    assert option in line and f"{args[0]} --help`" in line
+
+
 @pytest.mark.parametrize(
     "project_id",
     ["5" * 5000, "²", "٣", "١٢", "\uff11", "12a", "", "1" * 19],

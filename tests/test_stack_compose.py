@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 import textwrap
 
+import pytest
+
+from provision.errors import KitError
 from provision.settings import load_settings
 from provision.stack.compose import Compose, secret_values
 
@@ -93,6 +96,21 @@ def test_ps_parses_ndjson_and_arrays(tmp_path):
     compose = Compose(tmp_path, "p", command=(sys.executable, str(script)))
     assert [row["Service"] for row in compose.ps()] == ["web", "migrate"]
     assert compose.ps("one") == [{"Service": "web", "State": "running"}]
+
+
+def test_a_failed_ps_in_a_directory_without_compose_files_says_so(tmp_path):
+    """Compose's "no such file" is not the engine's fault: backup, load and upgrade in a
+    directory that is no deployment say which file is missing and what to run."""
+    script = tmp_path / "fail.py"
+    script.write_text("import sys\nsys.exit(1)\n")
+    compose = Compose(tmp_path, "p", command=(sys.executable, str(script)))
+    with pytest.raises(KitError) as missing:
+        compose.ps()
+    assert str(missing.value).startswith(f"no compose.yml in {tmp_path}")
+    (tmp_path / "compose.yml").write_text("services: {}\n")
+    with pytest.raises(KitError) as engine:
+        compose.ps()
+    assert "`compose ps` failed" in str(engine.value)
 
 
 def test_for_settings_masks_the_dsn_key_of_glitchtiprc(tmp_path):

@@ -23,16 +23,17 @@ NAMED_OVERRIDES: dict[str, str] = {
 }
 
 
-class Seconds(click.ParamType):
-    """A finite number of seconds within [low, high]: click's FloatRange lets nan through
-    (every comparison with nan is false), and nan or a negative timeout ends in a traceback."""
+class FiniteNumber(click.ParamType):
+    """A finite number within [low, high]: click's FloatRange lets nan through (every
+    comparison with nan is false), so a nan threshold makes a check pass that cannot pass, and
+    nan or a negative timeout ends in a traceback."""
 
-    name = "seconds"
+    name = "number"
+    unit = "number"
 
-    def __init__(self, low: float, high: float, allow_zero: bool = False) -> None:
+    def __init__(self, low: float, high: float) -> None:
         self.low = low
         self.high = high
-        self.allow_zero = allow_zero
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
         import math
@@ -40,9 +41,24 @@ class Seconds(click.ParamType):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+            self.fail(f"{str(value)[:40]!r} is not a {self.unit}", param, ctx)
         if not math.isfinite(number) or not self.low <= number <= self.high:
             self.fail(f"{str(value)[:40]!r} is not between {self.low} and {self.high}", param, ctx)
+        return number
+
+
+class Seconds(FiniteNumber):
+    """A finite number of seconds within [low, high]; 0 only when `allow_zero`."""
+
+    name = "seconds"
+    unit = "number of seconds"
+
+    def __init__(self, low: float, high: float, allow_zero: bool = False) -> None:
+        super().__init__(low, high)
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        number = super().convert(value, param, ctx)
         if number == 0 and not self.allow_zero:
             self.fail("0 seconds leaves no time to answer", param, ctx)
         return number

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option
+from provision.commands.options import Seconds, dir_option
 
 
 @click.command("upgrade")
@@ -28,7 +28,7 @@ from provision.commands.options import dir_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option(
     "--event-timeout",
-    type=click.FloatRange(1, 600),
+    type=Seconds(1, 600),
     default=60.0,
     show_default=True,
     help="Seconds `verify` waits for its test event after the upgrade.",

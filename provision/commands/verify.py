@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import Seconds, dir_option, settings_options
+from provision.commands.options import FiniteNumber, Seconds, dir_option, settings_options
 
 CHECK_NAMES = ("url", "health", "settings", "token", "services", "disk", "event")
 FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad input"
@@ -22,7 +22,7 @@ FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad
 )
 @click.option(
     "--min-free-gib",
-    type=click.FloatRange(0, 1e6),
+    type=FiniteNumber(0, 1e6),
     default=2.0,
     show_default=True,
     help="Fail the disk check below this many GiB free (Docker data root and deployment dir).",

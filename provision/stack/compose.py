@@ -128,6 +128,17 @@ class Compose:
             self._command = compose_command()
         return self._command
 
+    def require_files(self) -> None:
+        """A `KitError` naming the first compose file missing from the directory: that is the
+        directory not being a deployment (yet), not a problem of the engine."""
+        missing = [name for name in self.files if not (self.directory / name).is_file()]
+        if missing:
+            raise KitError(
+                f"no {missing[0]} in {self.directory}",
+                "run `provision up` (or `provision render`) in the deployment's directory, "
+                "or --dir",
+            )
+
     def argv(self, *args: str) -> list[str]:
         """The full argv of `compose ARGS` for this deployment."""
         files = [part for name in self.files for part in ("-f", name)]
@@ -250,6 +261,7 @@ class Compose:
 
         result = self.run("ps", "-a", "--format", "json", *services, timeout=60)
         if not result.ok:
+            self.require_files()
             raise KitError(f"`compose ps` failed ({result.last_lines(2)})", "check the engine")
         text = result.stdout.strip()
         if not text:
