@@ -74,6 +74,13 @@ class Major:
     # exits 0 on failure too); None where partman is unsupported.
     partman_setup_command: str | None
     partman_setup_success: str | None
+    # The all-in-one mode (`profile: minimal`): one GlitchTip container serves the web and runs
+    # the worker (and beat). Its command, the environment that selects it, and whether it
+    # still needs Valkey (6: no, with VALKEY_URL="" tasks, cache and sessions go to Postgres;
+    # 5: yes, Celery's broker, the cache and the sessions are Valkey in its settings).
+    all_in_one_command: str = "./bin/start.sh"
+    all_in_one_env: tuple[tuple[str, str], ...] = ()
+    all_in_one_needs_valkey: bool = True
 
 
 # Postgres images with pg_partman >= 5, by Postgres major (GlitchTip's own compose.partman.yml
@@ -112,6 +119,11 @@ MAJORS: dict[int, Major] = {
         supports_partman=True,
         partman_setup_command="./manage.py setup_advanced_partitions",
         partman_setup_success="Successfully configured all pg_partman tables",
+        # app.py: migrate, then Celery worker (threads) + beat + pgpartition in threads beside
+        # uvicorn on 0.0.0.0:8000 (its own fixed port).
+        all_in_one_command="./bin/run-all-in-one.sh",
+        all_in_one_env=(),
+        all_in_one_needs_valkey=True,
     ),
     6: Major(
         number=6,
@@ -138,6 +150,12 @@ MAJORS: dict[int, Major] = {
         supports_partman=False,
         partman_setup_command=None,
         partman_setup_success=None,
+        # bin/start.sh: SERVER_ROLE=all_in_one -> bin/run-all-in-one.sh (init unless SKIP_INIT,
+        # then granian with django-vtasks' worker embedded); the kit's migrate service has done
+        # the init already. Official compose.minimal.yml: postgres + this, VALKEY_URL="".
+        all_in_one_command="./bin/start.sh",
+        all_in_one_env=(("SERVER_ROLE", "all_in_one"), ("SKIP_INIT", "true")),
+        all_in_one_needs_valkey=False,
     ),
 }
 
@@ -149,6 +167,8 @@ PROMETHEUS_IMAGE = "prom/prometheus:v3.13.1"
 GRAFANA_IMAGE = "grafana/grafana:12.4.1"  # grafana/grafana-oss is no longer updated from 12.4
 POSTGRES_EXPORTER_IMAGE = "prometheuscommunity/postgres-exporter:v0.20.1"
 VALKEY_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.91.1"
+# The TLS front door (provision/proxy/): the official Caddy image, pinned.
+CADDY_IMAGE = "caddy:2.10.2"
 
 # Postgres: the oldest major GlitchTip supports, and the first whose official image keeps its
 # data in /var/lib/postgresql (PGDATA in a versioned subdirectory) instead of .../data.

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provision import majors
+from provision import majors, profiles
 from provision.envfile import format_value, parse_env, read_env_file, update_env_file
 from provision.errors import SettingsError
 from provision.fileio import (
@@ -53,6 +53,15 @@ COMBINATIONS: tuple[tuple[str, ...], ...] = (
     (COMPOSE_FILE, METRICS_FILE),
     (COMPOSE_FILE, PART_FILE, METRICS_FILE),
 )
+
+
+def combinations_for(settings: Settings) -> tuple[tuple[str, ...], ...]:
+    """The file combinations `render --check` validates for `settings`: all of them, except
+    with profile minimal, which runs neither override (the settings refuse both: they extend
+    the worker and Valkey, which minimal does not have)."""
+    if profiles.is_minimal(settings):
+        return ((COMPOSE_FILE,),)
+    return COMBINATIONS
 
 
 def compose_literal(value: object) -> str:
@@ -130,6 +139,14 @@ def tuning_values(settings: Settings) -> dict[str, str]:
     }
 
 
+def limit_values(settings: Settings) -> dict[str, str]:
+    """The containers' memory, CPU and pids limits (`.env` keys; see provision/limits.py)."""
+    from provision.limits import limit_values as derive
+    from provision.settings import host_resources
+
+    return derive(settings, host_resources()[0])
+
+
 def metrics_allowed_hosts(settings: Settings) -> str:
     """ALLOWED_HOSTS of the web service with metrics on: also `web`, the name Prometheus
     scrapes it by on the stack's network (Prometheus cannot send another Host header)."""
@@ -169,6 +186,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     values.update(tuning_values(settings))
+    values.update(limit_values(settings))
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
     values[METRICS_KEY] = "true" if settings.metrics else "false"
     values.update(recorded_values(settings))
@@ -197,6 +215,7 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
 
     env = _environment()
     major = settings.major
+    proxied = proxy_files(settings, env)
     context = {
         "s": settings,
         "m": major,
@@ -206,6 +225,10 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         "web_probe": web_probe(settings),
         "worker_probe": worker_probe(major),
         "partman_script": partman_script(majors.partman_reference()),
+        # The service set (provision.profiles): all-in-one `web`, and Valkey or not.
+        "minimal": profiles.is_minimal(settings),
+        "valkey": profiles.uses_valkey(settings),
+        **proxy_context(settings, proxied),
     }
     compose = env.get_template("compose.yml.j2").render(
         **context, partitioning=settings.advanced_partitioning
@@ -229,7 +252,40 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         PART_FILE: part,
         METRICS_FILE: metrics,
         **observed,
+        **proxied,
         ENV_FILE: dotenv,
+    }
+
+
+def proxy_files(settings: Settings, env) -> dict[str, str]:
+    """proxy/Caddyfile when the TLS front door runs, else nothing."""
+    if not settings.proxy_enabled:
+        return {}
+    from provision.proxy.caddyfile import CADDYFILE, render_caddyfile
+
+    return {
+        CADDYFILE: render_caddyfile(
+            settings, lambda name, values: env.get_template(name).render(**values)
+        )
+    }
+
+
+def proxy_context(settings: Settings, proxied: Mapping[str, str]) -> dict[str, object]:
+    """The compose template's proxy values. TRUSTED_PROXIES (GlitchTip 6's granian believes
+    X-Forwarded-For/Proto from these peers; its default `*` believes anyone): the proxy's pinned
+    address with the proxy, else the web container's own loopback, which no one else can use."""
+    from provision.proxy import caddyfile, names
+
+    if not settings.proxy_enabled:
+        return {"proxy": False, "trusted_proxies": names.NOBODY}
+    address = names.proxy_address(settings.proxy_subnet)
+    return {
+        "proxy": True,
+        "proxy_address": address,
+        "proxy_ip_range": names.dynamic_range(settings.proxy_subnet),
+        "trusted_proxies": address,
+        "caddyfile_digest": caddyfile.digest(proxied[caddyfile.CADDYFILE]),
+        "caddy": caddyfile,
     }
 
 
@@ -324,7 +380,7 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
             update_env_file(root / ENV_FILE, managed)
         else:
             write_atomic(root / ENV_FILE, files[ENV_FILE], mode=SECRET_FILE_MODE)
-        for combination in COMBINATIONS:
+        for combination in combinations_for(settings):
             try:
                 check_compose(root, list(combination))
             except ComposeRejected as error:

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from provision import majors
+from provision import limits, majors
 from provision.errors import SettingsError
 from provision.masking import MASK
+from provision.proxy.names import PROXY_CHOICES, default_subnet, proxy_enabled
 
 SETTINGS_FILE = "glitchtip.yaml"
 ENV_FILE = ".env"
@@ -407,6 +408,27 @@ def parse_retention(raw: object) -> str:
     return text
 
 
+def parse_optional_email(raw: object) -> str:
+    """An e-mail address, or empty for none (the ACME account e-mail is optional)."""
+    text = str(raw).strip() if raw is not None else ""
+    return parse_email(text) if text else ""
+
+
+def parse_proxy_subnet(raw: object) -> str:
+    """The IPv4 subnet of the proxy's network: private, /29 or larger (gateway, proxy, web)."""
+    text = str(raw).strip()
+    fix = "use a private IPv4 subnet of /29 or larger no other network uses, e.g. 10.203.7.0/29"
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise Invalid(
+            f"{shown(raw)} is not a subnet (address/prefix, host bits zero)", fix
+        ) from None
+    if network.version != 4 or not network.is_private or network.prefixlen > 29:
+        raise Invalid(f"{shown(text)} is not a private IPv4 subnet of /29 or larger", fix)
+    return str(network)
+
+
 # Error budgets are counted from GlitchTip's hourly buckets (stats_v2), so a window is a whole
 # number of hours. GlitchTip's stats API refuses a window of more than 1000 hourly buckets
 # (recording 177, "Too many intervals"; 41 d 23 h still passes), so 41 days is the longest.
@@ -539,6 +561,8 @@ def derive_concurrency(cpus: int, memory_mib: int) -> tuple[int, int]:
 
 
 WORKER_POOLS = ("threads", "prefork", "solo")
+# standard: web, worker, Postgres, Valkey; minimal: GlitchTip's all-in-one (see majors.Major).
+PROFILES = ("standard", "minimal")
 # Threads of a threaded Celery worker: they share one process (and its memory), so memory does
 # not cap them; the interpreter lock makes more than 2 per CPU useless for storing batches.
 MAX_WORKER_THREADS = 16
@@ -798,6 +822,40 @@ SPECS: tuple[Spec, ...] = (
         derived=True, default_text="1/32 of memory, 64 to 1024",
     ),
     Spec(
+        "web_memory_limit_mb", "GLITCHTIP_KIT_WEB_MEMORY_LIMIT_MB",
+        int_between(64, 1048576, "size in MiB"),
+        lambda r: limits.web_memory_mb(r["web_concurrency"], host_resources()[1]),
+        "Memory limit of the web container in MiB (mem_limit).",
+        derived=True, default_text="256 + 384 per web process, at most the host's memory",
+    ),
+    Spec(
+        "worker_memory_limit_mb", "GLITCHTIP_KIT_WORKER_MEMORY_LIMIT_MB",
+        int_between(64, 1048576, "size in MiB"),
+        lambda r: limits.worker_memory_mb(
+            _major_row(r), r["worker_pool"], r["worker_concurrency"], host_resources()[1]
+        ),
+        "Memory limit of the worker and migrate containers in MiB (mem_limit).",
+        derived=True, default_text="1024 (prefork: 384 + 256 per process)",
+    ),
+    Spec(
+        "postgres_memory_limit_mb", "GLITCHTIP_KIT_POSTGRES_MEMORY_LIMIT_MB",
+        int_between(64, 1048576, "size in MiB"),
+        lambda r: limits.postgres_memory_mb(
+            r["postgres_shared_buffers_mb"], r["postgres_maintenance_work_mem_mb"],
+            r["postgres_max_connections"], host_resources()[1],
+        ),
+        "Memory limit of the Postgres container in MiB (mem_limit).",
+        derived=True,
+        default_text="shared buffers + 2 x maintenance + 8 per connection + 256",
+    ),
+    Spec(
+        "valkey_memory_limit_mb", "GLITCHTIP_KIT_VALKEY_MEMORY_LIMIT_MB",
+        int_between(64, 1048576, "size in MiB"),
+        lambda r: limits.valkey_memory_mb(host_resources()[1]),
+        "Memory limit of the Valkey container in MiB (mem_limit); it holds the task queue.",
+        derived=True, default_text="1/4 of memory, 256 to 4096",
+    ),
+    Spec(
         "advanced_partitioning", "GLITCHTIP_ADVANCED_PARTITIONING", parse_bool, _const(False),
         "GlitchTip 5 only: pg_partman partitioning via compose.part.yml. Fixed at the first "
         "render; cannot be switched on an existing database.",
@@ -826,6 +884,13 @@ SPECS: tuple[Spec, ...] = (
         default_text="glitchtip",
     ),
     Spec(
+        "profile", "GLITCHTIP_KIT_PROFILE", parse_choice(PROFILES, "profile"),
+        _const("standard"),
+        "Which services run: standard (web, worker, Postgres, Valkey) or minimal (one "
+        "all-in-one GlitchTip container and Postgres, no Valkey on 6) for a small host.",
+        default_text="standard",
+    ),
+    Spec(
         "locust_image", "GLITCHTIP_KIT_LOCUST_IMAGE", parse_image,
         _const("locustio/locust:2.47.0"),
         "Locust image of the load test (compose.locust.yml, `provision load`).",
@@ -840,6 +905,47 @@ SPECS: tuple[Spec, ...] = (
         "load_project", "GLITCHTIP_KIT_LOAD_PROJECT", parse_name, _const("loadtest"),
         "Project the load test sends its events to (created if missing; never `project`).",
         default_text="loadtest",
+    ),
+    Spec(
+        "proxy", "GLITCHTIP_KIT_PROXY", parse_choice(PROXY_CHOICES, "proxy choice"),
+        _const("auto"),
+        "TLS front door: caddy (Caddy on ports 80/443), none (your own proxy), or auto: caddy "
+        "when glitchtip_domain is https:// with a public name.",
+        default_text="auto",
+    ),
+    Spec(
+        "caddy_image", "GLITCHTIP_KIT_CADDY_IMAGE", parse_image, _const(majors.CADDY_IMAGE),
+        "Caddy image of the TLS proxy.", default_text=f"`{majors.CADDY_IMAGE}`",
+    ),
+    Spec(
+        "acme_email", "GLITCHTIP_KIT_ACME_EMAIL", parse_optional_email, _const(""),
+        "E-mail of the ACME account (certificate expiry notices); empty: none.",
+        default_text="empty",
+    ),
+    Spec(
+        "proxy_http_port", "GLITCHTIP_KIT_PROXY_HTTP_PORT", int_between(1, 65535, "port number"),
+        _const(80), "Host port of the proxy's plain HTTP (redirects to https), on bind_address.",
+        default_text="80",
+    ),
+    Spec(
+        "proxy_https_port", "GLITCHTIP_KIT_PROXY_HTTPS_PORT",
+        int_between(1, 65535, "port number"), _const(443),
+        "Host port of the proxy's HTTPS, on bind_address (not 443: put it in glitchtip_domain).",
+        default_text="443",
+    ),
+    Spec(
+        "proxy_max_body_mb", "GLITCHTIP_KIT_PROXY_MAX_BODY_MB",
+        int_between(1, 1024, "size in MiB"), _const(40),
+        "Largest request body the proxy passes on, in MiB (413 above it); fits GlitchTip's "
+        "largest envelopes and the 32 MiB chunks it asks sentry-cli to upload.",
+        default_text="40",
+    ),
+    Spec(
+        "proxy_subnet", "GLITCHTIP_KIT_PROXY_SUBNET", parse_proxy_subnet,
+        lambda r: default_subnet(r["compose_project_name"]),
+        "Subnet of the network between the proxy and web; the proxy's pinned address in it is "
+        "the only one GlitchTip trusts X-Forwarded-* from.",
+        derived=True, default_text="a /29 of 10.203.0.0/16 chosen by compose_project_name",
     ),
     Spec(
         "metrics", "GLITCHTIP_KIT_METRICS", parse_bool, _const(False),
@@ -931,6 +1037,7 @@ class Settings:
     locust_image: str
     locust_port: int
     load_project: str
+    profile: str = "standard"
     metrics: bool = False
     prometheus_image: str = majors.PROMETHEUS_IMAGE
     grafana_image: str = majors.GRAFANA_IMAGE
@@ -939,9 +1046,21 @@ class Settings:
     prometheus_port: int = 9090
     grafana_port: int = 3000
     prometheus_retention: str = "15d"
+    proxy: str = "auto"
+    caddy_image: str = majors.CADDY_IMAGE
+    acme_email: str = ""
+    proxy_http_port: int = 80
+    proxy_https_port: int = 443
+    proxy_max_body_mb: int = 40
+    proxy_subnet: str = "10.203.0.0/29"
     error_budgets: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: {"default": dict(DEFAULT_BUDGET)}
     )
+    # Container memory limits (provision/limits.py); defaults only for hand-built Settings.
+    web_memory_limit_mb: int = 1024
+    worker_memory_limit_mb: int = 1024
+    postgres_memory_limit_mb: int = 1024
+    valkey_memory_limit_mb: int = 256
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -950,8 +1069,17 @@ class Settings:
         return majors.MAJORS[self.glitchtip_major]
 
     @property
+    def proxy_enabled(self) -> bool:
+        """Whether the Caddy front door runs (`proxy`, and for `auto` the public URL)."""
+        host = urlsplit(self.glitchtip_domain).hostname or ""
+        return proxy_enabled(self.proxy, self.glitchtip_domain, host)
+
+    @property
     def internal_url(self) -> str:
-        """Where the kit reaches GlitchTip from this host (the published web port)."""
+        """Where the kit reaches GlitchTip from this host: the published web port, or with the
+        proxy its plain-HTTP door for this host only (127.0.0.1:http_port)."""
+        if self.proxy_enabled:
+            return f"http://127.0.0.1:{self.http_port}"
         address = self.bind_address
         if ipaddress.ip_address(address).is_unspecified:
             address = "127.0.0.1"
@@ -1205,6 +1333,8 @@ RECORDED_WHEN_GIVEN: dict[str, str] = {
     "glitchtip_domain": "GLITCHTIP_DOMAIN",
     "prometheus_port": "GLITCHTIP_KIT_PROMETHEUS_PORT",
     "grafana_port": "GLITCHTIP_KIT_GRAFANA_PORT",
+    # Which services exist: `down`, `status` and the next `up` must see the same set.
+    "profile": "GLITCHTIP_KIT_PROFILE",
 }
 ENV_FILE_FALLBACK.update(RECORDED_WHEN_GIVEN)
 
@@ -1255,7 +1385,9 @@ def check_combinations(settings: Settings) -> None:
             f"GlitchTip {major.number} has no pg_partman support (it manages partitions itself)",
             "set advanced_partitioning: false, or glitchtip_major: 5",
         )
+    check_profile(settings)
     check_tuning(settings)
+    limits.check_limits(settings)
     tagged = image_tag_major(settings.glitchtip_image)
     if tagged is not None and tagged in majors.MAJORS and tagged != major.number:
         raise SettingsError(
@@ -1286,6 +1418,7 @@ def check_combinations(settings: Settings) -> None:
             "data from the named volume",
             "mount it at /var/lib/postgresql/data (remove postgres_data_path to get the default)",
         )
+    check_proxy(settings)
     if settings.metrics:
         ports = {"http_port": settings.http_port}
         for name in ("prometheus_port", "grafana_port"):
@@ -1305,6 +1438,50 @@ def check_combinations(settings: Settings) -> None:
             "read the data volume",
             f"use a pg_partman image of Postgres {version}",
         )
+
+
+def check_profile(settings: Settings) -> None:
+    """Refuse what the all-in-one profile cannot run: the metrics stack (its Valkey exporter
+    and worker panels assume the standard services, and Prometheus with Grafana would use more
+    memory than minimal saves) and pg_partman (its override configures the worker service)."""
+    if settings.profile != "minimal":
+        return
+    where = _where(settings, "profile")
+    if settings.metrics:
+        raise SettingsError(
+            f"metrics (from {_where(settings, 'metrics')}): profile minimal (from {where}) runs "
+            "without the metrics stack (its exporters expect the standard services, and "
+            "Prometheus and Grafana need more memory than minimal saves)",
+            "stop the metrics first (`provision down --only-metrics`), or use profile: standard",
+        )
+    if settings.advanced_partitioning:
+        raise SettingsError(
+            f"advanced_partitioning (from {_where(settings, 'advanced_partitioning')}): profile "
+            f"minimal (from {where}) has no separate worker for pg_partman's override",
+            "use profile: standard with advanced partitioning",
+        )
+
+
+def check_proxy(settings: Settings) -> None:
+    """Refuse a TLS proxy for an http:// URL, and proxy ports that clash with the kit's door."""
+    if settings.proxy == "caddy" and not settings.glitchtip_domain.startswith("https://"):
+        raise SettingsError(
+            f"proxy (from {_where(settings, 'proxy')}): caddy serves HTTPS, but "
+            f"glitchtip_domain is {settings.glitchtip_domain}",
+            "set glitchtip_domain to the https:// URL users open, or proxy: none",
+        )
+    if not settings.proxy_enabled:
+        return
+    ports = {"http_port": settings.http_port}
+    for name in ("proxy_http_port", "proxy_https_port"):
+        port = getattr(settings, name)
+        clash = next((other for other, used in ports.items() if used == port), None)
+        if clash:
+            raise SettingsError(
+                f"{name} (from {_where(settings, name)}): port {port} is also {clash}",
+                f"give {name} a port of its own",
+            )
+        ports[name] = port
 
 
 def check_tuning(settings: Settings) -> None:

@@ -26,7 +26,9 @@ VARIANTS = {
         "bind_address": "0.0.0.0",
         "http_port": "8443",
         "enable_user_registration": "true",
+        "proxy": "none",  # the operator's own TLS proxy in front of web's published port
     },
+    "tls-proxy": {"glitchtip_domain": "https://errors.example.com", "bind_address": "0.0.0.0"},
     "test-images": {
         "glitchtip_image": "glitchtip-kit-test/glitchtip:6",
         "postgres_image": "glitchtip-kit-test/postgres:17",
@@ -123,6 +125,11 @@ def test_published_port_follows_settings(rendered) -> None:
     assert str(web["ports"][0]["published"]) == "8443"
     default = compose_model(rendered["default-6"], ["compose.yml"])["services"]["web"]
     assert default["ports"][0]["host_ip"] == "127.0.0.1"
+    # with the kit's TLS proxy, web publishes nothing and the proxy 80/443 (+ the kit's door)
+    services = compose_model(rendered["tls-proxy"], ["compose.yml"])["services"]
+    assert "ports" not in services["web"]
+    published = {(p["host_ip"], str(p["published"])) for p in services["proxy"]["ports"]}
+    assert published == {("0.0.0.0", "80"), ("0.0.0.0", "443"), ("127.0.0.1", "8000")}
 
 
 def test_interpolated_model_gets_secrets_from_env(rendered) -> None:

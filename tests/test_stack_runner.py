@@ -19,7 +19,9 @@ from provision.stack.up import STEPS, step_names
 def test_up_reads_as_a_table_of_contents():
     assert step_names() == [
         "preflight",
+        "profile",
         "render",
+        "proxy-off",
         "pull",
         "start",
         "migrate",
@@ -27,6 +29,7 @@ def test_up_reads_as_a_table_of_contents():
         "admin",
         "project",
         "metrics",
+        "proxy-ca",
         "wrap-up",
     ]
     assert all(step.title for step in STEPS)

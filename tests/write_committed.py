@@ -39,6 +39,13 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {name}")
+    # compose.locust.yml is written by `provision load`, not by render: its default too.
+    from provision.render import LOCUST_FILE, render_locust
+
+    with tempfile.TemporaryDirectory() as scratch:
+        locust = render_locust(load_settings(Path(scratch), environ={}))
+    (REPO / LOCUST_FILE).write_text(locust, encoding="utf-8")
+    print(f"wrote {LOCUST_FILE}")
 
 
 if __name__ == "__main__":

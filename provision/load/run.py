@@ -98,9 +98,12 @@ def _running_services(compose: Any) -> dict[str, str]:
 
 
 def require_stack(dep: Deployment) -> None:
-    """KitError unless web, worker and valkey of the stack are running."""
+    """KitError unless the stack's services are running (web, worker, valkey; with profile
+    minimal the all-in-one web, and valkey where it has one)."""
+    from provision.profiles import core_services
+
     states = _running_services(dep.stack)
-    down = [name for name in ("web", "worker", "valkey") if states.get(name) != "running"]
+    down = [name for name in core_services(dep.settings) if states.get(name) != "running"]
     if down:
         shown = ", ".join(f"{name} {states.get(name) or 'missing'}" for name in down)
         raise KitError(
@@ -356,7 +359,11 @@ def run_load(
     require_no_ui(dep)
     result, token = load_project_dsn(dep, project_name, say)
     project_id = parse_dsn(result.dsn).project_id
-    keys = tuple(getattr(settings.major, "task_queue_keys", ()))
+    # No Valkey (profile minimal on 6): the queue is in Postgres, the drain is measured from
+    # the stored count alone.
+    from provision.profiles import queue_keys
+
+    keys = queue_keys(settings)
     report_dir = new_report_dir(settings.directory)
 
     with GlitchTipClient(settings.internal_url, token) as client:

@@ -78,11 +78,14 @@ def _uploads_target(services: dict[str, dict]) -> str:
 
 def uploads_restore_args(target: str) -> list[str]:
     """A throw-away web container (root, the volume as the service mounts it) that empties the
-    uploads volume and untars the backup's copy into it from stdin."""
+    uploads volume and untars the backup's copy into it from stdin. The service drops every
+    capability (README.md, Hardening): this one container gets back what root needs to delete
+    app's files and restore their owners and modes (DAC_OVERRIDE, FOWNER, CHOWN)."""
     script = 'find "$0" -mindepth 1 -delete && exec tar --numeric-owner -xpf - -C "$0"'
     return [
-        "run", "--rm", "--no-deps", "-T", "--user", "0", "--entrypoint", "sh",
-        "web", "-c", script, target,
+        "run", "--rm", "--no-deps", "-T", "--user", "0",
+        "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER",
+        "--entrypoint", "sh", "web", "-c", script, target,
     ]  # fmt: skip
 
 
@@ -188,7 +191,9 @@ def restore_backup(
         result.pre_restore_backup = create_backup(ctx, progress=progress).path
         say(f"current state saved to {result.pre_restore_backup}")
 
-    compose.run("stop", "web", "worker", timeout=300)  # no writes while the data is replaced
+    # No writes while the data is replaced (profile minimal has no worker service).
+    writers = [name for name in ("web", "worker") if name in ctx.services()]
+    compose.run("stop", *writers, timeout=300)
     try:
         database.recreate(compose, db)
         meter = _Progress(progress, "pg_restore")

@@ -229,6 +229,14 @@ def current_state(ctx: Any, ops: UpgradeOps) -> Current:
     from provision.stack.compose import uses_partman
 
     settings = ctx.load_settings()
+    from provision.profiles import is_minimal
+
+    if is_minimal(settings):  # its steps and rollback stop, check and restart worker and Valkey
+        raise UsageError(
+            "provision upgrade runs on profile standard only, not on profile minimal",
+            "switch first (profile: standard in glitchtip.yaml, or `provision up --set "
+            "profile=standard`), upgrade, then switch back to minimal",
+        )
     compose = ctx.compose()
     check_running(compose)
     version = ops.server_version(settings)

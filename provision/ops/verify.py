@@ -127,6 +127,9 @@ class Verifier:
         self.event_timeout = event_timeout
         self.min_free_gib = min_free_gib
         self.public = str(self.settings.glitchtip_domain).rstrip("/")
+        from provision.proxy.ca import trust_exported_root
+
+        trust_exported_root(self.settings)  # the kit's TLS proxy on a private name: its CA
         self.internal = str(self.settings.internal_url).rstrip("/")
         self.token = read_env_file(Path(self.settings.directory) / ".env").get(
             "GLITCHTIP_API_TOKEN", ""
@@ -268,10 +271,13 @@ class Verifier:
             except (_Failed, ValueError, AttributeError) as exc:
                 last = str(exc) or exc.__class__.__name__
             if time.monotonic() >= deadline:
+                from provision.profiles import app_services
+
+                worker = app_services(self.settings)[-1]  # profile minimal: the all-in-one web
                 raise _Failed(
                     f"event {event_id[:8]} was accepted but not processed within "
                     f"{self.event_timeout:g} s ({last}): is the worker running? "
-                    "(`provision logs worker`)"
+                    f"(`provision logs {worker}`)"
                 )
             time.sleep(POLL)
 

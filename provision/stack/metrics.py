@@ -35,8 +35,16 @@ METRICS_VOLUMES = ("prometheus-data", "grafana-data")
 
 
 def urls(settings: Any) -> dict[str, str]:
-    """Where Prometheus and Grafana answer from this host."""
-    base = str(settings.internal_url).rsplit(":", 1)[0]
+    """Where Prometheus and Grafana answer from this host: on bind_address (not internal_url's
+    host: with the TLS proxy that is the kit's door on 127.0.0.1, whatever bind_address is)."""
+    import ipaddress
+
+    address = settings.bind_address
+    if ipaddress.ip_address(address).is_unspecified:
+        address = "127.0.0.1"
+    elif ":" in address:
+        address = f"[{address}]"
+    base = f"http://{address}"
     return {
         "prometheus": f"{base}:{settings.prometheus_port}",
         "grafana": f"{base}:{settings.grafana_port}",

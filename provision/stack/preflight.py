@@ -107,9 +107,13 @@ def check_port(
     """'free' or 'ours' for the host port `setting` of `service` (the web port by default); a
     `KitError` naming whoever else holds it."""
     host, port = settings.bind_address, int(getattr(settings, setting))
+    if setting == "http_port" and getattr(settings, "proxy_enabled", False):
+        host = "127.0.0.1"  # with the TLS proxy, the kit's plain-HTTP door is on loopback only
     variable = f"GLITCHTIP_KIT_{setting.upper()}"
     for container in engine.port_publishers(port):
-        if container.project == settings.compose_project_name and container.service == service:
+        # The kit's door moves between web and proxy when the proxy is switched: both are ours.
+        ours = {service, "web", "proxy"} if setting == "http_port" else {service}
+        if container.project == settings.compose_project_name and container.service in ours:
             return f"port {host}:{port} already ours ({container.name})"
         raise KitError(
             f"port {port} is published by container {container.name}",
@@ -126,6 +130,8 @@ def check_port(
 
 # With metrics on, the host ports Prometheus and Grafana publish are checked like the web's.
 METRICS_PORTS = (("prometheus", "prometheus_port"), ("grafana", "grafana_port"))
+# With the TLS proxy it publishes them all; web publishes none.
+PROXY_PORTS = (("proxy", "http_port"), ("proxy", "proxy_http_port"), ("proxy", "proxy_https_port"))
 
 
 def preflight(
@@ -157,7 +163,8 @@ def preflight(
     resource_problems, summary = check_resources(info, disk_free(info))
     problems.extend(resource_problems)
     found.append(summary)
-    ports = [("web", "http_port"), *(METRICS_PORTS if settings.metrics else ())]
+    front = PROXY_PORTS if getattr(settings, "proxy_enabled", False) else (("web", "http_port"),)
+    ports = [*front, *(METRICS_PORTS if settings.metrics else ())]
     for service, setting in ports:
         try:
             found.append(check_port(settings, engine, is_free, service, setting))

@@ -58,7 +58,21 @@ def collect_metrics(settings: Any, containers: list[dict], read_targets=None) ->
     }
 
 
-def collect_status(settings: Any, engine: Any, prober=probe, read_targets=None) -> dict[str, Any]:
+def collect_certificate(settings: Any, containers: list[dict], read_certificate=None):
+    """The TLS proxy's certificate (expiry, issuer, whether it verifies); None without the
+    proxy or while its container is not running."""
+    if not getattr(settings, "proxy_enabled", False):
+        return None
+    if not any(c["service"] == "proxy" and c["state"] == "running" for c in containers):
+        return None
+    if read_certificate is None:
+        from provision.proxy.certificate import certificate_status as read_certificate
+    return read_certificate(settings)
+
+
+def collect_status(
+    settings: Any, engine: Any, prober=probe, read_targets=None, read_certificate=None
+) -> dict[str, Any]:
     """Everything `provision status` shows, as a JSON-ready dict."""
     containers = [c.as_dict() for c in engine.containers(settings.compose_project_name)]
     base = str(settings.internal_url).rstrip("/")
@@ -72,13 +86,16 @@ def collect_status(settings: Any, engine: Any, prober=probe, read_targets=None) 
     one_shots_ok = all(c["exit_code"] == 0 for c in containers if c["state"] == "exited")
     metrics = collect_metrics(settings, containers, read_targets) if running else None
     metrics_ok = metrics is None or metrics["all_targets_up"]
+    certificate = collect_certificate(settings, containers, read_certificate)
+    certificate_ok = certificate is None or certificate["ok"]
     return {
         "project": settings.compose_project_name,
         "url": str(settings.glitchtip_domain),
-        "up": healthy and one_shots_ok and metrics_ok,
+        "up": healthy and one_shots_ok and metrics_ok and certificate_ok,
         "containers": containers,
         "checks": checks,
         "metrics": metrics,
+        "certificate": certificate,
     }
 
 
@@ -102,6 +119,10 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             else check.get("error", "no answer")
         )
         lines.append(f"  GET {check['url']}: {result}")
+    if status.get("certificate"):
+        from provision.proxy.certificate import certificate_line
+
+        lines.append(certificate_line(status["certificate"]))
     metrics = status.get("metrics")
     if metrics:
         lines.append(f"  Prometheus {metrics['prometheus']}, Grafana {metrics['grafana']}")

