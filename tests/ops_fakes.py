@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from provision.masking import redact
-from provision.stack.compose import ComposeResult
+from provision.stack.compose import Compose, ComposeResult
 
 SCRIPT = Path(__file__).resolve().parent / "ops_fake_compose.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -72,6 +72,9 @@ class FakeCompose:
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
+
+    # the real one: the child's environment without what the deployment's .env defines
+    child_env = Compose.child_env
 
     def run(self, *args: str, env=None, timeout=None) -> ComposeResult:
         if args[:1] == ("config",):

@@ -49,6 +49,18 @@ def test_output_is_redacted_and_env_reaches_the_child(tmp_path):
     assert "SECRET_KEY=********" in result.last_lines(1)
 
 
+def test_the_deployments_env_wins_over_the_callers_environment(tmp_path, monkeypatch):
+    """Compose interpolates with the caller's environment over `.env`: a SECRET_KEY or
+    DATABASE_URL exported in the operator's shell for another app must not reach it."""
+    (tmp_path / ".env").write_text("SECRET_KEY=from-env-file\nDATABASE_URL=postgres://kit/db\n")
+    monkeypatch.setenv("SECRET_KEY", "from-the-shell")
+    monkeypatch.setenv("DATABASE_URL", "postgres://another-app/db")
+    monkeypatch.setenv("UNRELATED", "kept")
+    env = Compose(tmp_path, "gtkit", command=("dc",)).child_env({"EXTRA": "1"})
+    assert "SECRET_KEY" not in env and "DATABASE_URL" not in env
+    assert env["UNRELATED"] == "kept" and env["EXTRA"] == "1"
+
+
 def test_stream_hands_over_redacted_lines(tmp_path):
     compose = Compose(tmp_path, "gtkit", secrets=[PASSWORD], command=fake_compose(tmp_path))
     lines: list[str] = []

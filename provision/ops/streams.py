@@ -18,14 +18,6 @@ from provision.errors import KitError
 CHUNK = 1 << 20
 
 
-def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("COMPOSE_PROGRESS", "plain")
-    if extra:
-        env.update(extra)
-    return env
-
-
 def _tail(compose: Any, handle: Any, limit: int = 2000) -> str:
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
@@ -54,7 +46,7 @@ def stream_out(
             process = subprocess.Popen(
                 argv,
                 cwd=compose.directory,
-                env=_env(env),
+                env=compose.child_env(env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -98,7 +90,7 @@ def stream_in(
             process = subprocess.Popen(
                 argv,
                 cwd=compose.directory,
-                env=_env(env),
+                env=compose.child_env(env),
                 stdin=subprocess.PIPE,
                 stdout=output,
                 stderr=subprocess.STDOUT,

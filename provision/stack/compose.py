@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import KitError
+from provision.errors import KitError, UsageError
 from provision.masking import redact
 
 COMPOSE_FILE = "compose.yml"
@@ -147,8 +147,22 @@ class Compose:
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a compose child: the kit's own, without the variables the
+        deployment's `.env` defines, plus `extra`.
+
+        Compose lets the caller's environment win over `.env` when it interpolates the files, so
+        a `SECRET_KEY`, `POSTGRES_PASSWORD` or `DATABASE_URL` exported in the operator's shell
+        for another app would silently replace the deployment's own. `.env` is the record of
+        this deployment (the kit resolves its settings into it): it must win."""
+        from provision.envfile import read_env_file
+
         env = dict(os.environ)
+        try:
+            for key in read_env_file(self.directory / ".env"):
+                env.pop(key, None)
+        except (UsageError, OSError):
+            pass  # an unreadable .env: compose itself refuses it, with its own message
         env.setdefault("COMPOSE_PROGRESS", "plain")
         if extra:
             env.update(extra)
@@ -166,7 +180,7 @@ class Compose:
             done = subprocess.run(
                 argv,
                 cwd=self.directory,
-                env=self._env(env),
+                env=self.child_env(env),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -197,7 +211,7 @@ class Compose:
             process = subprocess.Popen(
                 argv,
                 cwd=self.directory,
-                env=self._env(env),
+                env=self.child_env(env),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
