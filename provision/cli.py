@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "backup": "provision.commands.backup:backup_command",
     "restore": "provision.commands.restore:restore_command",
     "upgrade": "provision.commands.upgrade:upgrade_command",
+    "scale": "provision.commands.scale:scale_command",
 }
 
 

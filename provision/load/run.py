@@ -100,7 +100,8 @@ def _running_services(compose: Any) -> dict[str, str]:
 def require_stack(dep: Deployment) -> None:
     """KitError unless web, worker and valkey of the stack are running."""
     states = _running_services(dep.stack)
-    down = [name for name in ("web", "worker", "valkey") if states.get(name) != "running"]
+    needed = ("web", "worker") if dep.settings.external_valkey else ("web", "worker", "valkey")
+    down = [name for name in needed if states.get(name) != "running"]
     if down:
         shown = ", ".join(f"{name} {states.get(name) or 'missing'}" for name in down)
         raise KitError(
@@ -365,6 +366,10 @@ def run_load(
             return measure.stored_counts(client, result.org_slug, result.project_slug, project_id)
 
         def backlog() -> int:
+            if settings.external_valkey:  # not a service of the stack: ask it from outside
+                from provision.stack.engine import Engine
+
+                return sum(measure.external_queue_lengths(Engine(), settings, keys).values())
             return sum(measure.queue_lengths(dep.stack, keys).values())
 
         before = measure.settled_count(
