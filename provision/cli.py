@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "restore": "provision.commands.restore:restore_command",
     "upgrade": "provision.commands.upgrade:upgrade_command",
     "proxy-ca": "provision.commands.proxy_ca:proxy_ca_command",
+    "scale": "provision.commands.scale:scale_command",
 }
 
 

@@ -32,9 +32,13 @@ def app_services(settings: Any) -> tuple[str, ...]:
 
 
 def core_services(settings: Any) -> tuple[str, ...]:
-    """The long-running services of a working stack (without the one-shot migrate)."""
-    valkey = ("valkey",) if uses_valkey(settings) else ()
-    return ("postgres", *valkey, *app_services(settings))
+    """The long-running services of a working stack (without the one-shot migrate): Postgres
+    and Valkey only where the kit runs them (not when `database_url` / `valkey_url` point at
+    external servers)."""
+    postgres = () if getattr(settings, "external_database", False) else ("postgres",)
+    bundled_valkey = uses_valkey(settings) and not getattr(settings, "external_valkey", False)
+    valkey = ("valkey",) if bundled_valkey else ()
+    return (*postgres, *valkey, *app_services(settings))
 
 
 def queue_keys(settings: Any) -> tuple[str, ...]:

@@ -182,6 +182,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     if "GRAFANA_ADMIN_PASSWORD" in secrets:
         values["GRAFANA_ADMIN_PASSWORD"] = secrets["GRAFANA_ADMIN_PASSWORD"]
     values["EMAIL_URL"] = settings.email_url
+    values.update(external_values(settings))
     values["COMPOSE_FILE"] = ":".join(compose_files_for(settings))
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
@@ -190,6 +191,29 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
     values[METRICS_KEY] = "true" if settings.metrics else "false"
     values.update(recorded_values(settings))
+    return values
+
+
+def external_values(settings: Settings) -> dict[str, str]:
+    """The external services' settings as `.env` keys (GlitchTip's own variable names), always
+    written, empty for a bundled service: compose.yml reads the URLs and keys from here, so no
+    password or key is ever in a rendered file, and emptying one switches back to the bundled
+    service at the next render. compose.yml adds `database_sslmode` to DATABASE_URL."""
+    from provision.settings import ENV_FILE_FALLBACK
+
+    values = {
+        ENV_FILE_FALLBACK[name]: str(settings.value(name))
+        for name in (
+            "database_sslmode",
+            "valkey_url",
+            "uploads_bucket",
+            "uploads_endpoint_url",
+            "uploads_region",
+            "uploads_access_key_id",
+            "uploads_secret_access_key",
+        )
+    }
+    values["DATABASE_URL"] = settings.database_url
     return values
 
 
@@ -229,6 +253,15 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         "minimal": profiles.is_minimal(settings),
         "valkey": profiles.uses_valkey(settings),
         **proxy_context(settings, proxied),
+        # The bundled services GlitchTip's containers wait for (external ones are not started).
+        "deps": [
+            name
+            for name, external in (
+                ("postgres", settings.external_database),
+                ("valkey", settings.external_valkey or not profiles.uses_valkey(settings)),
+            )
+            if not external
+        ],
     }
     compose = env.get_template("compose.yml.j2").render(
         **context, partitioning=settings.advanced_partitioning

@@ -113,7 +113,14 @@ SECRETS: tuple[SecretSpec, ...] = (
 
 SECRET_BY_KEY: dict[str, SecretSpec] = {spec.key: spec for spec in SECRETS}
 # Keys of .env holding secrets (masked everywhere), including those other steps write.
-SECRET_KEYS: tuple[str, ...] = (*SECRET_BY_KEY, "GLITCHTIP_API_TOKEN", "EMAIL_URL")
+# URLs in .env whose password part is the secret (external services, e-mail).
+URL_SECRET_KEYS: tuple[str, ...] = ("EMAIL_URL", "DATABASE_URL", "VALKEY_URL")
+SECRET_KEYS: tuple[str, ...] = (
+    *SECRET_BY_KEY,
+    "GLITCHTIP_API_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    *URL_SECRET_KEYS,
+)
 
 
 def validate_secrets(values: Mapping[str, str], source: str = ".env") -> None:
@@ -209,15 +216,19 @@ def rotate_secret(env_path: Path, key: str) -> str:
 
 def secret_values(values: Mapping[str, str]) -> list[str]:
     """The values in a `.env` mapping that must never be shown (for `masking.redact`)."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
-    found = [values[key] for key in SECRET_KEYS if values.get(key) and key != "EMAIL_URL"]
-    email_url = values.get("EMAIL_URL")
-    if email_url:
+    found = [values[key] for key in SECRET_KEYS if values.get(key) and key not in URL_SECRET_KEYS]
+    for key in URL_SECRET_KEYS:
+        url = values.get(key)
+        if not url:
+            continue
         try:
-            password = urlsplit(email_url).password
+            password = urlsplit(url).password
         except ValueError:
             password = None
         if password:
             found.append(password)
+            if unquote(password) != password:
+                found.append(unquote(password))  # as a client might print it, decoded
     return found

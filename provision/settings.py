@@ -347,6 +347,163 @@ def parse_email_url(raw: object) -> str:
     return text
 
 
+# --- external services (issue 12): an existing Postgres, Valkey, S3-compatible uploads ---
+
+DATABASE_SCHEMES = ("postgres", "postgresql")
+# GlitchTip 6 reads VALKEY_URL through django-vcache (redis, rediss, valkey, valkeys); GlitchTip 5
+# hands it to redis-py and Celery, which know only redis:// and rediss://. sentinel:// is left
+# out: the kit's PING check and the load test's queue probe speak to one server.
+VALKEY_SCHEMES = ("redis", "rediss", "valkey", "valkeys")
+VALKEY_SCHEMES_5 = ("redis", "rediss")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _service_url_parts(text: str, what: str, variable: str, example: str):
+    """`urlsplit(text)` once the URL is safe to hand to django-environ: ASCII, no spaces or
+    quotes, no '#', '?' or '/' inside the user name or password, a valid port and a host.
+    Every message shows the URL with its password masked."""
+    masked = mask_url_password(text)
+    fix = f"use e.g. {example}"
+    if re.search(r"[\s'\"\\]", text):
+        raise Invalid(f"{shown(masked)} contains spaces, quotes or backslashes", fix)
+    if not text.isascii():
+        raise Invalid(f"{shown(masked)} has non-ASCII characters", f"{fix} (percent-encode them)")
+    rest = text.partition("://")[2]
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    breaking = next((char for char in "#?/" if char in userinfo), None)
+    if breaking:
+        encoded = {"#": "%23", "?": "%3F", "/": "%2F"}[breaking]
+        raise Invalid(
+            f"{shown(masked)}: the user name or password contains {breaking!r}, which ends the "
+            "server part of a URL",
+            f"percent-encode it ({breaking} as {encoded}) in {variable}",
+        )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise Invalid(
+            f"{shown(masked)} is not a valid {what} URL (bad address or port)", fix
+        ) from None
+    if not parts.hostname:
+        raise Invalid(f"{shown(masked)} names no {what} server", fix)
+    return parts
+
+
+def parse_database_url(raw: object) -> str:
+    """An existing Postgres as GlitchTip reads it (django-environ `env.db`): scheme, host,
+    database name; `sslmode` in the query must be one libpq knows. "" means the bundled one."""
+    from urllib.parse import parse_qs
+
+    text = str(raw).strip()
+    if text == "":
+        return ""
+    example = "postgres://glitchtip:password@db.example.com:5432/glitchtip"
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
+    if scheme not in DATABASE_SCHEMES:
+        raise Invalid(
+            f"{shown(mask_url_password(text))} is not a Postgres URL", f"use e.g. {example}"
+        )
+    parts = _service_url_parts(text, "Postgres", "DATABASE_URL", example)
+    if parts.path.strip("/") == "" or "/" in parts.path.strip("/"):
+        raise Invalid(
+            f"{shown(mask_url_password(text))} names no database (the path after the host)",
+            f"use e.g. {example}",
+        )
+    for mode in parse_qs(parts.query).get("sslmode", []):
+        if mode not in SSL_MODES:
+            raise Invalid(
+                f"{shown(mask_url_password(text))}: sslmode={mode!r} is not a libpq mode",
+                f"use one of {', '.join(SSL_MODES)}",
+            )
+    return text
+
+
+def parse_sslmode(raw: object) -> str:
+    """libpq's sslmode for an external database; "" leaves libpq's default (prefer)."""
+    text = str(raw).strip().lower()
+    if text and text not in SSL_MODES:
+        raise Invalid(f"{shown(raw)} is not a TLS mode", f"use one of {', '.join(SSL_MODES)}")
+    return text
+
+
+def parse_valkey_url(raw: object) -> str:
+    """An existing Valkey or Redis: scheme, host, optional /<db number>. "" means the bundled."""
+    text = str(raw).strip()
+    if text == "":
+        return ""
+    example = "redis://:password@valkey.example.com:6379/0 (rediss:// for TLS)"
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
+    if scheme not in VALKEY_SCHEMES:
+        raise Invalid(
+            f"{shown(mask_url_password(text))} is not a Valkey URL", f"use e.g. {example}"
+        )
+    parts = _service_url_parts(text, "Valkey", "VALKEY_URL", example)
+    database = parts.path.strip("/")
+    if database and not (database.isdigit() and int(database) < 16):
+        raise Invalid(
+            f"{shown(mask_url_password(text))}: {database!r} is not a database number",
+            "end the URL with /0 .. /15, or nothing",
+        )
+    return text
+
+
+def parse_bucket(raw: object) -> str:
+    """An S3 bucket name (3-63 lower-case letters, digits, dots, hyphens); "" means local."""
+    text = str(raw).strip()
+    if text and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", text):
+        raise Invalid(
+            f"{shown(text)} is not an S3 bucket name",
+            "use 3 to 63 lower-case letters, digits, dots and hyphens",
+        )
+    return text
+
+
+def parse_endpoint_url(raw: object) -> str:
+    """The S3-compatible endpoint (MinIO, Ceph, R2 ...): http(s)://host[:port], no password."""
+    text = str(raw).strip().rstrip("/")
+    if text == "":
+        return ""
+    example = "https://s3.example.com or http://minio:9000"
+    if not text.lower().startswith(("http://", "https://")):
+        raise Invalid(f"{shown(mask_url_password(text))} is not an http(s) URL", example)
+    parts = _service_url_parts(text, "S3", "AWS_S3_ENDPOINT_URL", example)
+    if parts.username or parts.password:
+        raise Invalid(
+            f"{shown(mask_url_password(text))} holds credentials",
+            "remove them; set uploads_access_key_id and uploads_secret_access_key instead",
+        )
+    return text
+
+
+def parse_region(raw: object) -> str:
+    text = str(raw).strip()
+    if text and not re.fullmatch(r"[a-z0-9-]{2,40}", text):
+        raise Invalid(f"{shown(text)} is not an S3 region", "use e.g. eu-central-1 or us-east-1")
+    return text
+
+
+def parse_access_key(raw: object) -> str:
+    text = str(raw).strip()
+    if text and not re.fullmatch(r"[A-Za-z0-9._-]{3,128}", text):
+        raise Invalid(
+            "the access key id has characters outside letters, digits, '.', '_' and '-'",
+            "copy it again from your storage provider",
+        )
+    return text
+
+
+def parse_secret_access_key(raw: object) -> str:
+    """Never echoed, even when refused."""
+    text = str(raw).strip()
+    if text and (not text.isascii() or re.search(r"[\s'\"\\$]", text) or len(text) > 256):
+        raise Invalid(
+            "the secret access key has spaces, quotes, '$', backslashes or non-ASCII characters",
+            "copy it again from your storage provider",
+        )
+    return text
+
+
 def parse_name(raw: object) -> str:
     text = str(raw).strip()
     if not 1 <= len(text) <= 64 or not text.isprintable() or re.search(r"[$'\"\\]", text):
@@ -563,6 +720,8 @@ def derive_concurrency(cpus: int, memory_mib: int) -> tuple[int, int]:
 WORKER_POOLS = ("threads", "prefork", "solo")
 # standard: web, worker, Postgres, Valkey; minimal: GlitchTip's all-in-one (see majors.Major).
 PROFILES = ("standard", "minimal")
+# Where the deployment runs (`target`): one Compose project, a Swarm stack, Helm values.
+TARGETS = ("compose", "swarm", "kubernetes")
 # Threads of a threaded Celery worker: they share one process (and its memory), so memory does
 # not cap them; the interpreter lock makes more than 2 per CPU useless for storing batches.
 MAX_WORKER_THREADS = 16
@@ -739,6 +898,57 @@ SPECS: tuple[Spec, ...] = (
         default_text="consolemail://",
     ),
     Spec(
+        "database_url", "GLITCHTIP_KIT_DATABASE_URL", parse_database_url, _const(""),
+        "An existing Postgres (14+) instead of the bundled one, e.g. "
+        "postgres://user:password@db.example.com:5432/glitchtip. Kept in .env, never in "
+        "glitchtip.yaml when it holds a password; empty: the bundled postgres service.",
+        default_text="empty (bundled)",
+    ),
+    Spec(
+        "database_sslmode", "GLITCHTIP_KIT_DATABASE_SSLMODE", parse_sslmode, _const(""),
+        "The libpq sslmode for an external database_url (disable, allow, prefer, require, "
+        "verify-ca, verify-full); empty: libpq's default (prefer).",
+        default_text="empty",
+    ),
+    Spec(
+        "valkey_url", "GLITCHTIP_KIT_VALKEY_URL", parse_valkey_url, _const(""),
+        "An existing Valkey or Redis instead of the bundled one, e.g. "
+        "redis://:password@cache.example.com:6379/0 (rediss:// for TLS). Kept in .env like "
+        "database_url; empty: the bundled valkey service.",
+        default_text="empty (bundled)",
+    ),
+    Spec(
+        "uploads_bucket", "GLITCHTIP_KIT_UPLOADS_BUCKET", parse_bucket, _const(""),
+        "Keep uploads (source maps, debug files, attachments) in this S3 bucket instead of "
+        "the uploads volume (django-storages S3Boto3Storage); empty: the volume.",
+        default_text="empty (uploads volume)",
+    ),
+    Spec(
+        "uploads_endpoint_url", "GLITCHTIP_KIT_UPLOADS_ENDPOINT_URL", parse_endpoint_url,
+        _const(""),
+        "Endpoint of S3-compatible storage (MinIO, Ceph, R2 ...); empty: AWS S3.",
+        default_text="empty (AWS)",
+    ),
+    Spec(
+        "uploads_region", "GLITCHTIP_KIT_UPLOADS_REGION", parse_region, _const(""),
+        "Region of the bucket (boto3 reads AWS_DEFAULT_REGION); empty: the provider's default.",
+        default_text="empty",
+    ),
+    Spec(
+        "uploads_access_key_id", "GLITCHTIP_KIT_UPLOADS_ACCESS_KEY_ID", parse_access_key,
+        _const(""),
+        "Access key id for the bucket. Kept in .env, never in glitchtip.yaml; empty: boto3's "
+        "own lookup (instance role).",
+        default_text="empty",
+    ),
+    Spec(
+        "uploads_secret_access_key", "GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY",
+        parse_secret_access_key, _const(""),
+        "Secret access key for the bucket. Kept in .env (0600), never in glitchtip.yaml; give "
+        "it as GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY in the environment once.",
+        default_text="empty",
+    ),
+    Spec(
         "enable_user_registration", "ENABLE_USER_REGISTRATION", parse_bool, _const(False),
         "Let anyone with the URL sign up (off for a private instance).", default_text="false",
     ),
@@ -891,6 +1101,31 @@ SPECS: tuple[Spec, ...] = (
         default_text="standard",
     ),
     Spec(
+        "target", "GLITCHTIP_KIT_TARGET", parse_choice(TARGETS, "deployment target"),
+        _const("compose"),
+        "Where GlitchTip runs: compose (one Docker host), swarm (`docker stack deploy`) or "
+        "kubernetes (Helm values); recorded in .env, so later commands address the same one.",
+        default_text="compose",
+    ),
+    Spec(
+        "swarm_publish_mode", "GLITCHTIP_KIT_SWARM_PUBLISH_MODE",
+        parse_choice(("ingress", "host"), "publish mode"), _const("ingress"),
+        "Swarm: how web's port is published: ingress (routing mesh, any node, needs the "
+        "kernel's IPVS) or host (one web task per node, behind your own load balancer).",
+        default_text="ingress",
+    ),
+    Spec(
+        "web_replicas", "GLITCHTIP_KIT_WEB_REPLICAS", int_between(1, 100, "number of replicas"),
+        _const(1), "Web tasks (Swarm) or pods (Kubernetes); `provision scale web=N` records it.",
+        default_text="1",
+    ),
+    Spec(
+        "worker_replicas", "GLITCHTIP_KIT_WORKER_REPLICAS",
+        int_between(1, 100, "number of replicas"), _const(1),
+        "Worker tasks (Swarm) or pods (Kubernetes); `provision scale worker=N` records it.",
+        default_text="1",
+    ),
+    Spec(
         "locust_image", "GLITCHTIP_KIT_LOCUST_IMAGE", parse_image,
         _const("locustio/locust:2.47.0"),
         "Locust image of the load test (compose.locust.yml, `provision load`).",
@@ -998,6 +1233,11 @@ SPECS: tuple[Spec, ...] = (
 
 SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
 
+# Settings whose URL may hold a password: masked when shown, refused in glitchtip.yaml with one.
+URL_WITH_PASSWORD = ("email_url", "database_url", "valkey_url")
+# Settings that are secrets themselves: never shown, never accepted from glitchtip.yaml.
+SECRET_SETTINGS = ("uploads_secret_access_key", "uploads_access_key_id")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -1061,6 +1301,18 @@ class Settings:
     worker_memory_limit_mb: int = 1024
     postgres_memory_limit_mb: int = 1024
     valkey_memory_limit_mb: int = 256
+    target: str = "compose"
+    swarm_publish_mode: str = "ingress"
+    web_replicas: int = 1
+    worker_replicas: int = 1
+    database_url: str = ""
+    database_sslmode: str = ""
+    valkey_url: str = ""
+    uploads_bucket: str = ""
+    uploads_endpoint_url: str = ""
+    uploads_region: str = ""
+    uploads_access_key_id: str = ""
+    uploads_secret_access_key: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -1100,9 +1352,53 @@ class Settings:
         return getattr(self, name)
 
     def display_value(self, name: str) -> Any:
-        """The value as shown to the operator (passwords in `email_url` masked)."""
+        """The value as shown to the operator (passwords in URLs masked, secrets masked)."""
         value = getattr(self, name)
-        return mask_url_password(value) if name == "email_url" else value
+        if name in SECRET_SETTINGS:
+            return MASK if value else ""
+        return mask_url_password(value) if name in URL_WITH_PASSWORD else value
+
+    @property
+    def external_database(self) -> bool:
+        """Postgres is an existing server (`database_url`), not the bundled service."""
+        return bool(self.database_url)
+
+    @property
+    def external_valkey(self) -> bool:
+        """Valkey is an existing server (`valkey_url`), not the bundled service."""
+        return bool(self.valkey_url)
+
+    @property
+    def s3_uploads(self) -> bool:
+        """Uploads go to an S3 bucket, not the uploads volume."""
+        return bool(self.uploads_bucket)
+
+    @property
+    def database_url_suffix(self) -> str:
+        """What compose.yml appends to `${DATABASE_URL}`: `database_sslmode` as libpq's query
+        parameter (not a secret, so it may be written into the rendered file)."""
+        if not self.database_url or not self.database_sslmode:
+            return ""
+        joiner = "&" if urlsplit(self.database_url).query else "?"
+        return f"{joiner}sslmode={self.database_sslmode}"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The URL GlitchTip receives: `database_url` plus `database_url_suffix`."""
+        return self.database_url + self.database_url_suffix
+
+    def external_services(self) -> dict[str, str]:
+        """service -> where it is: "bundled" or the masked address of the external one."""
+        return {
+            "postgres": mask_url_password(self.database_url) if self.database_url else "bundled",
+            "valkey": mask_url_password(self.valkey_url) if self.valkey_url else "bundled",
+            "uploads": (
+                f"s3://{self.uploads_bucket}"
+                + (f" at {self.uploads_endpoint_url}" if self.uploads_endpoint_url else "")
+                if self.uploads_bucket
+                else "volume"
+            ),
+        }
 
 
 # --- loading ---
@@ -1286,12 +1582,15 @@ def load_settings(
                 raise SettingsError(
                     f"{spec.name} (from {where}): {problem.problem}", problem.fix
                 ) from None
-            if spec.name == "email_url" and source == SOURCE_FILE and urlsplit(value).password:
+            if source == SOURCE_FILE and (
+                (spec.name in SECRET_SETTINGS and value)
+                or (spec.name in URL_WITH_PASSWORD and urlsplit(value).password)
+            ):
+                what = "is a secret" if spec.name in SECRET_SETTINGS else "holds a password"
                 raise SettingsError(
-                    f"email_url (from {SETTINGS_FILE}): holds a password in a file meant to be "
-                    "committed",
-                    "remove it from glitchtip.yaml and set EMAIL_URL in the environment or "
-                    "pass --set email_url=...; the kit keeps it in .env (0600)",
+                    f"{spec.name} (from {SETTINGS_FILE}): {what} in a file meant to be committed",
+                    f"remove it from glitchtip.yaml and set {spec.env} in the environment or "
+                    f"pass --set {spec.name}=...; the kit keeps it in .env (0600)",
                 )
         elif spec.name in ENV_FILE_FALLBACK and (
             (stored := _from_env_file(directory, spec)) is not None
@@ -1315,6 +1614,15 @@ def load_settings(
 # advanced-partitioning choice recorded at the first render (it cannot change afterwards).
 ENV_FILE_FALLBACK: dict[str, str] = {
     "email_url": "EMAIL_URL",
+    # External services: their URLs and keys may hold secrets, so .env is their home.
+    "database_url": "DATABASE_URL",
+    "database_sslmode": "GLITCHTIP_KIT_DATABASE_SSLMODE",
+    "valkey_url": "VALKEY_URL",
+    "uploads_bucket": "AWS_STORAGE_BUCKET_NAME",
+    "uploads_endpoint_url": "AWS_S3_ENDPOINT_URL",
+    "uploads_region": "AWS_DEFAULT_REGION",
+    "uploads_access_key_id": "AWS_ACCESS_KEY_ID",
+    "uploads_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "advanced_partitioning": "GLITCHTIP_KIT_ADVANCED_PARTITIONING",
     # `up --metrics` / `down --only-metrics` record the choice; every render writes it back.
     "metrics": "GLITCHTIP_KIT_METRICS",
@@ -1335,6 +1643,9 @@ RECORDED_WHEN_GIVEN: dict[str, str] = {
     "grafana_port": "GLITCHTIP_KIT_GRAFANA_PORT",
     # Which services exist: `down`, `status` and the next `up` must see the same set.
     "profile": "GLITCHTIP_KIT_PROFILE",
+    "target": "GLITCHTIP_KIT_TARGET",
+    "web_replicas": "GLITCHTIP_KIT_WEB_REPLICAS",
+    "worker_replicas": "GLITCHTIP_KIT_WORKER_REPLICAS",
 }
 ENV_FILE_FALLBACK.update(RECORDED_WHEN_GIVEN)
 
@@ -1388,6 +1699,7 @@ def check_combinations(settings: Settings) -> None:
     check_profile(settings)
     check_tuning(settings)
     limits.check_limits(settings)
+    check_external(settings)
     tagged = image_tag_major(settings.glitchtip_image)
     if tagged is not None and tagged in majors.MAJORS and tagged != major.number:
         raise SettingsError(
@@ -1484,6 +1796,65 @@ def check_proxy(settings: Settings) -> None:
         ports[name] = port
 
 
+def check_external(settings: Settings) -> None:
+    """Refuse external-service settings that cannot work together (see README, External
+    services): pg_partman on a server the kit does not run, a TLS mode twice or without a
+    server, a Valkey scheme GlitchTip 5 cannot read, half an S3 configuration."""
+    from urllib.parse import parse_qs
+
+    if settings.external_database and settings.advanced_partitioning:
+        raise SettingsError(
+            f"advanced_partitioning (from {_where(settings, 'advanced_partitioning')}): needs "
+            "the bundled Postgres (compose.part.yml swaps in a pg_partman image)",
+            "set advanced_partitioning: false, or leave database_url empty",
+        )
+    if settings.database_sslmode and not settings.external_database:
+        raise SettingsError(
+            f"database_sslmode (from {_where(settings, 'database_sslmode')}): applies to an "
+            "external database only (the bundled one is reached on the stack's own network)",
+            "set database_url, or remove database_sslmode",
+        )
+    query = urlsplit(settings.database_url).query if settings.external_database else ""
+    if settings.database_sslmode and "sslmode" in parse_qs(query):
+        raise SettingsError(
+            f"database_sslmode (from {_where(settings, 'database_sslmode')}): database_url "
+            "already sets sslmode",
+            "keep one of them",
+        )
+    scheme = settings.valkey_url.partition("://")[0].lower()
+    if (
+        settings.external_valkey
+        and settings.glitchtip_major == 5
+        and scheme not in VALKEY_SCHEMES_5
+    ):
+        raise SettingsError(
+            f"valkey_url (from {_where(settings, 'valkey_url')}): GlitchTip 5 (Celery, "
+            f"redis-py) does not read {scheme}:// URLs",
+            "use redis:// (or rediss:// for TLS)",
+        )
+    s3_only = (
+        "uploads_endpoint_url",
+        "uploads_region",
+        "uploads_access_key_id",
+        "uploads_secret_access_key",
+    )
+    if not settings.s3_uploads:
+        for name in s3_only:
+            if getattr(settings, name):
+                raise SettingsError(
+                    f"{name} (from {_where(settings, name)}): no uploads_bucket is set",
+                    "set uploads_bucket, or remove it",
+                )
+    key_id, secret = settings.uploads_access_key_id, settings.uploads_secret_access_key
+    if bool(key_id) != bool(secret):
+        missing = "uploads_secret_access_key" if key_id else "uploads_access_key_id"
+        raise SettingsError(
+            f"{missing}: the bucket's access key id and secret access key go together",
+            "set both (uploads_access_key_id and uploads_secret_access_key), or neither to use "
+            "the instance's role",
+        )
+
+
 def check_tuning(settings: Settings) -> None:
     """Refuse worker and database sizes that cannot work together: tasks waiting for a pooled
     connection fail after 30 s, and pools that do not fit in max_connections fail under load."""
@@ -1549,9 +1920,12 @@ def initial_settings_text(settings: Settings) -> str:
         value = settings.value(spec.name)
         lines.append(f"# {spec.help} [{spec.env}]")
         active = spec.name in _ALWAYS_WRITTEN or settings.sources[spec.name] == SOURCE_OPTION
-        if spec.name == "email_url" and urlsplit(value).password:
+        if spec.name in URL_WITH_PASSWORD and urlsplit(value).password:
             active = False
             value = mask_url_password(value)
+        if spec.name in SECRET_SETTINGS:
+            active = False
+            value = ""
         if active:
             lines.append(f"{spec.name}: {_yaml_scalar(value)}")
         elif spec.derived:
@@ -1575,7 +1949,7 @@ def write_initial_settings(settings: Settings) -> bool:
 def describe(settings: Settings) -> dict[str, Any]:
     """Every setting with its value, source and variable, plus which secrets are set (masked)."""
     from provision.masking import mask
-    from provision.secrets import SECRET_KEYS, read_secrets
+    from provision.secrets import SECRET_KEYS, URL_SECRET_KEYS, read_secrets
 
     env = read_secrets(settings.env_path)
     return {
@@ -1588,5 +1962,6 @@ def describe(settings: Settings) -> dict[str, Any]:
             }
             for spec in SPECS
         },
-        "secrets": {key: mask(env.get(key)) for key in SECRET_KEYS if key != "EMAIL_URL"},
+        "secrets": {key: mask(env.get(key)) for key in SECRET_KEYS if key not in URL_SECRET_KEYS},
+        "services": settings.external_services(),
     }

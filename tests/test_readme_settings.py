@@ -21,7 +21,7 @@ def section(name: str) -> str:
 
 def test_settings_reference_matches_the_model() -> None:
     rows = re.findall(
-        r"^\| `([a-z_]+)` \| `([A-Z_]+)` \| (.+?) \| (.+?) \|$", section("settings"), re.M
+        r"^\| `([a-z0-9_]+)` \| `([A-Z0-9_]+)` \| (.+?) \| (.+?) \|$", section("settings"), re.M
     )
     assert [(name, env) for name, env, _, _ in rows] == [(spec.name, spec.env) for spec in SPECS]
     for (_, _, default, description), spec in zip(rows, SPECS, strict=True):

@@ -16,8 +16,12 @@ from provision.commands.options import dir_option, settings_options
 def config_command(as_json: bool, directory: Path, overrides: dict[str, object]) -> None:
     """Show the effective settings, where each came from, and which secrets are set.
 
-    Sources, highest first: option, environment, file (glitchtip.yaml), .env (email_url only),
-    default or derived. Secrets are never shown, only whether they are set.
+    Sources, highest first: option, environment, file (glitchtip.yaml), .env (settings that
+    may hold a secret, and choices recorded by an earlier render), default or derived. Secrets
+    are never shown, only whether they are set; passwords in URLs are masked.
+
+    The last table says where Postgres, Valkey and uploads are: bundled (a service of this
+    stack) or external (database_url, valkey_url, uploads_bucket), with passwords masked.
 
     \b
     Examples:
@@ -47,3 +51,7 @@ def config_command(as_json: bool, directory: Path, overrides: dict[str, object])
     click.echo(f"{'secret (.env)':<{width}}  value")
     for key, shown in data["secrets"].items():
         click.echo(f"{key:<{width}}  {shown}")
+    click.echo("")
+    click.echo(f"{'service':<{width}}  where")
+    for service, where in data["services"].items():
+        click.echo(f"{service:<{width}}  {where}")

@@ -16,6 +16,13 @@ from provision.commands.options import dir_option, settings_options
     is_flag=True,
     help="Also delete the volumes: the database with every event and user (asks first).",
 )
+@click.option(
+    "--target",
+    type=click.Choice(("compose", "swarm")),
+    default=None,
+    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
+    "later commands need it only to switch.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting the volumes.")
 @click.option(
     "--only-metrics",
@@ -23,7 +30,7 @@ from provision.commands.options import dir_option, settings_options
     help="Remove only Prometheus, Grafana and the exporters and record metrics off "
     "(`make metrics-stop`); GlitchTip keeps running. With --volumes, their volumes only.",
 )
-def down_command(directory, overrides, volumes, yes, only_metrics):
+def down_command(directory, overrides, volumes, target, yes, only_metrics):
     """Stop and remove GlitchTip's containers; volumes, .env and .glitchtiprc are kept.
 
     `provision up` starts it again with the same data and secrets. With --volumes the
@@ -43,7 +50,19 @@ def down_command(directory, overrides, volumes, yes, only_metrics):
     from provision.stack.down import refuse_if_pinned_on, stop_metrics, stop_stack
     from provision.stack.status import require_rendered
 
+    if target is not None:
+        overrides = {**overrides, "target": target}
     settings = load_stack_settings(directory, overrides)
+    if settings.target == "swarm" and not only_metrics:
+        from provision.commands.status import _swarm_docker
+        from provision.swarm.down import remove_stack
+
+        stack = settings.compose_project_name
+        if volumes and not yes:
+            click.confirm(f"Delete the volumes of stack '{stack}' on this node?", abort=True)
+        for line in remove_stack(_swarm_docker(settings), stack, volumes=volumes):
+            click.echo(line)
+        return
     require_rendered(settings)
     if only_metrics:
         from provision.stack.engine import Engine

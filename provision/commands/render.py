@@ -13,11 +13,24 @@ from provision.commands.options import dir_option, settings_options
 @click.option(
     "--check",
     is_flag=True,
-    help="Validate every file combination with `docker compose config` before writing.",
+    help="Validate every file combination with `docker compose config` before writing; with "
+    "--target kubernetes, the Namespace and Secret against the pinned Kubernetes version's "
+    "schemas (kubernetes-validate, the dev extra).",
 )
+@click.option(
+    "--target",
+    type=click.Choice(("compose", "swarm", "kubernetes")),
+    default=None,
+    help="Where GlitchTip runs (the `target` setting; recorded in .env when given here). "
+    "kubernetes: write kubernetes/values.yaml for GlitchTip's Helm chart and "
+    "kubernetes/secrets.yaml (0600), and print the helm commands.",
+)
+@click.option("--json", "as_json", is_flag=True, help="kubernetes: print the result as JSON.")
 @dir_option
 @settings_options
-def render_command(check: bool, directory: Path, overrides: dict[str, object]) -> None:
+def render_command(
+    check: bool, target: str | None, as_json: bool, directory: Path, overrides: dict[str, object]
+) -> None:
     """Render compose.yml, compose.part.yml, compose.metrics.yml, monitoring/ and .env (secrets
     kept, other .env keys kept).
 
@@ -29,11 +42,20 @@ def render_command(check: bool, directory: Path, overrides: dict[str, object]) -
     Examples:
       provision render --check
       provision render --major 5 --http-port 8080
+      provision render --target kubernetes --check --domain https://glitchtip.example.com
     """
     from provision.render import COMBINATIONS, write_rendered
     from provision.settings import load_settings
 
+    if target is not None:
+        overrides = {**overrides, "target": target}
     settings = load_settings(directory, overrides)
+    if getattr(settings, "target", "compose") == "kubernetes":
+        _render_kubernetes(settings, check, as_json)
+        return
+    if settings.target == "swarm":
+        _render_swarm(settings, check)
+        return
     changed = write_rendered(settings, check=check)
     for name in (".env", "compose.yml", "compose.part.yml", "compose.metrics.yml"):
         state = "written" if settings.directory / name in changed else "unchanged"
@@ -43,3 +65,41 @@ def render_command(check: bool, directory: Path, overrides: dict[str, object]) -
     if check:
         for combination in COMBINATIONS:
             click.echo(f"docker compose config: {' + '.join(combination)} valid")
+
+
+def _render_kubernetes(settings, check: bool, as_json: bool) -> None:
+    """Write kubernetes/ and print what was written and the commands to run (no secret)."""
+    import json
+
+    from provision.kubernetes.render import write_kubernetes
+
+    result = write_kubernetes(settings, check=check)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for name, state in result.as_dict()["files"].items():
+        click.echo(f"{name}: {state}")
+    if check:
+        from provision.kubernetes.chart import KUBERNETES_VERSION
+
+        click.echo(f"kubernetes/secrets.yaml: valid for Kubernetes {KUBERNETES_VERSION}")
+    click.echo("Install or upgrade (the same commands for both):")
+    for command in result.commands:
+        click.echo(f"  {command}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+def _render_swarm(settings, check: bool) -> None:
+    """Write stack.swarm.yml (and .env, the Compose files) and say what changed."""
+    from provision.swarm.render import STACK_FILE, write_stack
+
+    written = write_stack(settings, check=check)
+    for name in (".env", STACK_FILE):
+        state = "written" if settings.directory / name in written else "unchanged"
+        click.echo(f"{name}: {state}")
+    if check:
+        from provision.swarm.validate import validate_stack
+
+        click.echo(f"{STACK_FILE}: {validate_stack(settings)}")
+    click.echo("Deploy it with `provision up --target swarm` (it creates the Swarm secrets).")

@@ -10,9 +10,16 @@ from provision.commands.options import dir_option, settings_options
 @click.command("status")
 @dir_option
 @settings_options
+@click.option(
+    "--target",
+    type=click.Choice(("compose", "swarm")),
+    default=None,
+    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
+    "later commands need it only to switch.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--check", is_flag=True, help="Exit 3 unless everything is up and healthy.")
-def status_command(directory, overrides, as_json, check):
+def status_command(directory, overrides, target, as_json, check):
     """Show each container (state, health, ports) and GlitchTip's answers.
 
     GlitchTip is asked from this host on /_health/ (the web server) and /api/settings/
@@ -29,12 +36,32 @@ def status_command(directory, overrides, as_json, check):
     from provision.stack.engine import Engine
     from provision.stack.status import collect_status, status_lines
 
+    if target is not None:
+        overrides = {**overrides, "target": target}
     settings = load_stack_settings(directory, overrides)
-    status = collect_status(settings, Engine())
+    if settings.target == "swarm":
+        from provision.swarm.status import collect_swarm_status, swarm_status_lines
+
+        status = collect_swarm_status(settings, _swarm_docker(settings))
+        lines = swarm_status_lines
+    else:
+        status = collect_status(settings, Engine())
+        lines = status_lines
     if as_json:
         click.echo(json.dumps(status, indent=2))
     else:
-        for line in status_lines(status):
+        for line in lines(status):
             click.echo(line)
     if check and not status["up"]:
         raise click.exceptions.Exit(3)
+
+
+def _swarm_docker(settings):
+    """The docker CLI with the deployment's secrets redacted from its output."""
+    from pathlib import Path
+
+    from provision.envfile import read_env_file
+    from provision.stack.compose import secret_values
+    from provision.swarm.docker import DockerCLI
+
+    return DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))

@@ -38,12 +38,21 @@ from provision.commands.options import dir_option, settings_options
     help="Seconds to wait for every container to be healthy.",
 )
 @click.option(
+    "--target",
+    type=click.Choice(("compose", "swarm")),
+    default=None,
+    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
+    "later commands need it only to switch.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="Print nothing but the DSN (errors still go to stderr)."
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document: steps, timings, result."
 )
-def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout, quiet, as_json):
+def up_command(
+    directory, overrides, partman, metrics, pull_policy, wait_timeout, target, quiet, as_json
+):
     """Start GlitchTip and provision it: admin, organization, project and DSN.
 
     \b
@@ -65,13 +74,19 @@ def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout
       provision up --pull never --quiet   # offline host with `docker load`ed images
       provision up --major 5 --partman    # GlitchTip 5 with pg_partman (first start only)
       provision up --metrics              # make metrics-start: add Prometheus and Grafana
+      provision up --target swarm         # a Docker Swarm stack (see `provision scale`)
+
+    \b
+    With --target swarm (or target: swarm recorded): preflight (a Swarm manager), placement
+    (the node label pinning Postgres and Valkey), render (stack.swarm.yml), secrets (Swarm
+    secrets from .env), migrate (the migrate job completes first), deploy (docker stack
+    deploy; web and worker roll start-first), admin, project, wrap-up.
     """
     import os
     from pathlib import Path
 
     from provision.stack.context import StackContext
     from provision.stack.runner import HumanProgress, Progress, report_json
-    from provision.stack.up import run_up
     from provision.stack.wrap_up import summary_lines
 
     overrides = dict(overrides or {})
@@ -84,6 +99,9 @@ def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout
     if metrics is not None:
         overrides["metrics"] = metrics
         resume.append("--metrics" if metrics else "--no-metrics")
+    if target is not None:
+        overrides["target"] = target
+        resume += ["--target", target]
     ctx = StackContext(
         directory=Path(directory),
         overrides=overrides,
@@ -94,7 +112,7 @@ def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout
     )
     human = not (quiet or as_json)
     progress = HumanProgress(click.echo) if human else Progress()
-    report = run_up(ctx, progress)
+    report = _run(ctx, progress)
     summary = ctx.results.get("summary")
     if as_json:
         click.echo(report_json(report, {"result": summary} if summary else None))
@@ -107,3 +125,26 @@ def up_command(directory, overrides, partman, metrics, pull_policy, wait_timeout
         click.echo(summary["dsn"])
     if report.error is not None:
         raise report.error
+
+
+def _run(ctx, progress):
+    """The steps for the deployment's target: one Compose host, or a Swarm stack."""
+    from provision.errors import KitError, UsageError
+    from provision.stack.context import load_stack_settings
+
+    try:
+        target = load_stack_settings(ctx.directory, ctx.overrides, ctx.environ).target
+    except KitError:
+        target = "compose"  # the preflight step reports the bad setting with its fix
+    if target == "kubernetes":
+        raise UsageError(
+            "`provision up` does not deploy to Kubernetes",
+            "run `provision render --target kubernetes` and the helm commands it prints",
+        )
+    if target == "swarm":
+        from provision.swarm.deploy import run_swarm_up
+
+        return run_swarm_up(ctx, progress)
+    from provision.stack.up import run_up
+
+    return run_up(ctx, progress)

@@ -33,8 +33,19 @@ FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad
     multiple=True,
     help="Leave a check out (repeatable), e.g. --skip event on a host that must not ingest.",
 )
+@click.option(
+    "--url",
+    envvar="GLITCHTIP_URL",
+    help="GlitchTip's address for the API checks [env GLITCHTIP_URL; default: the published "
+    "port, or the public URL with target kubernetes].",
+)
+@click.option(
+    "--token",
+    envvar="GLITCHTIP_API_TOKEN",
+    help="API token [env GLITCHTIP_API_TOKEN; default: the one in .env].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document with every check.")
-def verify_command(directory, overrides, event_timeout, min_free_gib, skip, as_json):
+def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url, token, as_json):
     """Check a running deployment end to end, from the outside in.
 
     \b
@@ -55,6 +66,7 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, as_j
     Examples:
       provision verify
       provision verify --json --event-timeout 60   # after a deploy, in CI
+      provision verify --url https://glitchtip.example.com --skip services --skip disk
       */15 * * * * cd /srv/glitchtip && .venv/bin/provision verify >/dev/null || echo FAIL
     """
     import json
@@ -63,6 +75,14 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, as_j
     from provision.ops.verify import check_line, run_verify
     from provision.stack.context import StackContext
 
+    if url:
+        from provision.errors import UsageError
+        from provision.settings import Invalid, parse_public_url
+
+        try:
+            url = parse_public_url(url)
+        except Invalid as problem:
+            raise UsageError(f"--url: {problem.problem}", problem.fix) from None
     ctx = StackContext(directory=directory, overrides=overrides, environ=os.environ)
     wanted = [name for name in CHECK_NAMES if name not in skip]
     report = run_verify(
@@ -71,6 +91,8 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, as_j
         min_free_gib=min_free_gib,
         checks=wanted,
         on_check=None if as_json else lambda check: click.echo(check_line(check)),
+        url=url,
+        token=token,
     )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

@@ -74,6 +74,27 @@ def queue_lengths(compose: Any, keys: Sequence[str]) -> dict[str, int]:
     return dict(zip(keys, map(int, values), strict=True))
 
 
+def external_queue_lengths(engine: Any, settings: Any, keys: Sequence[str]) -> dict[str, int]:
+    """`LLEN` of each key in an external Valkey (`valkey_url`), from a throw-away container of
+    the Valkey image (the URL in its environment, never on a command line)."""
+    from provision.stack.external import VALKEY_CLI, engine_runner, valkey_environment
+
+    if not keys:
+        return {}
+    quoted = " ".join(f"'{key}'" for key in keys)  # the major's fixed key names, no quotes
+    script = f'for key in {quoted}; do {VALKEY_CLI} LLEN "$key" || exit 1; done'
+    result = engine_runner(engine)(
+        settings.valkey_image, script, valkey_environment(settings.valkey_url)
+    )
+    values = result.output.split()
+    if result.exit_code != 0 or len(values) != len(keys) or not all(v.isdigit() for v in values):
+        raise KitError(
+            "cannot read the task queue's length from the external Valkey",
+            "check valkey_url and that this host may connect to it (`provision up` preflight)",
+        )
+    return dict(zip(keys, map(int, values), strict=True))
+
+
 class Sampler:
     """Samples the backlog and the stored count every `interval_s` in a thread while Locust
     runs (`with`): the queue's peak during the load tells an operator the worker fell behind,

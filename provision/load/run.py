@@ -372,6 +372,10 @@ def run_load(
             return measure.stored_counts(client, result.org_slug, result.project_slug, project_id)
 
         def backlog() -> int:
+            if settings.external_valkey:  # not a service of the stack: ask it from outside
+                from provision.stack.engine import Engine
+
+                return sum(measure.external_queue_lengths(Engine(), settings, keys).values())
             return sum(measure.queue_lengths(dep.stack, keys).values())
 
         before = measure.settled_count(

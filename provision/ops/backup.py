@@ -185,6 +185,9 @@ def create_backup(
     if keep is not None and keep < 1:
         raise UsageError("--keep must be at least 1", "give the number of archives to keep")
     settings = ctx.load_settings()
+    from provision.ops.bundled import require_bundled_data
+
+    require_bundled_data(settings, "back up")
     directory = Path(settings.directory)
     compose = ctx.compose()
     database.require_running(compose, "back up")

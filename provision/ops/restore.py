@@ -161,11 +161,17 @@ def restore_backup(
     files = _archive_files(archive, manifest)
     new_host = not (directory / "glitchtip.yaml").exists() and not (directory / ".env").exists()
     if not new_host:
+        from provision.ops.bundled import require_bundled_data
+
+        require_bundled_data(ctx.load_settings(), "restore")
         check_compatible(manifest, ctx.load_settings().glitchtip_major, None)
     result = RestoreResult(manifest)
     if new_host:  # nothing to lose: the archive's files make this directory the deployment
         result.kept_aside = restore_files(directory, files)
         check_compatible(manifest, ctx.load_settings().glitchtip_major, None)
+        from provision.ops.bundled import require_bundled_data
+
+        require_bundled_data(ctx.load_settings(), "restore")
 
     if not (directory / "compose.yml").exists():  # a new host: render before starting postgres
         from provision.stack import render_step

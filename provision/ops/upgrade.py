@@ -187,11 +187,12 @@ def _rows_by_service(compose: Any) -> dict[str, dict]:
     return rows
 
 
-def check_running(compose: Any) -> None:
-    """Refuse unless postgres, valkey, web and worker run (healthy where they have a check)."""
+def check_running(compose: Any, needed: tuple[str, ...] = NEEDED_RUNNING) -> None:
+    """Refuse unless postgres, valkey, web and worker (`needed`: without the external ones)
+    run, healthy where they have a check."""
     rows = _rows_by_service(compose)
     bad = []
-    for service in NEEDED_RUNNING:
+    for service in needed:
         row = rows.get(service)
         if row is None:
             bad.append(f"{service} has no container")
@@ -237,8 +238,11 @@ def current_state(ctx: Any, ops: UpgradeOps) -> Current:
             "switch first (profile: standard in glitchtip.yaml, or `provision up --set "
             "profile=standard`), upgrade, then switch back to minimal",
         )
+    from provision.ops.bundled import require_bundled_data, running_services
+
+    require_bundled_data(settings, "upgrade")
     compose = ctx.compose()
-    check_running(compose)
+    check_running(compose, running_services(settings))
     version = ops.server_version(settings)
     try:
         pg_major = database.server_major(compose, database.Database.of(ctx.services()))

@@ -119,7 +119,14 @@ def certificate_days(url: str, now: float | None = None) -> float:
 class Verifier:
     """The facts every check reads once: settings, token, DSN and the compose project."""
 
-    def __init__(self, ctx: Any, event_timeout: float, min_free_gib: float) -> None:
+    def __init__(
+        self,
+        ctx: Any,
+        event_timeout: float,
+        min_free_gib: float,
+        url: str | None = None,
+        token: str | None = None,
+    ) -> None:
         from provision.envfile import read_env_file
 
         self.ctx = ctx
@@ -130,8 +137,12 @@ class Verifier:
         from provision.proxy.ca import trust_exported_root
 
         trust_exported_root(self.settings)  # the kit's TLS proxy on a private name: its CA
-        self.internal = str(self.settings.internal_url).rstrip("/")
-        self.token = read_env_file(Path(self.settings.directory) / ".env").get(
+        self.kubernetes = getattr(self.settings, "target", "compose") == "kubernetes"
+        # On Kubernetes nothing is published on this host: the API is reached at the public URL
+        # (or --url), as for any GlitchTip.
+        default = self.public if self.kubernetes else str(self.settings.internal_url)
+        self.internal = (url or default).rstrip("/")
+        self.token = token or read_env_file(Path(self.settings.directory) / ".env").get(
             "GLITCHTIP_API_TOKEN", ""
         )
 
@@ -181,6 +192,14 @@ class Verifier:
         return f"the API token in .env is accepted (user {user.get('email') or user.get('id')})"
 
     def check_services(self) -> str:
+        if self.kubernetes:
+            namespace = self.settings.compose_project_name
+            raise _Failed(
+                f"the kit cannot see Kubernetes pods: check `kubectl -n {namespace} get pods` "
+                "and run verify with --skip services"
+            )
+        if getattr(self.settings, "target", "compose") == "swarm":
+            return _swarm_services(self.settings)
         containers = self.ctx.engine().containers(self.settings.compose_project_name)
         if not containers:
             raise _Failed("no containers: run `provision up`")
@@ -306,9 +325,12 @@ def run_verify(
     min_free_gib: float = 2.0,
     checks: Sequence[str] | None = None,
     on_check: Callable[[Check], None] | None = None,
+    url: str | None = None,
+    token: str | None = None,
 ) -> VerifyReport:
     """Run the checks (all by default, in `CHECKS` order); a failed check is a result, not an
-    exception. `on_check` sees each one as it ends (for a line per check)."""
+    exception. `on_check` sees each one as it ends (for a line per check). `url` and `token`
+    replace the published port and the token in `.env` (a GlitchTip on a cluster)."""
     from provision.masking import redact
 
     wanted = list(CHECKS if checks is None else checks)
@@ -317,7 +339,7 @@ def run_verify(
         from provision.errors import UsageError
 
         raise UsageError(f"no check named {unknown[0]!r}", f"choose from {', '.join(CHECKS)}")
-    verifier = Verifier(ctx, event_timeout, min_free_gib)
+    verifier = Verifier(ctx, event_timeout, min_free_gib, url=url, token=token)
     secrets = [verifier.token]
     report = VerifyReport()
     for name in CHECKS:
@@ -347,3 +369,30 @@ def check_line(check: Check) -> str:
     """One line per check for people (and cron mail)."""
     word = "ok  " if check.ok else "FAIL"
     return f"{word} {check.name:<8} {check.detail} ({check.seconds:.2f} s)"
+
+
+def _swarm_services(settings: Any) -> str:
+    """The Swarm stack's services: every replica running (Swarm counts a task only once its
+    healthcheck passes), no update in flight, the migrate job complete."""
+    from pathlib import Path
+
+    from provision.envfile import read_env_file
+    from provision.stack.compose import secret_values
+    from provision.swarm.docker import DockerCLI
+    from provision.swarm.services import job_state, stack_services
+
+    docker = DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))
+    stack = settings.compose_project_name
+    services = stack_services(docker, stack)
+    if not services:
+        raise _Failed(f"no services in stack {stack}: run `provision up --target swarm`")
+    bad = [f"{s.service} {s.running}/{s.desired}" for s in services if not s.converged]
+    for state in services:
+        if state.service == "migrate":
+            job, _error = job_state(docker, state.name)
+            if job != "complete":
+                bad.append(f"migrate {job}")
+    if bad:
+        raise _Failed(f"not converged: {', '.join(bad)} (see `docker service ps {stack}_web`)")
+    tasks = sum(s.running for s in services if s.service != "migrate")
+    return f"{len(services) - 1} services of stack {stack} converged ({tasks} tasks)"

@@ -51,10 +51,10 @@ def stop_metrics(settings: Any, engine: Any, compose: Any, volumes: bool = False
 
     from provision.render import write_rendered
     from provision.settings import SOURCE_OPTION
-    from provision.stack.metrics import METRICS_VOLUMES, remove_metrics
+    from provision.stack.metrics import METRICS_VOLUMES, metrics_services, remove_metrics
 
     refuse_if_pinned_on(settings)
-    summary = remove_metrics(compose)
+    summary = remove_metrics(compose, metrics_services(settings))
     off = replace(settings, metrics=False, sources={**settings.sources, "metrics": SOURCE_OPTION})
     write_rendered(off)  # .env: GLITCHTIP_KIT_METRICS=false, COMPOSE_FILE without metrics
     if volumes:

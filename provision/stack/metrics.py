@@ -34,6 +34,17 @@ TOKEN_AT_START = "token_at_start"  # ctx.results key: the token `.env` held befo
 METRICS_VOLUMES = ("prometheus-data", "grafana-data")
 
 
+def metrics_services(settings: Any) -> tuple[str, ...]:
+    """The metrics services compose.metrics.yml holds for `settings`: without the exporter of
+    an external database or Valkey (the kit does not watch servers it does not run)."""
+    left_out = set()
+    if getattr(settings, "external_database", False):
+        left_out.add("postgres-exporter")
+    if getattr(settings, "external_valkey", False):
+        left_out.add("valkey-exporter")
+    return tuple(name for name in METRICS_SERVICES if name not in left_out)
+
+
 def urls(settings: Any) -> dict[str, str]:
     """Where Prometheus and Grafana answer from this host: on bind_address (not internal_url's
     host: with the TLS proxy that is the kit's door on 127.0.0.1, whatever bind_address is)."""
@@ -65,9 +76,9 @@ def remember_token(ctx: StackContext) -> None:
     ctx.results[TOKEN_AT_START] = read_env_file(ctx.env_path).get(TOKEN_KEY)
 
 
-def remove_metrics(compose: Any) -> str:
+def remove_metrics(compose: Any, services: tuple[str, ...] = METRICS_SERVICES) -> str:
     """Stop and remove the metrics services' containers (`compose rm`); volumes are kept."""
-    result = compose.run("rm", "--stop", "--force", *METRICS_SERVICES, timeout=300)
+    result = compose.run("rm", "--stop", "--force", *services, timeout=300)
     if not result.ok:
         raise KitError(
             f"`compose rm` of the metrics services failed: {result.last_lines(2)}",
@@ -89,7 +100,7 @@ def metrics(ctx: StackContext) -> StepOutcome:
         from provision.stack.compose import Compose
 
         compose = Compose.for_settings(settings, command=ctx.compose_command, metrics=True)
-        return StepOutcome(remove_metrics(compose), changed=True)
+        return StepOutcome(remove_metrics(compose, metrics_services(settings)), changed=True)
     token = read_env_file(ctx.env_path).get(TOKEN_KEY)
     if not token:
         raise KitError(
@@ -97,8 +108,9 @@ def metrics(ctx: StackContext) -> StepOutcome:
             "run `provision up` again: the project step stores the API token",
         )
     compose = ctx.compose()
-    services = {name: spec for name, spec in ctx.services().items() if name in METRICS_SERVICES}
-    missing = [name for name in METRICS_SERVICES if name not in services]
+    wanted = metrics_services(settings)
+    services = {name: spec for name, spec in ctx.services().items() if name in wanted}
+    missing = [name for name in wanted if name not in services]
     if missing:
         raise KitError(
             f"compose.metrics.yml has no {', '.join(missing)}",
@@ -121,7 +133,7 @@ def metrics(ctx: StackContext) -> StepOutcome:
         ctx.note(f"compose up because {'; '.join(reasons[:3])}{more}")
     timeout = int(ctx.wait_timeout)
     wait = ["--detach", "--wait", "--wait-timeout", str(timeout), "--pull", "never", "--no-deps"]
-    runs = [[*wait, *METRICS_SERVICES]]
+    runs = [[*wait, *wanted]]
     if token_changed:
         ctx.note("the API token changed: recreating " + " and ".join(holding))
         runs.append([*wait, "--force-recreate", *holding])

@@ -2,7 +2,8 @@
 
 The engine answers and is new enough, Compose v2 is there, the machine meets GlitchTip's minimum
 (1 CPU, 1 GiB RAM, room for images and data), the web port is free or already published by this
-deployment's own web container, and the settings are valid. Every problem found is reported at
+deployment's own web container, the settings are valid, and an external database or Valkey
+(`database_url`, `valkey_url`) answers (see `external.py`). Every problem found is reported at
 once, so one edit fixes them all.
 """
 
@@ -139,8 +140,11 @@ def preflight(
     compose_version: Callable[[], tuple[int, ...]] | None = None,
     disk_free: Callable[[dict[str, Any]], int | None] = docker_disk_free,
     is_free: Callable[[str, int], bool] = port_is_free,
+    run_probe: Callable[[str, str, dict[str, str]], Any] | None = None,
 ) -> StepOutcome:
-    """The preflight step: settings, engine, Compose, resources, port. Changes nothing."""
+    """The preflight step: settings, engine, Compose, resources, port, and the external
+    database and Valkey when the settings name them (they answer; Postgres is new enough).
+    Changes nothing, except pulling the image a probe runs in when it is missing."""
     if compose_version is None:
         from provision.compose_binary import compose_version as compose_version_default
 
@@ -170,6 +174,17 @@ def preflight(
             found.append(check_port(settings, engine, is_free, service, setting))
         except KitError as error:
             problems.append(error.line())
+    if settings.external_database or settings.external_valkey:
+        from provision.stack.external import check_external_services, engine_runner
+
+        try:
+            external_found, external_problems = check_external_services(
+                settings, run_probe or engine_runner(engine)
+            )
+        except KitError as error:  # the engine failed to run a probe at all
+            external_found, external_problems = [], [error.line()]
+        found.extend(external_found)
+        problems.extend(external_problems)
     if problems:
         raise KitError("; ".join(problems))
     return StepOutcome(detail=", ".join(found), changed=False)

@@ -1,0 +1,74 @@
+"""`stack.swarm.yml`: the stack file, from the same settings and partials as compose.yml.
+
+Pure `render_stack` (settings and secret names in, text out) and `write_stack`, which renders
+`.env` and the Compose files first (so secrets exist, generated once) and then writes the stack
+file atomically. The stack file names versioned external secrets and holds no secret value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+STACK_FILE = "stack.swarm.yml"
+STATEFUL_LABEL = "glitchtip-kit.stateful"  # node label pinning Postgres and Valkey
+
+
+def render_stack(settings, secret_names: Mapping[str, str]) -> str:
+    """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
+    from provision.proxy.names import NOBODY
+    from provision.render import _environment, allowed_hosts, web_probe, worker_probe
+    from provision.swarm.secrets import GLITCHTIP_SECRETS
+
+    major = settings.major
+    return (
+        _environment()
+        .get_template("stack.swarm.yml.j2")
+        .render(
+            s=settings,
+            m=major,
+            https=settings.glitchtip_domain.startswith("https://"),
+            allowed_hosts=allowed_hosts(settings),
+            web_probe=web_probe(settings),
+            worker_probe=worker_probe(major),
+            partitioning=settings.advanced_partitioning,
+            secret_files=True,
+            # The shared environment partial's service set and proxy values: the stack has the
+            # standard services (check_swarm_settings refuses minimal) and no TLS proxy of the
+            # kit's, so GlitchTip believes forwarded headers from nobody.
+            valkey=True,
+            minimal=False,
+            trusted_proxies=NOBODY,
+            glitchtip_secrets=list(GLITCHTIP_SECRETS),
+            secret_names=dict(secret_names),
+            stateful_label=STATEFUL_LABEL,
+        )
+    )
+
+
+def stack_text(settings) -> tuple[str, list]:
+    """The stack file's text and the secrets it names, from the current `.env`."""
+    from provision.envfile import read_env_file
+    from provision.swarm.secrets import stack_secrets
+
+    secrets = stack_secrets(settings, read_env_file(Path(settings.directory) / ".env"))
+    names = {secret.name: secret.swarm_name for secret in secrets}
+    return render_stack(settings, names), secrets
+
+
+def write_stack(settings, check: bool = False) -> list[Path]:
+    """Render `.env` and the Compose files, then `stack.swarm.yml`; the paths written."""
+    from provision.fileio import check_writable_target, write_atomic
+    from provision.locking import locked
+    from provision.render import write_rendered
+    from provision.swarm.secrets import check_swarm_settings
+
+    check_swarm_settings(settings)  # before any file is written
+    written = list(write_rendered(settings, check=check) or [])
+    path = Path(settings.directory) / STACK_FILE
+    with locked(Path(settings.directory)):
+        text, _secrets = stack_text(settings)
+        check_writable_target(path)
+        if write_atomic(path, text):
+            written.append(path)
+    return written

@@ -1,0 +1,471 @@
+"""External Postgres, Valkey and S3 uploads (issue 12): settings, masking, render, config,
+preflight probes (fake runner), and the commands that need the bundled services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_run import one_line_error, run
+from test_stack_steps import FakeEngine, make_ctx, run_preflight
+
+from provision.envfile import read_env_file
+from provision.errors import KitError, SettingsError, UsageError
+from provision.ops.bundled import require_bundled_data, running_services
+from provision.render import render_files
+from provision.settings import load_settings
+from provision.stack import external, preflight
+from provision.stack.metrics import metrics_services
+
+DB_PASSWORD = "db-Pa55word-x7"
+VALKEY_PASSWORD = "valkey-Pa55-q9"
+S3_SECRET = "s3-SecretKey-Zz81"
+DB_URL = f"postgres://gt:{DB_PASSWORD}@db.example.com:5432/glitchtip"
+VALKEY_URL = f"redis://:{VALKEY_PASSWORD}@cache.example.com:6379/0"
+SECRETS = {
+    "SECRET_KEY": "k" * 50,
+    "POSTGRES_PASSWORD": "p" * 20,
+    "DJANGO_SUPERUSER_PASSWORD": "a" * 20,
+}
+# The kit's variables for the external services: namespaced, so the DATABASE_URL or AWS keys
+# an operator's shell holds for another app never switch the kit to that database or bucket.
+ALL_EXTERNAL = {
+    "GLITCHTIP_KIT_DATABASE_URL": DB_URL,
+    "GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL,
+    "GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads",
+    "GLITCHTIP_KIT_UPLOADS_ENDPOINT_URL": "http://minio.example.com:9000",
+    "GLITCHTIP_KIT_UPLOADS_ACCESS_KEY_ID": "AKIAKIT123",
+    "GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY": S3_SECRET,
+}
+
+
+def settings_with(tmp_path: Path, environ: dict[str, str], **overrides):
+    return load_settings(tmp_path, overrides=overrides, environ=environ)
+
+
+def compose_of(settings) -> dict:
+    return yaml.safe_load(render_files(settings, SECRETS)["compose.yml"])
+
+
+# --- settings ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("mysql://u:pw@db/x", "is not a Postgres URL"),
+        ("postgres://u:pw@/glitchtip", "names no Postgres server"),
+        ("postgres://u:pw@db.example.com:5432", "names no database"),
+        ("postgres://u:pw@db.example.com:99999/x", "bad address or port"),
+        ("postgres://u:p#w@db.example.com/x", "contains '#'"),
+        ("postgres://u:pw@db.example.com/x?sslmode=sometimes", "not a libpq mode"),
+    ],
+)
+def test_a_bad_database_url_is_refused_without_showing_its_password(tmp_path, raw, problem):
+    with pytest.raises(SettingsError) as caught:
+        settings_with(tmp_path, {"GLITCHTIP_KIT_DATABASE_URL": raw})
+    line = caught.value.line()
+    assert problem in line and "GLITCHTIP_KIT_DATABASE_URL" in line
+    assert ":pw@" not in line and "p#w" not in line
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("http://cache:6379", "is not a Valkey URL"),
+        ("redis://:pw@cache:6379/db", "is not a database number"),
+        ("sentinel://:pw@cache:26379", "is not a Valkey URL"),
+    ],
+)
+def test_a_bad_valkey_url_is_refused(tmp_path, raw, problem):
+    with pytest.raises(SettingsError) as caught:
+        settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": raw})
+    assert problem in caught.value.line() and ":pw@" not in caught.value.line()
+
+
+def test_glitchtip_5_refuses_a_valkey_scheme_redis_py_cannot_read(tmp_path):
+    with pytest.raises(SettingsError, match="GlitchTip 5"):
+        settings_with(
+            tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": "valkeys://cache:6380"}, glitchtip_major=5
+        )
+    assert settings_with(
+        tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": "valkeys://cache:6380"}
+    ).external_valkey
+
+
+@pytest.mark.parametrize("name", ["database_url", "valkey_url"])
+def test_a_url_with_a_password_is_refused_in_glitchtip_yaml(tmp_path, name):
+    url = DB_URL if name == "database_url" else VALKEY_URL
+    (tmp_path / "glitchtip.yaml").write_text(f"{name}: {url}\n")
+    result = run(tmp_path, "config")
+    line = one_line_error(result)
+    assert "holds a password in a file meant to be committed" in line
+    assert DB_PASSWORD not in result.output + line and VALKEY_PASSWORD not in line
+
+
+def test_a_url_without_a_password_may_live_in_glitchtip_yaml(tmp_path):
+    (tmp_path / "glitchtip.yaml").write_text("valkey_url: redis://cache.example.com:6379/0\n")
+    settings = settings_with(tmp_path, {})
+    assert settings.valkey_url == "redis://cache.example.com:6379/0"
+    assert settings.sources["valkey_url"] == "file"
+
+
+def test_the_s3_secret_is_refused_in_glitchtip_yaml_and_never_echoed(tmp_path):
+    (tmp_path / "glitchtip.yaml").write_text(
+        f"uploads_bucket: gt-uploads\nuploads_secret_access_key: {S3_SECRET}\n"
+    )
+    line = one_line_error(run(tmp_path, "config"))
+    assert "is a secret in a file meant to be committed" in line and S3_SECRET not in line
+
+
+@pytest.mark.parametrize(
+    ("environ", "overrides", "problem"),
+    [
+        ({"GLITCHTIP_KIT_DATABASE_URL": DB_URL},
+         {"glitchtip_major": 5, "advanced_partitioning": True}, "needs the bundled Postgres"),
+        ({}, {"database_sslmode": "require"}, "applies to an external database only"),
+        ({"GLITCHTIP_KIT_DATABASE_URL": DB_URL + "?sslmode=require"},
+         {"database_sslmode": "verify-full"}, "already sets sslmode"),
+        ({"GLITCHTIP_KIT_UPLOADS_ENDPOINT_URL": "http://minio:9000"}, {},
+         "no uploads_bucket is set"),
+        ({"GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads",
+          "GLITCHTIP_KIT_UPLOADS_ACCESS_KEY_ID": "AKIA1"}, {},
+         "access key id and secret access key go together"),
+    ],
+)  # fmt: skip
+def test_combinations_that_cannot_work_are_refused(tmp_path, environ, overrides, problem):
+    with pytest.raises(SettingsError, match=problem):
+        settings_with(tmp_path, environ, **overrides)
+
+
+def test_sslmode_is_added_to_the_url_glitchtip_receives(tmp_path):
+    plain = settings_with(
+        tmp_path, {"GLITCHTIP_KIT_DATABASE_URL": DB_URL}, database_sslmode="verify-full"
+    )
+    assert plain.effective_database_url == DB_URL + "?sslmode=verify-full"
+    with_query = settings_with(
+        tmp_path,
+        {"GLITCHTIP_KIT_DATABASE_URL": DB_URL + "?connect_timeout=5"},
+        database_sslmode="require",
+    )
+    assert with_query.effective_database_url.endswith("?connect_timeout=5&sslmode=require")
+
+
+# --- render ---
+
+
+def test_the_default_render_keeps_every_bundled_service(tmp_path):
+    compose = compose_of(settings_with(tmp_path, {}))
+    assert {"postgres", "valkey", "migrate", "web", "worker"} <= set(compose["services"])
+    assert set(compose["volumes"]) == {"postgres-data", "valkey-data", "uploads"}
+    assert compose["services"]["web"]["volumes"] == ["uploads:/code/uploads"]
+
+
+@pytest.mark.parametrize("database", [False, True])
+@pytest.mark.parametrize("valkey", [False, True])
+@pytest.mark.parametrize("s3", [False, True])
+def test_each_combination_leaves_out_exactly_the_external_services(tmp_path, database, valkey, s3):
+    environ = {}
+    if database:
+        environ["GLITCHTIP_KIT_DATABASE_URL"] = DB_URL
+    if valkey:
+        environ["GLITCHTIP_KIT_VALKEY_URL"] = VALKEY_URL
+    if s3:
+        environ.update(
+            GLITCHTIP_KIT_UPLOADS_BUCKET="gt-uploads",
+            GLITCHTIP_KIT_UPLOADS_ACCESS_KEY_ID="AKIAKIT123",
+        )
+        environ["GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY"] = S3_SECRET
+    settings = settings_with(tmp_path, environ, database_sslmode="require" if database else None)
+    files = render_files(settings, SECRETS)
+    compose = yaml.safe_load(files["compose.yml"])
+    services = compose["services"]
+    assert ("postgres" in services) is not database
+    assert ("valkey" in services) is not valkey
+    bundled = [name for name, ext in (("postgres", database), ("valkey", valkey)) if not ext]
+    for name in ("web", "worker"):
+        assert set(services[name]["depends_on"]) == {"migrate", *bundled}
+        assert ("volumes" in services[name]) is not s3
+    assert set(services["migrate"].get("depends_on", {})) == set(bundled)
+    expected_volumes = {
+        name
+        for name, ext in (("postgres-data", database), ("valkey-data", valkey), ("uploads", s3))
+        if not ext
+    }
+    assert set(compose.get("volumes") or {}) == expected_volumes
+    environment = compose["x-glitchtip-environment"]
+    if database:
+        assert environment["DATABASE_URL"].startswith("${DATABASE_URL:?")
+        assert environment["DATABASE_URL"].endswith("}?sslmode=require")
+    else:
+        assert "@postgres:5432/glitchtip" in environment["DATABASE_URL"]
+    assert environment["VALKEY_URL"].startswith("${VALKEY_URL:?") is valkey
+    assert ("DEFAULT_FILE_STORAGE" in environment) is s3
+    if s3:
+        assert environment["AWS_STORAGE_BUCKET_NAME"] == "gt-uploads"
+        assert environment["AWS_SECRET_ACCESS_KEY"].startswith("${AWS_SECRET_ACCESS_KEY:?")
+    metrics = yaml.safe_load(files["compose.metrics.yml"])["services"]
+    assert ("postgres-exporter" in metrics) is not database
+    assert ("valkey-exporter" in metrics) is not valkey
+    jobs = [
+        job["job_name"]
+        for job in yaml.safe_load(files["monitoring/prometheus/prometheus.yml"])["scrape_configs"]
+    ]
+    assert ("postgres" in jobs) is not database and ("valkey" in jobs) is not valkey
+    assert set(metrics_services(settings)) == set(metrics) - {"web"}
+    rendered = "".join(text for name, text in files.items() if name != ".env")
+    for secret in (DB_PASSWORD, VALKEY_PASSWORD, S3_SECRET, "AKIAKIT123"):
+        assert secret not in rendered
+
+
+def test_render_keeps_the_urls_and_keys_in_env_only_and_switches_back(tmp_path):
+    result = run(tmp_path, "render", env=ALL_EXTERNAL)
+    assert result.exit_code == 0, result.output
+    env = read_env_file(tmp_path / ".env")
+    assert env["DATABASE_URL"] == DB_URL and env["VALKEY_URL"] == VALKEY_URL
+    assert env["AWS_SECRET_ACCESS_KEY"] == S3_SECRET
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+    for name in ("compose.yml", "compose.metrics.yml", "glitchtip.yaml"):
+        text = (tmp_path / name).read_text() if (tmp_path / name).exists() else ""
+        assert DB_PASSWORD not in text and VALKEY_PASSWORD not in text and S3_SECRET not in text
+    for secret in (DB_PASSWORD, VALKEY_PASSWORD, S3_SECRET):
+        assert secret not in result.output
+    # Later commands without the variables keep using the external services (read from .env).
+    settings = settings_with(tmp_path, {})
+    assert settings.database_url == DB_URL and settings.sources["database_url"] == ".env"
+    assert settings.uploads_secret_access_key == S3_SECRET
+    assert "postgres" not in compose_of(settings)["services"]
+    # Emptying them in .env is how an operator returns to the bundled services.
+    text = (tmp_path / ".env").read_text()
+    # .env keeps them under GlitchTip's own names (what compose.yml interpolates).
+    env_keys = ("DATABASE_URL", "VALKEY_URL", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL")
+    for key in (*env_keys, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        text = "\n".join(
+            f"{key}=" if line.startswith(f"{key}=") else line for line in text.splitlines()
+        )
+    (tmp_path / ".env").write_text(text + "\n")
+    assert run(tmp_path, "render").exit_code == 0
+    compose = yaml.safe_load((tmp_path / "compose.yml").read_text())
+    assert {"postgres", "valkey"} <= set(compose["services"])
+
+
+# --- config ---
+
+
+def test_config_shows_which_services_are_external_with_passwords_masked(tmp_path):
+    result = run(tmp_path, "config", "--json", env=ALL_EXTERNAL)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["services"] == {
+        "postgres": "postgres://gt:********@db.example.com:5432/glitchtip",
+        "valkey": "redis://:********@cache.example.com:6379/0",
+        "uploads": "s3://gt-uploads at http://minio.example.com:9000",
+    }
+    assert data["settings"]["uploads_secret_access_key"]["value"] == "********"
+    human = run(tmp_path, "config", env=ALL_EXTERNAL).output
+    assert "postgres" in human and "s3://gt-uploads" in human
+    for secret in (DB_PASSWORD, VALKEY_PASSWORD, S3_SECRET, "AKIAKIT123"):
+        assert secret not in result.output and secret not in human
+    (tmp_path / "new").mkdir()
+    bundled = json.loads(run(tmp_path / "new", "config", "--json").output)["services"]
+    assert bundled == {"postgres": "bundled", "valkey": "bundled", "uploads": "volume"}
+
+
+# --- preflight ---
+
+
+class FakeProbe:
+    """Stands in for `docker run --rm IMAGE sh -c SCRIPT`: answers per image."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def __call__(self, image, script, environment):
+        self.calls.append((image, script, dict(environment)))
+        return self.answers[image]
+
+
+def external_ctx(tmp_path, **overrides):
+    values = {"database_url": DB_URL, "valkey_url": VALKEY_URL, **overrides}
+    return make_ctx(tmp_path, engine=FakeEngine(), **values)
+
+
+def preflight_with(ctx, probe):
+    return preflight.preflight(
+        ctx,
+        compose_version=lambda: (2, 40, 3),
+        disk_free=lambda info: 50 << 30,
+        is_free=lambda host, port: True,
+        run_probe=probe,
+    )
+
+
+def test_preflight_asks_the_external_database_and_valkey(tmp_path):
+    ctx = external_ctx(tmp_path, database_sslmode="require")
+    settings = ctx.load_settings()
+    probe = FakeProbe({
+        settings.postgres_image: external.ProbeResult(0, "170004 500\n"),
+        settings.valkey_image: external.ProbeResult(0, "PONG\n"),
+    })  # fmt: skip
+    outcome = preflight_with(ctx, probe)
+    assert "Postgres 17 at db.example.com" in outcome.detail
+    assert "Valkey at cache.example.com" in outcome.detail
+    (_, pg_script, pg_env), (_, valkey_script, valkey_env) = probe.calls
+    # The URL GlitchTip gets, its password in PGPASSWORD: never in an argument (host's `ps`).
+    assert pg_env["KIT_PROBE_URL"] == "postgres://gt@db.example.com:5432/glitchtip?sslmode=require"
+    assert pg_env["PGPASSWORD"] == DB_PASSWORD
+    assert valkey_env["VALKEYCLI_AUTH"] == VALKEY_PASSWORD
+    assert (valkey_env["KIT_HOST"], valkey_env["KIT_PORT"], valkey_env["KIT_DB"]) == (
+        "cache.example.com", "6379", "0",
+    )  # fmt: skip
+    assert valkey_env["KIT_TLS"] == "" and valkey_env["KIT_USER"] == ""
+    assert DB_PASSWORD not in pg_script and VALKEY_PASSWORD not in valkey_script
+
+
+def test_the_probe_environments_decode_passwords_and_turn_tls_on():
+    env = external.postgres_environment("postgresql://u%40x:p%23w@db:6543/gt?sslmode=require")
+    assert env["KIT_PROBE_URL"] == "postgresql://u%40x@db:6543/gt?sslmode=require"
+    assert env["PGPASSWORD"] == "p#w"
+    tls = external.valkey_environment("rediss://app:s%2Fecret@cache:6380/3")
+    assert tls["KIT_TLS"] == "--tls" and tls["KIT_USER"] == "app" and tls["KIT_DB"] == "3"
+    assert tls["VALKEYCLI_AUTH"] == tls["REDISCLI_AUTH"] == "s/ecret"
+    assert "VALKEYCLI_AUTH" not in external.valkey_environment("redis://cache")
+
+
+def test_preflight_refuses_an_old_or_silent_server_in_one_line_without_secrets(tmp_path):
+    ctx = external_ctx(tmp_path)
+    settings = ctx.load_settings()
+    refused = (
+        f'psql: error: connection to server failed: password "{DB_PASSWORD}" rejected for {DB_URL}'
+    )
+    probe = FakeProbe({
+        settings.postgres_image: external.ProbeResult(2, refused),
+        settings.valkey_image: external.ProbeResult(0, "NOAUTH Authentication required.\n"),
+    })  # fmt: skip
+    with pytest.raises(KitError) as caught:
+        preflight_with(ctx, probe)
+    line = caught.value.line()
+    assert "the external database at db.example.com does not answer" in line
+    assert "the external Valkey at cache.example.com does not answer PING (NOAUTH" in line
+    assert DB_PASSWORD not in line and "\n" not in line
+    old = FakeProbe({
+        settings.postgres_image: external.ProbeResult(0, "130011 500\n"),
+        settings.valkey_image: external.ProbeResult(0, "PONG\n"),
+    })  # fmt: skip
+    with pytest.raises(KitError, match="is Postgres 13; GlitchTip needs 14 or newer"):
+        preflight_with(ctx, old)
+
+
+def test_preflight_refuses_a_server_whose_max_connections_the_pools_exceed(tmp_path):
+    ctx = external_ctx(tmp_path, db_pool_max_size="30", web_concurrency="2")
+    settings = ctx.load_settings()
+    needed = external.pools_need(settings)
+    assert needed > 50
+    probe = FakeProbe({
+        settings.postgres_image: external.ProbeResult(0, "180001 50\n"),
+        settings.valkey_image: external.ProbeResult(0, "PONG\n"),
+    })  # fmt: skip
+    with pytest.raises(KitError) as caught:
+        preflight_with(ctx, probe)
+    assert f"allows 50 connections, but the web and worker pools may open {needed}" in (
+        caught.value.line()
+    )
+    roomy = FakeProbe({**probe.answers, settings.postgres_image: external.ProbeResult(
+        0, f"180001 {needed}\n")})  # fmt: skip
+    assert f"max_connections {needed}, pools {needed}" in preflight_with(ctx, roomy).detail
+
+
+def test_preflight_refuses_a_loopback_address_before_running_anything(tmp_path):
+    ctx = external_ctx(tmp_path, database_url="postgres://gt:pw@127.0.0.1:5432/glitchtip")
+    probe = FakeProbe({ctx.load_settings().valkey_image: external.ProbeResult(0, "PONG")})
+    with pytest.raises(KitError, match=r"127\.0\.0\.1 is the container's own loopback"):
+        preflight_with(ctx, probe)
+    assert [image for image, _, _ in probe.calls] == [ctx.load_settings().valkey_image]
+
+
+def test_preflight_of_a_bundled_deployment_runs_no_probe(tmp_path):
+    ctx = make_ctx(tmp_path, engine=FakeEngine())
+    probe = FakeProbe({})
+    preflight_with(ctx, probe)
+    assert probe.calls == []
+    assert run_preflight(ctx).changed is False
+
+
+# --- commands that need the bundled services ---
+
+
+def test_backup_restore_and_upgrade_refuse_data_outside_the_stack(tmp_path):
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_DATABASE_URL": DB_URL})
+    with pytest.raises(UsageError, match=r"cannot back up: the database \(database_url\) lives"):
+        require_bundled_data(settings, "back up")
+    s3 = settings_with(tmp_path, {"GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads"})
+    with pytest.raises(UsageError, match=r"the uploads \(uploads_bucket\)"):
+        require_bundled_data(s3, "restore")
+    require_bundled_data(
+        settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL}), "upgrade"
+    )
+    assert running_services(settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})) == (
+        "postgres",
+        "web",
+        "worker",
+    )
+
+
+def test_provision_backup_refuses_an_external_database_and_changes_nothing(tmp_path):
+    assert run(tmp_path, "render", env={"GLITCHTIP_KIT_DATABASE_URL": DB_URL}).exit_code == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    line = one_line_error(run(tmp_path, "backup"))
+    assert "cannot back up: the database (database_url) lives outside this stack" in line
+    assert DB_PASSWORD not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_provision_upgrade_refuses_an_external_database_before_touching_the_stack(tmp_path):
+    assert run(tmp_path, "render", env={"GLITCHTIP_KIT_DATABASE_URL": DB_URL}).exit_code == 0
+    line = one_line_error(run(tmp_path, "upgrade", "--postgres", "18"))
+    assert line.startswith("error: cannot upgrade: the database (database_url) lives outside")
+
+
+def test_the_load_test_reads_the_queue_of_an_external_valkey(tmp_path, monkeypatch):
+    from provision.load import measure
+
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})
+    keys = settings.major.task_queue_keys
+    seen = []
+
+    def runner(image, script, environment):
+        seen.append((image, script, environment))
+        return external.ProbeResult(0, "".join(f"{n}\n" for n in range(3, 3 + len(keys))))
+
+    monkeypatch.setattr(external, "engine_runner", lambda engine: runner)
+    lengths = measure.external_queue_lengths(object(), settings, keys)
+    assert lengths == {key: 3 + n for n, key in enumerate(keys)}
+    ((image, script, environment),) = seen
+    assert image == settings.valkey_image and VALKEY_PASSWORD not in script
+    assert environment["VALKEYCLI_AUTH"] == VALKEY_PASSWORD
+    monkeypatch.setattr(
+        external,
+        "engine_runner",
+        lambda engine: lambda *a: external.ProbeResult(0, "NOAUTH Authentication required.\n"),
+    )
+    with pytest.raises(KitError, match="cannot read the task queue's length from the external"):
+        measure.external_queue_lengths(object(), settings, keys)
+
+
+def test_generic_variables_of_other_apps_do_not_switch_the_kit(tmp_path):
+    """An operator's shell often holds DATABASE_URL or AWS keys for another app: the kit reads
+    only its own names, so `provision up` there still deploys the bundled services."""
+    environ = {
+        "DATABASE_URL": DB_URL,
+        "VALKEY_URL": VALKEY_URL,
+        "AWS_ACCESS_KEY_ID": "AKIAOTHERAPP",
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    }
+    settings = settings_with(tmp_path, environ)
+    assert not settings.database_url and not settings.valkey_url
+    assert not settings.uploads_access_key_id and not settings.uploads_secret_access_key
+    services = yaml.safe_load(render_files(settings, SECRETS)["compose.yml"])["services"]
+    assert {"postgres", "valkey"} <= set(services)

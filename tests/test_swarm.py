@@ -1,0 +1,355 @@
+"""Docker Swarm without an engine: the stack file, the secrets, `up`'s steps and `scale`.
+
+The `docker` CLI is replaced by `FakeDocker`, a scripted runner that answers like Docker 20.10
+(JSON lines from `--format '{{json .}}'`, arrays from `inspect`, the task states Swarm reports)
+and records every call, so a test can check what reached a command line and what went on stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_run import one_line_error, run
+
+from provision.envfile import read_env_file
+from provision.errors import KitError, UsageError
+from provision.settings import load_settings
+from provision.stack.context import StackContext
+from provision.swarm import deploy
+from provision.swarm.docker import DockerCLI
+from provision.swarm.render import STACK_FILE
+from provision.swarm.scale import parse_counts
+from provision.swarm.services import wait_converged, wait_for_job
+
+SECRET_KEYS = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+
+
+def render_swarm(directory: Path, *extra: str):
+    result = run(directory, "render", "--target", "swarm", *extra)
+    assert result.exit_code == 0, result.output
+    return yaml.safe_load((directory / STACK_FILE).read_text())
+
+
+class FakeDocker:
+    """A scripted `docker`: `answers` maps an argv prefix (after "docker") to (rc, out, err)
+    or a function of the call; every call is kept in `calls` as (argv, stdin)."""
+
+    def __init__(self, answers: dict[tuple[str, ...], object]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[tuple[str, ...], str | None]] = []
+
+    def __call__(self, argv, stdin, env, timeout):
+        args = tuple(argv[1:])
+        self.calls.append((args, stdin))
+        for prefix in sorted(self.answers, key=len, reverse=True):
+            if args[: len(prefix)] == prefix:
+                answer = self.answers[prefix]
+                return answer(args, stdin) if callable(answer) else answer
+        raise AssertionError(f"unexpected docker call: {args}")
+
+    def cli(self, secrets=()) -> DockerCLI:
+        return DockerCLI(secrets, runner=self)
+
+
+# --- the stack file ---
+
+
+def test_stack_file_holds_no_secret_and_names_versioned_secrets(tmp_path):
+    stack = render_swarm(tmp_path)
+    env = read_env_file(tmp_path / ".env")
+    text = (tmp_path / STACK_FILE).read_text()
+    for key in SECRET_KEYS:
+        assert env[key] and env[key] not in text
+    assert env["GLITCHTIP_KIT_TARGET"] == "swarm"  # later commands address the stack
+    names = {name: spec["name"] for name, spec in stack["secrets"].items()}
+    assert set(names) == {
+        "secret_key",
+        "database_url",
+        "email_url",
+        "postgres_password",
+        "django_superuser_password",
+    }
+    assert all(spec["external"] is True for spec in stack["secrets"].values())
+    web = stack["services"]["web"]
+    assert web["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert web["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    assert "SECRET_KEY" not in web["environment"] and "DATABASE_URL" not in web["environment"]
+    assert "django_superuser_password" not in {s["source"] for s in web["secrets"]}
+    update = web["deploy"]["update_config"]
+    assert update["order"] == "start-first" and update["failure_action"] == "rollback"
+    assert web["healthcheck"]["test"][0] == "CMD"
+    assert stack["services"]["migrate"]["deploy"]["restart_policy"]["condition"] == "none"
+    for name in ("postgres", "valkey"):
+        placement = stack["services"][name]["deploy"]["placement"]["constraints"]
+        assert placement == ["node.labels.glitchtip-kit.stateful == true"]
+    assert stack["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"]
+
+
+def test_a_rotated_secret_gets_a_new_name_and_the_others_keep_theirs(tmp_path):
+    before = render_swarm(tmp_path)["secrets"]
+    env_path = tmp_path / ".env"
+    text = env_path.read_text()
+    old = read_env_file(env_path)["POSTGRES_PASSWORD"]
+    env_path.write_text(text.replace(old, "N3w-" + old[4:]))
+    after = render_swarm(tmp_path)["secrets"]
+    assert after["postgres_password"]["name"] != before["postgres_password"]["name"]
+    assert after["database_url"]["name"] != before["database_url"]["name"]  # holds the password
+    assert after["secret_key"]["name"] == before["secret_key"]["name"]
+
+
+def test_replicas_and_host_publishing_come_from_the_settings(tmp_path):
+    stack = render_swarm(tmp_path, "--set", "web_replicas=3", "--set", "swarm_publish_mode=host")
+    web = stack["services"]["web"]
+    assert web["deploy"]["replicas"] == 3
+    assert web["ports"][0]["mode"] == "host"
+    # A host port is held by one task per node: the new task can only start after the old one.
+    assert web["deploy"]["update_config"]["order"] == "stop-first"
+    assert web["deploy"]["placement"]["max_replicas_per_node"] == 1
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
+def test_docker_stack_config_accepts_the_file_and_refuses_a_broken_one(tmp_path):
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    result = validate_stack(settings)
+    if "compose config" in result:
+        pytest.skip("this docker CLI has no `stack config`")
+    assert result == "valid (docker stack config)"
+    path = tmp_path / STACK_FILE
+    path.write_text(path.read_text().replace("order: start-first", "order: sideways-first", 1))
+    with pytest.raises(KitError, match="not a valid stack file"):
+        validate_stack(settings)
+
+
+# --- secrets and the steps of `up --target swarm` ---
+
+
+def swarm_ctx(tmp_path: Path, fake: FakeDocker) -> StackContext:
+    render_swarm(tmp_path)
+    ctx = StackContext(directory=tmp_path, overrides={}, environ={}, wait_timeout=30)
+    env = read_env_file(tmp_path / ".env")
+    ctx.results["docker"] = fake.cli([env[key] for key in SECRET_KEYS])
+    return ctx
+
+
+def test_secrets_go_to_docker_on_stdin_only_and_existing_ones_are_kept(tmp_path):
+    existing = []
+    fake = FakeDocker(
+        {
+            ("secret", "ls"): lambda args, stdin: (
+                0,
+                "".join(json.dumps({"Name": name}) + "\n" for name in existing),
+                "",
+            ),
+            ("secret", "create"): lambda args, stdin: (existing.append(args[-2]), (0, "id", ""))[1],
+        }
+    )
+    ctx = swarm_ctx(tmp_path, fake)
+    env = read_env_file(tmp_path / ".env")
+    outcome = deploy.secrets(ctx)
+    assert outcome.changed is True and "created 5 of 5" in outcome.detail
+    creates = [(args, stdin) for args, stdin in fake.calls if args[:2] == ("secret", "create")]
+    assert len(creates) == 5 and all(args[-1] == "-" for args, _ in creates)
+    for key in SECRET_KEYS:
+        assert all(env[key] not in " ".join(args) for args, _ in fake.calls)
+    assert env["SECRET_KEY"] in {stdin for _, stdin in creates}
+    again = deploy.secrets(ctx)
+    assert again.changed is False and len(fake.calls) == 5 + 2
+
+
+def test_migrate_recreates_the_job_deploys_only_the_first_phase_and_waits(tmp_path, monkeypatch):
+    deployed = []
+    states = iter(["running", "complete"])
+
+    def task(args, stdin):
+        return 0, json.dumps([{"CreatedAt": "2026-01-01T00:00:00.5Z", "Status": {
+            "State": next(states), "ContainerStatus": {"ExitCode": 0}}}]), ""  # fmt: skip
+
+    fake = FakeDocker(
+        {
+            ("service", "inspect", "--format"): (0, "abc\n", ""),
+            ("service", "rm"): (0, "", ""),
+            ("stack", "deploy"): lambda args, stdin: (deployed.append(stdin), (0, "", ""))[1],
+            ("service", "ls"): (0, "", ""),
+            ("service", "ps"): (0, "t1\n", ""),
+            ("inspect", "t1"): task,
+        }
+    )
+    ctx = swarm_ctx(tmp_path, fake)
+    ctx.results["resolve_image"] = "never"
+    # Postgres and Valkey converge at once here; their wait has its own tests below.
+    monkeypatch.setattr("provision.swarm.services.wait_converged", lambda *a, **k: [])
+    outcome = deploy.migrate(ctx)
+    assert "completed" in outcome.detail
+    calls = [args for args, _ in fake.calls]
+    assert calls.index(("service", "rm", "glitchtip_migrate")) < next(
+        i for i, args in enumerate(calls) if args[:2] == ("stack", "deploy")
+    )
+    first = yaml.safe_load(deployed[0])
+    assert set(first["services"]) == {"postgres", "valkey", "migrate"}
+    assert not any(key.startswith("x-") for key in first)
+
+
+def test_a_failed_migrate_job_is_one_line_with_its_exit_status():
+    fake = FakeDocker(
+        {
+            ("service", "ps"): (0, "t1\n", ""),
+            ("inspect", "t1"): (
+                0,
+                json.dumps(
+                    [
+                        {
+                            "CreatedAt": "2026-01-01T00:00:01Z",
+                            "Status": {
+                                "State": "failed",
+                                "Err": "task: non-zero exit (1)",
+                                "ContainerStatus": {"ExitCode": 1},
+                            },
+                        }
+                    ]
+                ),
+                "",
+            ),
+        }
+    )
+    with pytest.raises(KitError) as error:
+        wait_for_job(fake.cli(), "gt_migrate", 5, lambda line: None, sleep=lambda s: None)
+    assert "gt_migrate failed: exit status 1" in error.value.line()
+    assert "docker service logs gt_migrate" in error.value.line()
+
+
+def service_rows(replicas: str, update: str | None, message: str = ""):
+    ls = json.dumps({"ID": "w1", "Name": "gt_web", "Replicas": replicas, "Image": "g:6"})
+    spec = {"Spec": {"Name": "gt_web", "TaskTemplate": {"ContainerSpec": {"Image": "g:6"}}}}
+    if update:
+        spec["UpdateStatus"] = {"State": update, "Message": message}
+    return {
+        ("service", "ls"): (0, ls + "\n", ""),
+        ("service", "inspect"): (0, json.dumps([spec]), ""),
+    }
+
+
+def test_wait_converged_fails_on_a_rollback_during_the_update():
+    sequence = iter(
+        [service_rows("2/2", "updating"), service_rows("2/2", "rollback_completed", "unhealthy")]
+    )
+    answers = {}
+
+    def answer(args, stdin):
+        if args[:2] == ("service", "ls"):
+            answers.update(next(sequence))
+        return answers[args[:2]]
+
+    fake = FakeDocker({("service", "ls"): answer, ("service", "inspect"): answer})
+    with pytest.raises(KitError, match=r"update of gt_web failed.*rollback_completed.*unhealthy"):
+        wait_converged(fake.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+
+
+def test_an_old_rollback_is_history_and_a_timeout_names_the_service():
+    fake = FakeDocker(service_rows("2/2", "rollback_completed"))
+    states = wait_converged(fake.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+    assert states[0].running == 2
+    clock = iter(range(0, 1000, 10))
+    slow = FakeDocker(service_rows("1/2", "completed"))
+    with pytest.raises(KitError, match="web did not converge within 30 s"):
+        wait_converged(
+            slow.cli(), "gt", ("web",), 30, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock),
+        )  # fmt: skip
+
+
+def test_preflight_refuses_an_engine_outside_a_swarm(tmp_path):
+    fake = FakeDocker({("info",): (0, json.dumps({"LocalNodeState": "inactive"}), "")})
+    ctx = swarm_ctx(tmp_path, fake)
+    with pytest.raises(KitError, match="not in a Swarm") as error:
+        deploy.preflight(ctx)
+    assert "docker swarm init" in error.value.line()
+
+
+# --- scale ---
+
+
+def test_scale_parses_only_web_and_worker_counts():
+    assert parse_counts(["web=2", "worker=3"]) == {"web": 2, "worker": 3}
+    for bad in (["db=2"], ["web=0"], ["web=two"], ["web"], [], ["web=101"], ["web=²"]):
+        with pytest.raises(UsageError):
+            parse_counts(bad)
+
+
+def test_scale_refuses_a_compose_deployment(tmp_path):
+    assert run(tmp_path, "render").exit_code == 0
+    line = one_line_error(run(tmp_path, "scale", "web=2"))
+    assert "scale needs target swarm" in line
+
+
+def test_scale_records_the_counts_and_a_count_in_glitchtip_yaml_wins(tmp_path):
+    from provision.swarm.scale import record_counts
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    record_counts(tmp_path, settings, {"web": 2, "worker": 4})
+    assert render_swarm(tmp_path)["services"]["worker"]["deploy"]["replicas"] == 4
+    assert load_settings(tmp_path, {}).web_replicas == 2
+    (tmp_path / "glitchtip.yaml").write_text("web_replicas: 3\n")
+    with pytest.raises(UsageError, match=r"web_replicas is set to 3 in glitchtip\.yaml"):
+        record_counts(tmp_path, load_settings(tmp_path, {}), {"web": 5})
+
+
+def test_up_refuses_kubernetes(tmp_path):
+    line = one_line_error(run(tmp_path, "up", "--set", "target=kubernetes"))
+    assert "does not deploy to Kubernetes" in line and "helm" in line
+
+
+def test_render_refuses_what_swarm_cannot_carry_and_writes_nothing(tmp_path):
+    long_name = "a" * 40
+    line = one_line_error(run(tmp_path, "render", "--target", "swarm", "--set",
+                              f"compose_project_name={long_name}"))  # fmt: skip
+    assert "too long for Swarm secret names" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (["profile=minimal"], "not profile minimal"),
+        (["glitchtip_domain=https://errors.example.com"], "no TLS proxy of the kit's"),
+    ],
+)
+def test_swarm_refuses_the_minimal_profile_and_the_compose_proxy(tmp_path, settings, words):
+    """Both are services of compose.yml the stack file does not carry."""
+    sets = [part for value in settings for part in ("--set", value)]
+    line = one_line_error(run(tmp_path, "render", "--target", "swarm", *sets))
+    assert words in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_down_waits_for_the_stack_to_go_and_removes_this_nodes_volumes():
+    from provision.swarm.down import remove_stack
+
+    left = iter(["c1\n", ""])
+    fake = FakeDocker(
+        {
+            ("stack", "rm"): (0, "Removing service gt_web\n", ""),
+            ("ps",): lambda args, stdin: (0, next(left), ""),
+            ("network", "ls"): (0, "", ""),
+            ("secret", "ls"): (0, json.dumps({"Name": "gt_secret_key_0123"}) + "\n", ""),
+            ("secret", "rm"): (0, "", ""),
+            ("volume", "ls"): (0, "gt_postgres-data\ngt_uploads\n", ""),
+            ("volume", "rm"): (0, "", ""),
+        }
+    )
+    lines = remove_stack(fake.cli(), "gt", volumes=True, sleep=lambda s: None)
+    assert lines[0] == "stack gt removed"
+    assert "2 volume(s) removed on this node: gt_postgres-data, gt_uploads" in lines[-1]
+    calls = [args for args, _ in fake.calls]
+    assert (
+        calls.count(("ps", "--all", "--quiet", "--filter", "label=com.docker.stack.namespace=gt"))
+        == 2
+    )
+    assert ("secret", "rm", "gt_secret_key_0123") in calls
