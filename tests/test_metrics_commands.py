@@ -423,8 +423,13 @@ def test_up_metrics_flag_sets_the_setting_and_the_resume_command(tmp_path, monke
     ],
 )
 def test_make_metrics_targets_run_the_cli(target, command):
+    # --no-print-directory: under `make test` (CI) this make is nested and would otherwise
+    # print "Entering directory" around the command.
     done = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", target], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f".venv/bin/{command}"
