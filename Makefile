@@ -111,4 +111,4 @@ mutation: $(STAMP) ## Mutation testing (mutmut) of secrets, files, DSN, provisio
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks under bench/ and print their figures
-	@for b in bench/*.py; do $(BIN)/python $$b; done
+	@for b in bench/bench_*.py; do $(BIN)/python $$b; done

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import free_port
 
 NAMESPACE = os.environ.get("GLITCHTIP_KIT_TEST_IMAGES", "").strip() or "glitchtip-kit-test"
 TARGET_GB = float(os.environ.get("BENCH_DB_GB", "1.0"))
@@ -37,12 +38,6 @@ ROW_SQL = " || ".join(["md5(random()::text)"] * 16)  # 512 random hex characters
 MAX_BATCHES = 40  # bounded: ~ 40 x 110 MB at most
 TIMEOUT = 1800
 PROVISION = [sys.executable, "-m", "provision"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def measured(argv: list[str], env: dict[str, str]) -> dict:

@@ -29,12 +29,13 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,21 +61,6 @@ def images(major: int) -> dict[str, str]:
         "postgres_image": f"{ns}/postgres:17",
         "valkey_image": f"{ns}/valkey:8",
         "locust_image": f"{ns}/locust:2",
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without settings that would change the deployment."""
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GLITCHTIP_") and key not in ("DEFAULT_FROM_EMAIL", "EMAIL_URL")
     }
 
 

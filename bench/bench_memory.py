@@ -25,13 +25,14 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import free_port
 
 NAMESPACE = os.environ.get("GLITCHTIP_KIT_TEST_IMAGES", "").strip() or "glitchtip-kit-test"
 SETTLE = float(os.environ.get("BENCH_SETTLE", "30"))
@@ -42,12 +43,6 @@ TIMEOUT = 600
 PROVISION = [sys.executable, "-m", "provision"]
 UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2,
          "gb": 1000**3}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def parse_size(text: str) -> float:

@@ -19,15 +19,15 @@ Exit status 1 when a target is missed or a run fails.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import clean_env, free_port
 
 IMAGES = {
     "glitchtip": "glitchtip-kit-test/glitchtip:{major}",
@@ -42,21 +42,6 @@ UP_TIMEOUT = 600  # seconds for one start, bare or kit
 
 class BenchError(Exception):
     """A run failed: the benchmark stops (after cleaning up) with this message."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without settings that would change the deployment."""
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GLITCHTIP_") and key not in ("DEFAULT_FROM_EMAIL", "EMAIL_URL")
-    }
 
 
 def prepare(directory: Path, major: int) -> str:
