@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, settings_options, target_option
 
 
 @click.command("down")
@@ -16,13 +16,7 @@ from provision.commands.options import dir_option, settings_options
     is_flag=True,
     help="Also delete the volumes: the database with every event and user (asks first).",
 )
-@click.option(
-    "--target",
-    type=click.Choice(("compose", "swarm")),
-    default=None,
-    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
-    "later commands need it only to switch.",
-)
+@target_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting the volumes.")
 @click.option(
     "--only-metrics",

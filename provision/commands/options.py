@@ -138,3 +138,20 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--major", default=None, metavar="5|6", help="GlitchTip major version."
     )(decorated)
     return decorated
+
+
+# Options several commands share, word for word.
+target_option = click.option(
+    "--target",
+    type=click.Choice(("compose", "swarm")),
+    default=None,
+    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
+    "later commands need it only to switch.",
+)
+wait_timeout_option = click.option(
+    "--wait-timeout",
+    type=click.IntRange(30, 3600),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for every container to be healthy.",
+)

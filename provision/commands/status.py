@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, settings_options, target_option
 
 
 @click.command("status")
 @dir_option
 @settings_options
-@click.option(
-    "--target",
-    type=click.Choice(("compose", "swarm")),
-    default=None,
-    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
-    "later commands need it only to switch.",
-)
+@target_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--check", is_flag=True, help="Exit 3 unless everything is up and healthy.")
 def status_command(directory, overrides, target, as_json, check):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import (
+    dir_option,
+    settings_options,
+    target_option,
+    wait_timeout_option,
+)
 
 
 @click.command("up")
@@ -30,20 +35,8 @@ from provision.commands.options import dir_option, settings_options
     show_default=True,
     help="Pull images missing locally, all of them, or none (offline hosts, `docker load`).",
 )
-@click.option(
-    "--wait-timeout",
-    type=click.IntRange(30, 3600),
-    default=300,
-    show_default=True,
-    help="Seconds to wait for every container to be healthy.",
-)
-@click.option(
-    "--target",
-    type=click.Choice(("compose", "swarm")),
-    default=None,
-    help="compose (one host) or swarm (a Docker Swarm stack); recorded in .env by render, so "
-    "later commands need it only to switch.",
-)
+@wait_timeout_option
+@target_option
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print nothing but the DSN (errors still go to stderr)."
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import Seconds, dir_option
+from provision.commands.options import Seconds, dir_option, wait_timeout_option
 
 
 @click.command("upgrade")
@@ -33,13 +33,7 @@ from provision.commands.options import Seconds, dir_option
     show_default=True,
     help="Seconds `verify` waits for its test event after the upgrade.",
 )
-@click.option(
-    "--wait-timeout",
-    type=click.IntRange(30, 3600),
-    default=300,
-    show_default=True,
-    help="Seconds to wait for every container to be healthy.",
-)
+@wait_timeout_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document: plan, steps, result."
 )
