@@ -447,3 +447,28 @@ def test_an_unexpected_rollback_error_is_one_line_without_secrets(tmp_path):
     line = upgrade.failure_error(outcome).line()
     assert "ROLLBACK FAILED (database: RuntimeError: connection to postgres://" in line
     assert password not in line and "\n" not in line
+
+
+def test_a_rollback_puts_back_every_rendered_file_metrics_and_monitoring_included(tmp_path):
+    """compose.metrics.yml names the GlitchTip image and monitoring/ holds per-major scrape
+    settings: after a rolled-back 5 -> 6 they must be the 5 files again, byte for byte."""
+    from provision.ops.upgrade_files import restore_snapshot, take_snapshot
+
+    (tmp_path / "compose.yml").write_text("old compose\n")
+    (tmp_path / "compose.metrics.yml").write_text("image: glitchtip:5\n")
+    (tmp_path / "monitoring" / "prometheus").mkdir(parents=True)
+    scrape = tmp_path / "monitoring" / "prometheus" / "prometheus.yml"
+    scrape.write_text("metrics_path: /api/0/observability/django/\n")
+    snapshot = take_snapshot(tmp_path)
+    (tmp_path / "compose.metrics.yml").write_text("image: glitchtip:6\n")
+    scrape.write_text("metrics_path: /metrics\n")
+    (tmp_path / "compose.part.yml").write_text("created by the upgrade\n")
+    restored = restore_snapshot(snapshot)
+    assert sorted(restored) == [
+        "compose.metrics.yml",
+        "compose.part.yml",
+        "monitoring/prometheus/prometheus.yml",
+    ]
+    assert (tmp_path / "compose.metrics.yml").read_text() == "image: glitchtip:5\n"
+    assert scrape.read_text() == "metrics_path: /api/0/observability/django/\n"
+    assert not (tmp_path / "compose.part.yml").exists()

@@ -16,8 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Every file `render` or the upgrade may write.
-FILES = ("glitchtip.yaml", ".env", "compose.yml", "compose.part.yml", ".glitchtiprc")
+# Every file `render` or the upgrade may write: these names, and every file under RENDERED_DIRS
+# (compose.metrics.yml and monitoring/ name the GlitchTip image and hold per-major scrape
+# settings; a rollback that left them new would start the new image beside the old database).
+FILES = (
+    "glitchtip.yaml",
+    ".env",
+    "compose.yml",
+    "compose.part.yml",
+    "compose.metrics.yml",
+    "compose.locust.yml",
+    ".glitchtiprc",
+)
+RENDERED_DIRS = ("monitoring", "proxy")
 SETTINGS_FILE = "glitchtip.yaml"
 
 
@@ -48,13 +59,31 @@ def _read(path: Path) -> tuple[bytes, int] | None:
     return Path(path).read_bytes(), stat.S_IMODE(info.st_mode)
 
 
+def _rendered_names(directory: Path) -> list[str]:
+    """FILES, then the regular files under RENDERED_DIRS (links neither followed nor kept)."""
+    names = list(FILES)
+    for top in RENDERED_DIRS:
+        root = directory / top
+        if root.is_symlink() or not root.is_dir():
+            continue
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder) / name
+                if not path.is_symlink() and path.is_file():
+                    names.append(str(path.relative_to(directory)))
+    return names
+
+
 def take_snapshot(directory: Path) -> Snapshot:
     """The deployment's files as they are now (under the deployment lock)."""
     from provision.locking import locked
 
     directory = Path(directory)
     with locked(directory):
-        return Snapshot(directory, {name: _read(directory / name) for name in FILES})
+        return Snapshot(
+            directory, {name: _read(directory / name) for name in _rendered_names(directory)}
+        )
 
 
 def restore_snapshot(snapshot: Snapshot) -> list[str]:
