@@ -353,3 +353,37 @@ def test_down_waits_for_the_stack_to_go_and_removes_this_nodes_volumes():
         == 2
     )
     assert ("secret", "rm", "gt_secret_key_0123") in calls
+
+
+@pytest.mark.parametrize("external_database", [False, True])
+def test_status_is_up_with_the_services_this_stack_really_has(monkeypatch, external_database):
+    """With an external database the stack has no postgres service: status must still be up
+    (and down when a service it needs is missing)."""
+    import types
+
+    from provision.swarm import services as swarm_services
+    from provision.swarm.status import collect_swarm_status
+
+    present = ["valkey", "web", "worker", "migrate"] + ([] if external_database else ["postgres"])
+
+    def state(service: str):
+        return swarm_services.ServiceState(f"gt_{service}", service, 1, 1, "img", "", "", "")
+
+    monkeypatch.setattr(swarm_services, "job_state", lambda docker, name: ("complete", ""))
+    settings = types.SimpleNamespace(
+        compose_project_name="gt",
+        internal_url="http://127.0.0.1:8000",
+        glitchtip_domain="http://localhost:8000",
+        external_database=external_database,
+    )
+    ok = {"ok": True}
+    monkeypatch.setattr(
+        swarm_services, "stack_services", lambda docker, stack: [state(s) for s in present]
+    )
+    assert collect_swarm_status(settings, None, prober=lambda url: ok)["up"] is True
+    monkeypatch.setattr(
+        swarm_services,
+        "stack_services",
+        lambda docker, stack: [state(s) for s in present if s != "worker"],
+    )
+    assert collect_swarm_status(settings, None, prober=lambda url: ok)["up"] is False

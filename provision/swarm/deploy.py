@@ -19,7 +19,6 @@ from provision.stack.runner import Progress, RunReport, Step, StepOutcome, run_s
 from provision.swarm.render import STACK_FILE, STATEFUL_LABEL
 
 FIRST_PHASE = ("postgres", "valkey", "migrate")
-LONG_RUNNING = ("postgres", "valkey", "web", "worker")
 
 
 def bundled(settings, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -194,6 +193,7 @@ def migrate(ctx: StackContext) -> StepOutcome:
 def deploy(ctx: StackContext) -> StepOutcome:
     """The whole stack; web and worker roll one task at a time, the new one started and
     healthy before the old one stops; a new task that never gets healthy rolls back."""
+    from provision.profiles import core_services
     from provision.swarm.secrets import remove_secrets, stale_secrets
     from provision.swarm.services import wait_converged
 
@@ -201,7 +201,7 @@ def deploy(ctx: StackContext) -> StepOutcome:
     stack = settings.compose_project_name
     stack_deploy(ctx, (Path(ctx.directory) / STACK_FILE).read_text(encoding="utf-8"))
     docker = docker_for(ctx)
-    services = bundled(settings, LONG_RUNNING)
+    services = core_services(settings)
     states = wait_converged(docker, stack, services, ctx.wait_timeout, ctx.note)
     wanted = ctx.results.get("swarm_secrets") or []
     removed = remove_secrets(docker, stale_secrets(docker, stack, wanted)) if wanted else []

@@ -7,6 +7,7 @@ from typing import Any
 
 def collect_swarm_status(settings, docker, prober=None) -> dict[str, Any]:
     """What `provision status` shows for the stack, as a JSON-ready dict."""
+    from provision.profiles import core_services
     from provision.stack.status import PROBES, probe
     from provision.swarm.services import job_state, stack_services
 
@@ -24,7 +25,7 @@ def collect_swarm_status(settings, docker, prober=None) -> dict[str, Any]:
     checks = [prober(base + path) for path in PROBES] if running else []
     names = {state.service for state in services}
     up = (
-        {"postgres", "valkey", "web", "worker"} <= names
+        set(core_services(settings)) <= names  # no postgres with an external database
         and all(state.converged for state in services)
         and job_ok
         and all(check["ok"] for check in checks)
