@@ -120,32 +120,51 @@ def test_output_file_and_directory(deployment, tmp_path):
 def test_keep_prunes_exactly_the_oldest_kit_archives(tmp_path):
     backups = tmp_path / "backups"
     backups.mkdir()
-    archives = [f"glitchtip-2026110{day}T030000Z-6.tar" for day in range(1, 6)]
+    archives = [f"glitchtip-gt-2026110{day}T030000Z-6.tar" for day in range(1, 6)]
     for name in archives:
+        (backups / name).write_text(name)
+    # Another deployment backing up to the same directory: never this one's to prune.
+    theirs = [f"glitchtip-gt-other-2025010{day}T000000Z-6.tar" for day in range(1, 4)]
+    for name in theirs:
         (backups / name).write_text(name)
     outside = tmp_path / "outside.tar"
     outside.write_text("not ours")
-    (backups / "glitchtip-20250101T000000Z-6.tar").symlink_to(outside)  # oldest name: a link
-    (backups / "glitchtip-20250102T000000Z-5.tar").mkdir()  # a directory
+    (backups / "glitchtip-gt-20250101T000000Z-6.tar").symlink_to(outside)  # oldest name: a link
+    (backups / "glitchtip-gt-20250102T000000Z-5.tar").mkdir()  # a directory
     (backups / "glitchtip-notes.tar").write_text("operator's")
-    (backups / "glitchtip-20250103T000000Z-6.tar.partial").write_text("x")
-    deleted = prune_backups(backups, 2)
+    (backups / "glitchtip-gt-20250103T000000Z-6.tar.partial").write_text("x")
+    deleted = prune_backups(backups, 2, "gt")
     assert sorted(p.name for p in deleted) == archives[:3]
     left = sorted(os.listdir(backups))
     assert left == sorted([
-        *archives[3:], "glitchtip-20250101T000000Z-6.tar", "glitchtip-20250102T000000Z-5.tar",
-        "glitchtip-notes.tar", "glitchtip-20250103T000000Z-6.tar.partial",
+        *archives[3:], *theirs, "glitchtip-gt-20250101T000000Z-6.tar",
+        "glitchtip-gt-20250102T000000Z-5.tar", "glitchtip-notes.tar",
+        "glitchtip-gt-20250103T000000Z-6.tar.partial",
     ])  # fmt: skip
     assert outside.read_text() == "not ours"
     with pytest.raises(UsageError):
-        prune_backups(backups, 0)
+        prune_backups(backups, 0, "gt")
+
+
+def test_a_symlinked_backups_directory_is_refused(tmp_path):
+    """backups/ pointing elsewhere would put .env's secrets and every event there."""
+    from provision.ops.backup import resolve_output
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    (deployment / "backups").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="not a directory of this deployment"):
+        resolve_output(deployment, None, "glitchtip-gt-20261126T000000Z-6.tar")
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_keep_runs_after_a_successful_backup_only(deployment):
     directory, compose, ctx = deployment
     backups = directory / "backups"
     backups.mkdir()
-    old = backups / "glitchtip-20200101T000000Z-6.tar"
+    old = backups / "glitchtip-glitchtip-20200101T000000Z-6.tar"
     old.write_text("old")
     compose.set_state(fail={"pg_dump": 0})
     with pytest.raises(KitError):

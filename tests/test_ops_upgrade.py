@@ -53,7 +53,7 @@ class FakeOps:
         self.fail = fail
         self.version = version
         self.events: list[str] = []
-        self.backup_path = tmp_path / "backups" / "glitchtip-20261126T000000Z-5.tar"
+        self.backup_path = tmp_path / "backups" / "glitchtip-glitchtip-20261126T000000Z-5.tar"
         self.verify_calls = 0
         self.existing_volumes: set[str] = set()
 

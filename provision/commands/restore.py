@@ -43,7 +43,7 @@ def restore_command(directory, overrides, archive, replace, no_verify, event_tim
 
     \b
     Examples:
-      provision restore backups/glitchtip-20261126T101500Z-6.tar
+      provision restore backups/glitchtip-glitchtip-20261126T101500Z-6.tar
       provision restore old.tar --replace      # the current state is backed up first
     """
     import json

@@ -36,7 +36,11 @@ from provision.ops.manifest import (
 )
 
 BACKUP_DIR = "backups"
-NAME_PATTERN = re.compile(r"^glitchtip-\d{8}T\d{6}Z-\d+\.tar$")
+# glitchtip-<compose project>-<UTC time>-<major>.tar: the project in the name, so `--keep` in a
+# directory several deployments back up to prunes only this deployment's archives.
+NAME_PATTERN = re.compile(
+    r"^glitchtip-(?P<project>[a-z0-9][a-z0-9_-]*)-(?P<time>\d{8}T\d{6}Z)-\d+\.tar$"
+)
 UPLOADS_VOLUME = "uploads"  # the volume's key in compose.yml
 UPLOADS_MOUNT = "/kit-backup/uploads"
 ARCHIVE_MODE = 0o600
@@ -53,9 +57,9 @@ class BackupResult:
     pruned: list[Path]
 
 
-def backup_name(now: dt.datetime, major: int) -> str:
-    """`glitchtip-<UTC time>-<major>.tar`: sorts by time, says which GlitchTip it came from."""
-    return f"glitchtip-{now.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{major}.tar"
+def backup_name(project: str, now: dt.datetime, major: int) -> str:
+    """`glitchtip-<project>-<UTC time>-<major>.tar`: whose, when, and which GlitchTip."""
+    return f"glitchtip-{project}-{now.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{major}.tar"
 
 
 def resolve_output(directory: Path, output: Path | None, name: str) -> Path:
@@ -68,6 +72,12 @@ def resolve_output(directory: Path, output: Path | None, name: str) -> Path:
 
     if output is None:
         target = Path(directory) / BACKUP_DIR / name
+        if target.parent.is_symlink() or (target.parent.exists() and not target.parent.is_dir()):
+            raise UsageError(
+                f"{target.parent} is not a directory of this deployment (a symbolic link or a "
+                "file): the archive holds every event and the secrets of .env",
+                "remove it, or give --output a directory of your own",
+            )
         target.parent.mkdir(mode=0o700, exist_ok=True)
     elif Path(output).is_dir() and not Path(output).is_symlink():
         target = Path(output) / name
@@ -86,11 +96,13 @@ def resolve_output(directory: Path, output: Path | None, name: str) -> Path:
     return target
 
 
-def prune_backups(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the `keep` newest kit archives in `directory`; return what was deleted.
+def prune_backups(directory: Path, keep: int, project: str) -> list[Path]:
+    """Delete all but the `keep` newest archives of compose project `project` in `directory`;
+    return what was deleted.
 
-    Only regular files named like the kit's archives are considered: other files, directories
-    and symbolic links (even to an archive) are never touched, and nothing outside `directory`.
+    Only regular files named like the kit's archives of that project are considered: other
+    deployments' archives, other files, directories and symbolic links (even to an archive) are
+    never touched, and nothing outside `directory`.
     """
     if keep < 1:
         raise UsageError("--keep must be at least 1", "give the number of archives to keep")
@@ -98,12 +110,13 @@ def prune_backups(directory: Path, keep: int) -> list[Path]:
     try:
         names = []
         for name in os.listdir(fd):
-            if not NAME_PATTERN.match(name):
+            match = NAME_PATTERN.match(name)
+            if match is None or match["project"] != project:
                 continue
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISREG(info.st_mode):
-                names.append(name)
-        names.sort(reverse=True)  # the name starts with the UTC time: newest first
+                names.append((match["time"], name))
+        names = [name for _time, name in sorted(names, reverse=True)]  # newest first
         deleted = []
         for name in names[keep:]:
             os.unlink(name, dir_fd=fd)
@@ -192,7 +205,9 @@ def create_backup(
     compose = ctx.compose()
     database.require_running(compose, "back up")
     now = dt.datetime.now(dt.UTC)
-    target = resolve_output(directory, output, backup_name(now, settings.glitchtip_major))
+    target = resolve_output(
+        directory, output, backup_name(settings.compose_project_name, now, settings.glitchtip_major)
+    )
     db = database.Database.of(ctx.services())
     server = database.server_major(compose, db)
     dumper = database.tool_major(compose, "pg_dump")
@@ -252,7 +267,11 @@ def create_backup(
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
     _fsync_directory(target.parent)
-    pruned = prune_backups(target.parent, keep) if keep is not None else []
+    pruned = (
+        prune_backups(target.parent, keep, settings.compose_project_name)
+        if keep is not None
+        else []
+    )
     return BackupResult(target, manifest, time.monotonic() - began, pruned)
 
 
