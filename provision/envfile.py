@@ -112,14 +112,19 @@ def update_env_file(path: Path, values: Mapping[str, str], header: str | None = 
         existing = read_text_file(path, error=SecretsError)
         original = (header or "") if existing is None else existing
         parse_env(original, source=str(path))  # refuse to build on a corrupt file
-        pending = dict(values)
-        lines = original.splitlines()
-        for index, line in enumerate(lines):
-            match = _LINE.match(line.strip())
-            if match and match.group(1) in pending:
-                key = match.group(1)
-                lines[index] = f"{key}={format_value(pending.pop(key))}"
-        for key, value in pending.items():
-            lines.append(f"{key}={format_value(value)}")
-        content = "\n".join(lines) + "\n" if lines else ""
-        return write_atomic(path, content, mode=SECRET_FILE_MODE)
+        return write_atomic(path, set_env_values(original, values), mode=SECRET_FILE_MODE)
+
+
+def set_env_values(text: str, values: Mapping[str, str]) -> str:
+    """`.env` text with `values` set: a key's line replaced where it is (`export KEY=` too),
+    appended when missing; every other line kept as it was."""
+    pending = dict(values)
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        match = _LINE.match(line.strip())
+        if match and match.group(1) in pending:
+            key = match.group(1)
+            lines[index] = f"{key}={format_value(pending.pop(key))}"
+    for key, value in pending.items():
+        lines.append(f"{key}={format_value(value)}")
+    return "\n".join(lines) + "\n" if lines else ""

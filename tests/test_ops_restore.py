@@ -183,3 +183,41 @@ def test_a_dump_written_by_a_newer_pg_dump_is_refused_too(tmp_path, archive):
     manifest.pg_dump_major = 18  # a pg_dump 18 client against a Postgres 17 server
     with pytest.raises(UsageError, match=r"dump is from Postgres 18, the target server is .* 17"):
         check_compatible(manifest, 6, 17)
+
+
+@pytest.mark.parametrize(
+    "archived_env",
+    [
+        "SECRET_KEY=from-the-backup\nexport POSTGRES_PASSWORD=archived-password\n",
+        "SECRET_KEY=from-the-backup\n",  # an archive without the key
+    ],
+    ids=["export-line", "missing"],
+)
+def test_the_hosts_postgres_password_survives_the_restored_env(tmp_path, archived_env):
+    """The volume keeps the password it was created with; a dump does not carry it. Whatever
+    shape the archive's .env has, the restored one must hold this host's."""
+    from provision.ops.restore import restore_files
+
+    (tmp_path / ".env").write_text("SECRET_KEY=current\nPOSTGRES_PASSWORD=host-password\n")
+    (tmp_path / ".env").chmod(0o600)
+    kept = restore_files(tmp_path, {".env": archived_env})
+    restored = read_env_file(tmp_path / ".env")
+    assert restored["POSTGRES_PASSWORD"] == "host-password"
+    assert restored["SECRET_KEY"] == "from-the-backup"
+    assert [path.name.startswith(".env.before-restore-") for path in kept] == [True]
+    assert read_env_file(kept[0])["SECRET_KEY"] == "current"
+
+
+def test_a_file_member_that_is_not_utf8_is_a_one_line_refusal(tmp_path, monkeypatch):
+    """A hand-made archive whose checksums match but whose .env is not text: no traceback."""
+    import contextlib
+    import types
+
+    @contextlib.contextmanager
+    def member(archive, name, info):
+        yield iter([b"SECRET_KEY=\xff\xfe\n"])
+
+    monkeypatch.setattr(restore_module, "open_member", member)
+    manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": None})
+    with pytest.raises(UsageError, match="is not UTF-8 text; nothing was changed"):
+        restore_module._archive_files(tmp_path / "backup.tar", manifest)

@@ -94,14 +94,22 @@ def _archive_files(archive: Path, manifest: Manifest) -> dict[str, str]:
     for name, member in manifest.members.items():
         if name.startswith(FILES_DIR):
             with open_member(archive, name, member) as chunks:
-                files[name[len(FILES_DIR) :]] = b"".join(chunks).decode("utf-8")
+                data = b"".join(chunks)
+            try:
+                files[name[len(FILES_DIR) :]] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(
+                    f"{archive} is not a usable backup: {name} is not UTF-8 text; nothing was "
+                    "changed",
+                    "use another archive (or take a new one with `provision backup`)",
+                ) from None
     return files
 
 
 def restore_files(directory: Path, files: dict[str, str]) -> list[Path]:
     """Write the archive's deployment files (see the module docstring); return what was kept
     aside. Holds the deployment lock; every write is atomic, 0600 for secrets."""
-    from provision.envfile import format_value, parse_env, read_env_file
+    from provision.envfile import parse_env, read_env_file, set_env_values
     from provision.fileio import check_writable_target, read_text_file, write_atomic
     from provision.locking import locked
 
@@ -115,15 +123,11 @@ def restore_files(directory: Path, files: dict[str, str]) -> list[Path]:
         if env_text is not None:
             parse_env(env_text, "the backup's .env")
             current = read_env_file(directory / ".env")
-            lines = env_text.splitlines()
-            for key in HOST_KEYS:
-                if current.get(key):
-                    value = format_value(current[key])
-                    lines = [
-                        f"{key}={value}" if line.strip().startswith(f"{key}=") else line
-                        for line in lines
-                    ]
-            files = {**files, ".env": "\n".join(lines) + "\n"}
+            # This host's keys win wherever the archive has them (`export KEY=` too) and are
+            # added where it has not: a POSTGRES_PASSWORD lost here locks GlitchTip out of
+            # the volume, whose password a dump does not carry.
+            host = {key: current[key] for key in HOST_KEYS if current.get(key)}
+            files = {**files, ".env": set_env_values(env_text, host)}
         for name, content in files.items():
             path = directory / name
             existing = read_text_file(path)
