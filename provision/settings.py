@@ -566,9 +566,21 @@ def parse_retention(raw: object) -> str:
 
 
 def parse_optional_email(raw: object) -> str:
-    """An e-mail address, or empty for none (the ACME account e-mail is optional)."""
+    """An e-mail address, or empty for none (the ACME account e-mail is optional).
+
+    It goes into the Caddyfile as a bare token, where `#` starts a comment and braces open or
+    close a block: addresses holding them, valid as they are, are refused here."""
     text = str(raw).strip() if raw is not None else ""
-    return parse_email(text) if text else ""
+    if not text:
+        return ""
+    address = parse_email(text)
+    if any(char in address for char in "#{}"):
+        raise Invalid(
+            f"{shown(address)} holds '#', '{{' or '}}', which Caddy's configuration reads as "
+            "syntax",
+            "use an address without them",
+        )
+    return address
 
 
 def parse_proxy_subnet(raw: object) -> str:

@@ -175,6 +175,8 @@ def test_subnets_differ_by_project_and_stay_outside_dockers_pools(tmp_path: Path
         ("proxy_subnet", "8.8.8.0/29", "private IPv4 subnet"),
         ("proxy_subnet", "10.203.7.0/30", "/29 or larger"),
         ("acme_email", "not-an-address", "is not an e-mail address"),
+        ("acme_email", "#ops@acme.io", "which Caddy's configuration reads as syntax"),
+        ("acme_email", "o}ps@acme.io", "which Caddy's configuration reads as syntax"),
         ("caddy_image", "caddy:latest", "is not pinned"),
         ("proxy_max_body_mb", "0", "out of range"),
     ],
