@@ -209,3 +209,26 @@ def test_dsn_parse():
     for bad in ("", "http://localhost:8000/1", "ftp://k@h/1", "http://k@h/project"):
         with pytest.raises(ValueError):
             payloads.Dsn.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("[::1]:8000", 200),  # an IPv6 internal URL, as render writes it into ALLOWED_HOSTS
+        ("GlitchTip.Example.com", 200),  # Django compares host names without case
+        ("errors.example.com", 200),  # `.example.com` allows every subdomain
+        ("example.org", 400),
+    ],
+)
+def test_the_fake_checks_allowed_hosts_by_djangos_rules(host, status):
+    """The fake's API answered 400 to hosts Django accepts, so the Docker tier would have
+    shown failures a real GlitchTip does not have."""
+    import httpx
+    from fakeglitchtip import start_fake
+
+    handle = start_fake(allowed_hosts=("glitchtip.example.com", "[::1]", ".example.com"))
+    try:
+        answer = httpx.get(handle.url + "/api/settings/", headers={"Host": host})
+        assert answer.status_code == status
+    finally:
+        handle.stop()

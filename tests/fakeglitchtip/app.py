@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from . import model, stats
+from .hosts import host_allowed
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import RequestMetrics
 from .store import EventQueue, State, Store
@@ -306,8 +307,7 @@ class FakeGlitchTip:
 
     def handle(self, request: Request) -> Response:
         """Answer one request (never raises)."""
-        host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
-        if "*" not in self.config.allowed_hosts and host not in self.config.allowed_hosts:
+        if not host_allowed(request.headers.get("host"), list(self.config.allowed_hosts)):
             return text_response(400, _html_error("Bad Request (400)"))
         path = request.path
         for methods, pattern, name in _COMPILED:

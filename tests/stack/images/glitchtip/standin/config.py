@@ -10,6 +10,8 @@ import sys
 import urllib.parse
 from dataclasses import dataclass
 
+from fakeglitchtip.hosts import host_allowed  # noqa: F401  (web.py and the tests use it here)
+
 _UNSET = object()
 
 
@@ -129,28 +131,6 @@ def allowed_hosts() -> list[str]:
     if pod_ip:
         hosts.append(pod_ip)
     return hosts
-
-
-def host_allowed(host_header: str | None, hosts: list[str]) -> bool:
-    """Django's ALLOWED_HOSTS check: exact match, `.example.com` for subdomains, `*`."""
-    if "*" in hosts:
-        return True
-    if not host_header:
-        return False
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[: host.find("]") + 1]
-    elif ":" in host:
-        host = host.rsplit(":", 1)[0]
-    host = host.rstrip(".")
-    for pattern in hosts:
-        pattern = pattern.lower()
-        if pattern.startswith("."):
-            if host == pattern[1:] or host.endswith(pattern):
-                return True
-        elif host == pattern:
-            return True
-    return False
 
 
 @dataclass(frozen=True)
