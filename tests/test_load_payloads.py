@@ -232,3 +232,24 @@ def test_the_fake_checks_allowed_hosts_by_djangos_rules(host, status):
         assert answer.status_code == status
     finally:
         handle.stop()
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["query-glitchtip_key", "authorization-header", "query-wins-over-a-bogus-header"],
+)
+def test_the_fake_finds_the_ingest_key_where_glitchtip_does(fake, project, where):
+    """GlitchTip reads the key from the query (sentry_key or glitchtip_key) first, then from
+    X-Sentry-Auth or Authorization; the fake refused the forms it did not know."""
+    dsn = payloads.Dsn.parse(project.dsn)
+    url = f"{fake.url}/api/{dsn.project_id}/store/"
+    headers = {"Content-Type": "application/json"}
+    if where == "query-glitchtip_key":
+        url += f"?glitchtip_key={dsn.public_key}"
+    elif where == "authorization-header":
+        headers["Authorization"] = f"Sentry sentry_key={dsn.public_key}, sentry_version=7"
+    else:
+        url += f"?sentry_key={dsn.public_key}"
+        headers["X-Sentry-Auth"] = "Sentry sentry_key=" + "0" * 32 + ", sentry_version=7"
+    answer = httpx.post(url, content=b'{"message": "hello"}', headers=headers)
+    assert answer.status_code == 200, answer.text

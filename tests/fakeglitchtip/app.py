@@ -1393,11 +1393,13 @@ class FakeGlitchTip:
     # --- ingestion: validate the DSN key, queue the raw event ---------------------------------
 
     def _ingest_key(self, state: State, request: Request, pid: str) -> dict:
-        key = request.query.get("sentry_key", [""])[0]
-        header = request.headers.get("x-sentry-auth", "")
-        match = re.search(r"sentry_key=([^,\s]+)", header)
-        if match:
-            key = match.group(1)
+        # GlitchTip's auth_from_request: the query first (`sentry_key` or `glitchtip_key`), then
+        # the X-Sentry-Auth or Authorization header.
+        key = (request.query.get("sentry_key") or request.query.get("glitchtip_key") or [""])[0]
+        if not key:
+            header = request.headers.get("x-sentry-auth") or request.headers.get("authorization")
+            match = re.search(r"(?:sentry|glitchtip)_key=([^,\s]+)", header or "")
+            key = match.group(1) if match else ""
         record = model.find_key_by_public(state, key) if key else None
         if record is None:
             raise fail(403, "Denied")
