@@ -21,6 +21,12 @@ from pathlib import Path
 
 import pytest
 
+# The fast tests skip this where no docker CLI is installed yet (CI runs them before the
+# engine); collected here too, it runs in the Docker tier for sure.
+from test_swarm import (  # noqa: F401
+    test_docker_stack_config_accepts_the_file_and_refuses_a_broken_one,
+)
+
 pytestmark = pytest.mark.stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
