@@ -33,8 +33,6 @@ SDK_BROWSER = ("sentry.javascript.browser", "9.40.0")
 # What one request sends, by kind; the Locust user picks kinds by these weights.
 KINDS = ("error_gzip", "error_plain", "message", "transaction", "store")
 MIX = {"error_gzip": 50, "error_plain": 15, "message": 10, "transaction": 20, "store": 5}
-# Kinds whose events become issues (errors and messages); transactions are stored apart.
-ISSUE_KINDS = ("error_gzip", "error_plain", "message", "store")
 
 MESSAGES = (
     "Payment provider answered slowly",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -88,9 +88,3 @@ class ArchiveWriter:
         if padding:
             self.file.write(b"\0" * padding)
         self.file.flush()
-
-
-def iter_chunks(handle: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
-    """The contents of `handle` in chunks of at most `size` bytes."""
-    while chunk := handle.read(size):
-        yield chunk

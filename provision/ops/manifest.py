@@ -218,12 +218,6 @@ def open_member(archive: Path, name: str, expected: Member) -> Iterator[Iterator
         yield chunks()
 
 
-def member_names(manifest: Manifest) -> list[str]:
-    """The members of a manifest in archive order (files last but one)."""
-    order = [DATABASE, UPLOADS, *(FILES_DIR + n for n in DEPLOYMENT_FILES)]
-    return [name for name in order if name in manifest.members]
-
-
 def safe_identifier(value: str, what: str) -> str:
     """`value` if it is a plain SQL identifier (used unquoted in pg commands), else refuse."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value or ""):

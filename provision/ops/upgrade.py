@@ -35,7 +35,6 @@ from provision.ops.upgrade_plan import POSTGRES_VOLUME_KEY, Current, UpgradePlan
 STATE = "upgrade"
 CAUSE_CHARS = 220  # of a failed step's cause in the one line (the log has the rest)
 APP_SERVICES = ("web", "worker")  # the services that write events; stopped before the backup
-NEEDED_RUNNING = ("postgres", "valkey", "web", "worker")
 
 
 @dataclass
@@ -187,7 +186,7 @@ def _rows_by_service(compose: Any) -> dict[str, dict]:
     return rows
 
 
-def check_running(compose: Any, needed: tuple[str, ...] = NEEDED_RUNNING) -> None:
+def check_running(compose: Any, needed: tuple[str, ...]) -> None:
     """Refuse unless postgres, valkey, web and worker (`needed`: without the external ones)
     run, healthy where they have a check."""
     rows = _rows_by_service(compose)
