@@ -387,3 +387,11 @@ def test_status_is_up_with_the_services_this_stack_really_has(monkeypatch, exter
         lambda docker, stack: [state(s) for s in present if s != "worker"],
     )
     assert collect_swarm_status(settings, None, prober=lambda url: ok)["up"] is False
+
+
+@pytest.mark.parametrize("command", ["status", "down"])
+def test_status_and_down_refuse_a_kubernetes_deployment(tmp_path, command):
+    """They used to fall through to the compose path of a deployment that has none."""
+    assert run(tmp_path, "render", "--target", "kubernetes").exit_code == 0
+    line = one_line_error(run(tmp_path, command))
+    assert f"`provision {command}` does not act on Kubernetes" in line

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options, target_option
+from provision.commands.options import (
+    dir_option,
+    refuse_kubernetes,
+    settings_options,
+    target_option,
+)
 
 
 @click.command("down")
@@ -47,6 +52,7 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
     if target is not None:
         overrides = {**overrides, "target": target}
     settings = load_stack_settings(directory, overrides)
+    refuse_kubernetes(settings.target, "down")
     if settings.target == "swarm" and not only_metrics:
         from provision.commands.status import _swarm_docker
         from provision.swarm.down import remove_stack

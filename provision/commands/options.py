@@ -155,3 +155,15 @@ wait_timeout_option = click.option(
     show_default=True,
     help="Seconds to wait for every container to be healthy.",
 )
+
+
+def refuse_kubernetes(target: str, command: str) -> None:
+    """UsageError for a Kubernetes deployment: the kit renders Helm values for it and does not
+    run the cluster; `kubectl` and `helm` answer what `status` or `down` would."""
+    from provision.errors import UsageError
+
+    if target == "kubernetes":
+        raise UsageError(
+            f"`provision {command}` does not act on Kubernetes (target kubernetes in .env)",
+            "use `kubectl get pods` / `helm status`, or `provision verify --url` for GlitchTip",
+        )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options, target_option
+from provision.commands.options import (
+    dir_option,
+    refuse_kubernetes,
+    settings_options,
+    target_option,
+)
 
 
 @click.command("status")
@@ -33,6 +38,7 @@ def status_command(directory, overrides, target, as_json, check):
     if target is not None:
         overrides = {**overrides, "target": target}
     settings = load_stack_settings(directory, overrides)
+    refuse_kubernetes(settings.target, "status")
     if settings.target == "swarm":
         from provision.swarm.status import collect_swarm_status, swarm_status_lines
 
