@@ -97,7 +97,7 @@ def find_rc(start: Path, ceiling: Path | None = None) -> Path | None:
     stop = Path(ceiling).resolve() if ceiling is not None else None
     for directory in (start, *start.parents):
         candidate = directory / RC_NAME
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a FIFO or a link too: reading it says what it is
             return candidate
         if directory == stop:
             break

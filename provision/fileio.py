@@ -195,3 +195,56 @@ def _write_atomic(path: Path, content: str, mode: int) -> bool:
             os.unlink(tmp_name)
         raise
     return True
+
+
+def write_files_atomic(files: list[tuple[Path, str, int]]) -> list[Path]:
+    """Write several files as one change: every new content is first written to a temporary
+    file beside its target and synced, and only when all of them are on disk are they renamed
+    into place. A full disk, a quota or a permission error while writing therefore leaves every
+    target as it was (a `.env` and a `compose.yml` that disagree would address another port or
+    project); the renames need no free space. (path, content, mode) items; returns the paths
+    that changed. Symlinks and other non-regular targets are refused before anything is written.
+    """
+    for path, _content, _mode in files:
+        check_writable_target(Path(path))
+        if Path(path).is_dir():
+            raise KitError(
+                f"cannot write {path} (IsADirectoryError: a directory is in its place); no file "
+                "was changed",
+                f"move the directory {path} away",
+            )
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, content, mode in files:
+            path = Path(path)
+            if _same_content(path, content, mode):
+                continue
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp_name, path))
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as exc:
+        for tmp_name, _path in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        where = Path(getattr(exc, "filename", None) or (staged[-1][1] if staged else "."))
+        raise KitError(
+            f"cannot write {where} ({exc.__class__.__name__}: {exc.strerror or 'failed'}); "
+            "no file was changed",
+            f"check that {where.parent} is writable by you and has free space",
+        ) from None
+    for index, (tmp_name, path) in enumerate(staged):
+        try:
+            os.replace(tmp_name, path)
+        except OSError as exc:  # the target changed under us since the checks above
+            for later, _path in staged[index:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(later)
+            raise KitError(
+                f"cannot write {path} ({exc.__class__.__name__}: {exc.strerror or 'failed'})",
+                f"check {path} and {path.parent}",
+            ) from None
+    return [path for _tmp, path in staged]

@@ -80,6 +80,10 @@ def slugify(value: str) -> str:
 def _validate(request: ProjectRequest) -> None:
     from urllib.parse import urlsplit
 
+    from provision.api.client import check_token
+
+    check_token(request.token)  # before any request: no traceback, no retries
+    check_rc_parent(request.rc_path)
     example = "e.g. --url http://127.0.0.1:8000"
     try:
         parts = urlsplit(request.url)
@@ -146,6 +150,16 @@ def _validate(request: ProjectRequest) -> None:
         check_rc_file(request.rc_path)
     if request.env_path is not None:
         check_writable_target(request.env_path)
+
+
+def check_rc_parent(rc_path: Path | None) -> None:
+    """Refuse an rc file whose directory does not exist, like `backup --output`: a typo in
+    --rc must not create a tree of directories (and write the DSN somewhere unexpected)."""
+    if rc_path is None:
+        return
+    parent = Path(rc_path).parent
+    if not parent.is_dir():
+        raise UsageError(f"{parent} does not exist", f"create it first (mkdir -p {parent})")
 
 
 def _validate_client_options(options: dict[str, Any]) -> None:

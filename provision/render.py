@@ -24,14 +24,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from provision import majors, profiles
-from provision.envfile import format_value, parse_env, read_env_file, update_env_file
-from provision.errors import SettingsError
+from provision.envfile import (
+    format_value,
+    parse_env,
+    read_env_file,
+    set_env_values,
+    update_env_file,
+)
+from provision.errors import SecretsError, SettingsError
 from provision.fileio import (
     PUBLIC_FILE_MODE,
     SECRET_FILE_MODE,
     check_writable_target,
     read_text_file,
     write_atomic,
+    write_files_atomic,
 )
 from provision.locking import locked
 from provision.secrets import ENV_HEADER, missing_secrets, validate_secrets
@@ -451,20 +458,22 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
         directories = _directories(settings.directory, [*public, *mounted])
         if check:
             check_rendered(settings, files, managed)
-        changed: list[Path] = []
-        if env_path.exists():
-            wrote = update_env_file(env_path, managed)
+        existing = read_text_file(env_path, error=SecretsError)
+        if existing is not None:
+            parse_env(existing, source=str(env_path))  # refuse to build on a corrupt file
+            env_text = set_env_values(existing, managed)
         else:
-            parse_env(files[ENV_FILE])  # a template bug must not write a corrupt .env
-            wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
-        if wrote:
-            changed.append(env_path)
+            env_text = files[ENV_FILE]
+        parse_env(env_text)  # a template bug must not write a corrupt .env
         _make_directories(directories)
-        for name in public:
-            path = settings.directory / name
-            if write_atomic(path, files[name], mode=PUBLIC_FILE_MODE):
-                changed.append(path)
-    return changed
+        # One change: .env (which records port, project, major) and the compose files it goes
+        # with are all written, or none is (a full disk midway left them disagreeing).
+        return write_files_atomic(
+            [
+                (env_path, env_text, SECRET_FILE_MODE),
+                *((settings.directory / name, files[name], PUBLIC_FILE_MODE) for name in public),
+            ]
+        )
 
 
 PUBLIC_DIRECTORY_MODE = 0o755  # the containers' users (nobody, grafana, app) read monitoring/
@@ -481,9 +490,10 @@ def _directories(root: Path, names: list[str]) -> list[Path]:
             found[root / parent] = None
     for directory in found:
         if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+            top = directory.relative_to(root).parts[0]
             raise UsageError(
                 f"{directory} is a symbolic link or not a directory",
-                "the kit writes monitoring/ only into a directory of its own: move it away and "
+                f"the kit writes {top}/ only into a directory of its own: move it away and "
                 "render again",
             )
     return list(found)

@@ -216,18 +216,16 @@ def rotate_secret(env_path: Path, key: str) -> str:
 
 def secret_values(values: Mapping[str, str]) -> list[str]:
     """The values in a `.env` mapping that must never be shown (for `masking.redact`)."""
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import unquote
+
+    from provision.settings import url_passwords
 
     found = [values[key] for key in SECRET_KEYS if values.get(key) and key not in URL_SECRET_KEYS]
     for key in URL_SECRET_KEYS:
         url = values.get(key)
         if not url:
             continue
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        if password:
+        for password in url_passwords(url):  # userinfo's and ?password= (libpq, redis-py)
             found.append(password)
             if unquote(password) != password:
                 found.append(unquote(password))  # as a client might print it, decoded

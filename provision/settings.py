@@ -182,6 +182,8 @@ def parse_public_url(raw: object) -> str:
         port = parts.port
     except ValueError:
         raise Invalid(f"{shown(text)} has an invalid port", fix) from None
+    if port == 0:
+        raise Invalid(f"{shown(text)} has port 0, which no server listens on", fix)
     if parts.netloc.startswith("["):  # IPv6 literal: validated by urlsplit
         netloc = parts.netloc.lower()
     else:
@@ -291,8 +293,29 @@ EMAIL_SCHEMES = {
 _NEEDS_HOST = {"smtp", "smtps", "smtp+tls", "smtp+ssl"}
 
 
+# Query parameters a client reads a password from: libpq (`postgres://u@host/db?password=`) and
+# redis-py (`redis://host/0?password=`) both honour `password`, so it is a password like userinfo's.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", flags=re.IGNORECASE)
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password `url` carries: its userinfo's and any `password=` query value (as
+    written, not decoded); [] for none. Works on malformed URLs too, like `mask_url_password`."""
+    found = [value for _key, value in _QUERY_PASSWORD.findall(url) if value]
+    _scheme, sep, rest = url.partition("://")
+    if not sep:
+        rest = url
+    at = rest.rfind("@")
+    if at >= 0:
+        _user, colon, password = rest[:at].partition(":")
+        if colon and password:
+            found.insert(0, password)
+    return found
+
+
 def mask_url_password(url: str) -> str:
-    """`url` with the password of its userinfo part replaced by the mask.
+    """`url` with the password of its userinfo part, and any `password=` query value, replaced
+    by the mask.
 
     Also for a malformed URL (it is shown in the message refusing it): the password is taken as
     everything between the first ':' after "scheme://" and the last '@', so a password holding
@@ -302,12 +325,12 @@ def mask_url_password(url: str) -> str:
     if not sep:
         scheme, rest = "", url
     at = rest.rfind("@")
-    if at < 0:
-        return url
-    user, colon, _password = rest[:at].partition(":")
-    if not colon:
-        return url
-    return f"{scheme}{sep}{user}:{MASK}@{rest[at + 1 :]}"
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:{MASK}@{rest[at + 1 :]}"
+    masked = f"{scheme}{sep}{rest}"
+    return _QUERY_PASSWORD.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), masked)
 
 
 def parse_email_url(raw: object) -> str:
@@ -387,7 +410,26 @@ def _service_url_parts(text: str, what: str, variable: str, example: str):
         ) from None
     if not parts.hostname:
         raise Invalid(f"{shown(masked)} names no {what} server", fix)
+    if is_loopback_host(parts.hostname):
+        raise Invalid(
+            f"{shown(masked)}: {parts.hostname} is the container's own loopback, not this host's",
+            "use an address GlitchTip's containers can reach (the server's name or IP; for a "
+            "server on this host, the address of its docker0 bridge or of the host)",
+        )
     return parts
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names a machine's own loopback (or 0.0.0.0, which connects there): inside a
+    container that is the container itself, never the server the user meant."""
+    host = host.strip("[]").lower()
+    if host in ("localhost", "0.0.0.0") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def parse_database_url(raw: object) -> str:
@@ -595,7 +637,18 @@ def parse_proxy_subnet(raw: object) -> str:
         ) from None
     if network.version != 4 or not network.is_private or network.prefixlen > 29:
         raise Invalid(f"{shown(text)} is not a private IPv4 subnet of /29 or larger", fix)
+    for taken, what in _RESERVED_SUBNETS:
+        if network.overlaps(taken):
+            raise Invalid(f"{shown(text)} overlaps {taken} ({what})", fix)
     return str(network)
+
+
+# Subnets a Docker network cannot take: loopback is each container's own, and Docker's default
+# bridge (docker0) holds 172.17.0.0/16 on every engine that was not told otherwise.
+_RESERVED_SUBNETS = (
+    (ipaddress.ip_network("127.0.0.0/8"), "loopback"),
+    (ipaddress.ip_network("172.17.0.0/16"), "Docker's default bridge, docker0"),
+)
 
 
 # Error budgets are counted from GlitchTip's hourly buckets (stats_v2), so a window is a whole
@@ -1596,7 +1649,7 @@ def load_settings(
                 ) from None
             if source == SOURCE_FILE and (
                 (spec.name in SECRET_SETTINGS and value)
-                or (spec.name in URL_WITH_PASSWORD and urlsplit(value).password)
+                or (spec.name in URL_WITH_PASSWORD and url_passwords(value))
             ):
                 what = "is a secret" if spec.name in SECRET_SETTINGS else "holds a password"
                 raise SettingsError(
@@ -1932,7 +1985,7 @@ def initial_settings_text(settings: Settings) -> str:
         value = settings.value(spec.name)
         lines.append(f"# {spec.help} [{spec.env}]")
         active = spec.name in _ALWAYS_WRITTEN or settings.sources[spec.name] == SOURCE_OPTION
-        if spec.name in URL_WITH_PASSWORD and urlsplit(value).password:
+        if spec.name in URL_WITH_PASSWORD and url_passwords(value):
             active = False
             value = mask_url_password(value)
         if spec.name in SECRET_SETTINGS:

@@ -378,12 +378,22 @@ def test_preflight_refuses_a_server_whose_max_connections_the_pools_exceed(tmp_p
     assert f"max_connections {needed}, pools {needed}" in preflight_with(ctx, roomy).detail
 
 
-def test_preflight_refuses_a_loopback_address_before_running_anything(tmp_path):
-    ctx = external_ctx(tmp_path, database_url="postgres://gt:pw@127.0.0.1:5432/glitchtip")
-    probe = FakeProbe({ctx.load_settings().valkey_image: external.ProbeResult(0, "PONG")})
-    with pytest.raises(KitError, match=r"127\.0\.0\.1 is the container's own loopback"):
-        preflight_with(ctx, probe)
-    assert [image for image, _, _ in probe.calls] == [ctx.load_settings().valkey_image]
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("database_url", "postgres://gt:pw@127.0.0.1:5432/glitchtip"),
+        ("database_url", "postgres://gt@localhost/glitchtip?password=pw"),
+        ("database_url", "postgresql://gt:pw@[::1]:5432/glitchtip"),
+        ("valkey_url", "redis://:pw@127.0.0.2:6379/0"),
+        ("valkey_url", "redis://0.0.0.0:6379/0"),
+    ],
+)
+def test_a_loopback_address_is_refused_with_the_settings(tmp_path, name, url):
+    """Inside a container, loopback is the container itself: refused when the settings are read
+    (`config`, `render`), not only by `up`'s preflight, and the password stays masked."""
+    with pytest.raises(SettingsError, match=r"is the container's own loopback") as caught:
+        external_ctx(tmp_path, **{name: url}).load_settings()
+    assert "pw" not in str(caught.value).replace("password", "")
 
 
 def test_preflight_of_a_bundled_deployment_runs_no_probe(tmp_path):

@@ -242,3 +242,62 @@ def test_a_certificate_about_to_expire_fails(fake, tmp_path, https_server, trust
     trust(cert)
     report = run_verify(ctx, checks=["url"])
     assert not report.ok and "expires in 5 days: renew it" in report.checks[0].detail
+
+
+# --- issue 18: the test events go to the kit's own project and do not pile up ---
+
+
+def test_the_test_events_go_to_the_kits_own_project_and_leave_one_resolved_issue(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    user_project = fake.store.snapshot()["projects"]
+    assert [p["slug"] for p in user_project.values()] == ["default"]
+    for _ in range(3):
+        report = run_verify(ctx, event_timeout=10, min_free_gib=0, checks=["token", "event"])
+        assert report.ok, [check_line(c) for c in report.checks]
+    event_detail = by_name(report)["event"].detail
+    state = fake.store.snapshot()
+    slugs = {p["id"]: p["slug"] for p in state["projects"].values()}
+    assert sorted(slugs.values()) == ["default", "glitchtip-kit-verify"]  # created once
+    default_id = next(i for i, slug in slugs.items() if slug == "default")
+    assert not [e for e in state["events"].values() if e["project_id"] == default_id]
+    issues = list(state["issues"].values())
+    assert len(issues) == 1 and issues[0]["count"] == 3, event_detail  # one issue, not one per run
+    assert issues[0].get("status") == "resolved", event_detail
+    event = by_name(report)["event"]
+    assert "glitchtip/glitchtip-kit-verify" in event.detail and "issue resolved" in event.detail
+    assert "the DSN in .glitchtiprc is a key of glitchtip/default" in event.detail
+
+
+def test_a_glitchtiprc_dsn_that_is_no_key_of_its_project_fails_the_event_check(fake, tmp_path):
+    ctx = context(deploy(tmp_path, fake))
+    rc = tmp_path / ".glitchtiprc"
+    text = rc.read_text()
+    url = next(line for line in text.splitlines() if line.startswith("url = "))
+    key = url.split("//", 1)[1].split("@", 1)[0]
+    rc.write_text(text.replace(key, "0" * 32))
+    report = run_verify(ctx, event_timeout=10, checks=["event"])
+    assert not report.ok
+    assert "the DSN in .glitchtiprc is not a key of glitchtip/default" in report.checks[0].detail
+
+
+def test_a_bad_given_token_is_named_as_given_and_the_event_check_does_not_wait(fake, tmp_path):
+    """`verify --token BAD`: the token given is rejected (not "the token in .env"), and the
+    event check fails at once instead of waiting --event-timeout for an event it cannot see."""
+    import time
+
+    directory = deploy(tmp_path, fake)
+    began = time.monotonic()
+    result = run(directory, "verify", "--token", "0123456789abcdef", "--event-timeout", "30")
+    took = time.monotonic() - began
+    assert result.exit_code == 3, result.output
+    lines = {
+        line.split()[1]: line for line in result.output.splitlines() if line[:4] in ("ok  ", "FAIL")
+    }
+    assert (
+        "the API token given with --token / GLITCHTIP_API_TOKEN is not accepted" in lines["token"]
+    )
+    assert "in .env" not in lines["token"]
+    assert lines["event"].startswith("FAIL") and "not sent" in lines["event"]
+    assert took < 10
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/store/")]
+    assert posts == []

@@ -26,7 +26,8 @@ LOGIN = "/_allauth/browser/v1/auth/login"
 SESSION = "/_allauth/browser/v1/auth/session"
 TOKENS = "/api/0/api-tokens/"
 
-# What the kit does with the token: orgs, teams, projects, keys, alerts, and reading issues.
+# What the kit does with the token: orgs, teams, projects, keys, alerts, reading issues, and
+# resolving the issue of verify's own test events (PUT /api/0/issues/{id}/ needs event:write).
 KIT_SCOPES = (
     "org:read",
     "org:write",
@@ -36,6 +37,7 @@ KIT_SCOPES = (
     "project:write",
     "project:admin",
     "event:read",
+    "event:write",
 )
 TOKEN_LABEL = "glitchtip-kit"
 

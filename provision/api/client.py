@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from provision.errors import ApiError
+from provision.errors import ApiError, UsageError
 from provision.masking import redact
 
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -37,6 +37,23 @@ NO_REUSE = httpx.Limits(max_keepalive_connections=0)
 _TLS: list[Any] = []  # one TLS context per process (see tls_context)
 MAX_PAGES = 100
 USER_AGENT = "glitchtip-kit"
+
+
+# GlitchTip's tokens are hex; an HTTP header value must be visible ASCII anyway (httpx refuses
+# anything else with a UnicodeEncodeError, and a newline in it is a protocol error that looked
+# like a connection failure and was retried).
+_TOKEN = re.compile(r"[\x21-\x7e]{1,1000}")
+
+
+def check_token(token: str | None, where: str = "--token / GLITCHTIP_API_TOKEN") -> None:
+    """Refuse a token that cannot go into an Authorization header, in one line (exit 2) and
+    before any request; the token itself is never shown. None or "" means no token."""
+    if token and not _TOKEN.fullmatch(token):
+        raise UsageError(
+            f"the API token ({where}) has spaces, control or non-ASCII characters, or is too "
+            "long; GlitchTip's tokens are letters and digits",
+            "copy the token again (Profile > Auth Tokens in GlitchTip)",
+        )
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,7 @@ class GlitchTipClient:
         sleep: Callable[[float], None] = time.sleep,
         secrets: Iterable[str | None] = (),
     ) -> None:
+        check_token(token)
         self.base_url = base_url.rstrip("/")
         self.display_url = display_url(self.base_url)
         self._token = token

@@ -137,7 +137,7 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
 
     from provision.api.client import RetryPolicy
     from provision.locking import locked_for
-    from provision.provisioning import ProjectRequest, provision_project
+    from provision.provisioning import ProjectRequest, check_rc_parent, provision_project
     from provision.rcfile import format_dsn
 
     request = ProjectRequest(
@@ -159,6 +159,7 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
             "retry": RetryPolicy(attempts=max(1, retries), backoff=max(0.0, backoff)),
         },
     )
+    check_rc_parent(rc_path)  # before the lock, which is taken in the rc file's directory
     try:
         progress = (lambda m: click.echo(m, err=True)) if verbose else None
         # GlitchTip's creates are not idempotent: two runs listing at the same time would both

@@ -54,11 +54,14 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url,
                 certificate is verified and must not expire within 14 days
       health    /_health/ on the published port
       settings  /api/settings/ (reads the database)
-      token     the API token in .env is accepted (GET /api/0/ names its user)
+      token     the API token (--token, else the one in .env) is accepted (GET /api/0/
+                names its user)
       services  every compose service running and healthy (migrate exited 0)
       disk      free space of the Docker data root and the deployment directory
-      event     an event sent through the DSN in .glitchtiprc shows up in the project's
-                events within --event-timeout; the latency is reported
+      event     an event sent to the kit's own project "GlitchTip kit verify" (created
+                once, never your project) shows up within --event-timeout; the latency is
+                reported and its one issue resolved; the DSN in .glitchtiprc must be a key
+                of its project
 
     Exit status 0 when every check passes, 3 when one fails (1: the kit could not run).
 

@@ -277,7 +277,9 @@ def prepare(
 ) -> UpgradeState:
     """Preflight: the plan and its refusals, and the files as they are. Changes nothing."""
     from provision.ops.upgrade_files import check_plan_settings, take_snapshot
+    from provision.ops.upgrade_plan import check_target_values
 
+    check_target_values(to, postgres)  # bad input is refused before the engine is asked
     current = current_state(ctx, ops)
     plan = make_plan(current, to, postgres)
     # The settings the upgrade would write, loaded as the kit will: a bad result is refused now.

@@ -162,6 +162,30 @@ def resolve_image(value: str, current_image: str, what: str) -> str:
         raise UsageError(f"{what} {problem.problem}", problem.fix) from None
 
 
+def check_target_values(to: str | None, postgres: str | None) -> None:
+    """`--to` and `--postgres` checked on their own, before any engine call or file read: an
+    image reference that is not one, or a GlitchTip tag that floats, is refused at once."""
+    if to is not None:
+        image = resolve_image(to, "glitchtip/glitchtip:6.2.6", "--to")
+        _require_pinned(image)
+    if postgres is not None:
+        resolve_image(postgres, "postgres:18.1", "--postgres")
+
+
+def _require_pinned(image: str) -> None:
+    """A GlitchTip tag names a release (6.2.6, v5.1.0) or the image is pinned by digest: a
+    floating tag (6, 6.2, like latest) changes under the deployment at the next pull, so the
+    version the database was migrated by is no longer known."""
+    if "@" in image:
+        return
+    found = version_key(tag_of(image))
+    if found is not None and len(found) < 3:
+        raise UsageError(
+            f"--to {image} is a floating tag: it moves to whatever release is newest",
+            "give a release tag (e.g. 6.2.7) or a digest (name@sha256:...), as for latest",
+        )
+
+
 def is_older(target: tuple[int, ...], current: tuple[int, ...]) -> bool:
     """Whether `target` is older than `current`, compared on the parts both name (`6` is not
     older than `6.2.6`: a floating major tag)."""
@@ -222,6 +246,7 @@ def make_plan(current: Current, to: str | None, postgres: str | None) -> Upgrade
         image = f"{image_parts(current.glitchtip_image)[0]}:{tag_of(pinned)}"
     else:
         image = resolve_image(to, current.glitchtip_image, "--to")
+        _require_pinned(image)
     major = _major_of(image, "--to") if to is not None else current.major
 
     # Downgrades: the major, then the version the database has been migrated by.

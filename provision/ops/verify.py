@@ -2,12 +2,20 @@
 
 Each check is small, independent and timed, and a failed check never stops the next one, so one
 run says everything that is wrong: the public URL (with https, a verified certificate and its
-days to expiry), `/_health/`, the database-backed `/api/settings/`, the API token kept in `.env`,
-every compose service, free disk, and finally an event sent through the project's DSN (from
-`.glitchtiprc`) that the worker must turn into an event visible through the API within a bound.
+days to expiry), `/_health/`, the database-backed `/api/settings/`, the API token, every compose
+service, free disk, and finally an event sent through a DSN that the worker must turn into an
+event visible through the API within a bound.
+
+The test event never goes into the user's data: it goes to a project of the kit's own
+(`VERIFY_PROJECT` in the settings' organization), got or created by the same code as
+`create-project` (idempotent: a second run creates nothing). Its message is always the same, so
+GlitchTip groups every run's event into one issue, which verify resolves once it has seen the
+event (`PUT /api/0/issues/{id}/ {"status": "resolved"}`, recording 214): the org's issue list
+does not fill with one open issue per run, and the events themselves expire with the retention
+like any other. The DSN of `.glitchtiprc` is still checked: its key must be one of its project's.
 Only endpoints the recorded contract shows are used: `GET /_health/`, `GET /api/settings/`,
-`GET /api/0/` (the token's user), `POST /api/{id}/store/` and
-`GET /api/0/projects/{org}/{project}/events/`.
+`GET /api/0/` (the token's user), the org/team/project/key list and create calls,
+`POST /api/{id}/store/`, `GET /api/0/projects/{org}/{project}/events/` and the issue PUT.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ CHECKS = ("url", "health", "settings", "token", "services", "disk", "event")
 HTTP_TIMEOUT = 10.0
 POLL = 0.5  # seconds between looks for the test event
 CERT_WARN_DAYS = 14  # a certificate expiring sooner fails the url check
+# The kit's own project for the test events (slug glitchtip-kit-verify), never the user's.
+VERIFY_PROJECT = "GlitchTip kit verify"
+VERIFY_MESSAGE = "provision verify: test event"  # constant: every run's event joins one issue
 
 
 @dataclass
@@ -142,8 +153,17 @@ class Verifier:
         # (or --url), as for any GlitchTip.
         default = self.public if self.kubernetes else str(self.settings.internal_url)
         self.internal = (url or default).rstrip("/")
+        from provision.api.client import check_token
+
+        # Where the token came from, for every message about it.
+        self.token_from = "given with --token / GLITCHTIP_API_TOKEN" if token else "in .env"
         self.token = token or read_env_file(Path(self.settings.directory) / ".env").get(
             "GLITCHTIP_API_TOKEN", ""
+        )
+        where = "--token / GLITCHTIP_API_TOKEN" if token else "GLITCHTIP_API_TOKEN in .env"
+        check_token(self.token, where)  # one line (exit 2), no request with it
+        self.token_rejected = (
+            False  # set by the token check: the event check then waits for nothing
         )
 
     # --- the checks, in CHECKS order ----------------------------------------------------------
@@ -181,15 +201,23 @@ class Verifier:
             raise _Failed("no GLITCHTIP_API_TOKEN in .env: run `provision up` to create one")
         response = _get(self.internal + "/api/0/", headers=self._auth())
         if response.status_code in (401, 403):
-            raise _Failed(f"the API token in .env is rejected (HTTP {response.status_code})")
+            self.token_rejected = True
+            raise _Failed(
+                f"the API token {self.token_from} is rejected (HTTP {response.status_code})"
+            )
         _expect_200(response, "/api/0/")
         try:
             user = (response.json() or {}).get("user")
         except (ValueError, AttributeError):
             raise _Failed("/api/0/ answered without JSON") from None
         if not user:
-            raise _Failed("the API token in .env is not accepted (revoked?): run `provision up`")
-        return f"the API token in .env is accepted (user {user.get('email') or user.get('id')})"
+            self.token_rejected = True
+            fix = "run `provision up`" if self.token_from == "in .env" else "check the token"
+            raise _Failed(f"the API token {self.token_from} is not accepted (revoked?): {fix}")
+        return (
+            f"the API token {self.token_from} is accepted "
+            f"(user {user.get('email') or user.get('id')})"
+        )
 
     def check_services(self) -> str:
         if self.kubernetes:
@@ -241,14 +269,15 @@ class Verifier:
     def check_event(self) -> tuple[str, dict[str, Any]]:
         import httpx
 
-        from provision.dsn import RC_NAME, parse_dsn, read_rc_dsn
+        from provision.dsn import parse_dsn
 
-        rc = Path(self.settings.directory) / RC_NAME
-        org, project = _rc_slugs(rc)
-        value = read_rc_dsn(rc) if rc.is_file() else None
-        if not value or not org or not project:
-            raise _Failed(f"no DSN, org and project in {RC_NAME}: run `provision up`")
-        dsn = parse_dsn(value, str(rc))
+        if self.token_rejected:
+            raise _Failed(f"not sent: the API token {self.token_from} is rejected (see token)")
+        if not self.token:
+            raise _Failed("not sent: no API token to find the event with")
+        kit = self._kit_project()
+        user_dsn = self._check_user_dsn()
+        dsn = parse_dsn(kit.dsn, "the DSN of the kit's verify project")
         event_id = uuid.uuid4().hex
         event = {
             "event_id": event_id,
@@ -256,7 +285,7 @@ class Verifier:
             "platform": "python",
             "level": "info",
             "logger": "provision.verify",
-            "message": f"provision verify {event_id}",
+            "message": VERIFY_MESSAGE,
         }
         headers = {
             "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_client=glitchtip-kit/verify, "
@@ -271,23 +300,38 @@ class Verifier:
             raise _Failed(f"cannot send an event through the DSN ({_why(exc)})") from None
         if response.status_code != 200:
             raise _Failed(f"the DSN's store endpoint answered HTTP {response.status_code}")
-        path = f"{self.internal}/api/0/projects/{org}/{project}/events/"
+        where = f"{kit.org_slug}/{kit.project_slug}"
+        path = f"{self.internal}/api/0/projects/{where}/events/"
         deadline = sent + self.event_timeout
         last = "not seen yet"
         while True:
             try:
                 listed = _get(path, headers=self._auth())
                 if listed.status_code == 200:
-                    ids = {item.get("eventID") for item in listed.json() if isinstance(item, dict)}
-                    if event_id in ids:
+                    found = next(
+                        (
+                            item
+                            for item in listed.json()
+                            if isinstance(item, dict) and item.get("eventID") == event_id
+                        ),
+                        None,
+                    )
+                    if found is not None:
                         latency = time.monotonic() - sent
+                        resolved = self._resolve(found.get("groupID"))
                         return (
-                            f"event {event_id[:8]} processed in {latency:.2f} s",
-                            {"event_id": event_id, "latency_s": round(latency, 3)},
+                            f"event {event_id[:8]} processed in {latency:.2f} s (project "
+                            f"{where}, {resolved}){user_dsn}",
+                            {
+                                "event_id": event_id,
+                                "latency_s": round(latency, 3),
+                                "project": where,
+                                "issue_resolved": resolved == "issue resolved",
+                            },
                         )
                 else:
                     last = f"the events list answered HTTP {listed.status_code}"
-            except (_Failed, ValueError, AttributeError) as exc:
+            except (_Failed, ValueError, AttributeError, TypeError) as exc:
                 last = str(exc) or exc.__class__.__name__
             if time.monotonic() >= deadline:
                 from provision.profiles import app_services
@@ -300,8 +344,81 @@ class Verifier:
                 )
             time.sleep(POLL)
 
+    def _api(self) -> Any:
+        from provision.api.client import GlitchTipClient
+
+        return GlitchTipClient(self.internal, self.token, timeout=HTTP_TIMEOUT, retry=_retry())
+
+    def _kit_project(self) -> Any:
+        """The kit's own project, got or created through create-project's code (no rc file)."""
+        from provision.provisioning import ProjectRequest, provision_project
+
+        request = ProjectRequest(
+            url=self.internal,
+            org=self.settings.organization,
+            project=VERIFY_PROJECT,
+            token=self.token,
+            env_path=None,
+            platform="python",
+            rc_path=None,
+            client_options={"timeout": HTTP_TIMEOUT, "retry": _retry()},
+        )
+        try:
+            return provision_project(request)
+        except KitError as error:
+            raise _Failed(f"cannot get the kit's verify project ({error.line()})") from None
+
+    def _check_user_dsn(self) -> str:
+        """ ", or a note on .glitchtiprc's DSN: its key must be one of its project's (no event
+        is sent to the user's project). A key that is not there fails the check."""
+        from provision.dsn import RC_NAME, parse_dsn, read_rc_dsn
+
+        rc = Path(self.settings.directory) / RC_NAME
+        org, project = _rc_slugs(rc)
+        value = read_rc_dsn(rc) if rc.is_file() else None
+        if not value or not org or not project:
+            return f"; no DSN, org and project in {RC_NAME} to check"
+        dsn = parse_dsn(value, str(rc))
+        try:
+            with self._api() as client:
+                keys = client.keys(org, project)
+        except KitError as error:
+            raise _Failed(f"cannot list the keys of {org}/{project} ({error.line()})") from None
+        def plain(value: Any) -> str:  # `public` is a UUID, the DSN holds its hex (recorded)
+            return str(value or "").replace("-", "").lower()
+
+        wanted = plain(dsn.public_key)
+        if not any(isinstance(key, dict) and plain(key.get("public")) == wanted for key in keys):
+            raise _Failed(
+                f"the DSN in {RC_NAME} is not a key of {org}/{project}: run "
+                "`provision create-project` to write a current one"
+            )
+        return f"; the DSN in {RC_NAME} is a key of {org}/{project}"
+
+    def _resolve(self, issue_id: Any) -> str:
+        """Resolve the test events' issue (recording 214); a failure is reported, not fatal."""
+        if not str(issue_id or "").isdigit():
+            return "issue not resolved: the event names no issue"
+        try:
+            with self._api() as client:
+                client.request(
+                    "PUT",
+                    f"/api/0/issues/{issue_id}/",
+                    json={"status": "resolved"},
+                    action="resolve the test events' issue",
+                )
+        except KitError as error:
+            return f"issue not resolved ({error.message})"
+        return "issue resolved"
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+def _retry() -> Any:
+    from provision.api.client import RetryPolicy
+
+    return RetryPolicy(attempts=2)
 
 
 def _rc_slugs(rc: Path) -> tuple[str, str]:

@@ -20,8 +20,6 @@ from provision.errors import KitError
 # Bounded: libpq's connect timeout and coreutils' timeout around valkey-cli.
 CONNECT_TIMEOUT = 10
 PROBE_TIMEOUT = 20
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
-
 # The password travels in PGPASSWORD / VALKEYCLI_AUTH, never in an argument: the processes of
 # a container show in the host's `ps`. (valkey-cli 8.1's `-u redis://:password@host` also sends
 # no AUTH at all for an empty user name, and exits 0 on NOAUTH: hence flags, and the PONG test.)
@@ -80,11 +78,9 @@ Runner = Callable[[str, str, dict[str, str]], ProbeResult]
 
 def url_secrets(url: str) -> list[str]:
     """The password of `url`, as written and percent-decoded: what must never be printed."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    return [password, unquote(password)] if password else []
+    from provision.settings import url_passwords
+
+    return [form for password in url_passwords(url) for form in (password, unquote(password))]
 
 
 def _redacted(text: str, url: str) -> str:
@@ -102,8 +98,10 @@ def _first_line(text: str) -> str:
 
 def check_not_loopback(url: str, setting: str) -> None:
     """Refuse a loopback host: inside a container it is the container itself."""
+    from provision.settings import is_loopback_host
+
     host = (urlsplit(url).hostname or "").lower()
-    if host in LOOPBACK_HOSTS or host.startswith("127."):
+    if is_loopback_host(host):
         raise KitError(
             f"{setting}: {host} is the container's own loopback, not this host's",
             "use an address GlitchTip's containers can reach (the server's name or IP; for a "

@@ -64,8 +64,9 @@ def write_stack(settings, check: bool = False) -> list[Path]:
     from provision.swarm.secrets import check_swarm_settings
 
     check_swarm_settings(settings)  # before any file is written
-    written = list(write_rendered(settings, check=check) or [])
     path = Path(settings.directory) / STACK_FILE
+    check_writable_target(path)  # a refused stack file must not leave target=swarm in .env
+    written = list(write_rendered(settings, check=check) or [])
     with locked(Path(settings.directory)):
         text, _secrets = stack_text(settings)
         check_writable_target(path)

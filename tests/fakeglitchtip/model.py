@@ -577,7 +577,7 @@ def issue_json(state: State, issue: dict, domain: str, *, detail: bool = False) 
         "count": str(issue["count"]),
         "type": "error",
         "level": issue["level"],
-        "status": "unresolved",
+        "status": issue.get("status", "unresolved"),
         "project": {
             "id": str(project["id"]),
             "platform": project["platform"],
