@@ -63,38 +63,52 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str, source: str = MANIFEST) -> Manifest:
-        """Parse and validate a manifest; `UsageError` naming what is wrong."""
+        """Parse and validate a manifest; `UsageError` naming what is wrong.
+
+        Strict, since an archive may come from anyone: JSON without NaN or Infinity, nesting
+        that fits (a manifest is two levels deep), and every field of its own type: a major is
+        an integer (not `true`, which Python counts as 1, nor 6.0), a size a non-negative
+        integer, a checksum 64 hex digits.
+        """
         try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            if data.get("format") != FORMAT:
-                raise UsageError(
-                    f"{source} has format {data.get('format')!r}; this kit reads format {FORMAT}",
-                    "restore it with the kit version that wrote it (see kit_version in it)",
-                )
-            members = {
-                name: Member(name, int(m["size"]), str(m["sha256"]))
-                for name, m in dict(data["members"]).items()
-            }
-            return cls(
-                kit_version=str(data["kit_version"]),
-                created_at=str(data["created_at"]),
-                glitchtip_major=int(data["glitchtip_major"]),
-                glitchtip_image=str(data["glitchtip_image"]),
-                postgres_major=int(data["postgres_major"]),
-                pg_dump_major=int(data["pg_dump_major"]),
-                postgres_image=str(data["postgres_image"]),
-                compose_project_name=str(data["compose_project_name"]),
-                members=members,
-            )
-        except UsageError:
-            raise
-        except (ValueError, KeyError, TypeError) as exc:
+            data = json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise _invalid(source, "nested too deeply") from None
+        except ValueError as exc:
+            raise _invalid(source, f"not JSON: {' '.join(str(exc).split())[:80]}") from None
+        if not isinstance(data, dict):
+            raise _invalid(source, "not a JSON object")
+        if data.get("format") != FORMAT or not _is_int(data.get("format")):
             raise UsageError(
-                f"{source} is not a valid backup manifest ({exc.__class__.__name__})",
-                "use an archive written by `provision backup`",
-            ) from None
+                f"{source} has format {json.dumps(data.get('format'))[:20]}; this kit reads format "
+                f"{FORMAT}",
+                "restore it with the kit version that wrote it (see kit_version in it)",
+            )
+        members_raw = data.get("members")
+        if not isinstance(members_raw, dict):
+            raise _invalid(source, "members is not an object")
+        members = {}
+        for name, item in members_raw.items():
+            if name not in _ALLOWED or not isinstance(item, dict):
+                raise _invalid(source, f"member {str(name)[:60]!r} is not one a backup holds")
+            size, sha = item.get("size"), item.get("sha256")
+            if not _is_int(size) or size < 0:
+                raise _invalid(source, f"the size of {name} is not a whole number of bytes")
+            if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+                raise _invalid(source, f"the sha256 of {name} is not 64 hex digits")
+            members[name] = Member(name, size, sha)
+        fields: dict[str, Any] = {}
+        for key in _TEXT_FIELDS:
+            value = data.get(key)
+            if not isinstance(value, str) or not value.isprintable() or len(value) > 300:
+                raise _invalid(source, f"{key} is not a line of text")
+            fields[key] = value
+        for key in _MAJOR_FIELDS:
+            value = data.get(key)
+            if not _is_int(value) or not 1 <= value <= 999:
+                raise _invalid(source, f"{key} is not a version number ({str(value)[:20]})")
+            fields[key] = value
+        return cls(members=members, **fields)
 
     def summary(self) -> str:
         """One line for people: when, which GlitchTip and Postgres, how big."""
@@ -103,6 +117,32 @@ class Manifest:
             f"GlitchTip {self.glitchtip_major} ({self.glitchtip_image}), Postgres "
             f"{self.postgres_major}, taken {self.created_at}, {human_size(size)}"
         )
+
+
+_TEXT_FIELDS = (
+    "kit_version",
+    "created_at",
+    "glitchtip_image",
+    "postgres_image",
+    "compose_project_name",
+)
+_MAJOR_FIELDS = ("glitchtip_major", "postgres_major", "pg_dump_major")
+
+
+def _is_int(value: object) -> bool:
+    """An integer proper: JSON's `true` is a bool, which Python also counts as an int."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _invalid(source: str, why: str) -> UsageError:
+    return UsageError(
+        f"{source} is not a valid backup manifest ({why})",
+        "use an archive written by `provision backup`",
+    )
 
 
 def human_size(count: float) -> str:
@@ -146,6 +186,8 @@ def read_manifest(archive: Path) -> Manifest:
     archive = Path(archive)
     if not archive.is_file():
         raise UsageError(f"{archive} is not a file", "give the path of a backup archive")
+    _refuse_compressed(archive)
+    total = archive.stat().st_size
     seen: dict[str, Member] = {}
     manifest_text: bytes | None = None
     try:
@@ -153,8 +195,17 @@ def read_manifest(archive: Path) -> Manifest:
             for info in tar:
                 if manifest_text is not None:
                     raise _refuse(archive, f"{info.name!r} follows the manifest")
-                if not info.isreg():
-                    raise _refuse(archive, f"{info.name!r} is not a regular file")
+                # Work is bounded by the archive's own bytes: a sparse member (GNU or PAX)
+                # reads back as zeros of whatever size it declares, and a declared size past
+                # the end of the file can only be a lie; both are refused before reading.
+                if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or info.issparse():
+                    raise _refuse(archive, f"{info.name[:80]!r} is not a plain regular file")
+                if info.offset_data + info.size > total:
+                    raise _refuse(
+                        archive,
+                        f"{info.name[:80]!r} declares {human_size(info.size)}, more than the "
+                        "archive holds (truncated?)",
+                    )
                 if info.name not in _ALLOWED and info.name != MANIFEST:
                     raise _refuse(archive, f"unexpected member {info.name[:80]!r}")
                 if info.name in seen:
@@ -193,6 +244,32 @@ def read_manifest(archive: Path) -> Manifest:
     if DATABASE not in manifest.members:
         raise _refuse(archive, "it holds no database dump")
     return manifest
+
+
+# The magic numbers of what `tar -z/-j/-J/--zstd` write, and of a gzip'd tar renamed .tar.
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"BZh", "bzip2", "bunzip2"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+)
+
+
+def _refuse_compressed(archive: Path) -> None:
+    """A compressed archive is named for what it is (the dump inside is compressed already;
+    `provision backup` writes a plain tar), not reported as a bad tar checksum."""
+    try:
+        with open(archive, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise _refuse(archive, f"cannot read it ({exc.strerror})") from None
+    for magic, kind, tool in _COMPRESSED:
+        if head.startswith(magic):
+            raise UsageError(
+                f"{archive} is a {kind}-compressed file; compressed archives are not supported "
+                "(nothing was changed)",
+                f"decompress it first (`{tool} -k {archive}`) and restore the .tar",
+            )
 
 
 @contextlib.contextmanager
