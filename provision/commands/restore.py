@@ -18,6 +18,12 @@ from provision.commands.options import Seconds, dir_option, settings_options
     is_flag=True,
     help="Replace a database that holds data (backed up first; the path is printed).",
 )
+@click.option(
+    "--archived-identity",
+    is_flag=True,
+    help="Take the archive's Compose project name, bind address, ports, domain, target and "
+    "images instead of this host's (default: this host keeps its own).",
+)
 @click.option("--no-verify", is_flag=True, help="Skip `provision verify` at the end.")
 @click.option(
     "--event-timeout",
@@ -27,19 +33,25 @@ from provision.commands.options import Seconds, dir_option, settings_options
     help="Seconds verify's test event may take.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def restore_command(directory, overrides, archive, replace, no_verify, event_timeout, as_json):
+def restore_command(
+    directory, overrides, archive, replace, archived_identity, no_verify, event_timeout, as_json
+):
     """Restore a backup written by `provision backup`.
 
     \b
     Before anything changes: every member of the archive is checked against the manifest's
-    sizes and SHA-256 checksums; a backup from a newer GlitchTip major, a dump from a newer
-    Postgres than this server, and a database that already holds data (without --replace)
-    are refused (exit 2).
+    sizes and SHA-256 checksums, the files in it (.env lines, .glitchtiprc, glitchtip.yaml)
+    and the settings they give, the paths it writes; a backup from a newer GlitchTip major, a
+    dump from a newer Postgres than this server, and a database that already holds data
+    (without --replace) are refused (exit 2, every file as it was; into an empty directory
+    nothing is left behind).
     \b
     Then: web and worker stop, the database is recreated and pg_restore'd (streamed), the
     uploads volume refilled, .env and .glitchtiprc restored (the current ones kept as
-    <name>.before-restore-<UTC time>; POSTGRES_PASSWORD and glitchtip.yaml stay this host's),
-    the migrations run, the stack starts and `provision verify` runs.
+    <name>.before-restore-<UTC time>; POSTGRES_PASSWORD and glitchtip.yaml stay this host's,
+    and so do its Compose project, address, ports and domain unless --archived-identity),
+    the migrations run, the stack starts and `provision verify` runs. A failure after the
+    safety backup of --replace names it.
 
     \b
     Examples:
@@ -60,6 +72,7 @@ def restore_command(directory, overrides, archive, replace, no_verify, event_tim
         ctx,
         archive,
         replace=replace,
+        archived_identity=archived_identity,
         progress=progress,
         verify=not no_verify,
         event_timeout=event_timeout,

@@ -1,24 +1,28 @@
 """`provision restore FILE`: put a backup back, after proving it is whole and fits this host.
 
-Nothing is touched until the archive has been read end to end against its manifest and its
-GlitchTip and Postgres majors are known to fit: a backup from a newer GlitchTip, or a dump from
-a newer Postgres than the target server (whose `pg_restore` cannot read it), is refused. A
-database that already holds tables is refused too unless `replace` is given, and then it is
-backed up first. The restore then stops web and worker, recreates the database and feeds the
-dump to `pg_restore` as a stream, refills the uploads volume, puts the deployment's files back,
-runs the migrations, starts the stack and verifies it.
+Every check that can fail runs before anything is stopped, replaced or written: the archive is
+read end to end against its manifest (work bounded by its own bytes), each file member is
+parsed, the paths restore writes are checked (no symbolic links), the settings the deployment
+will have are loaded from the planned files (a backup pointing at an external database, or
+whose glitchtip.yaml does not load, is refused), and the GlitchTip and Postgres majors must fit
+them: a backup from a newer GlitchTip, or a dump from a newer Postgres than the target's
+(whose `pg_restore` cannot read it), is refused. Then postgres starts for the checks that need
+it (its real major; a database that already holds tables is refused unless `replace` is given,
+and then it is backed up first). Only then are web and worker stopped, the database recreated
+and fed to `pg_restore` as a stream, the uploads volume refilled, the deployment's files
+written (in one step), the migrations run, the stack started and verified. A failure after the
+safety backup names it.
 
-Which files come back: `.env` and `.glitchtiprc` belong to the data (the admin's password, the
-API token and the DSN keys live in the restored database), so they come from the archive, and
-the current ones are kept aside as `<name>.before-restore-<UTC time>` (0600), never lost. Two
-things belong to this host instead and are kept: `POSTGRES_PASSWORD` (the password of the
-Postgres volume, which a dump does not carry) and `glitchtip.yaml` (images, port, domain) when
-the directory has one; on an empty directory the archive's copy is used.
+Into an empty directory the planned files and the render are written before postgres starts
+(Compose needs them); a refusal there removes them again and the postgres container restore
+started, so the directory is left as it was found. Which files come back, and why this host's
+identity (Compose project, address, port, domain, images) stays its own unless asked: see
+`provision.ops.restore_files`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +32,6 @@ from typing import Any
 from provision.errors import KitError, UsageError
 from provision.ops.manifest import DATABASE, FILES_DIR, UPLOADS, Manifest, open_member
 
-HOST_KEYS = ("POSTGRES_PASSWORD",)  # .env keys that belong to the volume, not the data
 UPLOADS_TARGET = "/code/uploads"
 
 
@@ -63,10 +66,6 @@ def check_compatible(manifest: Manifest, target_major: int, server_major: int | 
             f"set postgres_image to a Postgres {needed} or newer image "
             f"(the backup used {manifest.postgres_image})",
         )
-
-
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _uploads_target(services: dict[str, dict]) -> str:
@@ -106,40 +105,20 @@ def _archive_files(archive: Path, manifest: Manifest) -> dict[str, str]:
     return files
 
 
-def restore_files(directory: Path, files: dict[str, str]) -> list[Path]:
-    """Write the archive's deployment files (see the module docstring); return what was kept
-    aside. Holds the deployment lock; every write is atomic, 0600 for secrets."""
-    from provision.envfile import parse_env, read_env_file, set_env_values
-    from provision.fileio import check_writable_target, read_text_file, write_atomic
-    from provision.locking import locked
+def restore_files(directory: Path, files: dict[str, str], archived_identity: bool = False) -> list:
+    """Plan and write the archive's deployment files into `directory` (see
+    `provision.ops.restore_files`); return what was kept aside."""
+    from provision.ops.restore_files import apply_files, plan_files, present
 
     directory = Path(directory)
-    stamp = _stamp()
-    kept: list[Path] = []
-    with locked(directory):
-        for name in files:
-            check_writable_target(directory / name)
-        env_text = files.get(".env")
-        if env_text is not None:
-            parse_env(env_text, "the backup's .env")
-            current = read_env_file(directory / ".env")
-            # This host's keys win wherever the archive has them (`export KEY=` too) and are
-            # added where it has not: a POSTGRES_PASSWORD lost here locks GlitchTip out of
-            # the volume, whose password a dump does not carry.
-            host = {key: current[key] for key in HOST_KEYS if current.get(key)}
-            files = {**files, ".env": set_env_values(env_text, host)}
-        for name, content in files.items():
-            path = directory / name
-            existing = read_text_file(path)
-            if name == "glitchtip.yaml" and existing is not None:
-                continue  # this host's configuration stays in charge
-            if existing is not None and existing != content:
-                aside = directory / f"{name}.before-restore-{stamp}"
-                write_atomic(aside, existing, mode=0o600)
-                kept.append(aside)
-            mode = 0o600 if name in (".env", ".glitchtiprc") else 0o644
-            write_atomic(path, content, mode=mode)
-    return kept
+    new_host = not present(directory)
+    plan = plan_files(directory, files, new_host=new_host, archived_identity=archived_identity)
+    return apply_files(plan)
+
+
+def _postgres_running(compose: Any) -> bool:
+    rows = [row for row in compose.ps("postgres") if row.get("Service", "postgres") == "postgres"]
+    return bool(rows) and rows[-1].get("State") == "running"
 
 
 def restore_backup(
@@ -147,64 +126,134 @@ def restore_backup(
     archive: Path,
     *,
     replace: bool = False,
+    archived_identity: bool = False,
     progress: Callable[[str], None] | None = None,
     verify: bool = True,
     event_timeout: float = 30.0,
 ) -> RestoreResult:
     """Restore `archive` into the deployment `ctx` describes; see the module docstring."""
-    from provision.ops import database
-    from provision.ops.backup import _Progress, create_backup
+    from provision.ops.bundled import require_bundled_data
     from provision.ops.manifest import read_manifest
-    from provision.ops.streams import stream_in
+    from provision.ops.restore_files import plan_files, planned_settings, present
 
     began = time.monotonic()
     say = progress or (lambda _text: None)
     archive = Path(archive)
-    manifest = read_manifest(archive)  # refuses a bad archive before anything else
     directory = Path(ctx.directory)
+    # Every check that needs nothing running, before anything is started or written: the
+    # archive (bounded by its bytes), the manifest, each file member, the target paths, the
+    # settings the deployment will have, compatibility with them, the identity.
+    manifest = read_manifest(archive)
     files = _archive_files(archive, manifest)
-    new_host = not (directory / "glitchtip.yaml").exists() and not (directory / ".env").exists()
-    if not new_host:
-        from provision.ops.bundled import require_bundled_data
-
-        require_bundled_data(ctx.load_settings(), "restore")
-        check_compatible(manifest, ctx.load_settings().glitchtip_major, None)
+    new_host = not present(directory)
+    plan = plan_files(directory, files, new_host=new_host, archived_identity=archived_identity)
+    settings = planned_settings(plan, getattr(ctx, "overrides", None), ctx.environ)
+    require_bundled_data(settings, "restore")
+    check_compatible(manifest, settings.glitchtip_major, settings.postgres_version)
     result = RestoreResult(manifest)
-    if new_host:  # nothing to lose: the archive's files make this directory the deployment
-        result.kept_aside = restore_files(directory, files)
-        check_compatible(manifest, ctx.load_settings().glitchtip_major, None)
-        from provision.ops.bundled import require_bundled_data
-
-        require_bundled_data(ctx.load_settings(), "restore")
-
-    if not (directory / "compose.yml").exists():  # a new host: render before starting postgres
-        from provision.stack import render_step
-
-        render_step.render(ctx)
-    compose = ctx.compose()
-    up = compose.run("up", "--detach", "--wait", "--pull", "never", "postgres", timeout=600)
-    if not up.ok:
-        raise KitError(f"postgres did not start ({up.last_lines(2)})", "see `provision logs`")
-    db = database.Database.of(ctx.services())
-    server = database.server_major(compose, db)
-    check_compatible(manifest, ctx.load_settings().glitchtip_major, server)
-    tables = database.table_count(compose, db)
-    if tables and not replace:
-        raise UsageError(
-            f"the database already holds {tables} tables; nothing was changed",
-            "restore into an empty deployment, or give --replace (the current state is backed "
-            "up first)",
-        )
+    for note in plan.notes:
+        say(note)
+    tables = _prepare_database(ctx, manifest, plan, settings, new_host=new_host, replace=replace)
     say(f"archive checked: {manifest.summary()}")
     if tables:
+        from provision.ops.backup import create_backup
+
         say("backing up the current state first")
         result.pre_restore_backup = create_backup(ctx, progress=progress).path
         say(f"current state saved to {result.pre_restore_backup}")
+    _replace(ctx, archive, manifest, plan, result, new_host=new_host, progress=progress)
+    if verify:
+        from provision.ops.verify import run_verify
 
-    # No writes while the data is replaced (profile minimal has no worker service).
-    writers = [name for name in ("web", "worker") if name in ctx.services()]
-    compose.run("stop", *writers, timeout=300)
+        result.verify = run_verify(ctx, event_timeout=event_timeout)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _prepare_database(
+    ctx: Any, manifest: Manifest, plan: Any, settings: Any, *, new_host: bool, replace: bool
+) -> int:
+    """Start postgres and run the checks that need it (its real major, whether it holds data);
+    return its table count. Into an empty directory the planned files and the render are
+    written first (Compose needs them); a refusal or failure here removes them again, and the
+    postgres container restore started, so the directory is left as it was found."""
+    from provision.ops import database
+    from provision.ops.restore_files import apply_files, remove_created
+
+    directory = Path(ctx.directory)
+    before = {path.name for path in directory.iterdir()} if new_host else set()
+    compose = None
+    started = False
     try:
+        if new_host:
+            from provision.stack import render_step
+
+            apply_files(plan)
+            ctx.settings = None
+            ctx._services = None
+            render_step.render(ctx)
+        compose = ctx.compose()
+        if new_host and compose.ps():
+            project = settings.compose_project_name
+            raise UsageError(
+                f"Compose project {project} already has containers on this engine (another "
+                "deployment?); nothing was changed",
+                "restore into that deployment's directory (with --replace), or give this one "
+                "its own name: GLITCHTIP_KIT_COMPOSE_PROJECT_NAME=<name> provision restore ...",
+            )
+        started = not _postgres_running(compose)
+        up = compose.run("up", "--detach", "--wait", "--pull", "never", "postgres", timeout=600)
+        if not up.ok:
+            raise KitError(
+                f"postgres did not start ({up.last_lines(2)}); nothing was changed",
+                "see `provision logs postgres`",
+            )
+        db = database.Database.of(ctx.services())
+        check_compatible(manifest, settings.glitchtip_major, database.server_major(compose, db))
+        tables = database.table_count(compose, db)
+        if tables and not replace:
+            raise UsageError(
+                f"the database already holds {tables} tables; nothing was changed",
+                "restore into an empty deployment, or give --replace (the current state is "
+                "backed up first)",
+            )
+        return tables
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if compose is not None and new_host and started:
+                compose.run("down", "--remove-orphans", timeout=300)  # ours only (checked)
+            elif compose is not None and started:
+                compose.run("stop", "postgres", timeout=300)
+        if new_host:
+            remove_created(directory, before)
+        raise
+
+
+def _replace(
+    ctx: Any,
+    archive: Path,
+    manifest: Manifest,
+    plan: Any,
+    result: RestoreResult,
+    *,
+    new_host: bool,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Stop the writers, replace the database and the uploads, write the files, migrate and
+    start. Any failure from here on names the safety backup taken before (with --replace)."""
+    from provision.ops import database
+    from provision.ops.backup import _Progress
+    from provision.ops.restore_files import apply_files
+    from provision.ops.streams import stream_in
+
+    say = progress or (lambda _text: None)
+    compose = ctx.compose()
+    db = database.Database.of(ctx.services())
+    stage = "the database may be partly restored"
+    try:
+        # No writes while the data is replaced (profile minimal has no worker service).
+        writers = [name for name in ("web", "worker") if name in ctx.services()]
+        compose.run("stop", *writers, timeout=300)
         database.recreate(compose, db)
         meter = _Progress(progress, "pg_restore")
         with open_member(archive, DATABASE, manifest.members[DATABASE]) as chunks:
@@ -221,24 +270,24 @@ def restore_backup(
             with open_member(archive, UPLOADS, manifest.members[UPLOADS]) as chunks:
                 stream_in(compose, uploads_restore_args(target), chunks, what="uploads restore")
             say("uploads restored")
+        stage = "the data is restored, the deployment's files may not be"
+        if not new_host:
+            result.kept_aside = apply_files(plan)
+        for path in result.kept_aside:
+            say(f"kept the previous {path.name.split('.before-restore-')[0]} as {path}")
+        stage = "the data and files are restored, the stack may not be running"
+        _migrate_and_start(ctx, say)
     except KitError as error:
         again = f"provision restore {archive} --replace"
-        saved = f" (the state before is in {result.pre_restore_backup})" if tables else ""
+        saved = (
+            f"; the state before the restore is in {result.pre_restore_backup}"
+            if result.pre_restore_backup
+            else ""
+        )
         raise KitError(
-            f"restore failed: {error.message}; the database may be partly restored{saved}",
+            f"restore failed: {error.message}; {stage}{saved}",
             f"fix the cause, then run `{again}`",
         ) from None
-    if not new_host:
-        result.kept_aside = restore_files(directory, files)
-    for path in result.kept_aside:
-        say(f"kept the previous {path.name.split('.before-restore-')[0]} as {path}")
-    _migrate_and_start(ctx, say)
-    if verify:
-        from provision.ops.verify import run_verify
-
-        result.verify = run_verify(ctx, event_timeout=event_timeout)
-    result.seconds = time.monotonic() - began
-    return result
 
 
 def _migrate_and_start(ctx: Any, say: Callable[[str], None]) -> None:

@@ -384,6 +384,7 @@ class Verifier:
                 keys = client.keys(org, project)
         except KitError as error:
             raise _Failed(f"cannot list the keys of {org}/{project} ({error.line()})") from None
+
         def plain(value: Any) -> str:  # `public` is a UUID, the DSN holds its hex (recorded)
             return str(value or "").replace("-", "").lower()
 
