@@ -102,10 +102,11 @@ def test_a_given_token_wins_and_a_rejected_one_is_an_error(fake, tmp_path):
     result = provision_project(request(fake, tmp_path, token=token, admin_password=None))
     assert result.token_source == "given"
     assert read_env_file(tmp_path / ".env")[TOKEN_KEY] == "e" * 64  # a given token is not stored
+    (tmp_path / "other").mkdir()  # a missing one is refused before any request (issue 18)
     with pytest.raises(ApiError, match=r"token rejected by GlitchTip \(401\)") as error:
         provision_project(request(fake, tmp_path / "other", token="d" * 64))
     assert error.value.status == 401 and "d" * 64 not in error.value.line()
-    assert not (tmp_path / "other").exists()
+    assert list((tmp_path / "other").iterdir()) == []
 
 
 def test_without_an_env_path_nothing_is_stored(fake, tmp_path):

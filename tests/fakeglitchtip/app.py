@@ -1375,7 +1375,7 @@ class FakeGlitchTip:
             if status not in ("resolved", "unresolved", "ignored"):
                 raise fail(422, "status must be resolved, unresolved or ignored")
             issue["status"] = status
-            body = model.issue_json(state, issue, self.config.glitchtip_domain)
+            body = model.issue_json(state, issue, self.config.glitchtip_domain, detail=True)
             snake = {"shareId": "share_id", "statusDetails": "status_details",
                      "subscriptionDetails": "subscription_details", "userCount": "user_count",
                      "matchingEventId": "matching_event_id"}  # fmt: skip
