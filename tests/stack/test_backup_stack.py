@@ -23,13 +23,14 @@ pytestmark = pytest.mark.stack
 SETTLE = 60.0  # seconds for queued events to be processed
 
 
-def events(deployment: Deployment) -> dict[str, str]:
-    """eventID -> groupID of every event of the default project, through every page."""
+def events(deployment: Deployment, project: str = "default") -> dict[str, str]:
+    """eventID -> groupID of every event of `project` (the default one), through every page."""
     from provision.api.client import GlitchTipClient
 
     token = deployment.env_file()["GLITCHTIP_API_TOKEN"]
+    path = f"/api/0/projects/glitchtip/{project}/events/"
     with GlitchTipClient(f"http://127.0.0.1:{deployment.port}", token) as client:
-        listed = client.paginate("/api/0/projects/glitchtip/default/events/", action="list events")
+        listed = client.paginate(path, action="list events")
     return {item["eventID"]: str(item.get("groupID")) for item in listed}
 
 
@@ -86,9 +87,10 @@ def test_backup_down_volumes_restore_keeps_every_event(deployment):
         send_event(d.dsn(), d.port, f"before backup {number}")
     before = settle(d, 12)
     assert len(before) == 12
-    d.provision("verify", "--event-timeout", "60")  # real output, and one more event
+    d.provision("verify", "--event-timeout", "60")  # real output
     before = events(d)
-    assert len(before) == 13
+    assert len(before) == 12  # verify's test event went to the kit's own project (issue 18)
+    assert len(events(d, "glitchtip-kit-verify")) == 1
     archive = backup(d, "--keep", "2")
     names = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD", "GLITCHTIP_API_TOKEN")
     secrets = [d.env_file()[name] for name in names]
@@ -114,10 +116,10 @@ def test_backup_down_volumes_restore_keeps_every_event(deployment):
     assert not d.volumes()
     restored = d.provision("restore", str(archive), "--event-timeout", "60")
     after = events(d)
-    print(f"events: {len(before)} at the backup, {len(after)} after the restore (+1: its verify)")
-    # Every event is back under its id and issue; restore's verify added exactly one more.
-    assert {k: v for k, v in after.items() if k in before} == before
-    assert len(after) == len(before) + 1
+    print(f"events: {len(before)} at the backup, {len(after)} after the restore")
+    # Every event is back under its id and issue; restore's verify added none to the project.
+    assert after == before
+    assert len(events(d, "glitchtip-kit-verify")) == 2  # the archived one and restore's
     assert "ok   event" in restored.stdout and "restored " in restored.stdout
     for text in (restored.stdout + restored.stderr, refused.stdout + refused.stderr):
         assert not any(secret in text for secret in secrets)
@@ -167,7 +169,8 @@ def test_backup_during_ingest_restores_consistently(deployment):
     restored_dir.project, restored_dir.port = d.project, d.port
     for name in ("glitchtip.yaml", ".env"):  # the new directory starts empty: restore makes it
         (restored_dir.directory / name).unlink(missing_ok=True)
-    restored_dir.provision("restore", str(archive), "--no-verify")
+    # The same deployment brought back: its project name, port and (test) images, as asked.
+    restored_dir.provision("restore", str(archive), "--no-verify", "--archived-identity")
     after = events(restored_dir)
     print(f"restored {len(after)} events: the {len(seeded)} seeded and "
           f"{len(after) - len(seeded)} of the {len(sent)} sent during the backup")  # fmt: skip
