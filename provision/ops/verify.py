@@ -272,7 +272,7 @@ class Verifier:
         from provision.dsn import parse_dsn
 
         if self.token_rejected:
-            raise _Failed(f"not sent: the API token {self.token_from} is rejected (see token)")
+            raise _Failed(f"not sent: the API token {self.token_from} is not accepted (see token)")
         if not self.token:
             raise _Failed("not sent: no API token to find the event with")
         kit = self._kit_project()
