@@ -185,6 +185,16 @@ def test_the_cli_names_the_safety_backup_when_pg_restore_fails(
     assert len(saved) == 1 and str(saved[0]) in line and "restore failed" in line
 
 
+def test_a_huge_file_member_is_refused_before_it_is_read_into_memory(tmp_path, good, started):
+    big = b"# padding\n" * 200_000  # 2 MB of valid dotenv comments
+    hostile = rebuild(good, tmp_path / "big-env.tar", files={".env": big})
+    target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    before = tree(target)
+    with pytest.raises(UsageError, match=r"files/\.env has 2\.0 MB, more than any deployment file"):
+        restore_backup(ctx, hostile, replace=True, verify=False)
+    assert compose.calls() == [] and tree(target) == before
+
+
 # --- 2: into an empty directory, a refused archive leaves nothing behind ---
 
 

@@ -89,9 +89,21 @@ def uploads_restore_args(target: str) -> list[str]:
 
 
 def _archive_files(archive: Path, manifest: Manifest) -> dict[str, str]:
+    """The archive's deployment files as text; each is a few KiB, so one larger than the kit
+    reads any file (fileio.MAX_FILE_BYTES) is refused before it is read into memory."""
+    from provision.fileio import MAX_FILE_BYTES
+    from provision.ops.manifest import human_size
+
     files = {}
     for name, member in manifest.members.items():
         if name.startswith(FILES_DIR):
+            if member.size > MAX_FILE_BYTES:
+                raise UsageError(
+                    f"{archive} is not a usable backup: {name} has {human_size(member.size)}, "
+                    f"more than any deployment file (at most {human_size(MAX_FILE_BYTES)}); "
+                    "nothing was changed",
+                    "use another archive (or take a new one with `provision backup`)",
+                )
             with open_member(archive, name, member) as chunks:
                 data = b"".join(chunks)
             try:
