@@ -144,11 +144,19 @@ def test_upgrade_to_a_floating_tag_is_refused_like_latest():
     from provision.errors import UsageError
     from provision.ops.upgrade_plan import check_target_values
 
-    for value in ("6", "6.2", "glitchtip/glitchtip:6", "latest"):
+    for value in (
+        "6",
+        "6.2",
+        "glitchtip/glitchtip:6",
+        "docker.io/glitchtip/glitchtip:v5",
+        "latest",
+    ):
         with pytest.raises(UsageError, match=r"floating tag|not pinned"):
             check_target_values(value, None)
     check_target_values("6.2.7", "18.1")
     check_target_values("glitchtip/glitchtip@sha256:" + "a" * 64, None)
+    check_target_values("registry.local/glitchtip:6", None)  # a mirror's tags are its own
+    check_target_values("6", None, current_image="registry.local/glitchtip:6.2.6")
 
 
 def test_upgrade_to_garbage_is_refused_before_the_engine_is_asked(tmp_path, monkeypatch):

@@ -279,7 +279,8 @@ def prepare(
     from provision.ops.upgrade_files import check_plan_settings, take_snapshot
     from provision.ops.upgrade_plan import check_target_values
 
-    check_target_values(to, postgres)  # bad input is refused before the engine is asked
+    # Bad input is refused before the engine is asked (the settings are files only).
+    check_target_values(to, postgres, ctx.load_settings().glitchtip_image)
     current = current_state(ctx, ops)
     plan = make_plan(current, to, postgres)
     # The settings the upgrade would write, loaded as the kit will: a bad result is refused now.

@@ -162,21 +162,34 @@ def resolve_image(value: str, current_image: str, what: str) -> str:
         raise UsageError(f"{what} {problem.problem}", problem.fix) from None
 
 
-def check_target_values(to: str | None, postgres: str | None) -> None:
-    """`--to` and `--postgres` checked on their own, before any engine call or file read: an
-    image reference that is not one, or a GlitchTip tag that floats, is refused at once."""
+def check_target_values(
+    to: str | None, postgres: str | None, current_image: str = "glitchtip/glitchtip:6.2.6"
+) -> None:
+    """`--to` and `--postgres` checked on their own, before any engine call: an image reference
+    that is not one, or a GlitchTip tag that floats, is refused at once. `current_image` (the
+    settings' glitchtip_image) is the repository a bare version goes on."""
     if to is not None:
-        image = resolve_image(to, "glitchtip/glitchtip:6.2.6", "--to")
+        image = resolve_image(to, current_image, "--to")
         _require_pinned(image)
     if postgres is not None:
         resolve_image(postgres, "postgres:18.1", "--postgres")
 
 
+OFFICIAL_IMAGE = "glitchtip/glitchtip"
+_OFFICIAL_NAMES = {
+    OFFICIAL_IMAGE,
+    f"docker.io/{OFFICIAL_IMAGE}",
+    f"index.docker.io/{OFFICIAL_IMAGE}",
+}
+
+
 def _require_pinned(image: str) -> None:
-    """A GlitchTip tag names a release (6.2.6, v5.1.0) or the image is pinned by digest: a
-    floating tag (6, 6.2, like latest) changes under the deployment at the next pull, so the
-    version the database was migrated by is no longer known."""
-    if "@" in image:
+    """GlitchTip's own repository tags each release (6.2.6, v5.1.0) and moves its short tags
+    (6, 6.2) with every release, like latest: such a tag changes under the deployment at the
+    next pull, so the version the database was migrated by is no longer known. Refused there
+    unless pinned by digest. A mirror's or a private registry's tags are its owner's scheme
+    (a tag of 6 there may be a frozen copy) and are taken as given."""
+    if "@" in image or image_parts(image)[0] not in _OFFICIAL_NAMES:
         return
     found = version_key(tag_of(image))
     if found is not None and len(found) < 3:
