@@ -218,6 +218,7 @@ def test_a_file_member_that_is_not_utf8_is_a_one_line_refusal(tmp_path, monkeypa
         yield iter([b"SECRET_KEY=\xff\xfe\n"])
 
     monkeypatch.setattr(restore_module, "open_member", member)
-    manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": None})
+    member = types.SimpleNamespace(size=14)  # what open_member is told: its size only here
+    manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": member})
     with pytest.raises(UsageError, match="is not UTF-8 text; nothing was changed"):
         restore_module._archive_files(tmp_path / "backup.tar", manifest)
