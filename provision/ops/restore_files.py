@@ -213,15 +213,18 @@ def planned_settings(plan: FilePlan, overrides: Any, environ: Any) -> Any:
     them, from a scratch copy outside the deployment (nothing is written there): a backup whose
     glitchtip.yaml or .env does not load, or that would point at an external database, is
     refused now rather than after the data was replaced."""
+    import os
+
     from provision.stack.context import load_stack_settings
 
-    scratch = Path(tempfile.mkdtemp(prefix="glitchtip-kit-restore-"))
+    scratch = Path(tempfile.mkdtemp(prefix="glitchtip-kit-restore-"))  # 0700, removed after
     try:
         for name in (SETTINGS, ENV):
             text = plan.contents.get(name, plan.current.get(name))
             if text is not None:
-                (scratch / name).write_text(text, encoding="utf-8")
-                (scratch / name).chmod(0o600)
+                fd = os.open(scratch / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
         return load_stack_settings(scratch, overrides, environ)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
