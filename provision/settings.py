@@ -895,8 +895,9 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "partman_image", "GLITCHTIP_KIT_PARTMAN_IMAGE", parse_image,
         lambda r: majors.partman_image_for(r["postgres_version"]),
-        "Postgres image with pg_partman >= 5 used by compose.part.yml (same Postgres major).",
-        derived=True, default_text="`ghcr.io/dbsystel/postgresql-partman:<postgres_version>`",
+        "Postgres image with pg_partman 5 used by compose.part.yml (same Postgres major; the "
+        "tag's `-5` pins pg_partman's major).",
+        derived=True, default_text="`ghcr.io/dbsystel/postgresql-partman:<postgres_version>-5`",
     ),
     Spec(
         "default_from_email", "DEFAULT_FROM_EMAIL", parse_from_email,
