@@ -59,6 +59,13 @@ class Major:
     # Environment variables that set the worker's and the web server's concurrency.
     worker_concurrency_env: str
     web_concurrency_envs: tuple[str, ...]
+    # Default web processes per CPU (`web_concurrency`, capped by memory). 5: 2. The ASGI server
+    # the kit runs on 5 (uvicorn on v5.1.0, granian later) takes about 3x as long per ingest
+    # request as the image's default uWSGI (recorded, NOTES.md: granian ASGI x2 113 envelopes/s
+    # against uWSGI x1 up to 185/s; v5.1.0 measured in issue 17: uvicorn 70/s against 133/s),
+    # so one process per CPU accepted about half of what uWSGI does; two per CPU match it while
+    # keeping connections alive (bench/bench_ingest.py). 6: 1.
+    web_processes_per_cpu: int
     # Celery's worker pool and prefetch multiplier (5); None where the worker has neither (6).
     # GlitchTip 5's bin/run-celery-with-beat.sh assigns CELERY_WORKER_POOL, _CONCURRENCY and
     # _PREFETCH_MULTIPLIER without `export`: its own defaults never reach Celery (which then runs
@@ -177,6 +184,7 @@ MAJORS: dict[int, Major] = {
         worker_concurrency_env="CELERY_WORKER_CONCURRENCY",
         # run-granian.sh and run-uvicorn.sh read WEB_CONCURRENCY (UWSGI_WORKERS: uWSGI only).
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        web_processes_per_cpu=2,
         worker_pool_env="CELERY_WORKER_POOL",
         worker_prefetch_env="CELERY_WORKER_PREFETCH_MULTIPLIER",
         ingest_batch_size=100,
@@ -213,6 +221,7 @@ MAJORS: dict[int, Major] = {
         task_queue_keys=("{vt}:q:ingest", "{vt}:q:default"),
         worker_concurrency_env="VTASKS_CONCURRENCY",
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        web_processes_per_cpu=1,
         worker_pool_env=None,
         worker_prefetch_env=None,
         ingest_batch_size=100,
