@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--major", choices=("5", "6", "both"), default="both")
     parser.add_argument(
-        "--release", choices=("v5.1.0", "snapshot", "both"), default="both",
+        "--release",
+        choices=("v5.1.0", "snapshot", "both"),
+        default="both",
         help="GlitchTip 5's code: the released v5.1.0, the later snapshot, or both",
     )
     parser.add_argument("--users", type=int, default=8)

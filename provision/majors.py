@@ -11,12 +11,20 @@ differs from the snapshot"): the released image v5.1.0 (August 2025, the kit's p
 5.x code (the December 2025 snapshot most of NOTES.md was recorded on). Where they differ, the
 kit renders what works on both; `RELEASES_5` below says which behaviour belongs to which:
 
-| | v5.1.0 | later 5.x (snapshot) | what the kit renders |
-| --- | --- | --- | --- |
-| Valkey URL (broker, cache, sessions) | `REDIS_URL` only | `VALKEY_URL`, else `REDIS_URL` | both, one value |
-| web server (`bin/run-web.sh`) | `USE_ASYNC_SERVER=true`: uvicorn on `UVICORN_PORT`; no granian | `USE_GRANIAN=true`: granian (ASGI with `USE_ASYNC_SERVER`) on `GRANIAN_PORT` | all three variables, both ports 8000: uvicorn on v5.1.0, granian ASGI later |
-| `setup_advanced_partitions` | cannot succeed (`p_type := 'native'` + `p_infinite_time_partitions`: no pg_partman accepts it) | works with pg_partman 5 | the command, then the kit's own idempotent pg_partman 5 configuration of the same tables (`PARTMAN_TABLES`) |
-| all-in-one beat schedule | `celerybeat-schedule` in the working directory | `/tmp/celerybeat-schedule` | working directory `/tmp` (a tmpfs) |
+- Valkey URL (broker, cache, sessions): v5.1.0 reads `REDIS_URL` only, later code
+  `VALKEY_URL`, falling back to `REDIS_URL`. The kit renders both, one value
+  (`valkey_url_envs`).
+- Web server (`bin/run-web.sh`): v5.1.0 has no granian, `USE_ASYNC_SERVER=true` starts uvicorn
+  on `UVICORN_PORT`; later code starts granian on `GRANIAN_PORT` with `USE_GRANIAN=true` (ASGI
+  with `USE_ASYNC_SERVER=true`). The kit renders all of them, both ports 8000: uvicorn on
+  v5.1.0, granian ASGI later (`web_server_env`), `WEB_CONCURRENCY` workers either way.
+- `setup_advanced_partitions`: v5.1.0's calls `create_parent` with `p_type := 'native'` and
+  `p_infinite_time_partitions`, which no pg_partman release accepts; later code's works with
+  pg_partman 5. The kit runs it, then its own idempotent pg_partman 5 configuration of the same
+  tables (`PARTMAN_TABLES`, provision/partman_sql.py).
+- All-in-one beat schedule: v5.1.0's app.py writes `celerybeat-schedule` in the working
+  directory, later code `/tmp/celerybeat-schedule`. The kit runs it from /tmp
+  (`all_in_one_workdir`).
 
 The web server of 5 is chosen here, not left to the image's default. GlitchTip 5's
 `bin/start.sh` runs `bin/run-web.sh`, which starts uWSGI (`bin/run-uwsgi.sh`, `--http-socket` on
@@ -118,7 +126,9 @@ class Major:
 # pg_partman's major: the bare `<pg>` tag is the repository's default major, which "can change
 # without notice" and once was a bitnami-based 4.7 (contract NOTES.md, last section).
 PARTMAN_MAJOR = 5
-PARTMAN_IMAGE_TEMPLATE = "ghcr.io/dbsystel/postgresql-partman:{postgres_major}-" + str(PARTMAN_MAJOR)
+PARTMAN_IMAGE_TEMPLATE = "ghcr.io/dbsystel/postgresql-partman:{postgres_major}-" + str(
+    PARTMAN_MAJOR
+)
 
 
 @dataclass(frozen=True)
@@ -146,21 +156,19 @@ PARTMAN_PREMAKE = 4
 
 @dataclass(frozen=True)
 class Release:
-    """One GlitchTip 5 code line, for the docs and the tests (the kit renders for all)."""
+    """One GlitchTip 5 code line: what the kit's rendering must work with (it renders for all;
+    the stand-in images copy each, tests/stack/test_standin_config.py holds them to this)."""
 
-    name: str
-    reads_valkey_url: bool
-    has_granian: bool
-    setup_command_works: bool
-    beat_schedule_in_tmp: bool
+    name: str  # the stand-in's GLITCHTIP_STANDIN_RELEASE
+    reads_valkey_url: bool  # else REDIS_URL only
+    has_granian: bool  # else USE_ASYNC_SERVER=true starts uvicorn, USE_GRANIAN is unknown
 
 
 RELEASES_5 = (
-    Release("v5.1.0", reads_valkey_url=False, has_granian=False, setup_command_works=False,
-            beat_schedule_in_tmp=False),
-    Release("snapshot", reads_valkey_url=True, has_granian=True, setup_command_works=True,
-            beat_schedule_in_tmp=True),
+    Release("v5.1.0", reads_valkey_url=False, has_granian=False),
+    Release("snapshot", reads_valkey_url=True, has_granian=True),
 )
+
 
 MAJORS: dict[int, Major] = {
     5: Major(

@@ -111,7 +111,7 @@ def partman_script(major: majors.Major) -> str:
     return (
         f"out=$({major.partman_setup_command} 2>&1); rc=$?; printf '%s\\n' \"$out\"; "
         'if [ "$rc" -ne 0 ]; then echo "partman-setup: '
-        f"{major.partman_setup_command} exited $rc\" >&2; exit \"$rc\"; fi; "
+        f'{major.partman_setup_command} exited $rc" >&2; exit "$rc"; fi; '
         f"if printf '%s' \"$out\" | grep -q '{major.partman_setup_success}'; then "
         "echo 'partman-setup: GlitchTip configured pg_partman'; else "
         "echo 'partman-setup: GlitchTip did not configure pg_partman; partman-config will'; fi"

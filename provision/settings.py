@@ -718,9 +718,7 @@ def host_resources() -> tuple[int, int]:
     return max(cpus, 1), max(memory, 256)
 
 
-def derive_concurrency(
-    cpus: int, memory_mib: int, web_per_cpu: int = 1
-) -> tuple[int, int]:
+def derive_concurrency(cpus: int, memory_mib: int, web_per_cpu: int = 1) -> tuple[int, int]:
     """(web, worker) concurrency for a host: `web_per_cpu` web processes per CPU (the major's
     `web_processes_per_cpu`), two worker slots per CPU, both capped by memory after keeping
     1 GiB for Postgres, Valkey and the OS (a web process needs about 300 MiB, a worker process

@@ -1,4 +1,4 @@
-"""`up` and `verify` notice a worker or a scheduler that died after start (provision/stack/liveness)."""
+"""`up` and `verify` notice a worker or a scheduler that died after start (stack/liveness)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,7 @@ def test_a_healthy_stack_has_no_problem(tmp_path):
 def test_a_worker_that_crashed_after_start_is_named_even_when_running_again(tmp_path):
     s = settings(tmp_path, glitchtip_major=6)
     crashed = [*HEALTHY[:3], container("worker", restarts=2)]
-    assert liveness.problems(s, crashed, no_logs) == [
-        "worker crashed and was restarted 2 time(s)"
-    ]
+    assert liveness.problems(s, crashed, no_logs) == ["worker crashed and was restarted 2 time(s)"]
     gone = [*HEALTHY[:3], container("worker", state="exited", health=None, code=137)]
     assert liveness.problems(s, gone, no_logs) == ["worker is exited (exit 137)"]
     restarting = [*HEALTHY[:3], container("worker", state="restarting", health=None)]

@@ -594,10 +594,12 @@ def test_partman_step_fails_with_the_configuration_error(tmp_path):
     compose = FakeCompose(
         rows=exited(3),
         services=PARTMAN_SERVICES,
-        script={"logs": partman_logs("ok", "ERROR:  function partman.create_parent does not exist")},
+        script={
+            "logs": partman_logs("ok", "ERROR:  function partman.create_parent does not exist")
+        },
     )
     ctx = make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5)
-    with pytest.raises(KitError, match="exit 3.*create_parent does not exist"):
+    with pytest.raises(KitError, match=r"exit 3.*create_parent does not exist"):
         partman.check_partman(ctx, sleep=lambda s: None)
 
 

@@ -330,13 +330,14 @@ def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path, tag):
             assert f"manages {PARTMAN_PARENTS} of {PARTMAN_PARENTS} tables" in kit.stderr
         assert project.run(*psql, count).stdout.strip() == str(PARTMAN_PARENTS)
         settings = project.run(
-            *psql, "SELECT DISTINCT retention, retention_keep_table, infinite_time_partitions,"
-            " partition_interval, premake FROM partman.part_config ORDER BY 1"
+            *psql,
+            "SELECT DISTINCT retention, retention_keep_table, infinite_time_partitions,"
+            " partition_interval, premake FROM partman.part_config ORDER BY 1",
         ).stdout.splitlines()
         assert settings == ["14 days|f|t|2 days|4", "90 days|f|t|2 days|4"], settings
         partitions = project.run(
-            *psql, "SELECT count(*) FROM partman.show_partitions("
-            "'public.issue_events_issueaggregate_p0')"
+            *psql,
+            "SELECT count(*) FROM partman.show_partitions('public.issue_events_issueaggregate_p0')",
         ).stdout.strip()
         assert int(partitions) >= 4
         bgw = project.run(*psql, "SHOW shared_preload_libraries").stdout.strip()

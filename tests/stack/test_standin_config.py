@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.majors import RELEASES_5
+
 _PATH = Path(__file__).parent / "images" / "glitchtip" / "standin" / "config.py"
 _spec = importlib.util.spec_from_file_location("standin_config", _PATH)
 config = importlib.util.module_from_spec(_spec)
@@ -90,6 +92,30 @@ def test_valkey_url_under_the_names_each_release_reads(monkeypatch, major, env, 
     assert config.valkey_url() == url
 
 
+@pytest.mark.parametrize("release", RELEASES_5)
+def test_each_release_of_the_kits_table_is_copied_by_the_standin(monkeypatch, release):
+    """provision/majors.py's RELEASES_5 and the stand-in agree; the kit's rendered environment
+    (VALKEY_URL and REDIS_URL, all server variables) gives a keep-alive ASGI server on 8000."""
+    for name in (*_VALKEY_VARS, *_SERVER_VARS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", "5")
+    monkeypatch.setenv("GLITCHTIP_STANDIN_RELEASE", release.name)
+    monkeypatch.setenv("VALKEY_URL", "redis://valkey:6379/0")
+    assert (config.valkey_url() == "redis://valkey:6379/0") is release.reads_valkey_url
+    monkeypatch.setenv("USE_GRANIAN", "true")
+    assert (config.web_server().name == "granian-wsgi") is release.has_granian
+    from provision import majors
+
+    for name, value in majors.MAJORS[5].web_server_env:
+        monkeypatch.setenv(name, value)
+    for name in majors.MAJORS[5].valkey_url_envs:
+        monkeypatch.setenv(name, "redis://valkey:6379/0")
+    server = config.web_server()
+    assert config.valkey_url() == "redis://valkey:6379/0"
+    assert (server.port, server.keep_alive, server.truncates_plain_bodies) == (8000, True, False)
+    assert server.name == ("granian-asgi" if release.has_granian else "uvicorn")
+
+
 def test_file_variant(monkeypatch, tmp_path):
     secret = tmp_path / "url"
     secret.write_text("postgres://a:b@h:1/d\n")
@@ -134,18 +160,27 @@ ASGI = ("granian-asgi", 8000, True, False)
         ("5-snapshot", {"USE_GRANIAN": "True"}, ("uwsgi", 8080, False, False)),  # `= "true"`
         ("5-snapshot", {"USE_GRANIAN": "true"}, ("granian-wsgi", 8000, True, True)),
         ("5-snapshot", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true"}, ASGI),
-        ("5-snapshot", {"USE_GRANIAN": "true", "GRANIAN_PORT": "9001"},
-         ("granian-wsgi", 9001, True, True)),
+        (
+            "5-snapshot",
+            {"USE_GRANIAN": "true", "GRANIAN_PORT": "9001"},
+            ("granian-wsgi", 9001, True, True),
+        ),
         ("5-snapshot", {"USE_ASYNC_SERVER": "true"}, ("uvicorn", 8000, True, False)),
         # v5.1.0's run-web.sh has no granian: USE_ASYNC_SERVER -> uvicorn, else uWSGI.
         ("5", {}, ("uwsgi", 8080, False, False)),
         ("5", {"USE_GRANIAN": "true"}, ("uwsgi", 8080, False, False)),
         ("5", {"USE_ASYNC_SERVER": "true"}, ("uvicorn", 8000, True, False)),
         # The kit's rendering: uvicorn on v5.1.0, granian ASGI on later code, both on 8000.
-        ("5", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true", "UVICORN_PORT": "8000"},
-         ("uvicorn", 8000, True, False)),
-        ("5-snapshot", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true",
-                        "UVICORN_PORT": "8000"}, ASGI),
+        (
+            "5",
+            {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true", "UVICORN_PORT": "8000"},
+            ("uvicorn", 8000, True, False),
+        ),
+        (
+            "5-snapshot",
+            {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true", "UVICORN_PORT": "8000"},
+            ASGI,
+        ),
         ("6", {}, ASGI),
         ("6", {"USE_GRANIAN": "false", "USE_ASYNC_SERVER": "false"}, ASGI),
     ],

@@ -206,8 +206,7 @@ def cmd_setup_advanced_partitions() -> int:
         print(PARTMAN_SUCCESS)
     except Exception as exc:
         print(
-            "An error occurred during pg_partman table configuration: "
-            + " ".join(str(exc).split())
+            "An error occurred during pg_partman table configuration: " + " ".join(str(exc).split())
         )
     finally:
         conn.close()
@@ -433,7 +432,10 @@ def cmd_all_in_one() -> int:
         beat = ["-B"] if config.is_v510() else ["-B", "-s", "/tmp/celerybeat-schedule"]
     stop = threading.Event()
     embedded = threading.Thread(
-        target=cmd_worker, args=(beat,), kwargs={"stop": stop}, name="embedded-worker",
+        target=cmd_worker,
+        args=(beat,),
+        kwargs={"stop": stop},
+        name="embedded-worker",
         daemon=True,
     )
     embedded.start()

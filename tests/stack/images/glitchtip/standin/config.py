@@ -70,7 +70,9 @@ def release() -> str:
     working directory. Meaningless for 6."""
     value = (os.environ.get("GLITCHTIP_STANDIN_RELEASE") or RELEASE_V510).strip()
     if value not in (RELEASE_V510, RELEASE_SNAPSHOT):
-        die(f"GLITCHTIP_STANDIN_RELEASE must be {RELEASE_V510} or {RELEASE_SNAPSHOT}, got {value!r}")
+        die(
+            f"GLITCHTIP_STANDIN_RELEASE must be {RELEASE_V510} or {RELEASE_SNAPSHOT}, got {value!r}"
+        )
     return value
 
 
