@@ -26,7 +26,7 @@ image (`glitchtip:5`: uvicorn for the kit, uWSGI upstream), and the later 5.x co
 
 Run: `GLITCHTIP_KIT_TEST_IMAGES=gtk-load .venv/bin/python bench/bench_ingest.py
 [--major 5|6|both] [--release v5.1.0|snapshot|both] [--users 8] [--duration 30]
-[--drain-timeout 60] [--json]`.
+[--drain-timeout 60] [--set KEY=VALUE ...] [--json]`.
 Exit status 1 when a run fails, the processed/s ratio is under 1.5x, or a web check fails.
 """
 
@@ -139,6 +139,8 @@ def one_stack(
             **images(major, release),
             "http_port": free_port(),
             "compose_project_name": project,
+            # --set KEY=VALUE: a kit setting to try (the kit's stack only; upstream undoes it).
+            **(dict(args.kit_settings) if variant == "kit" else {}),
         }
         (directory / "glitchtip.yaml").write_text(
             "".join(f"{key}: {value}\n" for key, value in settings.items())
@@ -261,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--drain-timeout", type=int, default=60)
+    parser.add_argument(
+        "--set", dest="kit_settings", action="append", default=[], metavar="KEY=VALUE",
+        type=lambda text: tuple(text.split("=", 1)) if "=" in text else (text, ""),
+        help="a glitchtip.yaml setting for the kit's stack (e.g. web_concurrency=3); repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     parser.add_argument("--verbose", action="store_true", help="show run_load's progress")
     args = parser.parse_args(argv)
