@@ -264,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--drain-timeout", type=int, default=60)
     parser.add_argument(
-        "--set", dest="kit_settings", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="kit_settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         type=lambda text: tuple(text.split("=", 1)) if "=" in text else (text, ""),
         help="a glitchtip.yaml setting for the kit's stack (e.g. web_concurrency=3); repeatable",
     )
