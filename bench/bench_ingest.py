@@ -15,12 +15,19 @@ registry-free stand-ins, tests/stack/build-images.sh) take the same headless Loc
 
 It prints both side by side (accepted/s, p95, processed/s, drain, failures) and the ratio of
 processed events per second (issue target >= 1.5x, guide >= 10x), with the worker banner each
-stack logged (what the worker really ran with). Every stack is removed with `down -v`, also
-after a failure or Ctrl-C; loads and drains are bounded.
+stack logged (what the worker really ran with), and the web checks of issue 17: the kit's
+accepted/s at least the upstream default's, 0 failed requests, every accepted event processed,
+drained within 10 s. Every stack is removed with `down -v`, also after a failure or Ctrl-C;
+loads and drains are bounded.
+
+GlitchTip 5 runs on the stand-in of each code asked for (`--release`): v5.1.0, the released
+image (`glitchtip:5`: uvicorn for the kit, uWSGI upstream), and the later 5.x code
+(`glitchtip:5-snapshot`: granian ASGI for the kit).
 
 Run: `GLITCHTIP_KIT_TEST_IMAGES=gtk-load .venv/bin/python bench/bench_ingest.py
-[--major 5|6|both] [--users 8] [--duration 30] [--drain-timeout 60] [--json]`.
-Exit status 1 when a run fails or the processed/s ratio is under 1.5x for a major.
+[--major 5|6|both] [--release v5.1.0|snapshot|both] [--users 8] [--duration 30]
+[--drain-timeout 60] [--set KEY=VALUE ...] [--json]`.
+Exit status 1 when a run fails, the processed/s ratio is under 1.5x, or a web check fails.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 ISSUE_TARGET = 1.5
 GUIDE_TARGET = 10.0
+DRAIN_TARGET_S = 10.0  # issue 17: every accepted event processed within 10 s of the load
 UP_TIMEOUT = 600
 OVERRIDE = "bench-upstream.yml"
 
@@ -54,10 +62,12 @@ def namespace() -> str:
     return os.environ.get("GLITCHTIP_KIT_TEST_IMAGES") or "glitchtip-kit-test"
 
 
-def images(major: int) -> dict[str, str]:
+def images(major: int, release: str = "") -> dict[str, str]:
+    """The stand-in images; GlitchTip 5's `release` "snapshot" is the later 5.x code's."""
     ns = namespace()
+    tag = f"{major}-snapshot" if release == "snapshot" else str(major)
     return {
-        "glitchtip_image": f"{ns}/glitchtip:{major}",
+        "glitchtip_image": f"{ns}/glitchtip:{tag}",
         "postgres_image": f"{ns}/postgres:17",
         "valkey_image": f"{ns}/valkey:8",
         "locust_image": f"{ns}/locust:2",
@@ -115,7 +125,9 @@ def worker_banner(compose: tuple[str, ...], directory: Path, project: str, files
     return lines[-1].strip() if lines else "(no worker banner)"
 
 
-def one_stack(major: int, variant: str, compose: tuple[str, ...], args: argparse.Namespace) -> dict:
+def one_stack(
+    major: int, variant: str, compose: tuple[str, ...], args: argparse.Namespace, release: str = ""
+) -> dict:
     """Bring up one stack, load it, measure, remove it."""
     from provision.load.run import run_load
 
@@ -124,9 +136,11 @@ def one_stack(major: int, variant: str, compose: tuple[str, ...], args: argparse
         project = f"gtkingest-{secrets.token_hex(3)}"
         settings = {
             "glitchtip_major": major,
-            **images(major),
+            **images(major, release),
             "http_port": free_port(),
             "compose_project_name": project,
+            # --set KEY=VALUE: a kit setting to try (the kit's stack only; upstream undoes it).
+            **(dict(args.kit_settings) if variant == "kit" else {}),
         }
         (directory / "glitchtip.yaml").write_text(
             "".join(f"{key}: {value}\n" for key, value in settings.items())
@@ -171,7 +185,28 @@ def fmt(value, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-def report(major: int, upstream: dict, kit: dict, args: argparse.Namespace) -> tuple[list, float]:
+def web_checks(upstream: dict, kit: dict) -> list[tuple[str, bool]]:
+    """Issue 17's web criteria for the kit's stack, each with its verdict."""
+    accepted = kit["accepted_per_s"] or 0.0
+    default = upstream["accepted_per_s"] or 0.0
+    drain = kit.get("drain_s")
+    return [
+        (f"accepted/s kit {accepted:.1f} >= upstream {default:.1f}", accepted >= default),
+        (f"failed requests kit: {kit['failures']}", kit["failures"] == 0),
+        (
+            f"events processed kit: {kit['events_processed']} of {kit['events_sent']}",
+            kit["events_processed"] == kit["events_sent"],
+        ),
+        (
+            f"drain kit: {fmt(drain, ' s')} (<= {DRAIN_TARGET_S:.0f} s)",
+            drain is not None and drain <= DRAIN_TARGET_S,
+        ),
+    ]
+
+
+def report(
+    major: int, upstream: dict, kit: dict, args: argparse.Namespace, title: str = ""
+) -> tuple[list, float]:
     ratio = kit["processed_per_s"] / max(upstream["processed_per_s"], 0.01)
     drain = f"not drained in {args.drain_timeout} s"
     rows = [
@@ -184,7 +219,7 @@ def report(major: int, upstream: dict, kit: dict, args: argparse.Namespace) -> t
         ("queue peak after load", "queue_peak", None),
     ]
     lines = [
-        f"GlitchTip {major}: {args.users} users, {args.duration} s of load, drain bound "
+        f"GlitchTip {title or major}: {args.users} users, {args.duration} s of load, drain bound "
         f"{args.drain_timeout} s (stand-in images {namespace()}/*)",
         f"  {'':26} {'upstream defaults':>22} {'kit defaults':>22}",
     ]
@@ -209,6 +244,8 @@ def report(major: int, upstream: dict, kit: dict, args: argparse.Namespace) -> t
         f"  processed/s ratio kit/upstream: {ratio:.1f}x  (issue >= {ISSUE_TARGET}x {issue}; "
         f"guide >= {GUIDE_TARGET:.0f}x {guide})"
     )
+    for text, passed in web_checks(upstream, kit):
+        lines.append(f"  web: {text}  {'PASS' if passed else 'FAIL'}")
     return lines, ratio
 
 
@@ -217,9 +254,24 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--major", choices=("5", "6", "both"), default="both")
+    parser.add_argument(
+        "--release",
+        choices=("v5.1.0", "snapshot", "both"),
+        default="both",
+        help="GlitchTip 5's code: the released v5.1.0, the later snapshot, or both",
+    )
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--drain-timeout", type=int, default=60)
+    parser.add_argument(
+        "--set",
+        dest="kit_settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=lambda text: tuple(text.split("=", 1)) if "=" in text else (text, ""),
+        help="a glitchtip.yaml setting for the kit's stack (e.g. web_concurrency=3); repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     parser.add_argument("--verbose", action="store_true", help="show run_load's progress")
     args = parser.parse_args(argv)
@@ -227,11 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         1 <= args.users <= 200 and 5 <= args.duration <= 600 and 5 <= args.drain_timeout <= 900
     ):
         parser.error("users 1-200, duration 5-600 s, drain timeout 5-900 s")
-    majors_wanted = (5, 6) if args.major == "both" else (int(args.major),)
+    releases = ("v5.1.0", "snapshot") if args.release == "both" else (args.release,)
+    runs = [
+        (major, release if major == 5 else "")
+        for major in ((5, 6) if args.major == "both" else (int(args.major),))
+        for release in (releases if major == 5 else ("",))
+    ]
     missing = [
         image
-        for major in majors_wanted
-        for image in images(major).values()
+        for major, release in runs
+        for image in images(major, release).values()
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
                           timeout=30).returncode != 0
     ]  # fmt: skip
@@ -241,18 +298,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     compose = tuple(compose_command())
     results, ok = {}, True
-    for major in majors_wanted:
+    for major, release in runs:
+        title = f"{major} {release}".strip()
         try:
-            upstream = one_stack(major, "upstream", compose, args)
-            kit = one_stack(major, "kit", compose, args)
+            upstream = one_stack(major, "upstream", compose, args, release)
+            kit = one_stack(major, "kit", compose, args, release)
         except Exception as error:  # a failed run: report it, clean up, go on
-            print(f"bench_ingest: GlitchTip {major}: FAIL: {type(error).__name__}: {error}")
+            print(f"bench_ingest: GlitchTip {title}: FAIL: {type(error).__name__}: {error}")
             ok = False
             continue
-        lines, ratio = report(major, upstream, kit, args)
+        lines, ratio = report(major, upstream, kit, args, title)
         print("\n".join(lines), flush=True)
-        results[major] = {"upstream": upstream, "kit": kit, "ratio": round(ratio, 2)}
-        ok = ok and ratio >= ISSUE_TARGET
+        results[title] = {"upstream": upstream, "kit": kit, "ratio": round(ratio, 2)}
+        web_ok = all(passed for _text, passed in web_checks(upstream, kit))
+        ok = ok and ratio >= ISSUE_TARGET and web_ok
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     return 0 if ok else 1

@@ -6,14 +6,33 @@ Everything the kit does differently per major reads a field of `MAJORS[n]`; ther
 exposes `/metrics` without authentication, renamed the retention variable and removed pg_partman;
 5 runs Celery with beat and supports pg_partman >= 5.
 
+GlitchTip 5 comes as two codes the kit must both run (contract NOTES.md, "GlitchTip v5.1.0 ...
+differs from the snapshot"): the released image v5.1.0 (August 2025, the kit's pin) and later
+5.x code (the December 2025 snapshot most of NOTES.md was recorded on). Where they differ, the
+kit renders what works on both; `RELEASES_5` below says which behaviour belongs to which:
+
+- Valkey URL (broker, cache, sessions): v5.1.0 reads `REDIS_URL` only, later code
+  `VALKEY_URL`, falling back to `REDIS_URL`. The kit renders both, one value
+  (`valkey_url_envs`).
+- Web server (`bin/run-web.sh`): v5.1.0 has no granian, `USE_ASYNC_SERVER=true` starts uvicorn
+  on `UVICORN_PORT`; later code starts granian on `GRANIAN_PORT` with `USE_GRANIAN=true` (ASGI
+  with `USE_ASYNC_SERVER=true`). The kit renders all of them, both ports 8000: uvicorn on
+  v5.1.0, granian ASGI later (`web_server_env`), `WEB_CONCURRENCY` workers either way.
+- `setup_advanced_partitions`: v5.1.0's calls `create_parent` with `p_type := 'native'` and
+  `p_infinite_time_partitions`, which no pg_partman release accepts; later code's works with
+  pg_partman 5. The kit runs it, then its own idempotent pg_partman 5 configuration of the same
+  tables (`PARTMAN_TABLES`, provision/partman_sql.py).
+- All-in-one beat schedule: v5.1.0's app.py writes `celerybeat-schedule` in the working
+  directory, later code `/tmp/celerybeat-schedule`. The kit runs it from /tmp
+  (`all_in_one_workdir`).
+
 The web server of 5 is chosen here, not left to the image's default. GlitchTip 5's
 `bin/start.sh` runs `bin/run-web.sh`, which starts uWSGI (`bin/run-uwsgi.sh`, `--http-socket` on
-`$PORT`) unless `USE_GRANIAN=true` picks `bin/run-granian.sh` (granian on `GRANIAN_PORT`, default
-8000, `WEB_CONCURRENCY` workers; ASGI when `USE_ASYNC_SERVER=true`, else WSGI). Recorded on a real
-GlitchTip 5 (contract NOTES.md): uWSGI answers one request per connection without saying so, and
-sentry-sdk lost 11-17 of 40 events of a burst; granian WSGI answers 200 to an uncompressed
-envelope but keeps only its first line (events silently dropped); granian ASGI kept them all.
-So 5 is deployed with granian ASGI, like 6.
+`$PORT`) unless told otherwise (table above). Recorded on a real GlitchTip 5 (contract NOTES.md):
+uWSGI answers one request per connection without saying so, and sentry-sdk lost 11-17 of 40 events
+of a burst; granian WSGI answers 200 to an uncompressed envelope but keeps only its first line
+(events silently dropped); granian ASGI kept them all, and so did uvicorn on v5.1.0. So 5 is
+deployed with an ASGI server that keeps connections alive, like 6.
 """
 
 from __future__ import annotations
@@ -48,6 +67,13 @@ class Major:
     # Environment variables that set the worker's and the web server's concurrency.
     worker_concurrency_env: str
     web_concurrency_envs: tuple[str, ...]
+    # Default web processes per CPU (`web_concurrency`, capped by memory). 5: 2. The ASGI server
+    # the kit runs on 5 (uvicorn on v5.1.0, granian later) takes about 3x as long per ingest
+    # request as the image's default uWSGI (recorded, NOTES.md: granian ASGI x2 113 envelopes/s
+    # against uWSGI x1 up to 185/s; v5.1.0 measured in issue 17: uvicorn 70/s against 133/s),
+    # so one process per CPU accepted about half of what uWSGI does; two per CPU match it while
+    # keeping connections alive (bench/bench_ingest.py). 6: 1.
+    web_processes_per_cpu: int
     # Celery's worker pool and prefetch multiplier (5); None where the worker has neither (6).
     # GlitchTip 5's bin/run-celery-with-beat.sh assigns CELERY_WORKER_POOL, _CONCURRENCY and
     # _PREFETCH_MULTIPLIER without `export`: its own defaults never reach Celery (which then runs
@@ -81,12 +107,68 @@ class Major:
     all_in_one_command: str = "./bin/start.sh"
     all_in_one_env: tuple[tuple[str, str], ...] = ()
     all_in_one_needs_valkey: bool = True
+    # The all-in-one's working directory when it must not be the image's (None: the image's).
+    # GlitchTip v5.1.0's app.py keeps Celery beat's schedule `celerybeat-schedule` in it, which
+    # the read-only root refuses (beat dies, no periodic task runs); /tmp is the tmpfs.
+    all_in_one_workdir: str | None = None
+    # Every variable the major's versions read the Valkey URL (broker, cache, sessions) from,
+    # all rendered with the same value: v5.1.0 reads only REDIS_URL, later code VALKEY_URL.
+    valkey_url_envs: tuple[str, ...] = ("VALKEY_URL",)
+    # Log lines meaning the scheduler died while its container lives on (the healthcheck does
+    # not see it): Celery's embedded beat process (`-B`, multiprocessing prints "Process Beat:"
+    # and the traceback) and app.py's beat thread failing on its schedule file.
+    scheduler_failure_markers: tuple[str, ...] = ()
 
 
-# Postgres images with pg_partman >= 5, by Postgres major (GlitchTip's own compose.partman.yml
+# Postgres images with pg_partman 5, by Postgres major (GlitchTip's own compose.partman.yml
 # uses this family). The kit picks the one matching the Postgres major of `postgres_image`, so
-# the data volume stays readable when the override swaps the image.
-PARTMAN_IMAGE_TEMPLATE = "ghcr.io/dbsystel/postgresql-partman:{postgres_major}"
+# the data volume stays readable when the override swaps the image. The `-5` suffix pins
+# pg_partman's major: the bare `<pg>` tag is the repository's default major, which "can change
+# without notice" and once was a bitnami-based 4.7 (contract NOTES.md, last section).
+PARTMAN_MAJOR = 5
+PARTMAN_IMAGE_TEMPLATE = "ghcr.io/dbsystel/postgresql-partman:{postgres_major}-" + str(
+    PARTMAN_MAJOR
+)
+
+
+@dataclass(frozen=True)
+class PartmanTable:
+    """One table GlitchTip 5's advanced partitioning hands to pg_partman (v5.1.0 and later alike:
+    contract NOTES.md). The migrations make it hash-partitioned into `<name>_p0`..`_p3`, each
+    `PARTITION BY RANGE (<control>)` without partitions; pg_partman manages each of the four."""
+
+    name: str
+    control: str
+    retention_days: int
+    # p_start_partition: now, or this many days back.
+    start_days_back: int = 0
+
+
+PARTMAN_TABLES = (
+    PartmanTable("issue_events_issueaggregate", "date", 14),
+    PartmanTable("performance_transactionevent", "start_timestamp", 90, start_days_back=1),
+    PartmanTable("performance_transactiongroupaggregate", "date", 90),
+)
+PARTMAN_HASH_PARTITIONS = 4
+PARTMAN_INTERVAL = "2 days"
+PARTMAN_PREMAKE = 4
+
+
+@dataclass(frozen=True)
+class Release:
+    """One GlitchTip 5 code line: what the kit's rendering must work with (it renders for all;
+    the stand-in images copy each, tests/stack/test_standin_config.py holds them to this)."""
+
+    name: str  # the stand-in's GLITCHTIP_STANDIN_RELEASE
+    reads_valkey_url: bool  # else REDIS_URL only
+    has_granian: bool  # else USE_ASYNC_SERVER=true starts uvicorn, USE_GRANIAN is unknown
+
+
+RELEASES_5 = (
+    Release("v5.1.0", reads_valkey_url=False, has_granian=False),
+    Release("snapshot", reads_valkey_url=True, has_granian=True),
+)
+
 
 MAJORS: dict[int, Major] = {
     5: Major(
@@ -96,18 +178,21 @@ MAJORS: dict[int, Major] = {
         valkey_image="valkey/valkey:8.1",
         # granian ASGI (keep-alive, full request bodies); see the module docstring.
         web_port=8000,
+        # v5.1.0 knows no USE_GRANIAN: USE_ASYNC_SERVER alone starts uvicorn on UVICORN_PORT.
         web_server_env=(
             ("USE_GRANIAN", "true"),
             ("USE_ASYNC_SERVER", "true"),
             ("GRANIAN_PORT", "8000"),
+            ("UVICORN_PORT", "8000"),
         ),
         web_command="./bin/start.sh",
         worker_command="./bin/run-celery-with-beat.sh",
         worker_process_marker="glitchtip\0worker",
         task_queue_keys=("celery",),
         worker_concurrency_env="CELERY_WORKER_CONCURRENCY",
-        # run-granian.sh reads WEB_CONCURRENCY (UWSGI_WORKERS would only matter to uWSGI).
+        # run-granian.sh and run-uvicorn.sh read WEB_CONCURRENCY (UWSGI_WORKERS: uWSGI only).
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        web_processes_per_cpu=2,
         worker_pool_env="CELERY_WORKER_POOL",
         worker_prefetch_env="CELERY_WORKER_PREFETCH_MULTIPLIER",
         ingest_batch_size=100,
@@ -121,9 +206,14 @@ MAJORS: dict[int, Major] = {
         partman_setup_success="Successfully configured all pg_partman tables",
         # app.py: migrate, then Celery worker (threads) + beat + pgpartition in threads beside
         # uvicorn on 0.0.0.0:8000 (its own fixed port).
-        all_in_one_command="./bin/run-all-in-one.sh",
+        # bin/run-all-in-one.sh is `python app.py`: started by its absolute path so that the
+        # working directory can be /tmp (v5.1.0's beat writes its schedule there).
+        all_in_one_command="python /code/app.py",
         all_in_one_env=(),
         all_in_one_needs_valkey=True,
+        all_in_one_workdir="/tmp",
+        valkey_url_envs=("VALKEY_URL", "REDIS_URL"),
+        scheduler_failure_markers=("Process Beat:", "celerybeat-schedule'"),
     ),
     6: Major(
         number=6,
@@ -139,6 +229,7 @@ MAJORS: dict[int, Major] = {
         task_queue_keys=("{vt}:q:ingest", "{vt}:q:default"),
         worker_concurrency_env="VTASKS_CONCURRENCY",
         web_concurrency_envs=("WEB_CONCURRENCY",),
+        web_processes_per_cpu=1,
         worker_pool_env=None,
         worker_prefetch_env=None,
         ingest_batch_size=100,

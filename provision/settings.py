@@ -771,13 +771,14 @@ def host_resources() -> tuple[int, int]:
     return max(cpus, 1), max(memory, 256)
 
 
-def derive_concurrency(cpus: int, memory_mib: int) -> tuple[int, int]:
-    """(web, worker) concurrency for a host: one web process per CPU, two worker slots per CPU,
-    both capped by memory after keeping 1 GiB for Postgres, Valkey and the OS (a web process
-    needs about 300 MiB, a worker process about 200 MiB). The worker figure is for a worker
-    that forks a process per slot (Celery prefork); see `derive_worker_concurrency`."""
+def derive_concurrency(cpus: int, memory_mib: int, web_per_cpu: int = 1) -> tuple[int, int]:
+    """(web, worker) concurrency for a host: `web_per_cpu` web processes per CPU (the major's
+    `web_processes_per_cpu`), two worker slots per CPU, both capped by memory after keeping
+    1 GiB for Postgres, Valkey and the OS (a web process needs about 300 MiB, a worker process
+    about 200 MiB). The worker figure is for a worker that forks a process per slot (Celery
+    prefork); see `derive_worker_concurrency`."""
     budget = max(memory_mib - 1024, 256)
-    web = max(1, min(cpus, budget // 300, 8))
+    web = max(1, min(cpus * web_per_cpu, budget // 300, 8))
     worker = max(1, min(cpus * 2, budget // 200, 16))
     return web, worker
 
@@ -948,8 +949,9 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "partman_image", "GLITCHTIP_KIT_PARTMAN_IMAGE", parse_image,
         lambda r: majors.partman_image_for(r["postgres_version"]),
-        "Postgres image with pg_partman >= 5 used by compose.part.yml (same Postgres major).",
-        derived=True, default_text="`ghcr.io/dbsystel/postgresql-partman:<postgres_version>`",
+        "Postgres image with pg_partman 5 used by compose.part.yml (same Postgres major; the "
+        "tag's `-5` pins pg_partman's major).",
+        derived=True, default_text="`ghcr.io/dbsystel/postgresql-partman:<postgres_version>-5`",
     ),
     Spec(
         "default_from_email", "DEFAULT_FROM_EMAIL", parse_from_email,
@@ -1051,8 +1053,11 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "web_concurrency", "GLITCHTIP_KIT_WEB_CONCURRENCY", int_between(1, 64, "concurrency"),
-        lambda r: derive_concurrency(*host_resources())[0], "Web server processes.",
-        derived=True, default_text="1 per CPU, capped by memory",
+        lambda r: derive_concurrency(
+            *host_resources(), _major_row(r).web_processes_per_cpu
+        )[0],
+        "Web server processes.",
+        derived=True, default_text="6: 1 per CPU, 5: 2 per CPU; capped by memory",
     ),
     Spec(
         "db_pool_max_size", "GLITCHTIP_KIT_DB_POOL_MAX_SIZE", int_between(1, 500, "pool size"),

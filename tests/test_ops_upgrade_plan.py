@@ -159,7 +159,7 @@ def test_postgres_upgrade_moves_a_partman_image_set_in_the_file_along():
         6, postgres_image="pg:17", postgres_major=17, partman_image="p:17", sources=sources
     )
     assert make_plan(other, None, "18").settings["partman_image"] == (
-        "ghcr.io/dbsystel/postgresql-partman:18"
+        "ghcr.io/dbsystel/postgresql-partman:18-5"
     )
 
 

@@ -55,8 +55,13 @@ def test_minimal_on_5_runs_run_all_in_one_and_keeps_valkey(tmp_path):
     model = compose_of(tmp_path, profile="minimal", glitchtip_major="5")
     assert set(model["services"]) == {"postgres", "valkey", "migrate", "web"}
     web = model["services"]["web"]
-    assert web["command"] == "./bin/run-all-in-one.sh"
+    # bin/run-all-in-one.sh is `python app.py`, run by its path from /tmp: v5.1.0's beat keeps
+    # its schedule in the working directory, which the read-only root refuses elsewhere.
+    assert web["command"] == "python /code/app.py"
+    assert web["working_dir"] == "/tmp"
+    assert "/tmp:size=256m" in web["tmpfs"] and web["read_only"] is True
     assert web["environment"]["VALKEY_URL"] == "redis://valkey:6379/0"
+    assert web["environment"]["REDIS_URL"] == "redis://valkey:6379/0"  # v5.1.0's name
     assert "SERVER_ROLE" not in web["environment"]
     assert web["depends_on"]["valkey"]["condition"] == "service_healthy"
     assert web["ports"][0]["target"] == 8000  # app.py's uvicorn listens on 8000

@@ -233,27 +233,53 @@ def test_failed_check_writes_nothing(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("output", "status"),
+    ("output", "exit_code", "status", "verdict"),
     [
-        ("Successfully configured all pg_partman tables.", 0),
-        ("An error occurred during table configuration: create_parent does not exist", 1),
-        ("Permission denied. This command must be run by a user with rights", 1),
+        ("Successfully configured all pg_partman tables.", 0, 0, "GlitchTip configured"),
+        # v5.1.0's command cannot succeed and still exits 0: the kit's partman-config follows.
+        ("An error occurred during pg_partman table configuration", 0, 0, "partman-config will"),
+        ("Traceback: cannot connect", 1, 1, "exited 1"),
     ],
 )
-def test_partman_setup_fails_on_a_silent_failure(tmp_path: Path, output: str, status: int) -> None:
-    """setup_advanced_partitions exits 0 on failure: the service must not."""
+def test_partman_setup_leaves_a_silent_failure_to_partman_config(
+    tmp_path: Path, output: str, exit_code: int, status: int, verdict: str
+) -> None:
+    """setup_advanced_partitions exits 0 on failure (and always fails on v5.1.0): the setup
+    service says so and lets partman-config finish the job; only a crash stops it."""
     import subprocess
 
     from provision.render import partman_script
 
     major = majors.MAJORS[5]
     fake = tmp_path / "manage"
-    fake.write_text(f"#!/bin/sh\necho '{output}'\nexit 0\n")
+    fake.write_text(f"#!/bin/sh\necho '{output}'\nexit {exit_code}\n")
     fake.chmod(0o755)
     script = partman_script(major).replace(major.partman_setup_command, str(fake))
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == status
     assert output in done.stdout
+    assert verdict in done.stdout + done.stderr
+
+
+def test_partman_config_is_rendered_with_the_pinned_pg_partman_major(tmp_path: Path) -> None:
+    """compose.part.yml's partman-config: the partman image's `-5` tag, psql stopping at the
+    first error, and the SQL that checks the extension's major and counts 12 managed tables."""
+    import yaml
+
+    from provision import partman_sql
+
+    files = render_files(settings_for(tmp_path, glitchtip_major="5"), {})
+    part = yaml.safe_load(files["compose.part.yml"])
+    config = part["services"]["partman-config"]
+    assert part["services"]["postgres"]["image"].endswith(":17-5")
+    assert config["image"] == part["services"]["postgres"]["image"]
+    assert config["command"][:5] == ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    sql = config["command"][-1].replace("$$", "$")  # Compose's escape of `$`
+    assert sql == partman_sql.config_sql()
+    assert "extversion" in sql and "<> 5" in sql
+    assert len(partman_sql.parents()) == 12
+    assert config["depends_on"]["partman-setup"]["condition"] == "service_completed_successfully"
+    assert "${POSTGRES_PASSWORD:?" in config["environment"]["PGPASSWORD"]
 
 
 @pytest.mark.parametrize("value", ["it's", "two\nlines"])

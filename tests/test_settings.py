@@ -84,7 +84,7 @@ def test_major_5_changes_the_derived_defaults(tmp_path: Path) -> None:
     assert settings.glitchtip_image == majors.MAJORS[5].glitchtip_image
     assert settings.postgres_version == 17
     assert settings.postgres_data_path == "/var/lib/postgresql/data"
-    assert settings.partman_image == "ghcr.io/dbsystel/postgresql-partman:17"
+    assert settings.partman_image == "ghcr.io/dbsystel/postgresql-partman:17-5"
 
 
 def test_partitioning_on_5_is_accepted(tmp_path: Path) -> None:

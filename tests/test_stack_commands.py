@@ -192,7 +192,7 @@ def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, mon
     finally:
         glitchtip.stop()
     assert document["changed"] is False
-    assert [s["changed"] for s in document["steps"] if s["status"] == "ok"] == [False] * 11
+    assert [s["changed"] for s in document["steps"] if s["status"] == "ok"] == [False] * 12
     assert compose.calls == []  # neither `up` nor `exec ... createsuperuser`, in either run
     assert document["result"]["dsn"].startswith("http://")
     assert password not in again.output

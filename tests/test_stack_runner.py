@@ -28,6 +28,7 @@ def test_up_reads_as_a_table_of_contents():
         "partman",
         "admin",
         "project",
+        "alive",
         "metrics",
         "proxy-ca",
         "wrap-up",

@@ -528,13 +528,22 @@ def test_migrate_step_reads_the_rows_start_took_after_up(tmp_path, monkeypatch):
 # --- partman ---
 
 
-def test_partman_output_with_an_error_fails_even_on_exit_0():
-    output = "Creating partitions\nAn error occurred during table configuration\n"
-    with pytest.raises(KitError, match="An error occurred during table configuration"):
-        partman.judge(0, output)
-    assert partman.judge(0, "Advanced partitions set up\n") == "Advanced partitions set up"
-    with pytest.raises(KitError, match="exit 2"):
-        partman.judge(2, "")
+DONE = "NOTICE:  partman-config: done, pg_partman 5.2.4 manages 12 of 12 tables"
+
+
+def test_partman_judges_the_kit_configuration_by_its_exit_and_its_last_line():
+    assert partman.judge(0, "NOTICE:  partman-config: configured x\n" + DONE + "\n") == (
+        "partman-config: done, pg_partman 5.2.4 manages 12 of 12 tables"
+    )
+    # psql stopped at an error (ON_ERROR_STOP): its line is the cause.
+    refused = "ERROR:  partman-config: pg_partman 4.7.4 is installed, GlitchTip needs 5\n"
+    with pytest.raises(KitError, match=r"exit 3\): ERROR:  partman-config: pg_partman 4\.7\.4"):
+        partman.judge(3, refused)
+    # Exit 0 without the summary (not the kit's SQL, or cut short) is no success either.
+    with pytest.raises(KitError, match="exit 0"):
+        partman.judge(0, "Advanced partitions set up\n")
+    with pytest.raises(KitError, match="exit 0"):
+        partman.judge(0, "An error occurred during pg_partman table configuration\n" + "")
 
 
 def test_partman_step_applies_only_to_glitchtip_5_with_partitioning(tmp_path):
@@ -545,28 +554,68 @@ def test_partman_step_applies_only_to_glitchtip_5_with_partitioning(tmp_path):
 
 
 PARTMAN_5 = {"glitchtip_major": "5", "advanced_partitioning": "true"}
+PARTMAN_SERVICES = {"web": {}, "partman-setup": {}, "partman-config": {}}
+V510_SETUP_LOG = (
+    "An error occurred during pg_partman table configuration\n"
+    "partman-setup: GlitchTip did not configure pg_partman; partman-config will\n"
+)
 
 
-def test_partman_step_runs_the_setup_and_judges_its_log(tmp_path):
-    rows = [{"Service": "partman-setup", "State": "exited", "ExitCode": 0}]
+def partman_logs(setup: str, config: str):
+    return lambda args: ok(setup if args[-1] == "partman-setup" else config)
+
+
+def exited(code: int = 0):
+    return [
+        {"Service": "partman-setup", "State": "exited", "ExitCode": 0},
+        {"Service": "partman-config", "State": "exited", "ExitCode": code},
+    ]
+
+
+def test_partman_step_on_v510_lets_the_kit_configure_after_glitchtips_failed_command(tmp_path):
+    """v5.1.0's setup_advanced_partitions fails (exit 0): the step does not stop there, runs
+    partman-config and succeeds on its summary."""
     compose = FakeCompose(
-        rows=rows,
-        services={"web": {}, "partman-setup": {}},
-        script={"logs": ok("An error occurred during table configuration: create_parent")},
+        rows=[], services=PARTMAN_SERVICES, script={"logs": partman_logs(V510_SETUP_LOG, DONE)}
     )
     ctx = make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5)
-    with pytest.raises(KitError, match="create_parent"):
+    calls = iter([[], exited(), exited()])
+    compose.ps = lambda *services: [r for r in next(calls) if r["Service"] in services]
+    outcome = partman.check_partman(ctx, sleep=lambda s: None)
+    assert outcome.changed and "12 of 12 tables" in outcome.detail
+    ups = [call for call in compose.calls if call[0] == "up"]
+    assert ups == [
+        ("up", "--detach", "--no-deps", "partman-setup"),
+        ("up", "--detach", "--no-deps", "partman-config"),
+    ]
+
+
+def test_partman_step_fails_with_the_configuration_error(tmp_path):
+    compose = FakeCompose(
+        rows=exited(3),
+        services=PARTMAN_SERVICES,
+        script={
+            "logs": partman_logs("ok", "ERROR:  function partman.create_parent does not exist")
+        },
+    )
+    ctx = make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5)
+    with pytest.raises(KitError, match=r"exit 3.*create_parent does not exist"):
         partman.check_partman(ctx, sleep=lambda s: None)
-    assert ("up", "--detach", "--no-deps", "partman-setup") in compose.calls
+
+
+def test_partman_step_stops_when_glitchtips_command_crashed(tmp_path):
+    rows = [{"Service": "partman-setup", "State": "exited", "ExitCode": 1}]
+    compose = FakeCompose(
+        rows=rows, services=PARTMAN_SERVICES, script={"logs": ok("Traceback: no database")}
+    )
+    ctx = make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5)
+    with pytest.raises(KitError, match=r"setup_advanced_partitions failed \(exit 1\)"):
+        partman.check_partman(ctx, sleep=lambda s: None)
+    assert ("up", "--detach", "--no-deps", "partman-config") not in compose.calls
 
 
 def test_partman_step_does_not_rerun_a_clean_setup(tmp_path):
-    rows = [{"Service": "partman-setup", "State": "exited", "ExitCode": 0}]
-    compose = FakeCompose(
-        rows=rows,
-        services={"partman-setup": {}},
-        script={"logs": ok("Configured pg_partman for public.x.")},
-    )
+    compose = FakeCompose(rows=exited(0), services=PARTMAN_SERVICES, script={"logs": ok(DONE)})
     outcome = partman.check_partman(make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5))
     assert outcome.changed is False and "already set up" in outcome.detail
     assert all(call[0] != "up" for call in compose.calls)
@@ -574,15 +623,15 @@ def test_partman_step_does_not_rerun_a_clean_setup(tmp_path):
 
 def test_partman_step_waits_for_the_setup_bounded(tmp_path):
     rows = [{"Service": "partman-setup", "State": "running"}]
-    compose = FakeCompose(rows=rows, services={"partman-setup": {}})
+    compose = FakeCompose(rows=rows, services=PARTMAN_SERVICES)
     ctx = make_ctx(tmp_path, compose, FakeEngine(), **PARTMAN_5)
-    with pytest.raises(KitError, match="did not finish within 0 s"):
+    with pytest.raises(KitError, match="did not finish within"):
         partman.check_partman(ctx, timeout=0, sleep=lambda s: None)
 
 
 def test_start_leaves_the_partman_one_shot_to_its_own_step(tmp_path, monkeypatch):
     monkeypatch.setattr(start, "wait_http", lambda url: 1)
-    services = {"postgres": {}, "migrate": {}, "web": {}, "partman-setup": {}}
+    services = {"postgres": {}, "migrate": {}, "web": {}, "partman-setup": {}, "partman-config": {}}
     compose = FakeCompose(rows=RUNNING, services=services)
     start.start(make_ctx(tmp_path, compose, FakeEngine()))
     assert compose.calls[0][-3:] == ("postgres", "migrate", "web")

@@ -118,6 +118,7 @@ def test_web_server_capacity_follows_the_environment(monkeypatch):
     for name in ("USE_GRANIAN", "USE_ASYNC_SERVER", "WEB_CONCURRENCY", "UWSGI_WORKERS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", "5")
+    monkeypatch.setenv("GLITCHTIP_STANDIN_RELEASE", "snapshot")
     uwsgi = config.web_server()
     assert (uwsgi.name, uwsgi.processes) == ("uwsgi", 1)
     monkeypatch.setenv("USE_GRANIAN", "true")
@@ -125,6 +126,10 @@ def test_web_server_capacity_follows_the_environment(monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "2")
     granian = config.web_server()
     assert (granian.name, granian.processes) == ("granian-asgi", 2)
+    # v5.1.0: the same variables start uvicorn, `--workers $WEB_CONCURRENCY`.
+    monkeypatch.setenv("GLITCHTIP_STANDIN_RELEASE", "v5.1.0")
+    uvicorn = config.web_server()
+    assert (uvicorn.name, uvicorn.processes) == ("uvicorn", 2)
     # Recorded: granian ASGI x2 ~113 envelopes/s, uWSGI x1 up to ~185/s.
     assert round(granian.processes / granian.ingest_seconds) == 113
     assert round(uwsgi.processes / uwsgi.ingest_seconds) == 185

@@ -242,6 +242,13 @@ class Verifier:
                 bad.append(f"{c.service} {c.health}")
         if bad:
             raise _Failed(f"not healthy: {', '.join(bad)} (see `provision logs SERVICE`)")
+        from provision.stack import liveness
+
+        dead = liveness.problems(
+            self.settings, containers, liveness.compose_logs(self.ctx.compose())
+        )
+        if dead:
+            raise _Failed(f"{'; '.join(dead)} (see `provision logs SERVICE`)")
         running = sum(1 for c in containers if c.state == "running")
         return f"{running} services running and healthy"
 

@@ -40,6 +40,7 @@ class ContainerState:
     image_id: str = ""  # sha256:... of the image the container runs
     config_hash: str = ""  # CONFIG_HASH_LABEL: the configuration it was created from
     oneoff: bool = False  # a `compose run` container, not one `up` manages
+    restart_count: int = 0  # restarts by the engine's restart policy (a crash after start)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +186,7 @@ def _state_of(item: dict[str, Any], details: dict[str, Any]) -> ContainerState:
         image_id=str(details.get("Image") or item.get("ImageID") or ""),
         config_hash=labels.get(CONFIG_HASH_LABEL, ""),
         oneoff=labels.get(ONEOFF_LABEL, "").lower() == "true",
+        restart_count=int(details.get("RestartCount") or 0),
     )
 
 

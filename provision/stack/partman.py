@@ -1,9 +1,11 @@
-"""Partman (GlitchTip 5, advanced partitioning): pg_partman set up by `setup_advanced_partitions`.
+"""Partman (GlitchTip 5, advanced partitioning): pg_partman configured for GlitchTip's tables.
 
-GlitchTip's command exits 0 even when pg_partman refused the configuration (it only prints "An
-error occurred during table configuration"), so success is judged from its output as well as its
-exit status. `up` runs the one-shot `partman-setup` service of compose.part.yml and reads its
-log; `provision partman` runs the command again in the web container.
+Two one-shots of compose.part.yml: `partman-setup` runs GlitchTip's `setup_advanced_partitions`
+(which exits 0 even when pg_partman refused it, and on v5.1.0 can never succeed: contract
+NOTES.md), then `partman-config` runs the kit's own idempotent configuration with psql
+(provision/partman_sql.py), which checks pg_partman's major and ends with the count of managed
+tables. Success is judged from partman-config's exit status and its last line. `provision
+partman` runs both again.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from provision import partman_sql
 from provision.errors import KitError
 from provision.stack.compose import uses_partman
 from provision.stack.context import StackContext
 from provision.stack.runner import StepOutcome
 
 SERVICE = "partman-setup"
+CONFIG_SERVICE = "partman-config"
+SERVICES = (SERVICE, CONFIG_SERVICE)
 SETUP_TIMEOUT = 300.0
 COMMAND = ("./manage.py", "setup_advanced_partitions")
 _ERROR = re.compile(r"\b(error|exception|traceback|failed)\b", re.IGNORECASE)
+FIX = (
+    "partitioning needs the pg_partman 5 Postgres image (partman_image / "
+    "GLITCHTIP_KIT_PARTMAN_IMAGE, a ...postgresql-partman:<postgres>-5 tag); fix it, then "
+    "`provision partman`"
+)
 
 
 def error_line(output: str) -> str | None:
@@ -33,17 +43,14 @@ def error_line(output: str) -> str | None:
 
 
 def judge(returncode: int, output: str) -> str:
-    """A one-line summary if setup worked; a `KitError` when the exit or the output says no."""
-    bad = error_line(output)
-    if returncode != 0 or bad:
-        cause = bad or (output.strip().splitlines() or ["no output"])[-1]
-        raise KitError(
-            f"setup_advanced_partitions failed (exit {returncode}): {cause}",
-            "partitioning needs a Postgres image with pg_partman >= 5 "
-            "(partman_image / GLITCHTIP_KIT_PARTMAN_IMAGE); fix it, then `provision partman`",
-        )
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    """The summary line of a partman-config run that worked; a `KitError` otherwise.
+
+    It worked when psql exited 0 and printed partman_sql.DONE (the count of managed tables)."""
+    done = [line for line in output.splitlines() if partman_sql.DONE in line]
+    if returncode != 0 or not done:
+        cause = error_line(output) or (output.strip().splitlines() or ["no output"])[-1]
+        raise KitError(f"pg_partman configuration failed (exit {returncode}): {cause}", FIX)
+    return partman_sql.DONE + done[-1].split(partman_sql.DONE, 1)[1].rstrip()
 
 
 def applies(ctx: StackContext) -> bool:
@@ -51,8 +58,33 @@ def applies(ctx: StackContext) -> bool:
     return uses_partman(ctx.load_settings())
 
 
-def _setup_rows(compose: Any) -> list[dict]:
-    return [row for row in compose.ps(SERVICE) if row.get("Service", SERVICE) == SERVICE]
+def _rows(compose: Any, service: str) -> list[dict]:
+    return [row for row in compose.ps(service) if row.get("Service", service) == service]
+
+
+def _exited(rows: list[dict]) -> bool:
+    return bool(rows) and rows[-1].get("State") == "exited"
+
+
+def _run_one_shot(
+    compose: Any, service: str, deadline: float, sleep: Callable[[float], None]
+) -> tuple[int, str]:
+    """Start `service` alone, wait (bounded) for it to exit; its exit status and its log."""
+    started = compose.run("up", "--detach", "--no-deps", service)
+    if not started.ok:
+        raise KitError(f"cannot start {service}: {started.last_lines(2)}", "see `provision logs`")
+    while True:
+        rows = _rows(compose, service)
+        if _exited(rows):
+            break
+        if time.monotonic() >= deadline:
+            raise KitError(
+                f"{service} did not finish within {SETUP_TIMEOUT:.0f} s",
+                f"see `provision logs {service}`",
+            )
+        sleep(0.2)  # the setup takes seconds; a 1 s poll would add up to 1 s
+    logs = compose.run("logs", "--no-color", "--no-log-prefix", service)
+    return int(rows[-1].get("ExitCode") or 0), logs.output
 
 
 def check_partman(
@@ -60,43 +92,41 @@ def check_partman(
     timeout: float = SETUP_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> StepOutcome:
-    """The partman step: run the one-shot partman-setup and judge its exit and its log.
+    """The partman step: run GlitchTip's setup, then the kit's configuration; judge the latter.
 
-    `up --wait` leaves partman-setup out (Compose counts a one-shot that nothing depends on as a
-    failure once it exits); it runs here, after migrate. A setup container that already exited
-    0 with a clean log is not run again, so a second `up` changes nothing.
+    `up --wait` leaves both one-shots out (Compose counts a one-shot that nothing depends on as
+    a failure once it exits); they run here, after migrate. When partman-config already exited 0
+    with its summary, nothing runs again, so a second `up` changes nothing.
     """
     compose = ctx.compose()
-    if SERVICE not in ctx.services():
-        # compose.part.yml without the one-shot service: run the command in web instead.
+    if CONFIG_SERVICE not in ctx.services():
+        # A compose.part.yml without the kit's services: run both in the containers instead.
         return StepOutcome(run_partman(compose, lambda line: None), changed=True)
-    rows = _setup_rows(compose)
-    if rows and rows[-1].get("State") == "exited" and int(rows[-1].get("ExitCode") or 0) == 0:
-        logs = compose.run("logs", "--no-color", "--no-log-prefix", SERVICE)
+    rows = _rows(compose, CONFIG_SERVICE)
+    if _exited(rows) and int(rows[-1].get("ExitCode") or 0) == 0:
+        logs = compose.run("logs", "--no-color", "--no-log-prefix", CONFIG_SERVICE)
         try:
             return StepOutcome(f"already set up ({judge(0, logs.output)})", changed=False)
         except KitError:
             pass  # a failed earlier attempt: run it again below
-    started = compose.run("up", "--detach", "--no-deps", SERVICE)
-    if not started.ok:
-        raise KitError(f"cannot start {SERVICE}: {started.last_lines(2)}", "see `provision logs`")
     deadline = time.monotonic() + timeout
-    while True:
-        rows = _setup_rows(compose)
-        if rows and rows[-1].get("State") == "exited":
-            break
-        if time.monotonic() >= deadline:
-            raise KitError(
-                f"{SERVICE} did not finish within {timeout:.0f} s",
-                f"see `provision logs {SERVICE}`",
-            )
-        sleep(0.2)  # the setup takes seconds; a 1 s poll would add up to 1 s
-    logs = compose.run("logs", "--no-color", "--no-log-prefix", SERVICE)
-    detail = judge(int(rows[-1].get("ExitCode") or 0), logs.output)
-    return StepOutcome(f"partitions set up ({detail})", changed=True)
+    code, output = _run_one_shot(compose, SERVICE, deadline, sleep)
+    if code != 0:
+        cause = error_line(output) or (output.strip().splitlines() or ["no output"])[-1]
+        raise KitError(f"setup_advanced_partitions failed (exit {code}): {cause}", FIX)
+    code, output = _run_one_shot(compose, CONFIG_SERVICE, deadline, sleep)
+    return StepOutcome(f"partitions set up ({judge(code, output)})", changed=True)
 
 
 def run_partman(compose: Any, on_line: Callable[[str], None]) -> str:
-    """Run setup_advanced_partitions in the web container; judge its exit and its output."""
-    result = compose.stream("exec", "-T", "web", *COMMAND, on_line=on_line)
+    """`provision partman`: GlitchTip's command in the web container (its output shown, its
+    verdict not trusted), then the kit's configuration with psql in the postgres container."""
+    compose.stream("exec", "-T", "web", *COMMAND, on_line=on_line)
+    result = compose.stream("exec", "-T", "postgres", *_psql_in_postgres(), on_line=on_line)
     return judge(result.returncode, result.output)
+
+
+def _psql_in_postgres() -> list[str]:
+    """partman-config's psql, run inside the postgres container (its socket, user glitchtip)."""
+    command = partman_sql.command()
+    return [command[0], "-U", "glitchtip", "-d", "glitchtip", *command[1:]]

@@ -28,7 +28,7 @@ POLL = 0.2
 
 # One-shot services nothing depends on: `up --wait` reports them as failed once they exit (even
 # with 0), so they are left out here and run by their own step.
-RUN_LATER = ("partman-setup",)
+RUN_LATER = ("partman-setup", "partman-config")
 
 # What the start step leaves in ctx.results for the migrate step, to spare it a `compose ps`.
 CURRENT_KEY = "stack_current"  # True: `up` was skipped, every container proven current

@@ -9,6 +9,7 @@ from __future__ import annotations
 from provision.proxy import ca, switch
 from provision.stack import (
     admin,
+    liveness,
     metrics,
     migrate,
     partman,
@@ -43,6 +44,12 @@ STEPS: list[Step] = [
     Step("partman", "pg_partman advanced partitions", partman.check_partman, partman.applies),
     Step("admin", "the first superuser, unless GlitchTip shows it exists", admin.create_admin),
     Step("project", "API token, organization, team, project, DSN", project.create_project),
+    Step(
+        "alive",
+        "worker and its scheduler still running (no crash, no dead beat) after start",
+        liveness.check_alive,
+        liveness.applies,
+    ),
     Step("metrics", "Prometheus, Grafana and the exporters, when on", metrics.metrics),
     Step("proxy-ca", "the TLS proxy's internal CA root, exported", ca.export_step, ca.applies),
     Step("wrap-up", "URL, admin, DSN, next commands", wrap.wrap_up),

@@ -17,7 +17,7 @@
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
-# Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|failmigrate|
+# Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|glitchtip5snapshot|failmigrate|
 #        locust|prometheus|postgres-exporter|valkey-exporter|grafana ...]  (no argument: all of them)
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
@@ -141,7 +141,7 @@ PY
 
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] ||
-    want=(postgres postgres18 valkey glitchtip6 glitchtip5 failmigrate locust prometheus
+    want=(postgres postgres18 valkey glitchtip6 glitchtip5 glitchtip5snapshot failmigrate locust prometheus
         postgres-exporter valkey-exporter grafana caddy)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -166,14 +166,23 @@ for name in "${want[@]}"; do
                 --build-arg "STANDIN_ID=$(docker image inspect --format '{{.Id}}' "$standin")"
             ;;
         valkey) build "$GTK_NS/valkey:8" "$images/valkey" ;;
-        glitchtip6 | glitchtip5)
+        glitchtip6 | glitchtip5 | glitchtip5snapshot)
+            # 5: the released v5.1.0's behaviour; 5-snapshot: the later 5.x code NOTES.md was
+            # recorded on (GLITCHTIP_STANDIN_RELEASE, standin/config.py).
             major="${name#glitchtip}"
-            ctx="$tmp/glitchtip$major"
+            release=""
+            tag="$major"
+            case "$major" in
+                6) version=6.2.6-standin ;;
+                5) version=5.1.0-standin release=v5.1.0 ;;
+                5snapshot) major=5 tag=5-snapshot version=5.1.1-standin release=snapshot ;;
+            esac
+            ctx="$tmp/$name"
             mkdir -p "$ctx"
             glitchtip_context "$ctx"
-            if [[ $major == 6 ]]; then version=6.2.6-standin; else version=5.1.1-standin; fi
-            build "$GTK_NS/glitchtip:$major" "$ctx" \
-                --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version"
+            build "$GTK_NS/glitchtip:$tag" "$ctx" \
+                --build-arg "GLITCHTIP_MAJOR=$major" --build-arg "GLITCHTIP_VERSION=$version" \
+                --build-arg "GLITCHTIP_RELEASE=$release"
             ;;
         locust)
             ctx="$tmp/locust"
@@ -191,7 +200,7 @@ for name in "${want[@]}"; do
             caddy_context "$ctx"
             build "$GTK_NS/caddy:2" "$ctx"
             ;;
-        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy)" ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, glitchtip5snapshot, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy)" ;;
     esac
 done
 

@@ -39,7 +39,9 @@ IMAGES = {
     "postgres": f"{IMAGE_NAMESPACE}/postgres:17",
     "valkey": f"{IMAGE_NAMESPACE}/valkey:8",
     "glitchtip6": f"{IMAGE_NAMESPACE}/glitchtip:6",
+    # GlitchTip 5 as released (v5.1.0) and as the later 5.x code NOTES.md was recorded on.
     "glitchtip5": f"{IMAGE_NAMESPACE}/glitchtip:5",
+    "glitchtip5_snapshot": f"{IMAGE_NAMESPACE}/glitchtip:5-snapshot",
     "locust": f"{IMAGE_NAMESPACE}/locust:2",
     # PostgreSQL 18 in the official 18 layout (Postgres major upgrades), and the 6 stand-in whose
     # migrations fail (upgrade rollbacks): tests/stack/test_upgrade_stack.py.

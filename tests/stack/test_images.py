@@ -48,11 +48,12 @@ services:
       timeout: 3s
       retries: 60
   migrate:
-    image: {ns}/glitchtip:{major}
+    image: {ns}/glitchtip:{tag}
     command: ./bin/run-migrate.sh
     environment: &env
       DATABASE_URL: postgres://postgres:${{POSTGRES_PASSWORD}}@postgres:5432/postgres
       VALKEY_URL: redis://valkey:6379/0
+      REDIS_URL: redis://valkey:6379/0  # GlitchTip v5.1.0 reads only this name
       SECRET_KEY: not-a-secret
       GLITCHTIP_DOMAIN: http://localhost:${{WEB_PORT}}
       ALLOWED_HOSTS: localhost,127.0.0.1
@@ -61,7 +62,7 @@ services:
     depends_on:
       postgres: {{condition: service_healthy}}
   web:
-    image: {ns}/glitchtip:{major}
+    image: {ns}/glitchtip:{tag}
     environment: *env
     ports: ["127.0.0.1:${{WEB_PORT}}:{web_port}"]
     depends_on:
@@ -80,7 +81,7 @@ services:
       timeout: 5s
       retries: 60
   worker:
-    image: {ns}/glitchtip:{major}
+    image: {ns}/glitchtip:{tag}
     command: {worker_command}
     environment: *env
     profiles: [worker]
@@ -88,7 +89,7 @@ services:
       migrate: {{condition: service_completed_successfully}}
       valkey: {{condition: service_healthy}}
   partman-setup:
-    image: {ns}/glitchtip:{major}
+    image: {ns}/glitchtip:{tag}
     command: ./manage.py setup_advanced_partitions
     environment: *env
     profiles: [partman]
@@ -100,7 +101,7 @@ volumes:
 """
 
 
-def _compose_yaml(major: int, *, partitioning: bool = False) -> str:
+def _compose_yaml(major: int, *, partitioning: bool = False, tag: str | None = None) -> str:
     if major >= 6:
         postgres_command, worker_command, web_port = "postgres", "./bin/run-worker.sh", 8000
     else:
@@ -113,6 +114,7 @@ def _compose_yaml(major: int, *, partitioning: bool = False) -> str:
     return COMPOSE.format(
         ns=IMAGE_NAMESPACE,
         major=major,
+        tag=tag or str(major),
         postgres_command=postgres_command,
         worker_command=worker_command,
         web_port=web_port,
@@ -285,26 +287,57 @@ def test_glitchtip6_standin_end_to_end(stack_env, tmp_path):
         assert [o["name"] for o in orgs.json()] == ["Stack Test"]
 
 
-def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path):
+PARTMAN_PARENTS = 12  # 3 tables x 4 hash parents (contract NOTES.md)
+
+
+@pytest.mark.parametrize("tag", ["5", "5-snapshot"])
+def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path, tag):
+    """The stand-in's setup_advanced_partitions as each release has it: v5.1.0's call is
+    refused by pg_partman 5 itself (and the command still exits 0); the snapshot's configures
+    the 12 parents. Then the kit's own configuration (provision/partman_sql.py) in psql."""
+    from provision import partman_sql
+
     port = stack_env.free_port()
     base = f"http://127.0.0.1:{port}"
     with stack_env.compose_project(tmp_path) as project:
         project.write(
-            _compose_yaml(5, partitioning=True),
+            _compose_yaml(5, partitioning=True, tag=tag),
             {"POSTGRES_PASSWORD": PASSWORD, "WEB_PORT": str(port)},
         )
         project.run("up", "-d", "--wait", "--wait-timeout", "120", "postgres", "valkey", "web")
         health = httpx.get(f"{base}/_health/", timeout=5)
         assert (health.status_code, health.text) == (200, "ok")
+        psql = ("exec", "-T", "postgres", "psql", "-U", "postgres", "-tAc")
+        count = "SELECT count(*) FROM partman.part_config"
 
-        for _ in range(2):  # idempotent: the kit may run it on every `up`
+        for _ in range(2):  # exit 0 whatever happened, as the real command
             setup = project.run("--profile", "partman", "run", "--rm", "partman-setup")
             output = setup.stdout + setup.stderr
-            assert "Successfully configured all pg_partman tables" in output, output
-            assert "error" not in output.lower(), output
-        psql = ("exec", "-T", "postgres", "psql", "-U", "postgres", "-tAc")
+            if tag == "5":
+                assert "An error occurred during pg_partman table configuration" in output, output
+                assert "create_parent" in output and "does not exist" in output, output
+                assert "Successfully" not in output, output
+                assert project.run(*psql, count).stdout.strip() == "0"
+            else:
+                assert "Successfully configured all pg_partman tables" in output, output
+                assert "error" not in output.lower(), output
+                assert project.run(*psql, count).stdout.strip() == str(PARTMAN_PARENTS)
+        # The kit's configuration, twice: idempotent, 12 parents whatever the command did.
+        for _ in range(2):
+            kit = project.run(*psql[:-1], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                              partman_sql.config_sql())  # fmt: skip
+            assert "partman-config: done, pg_partman 5." in kit.stderr, kit.stderr
+            assert f"manages {PARTMAN_PARENTS} of {PARTMAN_PARENTS} tables" in kit.stderr
+        assert project.run(*psql, count).stdout.strip() == str(PARTMAN_PARENTS)
+        settings = project.run(
+            *psql,
+            "SELECT DISTINCT retention, retention_keep_table, infinite_time_partitions,"
+            " partition_interval, premake FROM partman.part_config ORDER BY 1",
+        ).stdout.splitlines()
+        assert settings == ["14 days|f|t|2 days|4", "90 days|f|t|2 days|4"], settings
         partitions = project.run(
-            *psql, "SELECT count(*) FROM partman.show_partitions('public.standin_issueaggregate')"
+            *psql,
+            "SELECT count(*) FROM partman.show_partitions('public.issue_events_issueaggregate_p0')",
         ).stdout.strip()
         assert int(partitions) >= 4
         bgw = project.run(*psql, "SHOW shared_preload_libraries").stdout.strip()
@@ -315,5 +348,5 @@ def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path):
         assert _wait_for(lambda: _worker_probe_passes(project, 5), 10, "the worker probe")
         worker_logs = project.run("logs", "--no-color", "worker").stdout
         assert "Process 1 issue event requests (stored 1)" in worker_logs
-        rows = project.run(*psql, "SELECT sum(count) FROM standin_issueaggregate").stdout
+        rows = project.run(*psql, "SELECT sum(count) FROM issue_events_issueaggregate").stdout
         assert rows.strip() == "1"

@@ -10,6 +10,7 @@ DSN processed by the in-process worker, a second up that changes nothing, down, 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from test_up_stack import Deployment, send_event, wait_for_issue
@@ -21,10 +22,10 @@ pytestmark = pytest.mark.stack
 def deploy(tmp_path, stack_env):
     made: list[Deployment] = []
 
-    def make(major: int, profile: str = "minimal") -> Deployment:
+    def make(major: int, profile: str = "minimal", release: str = "") -> Deployment:
         directory = tmp_path / f"gt{major}-{profile}"
         directory.mkdir(exist_ok=True)
-        deployment = Deployment(directory, major, stack_env.images)
+        deployment = Deployment(directory, major, stack_env.images, release=release)
         with (directory / "glitchtip.yaml").open("a") as settings:
             settings.write(f"profile: {profile}\n")
         made.append(deployment)
@@ -47,13 +48,24 @@ def set_profile(deployment: Deployment, profile: str) -> None:
     path.write_text("\n".join([*lines, f"profile: {profile}"]) + "\n")
 
 
-@pytest.mark.parametrize(("major", "expected"), [(6, set()), (5, {"valkey"})])
-def test_minimal_up_event_second_up_down_up(deploy, major, expected):
-    gt = deploy(major)
+BEAT_SCHEDULE = "/tmp/celerybeat-schedule"
+
+
+@pytest.mark.parametrize(
+    ("major", "expected", "release"),
+    [(6, set(), ""), (5, {"valkey"}, "v5.1.0"), (5, {"valkey"}, "snapshot")],
+)
+def test_minimal_up_event_second_up_down_up(deploy, major, expected, release):
+    gt = deploy(major, release=release)
     first = gt.provision("up")
     assert "DSN:" in first.stdout
     assert services(gt) == {"postgres", "migrate", "web"} | expected
     dsn = gt.dsn()
+    if major == 5:
+        # The all-in-one's beat kept its schedule (v5.1.0: in the working directory, /tmp).
+        assert gt.compose("exec", "-T", "web", "test", "-f", BEAT_SCHEDULE).returncode == 0
+        log = gt.provision("logs", "web", "--tail", "400").stdout
+        assert "Process Beat:" not in log and "Read-only file system" not in log, log
 
     message = f"kit minimal stack test {major}"
     send_event(dsn, gt.port, message)
@@ -81,6 +93,30 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected):
     wait_for_issue(gt, "glitchtip", "default", message)  # the data survived
     send_event(dsn, gt.port, message + " after restart")
     wait_for_issue(gt, "glitchtip", "default", message + " after restart")
+    if release == "v5.1.0":
+        beat_dies_where_the_image_puts_it(gt)
+
+
+def beat_dies_where_the_image_puts_it(gt: Deployment) -> None:
+    """Measured on the v5.1.0 stand-in: the all-in-one in the image's working directory (/code,
+    read-only) loses its beat while web stays healthy; `verify` says so, and `up` (which
+    renders /tmp again) brings it back."""
+    override = gt.directory / "cwd-override.yml"
+    override.write_text("services:\n  web:\n    working_dir: /code\n")
+    done = gt.compose("-f", str(override), "up", "-d", "--wait", "--no-deps", "web")
+    assert done.returncode == 0, done.stdout + done.stderr  # healthy: no healthcheck sees it
+    deadline = time.monotonic() + 30
+    while "celerybeat-schedule" not in gt.compose("logs", "--no-color", "web").stdout:
+        assert time.monotonic() < deadline, "the beat did not fail in /code"
+        time.sleep(1)
+    verified = gt.provision("verify", check=False)
+    print(verified.stdout + verified.stderr)
+    assert verified.returncode != 0
+    assert "the scheduler (Celery beat) in web died" in verified.stdout + verified.stderr
+    override.unlink()
+    report = gt.up_json()
+    assert report["ok"], report
+    assert {s["name"]: s["status"] for s in report["steps"]}["alive"] == "ok", report
 
 
 def test_switch_standard_to_minimal_keeps_data_and_retires_worker_and_valkey(deploy):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.majors import RELEASES_5
+
 _PATH = Path(__file__).parent / "images" / "glitchtip" / "standin" / "config.py"
 _spec = importlib.util.spec_from_file_location("standin_config", _PATH)
 config = importlib.util.module_from_spec(_spec)
@@ -49,6 +51,71 @@ def test_database_url_and_valkey_url(monkeypatch):
     assert config.valkey_url() == "redis://valkey:6379/1"
 
 
+_VALKEY_VARS = ("VALKEY_URL", "REDIS_URL", "VALKEY_HOST", "REDIS_HOST", "VALKEY_PORT",
+                "REDIS_PORT", "VALKEY_PASSWORD", "REDIS_PASSWORD")  # fmt: skip
+
+
+def as_standin(monkeypatch, major: str) -> None:
+    """GLITCHTIP_STANDIN_MAJOR (and _RELEASE): "5" is v5.1.0 (the image's default),
+    "5-snapshot" the later 5.x code, "6" GlitchTip 6."""
+    number, _, release = major.partition("-")
+    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", number)
+    if release:
+        monkeypatch.setenv("GLITCHTIP_STANDIN_RELEASE", release)
+    else:
+        monkeypatch.delenv("GLITCHTIP_STANDIN_RELEASE", raising=False)
+
+
+@pytest.mark.parametrize(
+    ("major", "env", "url"),
+    [
+        # v5.1.0 reads REDIS_* only (contract NOTES.md): VALKEY_URL alone leaves the default.
+        ("5", {"VALKEY_URL": "redis://valkey:6379/0"}, "redis://redis:6379/0"),
+        ("5", {"VALKEY_URL": "redis://a:6379/0", "REDIS_URL": "redis://b:6379/0"},
+         "redis://b:6379/0"),
+        ("5", {"VALKEY_HOST": "valkey"}, "redis://redis:6379/0"),
+        ("5", {"REDIS_HOST": "valkey", "REDIS_PASSWORD": "p"}, "redis://:p@valkey:6379/0"),
+        # later 5.x and 6: VALKEY_URL first, REDIS_URL as the fallback.
+        ("5-snapshot", {"VALKEY_URL": "redis://valkey:6379/0"}, "redis://valkey:6379/0"),
+        ("5-snapshot", {"VALKEY_URL": "redis://a:6379/0", "REDIS_URL": "redis://b:6379/0"},
+         "redis://a:6379/0"),
+        ("5-snapshot", {"VALKEY_HOST": "valkey"}, "redis://valkey:6379/0"),
+        ("6", {"VALKEY_URL": "redis://valkey:6379/0"}, "redis://valkey:6379/0"),
+    ],
+)  # fmt: skip
+def test_valkey_url_under_the_names_each_release_reads(monkeypatch, major, env, url):
+    for name in _VALKEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    as_standin(monkeypatch, major)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert config.valkey_url() == url
+
+
+@pytest.mark.parametrize("release", RELEASES_5)
+def test_each_release_of_the_kits_table_is_copied_by_the_standin(monkeypatch, release):
+    """provision/majors.py's RELEASES_5 and the stand-in agree; the kit's rendered environment
+    (VALKEY_URL and REDIS_URL, all server variables) gives a keep-alive ASGI server on 8000."""
+    for name in (*_VALKEY_VARS, *_SERVER_VARS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", "5")
+    monkeypatch.setenv("GLITCHTIP_STANDIN_RELEASE", release.name)
+    monkeypatch.setenv("VALKEY_URL", "redis://valkey:6379/0")
+    assert (config.valkey_url() == "redis://valkey:6379/0") is release.reads_valkey_url
+    monkeypatch.setenv("USE_GRANIAN", "true")
+    assert (config.web_server().name == "granian-wsgi") is release.has_granian
+    from provision import majors
+
+    for name, value in majors.MAJORS[5].web_server_env:
+        monkeypatch.setenv(name, value)
+    for name in majors.MAJORS[5].valkey_url_envs:
+        monkeypatch.setenv(name, "redis://valkey:6379/0")
+    server = config.web_server()
+    assert config.valkey_url() == "redis://valkey:6379/0"
+    assert (server.port, server.keep_alive, server.truncates_plain_bodies) == (8000, True, False)
+    assert server.name == ("granian-asgi" if release.has_granian else "uvicorn")
+
+
 def test_file_variant(monkeypatch, tmp_path):
     secret = tmp_path / "url"
     secret.write_text("postgres://a:b@h:1/d\n")
@@ -64,13 +131,15 @@ def test_file_variant(monkeypatch, tmp_path):
         ("6", {"PORT": "8080"}, 8000),
         ("5", {}, 8080),
         ("5", {"PORT": "9000"}, 9000),
-        ("5", {"USE_GRANIAN": "true"}, 8000),
+        ("5", {"USE_GRANIAN": "true"}, 8080),  # v5.1.0 knows no granian: uWSGI
+        ("5", {"USE_ASYNC_SERVER": "true"}, 8000),
+        ("5-snapshot", {"USE_GRANIAN": "true"}, 8000),
     ],
 )
 def test_web_port_per_major(monkeypatch, major, env, port):
     for name in ("PORT", "USE_GRANIAN", "USE_ASYNC_SERVER", "GRANIAN_PORT"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", major)
+    as_standin(monkeypatch, major)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert config.web_port() == port
@@ -87,12 +156,31 @@ ASGI = ("granian-asgi", 8000, True, False)
     ("major", "env", "expected"),
     [
         # GlitchTip 5's run-web.sh: uWSGI unless USE_GRANIAN / USE_ASYNC_SERVER are "true".
+        ("5-snapshot", {}, ("uwsgi", 8080, False, False)),
+        ("5-snapshot", {"USE_GRANIAN": "True"}, ("uwsgi", 8080, False, False)),  # `= "true"`
+        ("5-snapshot", {"USE_GRANIAN": "true"}, ("granian-wsgi", 8000, True, True)),
+        ("5-snapshot", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true"}, ASGI),
+        (
+            "5-snapshot",
+            {"USE_GRANIAN": "true", "GRANIAN_PORT": "9001"},
+            ("granian-wsgi", 9001, True, True),
+        ),
+        ("5-snapshot", {"USE_ASYNC_SERVER": "true"}, ("uvicorn", 8000, True, False)),
+        # v5.1.0's run-web.sh has no granian: USE_ASYNC_SERVER -> uvicorn, else uWSGI.
         ("5", {}, ("uwsgi", 8080, False, False)),
-        ("5", {"USE_GRANIAN": "True"}, ("uwsgi", 8080, False, False)),  # shell `= "true"`
-        ("5", {"USE_GRANIAN": "true"}, ("granian-wsgi", 8000, True, True)),
-        ("5", {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true"}, ASGI),
-        ("5", {"USE_GRANIAN": "true", "GRANIAN_PORT": "9001"}, ("granian-wsgi", 9001, True, True)),
+        ("5", {"USE_GRANIAN": "true"}, ("uwsgi", 8080, False, False)),
         ("5", {"USE_ASYNC_SERVER": "true"}, ("uvicorn", 8000, True, False)),
+        # The kit's rendering: uvicorn on v5.1.0, granian ASGI on later code, both on 8000.
+        (
+            "5",
+            {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true", "UVICORN_PORT": "8000"},
+            ("uvicorn", 8000, True, False),
+        ),
+        (
+            "5-snapshot",
+            {"USE_GRANIAN": "true", "USE_ASYNC_SERVER": "true", "UVICORN_PORT": "8000"},
+            ASGI,
+        ),
         ("6", {}, ASGI),
         ("6", {"USE_GRANIAN": "false", "USE_ASYNC_SERVER": "false"}, ASGI),
     ],
@@ -100,7 +188,7 @@ ASGI = ("granian-asgi", 8000, True, False)
 def test_web_server_follows_run_web_sh(monkeypatch, major, env, expected):
     for name in _SERVER_VARS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GLITCHTIP_STANDIN_MAJOR", major)
+    as_standin(monkeypatch, major)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     server = config.web_server()

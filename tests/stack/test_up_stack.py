@@ -50,13 +50,15 @@ class Deployment:
         images: dict[str, str],
         partman: bool = False,
         domain: str | None = None,
+        release: str = "",
     ):
         self.directory = directory
         self.port = free_port()
         self.project = f"gtkup-{secrets.token_hex(4)}"
         self.partman = partman
         self.transcript: list[str] = []
-        glitchtip = images[f"glitchtip{major}"]
+        # GlitchTip 5: the stand-in of v5.1.0 (the released image), or of the later 5.x code.
+        glitchtip = images[f"glitchtip{major}" + ("_snapshot" if release == "snapshot" else "")]
         lines = [
             f"glitchtip_major: {major}",
             f"glitchtip_image: {glitchtip}",
@@ -155,10 +157,12 @@ class Deployment:
 def deploy(tmp_path, stack_env):
     made: list[Deployment] = []
 
-    def make(major: int, partman: bool = False, domain: str | None = None) -> Deployment:
+    def make(
+        major: int, partman: bool = False, domain: str | None = None, release: str = ""
+    ) -> Deployment:
         directory = tmp_path / f"gt{major}"
         directory.mkdir(exist_ok=True)
-        deployment = Deployment(directory, major, stack_env.images, partman, domain)
+        deployment = Deployment(directory, major, stack_env.images, partman, domain, release)
         made.append(deployment)
         return deployment
 
@@ -456,8 +460,14 @@ def test_glitchtip6_up_event_second_up_down_up(deploy):
     wait_for_issue(gt, "glitchtip", "default", "kit stack test 6")  # the event survived
 
 
-def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy):
-    gt = deploy(5)
+RELEASES_5 = ["v5.1.0", "snapshot"]
+
+
+@pytest.mark.parametrize("release", RELEASES_5)
+def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy, release):
+    """On the v5.1.0 stand-in (REDIS_URL only, uvicorn) and on the later code's (VALKEY_URL,
+    granian). Before REDIS_URL was rendered, v5.1.0's web could not reach Valkey at all."""
+    gt = deploy(5, release=release)
     # A registry on a closed loopback port: refused at once, and no traffic leaves the machine.
     unreachable = {"GLITCHTIP_KIT_GLITCHTIP_IMAGE": "127.0.0.1:9/glitchtip/glitchtip:v5.1.1"}
     failed = gt.provision("up", check=False, env=unreachable)
@@ -505,27 +515,43 @@ def test_glitchtip5_failed_up_resumes_then_event_and_second_up(deploy):
     assert gt.dsn() == dsn
 
 
-def test_glitchtip5_partman(deploy):
-    gt = deploy(5, partman=True, domain=HTTPS_DOMAIN)
+@pytest.mark.parametrize("release", RELEASES_5)
+def test_glitchtip5_partman(deploy, release):
+    """`make partman-start` (`up --partman`): on v5.1.0 GlitchTip's own setup cannot succeed
+    and the kit's partman-config does the job; on later code GlitchTip's command does it and
+    partman-config finds everything managed. 12 parents either way, then an event."""
+    gt = deploy(5, partman=True, domain=HTTPS_DOMAIN, release=release)
     report = gt.up_json()
     steps = {step["name"]: step for step in report["steps"]}
     assert steps["partman"]["status"] == "ok", report
+    assert "manages 12 of 12 tables" in steps["partman"]["detail"], report
+    setup_log = gt.compose("logs", "--no-color", "partman-setup").stdout
+    if release == "v5.1.0":
+        assert "An error occurred during pg_partman table configuration" in setup_log
+    else:
+        assert "Successfully configured all pg_partman tables" in setup_log
+    config_log = gt.compose("logs", "--no-color", "partman-config").stdout
+    configured = config_log.count("partman-config: configured")
+    assert configured == (12 if release == "v5.1.0" else 0), config_log
     # An https domain on GlitchTip 5 too: Secure cookies, and still a DSN.
     assert re.fullmatch(r"https://[0-9a-f]{32}@errors\.example\.test/\d+", gt.dsn()), gt.dsn()
     assert signup_state(gt.port, HTTPS_DOMAIN)["csrf_cookie_secure"] is True
     query = (
-        "select count(*) from partman.part_config; "
-        "select count(*) from pg_inherits where inhparent = "
-        "'public.standin_issueaggregate'::regclass;"
+        "select parent_table || ' ' || count(*) || ' ' || max(retention) "
+        "from partman.part_config c, partman.show_partitions(c.parent_table) "
+        "group by parent_table order by parent_table;"
     )
     done = gt.compose("exec", "-T", "postgres", "psql", "-U", "glitchtip", "-d", "glitchtip",
                       "-tA", "-c", query)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    configs, partitions = (int(x) for x in done.stdout.split())
-    assert configs >= 1 and partitions >= 1, done.stdout
+    print(f"partitions ({release}):\n{done.stdout}")
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    assert len(rows) == 12, done.stdout
+    assert all(int(count) >= 4 for _parent, count, *_ in rows), done.stdout
     second = gt.up_json()
     assert second["ok"] and second["changed"] is False, second
-    rerun = gt.provision("partman")  # idempotent, judged on its output
-    assert "already managed" in rerun.stdout or "Configured" in rerun.stdout
+    rerun = gt.provision("partman")  # GlitchTip's command, then the kit's: idempotent
+    assert "partman-config: done, pg_partman 5." in rerun.stdout, rerun.stdout
+    assert "manages 12 of 12 tables" in rerun.stdout
     send_event(gt.dsn(), gt.port, "kit stack test partman")
     wait_for_issue(gt, "glitchtip", "default", "kit stack test partman")

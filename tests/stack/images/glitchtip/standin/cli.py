@@ -145,13 +145,37 @@ def cmd_createsuperuser(args: list[str]) -> int:
     return 0
 
 
-PARTMAN_PARENT = "public.standin_issueaggregate"
 # What GlitchTip 5's command prints when every table is configured (the kit greps for it).
 PARTMAN_SUCCESS = "Successfully configured all pg_partman tables"
+# (table, p_start_partition) as GlitchTip 5 configures them: start now, or one day back for
+# transaction events; retention 14 days for issue aggregates, 90 for the others.
+PARTMAN_CONFIG = (
+    ("issue_events_issueaggregate", "date", "now()", "14 days"),
+    ("performance_transactionevent", "start_timestamp", "now() - interval '1 day'", "90 days"),
+    ("performance_transactiongroupaggregate", "date", "now()", "90 days"),
+)
+
+
+def _create_parent_sql(parent: str, control: str, start: str) -> str:
+    """The create_parent call of each release (contract NOTES.md). v5.1.0's asks for
+    `p_type := 'native'` and `p_infinite_time_partitions`, which no pg_partman release accepts
+    (5.x: neither exists; 4.7: no p_default_table): pg_partman itself refuses it here too."""
+    common = (
+        f"p_parent_table := '{parent}', p_control := '{control}', p_interval := '2 days',"
+        f" p_premake := 4, p_start_partition := to_char({start}, 'YYYY-MM-DD HH24:MI:SS'),"
+        " p_default_table := false"
+    )
+    if config.is_v510():
+        return (
+            f"SELECT partman.create_parent({common}, p_type := 'native',"
+            " p_infinite_time_partitions := true)"
+        )
+    return f"SELECT partman.create_parent({common}, p_type := 'range')"
 
 
 def cmd_setup_advanced_partitions() -> int:
-    """GlitchTip 5's command: pg_partman 5 setup; on failure it prints and STILL exits 0."""
+    """GlitchTip 5's command: pg_partman setup of the 12 parents; on failure it prints and
+    STILL exits 0. Unlike the real one, a parent pg_partman already manages is skipped."""
     if config.major() >= 6:
         print("Unknown command: 'setup_advanced_partitions'", file=sys.stderr)
         return 1
@@ -163,32 +187,27 @@ def cmd_setup_advanced_partitions() -> int:
         with conn, conn.cursor() as cur:
             cur.execute("CREATE SCHEMA IF NOT EXISTS partman")
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT 1 FROM partman.part_config WHERE parent_table = %s", (PARTMAN_PARENT,)
-            )
-            if cur.fetchone():
-                print(f"{PARTMAN_PARENT} is already managed by pg_partman.")
-                print(PARTMAN_SUCCESS)
-                return 0
-            cur.execute(
-                "SELECT partman.create_parent("
-                " p_parent_table := %s, p_control := 'date', p_type := 'range',"
-                " p_interval := '2 days', p_premake := 4,"
-                " p_start_partition := (now() - interval '2 days')::text,"
-                " p_default_table := false)",
-                (PARTMAN_PARENT,),
-            )
-            cur.execute(
-                "UPDATE partman.part_config SET retention = '90 days',"
-                " retention_keep_table = false, infinite_time_partitions = true"
-                " WHERE parent_table = %s",
-                (PARTMAN_PARENT,),
-            )
-        print(f"Configured pg_partman for {PARTMAN_PARENT}.")
+        for table, control, start, retention in PARTMAN_CONFIG:
+            with conn, conn.cursor() as cur:
+                for index in range(4):
+                    parent = f"public.{table}_p{index}"
+                    cur.execute(
+                        "SELECT 1 FROM partman.part_config WHERE parent_table = %s", (parent,)
+                    )
+                    if not cur.fetchone():
+                        cur.execute(_create_parent_sql(parent, control, start))
+                cur.execute(
+                    "UPDATE partman.part_config SET retention = %s,"
+                    " retention_keep_table = false, infinite_time_partitions = true"
+                    " WHERE parent_table LIKE %s",
+                    (retention, f"public.{table}_p%"),
+                )
+            print(f"Configured pg_partman for {table}.")
         print(PARTMAN_SUCCESS)
     except Exception as exc:
-        print(f"An error occurred during table configuration: {' '.join(str(exc).split())}")
+        print(
+            "An error occurred during pg_partman table configuration: " + " ".join(str(exc).split())
+        )
     finally:
         conn.close()
     return 0
@@ -227,7 +246,9 @@ def _record_aggregate(conn, count: int) -> None:
     """Write ingest counts into the partitioned table, as GlitchTip's issue aggregates do: with
     advanced partitioning but no pg_partman partitions this fails like the real thing."""
     with conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO standin_issueaggregate (date, count) VALUES (now(), %s)", (count,))
+        cur.execute(
+            "INSERT INTO issue_events_issueaggregate (date, count) VALUES (now(), %s)", (count,)
+        )
 
 
 def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
@@ -403,11 +424,19 @@ def cmd_all_in_one() -> int:
     0.0.0.0:8000, whatever PORT says; the broker is Valkey. Here: the stand-in's worker in a
     thread beside its web server; SIGTERM stops the web server, then the worker."""
     config.ALL_IN_ONE = True
+    beat: list[str] = []
     if config.major() < 6:
         cmd_migrate()  # app.py's run_init: migrate (and createcachetable)
+        # app.py's beat: its schedule `celerybeat-schedule` in the working directory on v5.1.0,
+        # /tmp/celerybeat-schedule on later 5.x (contract NOTES.md).
+        beat = ["-B"] if config.is_v510() else ["-B", "-s", "/tmp/celerybeat-schedule"]
     stop = threading.Event()
     embedded = threading.Thread(
-        target=cmd_worker, kwargs={"stop": stop}, name="embedded-worker", daemon=True
+        target=cmd_worker,
+        args=(beat,),
+        kwargs={"stop": stop},
+        name="embedded-worker",
+        daemon=True,
     )
     embedded.start()
     try:

@@ -56,6 +56,31 @@ def major() -> int:
     return int(os.environ.get("GLITCHTIP_STANDIN_MAJOR", "6"))
 
 
+# GlitchTip 5 comes as two codes (contract NOTES.md, "GlitchTip v5.1.0 ... differs from the
+# snapshot"): the released image v5.1.0 and the later 5.x code most of NOTES.md was recorded on.
+RELEASE_V510 = "v5.1.0"
+RELEASE_SNAPSHOT = "snapshot"
+
+
+def release() -> str:
+    """Which GlitchTip 5 the stand-in copies: GLITCHTIP_STANDIN_RELEASE (an environment variable
+    of the image, `glitchtip:5-snapshot` sets it), default v5.1.0, the released image. With
+    v5.1.0: REDIS_* only (VALKEY_* unknown), no granian (USE_ASYNC_SERVER -> uvicorn), the
+    setup_advanced_partitions call no pg_partman accepts, the all-in-one's beat schedule in the
+    working directory. Meaningless for 6."""
+    value = (os.environ.get("GLITCHTIP_STANDIN_RELEASE") or RELEASE_V510).strip()
+    if value not in (RELEASE_V510, RELEASE_SNAPSHOT):
+        die(
+            f"GLITCHTIP_STANDIN_RELEASE must be {RELEASE_V510} or {RELEASE_SNAPSHOT}, got {value!r}"
+        )
+    return value
+
+
+def is_v510() -> bool:
+    """GlitchTip 5 as released (v5.1.0)."""
+    return major() == 5 and release() == RELEASE_V510
+
+
 def database_dsn() -> dict:
     """psycopg2 connect() keywords from DATABASE_URL, else DATABASE_HOST & co (GlitchTip's)."""
     url = env("DATABASE_URL")
@@ -93,21 +118,29 @@ def describe_dsn(dsn: dict) -> str:
 
 
 def valkey_url() -> str | None:
-    """VALKEY_URL (alias REDIS_URL, or VALKEY_HOST & co); None when set to "" (no Valkey).
+    """The broker/cache/session URL as the version reads it; None when set to "" (no Valkey).
 
+    6 and later 5.x: VALKEY_URL, falling back to REDIS_URL, else VALKEY_HOST/REDIS_HOST & co.
+    v5.1.0 (contract NOTES.md): REDIS_URL, else REDIS_HOST, REDIS_PORT, REDIS_DATABASE,
+    REDIS_PASSWORD; it knows no VALKEY_* name. Default redis://redis:6379/0 either way.
     GlitchTip 6 documents VALKEY_URL="" as "run without Valkey"; the stand-in then queues
     ingested events in Postgres.
     """
-    for name in ("VALKEY_URL", "REDIS_URL"):
-        value = env(name)
+    prefixes = ("REDIS",) if is_v510() else ("VALKEY", "REDIS")
+    for prefix in prefixes:
+        value = env(f"{prefix}_URL")
         if value is not None:
             return value or None
-    host = env("VALKEY_HOST") or env("REDIS_HOST")
+
+    def first(suffix: str) -> str | None:
+        return next((env(f"{p}_{suffix}") for p in prefixes if env(f"{p}_{suffix}")), None)
+
+    host = first("HOST")
     if host:
-        password = env("VALKEY_PASSWORD") or env("REDIS_PASSWORD") or ""
+        password = first("PASSWORD") or ""
         auth = f":{urllib.parse.quote(password)}@" if password else ""
-        port = env("VALKEY_PORT") or env("REDIS_PORT") or "6379"
-        db = env("VALKEY_DATABASE") or env("REDIS_DATABASE") or "0"
+        port = first("PORT") or "6379"
+        db = first("DATABASE") or "0"
         return f"redis://{auth}{host}:{port}/{db}"
     return "redis://redis:6379/0"
 
@@ -180,8 +213,9 @@ def web_server() -> WebServer:
     """What GlitchTip's `bin/start.sh` -> `bin/run-web.sh` runs for this environment.
 
     5 (run-web.sh): `USE_GRANIAN = "true"` -> run-granian.sh, on `GRANIAN_PORT` (8000), ASGI
-    when `USE_ASYNC_SERVER = "true"` else WSGI; else `USE_ASYNC_SERVER = "true"` ->
-    run-uvicorn.sh on `UVICORN_PORT` (8000); else run-uwsgi.sh on `$PORT` (8080). The scripts
+    when `USE_ASYNC_SERVER = "true"` else WSGI (later 5.x only: v5.1.0 has no granian and
+    ignores USE_GRANIAN); else `USE_ASYNC_SERVER = "true"` -> run-uvicorn.sh on `UVICORN_PORT`
+    (8000, `--workers $WEB_CONCURRENCY`); else run-uwsgi.sh on `$PORT` (8080). The scripts
     compare with the exact string "true" (`[ "$X" = "true" ]`), so "True" or "1" do not count.
     6: granian ASGI on 8000 whatever is set.
     """
@@ -191,13 +225,14 @@ def web_server() -> WebServer:
     if major() >= 6:
         port = int(env("GRANIAN_PORT") or 8000)
         return _server("granian-asgi", port, True, False, granian)
-    if env("USE_GRANIAN") == "true":
+    if env("USE_GRANIAN") == "true" and not is_v510():
         port = int(env("GRANIAN_PORT") or 8000)
         if env("USE_ASYNC_SERVER") == "true":
             return _server("granian-asgi", port, True, False, granian)
         return _server("granian-wsgi", port, True, True, granian)
     if env("USE_ASYNC_SERVER") == "true":
-        return _server("uvicorn", int(env("UVICORN_PORT") or 8000), True, False, granian)
+        uvicorn = _processes("WEB_CONCURRENCY")
+        return _server("uvicorn", int(env("UVICORN_PORT") or 8000), True, False, uvicorn)
     return _server("uwsgi", int(env("PORT") or 8080), False, False, _processes("UWSGI_WORKERS"))
 
 

@@ -82,29 +82,56 @@ def migrate(conn, initial_state: dict, *, advanced_partitioning: bool = False) -
             " id bigserial PRIMARY KEY, item jsonb NOT NULL,"
             " queued timestamptz NOT NULL DEFAULT now())",
         )
-        # Like GlitchTip 5's issue_events migration: a range-partitioned table. With advanced
-        # partitioning (decided before the first migrate) it gets no partition: pg_partman
-        # (`setup_advanced_partitions`) must create them, else writes fail. Without it a default
-        # partition stands for GlitchTip's Python-managed partitions.
-        parent = (
-            "CREATE TABLE standin_issueaggregate ("
-            " id bigserial, date timestamptz NOT NULL, count integer NOT NULL,"
-            " PRIMARY KEY (id, date)) PARTITION BY RANGE (date)"
-        )
+        # Like GlitchTip 5's issue_events.0004 and performance.0015 migrations: with advanced
+        # partitioning (decided before the first migrate) each of the three tables is
+        # hash-partitioned into `_p0`..`_p3`, each `PARTITION BY RANGE` on its time column and
+        # without partitions: pg_partman must create them, else writes fail ("no partition of
+        # relation ... found for row"). Without it a default partition stands for GlitchTip's
+        # Python-managed partitions (the worker writes issue_events_issueaggregate only).
         if advanced_partitioning:
-            step("0003_issueaggregate_partman", parent)
-        elif "0003_issueaggregate_partman" not in done:
+            step("0003_partitioned_tables_partman", *partman_tables_sql())
+        elif "0003_partitioned_tables_partman" not in done:
             step(
-                "0003_issueaggregate",
-                parent,
-                "CREATE TABLE standin_issueaggregate_default"
-                " PARTITION OF standin_issueaggregate DEFAULT",
+                "0003_partitioned_tables",
+                f"CREATE TABLE {AGGREGATE_TABLE} ("
+                " id bigserial, date timestamptz NOT NULL, count integer NOT NULL,"
+                " PRIMARY KEY (id, date)) PARTITION BY RANGE (date)",
+                f"CREATE TABLE {AGGREGATE_TABLE}_default PARTITION OF {AGGREGATE_TABLE} DEFAULT",
             )
         cur.execute(
             f"INSERT INTO {STATE_TABLE} (id, doc) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
             (_dumps(initial_state),),
         )
     return applied
+
+
+AGGREGATE_TABLE = "issue_events_issueaggregate"
+# GlitchTip 5's tables handed to pg_partman with advanced partitioning (contract NOTES.md):
+# name -> the time column pg_partman partitions on. Columns beyond these are left out.
+PARTMAN_TABLES = {
+    "issue_events_issueaggregate": "date",
+    "performance_transactionevent": "start_timestamp",
+    "performance_transactiongroupaggregate": "date",
+}
+HASH_PARTITIONS = 4
+
+
+def partman_tables_sql() -> list[str]:
+    """The advanced-partitioning tables: hash parents, each range-partitioned, no partitions."""
+    statements = []
+    for name, control in PARTMAN_TABLES.items():
+        statements.append(
+            f"CREATE TABLE {name} (id bigserial, {control} timestamptz NOT NULL,"
+            f" count integer NOT NULL DEFAULT 1, PRIMARY KEY (id, {control}))"
+            " PARTITION BY HASH (id)"
+        )
+        for index in range(HASH_PARTITIONS):
+            statements.append(
+                f"CREATE TABLE {name}_p{index} PARTITION OF {name}"
+                f" FOR VALUES WITH (MODULUS {HASH_PARTITIONS}, REMAINDER {index})"
+                f" PARTITION BY RANGE ({control})"
+            )
+    return statements
 
 
 class PostgresStore:
