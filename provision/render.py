@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provision import majors, profiles
+from provision import majors, profiles, secret_files
 from provision.envfile import format_value, parse_env, read_env_file, update_env_file
 from provision.errors import SettingsError
 from provision.fileio import (
@@ -191,6 +191,9 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
     values[METRICS_KEY] = "true" if settings.metrics else "false"
     values.update(recorded_values(settings))
+    if secrets.get("SECRET_KEY"):
+        found = secret_files.values(settings, secrets)
+        values.update(secret_files.versions(found, secrets["SECRET_KEY"]))
     return values
 
 
@@ -244,6 +247,8 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         "s": settings,
         "m": major,
         "p": majors.partman_reference(),
+        # Which secret files each service reads, and how (provision/secret_files.py).
+        "sf": secret_files.plan_for(settings),
         "https": settings.glitchtip_domain.startswith("https://"),
         "allowed_hosts": allowed_hosts(settings),
         "web_probe": web_probe(settings),
@@ -383,13 +388,19 @@ def env_quote(value: str) -> str:
 def plan(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """Validate `.env` and the lock, generate missing secrets (unsaved); return
     (rendered files, the managed `.env` values). Nothing is written."""
+    files, managed, _secrets = _plan(settings)
+    return files, managed
+
+
+def _plan(settings: Settings) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """plan(), and the secret files' values (name -> value) derived from `.env` as it will be."""
     existing = read_env_file(settings.env_path)
     validate_secrets(existing)
     check_partitioning_lock(settings, existing)
     secrets = {**existing, **missing_secrets(existing)}
     files = render_files(settings, secrets)
     managed = env_values(settings, secrets)
-    return files, managed
+    return files, managed, secret_files.values(settings, {**secrets, **managed})
 
 
 def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mapping[str, str]):
@@ -406,6 +417,10 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
         root = Path(scratch)
         for name in COMPOSE_FILES:
             (root / name).write_text(files[name], encoding="utf-8")
+        # Empty stand-ins: `config` needs no secret, and no value goes to the scratch copy.
+        secret_files.write_files(
+            root / secret_files.SECRETS_DIR, dict.fromkeys(secret_files.BY_NAME, "")
+        )
         existing = read_text_file(settings.env_path)
         if existing is not None:
             # The real .env with this render's keys set, exactly as write_rendered will make it.
@@ -441,10 +456,12 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
     """
     env_path = settings.env_path
     with locked(settings.directory):
-        files, managed = plan(settings)
+        files, managed, secret_values = _plan(settings)
         public = [name for name in files if name != ENV_FILE]
         for path in [env_path, *(settings.directory / name for name in public)]:
             check_writable_target(path)  # symlinks and FIFOs are refused before any write
+        secrets_dir = secret_files.directory_of(settings)
+        secret_files.check_directory(secrets_dir)
         from provision.monitoring.files import MOUNTED_DIRECTORIES
 
         mounted = [f"{name}/_" for name in MOUNTED_DIRECTORIES]  # "_": any file inside
@@ -459,6 +476,8 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
             wrote = write_atomic(env_path, files[ENV_FILE], mode=SECRET_FILE_MODE)
         if wrote:
             changed.append(env_path)
+        # The secret files, from .env as just written (0700 directory, see secret_files.py).
+        changed += secret_files.write_files(secrets_dir, secret_values)
         _make_directories(directories)
         for name in public:
             path = settings.directory / name

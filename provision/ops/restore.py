@@ -247,8 +247,11 @@ def _migrate_and_start(ctx: Any, say: Callable[[str], None]) -> None:
     from provision.stack.migrate import run_migrations
     from provision.stack.start import start
 
+    from provision import secret_files
+
     ctx.settings = None  # the restored .env may record other choices
     ctx._services = None
+    secret_files.sync(ctx.load_settings())  # the secret files of the restored .env
     run_migrations(ctx.compose(), on_line=lambda _line: None)
     say("migrations ran")
     outcome = start(ctx)
