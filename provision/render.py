@@ -388,19 +388,13 @@ def env_quote(value: str) -> str:
 def plan(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """Validate `.env` and the lock, generate missing secrets (unsaved); return
     (rendered files, the managed `.env` values). Nothing is written."""
-    files, managed, _secrets = _plan(settings)
-    return files, managed
-
-
-def _plan(settings: Settings) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """plan(), and the secret files' values (name -> value) derived from `.env` as it will be."""
     existing = read_env_file(settings.env_path)
     validate_secrets(existing)
     check_partitioning_lock(settings, existing)
     secrets = {**existing, **missing_secrets(existing)}
     files = render_files(settings, secrets)
     managed = env_values(settings, secrets)
-    return files, managed, secret_files.values(settings, {**secrets, **managed})
+    return files, managed
 
 
 def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mapping[str, str]):
@@ -456,7 +450,9 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
     """
     env_path = settings.env_path
     with locked(settings.directory):
-        files, managed, secret_values = _plan(settings)
+        files, managed = plan(settings)
+        # The secret files' values, from .env as this render leaves it.
+        secret_values = secret_files.values(settings, {**read_env_file(env_path), **managed})
         public = [name for name in files if name != ENV_FILE]
         for path in [env_path, *(settings.directory / name for name in public)]:
             check_writable_target(path)  # symlinks and FIFOs are refused before any write

@@ -106,9 +106,7 @@ TABLE: tuple[SecretFile, ...] = (
     SecretFile("database_url", database_url, {GLITCHTIP: ("DATABASE_URL_FILE",)}),
     SecretFile("email_url", _email_url, {GLITCHTIP: ("EMAIL_URL_FILE",)}),
     # GlitchTip 6 reads VALKEY_URL, 5 REDIS_URL: both name the one file.
-    SecretFile(
-        "valkey_url", _external_valkey, {GLITCHTIP: ("VALKEY_URL_FILE", "REDIS_URL_FILE")}
-    ),
+    SecretFile("valkey_url", _external_valkey, {GLITCHTIP: ("VALKEY_URL_FILE", "REDIS_URL_FILE")}),
     SecretFile(
         "aws_access_key_id", _s3("uploads_access_key_id"), {GLITCHTIP: ("AWS_ACCESS_KEY_ID_FILE",)}
     ),
@@ -227,11 +225,7 @@ class SecretPlan:
 def plan_for(settings: Any) -> SecretPlan:
     """The names of the secrets `settings` gives values (values themselves are not needed: the
     templates hold only names and paths)."""
-    names = {
-        row.name: ""
-        for row in TABLE
-        if row.value(settings, _NAMES_ONLY) is not None
-    }
+    names = {row.name: "" for row in TABLE if row.value(settings, _NAMES_ONLY) is not None}
     return SecretPlan(names)
 
 
@@ -239,7 +233,7 @@ class _AnyValue(dict):
     """A `.env` stand-in where every key has a value: which rows exist depends on the settings,
     never on whether `.env` holds the secret yet (the committed renders have no `.env`)."""
 
-    def get(self, key, default=None):  # noqa: D102
+    def get(self, key, default=None):
         return "x"
 
 

@@ -151,7 +151,12 @@ def test_interpolated_model_gets_secrets_as_files_from_env(rendered) -> None:
     env = read_env_file(directory / ".env")
     model = compose_model(directory, list(COMBINATIONS[-1]), interpolate=True)
     text = json.dumps(model)
-    for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+    for key in (
+        "SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    ):
         assert env[key] not in text, key  # compared, never printed
     web_env = model["services"]["web"]["environment"]
     assert web_env["WEB_CONCURRENCY"] == env["GLITCHTIP_KIT_WEB_CONCURRENCY"]

@@ -244,10 +244,9 @@ def restore_backup(
 def _migrate_and_start(ctx: Any, say: Callable[[str], None]) -> None:
     """The migrations (a fresh migrate container: the restored data may be older), then the
     stack, through the same code as `provision migrate` and `provision up`'s start step."""
+    from provision import secret_files
     from provision.stack.migrate import run_migrations
     from provision.stack.start import start
-
-    from provision import secret_files
 
     ctx.settings = None  # the restored .env may record other choices
     ctx._services = None

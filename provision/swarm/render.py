@@ -16,8 +16,8 @@ STATEFUL_LABEL = "glitchtip-kit.stateful"  # node label pinning Postgres and Val
 
 def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
-    from provision.proxy.names import NOBODY
     from provision import secret_files
+    from provision.proxy.names import NOBODY
     from provision.render import _environment, allowed_hosts, web_probe, worker_probe
 
     major = settings.major
