@@ -54,6 +54,9 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected):
     assert "DSN:" in first.stdout
     assert services(gt) == {"postgres", "migrate", "web"} | expected
     dsn = gt.dsn()
+    from secret_check import assert_no_secret_in_containers  # issue 18
+
+    assert_no_secret_in_containers(gt.directory, gt.project, {"postgres", "migrate", "web"})
 
     message = f"kit minimal stack test {major}"
     send_event(dsn, gt.port, message)
