@@ -56,8 +56,10 @@ def assert_no_secret_in_containers(
     service -> container state, for the caller's report."""
     values = secret_values(directory)
     assert len(values) >= 4, sorted(values)  # SECRET_KEY, passwords, URLs: there to be compared
-    label = f"com.docker.stack.namespace={project}" if swarm else (
-        f"com.docker.compose.project={project}"
+    label = (
+        f"com.docker.stack.namespace={project}"
+        if swarm
+        else (f"com.docker.compose.project={project}")
     )
     ids = _docker("ps", "-a", "-q", "--filter", f"label={label}").split()
     assert ids, f"no container of {project}"

@@ -578,7 +578,10 @@ def run_metrics_checks(gt: MetricsDeployment, send_event) -> None:
     assert set(after_metrics) >= METRICS_SERVICES, sorted(after_metrics)
     # Issue 18: the token, Grafana's and the database password reach the metrics services as
     # files; no container (metrics ones, exited migrate) holds a secret value in its config.
-    from stack.secret_check import assert_no_secret_in_compose_config, assert_no_secret_in_containers
+    from stack.secret_check import (
+        assert_no_secret_in_compose_config,
+        assert_no_secret_in_containers,
+    )
 
     assert_no_secret_in_containers(
         gt.directory, gt.project, {"migrate", "web", "worker", *METRICS_SERVICES}
