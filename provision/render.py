@@ -193,7 +193,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values.update(recorded_values(settings))
     if secrets.get("SECRET_KEY"):
         found = secret_files.values(settings, secrets)
-        values.update(secret_files.versions(found, secrets["SECRET_KEY"]))
+        values.update(secret_files.versions(found))
     return values
 
 

@@ -187,15 +187,17 @@ def readers() -> list[str]:
     return list(dict.fromkeys(group for row in TABLE for group in row.readers))
 
 
-def versions(found: Mapping[str, str], key: str) -> dict[str, str]:
-    """`.env` key -> 12 hex digits digesting the secrets each reader holds, keyed with SECRET_KEY
-    (it reveals nothing of them); a changed secret changes its readers' labels."""
+def versions(found: Mapping[str, str]) -> dict[str, str]:
+    """`.env` key -> 12 hex digits digesting the secrets each reader holds: an HMAC keyed with
+    those secrets themselves. Every reader holds a generated secret (SECRET_KEY, a password, the
+    token), so the digest reveals nothing, not even of a weak SMTP password beside them; and it
+    depends on that reader's secrets only: a rotated SECRET_KEY recreates GlitchTip's
+    containers, never Postgres or Grafana."""
     digests = {}
     for reader in readers():
-        names = mounts(reader, found)
-        joined = "\0".join(f"{name}={found[name]}" for name in names)
+        joined = "\0".join(f"{name}={found[name]}" for name in mounts(reader, found))
         digests[version_key(reader)] = hmac.new(
-            key.encode(), joined.encode(), hashlib.sha256
+            joined.encode(), reader.encode(), hashlib.sha256
         ).hexdigest()[:12]
     return digests
 
@@ -301,8 +303,6 @@ def sync(settings: Any) -> list[Path]:
         env = read_env_file(directory / ".env")
         found = values(settings, env)
         changed = write_files(directory_of(settings), found)
-        if env.get("SECRET_KEY") and update_env_file(
-            directory / ".env", versions(found, env["SECRET_KEY"])
-        ):
+        if env.get("SECRET_KEY") and update_env_file(directory / ".env", versions(found)):
             changed.append(directory / ".env")
     return changed
