@@ -35,5 +35,8 @@ def partman_command(directory, overrides):
             "it is GlitchTip 5 only and chosen at the first start: `provision up --partman`",
         )
     require_rendered(settings)
+    from provision import secret_files
+
+    secret_files.sync(settings)  # the files partman-setup mounts, from .env
     run_partman(Compose.for_settings(settings), click.echo)
     click.echo("pg_partman setup: ok (exit 0, no error in the output)")

@@ -181,6 +181,9 @@ def restore_backup(
         from provision.stack import render_step
 
         render_step.render(ctx)
+    from provision import secret_files
+
+    secret_files.sync(ctx.load_settings())  # postgres mounts its password file
     compose = ctx.compose()
     up = compose.run("up", "--detach", "--wait", "--pull", "never", "postgres", timeout=600)
     if not up.ok:
