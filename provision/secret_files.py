@@ -43,7 +43,7 @@ FILE_MODE = 0o644  # readable by the containers' own users through the bind moun
 # Every service that runs GlitchTip (migrate, web, worker, partman-setup) reads these through the
 # shared environment partial (templates/_glitchtip_environment.j2).
 GLITCHTIP = "glitchtip"
-VERSION_PREFIX = "GLITCHTIP_KIT_SECRETS_"  # .env keys holding each reader's secrets digest
+VERSION_PREFIX = "GLITCHTIP_KIT_DIGEST_"  # .env keys holding each reader's secrets digest
 
 
 def _env(key: str) -> Callable[[Any, Mapping[str, str]], str | None]:

@@ -169,7 +169,7 @@ def test_interpolated_model_gets_secrets_as_files_from_env(rendered) -> None:
     for name, spec in model["secrets"].items():
         assert Path(spec["file"]) == secrets / name and Path(spec["file"]).is_file(), name
     labels = model["services"]["web"]["labels"]
-    assert labels["org.glitchtip-kit.secrets"] == env["GLITCHTIP_KIT_SECRETS_GLITCHTIP"] != ""
+    assert labels["org.glitchtip-kit.files-digest"] == env["GLITCHTIP_KIT_DIGEST_GLITCHTIP"] != ""
     assert model["services"]["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql"
 
 

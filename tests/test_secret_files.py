@@ -33,13 +33,13 @@ def test_rotating_secret_key_changes_only_its_readers_digests(tmp_path: Path) ->
     rotated = {**SECRETS, "SECRET_KEY": "n" * 50}
     after = secret_files.versions(secret_files.values(settings, rotated))
     changed = {key for key in before if before[key] != after[key]}
-    assert changed == {"GLITCHTIP_KIT_SECRETS_GLITCHTIP", "GLITCHTIP_KIT_SECRETS_MIGRATE"}
+    assert changed == {"GLITCHTIP_KIT_DIGEST_GLITCHTIP", "GLITCHTIP_KIT_DIGEST_MIGRATE"}
     token = secret_files.versions(
         secret_files.values(settings, {**SECRETS, "GLITCHTIP_API_TOKEN": "u" * 64})
     )
     assert {key for key in before if before[key] != token[key]} == {
-        "GLITCHTIP_KIT_SECRETS_PROMETHEUS",
-        "GLITCHTIP_KIT_SECRETS_PROJECT_EXPORTER",
+        "GLITCHTIP_KIT_DIGEST_PROMETHEUS",
+        "GLITCHTIP_KIT_DIGEST_PROJECT_EXPORTER",
     }
     for digest in before.values():  # no value, nor a piece of one
         assert len(digest) == 12 and not any(digest in value for value in SECRETS.values())
