@@ -717,8 +717,9 @@ def run_metrics_checks(gt: MetricsDeployment, send_event) -> None:
         section = json.dumps(model["services"][service])
         assert not [k for k, v in secrets.items() if v in section], service
     assert not [k for k, v in secrets.items() if v in json.dumps(model.get("secrets"))]
+    # secrets/ holds them by design (derived from .env, 0700): every other file holds none.
     files = [p for p in gt.directory.rglob("*") if p.is_file() and p.name not in (
-        ".env", ".glitchtiprc", ".sentryclirc")]  # fmt: skip
+        ".env", ".glitchtiprc", ".sentryclirc") and p.parent.name != "secrets"]  # fmt: skip
     for path in files:
         text = path.read_text(errors="replace")
         assert not [k for k, v in secrets.items() if v in text], path
@@ -731,8 +732,7 @@ def run_metrics_checks(gt: MetricsDeployment, send_event) -> None:
     print(
         "secret values in `docker inspect` environments:", {s: h for s, h in holders.items() if h}
     )
-    assert not any(holders.get(s) for s in METRICS_SERVICES), holders
-    assert not any(metrics_only & set(h) for h in holders.values()), holders
+    assert not any(holders.values()), holders  # GlitchTip's containers too (issue 18)
 
     # 8. `make metrics-stop`: only the metrics services go; GlitchTip and its data stay.
     volumes = sorted(docker("volume", "ls", "-q", "--filter",
