@@ -132,8 +132,8 @@ TABLE: tuple[SecretFile, ...] = (
     SecretFile("glitchtip_api_token", _token, {"prometheus": (), "project-exporter": ()}),
 )
 BY_NAME: dict[str, SecretFile] = {row.name: row for row in TABLE}
-# Services whose command or config uses GlitchTip's secrets besides their own: migrate is a
-# GlitchTip service too (it gets GLITCHTIP's files and its own).
+# Services that belong to more than one reader group: migrate is a GlitchTip service (it gets
+# GLITCHTIP's files) and reads the admin's password too.
 MEMBERS: dict[str, tuple[str, ...]] = {"migrate": (GLITCHTIP, "migrate")}
 
 
@@ -206,7 +206,8 @@ class SecretPlan:
     """What the compose templates need of TABLE for one deployment."""
 
     def __init__(self, present: Mapping[str, str] | None = None):
-        # None: every row that the settings give a value (names only matter to templates).
+        # The secrets this deployment has, by name (None: every row of TABLE); only the names
+        # matter to the templates, which hold names and paths, never values.
         self._present = present
 
     def env(self, service: str) -> list[tuple[str, str]]:
