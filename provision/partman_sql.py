@@ -86,7 +86,16 @@ END
 $kit$;"""
 
 
+PASSWORD_FILE = "/run/secrets/postgres_password"  # provision/secret_files.py, row postgres_password
+
+
 def command() -> list[str]:
     """The partman-config service's command: psql running the SQL, stopping at the first error
-    (the connection comes from its PG* environment)."""
-    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", config_sql()]
+    (host, user and database from its PG* environment). The password is read from its secret
+    file into psql's own environment: libpq has no PGPASSWORD_FILE, and a .pgpass must be 0600,
+    which a bind-mounted secret readable by the container's user cannot be."""
+    script = (
+        f'PGPASSWORD="$(cat {PASSWORD_FILE})" && export PGPASSWORD && '
+        'exec psql -X -q -v ON_ERROR_STOP=1 -c "$1"'
+    )
+    return ["sh", "-c", script, "partman-config", config_sql()]

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provision import majors, partman_sql, profiles
+from provision import majors, partman_sql, profiles, secret_files
 from provision.envfile import (
     format_value,
     parse_env,
@@ -203,6 +203,9 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
     values[LOCK_KEY] = "true" if settings.advanced_partitioning else "false"
     values[METRICS_KEY] = "true" if settings.metrics else "false"
     values.update(recorded_values(settings))
+    if secrets.get("SECRET_KEY"):
+        found = secret_files.values(settings, secrets)
+        values.update(secret_files.versions(found))
     return values
 
 
@@ -256,6 +259,8 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         "s": settings,
         "m": major,
         "p": majors.partman_reference(),
+        # Which secret files each service reads, and how (provision/secret_files.py).
+        "sf": secret_files.plan_for(settings),
         "https": settings.glitchtip_domain.startswith("https://"),
         "allowed_hosts": allowed_hosts(settings),
         "web_probe": web_probe(settings),
@@ -419,6 +424,10 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
         root = Path(scratch)
         for name in COMPOSE_FILES:
             (root / name).write_text(files[name], encoding="utf-8")
+        # Empty stand-ins: `config` needs no secret, and no value goes to the scratch copy.
+        secret_files.write_files(
+            root / secret_files.SECRETS_DIR, dict.fromkeys(secret_files.BY_NAME, "")
+        )
         existing = read_text_file(settings.env_path)
         if existing is not None:
             # The real .env with this render's keys set, exactly as write_rendered will make it.
@@ -458,6 +467,8 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
         public = [name for name in files if name != ENV_FILE]
         for path in [env_path, *(settings.directory / name for name in public)]:
             check_writable_target(path)  # symlinks and FIFOs are refused before any write
+        secrets_dir = secret_files.directory_of(settings)
+        secret_files.check_directory(secrets_dir)
         from provision.monitoring.files import MOUNTED_DIRECTORIES
 
         mounted = [f"{name}/_" for name in MOUNTED_DIRECTORIES]  # "_": any file inside
@@ -471,15 +482,20 @@ def write_rendered(settings: Settings, check: bool = False) -> list[Path]:
         else:
             env_text = files[ENV_FILE]
         parse_env(env_text)  # a template bug must not write a corrupt .env
+        # The secret files' values, from .env as this render leaves it.
+        secret_values = secret_files.values(settings, parse_env(env_text))
         _make_directories(directories)
         # One change: .env (which records port, project, major) and the compose files it goes
         # with are all written, or none is (a full disk midway left them disagreeing).
-        return write_files_atomic(
+        changed = write_files_atomic(
             [
                 (env_path, env_text, SECRET_FILE_MODE),
                 *((settings.directory / name, files[name], PUBLIC_FILE_MODE) for name in public),
             ]
         )
+        # The secret files, from .env as just written (0700 directory, see secret_files.py).
+        changed += secret_files.write_files(secrets_dir, secret_values)
+        return changed
 
 
 PUBLIC_DIRECTORY_MODE = 0o755  # the containers' users (nobody, grafana, app) read monitoring/

@@ -85,20 +85,28 @@ def test_model_properties(rendered, variant: str, files) -> None:
     assert "ports" not in services["postgres"] and "ports" not in services["valkey"]
     command = services["migrate"]["command"]
     assert command[:2] == ["sh", "-c"] and command[2].startswith("./bin/run-migrate.sh || exit")
-    assert services["migrate"]["environment"]["DJANGO_SUPERUSER_PASSWORD"].startswith(
-        "${DJANGO_SUPERUSER_PASSWORD:?"
-    )
+    # Secrets only as files: the admin's password is read by migrate's shell from its file.
+    assert "DJANGO_SUPERUSER_PASSWORD" not in services["migrate"]["environment"]
+    assert "cat /run/secrets/django_superuser_password" in command[2]
+    assert "django_superuser_password" in mounted(services["migrate"])
+    assert "django_superuser_password" not in mounted(services["web"])
     for dependent in ("web", "worker"):
         conditions = {k: v["condition"] for k, v in services[dependent]["depends_on"].items()}
         assert conditions["migrate"] == "service_completed_successfully"
         assert conditions["postgres"] == "service_healthy"
         assert conditions["valkey"] == "service_healthy"
-    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
-        "${POSTGRES_PASSWORD:?"
+    assert "POSTGRES_PASSWORD" not in services["postgres"]["environment"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == (
+        "/run/secrets/postgres_password"
     )
     assert "POSTGRES_HOST_AUTH_METHOD" not in services["postgres"]["environment"]
     for name in ("migrate", "web", "worker"):
-        assert services[name]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+        assert "SECRET_KEY" not in services[name]["environment"]
+        assert services[name]["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+        assert services[name]["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+        assert {"secret_key", "database_url", "email_url"} <= mounted(services[name])
+    for name, spec in model["secrets"].items():
+        assert "environment" not in spec and Path(spec["file"]) == directory / "secrets" / name
     volume_sources = {
         mount.get("source") for service in services.values() for mount in service.get("volumes", [])
     }
@@ -132,13 +140,36 @@ def test_published_port_follows_settings(rendered) -> None:
     assert published == {("0.0.0.0", "80"), ("0.0.0.0", "443"), ("127.0.0.1", "8000")}
 
 
-def test_interpolated_model_gets_secrets_from_env(rendered) -> None:
+def mounted(service: dict) -> set[str]:
+    return {s["source"] if isinstance(s, dict) else s for s in service.get("secrets", [])}
+
+
+def test_interpolated_model_gets_secrets_as_files_from_env(rendered) -> None:
+    """`docker compose config` with the real .env holds no secret value: the containers get
+    files under secrets/, which hold exactly the values of .env."""
     directory = rendered["default-6"]
     env = read_env_file(directory / ".env")
-    model = compose_model(directory, ["compose.yml"], interpolate=True)
+    model = compose_model(directory, list(COMBINATIONS[-1]), interpolate=True)
+    text = json.dumps(model)
+    for key in (
+        "SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    ):
+        assert env[key] not in text, key  # compared, never printed
     web_env = model["services"]["web"]["environment"]
-    assert web_env["SECRET_KEY"] == env["SECRET_KEY"]  # compared, never printed
     assert web_env["WEB_CONCURRENCY"] == env["GLITCHTIP_KIT_WEB_CONCURRENCY"]
+    secrets = directory / "secrets"
+    assert (secrets / "secret_key").read_text() == env["SECRET_KEY"]
+    assert (secrets / "postgres_password").read_text() == env["POSTGRES_PASSWORD"]
+    assert (secrets / "database_url").read_text() == (
+        f"postgres://glitchtip:{env['POSTGRES_PASSWORD']}@postgres:5432/glitchtip"
+    )
+    for name, spec in model["secrets"].items():
+        assert Path(spec["file"]) == secrets / name and Path(spec["file"]).is_file(), name
+    labels = model["services"]["web"]["labels"]
+    assert labels["org.glitchtip-kit.files-digest"] == env["GLITCHTIP_KIT_DIGEST_GLITCHTIP"] != ""
     assert model["services"]["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql"
 
 
@@ -147,15 +178,18 @@ def test_test_images_use_the_old_postgres_layout(rendered) -> None:
     assert model["services"]["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql/data"
 
 
-def test_missing_secret_fails_compose_config(rendered, tmp_path: Path) -> None:
-    for name in ("compose.yml", "compose.part.yml"):
-        (tmp_path / name).write_text((rendered["default-6"] / name).read_text())
-    # Only SECRET_KEY is missing (the migrate service also needs DJANGO_SUPERUSER_PASSWORD).
-    (tmp_path / ".env").write_text(
-        "POSTGRES_PASSWORD=abcdefghijklmnopqrst\nDJANGO_SUPERUSER_PASSWORD=abcdefghijklmnop\n"
-    )
-    with pytest.raises(KitError, match="SECRET_KEY"):
-        check_compose(tmp_path, ["compose.yml"])
+def test_missing_secret_file_is_derived_again_from_env(tmp_path: Path) -> None:
+    """A secret file removed or edited by hand is written again from .env by the next render
+    (.env is the one source of truth; nothing is regenerated)."""
+    settings = load_settings(tmp_path, {}, environ={})
+    write_rendered(settings)
+    env = read_env_file(tmp_path / ".env")
+    (tmp_path / "secrets" / "secret_key").unlink()
+    (tmp_path / "secrets" / "postgres_password").write_text("edited")
+    write_rendered(settings)
+    assert (tmp_path / "secrets" / "secret_key").read_text() == env["SECRET_KEY"]
+    assert (tmp_path / "secrets" / "postgres_password").read_text() == env["POSTGRES_PASSWORD"]
+    assert read_env_file(tmp_path / ".env") == env
 
 
 def test_compose_error_is_one_line_with_secrets_redacted(tmp_path: Path) -> None:

@@ -196,16 +196,33 @@ def test_each_combination_leaves_out_exactly_the_external_services(tmp_path, dat
     }
     assert set(compose.get("volumes") or {}) == expected_volumes
     environment = compose["x-glitchtip-environment"]
+    # Every URL and key that may carry a secret is a file (provision/secret_files.py).
+    from provision import secret_files
+
+    found = secret_files.values(settings, SECRETS)
+    assert environment["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    assert "DATABASE_URL" not in environment
     if database:
-        assert environment["DATABASE_URL"].startswith("${DATABASE_URL:?")
-        assert environment["DATABASE_URL"].endswith("}?sslmode=require")
+        assert found["database_url"] == DB_URL + "?sslmode=require"
     else:
-        assert "@postgres:5432/glitchtip" in environment["DATABASE_URL"]
-    assert environment["VALKEY_URL"].startswith("${VALKEY_URL:?") is valkey
+        assert "@postgres:5432/glitchtip" in found["database_url"]
+    assert (environment.get("VALKEY_URL_FILE") == "/run/secrets/valkey_url") is valkey
+    assert ("VALKEY_URL" in environment) is not valkey
+    assert (found.get("valkey_url") == VALKEY_URL) is valkey
     assert ("DEFAULT_FILE_STORAGE" in environment) is s3
     if s3:
         assert environment["AWS_STORAGE_BUCKET_NAME"] == "gt-uploads"
-        assert environment["AWS_SECRET_ACCESS_KEY"].startswith("${AWS_SECRET_ACCESS_KEY:?")
+        assert "AWS_SECRET_ACCESS_KEY" not in environment
+        assert environment["AWS_SECRET_ACCESS_KEY_FILE"] == "/run/secrets/aws_secret_access_key"
+        assert found["aws_secret_access_key"] == S3_SECRET
+        assert found["aws_access_key_id"] == "AKIAKIT123"
+    mounted = set(compose["x-glitchtip"]["secrets"])
+    assert mounted == set(compose["secrets"]) - {"postgres_password", "django_superuser_password"}
+    assert ("aws_secret_access_key" in mounted) is s3 and ("valkey_url" in mounted) is valkey
+    for name, text in files.items():
+        if name != ".env":
+            assert S3_SECRET not in text and DB_PASSWORD not in text, name
+            assert VALKEY_PASSWORD not in text, name
     metrics = yaml.safe_load(files["compose.metrics.yml"])["services"]
     assert ("postgres-exporter" in metrics) is not database
     assert ("valkey-exporter" in metrics) is not valkey

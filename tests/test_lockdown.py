@@ -63,30 +63,19 @@ ALLOWED_RULES = {"CL-0019"}
 # Capabilities a service may add back, and why (README.md, Hardening).
 CAP_ADD = {"proxy": {"NET_BIND_SERVICE"}}  # Caddy's binary carries that file capability
 # Services whose root file system stays writable, and why: the headless Locust master's report
-# is copied out with `compose cp` after it exits (a tmpfs is gone then); and Compose copies a
-# secret with an `environment:` source into the container, which it refuses for a read-only one
-# ("`file` is the sole supported option", Compose 2.40): see writable_root().
+# is copied out with `compose cp` after it exits (a tmpfs is gone then). Secrets need no writable
+# root: they are bind-mounted files (provision/secret_files.py), never `environment:` sources,
+# which Compose copies into the container and refuses for a read-only one.
 WRITABLE_ROOT = {"locust-headless"}
 
 
-def writable_root(directory: Path, files: list[str]) -> set[str]:
-    """The services that must keep a writable root: WRITABLE_ROOT, and every service given a
-    secret whose source is an environment variable (.env)."""
-    from_environment: set[str] = set()
+def secret_sources(directory: Path, files: list[str]) -> dict[str, dict]:
+    """Every top-level secret of `files`, by name."""
+    found: dict[str, dict] = {}
     for name in files:
         document = yaml.safe_load((directory / name).read_text())
-        from_environment |= {
-            secret
-            for secret, spec in (document.get("secrets") or {}).items()
-            if "environment" in spec
-        }
-    services = services_of(directory, files)
-    return WRITABLE_ROOT | {
-        name
-        for name, service in services.items()
-        if {str(s["source"] if isinstance(s, dict) else s) for s in service.get("secrets", [])}
-        & from_environment
-    }
+        found.update(document.get("secrets") or {})
+    return found
 
 
 def compose_lint() -> list[str]:
@@ -154,6 +143,45 @@ def test_compose_lint_finds_nothing_medium_or_worse(tmp_path: Path, variant: str
     assert serious(lint(tmp_path, LOCUST_FILE)) == []
 
 
+# Settings that give the external services credentials, so their secrets are checked too.
+EXTERNAL = {
+    "GLITCHTIP_KIT_DATABASE_URL": "postgres://gt:Db-Pass-4217aa@db.example.com:5432/glitchtip",
+    "GLITCHTIP_KIT_VALKEY_URL": "redis://:Vk-Pass-8812bb@cache.example.com:6379/0",
+    "GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads",
+    "GLITCHTIP_KIT_UPLOADS_ACCESS_KEY_ID": "AKIA-KIT-ID-0042",
+    "GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY": "S3-Secret-Key-9931cc",
+    "EMAIL_URL": "smtp+tls://mailer:Mail-Pass-5521dd@smtp.example.com:587",
+}
+REAL_ENV_VARIANTS = {
+    **VARIANTS,
+    "external-6": {"metrics": "true"},
+    "external-5": {"glitchtip_major": "5"},
+}
+
+
+@pytest.mark.parametrize("variant", list(REAL_ENV_VARIANTS))
+def test_compose_lint_with_the_real_env_finds_nothing_high(tmp_path: Path, variant: str) -> None:
+    """How a user runs it: `compose-lint` in the deployment directory, with the `.env` render
+    wrote beside the files (every secret in it). Before the secrets became files, every variant
+    had CL-0020 (SECRET_KEY) and CL-0021 (DATABASE_URL with a password) high in web and worker."""
+    from provision.envfile import read_env_file
+    from provision.render import write_locust, write_rendered
+    from provision.secrets import SECRET_KEYS
+
+    environ = dict(EXTERNAL) if variant.startswith("external") else {}
+    settings = load_settings(tmp_path, REAL_ENV_VARIANTS[variant], environ=environ)
+    write_rendered(settings)
+    write_locust(settings)
+    env = read_env_file(tmp_path / ".env")
+    secrets = [env[key] for key in SECRET_KEYS if env.get(key)]
+    assert len(secrets) >= 4 + (4 if environ else 0)  # the variant's secrets are in .env
+    findings = lint(tmp_path) + lint(tmp_path, LOCUST_FILE)
+    high = [f for f in findings if f["severity"] in ("high", "critical")]
+    assert high == [], [(f["rule_id"], f["service"]) for f in high]
+    shown = json.dumps(findings)
+    assert not [key for key in SECRET_KEYS if env.get(key) and env[key] in shown]
+
+
 def test_digest_pinned_variant_has_no_finding(tmp_path: Path) -> None:
     """With every image pinned by digest, the allowed rule is gone too: nothing medium or worse
     is left, so the allow-list covers the digest rule and nothing else."""
@@ -183,8 +211,9 @@ def services_of(directory: Path, files: list[str]) -> dict[str, dict]:
 def test_every_service_is_locked_down(tmp_path: Path, variant: str) -> None:
     files = render_variant(tmp_path, VARIANTS[variant])
     services = services_of(tmp_path, [*files, LOCUST_FILE])
-    writable = writable_root(tmp_path, [*files, LOCUST_FILE])
-    assert len(writable) < len(services) / 2, writable  # the exceptions stay exceptions
+    writable = WRITABLE_ROOT
+    for name, spec in secret_sources(tmp_path, [*files, LOCUST_FILE]).items():
+        assert set(spec) == {"file"} and spec["file"] == f"./secrets/{name}", name
     # The variant is what it says: the services each adds are there to be checked.
     expected = {
         "compose.part.yml": "partman-setup",

@@ -67,9 +67,13 @@ def test_write_rendered_modes_and_changed_paths(tmp_path: Path) -> None:
     assert top == {".env", "compose.yml", "compose.part.yml", "compose.metrics.yml"}
     inside = {path.relative_to(tmp_path).as_posix() for path in changed if path.parent != tmp_path}
     assert "monitoring/prometheus/prometheus.yml" in inside
-    assert all(name.startswith("monitoring/") for name in inside)
+    assert "secrets/secret_key" in inside
+    assert all(name.startswith(("monitoring/", "secrets/")) for name in inside)
     assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "compose.yml").stat().st_mode & 0o777 == 0o644
+    # The secret files: readable by the containers' users, but only inside a 0700 directory.
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "secrets").iterdir()} == {0o644}
     assert write_rendered(settings) == []
 
 
@@ -273,13 +277,19 @@ def test_partman_config_is_rendered_with_the_pinned_pg_partman_major(tmp_path: P
     config = part["services"]["partman-config"]
     assert part["services"]["postgres"]["image"].endswith(":17-5")
     assert config["image"] == part["services"]["postgres"]["image"]
-    assert config["command"][:5] == ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
-    sql = config["command"][-1].replace("$$", "$")  # Compose's escape of `$`
+    command = [arg.replace("$$", "$") for arg in config["command"]]  # Compose's escape of `$`
+    assert command[:2] == ["sh", "-c"]
+    assert "exec psql -X -q -v ON_ERROR_STOP=1" in command[2]
+    # The password from its secret file, never from the service's environment (issue 18).
+    assert 'PGPASSWORD="$(cat /run/secrets/postgres_password)"' in command[2]
+    assert "PGPASSWORD" not in config["environment"]
+    assert config["secrets"] == ["postgres_password"]
+    assert part["secrets"]["postgres_password"] == {"file": "./secrets/postgres_password"}
+    sql = command[-1]
     assert sql == partman_sql.config_sql()
     assert "extversion" in sql and "<> 5" in sql
     assert len(partman_sql.parents()) == 12
     assert config["depends_on"]["partman-setup"]["condition"] == "service_completed_successfully"
-    assert "${POSTGRES_PASSWORD:?" in config["environment"]["PGPASSWORD"]
 
 
 @pytest.mark.parametrize("value", ["it's", "two\nlines"])
@@ -297,18 +307,18 @@ def test_template_env_values_follow_the_envfile_rules(value: str) -> None:
 
 def test_first_admin_is_created_by_migrate_only(tmp_path: Path) -> None:
     """The one-shot migrate service creates the admin after the migrations (no sign-up window
-    once web starts); only it gets the admin's password, by interpolation from .env, never as a
-    literal; "already taken" is success; INITIAL_USER_* (migration 0013) is not used, since it
-    fails the migrate of an upgraded database whose admin exists."""
+    once web starts); only it gets the admin's password, as a secret file its shell reads (never
+    in its configuration); "already taken" is success; INITIAL_USER_* (migration 0013) is not
+    used, since it fails the migrate of an upgraded database whose admin exists."""
     for major in (5, 6):
         settings = settings_for(tmp_path, glitchtip_major=major, admin_email="ops@example.org")
         text = render_files(settings, FAKE_SECRETS)["compose.yml"]
         services = yaml.safe_load(text)["services"]
         migrate = services["migrate"]
         assert migrate["environment"]["DJANGO_SUPERUSER_EMAIL"] == "ops@example.org"
-        password = migrate["environment"]["DJANGO_SUPERUSER_PASSWORD"]
-        assert password.startswith("${DJANGO_SUPERUSER_PASSWORD:?")
-        assert migrate["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+        assert "DJANGO_SUPERUSER_PASSWORD" not in migrate["environment"]
+        assert "django_superuser_password" in migrate["secrets"]
+        assert migrate["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
         script = migrate["command"][2]
         assert migrate["command"][:2] == ["sh", "-c"]
         assert script.index("./bin/run-migrate.sh || exit") < script.index("createsuperuser")
@@ -318,6 +328,7 @@ def test_first_admin_is_created_by_migrate_only(tmp_path: Path) -> None:
             assert not any(
                 key.startswith("DJANGO_SUPERUSER") for key in services[name]["environment"]
             )
+            assert "django_superuser_password" not in services[name]["secrets"]
         assert FAKE_SECRETS["DJANGO_SUPERUSER_PASSWORD"] not in text
 
 
@@ -329,10 +340,18 @@ def _run_migrate_script(tmp_path: Path, createsuperuser: str, migrate_rc: int = 
     (tmp_path / "d").mkdir(exist_ok=True)
     text = render_files(settings, FAKE_SECRETS)["compose.yml"]
     script = yaml.safe_load(text)["services"]["migrate"]["command"][2].replace("$$", "$")
+    # The admin's password comes from its secret file (here a copy outside /run/secrets).
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    password = FAKE_SECRETS["DJANGO_SUPERUSER_PASSWORD"]
+    (secrets / "django_superuser_password").write_text(password)
+    script = script.replace("/run/secrets/", f"{secrets}/")
     work = tmp_path / "code"
     (work / "bin").mkdir(parents=True)
     (work / "bin" / "run-migrate.sh").write_text(f"#!/bin/sh\necho migrated\nexit {migrate_rc}\n")
-    (work / "manage.py").write_text("#!/bin/sh\n" + createsuperuser)
+    # Like Django's createsuperuser: the password from its own environment.
+    check = f'[ "$DJANGO_SUPERUSER_PASSWORD" = "{password}" ] || {{ echo no password; exit 9; }}\n'
+    (work / "manage.py").write_text("#!/bin/sh\n" + check + createsuperuser)
     for path in (work / "bin" / "run-migrate.sh", work / "manage.py"):
         path.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SUPERUSER_EMAIL": "ops@example.org"}

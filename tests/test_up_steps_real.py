@@ -185,7 +185,8 @@ def test_render_step_writes_once_and_keeps_every_secret(tmp_path):
     monitoring = len([p for p in (tmp_path / "monitoring").rglob("*") if p.is_file()])
     assert outcome.detail == (
         "wrote .env, compose.metrics.yml, compose.part.yml, compose.yml, "
-        f"monitoring/ ({monitoring} files); compose.yml valid"
+        f"monitoring/ ({monitoring} files), secrets/ ({len(list((tmp_path / 'secrets').iterdir()))}"
+        " files); compose.yml valid"
     )
     env_path = tmp_path / ".env"
     assert env_path.stat().st_mode & 0o777 == 0o600
@@ -193,6 +194,10 @@ def test_render_step_writes_once_and_keeps_every_secret(tmp_path):
     # Another step (the project step) adds its token; the operator adds a key of their own.
     with env_path.open("a") as handle:
         handle.write(f"{TOKEN_KEY}=tok-kept\nMY_OWN=1\n")
+    from provision import secret_files
+
+    secret_files.sync(ctx.load_settings())  # as the project step does after storing a token
+    assert (tmp_path / "secrets" / "glitchtip_api_token").read_text() == "tok-kept"
     before = env_path.read_bytes()
     compose_before = (tmp_path / "compose.yml").stat().st_mtime_ns
 

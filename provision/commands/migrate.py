@@ -27,5 +27,8 @@ def migrate_command(directory, overrides):
 
     settings = load_stack_settings(directory, overrides)
     require_rendered(settings)
+    from provision import secret_files
+
+    secret_files.sync(settings)  # the files migrate mounts, from .env (a kit older than them)
     run_migrations(Compose.for_settings(settings), click.echo)
     click.echo("migrations done")

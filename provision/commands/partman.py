@@ -37,4 +37,7 @@ def partman_command(directory, overrides):
             "it is GlitchTip 5 only and chosen at the first start: `provision up --partman`",
         )
     require_rendered(settings)
+    from provision import secret_files
+
+    secret_files.sync(settings)  # the files partman-setup and partman-config mount, from .env
     click.echo(run_partman(Compose.for_settings(settings), click.echo))

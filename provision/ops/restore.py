@@ -204,6 +204,9 @@ def _prepare_database(
             ctx.settings = None
             ctx._services = None
             render_step.render(ctx)
+        from provision import secret_files
+
+        secret_files.sync(ctx.load_settings())  # postgres mounts its password file
         compose = ctx.compose()
         if new_host and compose.ps():
             project = settings.compose_project_name
@@ -305,11 +308,13 @@ def _replace(
 def _migrate_and_start(ctx: Any, say: Callable[[str], None]) -> None:
     """The migrations (a fresh migrate container: the restored data may be older), then the
     stack, through the same code as `provision migrate` and `provision up`'s start step."""
+    from provision import secret_files
     from provision.stack.migrate import run_migrations
     from provision.stack.start import start
 
     ctx.settings = None  # the restored .env may record other choices
     ctx._services = None
+    secret_files.sync(ctx.load_settings())  # the secret files of the restored .env
     run_migrations(ctx.compose(), on_line=lambda _line: None)
     say("migrations ran")
     outcome = start(ctx)

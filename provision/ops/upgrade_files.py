@@ -28,7 +28,7 @@ FILES = (
     "compose.locust.yml",
     ".glitchtiprc",
 )
-RENDERED_DIRS = ("monitoring", "proxy")
+RENDERED_DIRS = ("monitoring", "proxy", "secrets")
 SETTINGS_FILE = "glitchtip.yaml"
 
 

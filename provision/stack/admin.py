@@ -82,6 +82,9 @@ def existing_admin(ctx: StackContext, email: str, password: str) -> tuple[str, b
     except KitError:
         return None  # rejected login (400), no answer, anything unclear: createsuperuser decides
     update_env_file(ctx.env_path, {TOKEN_KEY: token})
+    from provision import secret_files
+
+    secret_files.sync(ctx.load_settings())  # the token's secret file follows .env
     return f"logged in as {email} with the password in .env", True
 
 

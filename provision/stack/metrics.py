@@ -107,6 +107,10 @@ def metrics(ctx: StackContext) -> StepOutcome:
             f"{ctx.env_path} has no {TOKEN_KEY} for the metrics services",
             "run `provision up` again: the project step stores the API token",
         )
+    from provision import secret_files
+
+    # The token reached .env after the render (the project step): derive its file now.
+    secret_files.sync(settings)
     compose = ctx.compose()
     wanted = metrics_services(settings)
     services = {name: spec for name, spec in ctx.services().items() if name in wanted}

@@ -43,9 +43,11 @@ def project_request(ctx: StackContext) -> Any:
 
 def create_project(ctx: StackContext) -> StepOutcome:
     """The project step: get or create everything, leave the result for the wrap-up."""
+    from provision import secret_files
     from provision.provisioning import provision_project
 
     result = provision_project(project_request(ctx), progress=ctx.note)
+    secret_files.sync(ctx.load_settings())  # a token minted here reaches its secret file
     ctx.results["project"] = result
     created = list(getattr(result, "created", []) or [])
     where = f"{result.org_slug}/{result.team_slug}/{result.project_slug}"

@@ -25,19 +25,23 @@ def compose_files(settings) -> list[str]:
 
 
 def written_names(directory: Path, written: list[Path]) -> list[str]:
-    """The written files for the step's one line: top-level names, and `monitoring/ (N files)`
-    for the many files under monitoring/."""
+    """The written files for the step's one line: top-level names, `secrets/ (N files)` for the
+    secret files (names only, never values), and `monitoring/ (N files)` for the other files in
+    directories (monitoring/, proxy/)."""
+    from provision.secret_files import SECRETS_DIR
+
     names: set[str] = set()
-    inside = 0
+    inside = {MONITORING_DIR: 0, SECRETS_DIR: 0}
     for path in written:
         relative = Path(path).relative_to(directory) if Path(path).is_absolute() else Path(path)
         if len(relative.parts) > 1:
-            inside += 1
+            inside[SECRETS_DIR if relative.parts[0] == SECRETS_DIR else MONITORING_DIR] += 1
         else:
             names.add(relative.name)
     shown = sorted(names)
-    if inside:
-        shown.append(f"{MONITORING_DIR}/ ({inside} file{'s' if inside > 1 else ''})")
+    for top, count in inside.items():
+        if count:
+            shown.append(f"{top}/ ({count} file{'s' if count > 1 else ''})")
     return shown
 
 

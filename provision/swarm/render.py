@@ -16,9 +16,9 @@ STATEFUL_LABEL = "glitchtip-kit.stateful"  # node label pinning Postgres and Val
 
 def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
+    from provision import secret_files
     from provision.proxy.names import NOBODY
     from provision.render import _environment, allowed_hosts, web_probe, worker_probe
-    from provision.swarm.secrets import GLITCHTIP_SECRETS
 
     major = settings.major
     return (
@@ -32,14 +32,14 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
             web_probe=web_probe(settings),
             worker_probe=worker_probe(major),
             partitioning=settings.advanced_partitioning,
-            secret_files=True,
+            # The same table as compose.yml, limited to the secrets the stack has.
+            sf=secret_files.SecretPlan(secret_names),
             # The shared environment partial's service set and proxy values: the stack has the
             # standard services (check_swarm_settings refuses minimal) and no TLS proxy of the
             # kit's, so GlitchTip believes forwarded headers from nobody.
             valkey=True,
             minimal=False,
             trusted_proxies=NOBODY,
-            glitchtip_secrets=list(GLITCHTIP_SECRETS),
             secret_names=dict(secret_names),
             stateful_label=STATEFUL_LABEL,
         )

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from provision.errors import KitError, SettingsError
 
-# Secrets GlitchTip's own services read (as NAME_FILE); the migrate job also gets the admin's.
-GLITCHTIP_SECRETS = ("secret_key", "database_url", "email_url")
+# The stack's services that read secrets (provision/secret_files.py's table, the one rule for
+# Compose and Swarm): GlitchTip's (NAME_FILE), the migrate job (also the admin's), Postgres.
+STACK_READERS = ("glitchtip", "migrate", "postgres")
 ADMIN_SECRET = "django_superuser_password"
 POSTGRES_SECRET = "postgres_password"
 STACK_LABEL = "com.docker.stack.namespace"
@@ -35,15 +36,6 @@ class SwarmSecret:
 
     def __repr__(self) -> str:  # never the value, not even in a traceback
         return f"SwarmSecret({self.name!r}, {self.swarm_name!r})"
-
-
-def database_url(settings, env: Mapping[str, str]) -> str:
-    """The URL GlitchTip reaches Postgres at: an external one's (`database_url` with its TLS
-    mode), else the stack's bundled `postgres` service."""
-    external = getattr(settings, "effective_database_url", "")
-    if external:
-        return external
-    return f"postgres://glitchtip:{env['POSTGRES_PASSWORD']}@postgres:5432/glitchtip"
 
 
 def refuse_unsupported(settings) -> None:
@@ -69,16 +61,11 @@ def secret_values(settings, env: Mapping[str, str]) -> dict[str, str]:
             "run `provision render --target swarm` (missing secrets are generated, others kept)",
         )
     refuse_unsupported(settings)
-    values = {
-        "secret_key": env["SECRET_KEY"],
-        "database_url": database_url(settings, env),
-        "email_url": settings.email_url,
-        POSTGRES_SECRET: env["POSTGRES_PASSWORD"],
-        ADMIN_SECRET: env["DJANGO_SUPERUSER_PASSWORD"],
-    }
-    if getattr(settings, "external_database", False):
-        del values[POSTGRES_SECRET]  # no bundled Postgres in the stack
-    return values
+    from provision import secret_files
+
+    found = secret_files.values(settings, env)
+    wanted = secret_files.SecretPlan(found).defined(*STACK_READERS)
+    return {name: found[name] for name in wanted}
 
 
 def version(value: str, key: str) -> str:

@@ -39,7 +39,15 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
 
 
 def bridge_address() -> str:
-    return docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}")
+    """The default bridge's gateway (docker0's address). An engine may list only the subnet
+    (Engine 20.10 here: `[{"Subnet":"172.17.0.0/16"}]`): docker0 then holds its first address."""
+    import ipaddress
+
+    gateway = docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}")
+    if gateway:
+        return gateway
+    subnet = docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Subnet}}")
+    return str(next(ipaddress.ip_network(subnet).hosts()))
 
 
 def free_port(address: str) -> int:
@@ -124,6 +132,13 @@ def test_up_against_external_postgres_and_valkey_then_down_leaves_them(
 
         services = set(gt.compose("ps", "--all", "--format", "{{.Service}}").stdout.split())
         assert services == {"migrate", "web", "worker"}, services
+        # Issue 18: the external URLs with their passwords reach GlitchTip as files only.
+        from secret_check import assert_no_secret_in_containers
+
+        assert_no_secret_in_containers(tmp_path, gt.project, {"migrate", "web", "worker"})
+        inspected = docker("inspect", *gt.container_ids().values())
+        assert DB_PASSWORD not in inspected and VALKEY_PASSWORD not in inspected
+        assert (tmp_path / "secrets" / "valkey_url").read_text() == external_servers["valkey_url"]
         assert public_tables(names["postgres"]) > 0  # migrate ran in the external database
 
         config = gt.provision("config").stdout

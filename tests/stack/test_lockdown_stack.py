@@ -107,6 +107,11 @@ def test_locked_down_stack_up_event_second_up_down_up(locked, major: int) -> Non
     first = gt.provision("up")
     assert "DSN:" in first.stdout
     check_locked_down(gt)
+    from secret_check import assert_no_secret_in_containers
+
+    assert_no_secret_in_containers(
+        gt.directory, gt.project, {"postgres", "valkey", "migrate", "web", "worker"}
+    )
     dsn = gt.dsn()
     message = f"locked-down stack {major}"
     send_event(dsn, gt.port, message)

@@ -66,6 +66,9 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected, release):
         assert gt.compose("exec", "-T", "web", "test", "-f", BEAT_SCHEDULE).returncode == 0
         log = gt.provision("logs", "web", "--tail", "400").stdout
         assert "Process Beat:" not in log and "Read-only file system" not in log, log
+    from secret_check import assert_no_secret_in_containers  # issue 18
+
+    assert_no_secret_in_containers(gt.directory, gt.project, {"postgres", "migrate", "web"})
 
     message = f"kit minimal stack test {major}"
     send_event(dsn, gt.port, message)

@@ -109,6 +109,9 @@ def test_tls_front_door_with_the_internal_ca(front):
     assert ca.stat().st_mode & 0o777 == 0o644
     dsn = gt.dsn()
     assert dsn.startswith("https://") and f"@{HOST}:{gt.https_port}/" in dsn, dsn
+    from secret_check import assert_no_secret_in_containers  # issue 18
+
+    assert_no_secret_in_containers(gt.directory, gt.project, {"proxy", "migrate", "web", "worker"})
 
     # web publishes nothing; the proxy 80/443 (here: free ports) and the kit's door
     web = next(name for name in gt.container_ids() if "-web-" in name)

@@ -124,6 +124,20 @@ def test_file_variant(monkeypatch, tmp_path):
     assert config.database_dsn()["port"] == 1
 
 
+def test_file_wins_and_is_taken_as_it_is(monkeypatch, tmp_path):
+    """django-environ's FileAwareMapping (GlitchTip's FileAwareEnv): NAME_FILE wins over NAME
+    (the kit sets EMAIL_URL to a placeholder beside EMAIL_URL_FILE), and the file's text is the
+    value, trailing newline included."""
+    secret = tmp_path / "email_url"
+    secret.write_text("smtp://u:p@mail:25\n")
+    monkeypatch.setenv("EMAIL_URL", "see EMAIL_URL_FILE")
+    monkeypatch.setenv("EMAIL_URL_FILE", str(secret))
+    assert config.env("EMAIL_URL") == "smtp://u:p@mail:25\n"
+    monkeypatch.setenv("EMAIL_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError):  # FileAwareMapping raises for a named, missing file
+        config.env("EMAIL_URL")
+
+
 @pytest.mark.parametrize(
     ("major", "env", "port"),
     [

@@ -152,6 +152,13 @@ def test_swarm_up_scale_events_rolling_update_down(swarm, stack_env, tmp_path):
         assert " 2/2 " in listed[f"{gt.stack}_worker"] + " "
         env = (tmp_path / ".env").read_text()
         assert "GLITCHTIP_KIT_WORKER_REPLICAS=2" in env and "GLITCHTIP_KIT_TARGET=swarm" in env
+        # Issue 18: the tasks' containers (the completed migrate job's too) and the services'
+        # specs hold no secret value: the same table as Compose, as Swarm secrets.
+        from secret_check import assert_no_secret_in_containers
+
+        assert_no_secret_in_containers(
+            tmp_path, gt.stack, {"postgres", "valkey", "migrate", "web", "worker"}, swarm=True
+        )
 
         # Events through the DSN, all processed by the two workers.
         from provision.dsn import read_rc_dsn

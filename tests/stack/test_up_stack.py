@@ -427,6 +427,14 @@ def test_glitchtip6_up_event_second_up_down_up(deploy):
     assert gt.container_ids() == ids_before
     assert (gt.directory / ".env").read_text() == env_before
     assert (gt.directory / ".glitchtiprc").read_text() == rc_before
+    # Issue 18: no secret value in any container's configuration, the exited migrate included.
+    from secret_check import assert_no_secret_in_compose_config, assert_no_secret_in_containers
+
+    states = assert_no_secret_in_containers(
+        gt.directory, gt.project, {"postgres", "valkey", "migrate", "web", "worker"}
+    )
+    assert states["migrate"] == "exited", states
+    assert_no_secret_in_compose_config(gt.directory, gt.project, ["compose.yml"])
 
     migrated = gt.provision("migrate")
     assert "migrations done" in migrated.stdout
@@ -458,6 +466,21 @@ def test_glitchtip6_up_event_second_up_down_up(deploy):
     assert gt.dsn() == dsn
     assert (gt.directory / ".env").read_text() == env_before  # secrets kept
     wait_for_issue(gt, "glitchtip", "default", "kit stack test 6")  # the event survived
+
+    # A rotated secret reaches the containers: its file is replaced (a new inode a running
+    # container would not see) and the secrets label makes `up` recreate its readers only.
+    ids = gt.container_ids()
+    gt.provision("rotate-secret", "SECRET_KEY", "--yes")
+    gt.provision("up")
+    after = gt.container_ids()
+    web = next(name for name in after if "-web-" in name)
+    postgres = next(name for name in after if "-postgres-" in name)
+    assert after[web] != ids[web] and after[postgres] == ids[postgres], (ids, after)
+    key = gt.env_file()["SECRET_KEY"]
+    seen = gt.compose("exec", "-T", "web", "cat", "/run/secrets/secret_key").stdout
+    assert seen == key  # compared, never printed
+    assert admin_can_log_in(gt.port, "admin@example.com", password) == 200
+    assert_no_secret_in_containers(gt.directory, gt.project, {"migrate", "web", "worker"})
 
 
 RELEASES_5 = ["v5.1.0", "snapshot"]

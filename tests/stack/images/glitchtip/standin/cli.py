@@ -14,6 +14,7 @@ loud failures on a wrong DATABASE_URL / VALKEY_URL, ALLOWED_HOSTS, the ports of 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -121,8 +122,9 @@ def _populate_initial_user(dsn: dict) -> None:
 
 # -- manage.py -------------------------------------------------------------------------------
 def cmd_createsuperuser(args: list[str]) -> int:
-    email = config.env("DJANGO_SUPERUSER_EMAIL")
-    password = config.env("DJANGO_SUPERUSER_PASSWORD")
+    # Django's createsuperuser reads os.environ itself, not GlitchTip's FileAwareEnv: no _FILE.
+    email = os.environ.get("DJANGO_SUPERUSER_EMAIL")
+    password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
     for i, arg in enumerate(args):
         if arg.startswith("--email="):
             email = arg.split("=", 1)[1]

@@ -16,13 +16,15 @@ _UNSET = object()
 
 
 def env(name: str, default: str | None = None) -> str | None:
-    """`NAME`, else the content of the file named by `NAME_FILE`, else `default`."""
-    if name in os.environ:
-        return os.environ[name]
+    """The content of the file `NAME_FILE` names, else `NAME`, else `default`: django-environ's
+    FileAwareMapping, where the file wins over the variable and its bytes are the value as they
+    are (no newline stripped), and a named file that cannot be read is an error."""
     path = os.environ.get(name + "_FILE")
     if path:
         with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
+            return fh.read()
+    if name in os.environ:
+        return os.environ[name]
     return default
 
 
