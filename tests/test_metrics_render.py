@@ -57,11 +57,13 @@ def rendered(directory: Path, yaml_text: str = "", **overrides) -> dict[str, str
 REGENERATE = "regenerate with `.venv/bin/python tests/write_committed.py`"
 
 
+@pytest.mark.snapshot
 def test_committed_compose_metrics_is_the_default_render(tmp_path):
     committed = (REPO / METRICS_FILE).read_text(encoding="utf-8")
     assert rendered(tmp_path)[METRICS_FILE] == committed, REGENERATE
 
 
+@pytest.mark.snapshot
 def test_committed_monitoring_directory_is_the_default_render(tmp_path):
     files = {
         name: text for name, text in rendered(tmp_path).items() if name.startswith("monitoring/")
