@@ -60,6 +60,26 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     for name in kit_variable_names():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(RC_CEILING_ENV, str(tmp_path_factory.getbasetemp()))
+    _unmutated_exporter_copy(monkeypatch)
+
+
+def _unmutated_exporter_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `make mutation`, render copies the checkout's project exporter, not mutmut's.
+
+    Render copies `project_exporter.py` into monitoring/ as text. mutmut's copy of it holds every
+    mutant (about 2 MB), over the kit's 1 MiB read limit, so every "render changes nothing" test
+    would fail there for a reason no user meets. The exporter's mutants are judged by the tests
+    that run it (imported, or as a script), not by the copy render writes.
+    """
+    from provision.fileio import MAX_FILE_BYTES
+    from provision.monitoring import files
+
+    source = files.EXPORTER_SOURCE
+    if source.stat().st_size <= MAX_FILE_BYTES:
+        return
+    original = Path(__file__).resolve().parents[2] / "provision" / "monitoring" / source.name
+    if original.is_file() and original.stat().st_size <= MAX_FILE_BYTES:
+        monkeypatch.setattr(files, "EXPORTER_SOURCE", original)
 
 
 @pytest.fixture
