@@ -9,6 +9,8 @@ real (pipes, chunks, exit codes, stderr) without Docker:
   state.json    {"postgres": "running", "server_major": 17, "tables": 3, "fail": {...}}
   calls.log     one line per invocation (the argv after the compose files), for the order
 
+`state.json` may also hold {"services": {"web": {"State": "running", "Health": "unhealthy"}}}:
+rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
 dies midway; {"pg_restore": true} exits 1 after reading part of its input.
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
@@ -22,6 +24,9 @@ import sys
 from pathlib import Path
 
 CHUNK = 1 << 16
+# A custom-format dump (pg_dump -Fc, what backups hold) starts with these bytes; real pg_restore
+# refuses any other input before touching the database.
+DUMP_MAGIC = b"PGDMP"
 
 
 SERVICES = {
@@ -70,6 +75,13 @@ def main() -> int:
             return 0
         if tool == "pg_restore":
             received = bytearray()
+            first = sys.stdin.buffer.read(len(DUMP_MAGIC))
+            if first != DUMP_MAGIC:  # pg_restore reads the archive header before anything
+                sys.stderr.write(
+                    "pg_restore: error: input file does not appear to be a valid archive\n"
+                )
+                return 1
+            received += first
             while chunk := sys.stdin.buffer.read(CHUNK):
                 received += chunk
                 if fail.get("pg_restore"):
@@ -96,8 +108,13 @@ def main() -> int:
         (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
         return 0
     if args[:1] == ["ps"]:
+        # One JSON object per line, as Compose >= 2.21 prints; Health is "" without a check.
+        rows = {}
         if state.get("postgres") != "absent":
-            print(json.dumps({"Service": "postgres", "State": state.get("postgres")}))
+            rows["postgres"] = {"State": state.get("postgres"), "Health": "healthy"}
+        rows.update(state.get("services", {}))
+        for service, row in rows.items():
+            print(json.dumps({"Service": service, "State": "running", "Health": "", **row}))
         return 0
     if args[:1] == ["config"]:
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
