@@ -309,7 +309,11 @@ def test_exporter_config_has_the_org_slug_and_budgets_in_seconds(tmp_path):
         },
     }
     exporter = files["monitoring/project-exporter/exporter.py"]
-    assert exporter == (REPO / "provision/monitoring/project_exporter.py").read_text()
+    # the exporter's source as is (under `make mutation`: the checkout's, see conftest.py)
+    from provision.monitoring.files import EXPORTER_SOURCE
+
+    assert EXPORTER_SOURCE.name == "project_exporter.py"
+    assert exporter == EXPORTER_SOURCE.read_text()
 
 
 @pytest.mark.parametrize("per", ["1h", "41d"])
