@@ -12,7 +12,8 @@ real (pipes, chunks, exit codes, stderr) without Docker:
 `state.json` may also hold {"services": {"web": {"State": "running", "Health": "unhealthy"}}}:
 rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
-dies midway; {"pg_restore": true} exits 1 after reading part of its input.
+dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
+`up` fail with postgres unhealthy. `logs` prints state["logs"].
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -120,8 +121,16 @@ def main() -> int:
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:
+        if fail.get("up"):  # `up --wait` with a service whose health check keeps failing
+            state.setdefault("services", {})["postgres"] = {"Health": "unhealthy"}
+            (state_dir / "state.json").write_text(json.dumps(state))
+            sys.stderr.write("dependency failed to start: container x-postgres-1 is unhealthy\n")
+            return 1
         state["postgres"] = "running"
         (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if args[:1] == ["logs"]:
+        print(state.get("logs", ""))
         return 0
     if args[:1] in (["stop"], ["run"]):
         return 0
