@@ -94,12 +94,13 @@ def main() -> int:
         return int(state.get("locust_exit", 0))
     if locust and args[:1] == ["cp"]:
         source, target = args[1].split(":", 1)[1], Path(args[2])
-        name = "locust_" + Path(source).name.removeprefix("locust_") if source.endswith(".csv") else "report.html"
+        name = Path(source).name if source.endswith(".csv") else "report.html"
         found = state_dir / name
         if name == "locust_stats.csv" and not found.is_file():
             sys.stderr.write(f"Error: no such file {source}\n")
             return 1
-        target.write_text(found.read_text() if found.is_file() else "Method,Name,Error,Occurrences\n")
+        empty = "Method,Name,Error,Occurrences\n"  # Locust writes the header when nothing failed
+        target.write_text(found.read_text() if found.is_file() else empty)
         return 0
     if locust and ("down" in args or "config" in args):
         return 0

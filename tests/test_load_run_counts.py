@@ -71,7 +71,7 @@ def load(directory, **kwargs):
 def test_every_accepted_event_stored_is_100_percent(stack):
     directory, state, state_dir = stack
     state(sent=6)
-    result, lines = load(directory)
+    result, _ = load(directory)
     assert list(result) == [*RESULT_KEYS, "report_html"]
     assert (result["events_sent"], result["events_processed"]) == (6, 6)
     assert result["requests"] == 6 and result["failures"] == 0
@@ -91,7 +91,7 @@ def test_every_accepted_event_stored_is_100_percent(stack):
 def test_events_accepted_then_lost_are_counted_as_lost(stack):
     directory, state, _ = stack
     state(sent=4, lost=2)  # GlitchTip answered 200 six times and stored four
-    result, lines = load(directory, drain_timeout_s=15)
+    result, _ = load(directory, drain_timeout_s=15)
     assert (result["events_sent"], result["events_processed"]) == (6, 4)
     summary = "\n".join(summary_lines(result))
     assert "stored      4 of 6 events (67%" in summary

@@ -12,8 +12,8 @@ from ops_fakes import FakeCompose, make_state
 from provision.errors import KitError
 from provision.ops.backup import create_backup
 from provision.ops.pg_upgrade import (
-    remove_volume,
     removal_command,
+    remove_volume,
     restore_database,
     start_postgres,
     volume_exists,
@@ -48,7 +48,7 @@ def test_start_postgres_starts_only_postgres_and_returns_its_major(tmp_path):
 
 
 def test_a_postgres_that_never_gets_healthy_is_named_with_its_log(tmp_path):
-    ctx, compose = deployment(
+    ctx, _ = deployment(
         tmp_path, "dep", fail={"up": True}, logs="FATAL:  database files are incompatible"
     )
     with pytest.raises(KitError) as failed:
