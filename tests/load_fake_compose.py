@@ -12,6 +12,8 @@ holds `state.json`:
 and leaves a stats CSV whose Aggregated row counts `sent + lost` requests of which `failures`
 failed: `lost` events GlitchTip answered 200 for but never stored, as when a worker drops them.
 `cp` copies the report files out; `exec valkey ... LLEN` answers `queued` for each key.
+`up --detach` (the web UI) records the GLITCHTIP_* variables it was given and marks the master
+and workers running (`ui_fail` refuses, as a taken port does); `--profile * down` removes them.
 Every call is appended to `calls.log`.
 """
 
@@ -83,6 +85,20 @@ def main() -> int:
         keys = args[args.index("sh", 4) + 1 :] if "sh" in args[4:] else []
         print("\n".join(str(state.get("queued", 0)) for _ in keys))
         return 0
+    if locust and "up" in args and "--detach" in args:  # the web UI: master and workers
+        if state.get("ui_fail"):
+            sys.stderr.write("Error response from daemon: port is already allocated\n")
+            return 1
+        scale = args[args.index("--scale") + 1].split("=") if "--scale" in args else ["", "0"]
+        state["locust_ps"] = {"locust-master": "running", **{scale[0]: "running"}}
+        state["ui_env"] = {k: v for k, v in os.environ.items() if k.startswith("GLITCHTIP_")}
+        state["ui_workers"] = int(scale[1])
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if locust and "down" in args and "*" in args:  # --profile '*': every Locust container
+        state["locust_ps"] = {}
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return int(state.get("down_exit", 0))
     if locust and "up" in args:
         _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "

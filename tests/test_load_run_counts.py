@@ -157,3 +157,78 @@ def test_locust_that_never_ran_says_why(stack):
     # (no requests at all) is reported as failed.
     with pytest.raises(KitError, match=r"Locust failed \(exit 1"):
         load(directory)
+
+
+# --- the web UI (make locust-start / locust-stop) ------------------------------------------------
+
+
+def ui_state(state_dir):
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def test_the_web_ui_starts_master_and_workers_with_the_load_projects_dsn(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, _, state_dir = stack
+    lines: list[str] = []
+    started = start_ui(directory, workers=3, distinct_issues=7, rate=2, progress=lines.append)
+    port = read_env_file(directory / ".env").get("GLITCHTIP_KIT_LOCUST_PORT", "8089")
+    assert started == {
+        "url": f"http://127.0.0.1:{port}",
+        "project": "loadtest",
+        "workers": 3,
+        "target": started["target"],
+    }
+    assert started["target"].startswith("http://web:")
+    recorded = ui_state(state_dir)
+    assert recorded["ui_workers"] == 3
+    env = recorded["ui_env"]
+    assert env["GLITCHTIP_KIT_LOCUST_MASTER"] == "locust-master"
+    assert env["GLITCHTIP_LOAD_ISSUES"] == "7" and env["GLITCHTIP_LOAD_RATE"] == "2"
+    assert "/" in env["GLITCHTIP_LOAD_DSN"] and env["GLITCHTIP_LOAD_DSN"].startswith("http")
+    assert not any("warning" in line for line in lines)  # 127.0.0.1: nobody else reaches it
+    assert (directory / "locust" / "locustfile.py").is_file()
+
+    with pytest.raises(UsageError, match="the Locust web UI is running"):
+        load(directory)  # a headless run would join the UI's workers
+    assert stop_ui(directory) is True
+    assert ui_state(state_dir)["locust_ps"] == {}
+    assert stop_ui(directory) is False  # nothing ran
+
+
+def test_the_web_ui_on_every_address_warns_and_shows_a_local_url(stack):
+    from provision.load.run import start_ui
+
+    directory, _, _ = stack
+    lines: list[str] = []
+    started = start_ui(directory, overrides={"bind_address": "0.0.0.0"}, progress=lines.append)
+    assert started["url"].startswith("http://127.0.0.1:")
+    warning = [line for line in lines if line.startswith("warning:")]
+    assert len(warning) == 1 and "no login and listens on 0.0.0.0:" in warning[0]
+
+
+def test_the_web_ui_refuses_no_workers_a_stopped_stack_and_a_failed_start(stack):
+    from provision.load.run import start_ui
+
+    directory, state, _ = stack
+    with pytest.raises(UsageError, match="the web UI's master generates no load itself"):
+        start_ui(directory, workers=0)
+    state(ps={**RUNNING, "web": "exited"})
+    with pytest.raises(KitError, match="is not running: web exited"):
+        start_ui(directory)
+    state(ui_fail=True)
+    with pytest.raises(KitError) as failed:
+        start_ui(directory)
+    assert "cannot start Locust (Error response from daemon: port is already allocated" in (
+        failed.value.message
+    )
+    assert failed.value.fix == (
+        "check the image (locust_image) and that the port is free (locust_port)"
+    )
+
+
+def test_stop_without_a_locust_file_does_nothing(tmp_path):
+    from provision.load.run import stop_ui
+
+    assert run(tmp_path, "init").exit_code == 0
+    assert stop_ui(tmp_path) is False
