@@ -25,6 +25,7 @@ TARGET = 90.0
 EXPLANATIONS = Path(__file__).with_name("SURVIVORS.md")
 MUTMUT = [sys.executable, "-m", "mutmut"]
 KILLED = {"killed", "timeout"}  # a mutant that makes a test hang is caught too
+MAX_DIFFS = 200  # survivors shown with their diff; the rest by name
 UNCHECKED = "not checked"  # an interrupted run: never a pass, and left out of the score
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+?)\s*$")
 
@@ -117,9 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print("Surviving mutants (not killed by any fast test):")
-    for name in survivors:
+    for index, name in enumerate(survivors):
         print(f"  {name}: {statuses[name]}")
-        print(diff_of(name, ROOT))
+        if index < MAX_DIFFS:  # `mutmut show` is one process per mutant: bounded
+            print(diff_of(name, ROOT))
+    if len(survivors) > MAX_DIFFS:
+        print(f"  (diffs of the first {MAX_DIFFS} only; `mutmut show NAME` shows any other)")
     if EXPLANATIONS.exists():
         print()
         print(f"Why the remaining survivors are left ({EXPLANATIONS.relative_to(ROOT)}):")
