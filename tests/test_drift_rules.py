@@ -39,3 +39,30 @@ def test_the_one_shots_run_again_unless_they_and_all_they_need_are_current():
 
 def test_nothing_to_compare_is_said_in_words():
     assert drift({}, {}, {}, []) == ["the rendered files name no service to compare"]
+
+
+def container(service, state="running", health=None, exit_code=None):
+    from provision.stack.engine import ContainerState
+
+    return ContainerState(
+        f"gt-{service}-1", service, "gt", state, health, exit_code, "img", (), "sha256:a",
+        config_hash="h",
+    )  # fmt: skip
+
+
+def test_every_service_is_judged_even_after_one_without_a_container():
+    services = {"postgres": {"image": "img"}, "web": {"image": "img"}}
+    found = drift(
+        services, {"postgres": "h", "web": "h"}, {"img": "sha256:a"},
+        [container("web", state="")],
+    )  # fmt: skip
+    assert found == ["postgres has no container", "web is not started"]
+    one_shot = {
+        "migrate": {"image": "img"},
+        "web": {"depends_on": {"migrate": DONE}, "image": "img"},
+    }
+    found = drift(
+        one_shot, {"migrate": "h", "web": "h"}, {"img": "sha256:a"},
+        [container("migrate", state=""), container("web")],
+    )  # fmt: skip
+    assert found == ["migrate is not started"]
