@@ -60,6 +60,33 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     for name in kit_variable_names():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(RC_CEILING_ENV, str(tmp_path_factory.getbasetemp()))
+    _copied_sources_from_the_checkout(monkeypatch)
+
+
+def _copied_sources_from_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `make mutation`, the files the kit copies out of its own package as text (the
+    project exporter into monitoring/, the locustfile and payloads beside compose.locust.yml)
+    come from the checkout, not from mutmut's copy.
+
+    mutmut's copy of such a module holds every mutant (about 2 MB), over the kit's 1 MiB read
+    limit, so every test that renders or installs it would fail there for a reason no user
+    meets. Their mutants are judged by the tests that import or run them, not by the copy.
+    """
+    from provision.fileio import MAX_FILE_BYTES
+    from provision.load import run as load_run
+    from provision.monitoring import files
+
+    checkout = Path(__file__).resolve().parents[2] / "provision"
+    exporter = files.EXPORTER_SOURCE
+    if exporter.stat().st_size > MAX_FILE_BYTES:
+        original = checkout / "monitoring" / exporter.name
+        if original.is_file() and original.stat().st_size <= MAX_FILE_BYTES:
+            monkeypatch.setattr(files, "EXPORTER_SOURCE", original)
+    payloads = load_run.LOCUST_SOURCES / "payloads.py"
+    if payloads.stat().st_size > MAX_FILE_BYTES:
+        original = checkout / "load"
+        if (original / "payloads.py").stat().st_size <= MAX_FILE_BYTES:
+            monkeypatch.setattr(load_run, "LOCUST_SOURCES", original)
 
 
 @pytest.fixture

@@ -9,8 +9,11 @@ real (pipes, chunks, exit codes, stderr) without Docker:
   state.json    {"postgres": "running", "server_major": 17, "tables": 3, "fail": {...}}
   calls.log     one line per invocation (the argv after the compose files), for the order
 
+`state.json` may also hold {"services": {"web": {"State": "running", "Health": "unhealthy"}}}:
+rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
-dies midway; {"pg_restore": true} exits 1 after reading part of its input.
+dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
+`up` fail with postgres unhealthy. `logs` prints state["logs"].
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -22,6 +25,9 @@ import sys
 from pathlib import Path
 
 CHUNK = 1 << 16
+# A custom-format dump (pg_dump -Fc, what backups hold) starts with these bytes; real pg_restore
+# refuses any other input before touching the database.
+DUMP_MAGIC = b"PGDMP"
 
 
 SERVICES = {
@@ -70,6 +76,13 @@ def main() -> int:
             return 0
         if tool == "pg_restore":
             received = bytearray()
+            first = sys.stdin.buffer.read(len(DUMP_MAGIC))
+            if first != DUMP_MAGIC:  # pg_restore reads the archive header before anything
+                sys.stderr.write(
+                    "pg_restore: error: input file does not appear to be a valid archive\n"
+                )
+                return 1
+            received += first
             while chunk := sys.stdin.buffer.read(CHUNK):
                 received += chunk
                 if fail.get("pg_restore"):
@@ -96,15 +109,28 @@ def main() -> int:
         (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
         return 0
     if args[:1] == ["ps"]:
+        # One JSON object per line, as Compose >= 2.21 prints; Health is "" without a check.
+        rows = {}
         if state.get("postgres") != "absent":
-            print(json.dumps({"Service": "postgres", "State": state.get("postgres")}))
+            rows["postgres"] = {"State": state.get("postgres"), "Health": "healthy"}
+        rows.update(state.get("services", {}))
+        for service, row in rows.items():
+            print(json.dumps({"Service": service, "State": "running", "Health": "", **row}))
         return 0
     if args[:1] == ["config"]:
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:
+        if fail.get("up"):  # `up --wait` with a service whose health check keeps failing
+            state.setdefault("services", {})["postgres"] = {"Health": "unhealthy"}
+            (state_dir / "state.json").write_text(json.dumps(state))
+            sys.stderr.write("dependency failed to start: container x-postgres-1 is unhealthy\n")
+            return 1
         state["postgres"] = "running"
         (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if args[:1] == ["logs"]:
+        print(state.get("logs", ""))
         return 0
     if args[:1] in (["stop"], ["run"]):
         return 0

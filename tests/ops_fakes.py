@@ -95,8 +95,9 @@ class FakeCompose:
         return SERVICES
 
     def ps(self, *services: str) -> list[dict]:
-        state = self.state.get("postgres", "running")
-        return [{"Service": "postgres", "State": state}] if state != "absent" else []
+        """The rows the fake script prints for `compose ps` (health included)."""
+        result = self.run("ps", "-a", "--format", "json", *services)
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def make_state(state_dir: Path, db: bytes, uploads: bytes, **state) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import re
 from collections import Counter
@@ -22,7 +23,15 @@ import pytest
 from provision.load import payloads
 from provision.load.measure import Stored, stored_counts
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "glitchtip-contract" / "fixtures"
+# The recordings: $GLITCHTIP_CONTRACT_DIR (make mutation sets it: its copy of the tree is one level
+# deeper), else ../shared beside the checkout.
+CONTRACT = (
+    Path(
+        os.environ.get("GLITCHTIP_CONTRACT_DIR", "")
+        or Path(__file__).resolve().parents[2] / "shared" / "glitchtip-contract"
+    )
+    / "fixtures"
+)
 ADMIN = ("admin@example.com", "load-test-password-1")
 
 

@@ -224,6 +224,7 @@ def settings(tmp_path, kit_environ):
     return load_settings(tmp_path, {}, environ={})
 
 
+@pytest.mark.snapshot
 def test_committed_compose_locust_is_the_default_render(settings):
     from provision.render import render_locust
 

@@ -248,6 +248,7 @@ def test_databases_run_as_their_image_users(tmp_path: Path) -> None:
     assert "/var/run/postgresql:size=16m,mode=1777" in services["postgres"]["tmpfs"]
 
 
+@pytest.mark.snapshot
 def test_committed_files_carry_no_host_figure() -> None:
     """The committed default render is the same on every host: host-derived limits come from
     `.env` with a fixed fallback."""

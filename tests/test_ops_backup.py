@@ -16,7 +16,8 @@ from provision.ops.backup import NAME_PATTERN, create_backup, prune_backups
 from provision.ops.manifest import read_manifest
 from provision.stack.context import StackContext
 
-DB = os.urandom(3 * (1 << 20) + 123)  # several 1 MiB chunks and a ragged end
+# A dump's header, then several 1 MiB chunks and a ragged end.
+DB = b"PGDMP" + os.urandom(3 * (1 << 20) + 118)
 UPLOADS_TAR = b"uploads-volume-tar" * 1000
 
 

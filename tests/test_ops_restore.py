@@ -17,7 +17,7 @@ from provision.ops.backup import create_backup
 from provision.ops.restore import restore_backup
 from provision.stack.context import StackContext
 
-OLD_DB = os.urandom(2 * (1 << 20) + 7)
+OLD_DB = b"PGDMP" + os.urandom(2 * (1 << 20) + 2)  # a custom-format dump's header
 OLD_UPLOADS = b"old uploads" * 300
 
 

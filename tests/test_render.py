@@ -35,6 +35,7 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+@pytest.mark.snapshot
 @pytest.mark.parametrize("name", ["compose.yml", "compose.part.yml", "compose.metrics.yml"])
 def test_committed_files_are_the_default_render(tmp_path: Path, name: str) -> None:
     rendered = render_files(settings_for(tmp_path), FAKE_SECRETS)

@@ -24,6 +24,8 @@ from typing import Any
 from provision.errors import KitError, UsageError
 
 LOCUST_DIR = "locust"
+# Where locustfile.py and payloads.py are copied from (this package; a test may point elsewhere).
+LOCUST_SOURCES = Path(__file__).resolve().parent
 REPORTS_DIR = "reports"
 CONTAINER_PREFIX = "/tmp/locust"  # Locust's --csv prefix inside the headless master
 CONTAINER_HTML = "/tmp/report.html"
@@ -163,7 +165,7 @@ def install_locustfile(directory: Path) -> Path:
     """Copy locustfile.py and payloads.py into `<directory>/locust/` (0644, only if changed)."""
     from provision.fileio import check_writable_target, read_text_file, write_atomic
 
-    source = Path(__file__).resolve().parent
+    source = LOCUST_SOURCES
     target = Path(directory) / LOCUST_DIR
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise UsageError(f"{target} is not a directory", f"move it away; the kit writes {target}/")

@@ -436,6 +436,7 @@ def test_runs_as_a_script_and_serves_the_metrics(fake, tmp_path):
     assert "serving on 127.0.0.1" in err
 
 
+@pytest.mark.source_text
 def test_the_exporter_imports_only_the_standard_library_and_prometheus_client():
     tree = ast.parse(EXPORTER.read_text())
     modules = set()

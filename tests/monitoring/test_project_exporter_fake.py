@@ -5,6 +5,7 @@ and the metrics endpoints of each major with the recorded sample's families and 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,13 @@ from fakeglitchtip import Request, model, process_pending, start_fake
 from project_exporter_world import ADMIN, ORG, make_world
 from prometheus_client.parser import text_string_to_metric_families
 
+# $GLITCHTIP_CONTRACT_DIR (make mutation sets it), else ../shared beside the checkout.
 SAMPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "glitchtip-contract" / "metrics-sample.txt"
+    Path(
+        os.environ.get("GLITCHTIP_CONTRACT_DIR", "")
+        or Path(__file__).resolve().parents[3] / "shared" / "glitchtip-contract"
+    )
+    / "metrics-sample.txt"
 )
 # What the kit's dashboards and rules read from GlitchTip itself.
 DASHBOARD_FAMILIES = {

@@ -1,4 +1,4 @@
-"""The breakages issue 13 found unseen, applied one at a time to a copy of `provision/`.
+"""The breakages issues 13 and 20 found unseen, applied one at a time to a copy of `provision/`.
 
 Each entry is a small hand-written change (a realistic bug, not a random operator swap) to a
 copy of the package in a temporary directory; the fast tests that guard it then run against the
@@ -39,15 +39,15 @@ class Mutation:
     module: str
     old: str
     new: str
+    tests: tuple[str, ...] = ()  # the test files that guard it (default: TESTS)
 
 
 MUTATIONS = (
     Mutation(
         "render step deletes .env and generates new secrets on every run",
         "stack/render_step.py",
-        "    settings = ctx.load_settings()\n    written = write_rendered(settings)",
-        "    settings = ctx.load_settings()\n    ctx.env_path.unlink(missing_ok=True)\n"
-        "    written = write_rendered(settings)",
+        "    written = write_rendered(settings) or []",
+        "    ctx.env_path.unlink(missing_ok=True)\n    written = write_rendered(settings) or []",
     ),
     Mutation(
         "project step stops passing the .env path (a new API token every run)",
@@ -112,10 +112,87 @@ MUTATIONS = (
         '        value = environ.get(name, "").strip()',
         '        value = environ.get(name, "")',
     ),
+    # --- issue 20: bugs in ops, load, swarm, settings and the exporter no fast test saw ---
+    Mutation(
+        "an archive changed after its manifest check goes to pg_restore (no final SHA-256)",
+        "ops/manifest.py",
+        "            if digest.hexdigest() != expected.sha256:\n",
+        "            if False:\n",
+        ("tests/test_ops_refusals.py",),
+    ),
+    Mutation(
+        "restore replaces this host's glitchtip.yaml with the archive's",
+        "ops/restore.py",
+        '            if name == "glitchtip.yaml" and existing is not None:\n'
+        "                continue  # this host's configuration stays in charge\n",
+        "",
+        ("tests/test_ops_refusals.py", "tests/test_ops_restore.py"),
+    ),
+    Mutation(
+        "verify reads free space in MiB as GiB",
+        "ops/verify.py",
+        "shutil.disk_usage(path).free / 2**30",
+        "shutil.disk_usage(path).free / 2**20",
+        ("tests/test_ops_refusals.py", "tests/test_ops_verify.py"),
+    ),
+    Mutation(
+        "verify reports only a 5xx from the store endpoint, not a rejected DSN key (401/403)",
+        "ops/verify.py",
+        "        if response.status_code != 200:\n"
+        "            raise _Failed(f\"the DSN's store endpoint",
+        "        if response.status_code >= 500:\n"
+        "            raise _Failed(f\"the DSN's store endpoint",
+        ("tests/test_ops_refusals.py", "tests/test_ops_verify.py"),
+    ),
+    Mutation(
+        "upgrade starts from a stack with an unhealthy service",
+        "ops/upgrade.py",
+        '        elif row.get("Health") not in (None, "", "healthy"):\n',
+        "        elif False:\n",
+        ("tests/test_ops_refusals.py", "tests/test_ops_upgrade.py"),
+    ),
+    Mutation(
+        "the load summary counts accepted events as stored (100% when events were lost)",
+        "load/run.py",
+        '        "events_processed": drain.stored.total,\n',
+        '        "events_processed": stats.accepted,\n',
+        ("tests/test_load_run_counts.py", "tests/test_load_run.py"),
+    ),
+    Mutation(
+        "Swarm deploy takes every secret of the stack for stale (removes those in use)",
+        "swarm/secrets.py",
+        "    wanted = {secret.swarm_name for secret in keep}\n",
+        "    wanted = set()\n",
+        ("tests/test_swarm_engine.py", "tests/test_swarm.py"),
+    ),
+    Mutation(
+        "an error-budget window of 0h is accepted",
+        "settings.py",
+        "    if not 3600 <= budget_window_seconds(text) <= MAX_BUDGET_WINDOW:\n",
+        "    if not 0 <= budget_window_seconds(text) <= MAX_BUDGET_WINDOW:\n",
+        ("tests/test_setting_bounds.py", "tests/test_metrics_settings.py"),
+    ),
+    Mutation(
+        "web_replicas 0 is accepted",
+        "settings.py",
+        '"web_replicas", "GLITCHTIP_KIT_WEB_REPLICAS", int_between(1, 100,',
+        '"web_replicas", "GLITCHTIP_KIT_WEB_REPLICAS", int_between(0, 100,',
+        ("tests/test_setting_bounds.py", "tests/test_swarm.py", "tests/test_kubernetes.py"),
+    ),
+    Mutation(
+        "the exporter's errors-in-window sum counts older hours of the answer too",
+        "monitoring/project_exporter.py",
+        "sum(c for h, c in buckets.items() if window_start <= h <= now)",
+        "sum(c for h, c in buckets.items() if h <= now)",
+        (
+            "tests/monitoring/test_project_exporter_window.py",
+            "tests/monitoring/test_project_exporter.py",
+        ),
+    ),
 )
 
 
-def run_one(mutation: Mutation, workdir: Path) -> tuple[str, float]:
+def run_one(mutation: Mutation, workdir: Path, tests: tuple[str, ...] = ()) -> tuple[str, float]:
     """Apply `mutation` to a fresh copy of provision/ and run the guarding tests against it."""
     copy = workdir / "src"
     shutil.rmtree(copy, ignore_errors=True)
@@ -140,7 +217,7 @@ def run_one(mutation: Mutation, workdir: Path) -> tuple[str, float]:
             "-p",
             "no:cacheprovider",
             *PYTEST,
-            *TESTS,
+            *(tests or mutation.tests or TESTS),
         ],
         cwd=ROOT,
         env=env,
@@ -156,13 +233,19 @@ def run_one(mutation: Mutation, workdir: Path) -> tuple[str, float]:
     return f"error (pytest exit {done.returncode})", elapsed
 
 
-def main() -> int:
-    """Run every mutation; print one line each and a summary; exit 1 unless all are killed."""
+def main(argv: list[str] | None = None) -> int:
+    """Run every mutation (or those whose name holds one of the words given); print one line
+    each and a summary; exit 1 unless all are killed."""
+    words = sys.argv[1:] if argv is None else argv
+    chosen = [m for m in MUTATIONS if not words or any(w in m.name for w in words)]
     began = time.monotonic()
     results = []
     with tempfile.TemporaryDirectory(prefix="issue-mutants-") as tmp:
         # The unmutated copy must pass, or every "killed" below would mean nothing.
-        control, elapsed = run_one(Mutation("control: the copy unchanged", "", "", ""), Path(tmp))
+        every = tuple(dict.fromkeys([*TESTS, *(f for m in chosen for f in m.tests)]))
+        control, elapsed = run_one(
+            Mutation("control: the copy unchanged", "", "", ""), Path(tmp), every
+        )
         used = subprocess.run(
             [sys.executable, "-P", "-c", "import provision; print(provision.__file__)"],
             env={**os.environ, "PYTHONPATH": str(Path(tmp) / "src")},
@@ -175,12 +258,13 @@ def main() -> int:
         if control != "SURVIVED" or not used.startswith(tmp):
             print("the tests fail on an unmutated copy, or the copy is not the one imported")
             return 2
-        for mutation in MUTATIONS:
+        for mutation in chosen:
             status, elapsed = run_one(mutation, Path(tmp))
             results.append(status)
             print(f"  {status:<9} {elapsed:5.1f}s  {mutation.name}", flush=True)
     killed = results.count("killed")
-    print(f"issue 13 mutations: {killed}/{len(results)} killed in {time.monotonic() - began:.0f} s")
+    took = time.monotonic() - began
+    print(f"hand-made mutations (issues 13, 20): {killed}/{len(results)} killed in {took:.0f} s")
     return 0 if killed == len(results) else 1
 
 

@@ -1,0 +1,128 @@
+"""A stand-in for `docker compose` in the fast load tests: the stack's `ps` and Valkey, and a
+"Locust" that really sends events through the DSN it is given.
+
+Run as: python load_fake_compose.py STATE_DIR ARGS... (`compose_binary` writes an executable
+for GLITCHTIP_KIT_COMPOSE), so the kit's own `Compose` and `run_load` run unchanged. STATE_DIR
+holds `state.json`:
+
+  {"sent": 6, "lost": 2, "failures": 1, "ps": {"web": "running", ...}, "queued": 0}
+
+`--profile headless up` (Locust's headless run) posts `sent` events to the DSN's store endpoint
+(GlitchTip's fake stores them when its worker runs), prints Locust's "Time limit reached" line,
+and leaves a stats CSV whose Aggregated row counts `sent + lost` requests of which `failures`
+failed: `lost` events GlitchTip answered 200 for but never stored, as when a worker drops them.
+`cp` copies the report files out; `exec valkey ... LLEN` answers `queued` for each key.
+`up --detach` (the web UI) records the GLITCHTIP_* variables it was given and marks the master
+and workers running (`ui_fail` refuses, as a taken port does); `--profile * down` removes them.
+Every call is appended to `calls.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+LOCUST_PROJECT_SUFFIX = "-locust"
+
+
+def _strip_globals(args: list[str]) -> tuple[list[str], str]:
+    project = ""
+    while args and args[0] in ("-f", "--project-name", "--project-directory", "--file"):
+        if args[0] == "--project-name":
+            project = args[1]
+        args = args[2:]
+    return args, project
+
+
+def _send(dsn: str, count: int) -> None:
+    parts = urlsplit(dsn)
+    project_id = parts.path.rstrip("/").rsplit("/", 1)[1]
+    url = f"{parts.scheme}://{parts.hostname}:{parts.port}/api/{project_id}/store/"
+    for number in range(count):
+        body = json.dumps(
+            {"event_id": uuid.uuid4().hex, "platform": "python", "level": "error",
+             "message": f"load event {number}"}
+        ).encode()  # fmt: skip
+        request = urllib.request.Request(
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={parts.username}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200, answer.status
+
+
+def _stats_csv(requests: int, failures: int) -> str:
+    header = "Type,Name,Request Count,Failure Count,50%,95%\n"
+    kind = f"POST,store,{requests},{failures},12,30\n"
+    return header + kind + f",Aggregated,{requests},{failures},12,30\n"
+
+
+def main() -> int:
+    state_dir = Path(sys.argv[1])
+    args, project = _strip_globals(sys.argv[2:])
+    if args == ["version", "--short"]:
+        print("2.40.3")
+        return 0
+    state = json.loads((state_dir / "state.json").read_text())
+    with open(state_dir / "calls.log", "a") as log:
+        log.write(f"{project}: {' '.join(args)}\n")
+    locust = project.endswith(LOCUST_PROJECT_SUFFIX)
+    if args[:1] == ["ps"]:
+        rows = state.get("locust_ps", {}) if locust else state.get("ps", {})
+        for service, status in rows.items():
+            print(json.dumps({"Service": service, "State": status, "Health": ""}))
+        return 0
+    if args[:3] == ["exec", "-T", "valkey"]:
+        keys = args[args.index("sh", 4) + 1 :] if "sh" in args[4:] else []
+        print("\n".join(str(state.get("queued", 0)) for _ in keys))
+        return 0
+    if locust and "up" in args and "--detach" in args:  # the web UI: master and workers
+        if state.get("ui_fail"):
+            sys.stderr.write("Error response from daemon: port is already allocated\n")
+            return 1
+        scale = args[args.index("--scale") + 1].split("=") if "--scale" in args else ["", "0"]
+        state["locust_ps"] = {"locust-master": "running", **{scale[0]: "running"}}
+        state["ui_env"] = {k: v for k, v in os.environ.items() if k.startswith("GLITCHTIP_")}
+        state["ui_workers"] = int(scale[1])
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if locust and "down" in args and "*" in args:  # --profile '*': every Locust container
+        state["locust_ps"] = {}
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return int(state.get("down_exit", 0))
+    if locust and "up" in args:
+        _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
+        print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "
+              "limit reached, shutting down")  # fmt: skip
+        requests = int(state.get("sent", 0)) + int(state.get("lost", 0))
+        (state_dir / "locust_stats.csv").write_text(
+            _stats_csv(requests, int(state.get("failures", 0)))
+        )
+        return int(state.get("locust_exit", 0))
+    if locust and args[:1] == ["cp"]:
+        source, target = args[1].split(":", 1)[1], Path(args[2])
+        name = Path(source).name if source.endswith(".csv") else "report.html"
+        found = state_dir / name
+        if name == "locust_stats.csv" and not found.is_file():
+            sys.stderr.write(f"Error: no such file {source}\n")
+            return 1
+        empty = "Method,Name,Error,Occurrences\n"  # Locust writes the header when nothing failed
+        target.write_text(found.read_text() if found.is_file() else empty)
+        return 0
+    if locust and ("down" in args or "config" in args):
+        return 0
+    sys.stderr.write(f"load_fake_compose: unexpected {project}: {args}\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""GlitchTip's 422 answers (NOTES.md section 2: django-ninja's list of field errors, a plain
+string, a dict per field) turned into the one line the user reads."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from provision.api.client import ApiError, GlitchTipClient, RetryPolicy
+
+
+def rejected(body) -> str:
+    response = httpx.Response(422, json=body, request=httpx.Request("POST", "http://gt/api/0/x/"))
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="create the project")
+    assert error.value.status == 422
+    return error.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (  # recorded: a missing field (NOTES.md, validation error)
+            {"detail": [{"type": "missing", "loc": ["body", "payload", "name"],
+                         "msg": "Field required"}]},
+            "name: Field required",
+        ),
+        (
+            {"detail": [{"loc": ["body", "payload", "team", "slug"], "msg": "too long"},
+                        {"loc": ["query", "limit"], "msg": "not an int"}]},
+            "team.slug: too long; query.limit: not an int",
+        ),
+        ({"detail": [{"loc": ["body"], "msg": "JSON decode error"}]}, "body: JSON decode error"),
+        ({"detail": [{"scopes": "Invalid scope"}]}, "scopes: Invalid scope"),  # recorded
+        ({"detail": "Invalid Url"}, "Invalid Url"),  # recorded
+        ({"detail": []}, "invalid input"),
+        ({"detail": [42, "x"]}, "invalid input"),
+        ({"other": 1}, "invalid input"),
+        ([{"msg": "top-level list", "loc": ["name"]}], "name: top-level list"),
+    ],
+)  # fmt: skip
+def test_a_422_names_each_field_and_its_message(body, why):
+    assert rejected(body) == f"GlitchTip rejected the request to create the project: {why}"
+
+
+def test_no_answer_names_the_url_the_call_and_the_fix():
+    """A server that takes the connection and never answers (the kernel accepts it; nobody
+    reads): a timeout on every attempt, the call named without its query."""
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=2, backoff=0.25)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with (
+            GlitchTipClient(url, "tok", retry=policy, sleep=waits.append, timeout=0.2) as client,
+            pytest.raises(ApiError) as error,
+        ):
+            client.send("GET", "/api/0/organizations/?secret=1")
+    message = error.value.message
+    start = f"GlitchTip at {url} did not answer GET /api/0/organizations/ ("
+    assert message.startswith(start) and "secret" not in message
+    assert message.endswith("Timeout, 2 attempts)")
+    assert waits == [0.25]  # one wait between the two attempts
+    assert error.value.fix == (
+        "check that --url / GLITCHTIP_URL points at GlitchTip itself and see its logs"
+    )

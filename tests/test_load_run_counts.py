@@ -1,0 +1,234 @@
+"""`run_load` end to end without Docker: the kit's own Compose runs tests/load_fake_compose.py,
+whose "Locust" sends real events through the load project's DSN to the fake GlitchTip, whose
+worker stores them. What the summary counts must be what GlitchTip stored, not what it accepted:
+events answered 200 and then lost show as processed < sent, never as 100%."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cli_run import run
+from fakeglitchtip import create_superuser, start_fake
+
+from provision.envfile import read_env_file
+from provision.errors import KitError, UsageError
+from provision.load.run import RESULT_KEYS, run_load
+from provision.load.summary import summary_lines
+
+SCRIPT = Path(__file__).resolve().parent / "load_fake_compose.py"
+RUNNING = {"postgres": "running", "valkey": "running", "web": "running", "worker": "running"}
+
+
+@pytest.fixture
+def fake():
+    handle = start_fake(worker=True, worker_interval=0.05)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, fake, monkeypatch):
+    """A deployment whose published port is the fake GlitchTip, and the fake compose."""
+    from provision.compose_binary import compose_command
+
+    directory = tmp_path / "dep"
+    directory.mkdir()
+    port = fake.url.rsplit(":", 1)[1]
+    (directory / "glitchtip.yaml").write_text(f"http_port: {port}\nglitchtip_domain: {fake.url}\n")
+    for command in ("init", "render"):
+        result = run(directory, command)
+        assert result.exit_code == 0, result.output
+    env = read_env_file(directory / ".env")
+    create_superuser(fake.store, "admin@example.com", env["DJANGO_SUPERUSER_PASSWORD"])
+    state_dir = tmp_path / "compose-state"
+    state_dir.mkdir()
+    binary = state_dir / "fake-compose"
+    binary.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{SCRIPT}" "{state_dir}" "$@"\n')
+    binary.chmod(0o755)
+    monkeypatch.setenv("GLITCHTIP_KIT_COMPOSE", str(binary))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PROVISION_API_BACKOFF", "0.01")
+    compose_command.cache_clear()
+
+    def state(**values):
+        document = {"ps": RUNNING, "sent": 0, "lost": 0, "failures": 0, **values}
+        (state_dir / "state.json").write_text(json.dumps(document))
+
+    state()
+    yield directory, state, state_dir
+    compose_command.cache_clear()
+
+
+def load(directory, **kwargs):
+    lines: list[str] = []
+    options = {"duration_s": 1, "drain_timeout_s": 20, "users": 2, "workers": 0, **kwargs}
+    return run_load(directory, progress=lines.append, **options), lines
+
+
+def test_every_accepted_event_stored_is_100_percent(stack):
+    directory, state, state_dir = stack
+    state(sent=6)
+    result, _ = load(directory)
+    assert list(result) == [*RESULT_KEYS, "report_html"]
+    assert (result["events_sent"], result["events_processed"]) == (6, 6)
+    assert result["requests"] == 6 and result["failures"] == 0
+    assert result["project"] == "loadtest" and result["drain_s"] is not None
+    assert result["accepted_per_s"] == 6.0
+    summary = "\n".join(summary_lines(result))
+    assert "stored      6 of 6 events (100%" in summary
+    report = Path(result["report_dir"])
+    assert report.parent == directory / "reports"
+    assert (report / "locust_stats.csv").is_file() and (report / "report.html").is_file()
+    assert (directory / "locust" / "locustfile.py").is_file()
+    calls = (state_dir / "calls.log").read_text().splitlines()
+    assert calls[-1].startswith("glitchtip-locust: --profile headless down")  # always removed
+    assert not (directory / ".glitchtiprc").exists()  # the production DSN file is not written
+
+
+def test_events_accepted_then_lost_are_counted_as_lost(stack):
+    directory, state, _ = stack
+    state(sent=4, lost=2)  # GlitchTip answered 200 six times and stored four
+    result, _ = load(directory, drain_timeout_s=15)
+    assert (result["events_sent"], result["events_processed"]) == (6, 4)
+    summary = "\n".join(summary_lines(result))
+    assert "stored      4 of 6 events (67%" in summary
+    assert result["processed_per_s"] < result["accepted_per_s"]
+
+
+def test_failed_requests_are_not_counted_as_sent(stack):
+    directory, state, _ = stack
+    state(sent=3, lost=2, failures=2)  # two of five requests failed: three events to store
+    result, _ = load(directory)
+    assert (result["requests"], result["failures"]) == (5, 2)
+    assert (result["events_sent"], result["events_processed"]) == (3, 3)
+
+
+def test_a_stack_that_is_not_running_is_refused_before_any_load(stack):
+    directory, state, state_dir = stack
+    state(ps={**RUNNING, "worker": "exited"})
+    with pytest.raises(KitError, match="is not running: worker exited"):
+        load(directory)
+    calls = (state_dir / "calls.log").read_text()
+    assert "up" not in calls.split()  # no Locust started
+
+
+def test_a_running_web_ui_is_refused(stack):
+    directory, state, _ = stack
+    state(locust_ps={"locust-master": "running"})
+    with pytest.raises(UsageError, match="the Locust web UI is running"):
+        load(directory)
+
+
+def test_the_production_project_is_refused(stack):
+    directory, _, _ = stack
+    with pytest.raises(UsageError, match="production project 'default'"):
+        load(directory, project="default")
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"duration_s": 0}, "the duration must be 1 s to 24 h"),
+        ({"users": 0}, "--users must be 1 to 100000"),
+        ({"spawn_rate": 0}, "--spawn-rate must be above 0"),
+        ({"workers": 65}, "--workers must be 0 to 64"),
+        ({"distinct_issues": 0}, "--issues must be 1 to 100000"),
+        ({"rate": -1}, "--rate must be 0"),
+        ({"mix": {"nonsense": 1}}, "the mix needs known kinds"),
+        ({"mix": {"store": 0}}, "the mix needs known kinds"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_runs(stack, options, words):
+    directory, _, state_dir = stack
+    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
+        load(directory, **options)
+    assert not (state_dir / "calls.log").exists()
+
+
+def test_locust_that_never_ran_says_why(stack):
+    directory, state, state_dir = stack
+    state(sent=0, locust_exit=1)
+    (state_dir / "locust_stats.csv").unlink(missing_ok=True)
+
+    # The fake writes its CSV even when it exits 1; a Locust that produced no statistics
+    # (no requests at all) is reported as failed.
+    with pytest.raises(KitError, match=r"Locust failed \(exit 1"):
+        load(directory)
+
+
+# --- the web UI (make locust-start / locust-stop) ------------------------------------------------
+
+
+def ui_state(state_dir):
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def test_the_web_ui_starts_master_and_workers_with_the_load_projects_dsn(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, _, state_dir = stack
+    lines: list[str] = []
+    started = start_ui(directory, workers=3, distinct_issues=7, rate=2, progress=lines.append)
+    port = read_env_file(directory / ".env").get("GLITCHTIP_KIT_LOCUST_PORT", "8089")
+    assert started == {
+        "url": f"http://127.0.0.1:{port}",
+        "project": "loadtest",
+        "workers": 3,
+        "target": started["target"],
+    }
+    assert started["target"].startswith("http://web:")
+    recorded = ui_state(state_dir)
+    assert recorded["ui_workers"] == 3
+    env = recorded["ui_env"]
+    assert env["GLITCHTIP_KIT_LOCUST_MASTER"] == "locust-master"
+    assert env["GLITCHTIP_LOAD_ISSUES"] == "7" and env["GLITCHTIP_LOAD_RATE"] == "2"
+    assert "/" in env["GLITCHTIP_LOAD_DSN"] and env["GLITCHTIP_LOAD_DSN"].startswith("http")
+    assert not any("warning" in line for line in lines)  # 127.0.0.1: nobody else reaches it
+    assert (directory / "locust" / "locustfile.py").is_file()
+
+    with pytest.raises(UsageError, match="the Locust web UI is running"):
+        load(directory)  # a headless run would join the UI's workers
+    assert stop_ui(directory) is True
+    assert ui_state(state_dir)["locust_ps"] == {}
+    assert stop_ui(directory) is False  # nothing ran
+
+
+def test_the_web_ui_on_every_address_warns_and_shows_a_local_url(stack):
+    from provision.load.run import start_ui
+
+    directory, _, _ = stack
+    lines: list[str] = []
+    started = start_ui(directory, overrides={"bind_address": "0.0.0.0"}, progress=lines.append)
+    assert started["url"].startswith("http://127.0.0.1:")
+    warning = [line for line in lines if line.startswith("warning:")]
+    assert len(warning) == 1 and "no login and listens on 0.0.0.0:" in warning[0]
+
+
+def test_the_web_ui_refuses_no_workers_a_stopped_stack_and_a_failed_start(stack):
+    from provision.load.run import start_ui
+
+    directory, state, _ = stack
+    with pytest.raises(UsageError, match="the web UI's master generates no load itself"):
+        start_ui(directory, workers=0)
+    state(ps={**RUNNING, "web": "exited"})
+    with pytest.raises(KitError, match="is not running: web exited"):
+        start_ui(directory)
+    state(ui_fail=True)
+    with pytest.raises(KitError) as failed:
+        start_ui(directory)
+    assert "cannot start Locust (Error response from daemon: port is already allocated" in (
+        failed.value.message
+    )
+    assert failed.value.fix == (
+        "check the image (locust_image) and that the port is free (locust_port)"
+    )
+
+
+def test_stop_without_a_locust_file_does_nothing(tmp_path):
+    from provision.load.run import stop_ui
+
+    assert run(tmp_path, "init").exit_code == 0
+    assert stop_ui(tmp_path) is False

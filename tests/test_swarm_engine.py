@@ -1,0 +1,184 @@
+"""`up --target swarm`'s engine steps, `status` and `down` against a Swarm with state
+(tests/swarm_fake.py), which refuses what Swarm refuses: above all `docker secret rm` of a secret
+a service still uses. A deploy after a rotated secret removes the old version only."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from cli_run import run
+from swarm_fake import FakeSwarm
+
+from provision.envfile import read_env_file, set_env_values
+from provision.errors import KitError
+from provision.stack.compose import secret_values
+from provision.stack.context import StackContext
+from provision.swarm import deploy
+from provision.swarm.docker import DockerCLI
+from provision.swarm.down import remove_stack
+from provision.swarm.render import STACK_FILE
+from provision.swarm.status import collect_swarm_status, swarm_status_lines
+
+ENGINE_STEPS = ("preflight", "placement", "render", "secrets", "migrate", "deploy")
+OK = {"ok": True, "status": 200, "url": "x", "ms": 1}
+
+
+def swarm_dir(tmp_path):
+    result = run(tmp_path, "render", "--target", "swarm")
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def context(directory, swarm) -> StackContext:
+    ctx = StackContext(directory=directory, overrides={}, environ={}, wait_timeout=30)
+    secrets = secret_values(read_env_file(directory / ".env"))  # masked in any message
+    ctx.results["docker"] = DockerCLI(secrets, runner=swarm)
+    return ctx
+
+
+def up_engine(directory, swarm) -> dict[str, object]:
+    """The steps of `up --target swarm` that talk to the engine, in `steps()` order."""
+    ctx = context(directory, swarm)
+    by_name = {step.name: step for step in deploy.steps()}
+    assert [name for name in by_name if name in ENGINE_STEPS] == list(ENGINE_STEPS)
+    return {name: by_name[name].action(ctx) for name in ENGINE_STEPS}
+
+
+def refused_removals(swarm) -> list[tuple[str, ...]]:
+    return [args for args in swarm.refused if args[:2] == ("secret", "rm")]
+
+
+def stack_secret_names(directory) -> set[str]:
+    document = yaml.safe_load((directory / STACK_FILE).read_text())
+    return {spec["name"] for spec in document["secrets"].values()}
+
+
+def test_a_first_deploy_creates_the_secrets_runs_the_job_and_removes_nothing(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    outcomes = up_engine(directory, swarm)
+    assert "created 5 of 5" in outcomes["secrets"].detail
+    assert outcomes["placement"].changed is True  # the single node got the stateful label
+    assert swarm.nodes["n1"]["Labels"] == {"glitchtip-kit.stateful": "true"}
+    assert outcomes["migrate"].detail == "glitchtip_migrate completed"
+    assert outcomes["deploy"].detail == "postgres 1/1, valkey 1/1, web 1/1, worker 1/1"
+    assert set(swarm.secrets) == stack_secret_names(directory)
+    assert refused_removals(swarm) == []
+    env = read_env_file(directory / ".env")
+    assert env["SECRET_KEY"] in swarm.values.values()
+    assert all(env["SECRET_KEY"] not in " ".join(args) for args, _ in swarm.calls)
+
+
+def test_a_rotated_secret_replaces_its_old_version_and_nothing_in_use_is_removed(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    first = set(swarm.secrets)
+    env_path = directory / ".env"
+    env_path.write_text(
+        set_env_values(env_path.read_text(), {"DJANGO_SUPERUSER_PASSWORD": "a-new-Passw0rd-456"})
+    )
+    swarm_dir(directory)  # the stack file names the new version
+    outcomes = up_engine(directory, swarm)
+    wanted = stack_secret_names(directory)
+    assert "created 1 of 5" in outcomes["secrets"].detail
+    assert outcomes["deploy"].detail.endswith("; removed 1 old secret version(s)")
+    assert set(swarm.secrets) == wanted and len(first - wanted) == 1
+    asked = [args[2] for args, _ in swarm.calls if args[:2] == ("secret", "rm")]
+    assert asked == sorted(first - wanted)  # never a secret the stack uses (Swarm refuses)
+    assert refused_removals(swarm) == []
+
+
+def test_a_deploy_again_with_nothing_changed_removes_nothing(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    outcomes = up_engine(directory, swarm)
+    assert outcomes["secrets"].detail == "all 5 exist" and outcomes["secrets"].changed is False
+    assert "removed" not in outcomes["deploy"].detail
+    assert not [args for args, _ in swarm.calls if args[:2] == ("secret", "rm")]
+
+
+def test_a_failed_migrate_job_stops_the_deploy_of_web_and_worker(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    swarm.job_exit = 3
+    ctx = context(directory, swarm)
+    for name in ENGINE_STEPS[:4]:
+        getattr(deploy, name)(ctx)
+    with pytest.raises(KitError, match="glitchtip_migrate failed: exit status 3"):
+        deploy.migrate(ctx)
+    assert "glitchtip_web" not in swarm.services  # the first phase only
+
+
+def test_preflight_refuses_a_worker_node_and_an_engine_outside_a_swarm(tmp_path):
+    directory = swarm_dir(tmp_path)
+    with pytest.raises(KitError, match="a Swarm worker, not a manager"):
+        deploy.preflight(context(directory, FakeSwarm(manager=False)))
+    with pytest.raises(KitError, match="not in a Swarm"):
+        deploy.preflight(context(directory, FakeSwarm(manager=None)))
+
+
+def test_placement_needs_one_labelled_node_when_there_are_several(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm(nodes=3)
+    with pytest.raises(KitError, match=r"no node carries glitchtip-kit\.stateful=true"):
+        deploy.placement(context(directory, swarm))
+    swarm.nodes["n2"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    outcome = deploy.placement(context(directory, swarm))
+    assert outcome.detail == "Postgres and Valkey on host2" and outcome.changed is False
+    swarm.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    with pytest.raises(KitError, match=r"2 nodes carry glitchtip-kit\.stateful=true"):
+        deploy.placement(context(directory, swarm))
+
+
+def test_status_up_after_the_deploy_and_not_up_once_a_service_is_gone(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    ctx = context(directory, swarm)
+    settings = ctx.load_settings()
+    docker = ctx.results["docker"]
+    status = collect_swarm_status(settings, docker, prober=lambda url: dict(OK, url=url))
+    assert status["up"] is True
+    rows = {row["service"]: row for row in status["services"]}
+    assert rows["migrate"]["job"] == "complete" and rows["web"]["running"] == 1
+    lines = swarm_status_lines(status)
+    assert lines[0].startswith("Stack glitchtip (") and lines[0].endswith(": up")
+    assert any(line.split()[:2] == ["migrate", "job"] for line in lines)
+
+    failing = collect_swarm_status(
+        settings, docker, prober=lambda url: {"ok": False, "url": url, "error": "refused"}
+    )
+    assert failing["up"] is False
+    assert any("refused" in line for line in swarm_status_lines(failing))
+    del swarm.services["glitchtip_worker"]
+    gone = collect_swarm_status(settings, docker, prober=lambda url: dict(OK, url=url))
+    assert gone["up"] is False
+    swarm.job_exit = 1
+    swarm.services.clear()
+    empty = collect_swarm_status(settings, docker, prober=lambda url: dict(OK, url=url))
+    assert empty["up"] is False and empty["checks"] == []
+    assert "no services: run `provision up --target swarm`" in swarm_status_lines(empty)[1]
+
+
+def test_down_removes_the_stack_and_its_secrets_and_volumes_only_when_asked(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    swarm.volumes["glitchtip_postgres-data"] = {"com.docker.stack.namespace": "glitchtip"}
+    swarm.volumes["other_data"] = {"com.docker.stack.namespace": "other"}
+    docker = context(directory, swarm).results["docker"]
+    lines = remove_stack(docker, "glitchtip", volumes=False, sleep=lambda s: None)
+    assert lines[0] == "stack glitchtip removed" and "volumes kept" in lines[-1]
+    assert swarm.services == {} and swarm.secrets == {}
+    stack_volumes = set(swarm.volumes) - {"other_data"}
+    assert "glitchtip_postgres-data" in stack_volumes
+    up_engine(directory, swarm)
+    lines = remove_stack(docker, "glitchtip", volumes=True, sleep=lambda s: None)
+    assert lines[-1] == (
+        f"{len(stack_volumes)} volume(s) removed on this node: {', '.join(sorted(stack_volumes))}"
+    )
+    assert set(swarm.volumes) == {"other_data"}
+    again = remove_stack(docker, "glitchtip", sleep=lambda s: None)  # nothing left: not an error
+    assert again[0] == "stack glitchtip removed"
