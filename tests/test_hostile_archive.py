@@ -16,7 +16,7 @@ from provision.errors import UsageError
 from provision.ops.archive import ArchiveWriter
 from provision.ops.manifest import read_manifest
 
-DUMP = os.urandom(20_000)
+DUMP = b"PGDMP" + os.urandom(20_000)  # pg_dump -Fc starts with PGDMP
 SHA = "0" * 64
 GOOD_MANIFEST = (
     '{"format": 1, "kit_version": "0.t", "created_at": "2026-11-26T10:00:00Z", '

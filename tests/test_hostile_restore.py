@@ -23,7 +23,7 @@ from provision.ops.manifest import Manifest, Member, read_manifest
 from provision.ops.restore import restore_backup
 from provision.stack.context import StackContext
 
-OLD_DB = os.urandom(300_000)
+OLD_DB = b"PGDMP" + os.urandom(300_000)  # pg_dump -Fc starts with PGDMP
 OLD_UPLOADS = b"old uploads" * 300
 
 
@@ -122,14 +122,14 @@ def test_a_bad_env_member_is_refused_before_anything_is_stopped_or_replaced(
     tmp_path, good, started, env_text, needle
 ):
     hostile = rebuild(good, tmp_path / "bad-env.tar", files={".env": env_text.encode()})
-    target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
     before = tree(target)
     with pytest.raises(UsageError, match=r"nothing was changed|KEY=value|twice|quote") as caught:
         restore_backup(ctx, hostile, replace=True, verify=False)
     assert needle in caught.value.line()
     calls = compose.calls()
     assert not any(c.startswith(("stop", "up", "exec", "run")) for c in calls), calls
-    assert (compose.state_dir / "db.bin").read_bytes() == b"new database"
+    assert (compose.state_dir / "db.bin").read_bytes() == b"PGDMP new database"
     assert tree(target) == before and started == []
     assert not (target / "backups").exists()  # not even the safety backup was taken
 
@@ -138,7 +138,7 @@ def test_a_bad_env_member_is_refused_before_anything_is_stopped_or_replaced(
 def test_a_symlink_where_restore_writes_is_refused_before_anything_moves(
     tmp_path, good, started, name
 ):
-    target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
     elsewhere = tmp_path / f"outside-{name.strip('.')}"
     (target / name).rename(elsewhere) if (target / name).exists() else elsewhere.write_text("")
     (target / name).symlink_to(elsewhere)
@@ -151,7 +151,7 @@ def test_a_symlink_where_restore_writes_is_refused_before_anything_moves(
 
 def test_a_bad_glitchtiprc_member_is_refused_before_anything_moves(tmp_path, good, started):
     hostile = rebuild(good, tmp_path / "bad-rc.tar", files={".glitchtiprc": b"url = no section\n"})
-    target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
     before = tree(target)
     with pytest.raises(UsageError, match=r"\.glitchtiprc is not an INI file"):
         restore_backup(ctx, hostile, replace=True, verify=False)
@@ -163,7 +163,7 @@ def test_a_failure_after_the_safety_backup_names_it(tmp_path, good, monkeypatch)
         raise KitError("the stack did not become healthy: migrate exited 1")
 
     monkeypatch.setattr(restore_module, "_migrate_and_start", broken)
-    _target, _compose, ctx = deployment(tmp_path, "new", b"new db", b"new uploads", tables=9)
+    _target, _compose, ctx = deployment(tmp_path, "new", b"PGDMP new db", b"new uploads", tables=9)
     with pytest.raises(KitError) as caught:
         restore_backup(ctx, good, replace=True, verify=False)
     line = caught.value.line()
@@ -175,7 +175,7 @@ def test_a_failure_after_the_safety_backup_names_it(tmp_path, good, monkeypatch)
 def test_the_cli_names_the_safety_backup_when_pg_restore_fails(
     tmp_path, good, use_fake_compose, started
 ):
-    target, compose, _ = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    target, compose, _ = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
     compose.set_state(fail={"pg_restore": True})
     use_fake_compose(compose.state_dir)
     result = run(target, "restore", str(good), "--replace", "--no-verify")
@@ -188,7 +188,7 @@ def test_the_cli_names_the_safety_backup_when_pg_restore_fails(
 def test_a_huge_file_member_is_refused_before_it_is_read_into_memory(tmp_path, good, started):
     big = b"# padding\n" * 200_000  # 2 MB of valid dotenv comments
     hostile = rebuild(good, tmp_path / "big-env.tar", files={".env": big})
-    target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
     before = tree(target)
     with pytest.raises(UsageError, match=r"files/\.env has 2\.0 MB, more than any deployment file"):
         restore_backup(ctx, hostile, replace=True, verify=False)

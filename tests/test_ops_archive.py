@@ -14,7 +14,7 @@ from provision.errors import UsageError
 from provision.ops.archive import ArchiveWriter
 from provision.ops.manifest import Manifest, Member, read_manifest
 
-DUMP = os.urandom(300_000)
+DUMP = b"PGDMP" + os.urandom(300_000)  # pg_dump -Fc starts with PGDMP
 
 
 def manifest_for(writer: ArchiveWriter, edit=None, **changes) -> Manifest:
@@ -105,12 +105,19 @@ def test_a_manifest_that_disagrees_with_the_members_is_refused(tmp_path):
         read_manifest(nodump)
 
 
+def test_a_database_member_that_is_no_custom_format_dump_is_refused(tmp_path):
+    """Before anything is replaced: pg_restore would see it only after the database is dropped."""
+    plain = build(tmp_path / "plain.tar", {**GOOD, "database.dump": b"-- plain SQL\nSELECT 1;\n"})
+    with pytest.raises(UsageError, match=r"database.dump is not a pg_dump custom-format dump"):
+        read_manifest(plain)
+
+
 def test_no_manifest_not_a_tar_and_a_directory_are_refused(tmp_path):
     bare = tmp_path / "bare.tar"
     with tarfile.open(bare, "w") as tar:
         info = tarfile.TarInfo("database.dump")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"abc"))
+        info.size = 8
+        tar.addfile(info, io.BytesIO(b"PGDMPabc"))
     with pytest.raises(UsageError, match=r"no manifest.json"):
         read_manifest(bare)
     junk = tmp_path / "junk.tar"

@@ -77,7 +77,8 @@ def test_restore_database_refuses_what_is_no_dump(tmp_path):
     old, _ = deployment(tmp_path, "old", db=b"SELECT 1;\n")
     archive = create_backup(old).path
     new, compose = deployment(tmp_path, "new", db=b"kept")
-    with pytest.raises(KitError, match="does not appear to be a valid archive"):
+    # Refused when the archive is read, before the database is dropped (manifest.DUMP_MAGIC).
+    with pytest.raises(KitError, match="is not a pg_dump custom-format dump"):
         restore_database(new, archive, lambda line: None)
     assert (compose.state_dir / "db.bin").read_bytes() == b"kept"
 

@@ -210,6 +210,8 @@ def read_manifest(archive: Path) -> Manifest:
                     raise _refuse(archive, f"unexpected member {info.name[:80]!r}")
                 if info.name in seen:
                     raise _refuse(archive, f"{info.name!r} appears twice")
+                if info.name == DATABASE:
+                    _check_dump_header(archive, tar, info)
                 size, sha, data = _hash_member(tar, info)
                 if size != info.size:
                     raise _refuse(archive, f"{info.name} is truncated")
@@ -244,6 +246,19 @@ def read_manifest(archive: Path) -> Manifest:
     if DATABASE not in manifest.members:
         raise _refuse(archive, "it holds no database dump")
     return manifest
+
+
+# pg_dump's custom format (-Fc, what `provision backup` writes) starts with these bytes.
+DUMP_MAGIC = b"PGDMP"
+
+
+def _check_dump_header(archive: Path, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    """Refuse a database member that is no pg_dump custom-format dump before restore replaces
+    anything: pg_restore would find out only after the old database was dropped."""
+    handle = tar.extractfile(info)
+    head = handle.read(len(DUMP_MAGIC)) if handle is not None else b""
+    if head != DUMP_MAGIC:
+        raise _refuse(archive, f"{DATABASE} is not a pg_dump custom-format dump")
 
 
 # The magic numbers of what `tar -z/-j/-J/--zstd` write, and of a gzip'd tar renamed .tar.

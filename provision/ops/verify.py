@@ -395,8 +395,16 @@ class Verifier:
         def plain(value: Any) -> str:  # `public` is a UUID, the DSN holds its hex (recorded)
             return str(value or "").replace("-", "").lower()
 
-        wanted = plain(dsn.public_key)
-        if not any(isinstance(key, dict) and plain(key.get("public")) == wanted for key in keys):
+        def same(key: Any) -> bool:
+            # The key, and the project the DSN names (a key's `projectID`, recorded): GlitchTip
+            # refuses an envelope whose project ID is not the key's project (401).
+            return (
+                isinstance(key, dict)
+                and plain(key.get("public")) == plain(dsn.public_key)
+                and str(key.get("projectID")) == str(dsn.project_id)
+            )
+
+        if not any(same(key) for key in keys):
             raise _Failed(
                 f"the DSN in {RC_NAME} is not a key of {org}/{project}: run "
                 "`provision create-project` to write a current one"
