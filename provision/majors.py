@@ -81,6 +81,10 @@ class Major:
     all_in_one_command: str = "./bin/start.sh"
     all_in_one_env: tuple[tuple[str, str], ...] = ()
     all_in_one_needs_valkey: bool = True
+    # The worker loads the kit's settings module (provision/durability.py): GlitchTip 5's
+    # Celery reads acks_late and the visibility timeout from Django settings only. 6's
+    # django-vtasks has no setting that would make its batch fetch safe.
+    worker_settings_overlay: bool = False
 
 
 # Postgres images with pg_partman >= 5, by Postgres major (GlitchTip's own compose.partman.yml
@@ -124,6 +128,7 @@ MAJORS: dict[int, Major] = {
         all_in_one_command="./bin/run-all-in-one.sh",
         all_in_one_env=(),
         all_in_one_needs_valkey=True,
+        worker_settings_overlay=True,
     ),
     6: Major(
         number=6,

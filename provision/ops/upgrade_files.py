@@ -28,7 +28,7 @@ FILES = (
     "compose.locust.yml",
     ".glitchtiprc",
 )
-RENDERED_DIRS = ("monitoring", "proxy")
+RENDERED_DIRS = ("monitoring", "proxy", "python")
 SETTINGS_FILE = "glitchtip.yaml"
 
 

@@ -16,6 +16,7 @@ STATEFUL_LABEL = "glitchtip-kit.stateful"  # node label pinning Postgres and Val
 
 def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
+    from provision import durability
     from provision.proxy.names import NOBODY
     from provision.render import _environment, allowed_hosts, web_probe, worker_probe
     from provision.swarm.secrets import GLITCHTIP_SECRETS
@@ -42,6 +43,7 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
             glitchtip_secrets=list(GLITCHTIP_SECRETS),
             secret_names=dict(secret_names),
             stateful_label=STATEFUL_LABEL,
+            durability=durability,
         )
     )
 
