@@ -71,11 +71,15 @@ CELERY_VISIBILITY_TIMEOUT = 10
 WORKER_SETTINGS_MODULE = "glitchtip_kit_worker_settings"
 WORKER_SETTINGS_DIR = "/kit/python"
 WORKER_SETTINGS_FILE = f"python/{WORKER_SETTINGS_MODULE}.py"
+# The worker's PYTHONPATH: the module's directory, then GlitchTip's code directory (the image's
+# WORKDIR), so `glitchtip.settings` imports whether or not the image sets PYTHONPATH itself.
+WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
 
 
 def worker_settings_module() -> str:
     """The Python module the GlitchTip 5 worker loads as its Django settings."""
-    return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability.py).
+    timeout = CELERY_VISIBILITY_TIMEOUT
+    return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 
 GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker:
 late acknowledgement of ingest batches and a short visibility timeout. Do not edit: `provision
@@ -88,7 +92,7 @@ from glitchtip.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _TRANSPORT
 # celery-batches acknowledges a batch when it is stored instead of when it starts.
 CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
-CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {CELERY_VISIBILITY_TIMEOUT!r}}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
 '''
 
 

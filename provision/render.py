@@ -316,6 +316,7 @@ def worker_settings_context(settings: Settings) -> dict[str, str] | None:
     return {
         "module": durability.WORKER_SETTINGS_MODULE,
         "directory": durability.WORKER_SETTINGS_DIR,
+        "pythonpath": durability.WORKER_PYTHONPATH,
         "source": "./" + durability.WORKER_SETTINGS_FILE.rpartition("/")[0],
         "digest": hashlib.sha256(content).hexdigest()[:16],
     }

@@ -30,8 +30,11 @@ SCALE = 0.02
 
 def _worker(major: int, broker, store, *, acks_late: bool = False):
     environ = (
-        {"CELERY_WORKER_POOL": "threads", "CELERY_WORKER_CONCURRENCY": "4",
-         "CELERY_WORKER_PREFETCH_MULTIPLIER": "100"}
+        {
+            "CELERY_WORKER_POOL": "threads",
+            "CELERY_WORKER_CONCURRENCY": "4",
+            "CELERY_WORKER_PREFETCH_MULTIPLIER": "100",
+        }
         if major == 5
         else {}
     )

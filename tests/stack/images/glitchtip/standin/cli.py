@@ -330,11 +330,14 @@ def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> 
                 try:
                     restored = queue.restore_visible(visibility_timeout)
                     if restored:
-                        print(f"Restored {restored} message(s) past the visibility timeout",
-                              flush=True)
+                        print(
+                            f"Restored {restored} message(s) past the visibility timeout",
+                            flush=True,
+                        )
                 except Exception as exc:
-                    print(f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
+                    )
             tick += 1
             if stop.wait(workersettings.RESTORE_EVERY):
                 return
