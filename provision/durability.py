@@ -54,6 +54,15 @@ def valkey_maxmemory(memory_limit_mb: int) -> str:
     return f"{valkey_maxmemory_mb(memory_limit_mb)}mb"
 
 
+# -- Postgres (both majors) ----------------------------------------------------------------------
+# GlitchTip's settings read DATABASE_CONN_HEALTH_CHECKS into CONN_HEALTH_CHECKS (5 and 6:
+# glitchtip/settings.py); with Django's connection pool that makes the pool check a connection
+# before handing it out (Django's postgresql backend: `check=ConnectionPool.check_connection`),
+# so after a Postgres restart a batch waits for a new connection (DATABASE_POOL_TIMEOUT, 30 s)
+# instead of failing on a stale one and being dropped (5) or dead-lettered (6). Its cost: one
+# round trip per connection checkout.
+DATABASE_CONN_HEALTH_CHECKS = "true"
+
 # -- GlitchTip 5's Celery worker -------------------------------------------------------------------
 # Acknowledge a batch after it is stored, not when it starts (a SIGKILL mid-batch then leaves the
 # batch in `unacked` instead of losing it).

@@ -49,7 +49,9 @@ def _store(dsn: dict):
 
     from . import pgstore
 
-    store = pgstore.PostgresStore(dsn, _initial_state())
+    store = pgstore.PostgresStore(
+        dsn, _initial_state(), health_checks=config.env_bool("DATABASE_CONN_HEALTH_CHECKS")
+    )
     try:
         with store.transaction():
             pass
