@@ -247,6 +247,7 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     """The worker: stores queued events in batches as the real worker would (standin.batchworker,
     standin.capacity), plus uptime checks. `argv` is the celery command line (GlitchTip 5);
     `stop` is given when the worker runs embedded in the web process (all-in-one)."""
+    import psycopg2
     from fakeglitchtip import run_uptime_checks
     from fakeglitchtip.worker import store_batch
 
@@ -266,13 +267,21 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     stop = _stop_on_signals(stop)
     aggregate_lock = threading.Lock()
 
+    aggregate_conn = [conn]
+
     def store_and_count(items: list[dict]) -> int:
         # A failure is raised to the batch worker, which does what the real worker does with
         # the batch (celery-batches: acknowledged and gone; django-vtasks: dead-lettered).
+        # The aggregate row goes through the same health-checked store connection, so a stale
+        # connection after a Postgres restart cannot fail a batch that is already stored.
         count = store_batch(store, items)
         if count:
             with aggregate_lock:
-                _record_aggregate(conn, count)
+                try:
+                    _record_aggregate(aggregate_conn[0], count)
+                except psycopg2.Error:
+                    aggregate_conn[0] = _db(wait=30)[1]
+                    _record_aggregate(aggregate_conn[0], count)
         return count
 
     worker = batchworker.BatchWorker(

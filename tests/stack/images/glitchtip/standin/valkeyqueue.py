@@ -102,32 +102,51 @@ class ValkeyQueue:
 
     # -- the batch worker's Broker -----------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
-        """Up to `limit` messages, waiting up to `timeout` s for the first (BRPOP, then RPOP
-        with a count for the rest)."""
-        raws: list[bytes] = []
+        """Up to `limit` messages, waiting up to `timeout` s for the first.
+
+        GlitchTip 6 (django-vtasks' fetch_batch): BRPOP, then RPOP with a count: popped, gone
+        from Valkey. GlitchTip 5 (kombu): one message at a time, each popped and then recorded
+        in `unacked`/`unacked_index` (kombu/transport/redis.py `_brpop_read` -> `QoS.append`),
+        two steps as in kombu: a kill between them loses that one message, and a refused
+        record (Valkey at maxmemory, noeviction) loses it too (the error is raised).
+        """
         with self._lock:
             held, self._held = self._held[:limit], self._held[limit:]
-        items = list(held)
-        if len(items) < limit:
-            if not items:
+        if not self._track_unacked:
+            items = list(held)
+            raws: list[bytes] = []
+            if len(items) < limit:
+                if not items:
+                    got = self._client.brpop([self._key], timeout=max(0.01, timeout))
+                    if got is not None:
+                        raws.append(got[1])
+                need = limit - len(items) - len(raws)
+                if need > 0 and (items or raws):
+                    raws.extend(self._client.rpop(self._key, need) or [])
+            items.extend(json.loads(raw) for raw in raws)
+            return [(uuid.uuid4().hex, item) for item in items]
+        pairs = [self._record(item) for item in held]
+        while len(pairs) < limit:
+            if pairs:
+                raw = self._client.rpop(self._key)
+            else:
                 got = self._client.brpop([self._key], timeout=max(0.01, timeout))
-                if got is not None:
-                    raws.append(got[1])
-            need = limit - len(items) - len(raws)
-            if need > 0 and (items or raws):
-                more = self._client.rpop(self._key, need)
-                raws.extend(more or [])
-        items.extend(json.loads(raw) for raw in raws)
-        pairs = [(uuid.uuid4().hex, item) for item in items]
-        if pairs and self._track_unacked:
-            now = time.time()
-            pipe = self._client.pipeline()
-            pipe.zadd(CELERY_UNACKED_INDEX, {tag: now for tag, _item in pairs})
-            pipe.hset(CELERY_UNACKED, mapping={tag: json.dumps(item) for tag, item in pairs})
-            pipe.execute()
-            with self._lock:
-                self._delivered.update(tag for tag, _item in pairs)
+                raw = got[1] if got is not None else None
+            if raw is None:
+                break
+            pairs.append(self._record(json.loads(raw)))
         return pairs
+
+    def _record(self, item: dict) -> tuple[str, dict]:
+        """kombu's `QoS.append`: the delivered message into `unacked_index` and `unacked`."""
+        tag = uuid.uuid4().hex
+        pipe = self._client.pipeline()
+        pipe.zadd(CELERY_UNACKED_INDEX, {tag: time.time()})
+        pipe.hset(CELERY_UNACKED, tag, json.dumps(item))
+        pipe.execute()
+        with self._lock:
+            self._delivered.add(tag)
+        return tag, item
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
         if tags and self._track_unacked:
