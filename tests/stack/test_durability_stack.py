@@ -150,15 +150,23 @@ class Deployment:
 
         return stored_counts(self.client, "glitchtip", "default", self.dsn.project_id).events
 
-    def wait_stored(self, at_least: int, bound: float = STORE_BOUND_S) -> tuple[int, float]:
+    def wait_stored(
+        self, at_least: int, bound: float = STORE_BOUND_S, settle: float | None = None
+    ) -> tuple[int, float]:
+        """The stored count once it reaches `at_least`, or after `bound` s (or, with `settle`,
+        once it stopped changing for that long: a run that is known to lose)."""
         began = time.monotonic()
-        count = -1
+        count, changed = -1, began
         while time.monotonic() - began < bound:
             try:
-                count = self.stored()
+                now = self.stored()
+                if now != count:
+                    count, changed = now, time.monotonic()
             except Exception as exc:  # GlitchTip restarting: ask again
                 print(f"  (counting failed: {type(exc).__name__})", flush=True)
             if count >= at_least:
+                break
+            if settle is not None and time.monotonic() - changed > settle:
                 break
             time.sleep(2)
         return count, time.monotonic() - began
@@ -184,7 +192,7 @@ class Deployment:
 
 
 def send(dep: Deployment, tally: Tally, seconds: float, *, rate: float = 120.0,
-         pad: int = 0, stop: threading.Event | None = None) -> None:  # fmt: skip
+         pad: int = 0, stop_after_refused: int = 0) -> None:  # fmt: skip
     """CLIENTS threads posting envelopes (or padded store events) for `seconds` at about `rate`
     events/s in all, to 127.0.0.1 only; every answer counted in `tally`."""
     import httpx
@@ -192,7 +200,7 @@ def send(dep: Deployment, tally: Tally, seconds: float, *, rate: float = 120.0,
     from provision.load.payloads import build_request, error_event
 
     deadline = time.monotonic() + seconds
-    stop = stop or threading.Event()
+    stop = threading.Event()
 
     def client(n: int) -> None:
         rng = random.Random(n)
@@ -215,6 +223,8 @@ def send(dep: Deployment, tally: Tally, seconds: float, *, rate: float = 120.0,
                     tally.add(status.status_code)
                 except httpx.HTTPError:
                     tally.add(None)
+                if stop_after_refused and sum(tally.refused.values()) >= stop_after_refused:
+                    stop.set()
                 left = CLIENTS / rate - (time.monotonic() - began)
                 if left > 0:
                     time.sleep(left)
@@ -226,7 +236,9 @@ def send(dep: Deployment, tally: Tally, seconds: float, *, rate: float = 120.0,
         thread.join()
 
 
-def fault_run(dep: Deployment, name: str, fault, *, seconds: float = 12.0, after=None) -> dict:
+def fault_run(
+    dep: Deployment, name: str, fault, *, seconds: float = 10.0, after=None, settle=None
+) -> dict:
     """Load for `seconds`, `fault()` 3 s in, `after()` once the load ended; then count."""
     before = dep.stored()
     tally = Tally()
@@ -238,7 +250,7 @@ def fault_run(dep: Deployment, name: str, fault, *, seconds: float = 12.0, after
     loader.join()
     if after is not None:
         after()
-    stored, waited = dep.wait_stored(before + tally.accepted)
+    stored, waited = dep.wait_stored(before + tally.accepted, settle=settle)
     stored -= before
     result = {"run": name, "major": dep.major, **{k: getattr(tally, k) for k in
               ("sent", "accepted", "errors")}, "refused": dict(tally.refused),
@@ -291,7 +303,10 @@ def test_accepted_events_survive_faults(deployment):
         )
         dep.provision("up", "--pull", "never", "--quiet")
 
-    results.append(fault_run(dep, "worker SIGKILL", kill_worker, after=up_after_timeout))
+    settle = 15.0 if dep.major == 6 else None  # 6 loses the popped batch: do not wait 60 s
+    results.append(
+        fault_run(dep, "worker SIGKILL", kill_worker, after=up_after_timeout, settle=settle)
+    )
 
     # 2. Valkey SIGKILL mid-load, `provision up` after.
     valkey = dep.container("valkey")
@@ -309,7 +324,8 @@ def test_accepted_events_survive_faults(deployment):
     dep.docker("stop", worker)
     before = dep.stored()
     tally = Tally()
-    send(dep, tally, 40, rate=200, pad=60_000)  # ~3.5 MiB/s into a 32 MiB Valkey
+    # ~12 MiB/s of 60 KB events into a 32 MiB Valkey, until 100 were refused (at most 30 s).
+    send(dep, tally, 30, rate=200, pad=60_000, stop_after_refused=100)
     queue = dep.queue_status()
     dep.docker("start", worker)
     stored, waited = dep.wait_stored(before + tally.accepted)
@@ -332,6 +348,14 @@ def test_accepted_events_survive_faults(deployment):
             lost = result["accepted"] - result["stored"]
             print(f"GlitchTip 6 worker SIGKILL: {lost} accepted event(s) lost", flush=True)
             assert 0 <= lost <= 20 * 100, result
+            continue
+        if dep.major == 5 and name == "queue full":
+            # kombu records a popped message in `unacked` (a write): at maxmemory that write is
+            # refused and the popped message lost until the worker has freed enough room. A
+            # handful at most once the load stopped (docs/durability.md).
+            lost = result["accepted"] - result["stored"]
+            print(f"GlitchTip 5 queue full: {lost} accepted event(s) lost", flush=True)
+            assert lost <= 10, result
             continue
         assert result["stored"] >= result["accepted"], result
         # At least once, not exactly once: a batch committed in the instant before its late
