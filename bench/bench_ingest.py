@@ -78,15 +78,22 @@ def upstream_override(major: int) -> str:
     names = [m.worker_concurrency_env, *m.web_concurrency_envs, "DATABASE_POOL_MAX_SIZE"]
     names += [name for name in (m.worker_pool_env, m.worker_prefetch_env) if name]
     names += [name for name, _value in m.web_server_env]  # 5: back to the image's uWSGI
+    names.append("DATABASE_CONN_HEALTH_CHECKS")  # the durability settings are not upstream's
     reset = "".join(f"      {name}: !reset null\n" for name in names)
-    services = "".join(f"  {svc}:\n    environment:\n{reset}" for svc in ("web", "worker"))
+    worker = reset
+    if m.worker_settings_overlay:
+        worker += "      DJANGO_SETTINGS_MODULE: !reset null\n      PYTHONPATH: !reset null\n"
     return (
         "# bench_ingest.py: GlitchTip's upstream defaults (official compose.sample): the image's\n"
-        "# web server and worker as shipped, GlitchTip's pool size, Postgres's defaults.\n"
+        "# web server and worker as shipped, GlitchTip's pool size and settings, Postgres's and\n"
+        "# Valkey's defaults.\n"
         "services:\n"
         "  postgres:\n"
         "    command: !reset null\n"
-        f"{services}"
+        "  valkey:\n"
+        "    command: !reset null\n"
+        f"  web:\n    environment:\n{reset}"
+        f"  worker:\n    environment:\n{worker}"
     )
 
 
@@ -246,7 +253,7 @@ def report(major: int, sides: dict[str, dict], args: argparse.Namespace) -> tupl
     for name in names:
         lines.append(f"  {name + ' worker:':24} {sides[name]['worker']}")
     issue = "PASS" if ratio >= ISSUE_TARGET else "FAIL"
-    guide = "PASS" if ratio >= GUIDE_TARGET else "FAIL"
+    guide = ("PASS" if ratio >= GUIDE_TARGET else "FAIL") if major == 5 else "applies to 5 only"
     lines.append(
         f"  processed/s ratio kit/upstream: {ratio:.1f}x  (issue >= {ISSUE_TARGET}x {issue}; "
         f"guide >= {GUIDE_TARGET:.0f}x {guide})"
