@@ -328,7 +328,9 @@ def test_accepted_events_survive_faults(deployment):
     send(dep, tally, 30, rate=200, pad=60_000, stop_after_refused=100)
     queue = dep.queue_status()
     dep.docker("start", worker)
-    stored, waited = dep.wait_stored(before + tally.accepted, settle=SETTLE_S)
+    # No settling here: a GlitchTip 5 worker taking from a full Valkey first fails (and loses)
+    # a few deliveries, one retry a second, before it frees room and drains.
+    stored, waited = dep.wait_stored(before + tally.accepted)
     stored -= before
     print(f"[queue full, GlitchTip {dep.major}] {tally.line()}; stored {stored} "
           f"({waited:.0f} s after the worker started); status: {queue.get('problems')}",
