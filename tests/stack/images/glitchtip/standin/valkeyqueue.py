@@ -71,6 +71,7 @@ class ValkeyQueue:
         self._track_unacked = key == CELERY_QUEUE if track_unacked is None else track_unacked
         self._held: list[dict] = []
         self._delivered: set[str] = set()
+        self._failed: Exception | None = None
         self._lock = threading.Lock()
 
     def push(self, item: dict) -> None:
@@ -125,6 +126,9 @@ class ValkeyQueue:
                     raws.extend(self._client.rpop(self._key, need) or [])
             items.extend(json.loads(raw) for raw in raws)
             return [(uuid.uuid4().hex, item) for item in items]
+        if self._failed is not None:  # the refused record of the previous call: raise it now
+            failed, self._failed = self._failed, None
+            raise failed
         pairs = [self._record(item) for item in held]
         while len(pairs) < limit:
             if pairs:
@@ -134,7 +138,13 @@ class ValkeyQueue:
                 raw = got[1] if got is not None else None
             if raw is None:
                 break
-            pairs.append(self._record(json.loads(raw)))
+            try:
+                pairs.append(self._record(json.loads(raw)))
+            except Exception as exc:  # this message is lost; the ones delivered before are not
+                if not pairs:
+                    raise
+                self._failed = exc
+                break
         return pairs
 
     def _record(self, item: dict) -> tuple[str, dict]:
