@@ -148,10 +148,23 @@ class Deployment:
         token = read_env_file(self.directory / ".env")["GLITCHTIP_API_TOKEN"]
         self.client = GlitchTipClient(f"http://127.0.0.1:{self.port}", token)
 
-    def stored(self) -> int:
+    def stored(self, patience: float = 0.0) -> int:
+        """The project's stored events; with `patience`, API timeouts are retried that long (the
+        stand-in serialises API reads and batch writes on one state row, which a large batch
+        holds for seconds)."""
+        from provision.errors import ApiError
         from provision.load.measure import stored_counts
 
-        return stored_counts(self.client, "glitchtip", "default", self.dsn.project_id).events
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return stored_counts(
+                    self.client, "glitchtip", "default", self.dsn.project_id
+                ).events
+            except ApiError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(2)
 
     def wait_stored(
         self, at_least: int, bound: float = STORE_BOUND_S, settle: float | None = None
@@ -243,7 +256,7 @@ def fault_run(
     dep: Deployment, name: str, fault, *, seconds: float = 10.0, after=None, settle=SETTLE_S
 ) -> dict:
     """Load for `seconds`, `fault()` 3 s in, `after()` once the load ended; then count."""
-    before = dep.stored()
+    before = dep.stored(patience=60)
     tally = Tally()
     loader = threading.Thread(target=send, args=(dep, tally, seconds))
     began = time.monotonic()
@@ -322,7 +335,7 @@ def test_accepted_events_survive_faults(deployment):
     # 4. The queue filled to maxmemory while the worker is stopped (gracefully).
     worker = dep.container("worker")
     dep.docker("stop", worker)
-    before = dep.stored()
+    before = dep.stored(patience=60)
     tally = Tally()
     # ~12 MiB/s of 60 KB events into a 32 MiB Valkey, until 100 were refused (at most 30 s).
     send(dep, tally, 30, rate=200, pad=60_000, stop_after_refused=100)
