@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from provision import durability
+
 if TYPE_CHECKING:
     from provision import majors
     from provision.settings import Settings
@@ -134,6 +136,9 @@ def limit_values(settings: Settings, host_cpus: int) -> dict[str, str]:
         "GLITCHTIP_KIT_WORKER_MEMORY_LIMIT": mebibytes(settings.worker_memory_limit_mb),
         "GLITCHTIP_KIT_POSTGRES_MEMORY_LIMIT": mebibytes(settings.postgres_memory_limit_mb),
         "GLITCHTIP_KIT_VALKEY_MEMORY_LIMIT": mebibytes(settings.valkey_memory_limit_mb),
+        "GLITCHTIP_KIT_VALKEY_MAXMEMORY": durability.valkey_maxmemory(
+            settings.valkey_memory_limit_mb
+        ),
         "GLITCHTIP_KIT_WEB_PIDS_LIMIT": str(web_threads),
         "GLITCHTIP_KIT_WORKER_PIDS_LIMIT": str(worker_threads),
         "GLITCHTIP_KIT_POSTGRES_PIDS_LIMIT": str(postgres_pids(settings.postgres_max_connections)),

@@ -118,6 +118,10 @@ class Major:
     # not see it): Celery's embedded beat process (`-B`, multiprocessing prints "Process Beat:"
     # and the traceback) and app.py's beat thread failing on its schedule file.
     scheduler_failure_markers: tuple[str, ...] = ()
+    # The worker loads the kit's settings module (provision/durability.py): GlitchTip 5's
+    # Celery reads acks_late and the visibility timeout from Django settings only. 6's
+    # django-vtasks has no setting that would make its batch fetch safe.
+    worker_settings_overlay: bool = False
 
 
 # Postgres images with pg_partman 5, by Postgres major (GlitchTip's own compose.partman.yml
@@ -214,6 +218,7 @@ MAJORS: dict[int, Major] = {
         all_in_one_workdir="/tmp",
         valkey_url_envs=("VALKEY_URL", "REDIS_URL"),
         scheduler_failure_markers=("Process Beat:", "celerybeat-schedule'"),
+        worker_settings_overlay=True,
     ),
     6: Major(
         number=6,

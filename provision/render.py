@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provision import majors, partman_sql, profiles, secret_files
+from provision import durability, majors, partman_sql, profiles, secret_files
 from provision.envfile import (
     format_value,
     parse_env,
@@ -265,6 +265,8 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         "allowed_hosts": allowed_hosts(settings),
         "web_probe": web_probe(settings),
         "worker_probe": worker_probe(major),
+        "durability": durability,
+        "worker_settings": worker_settings_context(settings),
         "partman_script": partman_script(majors.partman_reference()),
         "partman_config_command": partman_sql.command(),
         # The service set (provision.profiles): all-in-one `web`, and Valkey or not.
@@ -304,7 +306,37 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
         METRICS_FILE: metrics,
         **observed,
         **proxied,
+        **worker_settings_files(settings),
         ENV_FILE: dotenv,
+    }
+
+
+def _uses_worker_settings(settings: Settings) -> bool:
+    """GlitchTip 5's separate worker loads the kit's settings module (provision/durability)."""
+    return settings.major.worker_settings_overlay and not profiles.is_minimal(settings)
+
+
+def worker_settings_files(settings: Settings) -> dict[str, str]:
+    """python/glitchtip_kit_worker_settings.py where the worker loads it, else nothing."""
+    if not _uses_worker_settings(settings):
+        return {}
+    return {durability.WORKER_SETTINGS_FILE: durability.worker_settings_module()}
+
+
+def worker_settings_context(settings: Settings) -> dict[str, str] | None:
+    """The worker's settings module for compose.yml: its name, mount and digest (a label, so
+    `up` recreates the worker when the file changes), or None."""
+    if not _uses_worker_settings(settings):
+        return None
+    import hashlib
+
+    content = durability.worker_settings_module().encode()
+    return {
+        "module": durability.WORKER_SETTINGS_MODULE,
+        "directory": durability.WORKER_SETTINGS_DIR,
+        "pythonpath": durability.WORKER_PYTHONPATH,
+        "source": "./" + durability.WORKER_SETTINGS_FILE.rpartition("/")[0],
+        "digest": hashlib.sha256(content).hexdigest()[:16],
     }
 
 

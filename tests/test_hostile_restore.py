@@ -122,7 +122,9 @@ def test_a_bad_env_member_is_refused_before_anything_is_stopped_or_replaced(
     tmp_path, good, started, env_text, needle
 ):
     hostile = rebuild(good, tmp_path / "bad-env.tar", files={".env": env_text.encode()})
-    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(
+        tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9
+    )
     before = tree(target)
     with pytest.raises(UsageError, match=r"nothing was changed|KEY=value|twice|quote") as caught:
         restore_backup(ctx, hostile, replace=True, verify=False)
@@ -138,7 +140,9 @@ def test_a_bad_env_member_is_refused_before_anything_is_stopped_or_replaced(
 def test_a_symlink_where_restore_writes_is_refused_before_anything_moves(
     tmp_path, good, started, name
 ):
-    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(
+        tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9
+    )
     elsewhere = tmp_path / f"outside-{name.strip('.')}"
     (target / name).rename(elsewhere) if (target / name).exists() else elsewhere.write_text("")
     (target / name).symlink_to(elsewhere)
@@ -151,7 +155,9 @@ def test_a_symlink_where_restore_writes_is_refused_before_anything_moves(
 
 def test_a_bad_glitchtiprc_member_is_refused_before_anything_moves(tmp_path, good, started):
     hostile = rebuild(good, tmp_path / "bad-rc.tar", files={".glitchtiprc": b"url = no section\n"})
-    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(
+        tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9
+    )
     before = tree(target)
     with pytest.raises(UsageError, match=r"\.glitchtiprc is not an INI file"):
         restore_backup(ctx, hostile, replace=True, verify=False)
@@ -175,7 +181,9 @@ def test_a_failure_after_the_safety_backup_names_it(tmp_path, good, monkeypatch)
 def test_the_cli_names_the_safety_backup_when_pg_restore_fails(
     tmp_path, good, use_fake_compose, started
 ):
-    target, compose, _ = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
+    target, compose, _ = deployment(
+        tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9
+    )
     compose.set_state(fail={"pg_restore": True})
     use_fake_compose(compose.state_dir)
     result = run(target, "restore", str(good), "--replace", "--no-verify")
@@ -188,7 +196,9 @@ def test_the_cli_names_the_safety_backup_when_pg_restore_fails(
 def test_a_huge_file_member_is_refused_before_it_is_read_into_memory(tmp_path, good, started):
     big = b"# padding\n" * 200_000  # 2 MB of valid dotenv comments
     hostile = rebuild(good, tmp_path / "big-env.tar", files={".env": big})
-    target, compose, ctx = deployment(tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9)
+    target, compose, ctx = deployment(
+        tmp_path, "new", b"PGDMP new database", b"new uploads", tables=9
+    )
     before = tree(target)
     with pytest.raises(UsageError, match=r"files/\.env has 2\.0 MB, more than any deployment file"):
         restore_backup(ctx, hostile, replace=True, verify=False)

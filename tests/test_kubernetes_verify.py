@@ -55,7 +55,8 @@ def test_verify_on_kubernetes_uses_the_public_url_without_docker(fake, tmp_path)
     result = verify(tmp_path, "--skip", "services", "--skip", "disk")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [c["name"] for c in report["checks"]] == ["url", "health", "settings", "token", "event"]
+    names = [c["name"] for c in report["checks"]]
+    assert names == ["url", "health", "settings", "token", "queue", "event"]
     assert fake.url in report["checks"][1]["detail"]
     assert "processed in" in report["checks"][-1]["detail"]
 
@@ -74,7 +75,7 @@ def test_url_and_token_options_replace_the_published_port_and_the_token_in_env(f
     cluster_deployment(tmp_path, fake, target="compose")
     token = read_env_file(tmp_path / ".env")["GLITCHTIP_API_TOKEN"]
     update_env_file(tmp_path / ".env", {"GLITCHTIP_API_TOKEN": ""})
-    checks = ["--skip", "services", "--skip", "disk", "--skip", "event"]
+    checks = ["--skip", "services", "--skip", "disk", "--skip", "event", "--skip", "queue"]
     # Without --url the compose target asks the published port, where nothing answers.
     refused = verify(tmp_path, *checks)
     assert refused.exit_code == 3

@@ -62,9 +62,25 @@ def fake():
     handle.stop()
 
 
+class QuietQueue:
+    """`compose exec valkey` answering a drained queue: nothing waiting, unacked or failed."""
+
+    def run(self, *argv, timeout=None):
+        from provision.stack.compose import ComposeResult
+
+        keys = argv[argv.index("-c") + 3 :]  # sh -c SCRIPT sh KEY...: LLEN of each first
+        values = ["0"] * len(keys) + ["0", "none", "0", "1048576", "268435456", "1700000000"]
+        return ComposeResult(tuple(argv), 0, "\n".join(values) + "\n", "")
+
+
 def context(directory, containers=HEALTHY):
     engine = FakeEngine(containers, directory)
-    return StackContext(directory=directory, environ={}, engine_factory=lambda: engine)
+    return StackContext(
+        directory=directory,
+        environ={},
+        engine_factory=lambda: engine,
+        compose_factory=lambda settings: QuietQueue(),
+    )
 
 
 def by_name(report):
@@ -153,14 +169,16 @@ def test_cli_prints_a_line_per_check_and_exits_3_on_failure(tmp_path, monkeypatc
         directory = deploy(tmp_path, fake)
         result = run(directory, "verify", "--event-timeout", "1", "--min-free-gib", "0")
         as_json = run(directory, "verify", "--skip", "event", "--skip", "services", "--json",
-                      "--min-free-gib", "0")  # fmt: skip
+                      "--skip", "queue", "--min-free-gib", "0")  # fmt: skip
     finally:
         fake.stop()
     assert result.exit_code == 3, result.output
     lines = result.stdout.splitlines()
     assert [line.split()[1] for line in lines[:-1]] == list(CHECKS)
-    assert lines[-1] == "verify: 2 of 7 checks FAILED"  # services (no engine) and event
-    assert lines[5].startswith("ok   disk") and lines[6].startswith("FAIL event")
+    # services and queue (no engine: nothing to read) and event
+    assert lines[-1] == "verify: 3 of 8 checks FAILED"
+    assert lines[5].startswith("ok   disk") and lines[6].startswith("FAIL queue")
+    assert lines[7].startswith("FAIL event")
     token = read_env_file(directory / ".env")["GLITCHTIP_API_TOKEN"]
     assert token not in result.output and token not in as_json.output
     assert as_json.exit_code == 0, as_json.output

@@ -45,7 +45,11 @@ def status_command(directory, overrides, target, as_json, check):
         status = collect_swarm_status(settings, _swarm_docker(settings))
         lines = swarm_status_lines
     else:
-        status = collect_status(settings, Engine())
+        from provision.stack.compose import Compose
+        from provision.stack.queue_health import queue_reader
+
+        reader = queue_reader(settings, Compose.for_settings(settings))
+        status = collect_status(settings, Engine(), read_queue=reader)
         lines = status_lines
     if as_json:
         click.echo(json.dumps(status, indent=2))

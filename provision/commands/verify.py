@@ -6,7 +6,7 @@ import click
 
 from provision.commands.options import FiniteNumber, Seconds, dir_option, settings_options
 
-CHECK_NAMES = ("url", "health", "settings", "token", "services", "disk", "event")
+CHECK_NAMES = ("url", "health", "settings", "token", "services", "disk", "queue", "event")
 FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad input"
 
 
@@ -58,6 +58,9 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url,
                 names its user)
       services  every compose service running and healthy (migrate exited 0)
       disk      free space of the Docker data root and the deployment directory
+      queue     no event waits longer than it should: none unacknowledged for over a
+                minute (a dead worker's), a backlog that drains, no dead-lettered batch,
+                Valkey not full (bundled Valkey only)
       event     an event sent to the kit's own project "GlitchTip kit verify" (created
                 once, never your project) shows up within --event-timeout; the latency is
                 reported and its one issue resolved; the DSN in .glitchtiprc must be a key

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from provision import durability
 from provision.errors import SettingsError
 from provision.kubernetes import chart
 from provision.settings import Settings
@@ -138,6 +139,9 @@ def shared_environment(settings: Settings) -> list[dict[str, Any]]:
         _env("ENABLE_ORGANIZATION_CREATION", settings.enable_organization_creation),
         _env(major.retention_env, settings.retention_days),
         _env("DATABASE_POOL_MAX_SIZE", settings.db_pool_max_size),
+        # Pooled connections checked before use (provision/durability.py): a Postgres restart
+        # makes batches wait instead of failing on a stale connection.
+        _env("DATABASE_CONN_HEALTH_CHECKS", durability.DATABASE_CONN_HEALTH_CHECKS),
     ]
     if settings.glitchtip_domain.startswith("https://"):
         env.append(_env("SESSION_COOKIE_SECURE", True))

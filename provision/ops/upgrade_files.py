@@ -28,7 +28,7 @@ FILES = (
     "compose.locust.yml",
     ".glitchtiprc",
 )
-RENDERED_DIRS = ("monitoring", "proxy", "secrets")
+RENDERED_DIRS = ("monitoring", "proxy", "secrets", "python")
 SETTINGS_FILE = "glitchtip.yaml"
 
 

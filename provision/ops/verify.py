@@ -30,7 +30,7 @@ from typing import Any
 
 from provision.errors import KitError
 
-CHECKS = ("url", "health", "settings", "token", "services", "disk", "event")
+CHECKS = ("url", "health", "settings", "token", "services", "disk", "queue", "event")
 HTTP_TIMEOUT = 10.0
 POLL = 0.5  # seconds between looks for the test event
 CERT_WARN_DAYS = 14  # a certificate expiring sooner fails the url check
@@ -272,6 +272,27 @@ class Verifier:
         if low:
             raise _Failed(f"less than {self.min_free_gib:g} GiB free ({text})")
         return text, {"free_gib": {k: round(v, 2) for k, v in free.items()}}
+
+    def check_queue(self) -> tuple[str, dict[str, Any]]:
+        """No event waits longer than it should: nothing stuck unacknowledged, a backlog that
+        drains, no dead-lettered batch, Valkey not full (provision/stack/queue_health.py)."""
+        from provision.stack.queue_health import queue_reader
+
+        if self.kubernetes or getattr(self.settings, "target", "compose") == "swarm":
+            return "not checked: the kit reads the queue of a compose deployment only", {}
+        reader = queue_reader(self.settings, self.ctx.compose())
+        if reader is None:
+            return "not checked: no bundled Valkey (the queue is elsewhere)", {}
+        health = reader()
+        if health.error:
+            raise _Failed(f"cannot read the queue: {health.error}")
+        if health.problems:
+            raise _Failed("; ".join(health.problems))
+        return (
+            f"{health.backlog_later} event(s) queued and draining, {health.unacked} "
+            "unacknowledged, none stuck",
+            health.as_dict(),
+        )
 
     def check_event(self) -> tuple[str, dict[str, Any]]:
         import httpx

@@ -205,6 +205,12 @@ def start(ctx: StackContext) -> StepOutcome:
         more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
         ctx.note(f"compose up because {'; '.join(reasons[:3])}{more}")
         before = _fingerprint(compose.ps())
+    if drift.get("valkey") and drift["valkey"] != ["valkey has no container"]:
+        # Recreated with the append-only file on: write it from memory first, or the new
+        # container starts empty (provision/stack/valkey_aof.py).
+        from provision.stack.valkey_aof import enable_aof_in_place
+
+        enable_aof_in_place(compose, ctx.note)
     timeout = int(ctx.wait_timeout)
     result = compose.stream(
         "up",

@@ -70,10 +70,26 @@ def collect_certificate(settings: Any, containers: list[dict], read_certificate=
     return read_certificate(settings)
 
 
+def collect_queue(containers: list[dict], read_queue=None) -> dict | None:
+    """Events waiting longer than they should (provision/stack/queue_health.py); None without a
+    reader (no bundled Valkey) or while Valkey is not running."""
+    if read_queue is None:
+        return None
+    if not any(c["service"] == "valkey" and c["state"] == "running" for c in containers):
+        return None
+    return read_queue().as_dict()
+
+
 def collect_status(
-    settings: Any, engine: Any, prober=probe, read_targets=None, read_certificate=None
+    settings: Any,
+    engine: Any,
+    prober=probe,
+    read_targets=None,
+    read_certificate=None,
+    read_queue=None,
 ) -> dict[str, Any]:
-    """Everything `provision status` shows, as a JSON-ready dict."""
+    """Everything `provision status` shows, as a JSON-ready dict. `read_queue` reads the
+    queue's health (None: not asked)."""
     containers = [c.as_dict() for c in engine.containers(settings.compose_project_name)]
     base = str(settings.internal_url).rstrip("/")
     running = [c for c in containers if c["state"] == "running"]
@@ -88,14 +104,17 @@ def collect_status(
     metrics_ok = metrics is None or metrics["all_targets_up"]
     certificate = collect_certificate(settings, containers, read_certificate)
     certificate_ok = certificate is None or certificate["ok"]
+    queue = collect_queue(running, read_queue) if running else None
+    queue_ok = queue is None or queue["ok"]
     return {
         "project": settings.compose_project_name,
         "url": str(settings.glitchtip_domain),
-        "up": healthy and one_shots_ok and metrics_ok and certificate_ok,
+        "up": healthy and one_shots_ok and metrics_ok and certificate_ok and queue_ok,
         "containers": containers,
         "checks": checks,
         "metrics": metrics,
         "certificate": certificate,
+        "queue": queue,
     }
 
 
@@ -119,6 +138,11 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             else check.get("error", "no answer")
         )
         lines.append(f"  GET {check['url']}: {result}")
+    if status.get("queue"):
+        from provision.stack.queue_health import QueueHealth, health_lines
+
+        fields = {k: v for k, v in status["queue"].items() if k != "ok"}
+        lines.extend(health_lines(QueueHealth(**fields)))
     if status.get("certificate"):
         from provision.proxy.certificate import certificate_line
 

@@ -16,7 +16,7 @@ STATEFUL_LABEL = "glitchtip-kit.stateful"  # node label pinning Postgres and Val
 
 def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
-    from provision import secret_files
+    from provision import durability, secret_files
     from provision.proxy.names import NOBODY
     from provision.render import _environment, allowed_hosts, web_probe, worker_probe
 
@@ -42,6 +42,7 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
             trusted_proxies=NOBODY,
             secret_names=dict(secret_names),
             stateful_label=STATEFUL_LABEL,
+            durability=durability,
         )
     )
 

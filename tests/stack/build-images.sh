@@ -80,7 +80,7 @@ build() {
 glitchtip_context() {
     local dir="$1"
     cp -a "$images/glitchtip/Dockerfile" "$images/glitchtip/manage.py" "$images/glitchtip/bin" \
-        "$images/glitchtip/standin" "$dir/"
+        "$images/glitchtip/standin" "$images/glitchtip/glitchtip" "$dir/"
     [[ -d "$repo/tests/fakeglitchtip" ]] || die "tests/fakeglitchtip is missing"
     mkdir -p "$dir/fakeglitchtip"
     (cd "$repo/tests/fakeglitchtip" && tar -c --exclude=__pycache__ --exclude='*.pyc' \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Like the official valkey image's entrypoint: `-flag ...` or `x.conf ...` get valkey-server put
 # in front; valkey-server/redis-server run as the valkey user with the kit's config file first
-# (unless a config file is given), so `command: valkey-server --save 60 1` keeps bind/dir/AOF.
+# (unless a config file is given), so `command: valkey-server --appendonly yes` keeps bind/dir.
 set -e
 case "$1" in
     -*|*.conf) set -- valkey-server "$@" ;;

@@ -7,10 +7,15 @@ batch size, flush interval, CPUs); this module runs that mechanism in real time:
     the prefetch window (they move from the `celery` list to the `unacked` hash, as kombu's
     Redis transport does); a buffer is flushed as one batch when it holds `flush_every`
     messages or when the `flush_interval` timer fires; a pool of `concurrency` slots stores the
-    batches, acknowledging a batch when a slot accepts it (which frees the window).
+    batches, acknowledging a batch when a slot accepts it (which frees the window), or with
+    `acks_late` (CELERY_TASK_ACKS_LATE) when the batch returns (celery_batches `Batches.flush`).
+    A failing batch is logged and acknowledged all the same (celery_batches/trace.py swallows
+    the exception): its events are gone.
   vtasks (GlitchTip 6): one consumer collects up to `flush_every` tasks or waits
     `flush_interval` seconds, takes one of `VTASKS_CONCURRENCY` slots and hands the batch to a
-    thread pool of min(32, CPUs + 4) threads (asyncio's default executor).
+    thread pool of min(32, CPUs + 4) threads (asyncio's default executor). The batch was popped
+    from Valkey: a killed worker loses it; a failing batch goes to the dead-letter list
+    (`Broker.fail`, django-vtasks' `Worker.process_batch` -> `_fail_task`).
 
 A batch costs what `capacity` says: the real store runs inside the CPU part (one batch at a
 time in a threaded worker, the GIL; up to the CPUs for prefork), padded with sleep to the
@@ -39,6 +44,10 @@ class Broker(Protocol):
 
     def ack(self, tags: Sequence[str]) -> None: ...
 
+    def fail(self, items: list[dict], error: str) -> None:
+        """A failed vtasks batch into the dead-letter list."""
+        ...
+
 
 StoreBatch = Callable[[list[dict]], int]
 
@@ -53,9 +62,11 @@ class BatchWorker:
         store_batch: StoreBatch,
         *,
         time_scale: float = 1.0,
+        acks_late: bool = False,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.model = model
+        self.acks_late = acks_late
         self.broker = broker
         self.store_batch = store_batch
         self.scale = time_scale
@@ -167,31 +178,42 @@ class BatchWorker:
     def _submit(self, batch: list[tuple[str, dict]], *, accept: bool) -> None:
         self._pool.submit(self._run_batch, batch, accept)
 
+    def _ack(self, batch: list[tuple[str, dict]]) -> None:
+        try:
+            self.broker.ack([tag for tag, _item in batch])
+        except Exception as exc:
+            self._error(f"ack failed: {type(exc).__name__}: {exc}")
+
     def _run_batch(self, batch: list[tuple[str, dict]], accept: bool) -> None:
-        if accept:  # celery-batches acks early: when a pool slot accepts the batch
+        if accept:  # celery: the batch leaves the prefetch window when a pool slot accepts it
             with self._lock:
                 self._unaccepted -= len(batch)
-            try:
-                self.broker.ack([tag for tag, _item in batch])
-            except Exception as exc:
-                self._error(f"ack failed: {type(exc).__name__}: {exc}")
+            if not self.acks_late:  # celery-batches' default: acknowledged as it starts
+                self._ack(batch)
         try:
             items = [item for _tag, item in batch]
+            # The real batch computes and queries first and commits at its end, right before
+            # it returns (and, with acks_late, is acknowledged): the modelled CPU and database
+            # time comes before the stand-in's one-transaction store, so a kill mid-batch finds
+            # it uncommitted, as it would the real one.
             with self._cpu:
-                started = time.monotonic()
-                stored = self.store_batch(items)
-                cpu = capacity.batch_cpu_seconds(len(items)) * self.scale
-                left = cpu - (time.monotonic() - started)
-                if left > 0:
-                    time.sleep(left)
+                time.sleep(capacity.batch_cpu_seconds(len(items)) * self.scale)
             time.sleep(capacity.batch_wait_seconds(len(items)) * self.scale)
+            stored = self.store_batch(items)
             with self._lock:
                 self.stored += stored
                 self.batches.append(len(items))
             self.log(f"Process {len(items)} issue event requests (stored {stored})")
         except Exception as exc:
             self._error(f"batch of {len(batch)} failed: {type(exc).__name__}: {exc}")
+            if not accept:  # vtasks: every task of the batch into the dead-letter list
+                try:
+                    self.broker.fail([item for _tag, item in batch], f"{type(exc).__name__}")
+                except Exception as dlq_exc:
+                    self._error(f"dead-lettering failed: {type(dlq_exc).__name__}: {dlq_exc}")
         finally:
+            if accept and self.acks_late:  # after it returns, stored or swallowed failure
+                self._ack(batch)
             if self._slots is not None:
                 self._slots.release()
 
@@ -208,6 +230,7 @@ class MemoryBroker:
     def __init__(self, items: Sequence[dict] = ()) -> None:
         self._items = list(items)
         self.unacked: dict[str, dict] = {}
+        self.failed: list[dict] = []
         self._next = 0
         self._cond = threading.Condition()
 
@@ -233,6 +256,10 @@ class MemoryBroker:
         with self._cond:
             for tag in tags:
                 self.unacked.pop(tag, None)
+
+    def fail(self, items: list[dict], error: str) -> None:
+        with self._cond:
+            self.failed.extend(items)
 
     def __len__(self) -> int:
         with self._cond:

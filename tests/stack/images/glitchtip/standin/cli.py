@@ -50,7 +50,9 @@ def _store(dsn: dict):
 
     from . import pgstore
 
-    store = pgstore.PostgresStore(dsn, _initial_state())
+    store = pgstore.PostgresStore(
+        dsn, _initial_state(), health_checks=config.env_bool("DATABASE_CONN_HEALTH_CHECKS")
+    )
     try:
         with store.transaction():
             pass
@@ -268,6 +270,7 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     """The worker: stores queued events in batches as the real worker would (standin.batchworker,
     standin.capacity), plus uptime checks. `argv` is the celery command line (GlitchTip 5);
     `stop` is given when the worker runs embedded in the web process (all-in-one)."""
+    import psycopg2
     from fakeglitchtip import run_uptime_checks
     from fakeglitchtip.worker import store_batch
 
@@ -283,28 +286,41 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     queue = _queue(dsn)
     if not hasattr(queue, "fetch"):
         return _worker_polling(dsn, conn, store, queue, stop)
-    restored = queue.restore_unacked()
-    if restored:
-        print(f"Restored {restored} unacknowledged message(s)", flush=True)
+    celery = _celery_settings() if config.major() < 6 else None
     stop = _stop_on_signals(stop)
     aggregate_lock = threading.Lock()
 
+    aggregate_conn = [conn]
+
     def store_and_count(items: list[dict]) -> int:
-        try:
-            count = store_batch(store, items)
-        except Exception:
-            for item in items:  # keep the events when the database failed
-                queue.push(item)
-            raise
+        # A failure is raised to the batch worker, which does what the real worker does with
+        # the batch (celery-batches: acknowledged and gone; django-vtasks: dead-lettered).
+        # The aggregate row goes through the same health-checked store connection, so a stale
+        # connection after a Postgres restart cannot fail a batch that is already stored.
+        count = store_batch(store, items)
         if count:
             with aggregate_lock:
-                _record_aggregate(conn, count)
+                try:
+                    _record_aggregate(aggregate_conn[0], count)
+                except psycopg2.Error:
+                    aggregate_conn[0] = _db(wait=30)[1]
+                    _record_aggregate(aggregate_conn[0], count)
         return count
 
     worker = batchworker.BatchWorker(
-        model, queue, store_and_count, log=lambda line: print(line, flush=True)
+        model,
+        queue,
+        store_and_count,
+        acks_late=bool(celery and celery.acks_late),
+        log=lambda line: print(line, flush=True),
     )
     banner = f"stand-in worker (GlitchTip {config.major()}) ready: {model.describe()}"
+    if celery:
+        banner += (
+            f", settings {celery.module}, acks_late={celery.acks_late}, "
+            f"visibility_timeout={celery.visibility_timeout:g}s"
+        )
+        _start_restorer(queue, celery.visibility_timeout, stop)
     print(banner, flush=True)
     worker.start()
     beat = _open_beat_schedule(argv or [])
@@ -317,9 +333,50 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
         except Exception as exc:
             print(f"worker error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
     worker.stop()
-    queue.restore_unacked()
+    restored = queue.restore_delivered()  # kombu at a clean shutdown (SIGTERM), never at SIGKILL
+    if restored:
+        print(f"Restored {restored} unacknowledged message(s)", flush=True)
     print("stand-in worker stopped", flush=True)
     return 0
+
+
+def _celery_settings():
+    """The worker's Celery settings from its Django settings module (standin.workersettings);
+    a module that does not import stops the worker loudly, as Django would."""
+    from . import workersettings
+
+    try:
+        return workersettings.load()
+    except Exception as exc:
+        die(f"cannot load the settings module: {type(exc).__name__}: {exc}")
+    raise AssertionError  # unreachable
+
+
+def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> None:
+    """kombu's restore of messages unacknowledged longer than the visibility timeout: when the
+    worker starts, then on every RESTORE_INTERVAL-th tick of RESTORE_EVERY seconds (100 s)."""
+    from . import workersettings
+
+    def run() -> None:
+        tick = 0
+        while True:
+            if tick % workersettings.RESTORE_INTERVAL == 0:
+                try:
+                    restored = queue.restore_visible(visibility_timeout)
+                    if restored:
+                        print(
+                            f"Restored {restored} message(s) past the visibility timeout",
+                            flush=True,
+                        )
+                except Exception as exc:
+                    print(
+                        f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
+                    )
+            tick += 1
+            if stop.wait(workersettings.RESTORE_EVERY):
+                return
+
+    threading.Thread(target=run, name="restore-visible", daemon=True).start()
 
 
 def _open_beat_schedule(argv: list[str]) -> bool:

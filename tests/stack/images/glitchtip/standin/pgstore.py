@@ -141,15 +141,30 @@ class PostgresStore:
     is replaced on the next transaction.
     """
 
-    def __init__(self, dsn: dict, initial_state: dict | None = None) -> None:
+    def __init__(
+        self, dsn: dict, initial_state: dict | None = None, *, health_checks: bool = False
+    ) -> None:
         self._dsn = dsn
         self._initial = initial_state or {}
         self._local = threading.local()
+        self._health_checks = health_checks
 
     def _conn(self):
+        """The thread's connection, as Django's pool hands one out: without health checks a
+        connection the server dropped (a Postgres restart) is given as is and fails its first
+        query; with CONN_HEALTH_CHECKS (`ConnectionPool.check_connection`) it is checked first
+        and replaced, waiting up to the pool's 30 s timeout for the server to come back."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and self._health_checks:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                conn.rollback()
+            except psycopg2.Error:
+                with contextlib.suppress(Exception):
+                    conn.close()
         if conn is None or conn.closed:
-            conn = connect(self._dsn, wait=10)
+            conn = connect(self._dsn, wait=30 if self._health_checks else 10)
             self._local.conn = conn
         return conn
 

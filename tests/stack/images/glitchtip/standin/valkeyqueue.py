@@ -7,8 +7,13 @@ the real one's. `push` is LPUSH of the item's JSON, `pop` a non-blocking RPOP (F
 lets a worker sleep on BRPOP; the item it receives is kept for the next `pop`.
 
 `fetch`/`ack` are the batch worker's `Broker` (standin.batchworker): on GlitchTip 5 fetched
-messages stay in the hash `unacked` until acked, as kombu's Redis transport keeps a worker's
-prefetched messages; on 6 a fetched batch is simply popped (django-vtasks' `fetch_batch`).
+messages stay in the hash `unacked` (and the sorted set `unacked_index`, scored with the
+delivery time) until acked, as kombu's Redis transport keeps a worker's prefetched messages
+(kombu/transport/redis.py `QoS.append`); they go back on the queue only when older than the
+visibility timeout (`restore_visible`) or, at a clean shutdown, those this worker delivered
+(`restore_delivered`). On 6 a fetched batch is simply popped (django-vtasks' `fetch_batch`,
+BLMPOP, "unsafe" in its own words) and a failed batch goes to the capped dead-letter list
+`{vt}:q:failed` (`fail`, as django-vtasks' `_fail_task`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ if TYPE_CHECKING:
 
 CELERY_QUEUE = "celery"
 CELERY_UNACKED = "unacked"
+CELERY_UNACKED_INDEX = "unacked_index"
 VTASKS_INGEST_QUEUE = "{vt}:q:ingest"
+VTASKS_FAILED = "{vt}:q:failed"
+VTASKS_DLQ_CAP = 1000  # django-vtasks' VTASKS_DLQ_CAP default
 DEFAULT_KEY = VTASKS_INGEST_QUEUE
 
 
@@ -62,6 +70,8 @@ class ValkeyQueue:
         self._key = key
         self._track_unacked = key == CELERY_QUEUE if track_unacked is None else track_unacked
         self._held: list[dict] = []
+        self._delivered: set[str] = set()
+        self._failed: Exception | None = None
         self._lock = threading.Lock()
 
     def push(self, item: dict) -> None:
@@ -93,43 +103,115 @@ class ValkeyQueue:
 
     # -- the batch worker's Broker -----------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
-        """Up to `limit` messages, waiting up to `timeout` s for the first (BRPOP, then RPOP
-        with a count for the rest)."""
-        raws: list[bytes] = []
+        """Up to `limit` messages, waiting up to `timeout` s for the first.
+
+        GlitchTip 6 (django-vtasks' fetch_batch): BRPOP, then RPOP with a count: popped, gone
+        from Valkey. GlitchTip 5 (kombu): one message at a time, each popped and then recorded
+        in `unacked`/`unacked_index` (kombu/transport/redis.py `_brpop_read` -> `QoS.append`),
+        two steps as in kombu: a kill between them loses that one message, and a refused
+        record (Valkey at maxmemory, noeviction) loses it too (the error is raised).
+        """
         with self._lock:
             held, self._held = self._held[:limit], self._held[limit:]
-        items = list(held)
-        if len(items) < limit:
-            if not items:
+        if not self._track_unacked:
+            items = list(held)
+            raws: list[bytes] = []
+            if len(items) < limit:
+                if not items:
+                    got = self._client.brpop([self._key], timeout=max(0.01, timeout))
+                    if got is not None:
+                        raws.append(got[1])
+                need = limit - len(items) - len(raws)
+                if need > 0 and (items or raws):
+                    raws.extend(self._client.rpop(self._key, need) or [])
+            items.extend(json.loads(raw) for raw in raws)
+            return [(uuid.uuid4().hex, item) for item in items]
+        if self._failed is not None:  # the refused record of the previous call: raise it now
+            failed, self._failed = self._failed, None
+            raise failed
+        pairs = [self._record(item) for item in held]
+        while len(pairs) < limit:
+            if pairs:
+                raw = self._client.rpop(self._key)
+            else:
                 got = self._client.brpop([self._key], timeout=max(0.01, timeout))
-                if got is not None:
-                    raws.append(got[1])
-            need = limit - len(items) - len(raws)
-            if need > 0 and (items or raws):
-                more = self._client.rpop(self._key, need)
-                raws.extend(more or [])
-        items.extend(json.loads(raw) for raw in raws)
-        pairs = [(uuid.uuid4().hex, item) for item in items]
-        if pairs and self._track_unacked:
-            self._client.hset(
-                CELERY_UNACKED, mapping={tag: json.dumps(item) for tag, item in pairs}
-            )
+                raw = got[1] if got is not None else None
+            if raw is None:
+                break
+            try:
+                pairs.append(self._record(json.loads(raw)))
+            except Exception as exc:  # this message is lost; the ones delivered before are not
+                if not pairs:
+                    raise
+                self._failed = exc
+                break
         return pairs
+
+    def _record(self, item: dict) -> tuple[str, dict]:
+        """kombu's `QoS.append`: the delivered message into `unacked_index` and `unacked`."""
+        tag = uuid.uuid4().hex
+        pipe = self._client.pipeline()
+        pipe.zadd(CELERY_UNACKED_INDEX, {tag: time.time()})
+        pipe.hset(CELERY_UNACKED, tag, json.dumps(item))
+        pipe.execute()
+        with self._lock:
+            self._delivered.add(tag)
+        return tag, item
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
         if tags and self._track_unacked:
-            self._client.hdel(CELERY_UNACKED, *tags)
+            pipe = self._client.pipeline()
+            pipe.zrem(CELERY_UNACKED_INDEX, *tags)
+            pipe.hdel(CELERY_UNACKED, *tags)
+            pipe.execute()
+            with self._lock:
+                self._delivered.difference_update(tags)
 
-    def restore_unacked(self) -> int:
-        """Put messages a stopped worker held back on the queue (kombu restores them at worker
-        shutdown); returns how many."""
+    def fail(self, items: list[dict], error: str) -> None:
+        """django-vtasks' `_fail_task` for each task of a failed batch: into the dead-letter
+        list, trimmed to its cap (the oldest beyond it are dropped)."""
+        if not items:
+            return
+        pipe = self._client.pipeline()
+        for item in items:
+            pipe.lpush(VTASKS_FAILED, json.dumps({**item, "error_msg": error}))
+        pipe.ltrim(VTASKS_FAILED, 0, VTASKS_DLQ_CAP - 1)
+        pipe.execute()
+
+    def _restore(self, tags: list[str]) -> int:
+        """kombu's `restore_by_tag`: the message back on the right end of the queue (the next
+        one consumed), out of `unacked` and `unacked_index`, in one transaction each."""
+        restored = 0
+        for tag in tags:
+            pipe = self._client.pipeline()
+            pipe.hget(CELERY_UNACKED, tag)
+            raw = pipe.execute()[0]
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zrem(CELERY_UNACKED_INDEX, tag)
+            pipe.hdel(CELERY_UNACKED, tag)
+            if raw is not None:
+                pipe.rpush(self._key, raw)
+                restored += 1
+            pipe.execute()
+        return restored
+
+    def restore_visible(self, visibility_timeout: float) -> int:
+        """kombu's `QoS.restore_visible`: messages delivered more than `visibility_timeout`
+        seconds ago (by any worker, dead or alive) go back on the queue; returns how many."""
         if not self._track_unacked:
             return 0
-        pending = self._client.hgetall(CELERY_UNACKED)
-        if not pending:
+        ceiling = time.time() - visibility_timeout
+        tags = [
+            tag.decode() if isinstance(tag, bytes) else tag
+            for tag in self._client.zrangebyscore(CELERY_UNACKED_INDEX, 0, ceiling)
+        ]
+        return self._restore(tags)
+
+    def restore_delivered(self) -> int:
+        """kombu's `restore_unacked` at a clean shutdown: what this worker delivered and did
+        not acknowledge goes back on the queue; returns how many."""
+        if not self._track_unacked:
             return 0
-        pipe = self._client.pipeline()
-        pipe.rpush(self._key, *pending.values())
-        pipe.hdel(CELERY_UNACKED, *pending.keys())
-        pipe.execute()
-        return len(pending)
+        with self._lock:
+            tags, self._delivered = sorted(self._delivered), set()
+        return self._restore(tags)

@@ -1,0 +1,112 @@
+"""The kit's durability knobs in one place: what makes "answered 200" mean "will be stored".
+
+What is acknowledged when (public sources; docs/durability.md has the whole account):
+
+- Valkey holds the queue in memory. The official image runs with its defaults: no append-only
+  file, RDB snapshots at most every minute, so a SIGKILL of Valkey loses what was queued since
+  the last snapshot. With `appendonly yes` every write is handed to the kernel (write(2)) before
+  its reply goes out, whatever `appendfsync` says; `everysec` fsyncs once a second, so only a
+  host crash or power cut (not a killed process) can cost the last second. `maxmemory` with
+  `noeviction` makes a full Valkey refuse writes (an error GlitchTip answers with a 5xx, which
+  SDKs may retry) instead of growing until the container's memory limit OOM-kills it with the
+  whole queue.
+- GlitchTip 5 (Celery + celery-batches, apps/event_ingest/tasks.py: FLUSH_EVERY 100,
+  FLUSH_INTERVAL 2): kombu's Redis transport keeps each delivered message in the `unacked` hash
+  until acknowledged; celery-batches (celery_batches/__init__.py `Batches.flush`) acknowledges a
+  batch when a pool slot *starts* it unless the task is `acks_late`, and swallows a failing
+  batch (celery_batches/trace.py) so it is acknowledged either way. Unacknowledged messages come
+  back only after `visibility_timeout` (3600 s by default; kombu/transport/redis.py
+  `restore_visible`, run when the worker starts and then every 100 s) or when the worker shuts
+  down cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment,
+  so the kit gives the worker a settings module of its own that imports GlitchTip's and sets
+  both (`worker_settings_module`).
+- GlitchTip 6 (django-vtasks): the ingest queue is a batch queue (settings.py
+  VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
+  django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
+  that fails (Postgres gone) goes to the capped dead-letter list `{vt}:q:failed`. No setting
+  changes either; the kit reports them (`provision status`, `verify`) instead.
+"""
+
+from __future__ import annotations
+
+# -- Valkey (both majors) ------------------------------------------------------------------------
+# The append-only file and its fsync policy. `always` would fsync before every reply (safe
+# against power loss too) at a large cost in writes/s; `everysec` already keeps everything a
+# killed Valkey acknowledged.
+VALKEY_APPENDONLY = "yes"
+VALKEY_APPENDFSYNC = "everysec"
+# A full queue refuses new writes instead of evicting keys (the queue, sessions) or growing
+# into an OOM kill.
+VALKEY_MAXMEMORY_POLICY = "noeviction"
+# maxmemory as a share of the container's memory limit: the rest is headroom for the AOF
+# rewrite's fork (copy-on-write pages count against the cgroup), client buffers and
+# fragmentation.
+VALKEY_MAXMEMORY_PERCENT = 50
+
+
+def valkey_maxmemory_mb(memory_limit_mb: int) -> int:
+    """Valkey's `maxmemory` in MiB for a container limited to `memory_limit_mb`."""
+    return max(32, memory_limit_mb * VALKEY_MAXMEMORY_PERCENT // 100)
+
+
+def valkey_maxmemory(memory_limit_mb: int) -> str:
+    """`maxmemory` as valkey-server reads it on its command line (`256mb`)."""
+    return f"{valkey_maxmemory_mb(memory_limit_mb)}mb"
+
+
+# -- Postgres (both majors) ----------------------------------------------------------------------
+# GlitchTip's settings read DATABASE_CONN_HEALTH_CHECKS into CONN_HEALTH_CHECKS (5 and 6:
+# glitchtip/settings.py); with Django's connection pool that makes the pool check a connection
+# before handing it out (Django's postgresql backend: `check=ConnectionPool.check_connection`),
+# so after a Postgres restart a batch waits for a new connection (DATABASE_POOL_TIMEOUT, 30 s)
+# instead of failing on a stale one and being dropped (5) or dead-lettered (6). Its cost: one
+# round trip per connection checkout.
+DATABASE_CONN_HEALTH_CHECKS = "true"
+
+# -- GlitchTip 5's Celery worker -------------------------------------------------------------------
+# Acknowledge a batch after it is stored, not when it starts (a SIGKILL mid-batch then leaves the
+# batch in `unacked` instead of losing it).
+CELERY_TASK_ACKS_LATE = True
+# Seconds a delivered message may stay unacknowledged before any worker puts it back on the
+# queue. kombu checks when the worker starts and every 100 s after, so a message held by a
+# killed worker is back within max(restart delay, this) + 100 s at worst, at once when the worker
+# restarts later than this. A healthy worker holds a message for its prefetch window divided by
+# its rate (about 400 / 150 events/s, under 3 s) plus the 2 s flush interval; a message older
+# than this while still being stored would be delivered twice (stored twice, never lost).
+CELERY_VISIBILITY_TIMEOUT = 10
+
+# The worker's settings module (GlitchTip 5), mounted read-only and named by
+# DJANGO_SETTINGS_MODULE (glitchtip/celery.py and manage.py only `setdefault` it).
+WORKER_SETTINGS_MODULE = "glitchtip_kit_worker_settings"
+WORKER_SETTINGS_DIR = "/kit/python"
+WORKER_SETTINGS_FILE = f"python/{WORKER_SETTINGS_MODULE}.py"
+# The worker's PYTHONPATH: the module's directory, then GlitchTip's code directory (the image's
+# WORKDIR), so `glitchtip.settings` imports whether or not the image sets PYTHONPATH itself.
+WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
+
+
+def worker_settings_module() -> str:
+    """The Python module the GlitchTip 5 worker loads as its Django settings."""
+    timeout = CELERY_VISIBILITY_TIMEOUT
+    return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
+
+GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker:
+late acknowledgement of ingest batches and a short visibility timeout. Do not edit: `provision
+render` writes this file again.
+"""
+
+from glitchtip.settings import *  # noqa: F401,F403
+from glitchtip.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _TRANSPORT
+
+# celery-batches acknowledges a batch when it is stored instead of when it starts.
+CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
+# kombu's Redis transport puts messages a dead worker held back on the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
+'''
+
+
+# -- Waiting events (provision status / verify) -------------------------------------------------
+# An event unacknowledged longer than this is stuck (GlitchTip 5: a dead worker's messages).
+STUCK_AFTER_SECONDS = 60
+# A backlog is "not draining" when it did not shrink over this many seconds of sampling.
+DRAIN_SAMPLE_SECONDS = 3.0

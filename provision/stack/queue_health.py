@@ -1,0 +1,181 @@
+"""Events that wait longer than they should, read from the stack's Valkey.
+
+`provision status` and `provision verify` ask this once: the backlog (LLEN of the major's task
+queues) sampled twice `DRAIN_SAMPLE_SECONDS` apart, and what each major leaves behind when an
+event went wrong:
+
+- GlitchTip 5 (kombu's Redis transport, kombu/transport/redis.py `QoS.append`): a delivered,
+  unacknowledged message sits in the hash `unacked`, its delivery time in the sorted set
+  `unacked_index`. One older than `STUCK_AFTER_SECONDS` belongs to a worker that died (the
+  kit's worker holds a message for seconds); it comes back only after the visibility timeout.
+- GlitchTip 6 (django-vtasks): a batch that failed (Postgres gone) lands in the dead-letter list
+  `{vt}:q:failed`, capped at 1000, which no worker reads again.
+- Both: `used_memory` against `maxmemory` (noeviction): a full Valkey refuses new events.
+
+One `compose exec` of valkey-cli reads everything; without a bundled Valkey (external Valkey,
+GlitchTip 6's minimal profile) there is nothing to read and the result says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from provision import durability
+from provision.errors import KitError
+
+UNACKED_INDEX = "unacked_index"  # kombu's default unacked_index_key
+VTASKS_FAILED = "{vt}:q:failed"  # django-vtasks' dead-letter list (VTASKS_VALKEY_PREFIX "vt")
+FULL_SHARE = 0.9  # used_memory above this share of maxmemory: new events are about to be refused
+
+# One valkey-cli session's worth of facts, one value per line, in this order.
+_SCRIPT = """
+set -e
+for key in "$@"; do valkey-cli LLEN "$key"; done
+valkey-cli ZCARD unacked_index
+valkey-cli ZRANGE unacked_index 0 0 WITHSCORES | sed -n 2p | grep . || echo none
+valkey-cli LLEN '{vt}:q:failed'
+valkey-cli INFO memory | tr -d '\\r' \\
+    | sed -n 's/^used_memory:\\(.*\\)/\\1/p;s/^maxmemory:\\(.*\\)/\\1/p'
+valkey-cli TIME | head -1
+"""
+
+
+@dataclass
+class QueueHealth:
+    """What the queue says; `problems` is empty when no event waits longer than it should."""
+
+    backlog: int = 0
+    backlog_later: int = 0
+    unacked: int = 0
+    oldest_unacked_s: float | None = None
+    dead_letters: int = 0
+    used_memory: int = 0
+    maxmemory: int = 0
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def parse(values: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
+    """The script's lines -> the numbers; ValueError when Valkey answered something else."""
+    expected = len(keys) + 6
+    if len(values) != expected:
+        raise ValueError(f"expected {expected} values, got {len(values)}")
+    backlog = sum(int(v) for v in values[: len(keys)])
+    rest = values[len(keys) :]
+    oldest = None if rest[1] == "none" else float(rest[1])
+    return {
+        "backlog": backlog,
+        "unacked": int(rest[0]),
+        "oldest_delivery": oldest,
+        "dead_letters": int(rest[2]),
+        "used_memory": int(rest[3]),
+        "maxmemory": int(rest[4]),
+        "now": float(rest[5]),
+    }
+
+
+def judge(first: dict[str, Any], later: dict[str, Any]) -> QueueHealth:
+    """The findings from two readings `DRAIN_SAMPLE_SECONDS` apart."""
+    health = QueueHealth(
+        backlog=first["backlog"],
+        backlog_later=later["backlog"],
+        unacked=later["unacked"],
+        dead_letters=later["dead_letters"],
+        used_memory=later["used_memory"],
+        maxmemory=later["maxmemory"],
+    )
+    if later["oldest_delivery"] is not None:
+        health.oldest_unacked_s = round(later["now"] - later["oldest_delivery"], 1)
+        if health.oldest_unacked_s > durability.STUCK_AFTER_SECONDS:
+            health.problems.append(
+                f"{later['unacked']} event(s) delivered to a worker and unacknowledged for up to "
+                f"{health.oldest_unacked_s:.0f} s (a worker died holding them; they return to "
+                "the queue after the visibility timeout: run `provision up` if the worker is "
+                "down)"
+            )
+    if first["backlog"] > 0 and later["backlog"] >= first["backlog"]:
+        health.problems.append(
+            f"the backlog does not drain: {first['backlog']} -> {later['backlog']} queued event(s) "
+            f"over {durability.DRAIN_SAMPLE_SECONDS:g} s (is the worker running? "
+            "`provision logs worker`)"
+        )
+    if later["dead_letters"]:
+        health.problems.append(
+            f"{later['dead_letters']} task(s) in the dead-letter list {VTASKS_FAILED} (batches "
+            "that failed, e.g. while Postgres was down; no worker retries them)"
+        )
+    if later["maxmemory"] and later["used_memory"] >= FULL_SHARE * later["maxmemory"]:
+        health.problems.append(
+            f"Valkey is {100 * later['used_memory'] // later['maxmemory']}% full (maxmemory "
+            f"{later['maxmemory'] // 2**20} MiB): new events are refused when it is full"
+        )
+    return health
+
+
+def read_queue_health(
+    compose: Any,
+    keys: Sequence[str],
+    *,
+    sample_s: float = durability.DRAIN_SAMPLE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> QueueHealth:
+    """Two readings of the bundled Valkey through `compose exec`; an unreadable Valkey is an
+    `error`, not an exception (status and verify report it and go on)."""
+
+    def reading() -> dict[str, Any]:
+        result = compose.run("exec", "-T", "valkey", "sh", "-c", _SCRIPT, "sh", *keys, timeout=60)
+        if not result.ok:
+            raise KitError(f"cannot read the queue from Valkey ({result.last_lines(2)})", "")
+        try:
+            return parse(result.stdout.split(), keys)
+        except ValueError as exc:
+            raise KitError(f"unexpected answer from Valkey ({exc})", "") from None
+
+    try:
+        first = reading()
+        sleep(sample_s)
+        return judge(first, reading())
+    except KitError as error:
+        return QueueHealth(error=error.message)
+
+
+def queue_reader(settings: Any, compose: Any) -> Callable[[], QueueHealth] | None:
+    """A reader for this deployment's bundled Valkey, or None when it has none."""
+    from provision.profiles import queue_keys, uses_valkey
+
+    if getattr(settings, "external_valkey", False) or not uses_valkey(settings):
+        return None
+    keys = queue_keys(settings)
+    return lambda: read_queue_health(compose, keys)
+
+
+def health_lines(health: QueueHealth) -> list[str]:
+    """Lines for `provision status`."""
+    if health.error:
+        return [f"  queue: cannot tell ({health.error})"]
+    oldest = (
+        f", oldest unacknowledged {health.oldest_unacked_s:g} s"
+        if health.oldest_unacked_s is not None
+        else ""
+    )
+    memory = (
+        f", Valkey {health.used_memory // 2**20}/{health.maxmemory // 2**20} MiB"
+        if health.maxmemory
+        else ""
+    )
+    lines = [
+        f"  queue: {health.backlog_later} waiting, {health.unacked} unacknowledged"
+        f"{oldest}, {health.dead_letters} dead-lettered{memory}"
+    ]
+    lines += [f"  queue PROBLEM: {problem}" for problem in health.problems]
+    return lines

@@ -1,0 +1,16 @@
+"""The part of GlitchTip 5's glitchtip/settings.py a worker settings module builds on.
+
+The kit's GlitchTip 5 worker loads `DJANGO_SETTINGS_MODULE=glitchtip_kit_worker_settings`, which
+does `from glitchtip.settings import *` and overrides Celery settings. The stand-in imports that
+module the same way (standin/workersettings.py) and reads the Celery settings the real worker
+would: these names with the real file's values (REDIS_RETRY and REDIS_MAX_CONNECTIONS at their
+defaults). GlitchTip's settings set neither `CELERY_TASK_ACKS_LATE` nor a `visibility_timeout`,
+so Celery's defaults apply: acknowledged early, 3600 s.
+"""
+
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "fanout_prefix": True,
+    "fanout_patterns": True,
+    "retry_on_timeout": True,
+    "max_connections": 100,
+}

@@ -1,0 +1,38 @@
+"""The Celery settings the GlitchTip 5 worker runs with, read as Celery reads them.
+
+Celery takes `task_acks_late` and `broker_transport_options` from the Django settings module
+(`app.config_from_object("django.conf:settings", namespace="CELERY")`), which is
+`DJANGO_SETTINGS_MODULE` when set, else `glitchtip.settings` (set with `setdefault`). The
+stand-in imports that module (PYTHONPATH as the container has it) and applies Celery's and
+kombu's defaults where it says nothing: acks early, visibility timeout 3600 s.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+
+DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # kombu/transport/redis.py Channel.visibility_timeout
+RESTORE_EVERY = 10.0  # kombu: maybe_restore_messages every 10 s ...
+RESTORE_INTERVAL = 10  # ... of which restore_visible acts on the 1st, 11th, 21st... call
+
+
+@dataclass(frozen=True)
+class CelerySettings:
+    acks_late: bool
+    visibility_timeout: float
+    module: str
+
+
+def load(environ: dict[str, str] | None = None) -> CelerySettings:
+    """The worker's Celery settings from its settings module."""
+    environ = dict(os.environ) if environ is None else environ
+    name = environ.get("DJANGO_SETTINGS_MODULE") or "glitchtip.settings"
+    module = importlib.import_module(name)
+    options = getattr(module, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    return CelerySettings(
+        acks_late=bool(getattr(module, "CELERY_TASK_ACKS_LATE", False)),
+        visibility_timeout=float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)),
+        module=name,
+    )
