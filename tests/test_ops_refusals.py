@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import tarfile
 
@@ -183,6 +184,35 @@ def test_a_dsn_key_glitchtip_does_not_know_fails_the_event_check(fake, tmp_path)
         "the DSN in .glitchtiprc is not a key of glitchtip/default: run "
         "`provision create-project` to write a current one"
     )
+
+
+@pytest.mark.parametrize(
+    ("edit", "status"),
+    [
+        # A key GlitchTip does not know: 403 "Denied" (recorded); the key of another project: 401.
+        (lambda dsn: re.sub(r"//[0-9a-f]{32}@", "//" + "0" * 32 + "@", dsn), 403),
+        (lambda dsn: dsn.rsplit("/", 1)[0] + "/999", 401),
+    ],
+)  # fmt: skip
+def test_a_store_endpoint_that_refuses_the_kits_key_fails_the_event_check(
+    fake, tmp_path, monkeypatch, edit, status
+):
+    """verify's own event: any refusal of the store endpoint (not only a 5xx) fails the check."""
+    import dataclasses
+
+    from provision.ops.verify import Verifier
+
+    ctx = verified_deployment(tmp_path, fake)
+    real = Verifier._kit_project
+
+    def refused_key(self):
+        project = real(self)
+        return dataclasses.replace(project, dsn=edit(project.dsn))
+
+    monkeypatch.setattr(Verifier, "_kit_project", refused_key)
+    report = run_verify(ctx, checks=["event"], event_timeout=1.0)
+    assert not report.ok
+    assert report.checks[0].detail == f"the DSN's store endpoint answered HTTP {status}"
 
 
 def test_a_dsn_of_another_project_fails_the_event_check(fake, tmp_path):

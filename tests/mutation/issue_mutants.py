@@ -70,16 +70,16 @@ MUTATIONS = (
     Mutation(
         "write_atomic truncates the target and writes in place (and deletes it on error)",
         "fileio.py",
-        "    fd, tmp_name = tempfile.mkstemp(",
-        "    tmp_name = str(path)\n"
+        "\n    fd, tmp_name = tempfile.mkstemp(",
+        "\n    tmp_name = str(path)\n"
         "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)\n"
         "    _unused = (",
     ),
     Mutation(
         "fsync removed",
         "fileio.py",
-        "            os.fsync(handle.fileno())\n",
-        "",
+        "            os.fsync(handle.fileno())\n        os.replace(tmp_name, path)\n",
+        "        os.replace(tmp_name, path)\n",
     ),
     Mutation(
         "a rejected stored token raises instead of minting a new one",
@@ -122,10 +122,9 @@ MUTATIONS = (
     ),
     Mutation(
         "restore replaces this host's glitchtip.yaml with the archive's",
-        "ops/restore.py",
-        '            if name == "glitchtip.yaml" and existing is not None:\n'
-        "                continue  # this host's configuration stays in charge\n",
-        "",
+        "ops/restore_files.py",
+        "    if SETTINGS in files and SETTINGS not in plan.current:\n",
+        "    if SETTINGS in files:\n",
         ("tests/test_ops_refusals.py", "tests/test_ops_restore.py"),
     ),
     Mutation(
