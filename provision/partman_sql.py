@@ -89,13 +89,19 @@ $kit$;"""
 PASSWORD_FILE = "/run/secrets/postgres_password"  # provision/secret_files.py, row postgres_password
 
 
+def psql() -> list[str]:
+    """psql running the SQL, stopping at the first error (connection from its environment or
+    options). `provision partman` runs it inside the postgres container (its local socket)."""
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", config_sql()]
+
+
 def command() -> list[str]:
-    """The partman-config service's command: psql running the SQL, stopping at the first error
-    (host, user and database from its PG* environment). The password is read from its secret
-    file into psql's own environment: libpq has no PGPASSWORD_FILE, and a .pgpass must be 0600,
-    which a bind-mounted secret readable by the container's user cannot be."""
+    """The partman-config service's command: `psql()` over the network (host, user and database
+    from its PG* environment). The password is read from its secret file into psql's own
+    environment: libpq has no PGPASSWORD_FILE, and a .pgpass must be 0600, which a bind-mounted
+    secret readable by the container's user cannot be."""
+    *options, sql = psql()  # plain words, then the SQL as the script's $1 (never re-parsed)
     script = (
-        f'PGPASSWORD="$(cat {PASSWORD_FILE})" && export PGPASSWORD && '
-        'exec psql -X -q -v ON_ERROR_STOP=1 -c "$1"'
+        f'PGPASSWORD="$(cat {PASSWORD_FILE})" && export PGPASSWORD && exec {" ".join(options)} "$1"'
     )
-    return ["sh", "-c", script, "partman-config", config_sql()]
+    return ["sh", "-c", script, "partman-config", sql]

@@ -826,3 +826,16 @@ def test_pull_failure_lists_every_other_missing_image(tmp_path):
     assert f"cannot pull image {first}" in text
     assert f"also missing locally: {', '.join(rest)}" in text
     assert len(compose.calls) == 1  # stops at the first failure instead of waiting on each
+
+
+def test_provision_partman_runs_psql_itself_inside_postgres() -> None:
+    """`provision partman` execs psql in the postgres container over its socket: psql with the
+    user and database first, the SQL last; not the partman-config service's `sh -c` wrapper,
+    whose password file that container does not mount."""
+    from provision import partman_sql
+    from provision.stack.partman import _psql_in_postgres
+
+    argv = _psql_in_postgres()
+    assert argv[:5] == ["psql", "-U", "glitchtip", "-d", "glitchtip"]
+    assert argv[-1] == partman_sql.config_sql()
+    assert "ON_ERROR_STOP=1" in argv and "sh" not in argv

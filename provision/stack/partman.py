@@ -128,5 +128,5 @@ def run_partman(compose: Any, on_line: Callable[[str], None]) -> str:
 
 def _psql_in_postgres() -> list[str]:
     """partman-config's psql, run inside the postgres container (its socket, user glitchtip)."""
-    command = partman_sql.command()
+    command = partman_sql.psql()
     return [command[0], "-U", "glitchtip", "-d", "glitchtip", *command[1:]]
