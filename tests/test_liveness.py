@@ -13,10 +13,12 @@ def settings(tmp_path: Path, **overrides):
     return load_settings(tmp_path, {k: str(v) for k, v in overrides.items()}, environ={})
 
 
-def container(service: str, state="running", health="healthy", restarts=0, code=None):
+def container(
+    service: str, state="running", health="healthy", restarts=0, code=None, started_at=None
+):
     return ContainerState(
         name=f"p-{service}-1", service=service, project="p", state=state, health=health,
-        exit_code=code, image="i", restart_count=restarts,
+        exit_code=code, image="i", restart_count=restarts, started_at=started_at,
     )  # fmt: skip
 
 
@@ -78,3 +80,24 @@ def test_glitchtip_6_has_no_beat_marker_to_read(tmp_path):
     s = settings(tmp_path, glitchtip_major=6)
     assert liveness.problems(s, HEALTHY, lambda service: asked.append(service) or BEAT_DIED) == []
     assert asked == []
+
+
+def test_a_restart_long_ago_that_has_run_healthy_since_is_no_failure(tmp_path):
+    """The engine's restart count never goes down: a worker restarted after an OOM kill last
+    week must not fail every later `up` and `verify`; one restarted a minute ago still does."""
+    import time
+
+    s = settings(tmp_path, glitchtip_major=6)
+    old = [*HEALTHY[:3], container("worker", restarts=1, started_at=time.time() - 86400)]
+    assert liveness.problems(s, old, no_logs) == []
+    recent = [*HEALTHY[:3], container("worker", restarts=1, started_at=time.time() - 60)]
+    assert liveness.problems(s, recent, no_logs) == ["worker crashed and was restarted 1 time(s)"]
+
+
+def test_the_engines_start_time_is_read_with_nanoseconds_and_the_zero_time_is_unknown():
+    from provision.stack.engine import _epoch
+
+    assert _epoch("2026-12-06T15:17:18.123456789Z") == 1796570238.123456
+    assert _epoch("2026-12-06T16:17:18+01:00") == 1796570238.0
+    assert _epoch("0001-01-01T00:00:00Z") is None
+    assert _epoch("") is None and _epoch(None) is None and _epoch("yesterday") is None

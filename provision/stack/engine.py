@@ -41,6 +41,7 @@ class ContainerState:
     config_hash: str = ""  # CONFIG_HASH_LABEL: the configuration it was created from
     oneoff: bool = False  # a `compose run` container, not one `up` manages
     restart_count: int = 0  # restarts by the engine's restart policy (a crash after start)
+    started_at: float | None = None  # epoch seconds of the container's last start (None: unknown)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,7 +188,27 @@ def _state_of(item: dict[str, Any], details: dict[str, Any]) -> ContainerState:
         config_hash=labels.get(CONFIG_HASH_LABEL, ""),
         oneoff=labels.get(ONEOFF_LABEL, "").lower() == "true",
         restart_count=int(details.get("RestartCount") or 0),
+        started_at=_epoch(state.get("StartedAt")),
     )
+
+
+def _epoch(text: Any) -> float | None:
+    """Epoch seconds of the engine's RFC 3339 time with nanoseconds ("...T15:17:18.123456789Z");
+    None for the zero time of a container never started, or anything unreadable."""
+    import re
+    from datetime import datetime
+
+    match = re.fullmatch(
+        r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", str(text or "")
+    )
+    if not match or match[1].startswith("0001-"):
+        return None
+    fraction = (match[2] or ".0")[:7]  # microseconds at most
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    try:
+        return datetime.fromisoformat(match[1] + fraction + zone).timestamp()
+    except ValueError:
+        return None
 
 
 def _short(exc: BaseException) -> str:

@@ -6,8 +6,11 @@ and a scheduler that died inside a living container is seen by no healthcheck at
 5's Celery beat runs beside the worker (`-B`, or a thread of the all-in-one's app.py on
 v5.1.0) and, when it cannot write its schedule file, dies with a traceback in the log while the
 worker goes on (no retention clean-up, no uptime checks). So: every GlitchTip service must be
-running, healthy where it has a healthcheck, never restarted since its container was created,
-and the scheduler's log must hold none of `Major.scheduler_failure_markers`.
+running, healthy where it has a healthcheck, not restarted by a crash within the last
+`RECENT_RESTART_S` (a crash loop, or a crash just now), and the scheduler's log must hold none of
+`Major.scheduler_failure_markers`. A container the engine restarted long ago and that has run
+healthy since has recovered: the engine's restart count never goes down, so counting every
+restart ever would fail each later `up` and `verify` until the container is recreated.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from provision import profiles
 
 # Lines of the scheduler's log read: beat's failure comes at start, well within these.
 LOG_TAIL = "2000"
+# A restart this recent still counts as a crash (several health intervals; a crash-looping
+# container restarts well within it); an unknown start time counts as recent.
+RECENT_RESTART_S = 300.0
 
 
 def problems(settings: Any, containers: list[Any], logs: Any) -> list[str]:
@@ -37,7 +43,7 @@ def problems(settings: Any, containers: list[Any], logs: Any) -> list[str]:
             found.append(f"{service} is {c.state}{code}")
         elif c.health == "unhealthy":
             found.append(f"{service} is unhealthy")
-        elif c.restart_count:
+        elif c.restart_count and _recent(c.started_at):
             found.append(f"{service} crashed and was restarted {c.restart_count} time(s)")
     markers = settings.major.scheduler_failure_markers
     scheduler = services[-1]  # the worker; profile minimal: the all-in-one web
@@ -48,6 +54,12 @@ def problems(settings: Any, containers: list[Any], logs: Any) -> list[str]:
                 found.append(f"the scheduler (Celery beat) in {scheduler} died: {line.strip()}")
                 break
     return found
+
+
+def _recent(started_at: float | None) -> bool:
+    import time
+
+    return started_at is None or time.time() - started_at < RECENT_RESTART_S
 
 
 def compose_logs(compose: Any):
