@@ -166,14 +166,14 @@ MUTATIONS = (
     ),
     Mutation(
         "an error-budget window of 0h is accepted",
-        "settings.py",
+        "settings/metrics.py",
         "    if not 3600 <= budget_window_seconds(text) <= MAX_BUDGET_WINDOW:\n",
         "    if not 0 <= budget_window_seconds(text) <= MAX_BUDGET_WINDOW:\n",
         ("tests/test_setting_bounds.py", "tests/test_metrics_settings.py"),
     ),
     Mutation(
         "web_replicas 0 is accepted",
-        "settings.py",
+        "settings/specs.py",
         '"web_replicas", "GLITCHTIP_KIT_WEB_REPLICAS", int_between(1, 100,',
         '"web_replicas", "GLITCHTIP_KIT_WEB_REPLICAS", int_between(0, 100,',
         ("tests/test_setting_bounds.py", "tests/test_swarm.py", "tests/test_kubernetes.py"),
