@@ -10,13 +10,13 @@ the admin's e-mail and password and stored in `.env` (0600).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provision.errors import ApiError, UsageError
+from provision.slugs import slugify
 
 TOKEN_KEY = "GLITCHTIP_API_TOKEN"
 Progress = Callable[[str], None]
@@ -68,13 +68,6 @@ class ProjectResult:
             "rc_path": str(self.rc_path) if self.rc_path else None,
             "rc_changed": self.rc_changed,
         }
-
-
-def slugify(value: str) -> str:
-    """GlitchTip's (Django's) slug of a name."""
-    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
-    value = re.sub(r"[^\w\s-]", "", value.lower())
-    return re.sub(r"[-\s]+", "-", value).strip("-_")
 
 
 def _validate(request: ProjectRequest) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from provision.settings.base import Invalid, shown
 from provision.settings.parsers import int_between
+from provision.slugs import slugify
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -88,8 +89,6 @@ def _budget_slug(key: object) -> str:
     text = str(key)
     if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,49}", text, flags=re.ASCII):
         return text
-    from provision.provisioning import slugify
-
     slug = slugify(text)[:50]
     if slug and slug != text:
         fix = f"GlitchTip's slug of {shown(text)} is {slug!r}: write that ({fix})"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from provision import majors
 from provision.settings.base import Invalid, shown
 from provision.settings.urls import mask_url_password
+from provision.slugs import slugify
 
 _TRUE = {"true", "yes", "on", "1"}
 
@@ -192,8 +193,6 @@ def parse_name(raw: object) -> str:
         raise Invalid(
             f"{shown(text)} is not a usable name", "use 1-64 printable characters, no quotes"
         )
-    from provision.provisioning import slugify
-
     if not slugify(text):
         raise Invalid(
             f"{shown(text)} has no letter or digit GlitchTip can make a slug (its URL name) from",
