@@ -1,4 +1,6 @@
-"""The README's settings reference lists exactly the settings of the model, in order."""
+"""The settings reference lists exactly the settings of the model, in order, and the security
+section names the defaults. Both moved from README.md to their pages under docs/ (README keeps
+a map); a section is looked up in README.md and every page, so it may move again."""
 
 from __future__ import annotations
 
@@ -7,16 +9,42 @@ from pathlib import Path
 
 from provision.settings import SPECS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+PAGES = (README, *sorted((REPO / "docs").glob("*.md")))
 
 
 def section(name: str) -> str:
+    """The text between `<!-- section: name -->` and its end, in exactly one page."""
+    found = [
+        match.group(1)
+        for page in PAGES
+        for match in re.finditer(
+            rf"<!-- section: {name} -->\n(.*?)<!-- /section: {name} -->",
+            page.read_text(encoding="utf-8"),
+            flags=re.DOTALL,
+        )
+    ]
+    assert len(found) == 1, f"{len(found)} {name} sections in README.md and docs/ (want one)"
+    return found[0]
+
+
+def test_readme_links_every_page_of_docs() -> None:
+    """README.md is the map: every page under docs/ is linked from it, and every link works."""
     text = README.read_text(encoding="utf-8")
-    match = re.search(
-        rf"<!-- section: {name} -->\n(.*?)<!-- /section: {name} -->", text, flags=re.DOTALL
-    )
-    assert match, f"README.md has no {name} section"
-    return match.group(1)
+    linked = set(re.findall(r"\]\((docs/[a-z0-9-]+\.md)(?:#[a-z0-9-]+)?\)", text))
+    pages = {f"docs/{page.name}" for page in PAGES[1:]}
+    assert pages - linked == set(), "pages README.md does not link"
+    assert linked - pages == set(), "README.md links pages that do not exist"
+
+
+def test_readme_keeps_the_quick_start() -> None:
+    text = README.read_text(encoding="utf-8")
+    quick = text.partition("## Quick start")[2].partition("```sh\n")[2].partition("```")[0]
+    assert [line.split()[:2] for line in quick.splitlines()] == [
+        ["make", "start"],
+        ["make", "test"],
+    ]
 
 
 def test_settings_reference_matches_the_model() -> None:
