@@ -1,5 +1,6 @@
 """Write the committed default render at the repository's top level: compose.yml,
-compose.part.yml, compose.metrics.yml and monitoring/ (files no longer rendered are removed).
+compose.part.yml, compose.metrics.yml and monitoring/ (files no longer rendered are removed),
+and the settings table of docs/settings.md from the spec table (`settings_doc.py`).
 
 Tests compare those files with a fresh render of the default settings (`test_render.py`,
 `test_metrics_render.py`); after changing a template, a rule, a dashboard or the project exporter,
@@ -46,6 +47,11 @@ def main() -> None:
         locust = render_locust(load_settings(Path(scratch), environ={}))
     (REPO / LOCUST_FILE).write_text(locust, encoding="utf-8")
     print(f"wrote {LOCUST_FILE}")
+    sys.path.insert(0, str(REPO / "tests"))
+    import settings_doc
+
+    settings_doc.write()
+    print(f"wrote {settings_doc.PAGE.relative_to(REPO)} (the settings table)")
 
 
 if __name__ == "__main__":
