@@ -1,7 +1,7 @@
 """Locked-down containers: every service of every rendered variant drops all capabilities, runs
 on a read-only root file system with tmpfs where it writes, has memory, CPU and pids limits; and
 `compose-lint` (OWASP / CIS Docker Benchmark rules) finds nothing medium or worse in any variant
-but image digest pinning, which the kit supports and the operator chooses (README, Hardening).
+but image digest pinning, which the kit supports and the operator chooses (docs/hardening.md).
 
 Before this work the committed compose.yml had 0 high, 15 medium, 5 low findings (issue 11).
 """
@@ -60,7 +60,7 @@ IMAGE_SETTINGS = (
 # supported by every image setting (see test_digest_pinned_variant_has_no_finding), but the
 # defaults are version tags: a digest is per registry and per platform, and a mirror has its own.
 ALLOWED_RULES = {"CL-0019"}
-# Capabilities a service may add back, and why (README.md, Hardening).
+# Capabilities a service may add back, and why (docs/hardening.md).
 CAP_ADD = {"proxy": {"NET_BIND_SERVICE"}}  # Caddy's binary carries that file capability
 # Services whose root file system stays writable, and why: the headless Locust master's report
 # is copied out with `compose cp` after it exits (a tmpfs is gone then). Secrets need no writable

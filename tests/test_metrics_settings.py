@@ -201,7 +201,7 @@ def test_deep_nesting_is_refused_before_yaml_builds_it(tmp_path):
 def test_error_budgets_only_from_glitchtip_yaml(tmp_path):
     assert refusal(tmp_path, environ={"GLITCHTIP_KIT_ERROR_BUDGETS": "x"}) == (
         "error_budgets (from environment variable GLITCHTIP_KIT_ERROR_BUDGETS): can only be set "
-        f"in glitchtip.yaml: write it in {tmp_path / 'glitchtip.yaml'} (see README.md, Metrics)"
+        f"in glitchtip.yaml: write it in {tmp_path / 'glitchtip.yaml'} (see docs/metrics.md)"
     )
     assert refusal(tmp_path, error_budgets="default=1").startswith(
         "error_budgets (from option error_budgets): can only be set in glitchtip.yaml"

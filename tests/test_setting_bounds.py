@@ -2,7 +2,7 @@
 
 The bounds are written out here, not read from the parsers, so a loosened bound (`0` web
 replicas accepted, a `0h` error-budget window) fails a test instead of passing its own check.
-They are the kit's documented ranges (README's settings table, `provision config --help`).
+They are the kit's documented ranges (docs/settings.md's table, `provision config --help`).
 """
 
 from __future__ import annotations

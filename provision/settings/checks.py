@@ -123,9 +123,9 @@ def check_proxy(settings: Settings) -> None:
 
 
 def check_external(settings: Settings) -> None:
-    """Refuse external-service settings that cannot work together (see README, External
-    services): pg_partman on a server the kit does not run, a TLS mode twice or without a
-    server, a Valkey scheme GlitchTip 5 cannot read, half an S3 configuration."""
+    """Refuse external-service settings that cannot work together (docs/scale-out.md, External
+    Postgres, Valkey and uploads): pg_partman on a server the kit does not run, a TLS mode twice
+    or without a server, a Valkey scheme GlitchTip 5 cannot read, half an S3 configuration."""
     from urllib.parse import parse_qs
 
     if settings.external_database and settings.advanced_partitioning:

@@ -68,7 +68,7 @@ def load_settings(
         if spec.file_only and candidates and candidates[0][0] != SOURCE_FILE:
             raise SettingsError(
                 f"{spec.name} (from {candidates[0][1]}): can only be set in {SETTINGS_FILE}",
-                f"write it in {directory / SETTINGS_FILE} (see README.md, Metrics)",
+                f"write it in {directory / SETTINGS_FILE} (see docs/metrics.md)",
             )
         if candidates:
             source, where, raw = candidates[0]

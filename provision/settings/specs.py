@@ -76,7 +76,7 @@ class Spec:
     default: Callable[[dict[str, Any]], Any]
     help: str
     derived: bool = False
-    default_text: str = ""  # how the README shows the default
+    default_text: str = ""  # how docs/settings.md shows the default
     # Only glitchtip.yaml may set it (a mapping has no sensible one-line form as an option).
     file_only: bool = False
 

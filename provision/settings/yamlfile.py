@@ -25,7 +25,7 @@ def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, list(SPEC_BY_NAME), n=1)
     if close:
         return f"did you mean {close[0]}?"
-    return "see the settings reference in README.md or `provision config`"
+    return "see the settings reference in docs/settings.md or `provision config`"
 
 
 MAX_SETTINGS_BYTES = 256 * 1024

@@ -4,7 +4,7 @@ through the DSN; a second `up` that changes nothing; `down`; `up` again with the
 
 What the engine really applied is read back with `docker inspect` (not from the compose file),
 and the processes' users from /proc inside the containers. The stand-ins copy where the real
-images write (README.md, Hardening): GlitchTip 5's Celery beat keeps its schedule in /tmp, so a
+images write (docs/hardening.md): GlitchTip 5's Celery beat keeps its schedule in /tmp, so a
 read-only stand-in without a writable /tmp loses its beat as the real one does.
 """
 

@@ -183,7 +183,7 @@ services:
       DATA_SOURCE_USER: postgres
       DATA_SOURCE_PASS_FILE: /run/secrets/postgres_password
     # Engine 20.10 leaves a secret root-owned unless uid/gid are given, and looks those up in
-    # the host's passwd: `nobody` (65534) exists there, Grafana's 472 does not (README.md).
+    # the host's passwd: `nobody` (65534) exists there, Grafana's 472 does not (docs/hardening.md).
     secrets:
       - {{source: postgres_password, uid: "65534", gid: "65534", mode: 0400}}
     depends_on: {{postgres: {{condition: service_healthy}}}}
