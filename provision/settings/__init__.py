@@ -50,6 +50,7 @@ from provision.settings.base import (
 from provision.settings.checks import (
     check_combinations,
     check_external,
+    check_limits,
     check_profile,
     check_proxy,
     check_tuning,

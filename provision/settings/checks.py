@@ -58,16 +58,9 @@ def check_combinations(settings: Settings) -> None:
         )
     check_proxy(settings)
     if settings.metrics:
-        ports = {"http_port": settings.http_port}
-        for name in ("prometheus_port", "grafana_port"):
-            port = getattr(settings, name)
-            clash = next((other for other, used in ports.items() if used == port), None)
-            if clash:
-                raise SettingsError(
-                    f"{name} (from {_where(settings, name)}): port {port} is also {clash}",
-                    f"give {name} a port of its own on {settings.bind_address}",
-                )
-            ports[name] = port
+        _refuse_shared_ports(
+            settings, ("prometheus_port", "grafana_port"), f" on {settings.bind_address}"
+        )
     partman_version = image_tag_major(settings.partman_image)
     if partman_version is not None and partman_version != version:
         raise SettingsError(
@@ -110,14 +103,20 @@ def check_proxy(settings: Settings) -> None:
         )
     if not settings.proxy_enabled:
         return
+    _refuse_shared_ports(settings, ("proxy_http_port", "proxy_https_port"))
+
+
+def _refuse_shared_ports(settings: Settings, names: tuple[str, ...], where: str = "") -> None:
+    """Refuse a port of `names` that http_port or an earlier one of `names` already takes:
+    the second service would not start (the address is in use)."""
     ports = {"http_port": settings.http_port}
-    for name in ("proxy_http_port", "proxy_https_port"):
+    for name in names:
         port = getattr(settings, name)
         clash = next((other for other, used in ports.items() if used == port), None)
         if clash:
             raise SettingsError(
                 f"{name} (from {_where(settings, name)}): port {port} is also {clash}",
-                f"give {name} a port of its own",
+                f"give {name} a port of its own{where}",
             )
         ports[name] = port
 

@@ -8,7 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from provision.settings.base import Invalid, shown
-from provision.settings.urls import mask_url_password
+from provision.settings.urls import mask_url_password, refuse_breaking_userinfo
 
 DATABASE_SCHEMES = ("postgres", "postgresql")
 
@@ -34,16 +34,7 @@ def _service_url_parts(text: str, what: str, variable: str, example: str):
         raise Invalid(f"{shown(masked)} contains spaces, quotes or backslashes", fix)
     if not text.isascii():
         raise Invalid(f"{shown(masked)} has non-ASCII characters", f"{fix} (percent-encode them)")
-    rest = text.partition("://")[2]
-    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
-    breaking = next((char for char in "#?/" if char in userinfo), None)
-    if breaking:
-        encoded = {"#": "%23", "?": "%3F", "/": "%2F"}[breaking]
-        raise Invalid(
-            f"{shown(masked)}: the user name or password contains {breaking!r}, which ends the "
-            "server part of a URL",
-            f"percent-encode it ({breaking} as {encoded}) in {variable}",
-        )
+    refuse_breaking_userinfo(text, variable)
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises on a bad port

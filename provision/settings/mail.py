@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from provision.settings.base import Invalid, shown
 from provision.settings.parsers import ascii_host
-from provision.settings.urls import mask_url_password
+from provision.settings.urls import mask_url_password, refuse_breaking_userinfo
 
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#%&*+/=?^_`{|}~-]+@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
@@ -75,18 +75,7 @@ def parse_email_url(raw: object) -> str:
         raise Invalid(f"{shown(masked)} is not an e-mail URL", fix)
     if re.search(r"[\s'\\]", text) or "\n" in text:
         raise Invalid(f"{shown(masked)} contains spaces, quotes or backslashes", fix)
-    rest = text.partition("://")[2]
-    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
-    breaking = next((char for char in "#?/" if char in userinfo), None)
-    if breaking:
-        # urlsplit (and django-environ) would end the server part at it: the password would be
-        # cut and the rest read as a port. Percent-encoded, it reaches the server intact.
-        encoded = {"#": "%23", "?": "%3F", "/": "%2F"}[breaking]
-        raise Invalid(
-            f"{shown(masked)}: the user name or password contains {breaking!r}, which ends the "
-            "server part of a URL",
-            f"percent-encode it ({breaking} as {encoded}) in EMAIL_URL or --set email_url=...",
-        )
+    refuse_breaking_userinfo(text, "EMAIL_URL or --set email_url=...")
     if not text.isascii():
         raise Invalid(f"{shown(masked)} has non-ASCII characters", f"{fix} (percent-encode them)")
     try:

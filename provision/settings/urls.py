@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from provision.masking import MASK
+from provision.settings.base import Invalid, shown
 
 # Query parameters a client reads a password from: libpq (`postgres://u@host/db?password=`) and
 # redis-py (`redis://host/0?password=`) both honour `password`, so it is a password like userinfo's.
@@ -45,3 +46,19 @@ def mask_url_password(url: str) -> str:
             rest = f"{user}:{MASK}@{rest[at + 1 :]}"
     masked = f"{scheme}{sep}{rest}"
     return _QUERY_PASSWORD.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), masked)
+
+
+def refuse_breaking_userinfo(text: str, where: str) -> None:
+    """Refuse a user name or password holding '#', '?' or '/': urlsplit (and django-environ)
+    would end the server part at it, cut the password and read the rest as a port.
+    Percent-encoded, it reaches the server intact; `where` says where to write it so."""
+    rest = text.partition("://")[2]
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    breaking = next((char for char in "#?/" if char in userinfo), None)
+    if breaking:
+        encoded = {"#": "%23", "?": "%3F", "/": "%2F"}[breaking]
+        raise Invalid(
+            f"{shown(mask_url_password(text))}: the user name or password contains "
+            f"{breaking!r}, which ends the server part of a URL",
+            f"percent-encode it ({breaking} as {encoded}) in {where}",
+        )
