@@ -1,0 +1,126 @@
+"""The GlitchTip endpoints `plan`, `apply` and `export` call, on top of `GlitchTipClient`.
+
+Each function is one recorded endpoint (NOTES.md, recordings 40-89 and 280-467); the bodies are
+built here from the declaration's model so the quirks live in one place: a key PUT saves
+nothing (so keys are never PUT), an alert PUT without `alertRecipients` deletes them (so it is
+always sent), a monitor PUT without `project` unlinks it (so it is always sent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provision.api.client import GlitchTipClient, q
+from provision.declare.model import Alert, Key, Monitor
+
+
+def team_delete(client: GlitchTipClient, org: str, team: str) -> None:
+    client.request("DELETE", f"/api/0/teams/{q(org)}/{q(team)}/", action=f"delete team {team}")
+
+
+def project_update(client: GlitchTipClient, org: str, slug: str, name: str,
+                   platform: str | None) -> dict:  # fmt: skip
+    """PUT needs `name` even to change only the platform (recorded 331)."""
+    body: dict[str, Any] = {"name": name}
+    if platform is not None:
+        body["platform"] = platform
+    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(slug)}/", json=body,
+                          action=f"update project {slug}")  # fmt: skip
+
+
+def project_delete(client: GlitchTipClient, org: str, slug: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/", action=f"delete project {slug}")
+
+
+def project_team_add(client: GlitchTipClient, org: str, slug: str, team: str) -> None:
+    client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/teams/{q(team)}/",
+                   action=f"add team {team} to project {slug}")  # fmt: skip
+
+
+def project_team_remove(client: GlitchTipClient, org: str, slug: str, team: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/teams/{q(team)}/",
+                   action=f"remove team {team} from project {slug}")  # fmt: skip
+
+
+def key_create(client: GlitchTipClient, org: str, slug: str, key: Key) -> dict:
+    """A new key; `rateLimit` is stored only at creation (recorded 357-360)."""
+    body: dict[str, Any] = {"name": key.name}
+    if key.rate_limit is not None:
+        body["rateLimit"] = {"window": key.rate_limit.window, "count": key.rate_limit.count}
+    return client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/keys/", json=body,
+                          action=f"create a client key in {slug}")  # fmt: skip
+
+
+def key_delete(client: GlitchTipClient, org: str, slug: str, key_id: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/keys/{q(key_id)}/",
+                   action=f"delete a client key of {slug}")  # fmt: skip
+
+
+def alerts(client: GlitchTipClient, org: str, slug: str) -> list[dict]:
+    return client.paginate(f"/api/0/projects/{q(org)}/{q(slug)}/alerts/",
+                           action=f"list the alerts of {slug}")  # fmt: skip
+
+
+def alert_body(alert: Alert) -> dict[str, Any]:
+    """The full body: every field and every recipient, for create and update alike."""
+    return {
+        "name": alert.name,
+        "timespanMinutes": alert.timespan_minutes,
+        "quantity": alert.quantity,
+        "uptime": alert.uptime,
+        "alertRecipients": [{"recipientType": r.type, "url": r.url} for r in alert.recipients],
+    }
+
+
+def alert_create(client: GlitchTipClient, org: str, slug: str, alert: Alert) -> dict:
+    return client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/",
+                          json=alert_body(alert), action=f"create alert {alert.name!r}")  # fmt: skip
+
+
+def alert_update(client: GlitchTipClient, org: str, slug: str, alert_id: Any, alert: Alert):
+    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/{alert_id}/",
+                          json=alert_body(alert), action=f"update alert {alert.name!r}")  # fmt: skip
+
+
+def alert_delete(client: GlitchTipClient, org: str, slug: str, alert_id: Any) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/{alert_id}/",
+                   action=f"delete an alert of {slug}")  # fmt: skip
+
+
+def monitors(client: GlitchTipClient, org: str) -> list[dict]:
+    return client.paginate(f"/api/0/organizations/{q(org)}/monitors/", action="list monitors")
+
+
+def monitor_body(monitor: Monitor, project_id: str | None) -> dict[str, Any]:
+    """The full body a create and an update both need (a PUT without the `expected*`/`timeout`
+    fields is a 422, recorded 448; without `project` it unlinks it, recorded 447)."""
+    body: dict[str, Any] = {
+        "monitorType": monitor.type,
+        "name": monitor.name,
+        "url": monitor.url,
+        "interval": monitor.interval,
+        "expectedBody": monitor.expected_body,
+        "expectedStatus": monitor.expected_status,
+        "timeout": monitor.timeout,
+    }
+    if project_id is not None:
+        body["project"] = str(project_id)
+    return body
+
+
+def monitor_create(client: GlitchTipClient, org: str, monitor: Monitor, project_id: str | None):
+    return client.request("POST", f"/api/0/organizations/{q(org)}/monitors/",
+                          json=monitor_body(monitor, project_id),
+                          action=f"create monitor {monitor.name!r}")  # fmt: skip
+
+
+def monitor_update(client: GlitchTipClient, org: str, monitor_id: Any, monitor: Monitor,
+                   project_id: str | None) -> dict:  # fmt: skip
+    return client.request("PUT", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/",
+                          json=monitor_body(monitor, project_id),
+                          action=f"update monitor {monitor.name!r}")  # fmt: skip
+
+
+def monitor_delete(client: GlitchTipClient, org: str, monitor_id: Any) -> None:
+    client.request("DELETE", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/",
+                   action="delete a monitor")  # fmt: skip
