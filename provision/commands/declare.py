@@ -118,6 +118,7 @@ def apply_command(path, url, token, admin_email, admin_password, env_file, timeo
     only with --prune, after the plan is shown and confirmed (or --yes).
     """
     import json
+    import sys
 
     from provision.api.client import GlitchTipClient
     from provision.declare.run import apply_plan, build_plan
@@ -134,7 +135,7 @@ def apply_command(path, url, token, admin_email, admin_password, env_file, timeo
         if not as_json:
             click.echo(plan.text(), err=True)
         if deletes and not yes:
-            if not click.get_text_stream("stdin").isatty():
+            if not sys.stdin.isatty():
                 raise UsageError(f"the plan deletes {len(deletes)} thing(s) and there is no "
                                  "terminal to confirm it", "review `provision plan --prune`, then "
                                  "run apply --prune --yes")  # fmt: skip
