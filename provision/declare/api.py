@@ -18,47 +18,47 @@ def team_delete(client: GlitchTipClient, org: str, team: str) -> None:
     client.request("DELETE", f"/api/0/teams/{q(org)}/{q(team)}/", action=f"delete team {team}")
 
 
-def project_update(client: GlitchTipClient, org: str, slug: str, name: str,
+def project_update(client: GlitchTipClient, org: str, project: str, name: str,
                    platform: str | None) -> dict:  # fmt: skip
     """PUT needs `name` even to change only the platform (recorded 331)."""
     body: dict[str, Any] = {"name": name}
     if platform is not None:
         body["platform"] = platform
-    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(slug)}/", json=body,
-                          action=f"update project {slug}")  # fmt: skip
+    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(project)}/", json=body,
+                          action=f"update project {project}")  # fmt: skip
 
 
-def project_delete(client: GlitchTipClient, org: str, slug: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/", action=f"delete project {slug}")
+def project_delete(client: GlitchTipClient, org: str, project: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/", action=f"delete project {project}")
 
 
-def project_team_add(client: GlitchTipClient, org: str, slug: str, team: str) -> None:
-    client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/teams/{q(team)}/",
-                   action=f"add team {team} to project {slug}")  # fmt: skip
+def project_team_add(client: GlitchTipClient, org: str, project: str, team: str) -> None:
+    client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
+                   action=f"add team {team} to project {project}")  # fmt: skip
 
 
-def project_team_remove(client: GlitchTipClient, org: str, slug: str, team: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/teams/{q(team)}/",
-                   action=f"remove team {team} from project {slug}")  # fmt: skip
+def project_team_remove(client: GlitchTipClient, org: str, project: str, team: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
+                   action=f"remove team {team} from project {project}")  # fmt: skip
 
 
-def key_create(client: GlitchTipClient, org: str, slug: str, key: Key) -> dict:
+def key_create(client: GlitchTipClient, org: str, project: str, key: Key) -> dict:
     """A new key; `rateLimit` is stored only at creation (recorded 357-360)."""
     body: dict[str, Any] = {"name": key.name}
     if key.rate_limit is not None:
         body["rateLimit"] = {"window": key.rate_limit.window, "count": key.rate_limit.count}
-    return client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/keys/", json=body,
-                          action=f"create a client key in {slug}")  # fmt: skip
+    return client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/keys/", json=body,
+                          action=f"create a client key in {project}")  # fmt: skip
 
 
-def key_delete(client: GlitchTipClient, org: str, slug: str, key_id: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/keys/{q(key_id)}/",
-                   action=f"delete a client key of {slug}")  # fmt: skip
+def key_delete(client: GlitchTipClient, org: str, project: str, key_id: str) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/keys/{q(key_id)}/",
+                   action=f"delete a client key of {project}")  # fmt: skip
 
 
-def alerts(client: GlitchTipClient, org: str, slug: str) -> list[dict]:
-    return client.paginate(f"/api/0/projects/{q(org)}/{q(slug)}/alerts/",
-                           action=f"list the alerts of {slug}")  # fmt: skip
+def alerts(client: GlitchTipClient, org: str, project: str) -> list[dict]:
+    return client.paginate(f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
+                           action=f"list the alerts of {project}")  # fmt: skip
 
 
 def alert_body(alert: Alert) -> dict[str, Any]:
@@ -72,19 +72,19 @@ def alert_body(alert: Alert) -> dict[str, Any]:
     }
 
 
-def alert_create(client: GlitchTipClient, org: str, slug: str, alert: Alert) -> dict:
-    return client.request("POST", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/",
+def alert_create(client: GlitchTipClient, org: str, project: str, alert: Alert) -> dict:
+    return client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
                           json=alert_body(alert), action=f"create alert {alert.name!r}")  # fmt: skip
 
 
-def alert_update(client: GlitchTipClient, org: str, slug: str, alert_id: Any, alert: Alert):
-    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/{alert_id}/",
+def alert_update(client: GlitchTipClient, org: str, project: str, alert_id: Any, alert: Alert):
+    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
                           json=alert_body(alert), action=f"update alert {alert.name!r}")  # fmt: skip
 
 
-def alert_delete(client: GlitchTipClient, org: str, slug: str, alert_id: Any) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(slug)}/alerts/{alert_id}/",
-                   action=f"delete an alert of {slug}")  # fmt: skip
+def alert_delete(client: GlitchTipClient, org: str, project: str, alert_id: Any) -> None:
+    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
+                   action=f"delete an alert of {project}")  # fmt: skip
 
 
 def monitors(client: GlitchTipClient, org: str) -> list[dict]:
