@@ -69,8 +69,12 @@ def fake():
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for name in ("GLITCHTIP_URL", "GLITCHTIP_API_TOKEN", "GLITCHTIP_ADMIN_EMAIL",
-                 "GLITCHTIP_ADMIN_PASSWORD"):  # fmt: skip
+    for name in (
+        "GLITCHTIP_URL",
+        "GLITCHTIP_API_TOKEN",
+        "GLITCHTIP_ADMIN_EMAIL",
+        "GLITCHTIP_ADMIN_PASSWORD",
+    ):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "apps" / "web").mkdir(parents=True)
     (tmp_path / "glitchtip-resources.yaml").write_text(DECLARATION)
@@ -178,8 +182,9 @@ def test_prune_deletes_only_what_left_the_file(fake, workdir):
 
 def test_export_reapplies_as_no_changes_without_secrets(fake, workdir, monkeypatch):
     assert run(fake, "apply").exit_code == 0
-    result = run(fake, "export", "--org", "Acme", "--output", "exported.yaml",
-                 "--secrets-out", "hooks.env")  # fmt: skip
+    result = run(
+        fake, "export", "--org", "Acme", "--output", "exported.yaml", "--secrets-out", "hooks.env"
+    )
     assert result.exit_code == 0, result.output
     exported = (workdir / "exported.yaml").read_text()
     assert HOOK not in exported and "url_env: GLITCHTIP_HOOK_WEB_APP_0_1" in exported
@@ -194,48 +199,77 @@ def test_export_reapplies_as_no_changes_without_secrets(fake, workdir, monkeypat
 
 
 def test_sentryclirc_gets_its_own_scoped_token(fake, workdir):
-    edit(workdir, "      - path: apps/web/.glitchtiprc\n",
-         "      - path: apps/web/.sentryclirc\n        format: sentryclirc\n")  # fmt: skip
+    edit(
+        workdir,
+        "      - path: apps/web/.glitchtiprc\n",
+        "      - path: apps/web/.sentryclirc\n        format: sentryclirc\n",
+    )
     assert run(fake, "apply").exit_code == 0
     rc = (workdir / "apps/web/.sentryclirc").read_text()
     admin_token = (workdir / ".env").read_text().split("=", 1)[1].strip()
-    token = next(line.split("=", 1)[1].strip() for line in rc.splitlines()
-                 if line.startswith("token"))  # fmt: skip
+    token = next(
+        line.split("=", 1)[1].strip() for line in rc.splitlines() if line.startswith("token")
+    )
     assert token != admin_token and f"url = {fake.url}/" in rc
     tokens = {t["token"]: t for t in fake.store.snapshot()["tokens"].values()}
     assert sorted(tokens[token]["scopes"]) == sorted(
-        ["project:read", "project:write", "project:releases", "org:read"])
+        ["project:read", "project:write", "project:releases", "org:read"]
+    )
     assert run(fake, "apply").exit_code == 0 and writes(fake) == 0  # the token is kept
 
 
 BAD = [
     ("organization: A\nbogus: 1\n", "bogus: unknown key"),
     ("organization: A\nteams: [b, b]\n", "teams[1]: team 'b' is declared twice"),
-    ("organization: A\nteams: [b]\nprojects:\n  - {name: x, teams: [b]}\n  - {name: X, teams: [b]}\n",
-     "projects[1].name: project (slug) 'x' is declared twice"),
-    ("organization: A\nteams: [b]\nprojects:\n  - name: x\n    teams: [b]\n    alerts:\n"
-     "      - name: a\n        recipients:\n          - {type: email}\n          - {type: webhook}\n",
-     "projects[0].alerts[0].recipients[1].url: a webhook recipient needs a URL"),
-    ("organization: A\nteams: [b]\nprojects:\n  - name: x\n    teams: [b]\n    alerts:\n"
-     "      - name: a\n        recipients: [{type: email}, {type: email}]\n",
-     "projects[0].alerts[0].recipients[1]: the same email recipient"),
-    ("organization: A\nmonitors:\n  - {name: m, type: Keyword, url: 'https://a.example/'}\n",
-     "monitors[0].type: 'Keyword' is not a GlitchTip monitor type"),
-    ("organization: A\nmonitors:\n  - {name: m, type: Heartbeat, interval: 100000}\n",
-     "monitors[0].interval: 100000 is not between 1 and 32767"),
-    ("organization: A\nmonitors:\n  - {name: m, type: Ping, url: 'https://a.example/', timeout: 61}\n",
-     "monitors[0].timeout: 61 is not between 1 and 60"),
-    ("organization: A\nmonitors:\n  - {name: m, type: GET, url: 'http://web:8080/'}\n",
-     "type 'TCP Port' with url web:8080"),
-    ("organization: A\nteams: [b]\nprojects:\n  - {name: x, teams: [b], alerts: [{name: a, quantity: -1}]}\n",
-     "projects[0].alerts[0].quantity: -1 is not between"),
-    ("organization: A\nteams: [b]\nprojects:\n  - {name: x, teams: [c]}\n",
-     "projects[0].teams[0]: 'c' is not one of the declared teams"),
+    (
+        "organization: A\nteams: [b]\nprojects:\n  - {name: x, teams: [b]}\n"
+        "  - {name: X, teams: [b]}\n",
+        "projects[1].name: project (slug) 'x' is declared twice",
+    ),
+    (
+        "organization: A\nteams: [b]\nprojects:\n  - name: x\n    teams: [b]\n    alerts:\n"
+        "      - name: a\n        recipients:\n          - {type: email}\n"
+        "          - {type: webhook}\n",
+        "projects[0].alerts[0].recipients[1].url: a webhook recipient needs a URL",
+    ),
+    (
+        "organization: A\nteams: [b]\nprojects:\n  - name: x\n    teams: [b]\n    alerts:\n"
+        "      - name: a\n        recipients: [{type: email}, {type: email}]\n",
+        "projects[0].alerts[0].recipients[1]: the same email recipient",
+    ),
+    (
+        "organization: A\nmonitors:\n  - {name: m, type: Keyword, url: 'https://a.example/'}\n",
+        "monitors[0].type: 'Keyword' is not a GlitchTip monitor type",
+    ),
+    (
+        "organization: A\nmonitors:\n  - {name: m, type: Heartbeat, interval: 100000}\n",
+        "monitors[0].interval: 100000 is not between 1 and 32767",
+    ),
+    (
+        "organization: A\nmonitors:\n"
+        "  - {name: m, type: Ping, url: 'https://a.example/', timeout: 61}\n",
+        "monitors[0].timeout: 61 is not between 1 and 60",
+    ),
+    (
+        "organization: A\nmonitors:\n  - {name: m, type: GET, url: 'http://web:8080/'}\n",
+        "type 'TCP Port' with url web:8080",
+    ),
+    (
+        "organization: A\nteams: [b]\nprojects:\n"
+        "  - {name: x, teams: [b], alerts: [{name: a, quantity: -1}]}\n",
+        "projects[0].alerts[0].quantity: -1 is not between",
+    ),
+    (
+        "organization: A\nteams: [b]\nprojects:\n  - {name: x, teams: [c]}\n",
+        "projects[0].teams[0]: 'c' is not one of the declared teams",
+    ),
     ("organization: A\nx: &a 1\ny: *a\n", "anchor or alias"),
     ("organization: A\norganization: B\n", "written twice"),
     ("organization: A\nteams: " + "[" * 50 + "]" * 50 + "\n", "nests deeper"),
-    ("organization: Ünïcode\nteams: [b]\nprojects:\n  - {name: 'ßß', teams: [b]}\n",
-     "projects[0].name: 'ßß' has no letter or digit"),
+    (
+        "organization: Ünïcode\nteams: [b]\nprojects:\n  - {name: 'ßß', teams: [b]}\n",
+        "projects[0].name: 'ßß' has no letter or digit",
+    ),
 ]
 
 

@@ -20,22 +20,51 @@ DEFAULT_FILE = "glitchtip-resources.yaml"
 
 def _connection_options(function):
     options = [
-        click.option("--file", "-f", "path", type=click.Path(dir_okay=False, path_type=Path),
-                     default=DEFAULT_FILE, show_default=True, help="the declaration"),
-        click.option("--url", envvar="GLITCHTIP_URL",
-                     help="GlitchTip's address [env GLITCHTIP_URL; default: the kit's]"),
-        click.option("--token", envvar="GLITCHTIP_API_TOKEN",
-                     help="API token [env GLITCHTIP_API_TOKEN; default: the one in .env]"),
-        click.option("--admin-email", envvar="GLITCHTIP_ADMIN_EMAIL",
-                     help="admin e-mail (creates tokens) [env GLITCHTIP_ADMIN_EMAIL]"),
-        click.option("--admin-password", envvar="GLITCHTIP_ADMIN_PASSWORD",
-                     help="admin password [env GLITCHTIP_ADMIN_PASSWORD; default: .env]"),
-        click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=".env",
-                     show_default=True, help="the kit's .env (stores GLITCHTIP_API_TOKEN)"),
-        click.option("--timeout", type=Seconds(0, 600), default=10.0, show_default=True,
-                     help="seconds per HTTP request"),
+        click.option(
+            "--file",
+            "-f",
+            "path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=DEFAULT_FILE,
+            show_default=True,
+            help="the declaration",
+        ),
+        click.option(
+            "--url",
+            envvar="GLITCHTIP_URL",
+            help="GlitchTip's address [env GLITCHTIP_URL; default: the kit's]",
+        ),
+        click.option(
+            "--token",
+            envvar="GLITCHTIP_API_TOKEN",
+            help="API token [env GLITCHTIP_API_TOKEN; default: the one in .env]",
+        ),
+        click.option(
+            "--admin-email",
+            envvar="GLITCHTIP_ADMIN_EMAIL",
+            help="admin e-mail (creates tokens) [env GLITCHTIP_ADMIN_EMAIL]",
+        ),
+        click.option(
+            "--admin-password",
+            envvar="GLITCHTIP_ADMIN_PASSWORD",
+            help="admin password [env GLITCHTIP_ADMIN_PASSWORD; default: .env]",
+        ),
+        click.option(
+            "--env-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=".env",
+            show_default=True,
+            help="the kit's .env (stores GLITCHTIP_API_TOKEN)",
+        ),
+        click.option(
+            "--timeout",
+            type=Seconds(0, 600),
+            default=10.0,
+            show_default=True,
+            help="seconds per HTTP request",
+        ),
         click.option("--verbose", "-v", is_flag=True, help="say each request's purpose on stderr"),
-    ]  # fmt: skip
+    ]
     return functools.reduce(lambda f, option: option(f), reversed(options), function)
 
 
@@ -48,7 +77,9 @@ def _connection(url, token, admin_email, admin_password, env_file, timeout):
     return Connection(
         url=url or defaults["url"],
         token=token or None,
-        admin_email=admin_email or defaults["admin_email"] or env_values.get("DJANGO_SUPERUSER_EMAIL"),
+        admin_email=admin_email
+        or defaults["admin_email"]
+        or env_values.get("DJANGO_SUPERUSER_EMAIL"),
         admin_password=admin_password or env_values.get("DJANGO_SUPERUSER_PASSWORD") or None,
         env_path=env_file,
         client_options={"timeout": timeout},
@@ -83,20 +114,27 @@ def _open(path, url, token, admin_email, admin_password, env_file, timeout, verb
 @_connection_options
 @click.option("--prune", is_flag=True, help="also plan deleting what the file no longer names")
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
-def plan_command(path, url, token, admin_email, admin_password, env_file, timeout, verbose,
-                 prune, as_json) -> None:  # fmt: skip
+def plan_command(
+    path, url, token, admin_email, admin_password, env_file, timeout, verbose, prune, as_json
+) -> None:
     """Show what `apply` would create, change and delete (GET requests only).
 
     \b
     Exit status: 0 no changes, 3 changes to make, 2 bad input, 1 GlitchTip failed.
+
+    \b
+    Examples:
+      provision plan                       # glitchtip-resources.yaml
+      provision plan --prune --json -f prod.yaml
     """
     import json
 
     from provision.api.client import GlitchTipClient
     from provision.declare.run import build_plan
 
-    declaration, connection, api_token = _open(path, url, token, admin_email, admin_password,
-                                               env_file, timeout, verbose)  # fmt: skip
+    declaration, connection, api_token = _open(
+        path, url, token, admin_email, admin_password, env_file, timeout, verbose
+    )
     with GlitchTipClient(connection.url, api_token, **connection.client_options) as client:
         plan, _ = build_plan(client, declaration, prune=prune, server_url=connection.url)
     click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan.text())
@@ -109,13 +147,19 @@ def plan_command(path, url, token, admin_email, admin_password, env_file, timeou
 @click.option("--prune", is_flag=True, help="delete what the file no longer names (asks first)")
 @click.option("--yes", "-y", is_flag=True, help="do not ask before deleting")
 @click.option("--json", "as_json", is_flag=True, help="print what was done as JSON")
-def apply_command(path, url, token, admin_email, admin_password, env_file, timeout, verbose,
-                  prune, yes, as_json) -> None:  # fmt: skip
+def apply_command(
+    path, url, token, admin_email, admin_password, env_file, timeout, verbose, prune, yes, as_json
+) -> None:
     """Make GlitchTip match the declaration; write each project's DSN files.
 
     \b
     Only what differs is written: a second run sends no POST, PUT or DELETE. Deletes happen
     only with --prune, after the plan is shown and confirmed (or --yes).
+
+    \b
+    Examples:
+      provision apply
+      provision apply --prune --yes -f prod.yaml
     """
     import json
     import sys
@@ -125,20 +169,26 @@ def apply_command(path, url, token, admin_email, admin_password, env_file, timeo
     from provision.errors import UsageError
     from provision.locking import locked_for
 
-    declaration, connection, api_token = _open(path, url, token, admin_email, admin_password,
-                                               env_file, timeout, verbose)  # fmt: skip
+    declaration, connection, api_token = _open(
+        path, url, token, admin_email, admin_password, env_file, timeout, verbose
+    )
     say = _say(verbose)
     # GlitchTip's creates are not idempotent: two applies at once would both create.
-    with locked_for(path), GlitchTipClient(connection.url, api_token, **connection.client_options) as client:
+    with (
+        locked_for(path),
+        GlitchTipClient(connection.url, api_token, **connection.client_options) as client,
+    ):
         plan, live = build_plan(client, declaration, prune=prune, server_url=connection.url)
         deletes = [c for c in plan.changes if c.action == "delete"]
         if not as_json:
             click.echo(plan.text(), err=True)
         if deletes and not yes:
             if not sys.stdin.isatty():
-                raise UsageError(f"the plan deletes {len(deletes)} thing(s) and there is no "
-                                 "terminal to confirm it", "review `provision plan --prune`, then "
-                                 "run apply --prune --yes")  # fmt: skip
+                raise UsageError(
+                    f"the plan deletes {len(deletes)} thing(s) and there is no "
+                    "terminal to confirm it",
+                    "review `provision plan --prune`, then run apply --prune --yes",
+                )
             click.confirm(f"delete {len(deletes)} thing(s) listed above?", abort=True, err=True)
         written = apply_plan(client, plan, live, declaration, connection, say)
         counts = {"requests": client.requests, "posts": client.posts}
@@ -152,21 +202,54 @@ def apply_command(path, url, token, admin_email, admin_password, env_file, timeo
 
 @click.command("export")
 @click.option("--org", "org", required=True, metavar="NAME", help="organization name or slug")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="write the declaration here (refused if it exists) [default: stdout]")  # fmt: skip
-@click.option("--secrets-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="write the webhook URLs (url_env variables) to this dotenv file, 0600")  # fmt: skip
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the declaration here (refused if it exists) [default: stdout]",
+)
+@click.option(
+    "--secrets-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the webhook URLs (url_env variables) to this dotenv file, 0600",
+)
 @click.option("--include-urls", is_flag=True, help="write webhook URLs into the file itself")
 @click.option("--url", envvar="GLITCHTIP_URL", help="GlitchTip's address [env GLITCHTIP_URL]")
 @click.option("--token", envvar="GLITCHTIP_API_TOKEN", help="API token [env GLITCHTIP_API_TOKEN]")
 @click.option("--admin-email", envvar="GLITCHTIP_ADMIN_EMAIL", help="admin e-mail")
 @click.option("--admin-password", envvar="GLITCHTIP_ADMIN_PASSWORD", help="admin password")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=".env",
-              show_default=True, help="the kit's .env")  # fmt: skip
-@click.option("--timeout", type=Seconds(0, 600), default=10.0, show_default=True)
-def export_command(org, output, secrets_out, include_urls, url, token, admin_email,
-                   admin_password, env_file, timeout) -> None:  # fmt: skip
-    """Write the declaration of a live organization (no DSN, token or webhook URL in it)."""
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=".env",
+    show_default=True,
+    help="the kit's .env",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(0, 600),
+    default=10.0,
+    show_default=True,
+    help="seconds per HTTP request",
+)
+def export_command(
+    org,
+    output,
+    secrets_out,
+    include_urls,
+    url,
+    token,
+    admin_email,
+    admin_password,
+    env_file,
+    timeout,
+) -> None:
+    """Write the declaration of a live organization (no DSN, token or webhook URL in it).
+
+    \b
+    Examples:
+      provision export --org Acme --output glitchtip-resources.yaml --secrets-out hooks.env
+    """
     from provision.api.client import GlitchTipClient, check_token
     from provision.declare.export import export_org, to_yaml, write_secrets
     from provision.declare.run import resolve
@@ -193,5 +276,8 @@ def export_command(org, output, secrets_out, include_urls, url, token, admin_ema
         write_secrets(secrets_out, secrets)
         click.echo(f"wrote {len(secrets)} webhook URL(s) to {secrets_out} (0600)", err=True)
     elif secrets:
-        click.echo(f"{len(secrets)} webhook URL(s) left out as url_env variables; "
-                   "--secrets-out FILE saves their values", err=True)  # fmt: skip
+        click.echo(
+            f"{len(secrets)} webhook URL(s) left out as url_env variables; "
+            "--secrets-out FILE saves their values",
+            err=True,
+        )

@@ -18,28 +18,41 @@ def team_delete(client: GlitchTipClient, org: str, team: str) -> None:
     client.request("DELETE", f"/api/0/teams/{q(org)}/{q(team)}/", action=f"delete team {team}")
 
 
-def project_update(client: GlitchTipClient, org: str, project: str, name: str,
-                   platform: str | None) -> dict:  # fmt: skip
+def project_update(
+    client: GlitchTipClient, org: str, project: str, name: str, platform: str | None
+) -> dict:
     """PUT needs `name` even to change only the platform (recorded 331)."""
     body: dict[str, Any] = {"name": name}
     if platform is not None:
         body["platform"] = platform
-    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(project)}/", json=body,
-                          action=f"update project {project}")  # fmt: skip
+    return client.request(
+        "PUT",
+        f"/api/0/projects/{q(org)}/{q(project)}/",
+        json=body,
+        action=f"update project {project}",
+    )
 
 
 def project_delete(client: GlitchTipClient, org: str, project: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/", action=f"delete project {project}")
+    client.request(
+        "DELETE", f"/api/0/projects/{q(org)}/{q(project)}/", action=f"delete project {project}"
+    )
 
 
 def project_team_add(client: GlitchTipClient, org: str, project: str, team: str) -> None:
-    client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
-                   action=f"add team {team} to project {project}")  # fmt: skip
+    client.request(
+        "POST",
+        f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
+        action=f"add team {team} to project {project}",
+    )
 
 
 def project_team_remove(client: GlitchTipClient, org: str, project: str, team: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
-                   action=f"remove team {team} from project {project}")  # fmt: skip
+    client.request(
+        "DELETE",
+        f"/api/0/projects/{q(org)}/{q(project)}/teams/{q(team)}/",
+        action=f"remove team {team} from project {project}",
+    )
 
 
 def key_create(client: GlitchTipClient, org: str, project: str, key: Key) -> dict:
@@ -47,18 +60,26 @@ def key_create(client: GlitchTipClient, org: str, project: str, key: Key) -> dic
     body: dict[str, Any] = {"name": key.name}
     if key.rate_limit is not None:
         body["rateLimit"] = {"window": key.rate_limit.window, "count": key.rate_limit.count}
-    return client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/keys/", json=body,
-                          action=f"create a client key in {project}")  # fmt: skip
+    return client.request(
+        "POST",
+        f"/api/0/projects/{q(org)}/{q(project)}/keys/",
+        json=body,
+        action=f"create a client key in {project}",
+    )
 
 
 def key_delete(client: GlitchTipClient, org: str, project: str, key_id: str) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/keys/{q(key_id)}/",
-                   action=f"delete a client key of {project}")  # fmt: skip
+    client.request(
+        "DELETE",
+        f"/api/0/projects/{q(org)}/{q(project)}/keys/{q(key_id)}/",
+        action=f"delete a client key of {project}",
+    )
 
 
 def alerts(client: GlitchTipClient, org: str, project: str) -> list[dict]:
-    return client.paginate(f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
-                           action=f"list the alerts of {project}")  # fmt: skip
+    return client.paginate(
+        f"/api/0/projects/{q(org)}/{q(project)}/alerts/", action=f"list the alerts of {project}"
+    )
 
 
 def alert_body(alert: Alert) -> dict[str, Any]:
@@ -73,18 +94,29 @@ def alert_body(alert: Alert) -> dict[str, Any]:
 
 
 def alert_create(client: GlitchTipClient, org: str, project: str, alert: Alert) -> dict:
-    return client.request("POST", f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
-                          json=alert_body(alert), action=f"create alert {alert.name!r}")  # fmt: skip
+    return client.request(
+        "POST",
+        f"/api/0/projects/{q(org)}/{q(project)}/alerts/",
+        json=alert_body(alert),
+        action=f"create alert {alert.name!r}",
+    )
 
 
 def alert_update(client: GlitchTipClient, org: str, project: str, alert_id: Any, alert: Alert):
-    return client.request("PUT", f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
-                          json=alert_body(alert), action=f"update alert {alert.name!r}")  # fmt: skip
+    return client.request(
+        "PUT",
+        f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
+        json=alert_body(alert),
+        action=f"update alert {alert.name!r}",
+    )
 
 
 def alert_delete(client: GlitchTipClient, org: str, project: str, alert_id: Any) -> None:
-    client.request("DELETE", f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
-                   action=f"delete an alert of {project}")  # fmt: skip
+    client.request(
+        "DELETE",
+        f"/api/0/projects/{q(org)}/{q(project)}/alerts/{alert_id}/",
+        action=f"delete an alert of {project}",
+    )
 
 
 def monitors(client: GlitchTipClient, org: str) -> list[dict]:
@@ -109,18 +141,26 @@ def monitor_body(monitor: Monitor, project_id: str | None) -> dict[str, Any]:
 
 
 def monitor_create(client: GlitchTipClient, org: str, monitor: Monitor, project_id: str | None):
-    return client.request("POST", f"/api/0/organizations/{q(org)}/monitors/",
-                          json=monitor_body(monitor, project_id),
-                          action=f"create monitor {monitor.name!r}")  # fmt: skip
+    return client.request(
+        "POST",
+        f"/api/0/organizations/{q(org)}/monitors/",
+        json=monitor_body(monitor, project_id),
+        action=f"create monitor {monitor.name!r}",
+    )
 
 
-def monitor_update(client: GlitchTipClient, org: str, monitor_id: Any, monitor: Monitor,
-                   project_id: str | None) -> dict:  # fmt: skip
-    return client.request("PUT", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/",
-                          json=monitor_body(monitor, project_id),
-                          action=f"update monitor {monitor.name!r}")  # fmt: skip
+def monitor_update(
+    client: GlitchTipClient, org: str, monitor_id: Any, monitor: Monitor, project_id: str | None
+) -> dict:
+    return client.request(
+        "PUT",
+        f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/",
+        json=monitor_body(monitor, project_id),
+        action=f"update monitor {monitor.name!r}",
+    )
 
 
 def monitor_delete(client: GlitchTipClient, org: str, monitor_id: Any) -> None:
-    client.request("DELETE", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/",
-                   action="delete a monitor")  # fmt: skip
+    client.request(
+        "DELETE", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/", action="delete a monitor"
+    )

@@ -43,7 +43,9 @@ def check_target(dsn_file: DsnFile) -> None:
     directory that does not exist."""
     parent = dsn_file.path.parent
     if not parent.is_dir():
-        raise UsageError(f"{parent} does not exist (a dsn_files path)", f"create it first (mkdir -p {parent})")
+        raise UsageError(
+            f"{parent} does not exist (a dsn_files path)", f"create it first (mkdir -p {parent})"
+        )
     if dsn_file.format == "env":
         check_writable_target(dsn_file.path)
         read_env_file(dsn_file.path)
@@ -75,8 +77,9 @@ def needs_write(target: DsnTarget) -> bool:
     return update_ini(text, values) != text
 
 
-def write_target(target: DsnTarget, mint: Callable[[DsnTarget], str],
-                 accepted: Callable[[str], bool]) -> bool:  # fmt: skip
+def write_target(
+    target: DsnTarget, mint: Callable[[DsnTarget], str], accepted: Callable[[str], bool]
+) -> bool:
     """Write `target`'s file (0600, other lines kept); True if it changed. `mint` makes a
     sentry-cli token, `accepted` tells whether GlitchTip still takes a stored one."""
     from provision.fileio import SECRET_FILE_MODE, write_atomic

@@ -23,12 +23,16 @@ def _env_name(*parts: str) -> str:
     return re.sub(r"[^A-Z0-9_]", "_", text)[:120]
 
 
-def export_org(client: Any, organization: str, *, include_urls: bool = False) -> tuple[dict, dict[str, str]]:
+def export_org(
+    client: Any, organization: str, *, include_urls: bool = False
+) -> tuple[dict, dict[str, str]]:
     """(the declaration as data, {variable: webhook URL}) of `organization`."""
     org = find_org(client.organizations(), organization)
     if org is None:
-        raise UsageError(f"GlitchTip has no organization {organization!r}",
-                         "give --org the name or slug of an existing organization")  # fmt: skip
+        raise UsageError(
+            f"GlitchTip has no organization {organization!r}",
+            "give --org the name or slug of an existing organization",
+        )
     slug = str(org["slug"])
     secrets: dict[str, str] = {}
     teams = sorted(str(t["slug"]) for t in client.teams(slug))
@@ -45,11 +49,15 @@ def export_org(client: Any, organization: str, *, include_urls: bool = False) ->
         for key in oldest(client.keys(slug, project_slug)):
             key_entry: dict[str, Any] = {"name": key.get("name") or ""}
             if key.get("rateLimit"):
-                key_entry["rate_limit"] = {"window": key["rateLimit"]["window"],
-                                           "count": key["rateLimit"]["count"]}  # fmt: skip
+                key_entry["rate_limit"] = {
+                    "window": key["rateLimit"]["window"],
+                    "count": key["rateLimit"]["count"],
+                }
             entry["keys"].append(key_entry)
         alerts = []
-        for index, alert in enumerate(sorted(api.alerts(client, slug, project_slug), key=lambda a: int(a["id"]))):
+        for index, alert in enumerate(
+            sorted(api.alerts(client, slug, project_slug), key=lambda a: int(a["id"]))
+        ):
             alert_entry: dict[str, Any] = {"name": alert.get("name") or ""}
             for field, name in (("quantity", "quantity"), ("timespanMinutes", "timespan_minutes")):
                 if alert.get(field) is not None:

@@ -42,15 +42,20 @@ class Live:
     monitors: list[dict] = field(default_factory=list)
 
     def project_by_id(self, project_id: Any) -> LiveProject | None:
-        return next((p for p in self.projects.values() if str(p.data.get("id")) == str(project_id)), None)
+        return next(
+            (p for p in self.projects.values() if str(p.data.get("id")) == str(project_id)), None
+        )
 
 
 def find_org(orgs: list[dict], wanted: str) -> dict | None:
     """The organization named or slugged `wanted` (its slug may differ from the name)."""
     from provision.provisioning import slugify
 
-    for test in (lambda o: o.get("slug") == wanted, lambda o: o.get("name") == wanted,
-                 lambda o: o.get("slug") == slugify(wanted)):  # fmt: skip
+    for test in (
+        lambda o: o.get("slug") == wanted,
+        lambda o: o.get("name") == wanted,
+        lambda o: o.get("slug") == slugify(wanted),
+    ):
         match = next((o for o in orgs if test(o)), None)
         if match is not None:
             return match

@@ -72,19 +72,28 @@ def _check_events(text: str, name: str) -> None:
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _fail(f"{name}: line {line}", "uses a YAML anchor or alias (& or *)",
-                        "write each value out in full")  # fmt: skip
+            raise _fail(
+                f"{name}: line {line}",
+                "uses a YAML anchor or alias (& or *)",
+                "write each value out in full",
+            )
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
-                raise _fail(f"{name}: line {line}", "starts a second YAML document",
-                            "keep one organization per file, without '---'")  # fmt: skip
+                raise _fail(
+                    f"{name}: line {line}",
+                    "starts a second YAML document",
+                    "keep one organization per file, without '---'",
+                )
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if stack and stack[-1][0]:
                 stack[-1][1] = True  # this collection is the value of the last key
             if len(stack) >= MAX_DEPTH:
-                raise _fail(f"{name}: line {line}", f"nests deeper than {MAX_DEPTH} levels",
-                            "see docs/declarative.md for the file's shape")  # fmt: skip
+                raise _fail(
+                    f"{name}: line {line}",
+                    f"nests deeper than {MAX_DEPTH} levels",
+                    "see docs/declarative.md for the file's shape",
+                )
             stack.append([isinstance(event, yaml.MappingStartEvent), True, {}])
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             stack.pop()
@@ -121,7 +130,9 @@ def load_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise DeclarationError(f"{path.name}: not valid YAML{where}", f"fix the syntax of {path}") from None
+        raise DeclarationError(
+            f"{path.name}: not valid YAML{where}", f"fix the syntax of {path}"
+        ) from None
     except (ValueError, RecursionError, OverflowError):
         raise DeclarationError(
             f"{path.name}: a value cannot be read", "use short numbers, true/false or text"
@@ -136,12 +147,16 @@ class _Node:
 
     def __init__(self, data: Any, where: str, allowed: tuple[str, ...]) -> None:
         if not isinstance(data, dict):
-            raise _fail(where or "the file", f"must be a mapping, not {_kind(data)}",
-                        "see docs/declarative.md for the file's shape")  # fmt: skip
+            raise _fail(
+                where or "the file",
+                f"must be a mapping, not {_kind(data)}",
+                "see docs/declarative.md for the file's shape",
+            )
         for key in data:
             if not isinstance(key, str) or key not in allowed:
-                raise _fail(_join(where, str(key)[:60]), "unknown key",
-                            f"use one of: {', '.join(allowed)}")  # fmt: skip
+                raise _fail(
+                    _join(where, str(key)[:60]), "unknown key", f"use one of: {', '.join(allowed)}"
+                )
         self.data = data
         self.where = where
 
@@ -151,8 +166,15 @@ class _Node:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def text(self, key: str, *, required: bool = False, default: str | None = None,
-             max_len: int = NAME_MAX, empty: bool = False) -> str | None:  # fmt: skip
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        max_len: int = NAME_MAX,
+        empty: bool = False,
+    ) -> str | None:
         if key not in self.data or self.data[key] is None:
             if required:
                 raise _fail(self.path(key), "is required")
@@ -167,8 +189,16 @@ class _Node:
             raise _fail(self.path(key), f"must be at most {max_len} printable characters")
         return value
 
-    def integer(self, key: str, low: int, high: int, *, default: int | None = None,
-                required: bool = False, why: str = "") -> int | None:  # fmt: skip
+    def integer(
+        self,
+        key: str,
+        low: int,
+        high: int,
+        *,
+        default: int | None = None,
+        required: bool = False,
+        why: str = "",
+    ) -> int | None:
         if key not in self.data or self.data[key] is None:
             if required:
                 raise _fail(self.path(key), "is required")
@@ -202,14 +232,23 @@ def _join(where: str, key: str) -> str:
 def _kind(value: Any) -> str:
     if value is None:
         return "empty"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
-            dict: "a mapping"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
 
 
 def _unique(where: str, seen: dict[str, str], name: str, what: str) -> None:
     if name in seen:
-        raise _fail(where, f"{what} {_shown(name)} is declared twice (also at {seen[name]})",
-                    "give each a different name, or merge them")  # fmt: skip
+        raise _fail(
+            where,
+            f"{what} {_shown(name)} is declared twice (also at {seen[name]})",
+            "give each a different name, or merge them",
+        )
     seen[name] = where
 
 
@@ -235,13 +274,17 @@ def check_http_url(where: str, url: str, *, monitor: bool = False) -> None:
     except ValueError:
         raise _fail(where, f"{_shown(url)} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(where, f"{_shown(url)} is not an http(s) URL", "e.g. https://hooks.example.com/x")
+        raise _fail(
+            where, f"{_shown(url)} is not an http(s) URL", "e.g. https://hooks.example.com/x"
+        )
     if not _host_ok(parts.hostname):
         fix = "use a dotted host name or an IP address"
         if monitor:
-            fix = (f"GlitchTip refuses a host without a dot ({parts.hostname}); use a dotted name "
-                   f"or an IP, or monitor it as type 'TCP Port' with url {parts.hostname}:"
-                   f"{parts.port or (443 if parts.scheme == 'https' else 80)}")  # fmt: skip
+            fix = (
+                f"GlitchTip refuses a host without a dot ({parts.hostname}); use a dotted name "
+                f"or an IP, or monitor it as type 'TCP Port' with url {parts.hostname}:"
+                f"{parts.port or (443 if parts.scheme == 'https' else 80)}"
+            )
         raise _fail(where, f"{_shown(url)}: GlitchTip answers 'Invalid Url' for it", fix)
 
 
@@ -252,30 +295,45 @@ def _recipient(where: str, data: Any) -> Recipient:
     node = _Node(data, where, ("type", "url", "url_env"))
     kind = node.text("type", required=True)
     if kind not in RECIPIENT_TYPES:
-        raise _fail(node.path("type"), f"{_shown(kind)} is not a recipient type",
-                    f"use one of: {', '.join(RECIPIENT_TYPES)}")  # fmt: skip
+        raise _fail(
+            node.path("type"),
+            f"{_shown(kind)} is not a recipient type",
+            f"use one of: {', '.join(RECIPIENT_TYPES)}",
+        )
     if kind == "email":
         if node.has("url") or node.has("url_env"):
-            raise _fail(node.path("url"), "an email recipient has no URL (GlitchTip mails the "
-                        "project's members)", "remove the url")  # fmt: skip
+            raise _fail(
+                node.path("url"),
+                "an email recipient has no URL (GlitchTip mails the project's members)",
+                "remove the url",
+            )
         return Recipient("email")
     if node.has("url") and node.has("url_env"):
         raise _fail(node.path("url"), "give url or url_env, not both")
     env_name = node.text("url_env")
     if env_name is not None:
         if not _ENV_NAME.fullmatch(env_name):
-            raise _fail(node.path("url_env"), f"{_shown(env_name)} is not a variable name",
-                        "e.g. url_env: SLACK_HOOK_URL")  # fmt: skip
+            raise _fail(
+                node.path("url_env"),
+                f"{_shown(env_name)} is not a variable name",
+                "e.g. url_env: SLACK_HOOK_URL",
+            )
         url = os.environ.get(env_name, "")
         if not url:
-            raise _fail(node.path("url_env"), f"the environment variable {env_name} is not set",
-                        f"export {env_name}=<the webhook URL> first")  # fmt: skip
+            raise _fail(
+                node.path("url_env"),
+                f"the environment variable {env_name} is not set",
+                f"export {env_name}=<the webhook URL> first",
+            )
         check_http_url(node.path("url_env") + f" ({env_name})", url)
         return Recipient(kind, url, env_name)
     url = node.text("url", max_len=2000)
     if url is None:
-        raise _fail(node.path("url"), f"a {kind} recipient needs a URL",
-                    "add url: https://... (or url_env: VARIABLE holding it)")  # fmt: skip
+        raise _fail(
+            node.path("url"),
+            f"a {kind} recipient needs a URL",
+            "add url: https://... (or url_env: VARIABLE holding it)",
+        )
     check_http_url(node.path("url"), url)
     return Recipient(kind, url)
 
@@ -294,8 +352,11 @@ def _alert(where: str, data: Any) -> Alert:
         key = (recipient.type, recipient.url)
         if key in seen:
             # Two identical recipients: HTML 500 with a half-created alert (recorded 394).
-            raise _fail(rwhere, f"the same {recipient.type} recipient as {seen[key]}",
-                        "remove one of the two (GlitchTip would answer HTML 500)")  # fmt: skip
+            raise _fail(
+                rwhere,
+                f"the same {recipient.type} recipient as {seen[key]}",
+                "remove one of the two (GlitchTip would answer HTML 500)",
+            )
         seen[key] = rwhere
         recipients.append(recipient)
     return Alert(name, quantity, timespan, node.flag("uptime"), tuple(recipients))
@@ -321,8 +382,11 @@ def _dsn_file(where: str, data: Any, base: Path) -> DsnFile:
     assert raw is not None
     fmt = node.text("format", default="glitchtiprc")
     if fmt not in DSN_FORMATS:
-        raise _fail(node.path("format"), f"{_shown(fmt)} is not a DSN file format",
-                    f"use one of: {', '.join(DSN_FORMATS)}")  # fmt: skip
+        raise _fail(
+            node.path("format"),
+            f"{_shown(fmt)} is not a DSN file format",
+            f"use one of: {', '.join(DSN_FORMATS)}",
+        )
     path = Path(raw)
     if not path.is_absolute():
         path = base / path
@@ -337,23 +401,35 @@ def _project(where: str, data: Any, teams: set[str], base: Path) -> Project:
     assert name is not None
     slug = slugify(name)
     if not slug:
-        raise _fail(node.path("name"), f"{_shown(name)} has no letter or digit to make a slug of",
-                    "use ASCII letters or digits in the name")  # fmt: skip
+        raise _fail(
+            node.path("name"),
+            f"{_shown(name)} has no letter or digit to make a slug of",
+            "use ASCII letters or digits in the name",
+        )
     platform = node.text("platform", max_len=64)
     if platform is not None and not _PLATFORM.fullmatch(platform):
-        raise _fail(node.path("platform"), f"{_shown(platform)} is not a platform name",
-                    "e.g. python, javascript or node")  # fmt: skip
+        raise _fail(
+            node.path("platform"),
+            f"{_shown(platform)} is not a platform name",
+            "e.g. python, javascript or node",
+        )
     project_teams: list[str] = []
     for twhere, team in node.items("teams"):
         if not isinstance(team, str) or team not in teams:
-            raise _fail(twhere, f"{_shown(team)} is not one of the declared teams",
-                        "add it to `teams:` at the top of the file")  # fmt: skip
+            raise _fail(
+                twhere,
+                f"{_shown(team)} is not one of the declared teams",
+                "add it to `teams:` at the top of the file",
+            )
         if team in project_teams:
             raise _fail(twhere, f"team {team!r} is listed twice")
         project_teams.append(team)
     if not project_teams:
-        raise _fail(node.path("teams"), "a project needs at least one team (GlitchTip creates "
-                    "projects under a team)", "e.g. teams: [backend]")  # fmt: skip
+        raise _fail(
+            node.path("teams"),
+            "a project needs at least one team (GlitchTip creates projects under a team)",
+            "e.g. teams: [backend]",
+        )
     keys: list[Key] | None = None
     if node.has("keys"):
         keys = []
@@ -371,26 +447,53 @@ def _project(where: str, data: Any, teams: set[str], base: Path) -> Project:
     files: list[DsnFile] = []
     for fwhere, item in node.items("dsn_files"):
         dsn_file = _dsn_file(fwhere, item, base)
-        if keys is not None and dsn_file.key is not None and dsn_file.key not in {k.name for k in keys}:
+        if (
+            keys is not None
+            and dsn_file.key is not None
+            and dsn_file.key not in {k.name for k in keys}
+        ):
             raise _fail(f"{fwhere}.key", f"{_shown(dsn_file.key)} is not one of the project's keys")
         files.append(dsn_file)
-    return Project(name.strip(), slug, platform, tuple(project_teams),
-                   None if keys is None else tuple(keys), tuple(alerts), tuple(files))  # fmt: skip
+    return Project(
+        name.strip(),
+        slug,
+        platform,
+        tuple(project_teams),
+        None if keys is None else tuple(keys),
+        tuple(alerts),
+        tuple(files),
+    )
 
 
 def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
-    node = _Node(data, where, ("name", "type", "url", "interval", "timeout", "expected_status",
-                               "expected_body", "project"))  # fmt: skip
+    node = _Node(
+        data,
+        where,
+        (
+            "name",
+            "type",
+            "url",
+            "interval",
+            "timeout",
+            "expected_status",
+            "expected_body",
+            "project",
+        ),
+    )
     name = node.text("name", required=True)
     kind = node.text("type", required=True)
     assert name is not None and kind is not None
     if kind not in MONITOR_TYPES:
         # GlitchTip stores an unknown type and then every monitors list of the org is an HTML
         # 500 until that row is deleted (recorded 424, 428).
-        raise _fail(node.path("type"), f"{_shown(kind)} is not a GlitchTip monitor type",
-                    f"use one of: {', '.join(MONITOR_TYPES)}")  # fmt: skip
-    interval = node.integer("interval", 1, MAX_INTERVAL, default=60,
-                            why=" seconds (GlitchTip answers HTML 500 above)")  # fmt: skip
+        raise _fail(
+            node.path("type"),
+            f"{_shown(kind)} is not a GlitchTip monitor type",
+            f"use one of: {', '.join(MONITOR_TYPES)}",
+        )
+    interval = node.integer(
+        "interval", 1, MAX_INTERVAL, default=60, why=" seconds (GlitchTip answers HTML 500 above)"
+    )
     timeout = node.integer("timeout", 1, 60, why=" seconds (GlitchTip's limit)")
     status = node.integer("expected_status", 100, 599)
     body = node.text("expected_body", default="", empty=True, max_len=2000) or ""
@@ -404,20 +507,29 @@ def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
     if kind in ("GET", "POST"):
         status = 200 if status is None else status
     elif node.has("expected_status") and status is not None:
-        raise _fail(node.path("expected_status"), f"a {kind} monitor checks no status",
-                    "remove expected_status")  # fmt: skip
+        raise _fail(
+            node.path("expected_status"),
+            f"a {kind} monitor checks no status",
+            "remove expected_status",
+        )
     if kind == "TCP Port":
         match = re.fullmatch(r"(?:[a-z]+://)?([^\s/:@]+):(\d{1,5})/?", url)
         if match is None or not 0 < int(match.group(2)) < 65536:
             raise _fail(node.path("url"), f"{_shown(url)} is not host:port", "e.g. web:8080")
         url = f"{match.group(1)}:{int(match.group(2))}"  # stored without a scheme (recorded 415)
     if kind == "Heartbeat" and url:
-        raise _fail(node.path("url"), "a Heartbeat monitor has no URL (the app calls GlitchTip)",
-                    "remove the url")  # fmt: skip
+        raise _fail(
+            node.path("url"),
+            "a Heartbeat monitor has no URL (the app calls GlitchTip)",
+            "remove the url",
+        )
     project = node.text("project", max_len=64)
     if project is not None and project not in projects:
-        raise _fail(node.path("project"), f"{_shown(project)} is not a declared project",
-                    "name one of the file's projects (GlitchTip silently drops unknown ones)")  # fmt: skip
+        raise _fail(
+            node.path("project"),
+            f"{_shown(project)} is not a declared project",
+            "name one of the file's projects (GlitchTip silently drops unknown ones)",
+        )
     if project is not None:
         project = projects[project].name
     return Monitor(name, kind, url, interval or 60, timeout, status, body, project)
@@ -431,8 +543,11 @@ def parse_declaration(data: Any, base: Path, source: Path | None = None) -> Decl
     teams: list[str] = []
     for where, team in node.items("teams"):
         if not isinstance(team, str) or not _SLUG.fullmatch(team) or len(team) > 50:
-            raise _fail(where, f"{_shown(team)} is not a team slug",
-                        "use letters, digits, '-' and '_' (GlitchTip's pattern)")  # fmt: skip
+            raise _fail(
+                where,
+                f"{_shown(team)} is not a team slug",
+                "use letters, digits, '-' and '_' (GlitchTip's pattern)",
+            )
         if team in teams:
             raise _fail(where, f"team {team!r} is declared twice", "remove one")
         teams.append(team)

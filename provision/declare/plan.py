@@ -42,10 +42,17 @@ class Change:
     run: Callable[[Context], None] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "kind": self.kind, "name": self.name, "details": self.details}
+        return {
+            "action": self.action,
+            "kind": self.kind,
+            "name": self.name,
+            "details": self.details,
+        }
 
     def line(self) -> str:
-        sign = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "write": ">"}[self.action]
+        sign = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "write": ">"}[
+            self.action
+        ]
         text = f"  {sign} {self.kind} {self.name}"
         return text + "".join(f"\n      {d}" for d in self.details)
 
@@ -87,34 +94,53 @@ class Plan:
 
 
 def _alert_state(alert: Alert) -> tuple:
-    return (alert.quantity, alert.timespan_minutes, alert.uptime,
-            sorted((r.type, r.url) for r in alert.recipients))  # fmt: skip
+    return (
+        alert.quantity,
+        alert.timespan_minutes,
+        alert.uptime,
+        sorted((r.type, r.url) for r in alert.recipients),
+    )
 
 
 def _live_alert_state(data: dict) -> tuple:
-    recipients = sorted((str(r.get("recipientType")), str(r.get("url") or ""))
-                        for r in data.get("alertRecipients") or [])  # fmt: skip
+    recipients = sorted(
+        (str(r.get("recipientType")), str(r.get("url") or ""))
+        for r in data.get("alertRecipients") or []
+    )
     return (data.get("quantity"), data.get("timespanMinutes"), bool(data.get("uptime")), recipients)
 
 
 def _monitor_fields(monitor: Monitor, project_id: str | None) -> dict[str, Any]:
-    return {"type": monitor.type, "url": monitor.url, "interval": monitor.interval,
-            "timeout": monitor.timeout, "expected_status": monitor.expected_status,
-            "expected_body": monitor.expected_body, "project": project_id}  # fmt: skip
+    return {
+        "type": monitor.type,
+        "url": monitor.url,
+        "interval": monitor.interval,
+        "timeout": monitor.timeout,
+        "expected_status": monitor.expected_status,
+        "expected_body": monitor.expected_body,
+        "project": project_id,
+    }
 
 
 def _live_monitor_fields(data: dict) -> dict[str, Any]:
     project = data.get("projectID")
-    return {"type": data.get("monitorType"), "url": data.get("url") or "",
-            "interval": data.get("interval"), "timeout": data.get("timeout"),
-            "expected_status": data.get("expectedStatus"),
-            "expected_body": data.get("expectedBody") or "",
-            "project": None if project is None else str(project)}  # fmt: skip
+    return {
+        "type": data.get("monitorType"),
+        "url": data.get("url") or "",
+        "interval": data.get("interval"),
+        "timeout": data.get("timeout"),
+        "expected_status": data.get("expectedStatus"),
+        "expected_body": data.get("expectedBody") or "",
+        "project": None if project is None else str(project),
+    }
 
 
 def _rate(key: Key) -> dict | None:
-    return None if key.rate_limit is None else {"window": key.rate_limit.window,
-                                                 "count": key.rate_limit.count}  # fmt: skip
+    return (
+        None
+        if key.rate_limit is None
+        else {"window": key.rate_limit.window, "count": key.rate_limit.count}
+    )
 
 
 class Planner:
@@ -154,8 +180,14 @@ class Planner:
     def teams(self) -> None:
         for team in self.declaration.teams:
             if team not in self.live.teams:
-                self.add(Change("create", "team", team,
-                                run=lambda ctx, t=team: ctx.client.create_team(ctx.org, t)))  # fmt: skip
+                self.add(
+                    Change(
+                        "create",
+                        "team",
+                        team,
+                        run=lambda ctx, t=team: ctx.client.create_team(ctx.org, t),
+                    )
+                )
 
     def project(self, project: Project) -> None:
         live = self.live.projects.get(project.slug)
@@ -168,8 +200,11 @@ class Planner:
                 if made["slug"] != p.slug:
                     from provision.errors import ApiError
 
-                    raise ApiError(f"GlitchTip gave project {p.name!r} the slug {made['slug']!r}, "
-                                   f"not {p.slug!r}", "rename the project in the declaration")  # fmt: skip
+                    raise ApiError(
+                        f"GlitchTip gave project {p.name!r} the slug {made['slug']!r}, "
+                        f"not {p.slug!r}",
+                        "rename the project in the declaration",
+                    )
                 ctx.project_ids[p.slug] = str(made["id"])
                 for team in p.teams[1:]:
                     api.project_team_add(ctx.client, ctx.org, p.slug, team)
@@ -188,73 +223,152 @@ class Planner:
         details = []
         if live.data.get("name") != project.name:
             details.append(f"name {live.data.get('name')!r} -> {project.name!r}")
-        platform_changes = project.platform is not None and live.data.get("platform") != project.platform
+        platform_changes = (
+            project.platform is not None and live.data.get("platform") != project.platform
+        )
         if platform_changes:
             details.append(f"platform {live.data.get('platform')} -> {project.platform}")
         if details:
-            self.add(Change("update", "project", project.slug, details,
-                            run=lambda ctx, p=project: api.project_update(
-                                ctx.client, ctx.org, p.slug, p.name, p.platform)))  # fmt: skip
+            self.add(
+                Change(
+                    "update",
+                    "project",
+                    project.slug,
+                    details,
+                    run=lambda ctx, p=project: api.project_update(
+                        ctx.client, ctx.org, p.slug, p.name, p.platform
+                    ),
+                )
+            )
         for team in project.teams:
             if team not in live.teams:
-                self.add(Change("update", "project", project.slug, [f"add team {team}"],
-                                run=lambda ctx, p=project.slug, t=team: api.project_team_add(
-                                    ctx.client, ctx.org, p, t)))  # fmt: skip
+                self.add(
+                    Change(
+                        "update",
+                        "project",
+                        project.slug,
+                        [f"add team {team}"],
+                        run=lambda ctx, p=project.slug, t=team: api.project_team_add(
+                            ctx.client, ctx.org, p, t
+                        ),
+                    )
+                )
         for team in live.teams:
             if team not in project.teams:
-                self.add(Change("update", "project", project.slug, [f"remove team {team}"],
-                                run=lambda ctx, p=project.slug, t=team: api.project_team_remove(
-                                    ctx.client, ctx.org, p, t)))  # fmt: skip
+                self.add(
+                    Change(
+                        "update",
+                        "project",
+                        project.slug,
+                        [f"remove team {team}"],
+                        run=lambda ctx, p=project.slug, t=team: api.project_team_remove(
+                            ctx.client, ctx.org, p, t
+                        ),
+                    )
+                )
 
     def keys(self, project: Project, live: LiveProject) -> None:
         if project.keys is None:
             return
         matched: set[int] = set()
         for key in project.keys:
-            found = next((k for k in live.keys if k.get("name") == key.name and id(k) not in matched), None)
+            found = next(
+                (k for k in live.keys if k.get("name") == key.name and id(k) not in matched), None
+            )
             label = f"{project.slug}/{key.name or '(unnamed)'}"
             if found is None:
-                self.add(Change("create", "key", label, run=lambda ctx, p=project.slug, k=key:
-                                api.key_create(ctx.client, ctx.org, p, k)))  # fmt: skip
+                self.add(
+                    Change(
+                        "create",
+                        "key",
+                        label,
+                        run=lambda ctx, p=project.slug, k=key: api.key_create(
+                            ctx.client, ctx.org, p, k
+                        ),
+                    )
+                )
                 continue
             matched.add(id(found))
             if found.get("rateLimit") != _rate(key):
-                def replace(ctx: Context, p: str = project.slug, k: Key = key, old: Any = found["id"]):
+
+                def replace(
+                    ctx: Context, p: str = project.slug, k: Key = key, old: Any = found["id"]
+                ):
                     api.key_create(ctx.client, ctx.org, p, k)
                     if old is not None:
                         api.key_delete(ctx.client, ctx.org, p, str(old))
 
-                self.add(Change("replace", "key", label,
-                                [f"rate limit {found.get('rateLimit')} -> {_rate(key)}",
-                                 "new DSN (GlitchTip's key PUT saves nothing); DSN files rewritten"],
-                                run=replace))  # fmt: skip
+                self.add(
+                    Change(
+                        "replace",
+                        "key",
+                        label,
+                        [
+                            f"rate limit {found.get('rateLimit')} -> {_rate(key)}",
+                            "new DSN (GlitchTip's key PUT saves nothing); DSN files rewritten",
+                        ],
+                        run=replace,
+                    )
+                )
         for old in live.keys:
             if id(old) not in matched and old.get("id") is not None:
-                self.delete(Change("delete", "key", f"{project.slug}/{old.get('name') or '(unnamed)'}",
-                                   run=lambda ctx, p=project.slug, i=old["id"]: api.key_delete(
-                                       ctx.client, ctx.org, p, str(i))))  # fmt: skip
+                self.delete(
+                    Change(
+                        "delete",
+                        "key",
+                        f"{project.slug}/{old.get('name') or '(unnamed)'}",
+                        run=lambda ctx, p=project.slug, i=old["id"]: api.key_delete(
+                            ctx.client, ctx.org, p, str(i)
+                        ),
+                    )
+                )
 
     def alerts(self, project: Project, live: LiveProject) -> None:
         matched: set[Any] = set()
         for alert in project.alerts:
-            found = next((a for a in live.alerts if a.get("name") == alert.name
-                          and a["id"] not in matched), None)  # fmt: skip
+            found = next(
+                (a for a in live.alerts if a.get("name") == alert.name and a["id"] not in matched),
+                None,
+            )
             label = f"{project.slug}/{alert.name}"
             if found is None:
-                self.add(Change("create", "alert", label, _alert_details(alert),
-                                run=lambda ctx, p=project.slug, a=alert: api.alert_create(
-                                    ctx.client, ctx.org, p, a)))  # fmt: skip
+                self.add(
+                    Change(
+                        "create",
+                        "alert",
+                        label,
+                        _alert_details(alert),
+                        run=lambda ctx, p=project.slug, a=alert: api.alert_create(
+                            ctx.client, ctx.org, p, a
+                        ),
+                    )
+                )
                 continue
             matched.add(found["id"])
             if _live_alert_state(found) != _alert_state(alert):
-                self.add(Change("update", "alert", label, _alert_diff(found, alert),
-                                run=lambda ctx, p=project.slug, i=found["id"], a=alert:
-                                api.alert_update(ctx.client, ctx.org, p, i, a)))  # fmt: skip
+                self.add(
+                    Change(
+                        "update",
+                        "alert",
+                        label,
+                        _alert_diff(found, alert),
+                        run=lambda ctx, p=project.slug, i=found["id"], a=alert: api.alert_update(
+                            ctx.client, ctx.org, p, i, a
+                        ),
+                    )
+                )
         for old in live.alerts:
             if old["id"] not in matched:
-                self.delete(Change("delete", "alert", f"{project.slug}/{old.get('name')}",
-                                   run=lambda ctx, p=project.slug, i=old["id"]: api.alert_delete(
-                                       ctx.client, ctx.org, p, i)))  # fmt: skip
+                self.delete(
+                    Change(
+                        "delete",
+                        "alert",
+                        f"{project.slug}/{old.get('name')}",
+                        run=lambda ctx, p=project.slug, i=old["id"]: api.alert_delete(
+                            ctx.client, ctx.org, p, i
+                        ),
+                    )
+                )
 
     def dsn_files(self, project: Project, live: LiveProject) -> None:
         for dsn_file in project.dsn_files:
@@ -265,12 +379,18 @@ class Planner:
                 keys = [k for k in keys if k.get("name") == dsn_file.key]
             key = keys[0] if keys else None
             dsn = (key.get("dsn") or {}).get("public") if key else None
-            changing = any(c.kind == "key" and c.name.startswith(f"{project.slug}/")
-                           and c.action in ("create", "replace") for c in self.plan.changes)  # fmt: skip
+            changing = any(
+                c.kind == "key"
+                and c.name.startswith(f"{project.slug}/")
+                and c.action in ("create", "replace")
+                for c in self.plan.changes
+            )
             target = DsnTarget(dsn_file, self.org, project.slug, dsn or "", self.server_url)
             self.plan.dsn_targets.append(target)
             if dsn is None or changing or needs_write(target):
-                self.add(Change("write", "dsn file", str(dsn_file.path), [f"format {dsn_file.format}"]))
+                self.add(
+                    Change("write", "dsn file", str(dsn_file.path), [f"format {dsn_file.format}"])
+                )
 
     # --- monitors and deletes ---------------------------------------------------------------
 
@@ -284,8 +404,14 @@ class Planner:
     def monitors(self) -> None:
         matched: set[Any] = set()
         for monitor in self.declaration.monitors:
-            found = next((m for m in self.live.monitors if m.get("name") == monitor.name
-                          and m["id"] not in matched), None)  # fmt: skip
+            found = next(
+                (
+                    m
+                    for m in self.live.monitors
+                    if m.get("name") == monitor.name and m["id"] not in matched
+                ),
+                None,
+            )
             project = self.declaration.project(monitor.project) if monitor.project else None
             slug = project.slug if project else None
 
@@ -294,32 +420,68 @@ class Planner:
 
             wanted = _monitor_fields(monitor, self.project_id(monitor.project))
             if found is None:
-                self.add(Change("create", "monitor", monitor.name, [f"{monitor.type} {monitor.url}".strip()],
-                                run=lambda ctx, m=monitor, f=pid: api.monitor_create(
-                                    ctx.client, ctx.org, m, f(ctx))))  # fmt: skip
+                self.add(
+                    Change(
+                        "create",
+                        "monitor",
+                        monitor.name,
+                        [f"{monitor.type} {monitor.url}".strip()],
+                        run=lambda ctx, m=monitor, f=pid: api.monitor_create(
+                            ctx.client, ctx.org, m, f(ctx)
+                        ),
+                    )
+                )
                 continue
             matched.add(found["id"])
             have = _live_monitor_fields(found)
             if have != wanted or (slug is not None and wanted["project"] is None):
-                details = [f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k]]
-                self.add(Change("update", "monitor", monitor.name, details or ["project"],
-                                run=lambda ctx, i=found["id"], m=monitor, f=pid: api.monitor_update(
-                                    ctx.client, ctx.org, i, m, f(ctx))))  # fmt: skip
+                details = [
+                    f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k]
+                ]
+                self.add(
+                    Change(
+                        "update",
+                        "monitor",
+                        monitor.name,
+                        details or ["project"],
+                        run=lambda ctx, i=found["id"], m=monitor, f=pid: api.monitor_update(
+                            ctx.client, ctx.org, i, m, f(ctx)
+                        ),
+                    )
+                )
         for old in self.live.monitors:
             if old["id"] not in matched:
-                self.delete(Change("delete", "monitor", str(old.get("name")),
-                                   run=lambda ctx, i=old["id"]: api.monitor_delete(ctx.client, ctx.org, i)))
+                self.delete(
+                    Change(
+                        "delete",
+                        "monitor",
+                        str(old.get("name")),
+                        run=lambda ctx, i=old["id"]: api.monitor_delete(ctx.client, ctx.org, i),
+                    )
+                )
 
     def prune_projects_and_teams(self) -> None:
         declared = {p.slug for p in self.declaration.projects}
         for slug in self.live.projects:
             if slug not in declared:
-                self.delete(Change("delete", "project", slug,
-                                   run=lambda ctx, s=slug: api.project_delete(ctx.client, ctx.org, s)))
+                self.delete(
+                    Change(
+                        "delete",
+                        "project",
+                        slug,
+                        run=lambda ctx, s=slug: api.project_delete(ctx.client, ctx.org, s),
+                    )
+                )
         for team in self.live.teams:
             if team not in self.declaration.teams:
-                self.delete(Change("delete", "team", team,
-                                   run=lambda ctx, t=team: api.team_delete(ctx.client, ctx.org, t)))
+                self.delete(
+                    Change(
+                        "delete",
+                        "team",
+                        team,
+                        run=lambda ctx, t=team: api.team_delete(ctx.client, ctx.org, t),
+                    )
+                )
 
 
 def _alert_details(alert: Alert) -> list[str]:
@@ -344,12 +506,17 @@ def _recipient_text(kind: str, url: str, env: str | None = None) -> str:
 
 def _alert_diff(data: dict, alert: Alert) -> list[str]:
     details = []
-    for label, have, want in (("quantity", data.get("quantity"), alert.quantity),
-                              ("timespan_minutes", data.get("timespanMinutes"), alert.timespan_minutes),
-                              ("uptime", bool(data.get("uptime")), alert.uptime)):  # fmt: skip
+    for label, have, want in (
+        ("quantity", data.get("quantity"), alert.quantity),
+        ("timespan_minutes", data.get("timespanMinutes"), alert.timespan_minutes),
+        ("uptime", bool(data.get("uptime")), alert.uptime),
+    ):
         if have != want:
             details.append(f"{label} {have} -> {want}")
-    have_r = {(str(r.get("recipientType")), str(r.get("url") or "")) for r in data.get("alertRecipients") or []}
+    have_r = {
+        (str(r.get("recipientType")), str(r.get("url") or ""))
+        for r in data.get("alertRecipients") or []
+    }
     want_r = {(r.type, r.url) for r in alert.recipients}
     details.extend(f"+ {_recipient_text(*r)}" for r in sorted(want_r - have_r))
     details.extend(f"- {_recipient_text(*r)}" for r in sorted(have_r - want_r))

@@ -36,11 +36,17 @@ def resolve(connection: Connection, say: Say) -> str:
     """The admin API token (see `provisioning.resolve_token`)."""
     from provision.provisioning import ProjectRequest, resolve_token
 
-    request = ProjectRequest(url=connection.url, org="-", project="-", token=connection.token,
-                             admin_email=connection.admin_email,
-                             admin_password=connection.admin_password,
-                             env_path=connection.env_path, rc_path=None,
-                             client_options=connection.client_options)  # fmt: skip
+    request = ProjectRequest(
+        url=connection.url,
+        org="-",
+        project="-",
+        token=connection.token,
+        admin_email=connection.admin_email,
+        admin_password=connection.admin_password,
+        env_path=connection.env_path,
+        rc_path=None,
+        client_options=connection.client_options,
+    )
     token, _ = resolve_token(request, say)
     return token
 
@@ -51,7 +57,9 @@ def check_files(declaration: Declaration) -> None:
             check_target(dsn_file)
 
 
-def build_plan(client: Any, declaration: Declaration, *, prune: bool, server_url: str) -> tuple[Plan, Live]:
+def build_plan(
+    client: Any, declaration: Declaration, *, prune: bool, server_url: str
+) -> tuple[Plan, Live]:
     live = read_live(client, declaration)
     return make_plan(declaration, live, prune=prune, server_url=server_url), live
 
@@ -65,11 +73,14 @@ class ApplyResult:
     requests: dict[str, int]
 
 
-def apply_plan(client: Any, plan: Plan, live: Live, declaration: Declaration,
-               connection: Connection, say: Say) -> list[str]:  # fmt: skip
+def apply_plan(
+    client: Any, plan: Plan, live: Live, declaration: Declaration, connection: Connection, say: Say
+) -> list[str]:
     """Run the plan's requests in order, then write the DSN files from the keys as they are now."""
     ctx = Context(client, plan.org)
-    ctx.project_ids = {slug: str(p.data["id"]) for slug, p in live.projects.items() if p.data.get("id")}
+    ctx.project_ids = {
+        slug: str(p.data["id"]) for slug, p in live.projects.items() if p.data.get("id")
+    }
     for change in plan.changes:
         if change.run is None:
             continue
@@ -78,8 +89,9 @@ def apply_plan(client: Any, plan: Plan, live: Live, declaration: Declaration,
     return write_dsn_files(client, ctx.org, declaration, connection, say)
 
 
-def write_dsn_files(client: Any, org: str, declaration: Declaration, connection: Connection,
-                    say: Say) -> list[str]:  # fmt: skip
+def write_dsn_files(
+    client: Any, org: str, declaration: Declaration, connection: Connection, say: Say
+) -> list[str]:
     """Each project's DSN files from its keys as GlitchTip has them now."""
     from provision.declare.live import oldest
     from provision.errors import ApiError
@@ -96,9 +108,14 @@ def write_dsn_files(client: Any, org: str, declaration: Declaration, connection:
             chosen = [k for k in keys if dsn_file.key is None or k.get("name") == dsn_file.key]
             if not chosen:
                 raise ApiError(f"project {project.slug} has no key for {dsn_file.path}")
-            target = DsnTarget(dsn_file, org, project.slug, chosen[0]["dsn"]["public"], connection.url)
-            if write_target(target, lambda t: mint_sentry_cli_token(connection, t), 
-                            lambda token: token_accepted(connection, token)):  # fmt: skip
+            target = DsnTarget(
+                dsn_file, org, project.slug, chosen[0]["dsn"]["public"], connection.url
+            )
+            if write_target(
+                target,
+                lambda t: mint_sentry_cli_token(connection, t),
+                lambda token: token_accepted(connection, token),
+            ):
                 say(f"wrote {dsn_file.path}")
                 written.append(str(dsn_file.path))
     return written
@@ -120,10 +137,15 @@ def mint_sentry_cli_token(connection: Connection, target: DsnTarget) -> str:
 
     if not (connection.admin_email and connection.admin_password):
         raise UsageError(
-            f"{target.file.path} (sentryclirc) needs a token of its own, made from the admin's login",
+            f"{target.file.path} (sentryclirc) needs a token of its own, made from the "
+            "admin's login",
             "give --admin-email and --admin-password (or DJANGO_SUPERUSER_PASSWORD in .env)",
         )
-    return bootstrap_token(connection.url, connection.admin_email, connection.admin_password,
-                           scopes=SENTRY_CLI_SCOPES,
-                           label=f"sentry-cli {target.org}/{target.project}"[:60],
-                           **connection.client_options)  # fmt: skip
+    return bootstrap_token(
+        connection.url,
+        connection.admin_email,
+        connection.admin_password,
+        scopes=SENTRY_CLI_SCOPES,
+        label=f"sentry-cli {target.org}/{target.project}"[:60],
+        **connection.client_options,
+    )

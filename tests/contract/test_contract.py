@@ -27,9 +27,7 @@ RECORDINGS = load_recordings(RECORDINGS_DIR)
 REPLAYS = Replays(RECORDINGS)
 IDS = [name for group in GROUPS for name in REPLAYS.order[group]]
 KIT_IDS = [
-    name
-    for name in IDS
-    if endpoint(RECORDINGS[name]) in KIT_ENDPOINTS and not worker_results(name)
+    name for name in IDS if endpoint(RECORDINGS[name]) in KIT_ENDPOINTS and not worker_results(name)
 ]
 
 
