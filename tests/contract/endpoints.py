@@ -164,7 +164,6 @@ NOT_IMPLEMENTED_FEATURES: tuple[tuple[str, str], ...] = (
         "issue search (query=, environment=, project=, start=, sort=) over the SDK data set",
     ),
     (WORKER_CHECKS, WORKER_FEATURE),
-    (r"(289|296|320)_org_members_list_.*", "invitations (pending members)"),
     (
         r"(300|307)_team_member_.*",
         "projects[].isMember inside a member-team answer (differs between the identical "

@@ -234,7 +234,12 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", r"/api/0/api-tokens/(?P<token_id>\d+)/", "api_token_delete"),
     ("GET POST", r"/api/0/organizations/", "organizations"),
     ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/", "organization"),
-    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/members/", "members"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/members/", "members"),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/organizations/(?P<org>{SLUG})/members/(?P<member>\d+)/",
+        "member",
+    ),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/teams/", "org_teams"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/projects/", "org_projects"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/issues/", "org_issues"),
@@ -776,10 +781,100 @@ class FakeGlitchTip:
         return json_response(200, model.org_detail_json(state, record, who.user))
 
     def h_members(self, state: State, request: Request, org: str) -> Response:
+        if request.method == "POST":
+            return self._invite(state, request, org)
         who = self.require(state, request, "member:read", "member:write", "member:admin")
         record = self.org_for(state, who, org)
-        members = [state["users"][str(uid)] for uid in record["members"]]
-        return self.paginated(request, [model.member_json(state, record, u) for u in members])
+        return self.paginated(request, model.org_members_json(state, record))
+
+    def _invite(self, state: State, request: Request, org: str) -> Response:
+        """Invite by e-mail (recorded 282-288): a pending member, 409 for a member or (with
+        `reinvite: false`) an invitee, 403 for an unknown e-mail with registration closed."""
+        who = self.require(state, request, "member:write", "member:admin")
+        record = self.org_for(state, who, org)
+        payload = self.body(request)
+        errors = _role_errors(payload)
+        email = payload.get("email")
+        if not isinstance(email, str):
+            errors.append({"type": "missing", "loc": ["body", "payload", "email"],
+                           "msg": "Field required"})  # fmt: skip
+        elif "@" not in email:
+            reason = "An email address must have an @-sign."
+            errors.append({"type": "value_error", "loc": ["body", "payload", "email"],
+                           "msg": f"value is not a valid email address: {reason}",
+                           "ctx": {"reason": reason}})  # fmt: skip
+        if errors:
+            return json_response(422, {"detail": errors})
+        if not model.role_at_least(record, who.user, "manager"):
+            raise fail(403, "Forbidden")
+        user = model.find_user(state, email)
+        if user is not None and user["id"] in record["members"]:
+            raise fail(409, f"The user {email} is already a member")
+        invites = record.setdefault("invites", {})
+        for member_id, invite in invites.items():
+            if invite["email"].lower() == email.lower():
+                if payload.get("reinvite", True) is False:
+                    raise fail(409, f"The user {email} is already invited")
+                return json_response(201, model.pending_json(member_id, invite))  # unchanged
+        if user is None and not self.config.enable_user_registration:
+            raise fail(403, "Only existing users may be invited")
+        # The org-user id: the user's own where there is one (the recorded data set's ids
+        # coincide), else past every user and invitation id.
+        taken = [int(u) for u in state["users"]] + [int(m) for m in invites]
+        member_id = str(user["id"] if user is not None else max(taken, default=0) + 1)
+        teams = []
+        for role in payload.get("teamRoles") or []:
+            slug = role.get("teamSlug") if isinstance(role, dict) else None
+            if model.find_team(state, record["id"], str(slug)) is not None and slug not in teams:
+                teams.append(slug)
+        invite = {"email": email, "role": payload["orgRole"], "teams": teams,
+                  "created": model.now_iso()}  # fmt: skip
+        invites[member_id] = invite
+        return json_response(201, model.pending_json(member_id, invite))
+
+    def h_member(self, state: State, request: Request, org: str, member: str) -> Response:
+        """One member: GET (with `teams`), PUT `orgRole` (the last owner stays, 299), DELETE
+        (an owner cannot remove themself, 318); recorded 281-321."""
+        scopes = {"GET": _MEMBER_ANY, "PUT": ("member:write", "member:admin"),
+                  "DELETE": ("member:admin",)}[request.method]  # fmt: skip
+        who = self.require(state, request, *scopes)
+        record = self.org_for(state, who, org)
+        invites = record.setdefault("invites", {})
+        user = state["users"].get(member)
+        accepted = user is not None and user["id"] in record["members"]
+        if not accepted and member not in invites:
+            raise fail(*NOT_FOUND)
+        if request.method == "PUT":
+            errors = _role_errors(self.body(request))
+            if errors:
+                return json_response(422, {"detail": errors})
+            if not model.role_at_least(record, who.user, "manager"):
+                raise fail(403, "Forbidden")
+            role = self.body(request)["orgRole"]
+            if not accepted:
+                invites[member]["role"] = role
+            else:
+                if (model.org_role(record, user) == "owner" and role != "owner"
+                        and model.org_owners(record, state) <= 1):  # fmt: skip
+                    raise fail(422, "Organization must have at least one owner")
+                record.setdefault("roles", {})[member] = role
+        elif request.method == "DELETE":
+            if not model.role_at_least(record, who.user, "manager") and user is not who.user:
+                raise fail(403, "Forbidden")
+            if not accepted:
+                del invites[member]
+            else:
+                if user is who.user and model.org_role(record, user) == "owner":
+                    raise fail(400, "User is organization owner. Transfer ownership first.")
+                record["members"].remove(user["id"])
+                for team in model.org_teams(state, record["id"]):
+                    if user["id"] in team["members"]:
+                        team["members"].remove(user["id"])
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        body = (model.pending_json(member, invites[member]) if not accepted
+                else model.member_json(state, record, user))  # fmt: skip
+        body["teams"] = model.member_teams(state, record, member)
+        return json_response(200, body)
 
     # --- teams ----------------------------------------------------------------------------------
 
@@ -1511,6 +1606,21 @@ class FakeGlitchTip:
 
 _ORG_ANY = ("org:read", "org:write", "org:admin")
 _MEMBER_ANY = ("member:read", "member:write", "member:admin")
+ORG_ROLES = ("member", "admin", "manager", "owner")
+
+
+def _role_errors(payload: dict) -> list[dict]:
+    """Pydantic's 422 items for `orgRole` (recorded 283, 283b, 298)."""
+    loc = ["body", "payload", "orgRole"]
+    if "orgRole" not in payload:
+        return [{"type": "missing", "loc": loc, "msg": "Field required"}]
+    if payload["orgRole"] not in ORG_ROLES:
+        expected = "'member', 'admin', 'manager' or 'owner'"
+        return [{"type": "literal_error", "loc": loc, "msg": f"Input should be {expected}",
+                 "ctx": {"expected": expected}}]  # fmt: skip
+    return []
+
+
 _ALERT_NUMBERS = ("timespanMinutes", "quantity")
 MONITOR_TYPES = ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat")
 _HOST = r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,63}\.?)"

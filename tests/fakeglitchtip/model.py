@@ -279,10 +279,49 @@ def add_org(state: State, user: dict, name: str) -> dict:
 
 
 def org_role(org: dict, user: dict) -> str:
-    """The user's org role: the creator owns the org; others are members unless set in `roles`."""
+    """The user's org role: as set in `roles`, else owner for the creator, member for others."""
+    role = org.get("roles", {}).get(str(user["id"]))
+    if role is not None:
+        return str(role)
     if org["members"] and org["members"][0] == user["id"]:
         return "owner"
-    return str(org.get("roles", {}).get(str(user["id"]), "member"))
+    return "member"
+
+
+def org_owners(org: dict, state: State) -> int:
+    """How many accepted members own the organization."""
+    return sum(1 for uid in org["members"] if org_role(org, state["users"][str(uid)]) == "owner")
+
+
+def pending_json(member_id: str, invite: dict) -> dict:
+    """OrganizationUserSchema of an invitation not accepted yet: no user, `pending` (284)."""
+    return {
+        "id": member_id,
+        "role": invite["role"],
+        "roleName": invite["role"].capitalize(),
+        "dateCreated": invite["created"],
+        "email": invite["email"],
+        "user": None,
+        "pending": True,
+        "isOwner": invite["role"] == "owner",
+    }
+
+
+def org_members_json(state: State, org: dict) -> list[dict]:
+    """Accepted and pending members, newest first (recorded 289, 320)."""
+    items = [
+        (int(uid), member_json(state, org, state["users"][str(uid)])) for uid in org["members"]
+    ]
+    items += [(int(mid), pending_json(mid, inv)) for mid, inv in org.get("invites", {}).items()]
+    return [item for _, item in sorted(items, key=lambda pair: -pair[0])]
+
+
+def member_teams(state: State, org: dict, member_id: str) -> list[str]:
+    """Slugs of the teams a member (accepted or pending) belongs to, oldest first (281, 290)."""
+    invite = org.get("invites", {}).get(member_id)
+    if invite is not None:
+        return list(invite["teams"])
+    return [t["slug"] for t in org_teams(state, org["id"]) if int(member_id) in t["members"]]
 
 
 def role_at_least(org: dict, user: dict, role: str) -> bool:
