@@ -189,7 +189,9 @@ def test_export_reapplies_as_no_changes_without_secrets(fake, workdir, monkeypat
     exported = (workdir / "exported.yaml").read_text()
     assert HOOK not in exported and "url_env: GLITCHTIP_HOOK_WEB_APP_0_1" in exported
     token = (workdir / ".env").read_text().split("=", 1)[1].strip()
-    assert token not in exported and "@" not in exported
+    assert token not in exported
+    for key in fake.store.snapshot()["keys"].values():
+        assert key["uuid"].replace("-", "") not in exported  # no DSN
     hooks = workdir / "hooks.env"
     assert hooks.stat().st_mode & 0o777 == 0o600 and HOOK in hooks.read_text()
     monkeypatch.setenv("GLITCHTIP_HOOK_WEB_APP_0_1", HOOK)
@@ -307,3 +309,107 @@ def test_url_env_reads_the_variable_and_refuses_when_unset(fake, workdir, monkey
     alert = next(iter(fake.store.snapshot()["alerts"].values()))
     recipients = [r["url"] for r in alert["recipients"]]
     assert HOOK in recipients
+
+
+MEMBERS = """\
+members:
+  - {email: admin@example.com, role: owner, teams: [backend, frontend]}
+  - {email: dev@example.com, role: member, teams: [backend]}
+"""
+
+
+def accept(fake, email: str) -> None:
+    """The invitee accepted in the web UI (session + CSRF, recorded 294): what the contract
+    replay's accept step does."""
+    from fakeglitchtip import model
+
+    with fake.store.transaction() as state:
+        user = model.find_user(state, email)
+        for org in state["orgs"].values():
+            invite = org.get("invites", {}).pop(str(user["id"]), None)
+            if invite is None:
+                continue
+            org["members"].append(user["id"])
+            org["member_since"][str(user["id"])] = invite["created"]
+            org.setdefault("roles", {})[str(user["id"])] = invite["role"]
+            for team in model.org_teams(state, org["id"]):
+                if team["slug"] in invite["teams"]:
+                    team["members"].append(user["id"])
+
+
+def add_user(fake, email: str) -> None:
+    from fakeglitchtip import model
+
+    with fake.store.transaction() as state:
+        model.add_user(state, email, "user-Passw0rd-123", superuser=False)
+
+
+def test_members_are_invited_changed_and_pruned(fake, workdir):
+    add_user(fake, "dev@example.com")
+    add_user(fake, "old@example.com")
+    path = workdir / "glitchtip-resources.yaml"
+    path.write_text(path.read_text().replace("projects:\n", MEMBERS + "projects:\n", 1))
+    first = run(fake, "apply")
+    assert first.exit_code == 0, first.output
+    assert run(fake, "plan").exit_code == 0 and writes(fake) == 0
+    # A pending invitation whose role changes is invited again (PUT ignores teamRoles, 297b).
+    edit(workdir, "dev@example.com, role: member", "dev@example.com, role: admin")
+    result = run(fake, "apply")
+    assert result.exit_code == 0, result.output
+    assert "-/+ member dev@example.com" in result.output
+    assert (fake.count("DELETE"), fake.count("POST"), fake.count("PUT")) == (1, 1, 0)
+    accept(fake, "dev@example.com")
+    assert run(fake, "plan").exit_code == 0
+    # Accepted: a role is one PUT, a team one POST or DELETE of the membership.
+    edit(workdir, "role: admin, teams: [backend]", "role: manager, teams: [frontend]")
+    result = run(fake, "apply")
+    assert result.exit_code == 0, result.output
+    assert (fake.count("PUT"), fake.count("POST"), fake.count("DELETE")) == (1, 1, 1)
+    assert run(fake, "plan").exit_code == 0
+    # Someone invited by hand is kept, and removed only with --prune; never the token's user.
+    org = next(iter(fake.store.snapshot()["orgs"].values()))
+    with fake.store.transaction() as state:
+        user = next(u for u in state["users"].values() if u["email"] == "old@example.com")
+        state["orgs"][str(org["id"])]["members"].append(user["id"])
+    edit(workdir, "  - {email: admin@example.com, role: owner, teams: [backend, frontend]}\n", "")
+    kept = run(fake, "plan")
+    assert kept.exit_code == 0 and "- member old@example.com" in kept.output
+    assert "admin@example.com" not in kept.output
+    pruned = run(fake, "apply", "--prune", "--yes")
+    assert pruned.exit_code == 0, pruned.output
+    assert fake.count("DELETE") == 1
+    emails = sorted(
+        fake.store.snapshot()["users"][str(uid)]["email"]
+        for uid in next(iter(fake.store.snapshot()["orgs"].values()))["members"]
+    )
+    assert emails == ["admin@example.com", "dev@example.com"]
+
+
+def test_demoting_the_last_owner_is_refused_before_any_write(fake, workdir):
+    assert run(fake, "apply").exit_code == 0
+    path = workdir / "glitchtip-resources.yaml"
+    text = path.read_text().replace(
+        "projects:\n", "members:\n  - {email: admin@example.com, role: admin}\nprojects:\n", 1
+    )
+    path.write_text(text)
+    result = run(fake, "apply")
+    assert result.exit_code == 2, result.output
+    assert "without an owner" in result.output and writes(fake) == 0
+
+
+def test_inviting_an_unknown_email_with_registration_closed_says_why(workdir):
+    fake = start_fake(enable_user_registration=False)
+    try:
+        create_superuser(fake.store, ADMIN, PASSWORD)
+        path = workdir / "glitchtip-resources.yaml"
+        path.write_text(
+            "organization: Acme\nteams: [backend]\n"
+            "members:\n  - {email: admin@example.com, role: owner}\n"
+            "  - {email: nobody@example.com}\n"
+        )
+        result = run(fake, "apply")
+        assert result.exit_code == 1, result.output
+        assert "nobody@example.com has no account (registration is closed)" in result.output
+        assert "sign up first" in result.output
+    finally:
+        fake.stop()

@@ -164,3 +164,79 @@ def monitor_delete(client: GlitchTipClient, org: str, monitor_id: Any) -> None:
     client.request(
         "DELETE", f"/api/0/organizations/{q(org)}/monitors/{monitor_id}/", action="delete a monitor"
     )
+
+
+def members(client: GlitchTipClient, org: str) -> list[dict]:
+    """Accepted and pending members (member:read)."""
+    return client.paginate(f"/api/0/organizations/{q(org)}/members/", action="list members")
+
+
+def member(client: GlitchTipClient, org: str, member_id: str) -> dict:
+    """One member with its `teams` (the list has none, recorded 281/290)."""
+    return client.request(
+        "GET",
+        f"/api/0/organizations/{q(org)}/members/{q(member_id)}/",
+        action="read a member",
+    )
+
+
+def member_invite(client: GlitchTipClient, org: str, email: str, role: str, teams) -> dict:
+    """Invite (201, pending). `reinvite: false`: an existing invitation is a 409 instead of a
+    silently unchanged member (recorded 286, 287). With registration closed an e-mail without
+    an account is a 403 (282)."""
+    from provision.errors import ApiError
+
+    body = {
+        "email": email,
+        "orgRole": role,
+        "teamRoles": [{"teamSlug": team} for team in teams],
+        "reinvite": False,
+    }
+    try:
+        return client.request(
+            "POST", f"/api/0/organizations/{q(org)}/members/", json=body, action=f"invite {email}"
+        )
+    except ApiError as error:
+        if error.status == 403 and "existing users" in error.message:
+            raise ApiError(
+                f"GlitchTip invites only existing users and {email} has no account "
+                "(registration is closed)",
+                "let them sign up first (or open registration), then run apply again",
+                status=403,
+            ) from None
+        raise
+
+
+def member_role(client: GlitchTipClient, org: str, member_id: str, role: str) -> dict:
+    return client.request(
+        "PUT",
+        f"/api/0/organizations/{q(org)}/members/{q(member_id)}/",
+        json={"orgRole": role},
+        action="change a member's role",
+    )
+
+
+def member_delete(client: GlitchTipClient, org: str, member_id: str) -> None:
+    client.request(
+        "DELETE",
+        f"/api/0/organizations/{q(org)}/members/{q(member_id)}/",
+        action="remove a member",
+    )
+
+
+def member_team_add(client: GlitchTipClient, org: str, member_id: str, team: str) -> None:
+    """201, idempotent (recorded 300, 301)."""
+    client.request(
+        "POST",
+        f"/api/0/organizations/{q(org)}/members/{q(member_id)}/teams/{q(team)}/",
+        action=f"add a member to team {team}",
+    )
+
+
+def member_team_remove(client: GlitchTipClient, org: str, member_id: str, team: str) -> None:
+    """200, idempotent (recorded 306, 307)."""
+    client.request(
+        "DELETE",
+        f"/api/0/organizations/{q(org)}/members/{q(member_id)}/teams/{q(team)}/",
+        action=f"remove a member from team {team}",
+    )

@@ -4,7 +4,8 @@ changes".
 No secret goes into it: no DSN, no token, and no webhook URL (a Slack or Discord webhook URL is
 a credential): a webhook recipient is written as `url_env: <VARIABLE>`, and with `secrets_out`
 the variables' values go to a separate dotenv file (0600) to load before `plan`/`apply`.
-Keys are exported by name and rate limit; DSN files are local and not exported.
+Keys are exported by name and rate limit; DSN files are local and not exported. Members are
+exported with their role and teams, pending invitations too.
 """
 
 from __future__ import annotations
@@ -95,7 +96,15 @@ def export_org(
         if monitor.get("projectID") is not None and str(monitor["projectID"]) in names:
             entry["project"] = names[str(monitor["projectID"])]
         monitors.append(entry)
-    data: dict[str, Any] = {"organization": slug, "teams": teams, "projects": projects}
+    members = []
+    for item in sorted(api.members(client, slug), key=lambda m: int(m["id"])):
+        detail = api.member(client, slug, str(item["id"]))
+        entry = {"email": item.get("email"), "role": item.get("role")}
+        if detail.get("teams"):
+            entry["teams"] = sorted(detail["teams"])
+        members.append(entry)
+    data: dict[str, Any] = {"organization": slug, "teams": teams, "members": members}
+    data["projects"] = projects
     if monitors:
         data["monitors"] = monitors
     return data, secrets

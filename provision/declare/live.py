@@ -40,6 +40,8 @@ class Live:
     teams: list[str] = field(default_factory=list)
     projects: dict[str, LiveProject] = field(default_factory=dict)
     monitors: list[dict] = field(default_factory=list)
+    members: list[dict] = field(default_factory=list)  # each with its `teams` (detail)
+    me: str | None = None  # the token's user's e-mail
 
     def project_by_id(self, project_id: Any) -> LiveProject | None:
         return next(
@@ -71,7 +73,16 @@ def read_live(client: GlitchTipClient, declaration: Declaration) -> Live:
     """GET what the declaration is compared with."""
     org = find_org(client.organizations(), declaration.organization)
     if org is None:
-        return Live(None)
+        live = Live(None)
+        if declaration.members is not None:
+            # The creator of the organization will be its owner and a member of every team
+            # it creates (recorded 42: isMember true); its member id is looked up when needed.
+            me = str((client.whoami().get("user") or {}).get("email") or "") or None
+            live.me = me
+            if me is not None:
+                teams = list(declaration.teams)
+                live.members = [{"id": None, "email": me, "role": "owner", "teams": teams}]
+        return live
     slug = str(org["slug"])
     live = Live(org)
     live.teams = [str(t["slug"]) for t in client.teams(slug)]
@@ -84,4 +95,11 @@ def read_live(client: GlitchTipClient, declaration: Declaration) -> Live:
         found.keys = oldest(client.keys(slug, project.slug))
         found.alerts = sorted(api.alerts(client, slug, project.slug), key=lambda a: int(a["id"]))
     live.monitors = sorted(api.monitors(client, slug), key=lambda m: int(m["id"]))
+    if declaration.members is not None:
+        me = client.whoami().get("user") or {}
+        live.me = str(me.get("email") or "") or None
+        live.members = [
+            api.member(client, slug, str(m["id"]))
+            for m in sorted(api.members(client, slug), key=lambda m: int(m["id"]))
+        ]
     return live

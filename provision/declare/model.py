@@ -16,6 +16,7 @@ RECIPIENT_TYPES = ("email", "webhook", "discord", "googlechat")
 # list of the organization with an HTML 500 (recorded 424, 428).
 MONITOR_TYPES = ("Ping", "GET", "POST", "TCP Port", "SSL", "Heartbeat")
 DSN_FORMATS = ("glitchtiprc", "sentryclirc", "env")
+ORG_ROLES = ("member", "admin", "manager", "owner")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,15 @@ class Monitor:
 
 
 @dataclass(frozen=True)
+class Member:
+    """An organization member by e-mail: org role and teams."""
+
+    email: str
+    role: str = "member"
+    teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Declaration:
     """One organization and everything the file declares in it."""
 
@@ -98,6 +108,7 @@ class Declaration:
     teams: tuple[str, ...] = ()
     projects: tuple[Project, ...] = ()
     monitors: tuple[Monitor, ...] = ()
+    members: tuple[Member, ...] | None = None  # None: members are not managed
     source: Path | None = field(default=None, compare=False)
 
     def project(self, name: str) -> Project | None:

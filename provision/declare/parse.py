@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 from provision.declare.model import (
     DSN_FORMATS,
     MONITOR_TYPES,
+    ORG_ROLES,
     RECIPIENT_TYPES,
     Alert,
     Declaration,
     DsnFile,
     Key,
+    Member,
     Monitor,
     Project,
     RateLimit,
@@ -535,9 +537,37 @@ def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
     return Monitor(name, kind, url, interval or 60, timeout, status, body, project)
 
 
+def _member(where: str, data: Any, teams: set[str]) -> Member:
+    node = _Node(data, where, ("email", "role", "teams"))
+    email = node.text("email", required=True, max_len=254)
+    assert email is not None
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or "." not in domain or " " in email.strip():
+        raise _fail(node.path("email"), f"{_shown(email)} is not an e-mail address")
+    role = node.text("role", default="member")
+    if role not in ORG_ROLES:
+        raise _fail(
+            node.path("role"),
+            f"{_shown(role)} is not an organization role",
+            f"use one of: {', '.join(ORG_ROLES)}",
+        )
+    member_teams: list[str] = []
+    for twhere, team in node.items("teams"):
+        if not isinstance(team, str) or team not in teams:
+            raise _fail(
+                twhere,
+                f"{_shown(team)} is not one of the declared teams",
+                "add it to `teams:` at the top of the file",
+            )
+        if team in member_teams:
+            raise _fail(twhere, f"team {team!r} is listed twice")
+        member_teams.append(team)
+    return Member(email.strip(), role or "member", tuple(member_teams))
+
+
 def parse_declaration(data: Any, base: Path, source: Path | None = None) -> Declaration:
     """The validated `Declaration` of the YAML data (paths of `dsn_files` relative to `base`)."""
-    node = _Node(data, "", ("organization", "teams", "projects", "monitors"))
+    node = _Node(data, "", ("organization", "teams", "members", "projects", "monitors"))
     org = node.text("organization", required=True, max_len=64)
     assert org is not None
     teams: list[str] = []
@@ -566,12 +596,27 @@ def parse_declaration(data: Any, base: Path, source: Path | None = None) -> Decl
         monitor = _monitor(where, item, by_name)
         _unique(f"{where}.name", seen_monitors, monitor.name, "monitor")
         monitors.append(monitor)
-    files: dict[Path, str] = {}
+    members: list[Member] | None = None
+    if node.has("members"):
+        members = []
+        seen_emails: dict[str, str] = {}
+        for where, item in node.items("members"):
+            member = _member(where, item, set(teams))
+            _unique(f"{where}.email", seen_emails, member.email.lower(), "member")
+            members.append(member)
+    files: dict[str, str] = {}
     for index, project in enumerate(projects):
         for findex, dsn_file in enumerate(project.dsn_files):
             where = f"projects[{index}].dsn_files[{findex}].path"
-            _unique(where, files, str(dsn_file.path), "DSN file")  # type: ignore[arg-type]
-    return Declaration(org.strip(), tuple(teams), tuple(projects), tuple(monitors), source)
+            _unique(where, files, str(dsn_file.path), "DSN file")
+    return Declaration(
+        org.strip(),
+        tuple(teams),
+        tuple(projects),
+        tuple(monitors),
+        None if members is None else tuple(members),
+        source,
+    )
 
 
 def read_declaration(path: Path) -> Declaration:

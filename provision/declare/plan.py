@@ -169,6 +169,7 @@ class Planner:
 
             self.add(Change("create", "organization", name, run=create_org))
         self.teams()
+        self.members()
         for project in self.declaration.projects:
             self.project(project)
         self.monitors()
@@ -188,6 +189,124 @@ class Planner:
                         run=lambda ctx, t=team: ctx.client.create_team(ctx.org, t),
                     )
                 )
+
+    def members(self) -> None:
+        """Invite who is missing; change roles and teams; with prune, remove who is not named
+        (never the token's own user: an owner cannot remove themself, recorded 318). A pending
+        invitation that differs is replaced (delete + invite, both recorded): GlitchTip's PUT
+        ignores `teamRoles` (297b) and a re-invite leaves the role as it was (286)."""
+        declared = self.declaration.members
+        if declared is None:
+            return
+        live = {str(m.get("email", "")).lower(): m for m in self.live.members}
+        owners = 0
+        for member in declared:
+            found = live.get(member.email.lower())
+            label = member.email
+            if found is None:
+                details = [f"role {member.role}"] + (
+                    [f"teams {', '.join(member.teams)}"] if member.teams else []
+                )
+                self.add(
+                    Change(
+                        "create",
+                        "member",
+                        label,
+                        ["invite", *details],
+                        run=lambda ctx, m=member: api.member_invite(
+                            ctx.client, ctx.org, m.email, m.role, m.teams
+                        ),
+                    )
+                )
+                continue
+            mid = None if found["id"] is None else str(found["id"])
+            teams = list(found.get("teams") or [])
+            if found.get("pending"):
+                if found.get("role") != member.role or sorted(teams) != sorted(member.teams):
+
+                    def reinvite(ctx: Context, m=member, i=mid) -> None:
+                        api.member_delete(ctx.client, ctx.org, i)
+                        api.member_invite(ctx.client, ctx.org, m.email, m.role, m.teams)
+
+                    self.add(
+                        Change(
+                            "replace",
+                            "member",
+                            label,
+                            [
+                                f"pending invitation: role {found.get('role')} -> {member.role}, "
+                                f"teams {teams} -> {list(member.teams)} (invited again)"
+                            ],
+                            run=reinvite,
+                        )
+                    )
+                continue
+            if member.role == "owner":
+                owners += 1
+            if found.get("role") != member.role:
+                self.add(
+                    Change(
+                        "update",
+                        "member",
+                        label,
+                        [f"role {found.get('role')} -> {member.role}"],
+                        run=lambda ctx, i=mid, r=member.role, e=member.email: api.member_role(
+                            ctx.client, ctx.org, member_id(ctx, i, e), r
+                        ),
+                    )
+                )
+            for team in member.teams:
+                if team not in teams:
+                    self.add(
+                        Change(
+                            "update",
+                            "member",
+                            label,
+                            [f"add to team {team}"],
+                            run=lambda ctx, i=mid, t=team, e=member.email: api.member_team_add(
+                                ctx.client, ctx.org, member_id(ctx, i, e), t
+                            ),
+                        )
+                    )
+            for team in teams:
+                if team not in member.teams:
+                    self.add(
+                        Change(
+                            "update",
+                            "member",
+                            label,
+                            [f"remove from team {team}"],
+                            run=lambda ctx, i=mid, t=team, e=member.email: api.member_team_remove(
+                                ctx.client, ctx.org, member_id(ctx, i, e), t
+                            ),
+                        )
+                    )
+        named = {m.email.lower() for m in declared}
+        for email, found in live.items():
+            if email in named:
+                continue
+            is_me = self.live.me is not None and email == self.live.me.lower()
+            kept = is_me or not self.prune
+            if kept and not found.get("pending") and found.get("role") == "owner":
+                owners += 1
+            if is_me:
+                continue
+            self.delete(
+                Change(
+                    "delete",
+                    "member",
+                    str(found.get("email")),
+                    run=lambda ctx, i=str(found["id"]): api.member_delete(ctx.client, ctx.org, i),
+                )
+            )
+        if self.live.org is not None and owners == 0:
+            from provision.declare.parse import DeclarationError
+
+            raise DeclarationError(
+                "members: this would leave the organization without an owner (GlitchTip "
+                "answers 422 'Organization must have at least one owner')",
+                "keep at least one member who has accepted the invitation with role: owner",
+            )
 
     def project(self, project: Project) -> None:
         live = self.live.projects.get(project.slug)
@@ -482,6 +601,19 @@ class Planner:
                         run=lambda ctx, t=team: api.team_delete(ctx.client, ctx.org, t),
                     )
                 )
+
+
+def member_id(ctx: Context, known: str | None, email: str) -> str:
+    """A member's id: known from the plan's reads, or (the creator of an organization made by
+    this apply) looked up by e-mail now."""
+    if known is not None:
+        return known
+    for item in api.members(ctx.client, ctx.org):
+        if str(item.get("email", "")).lower() == email.lower():
+            return str(item["id"])
+    from provision.errors import ApiError
+
+    raise ApiError(f"GlitchTip lists no member {email} in {ctx.org}")
 
 
 def _alert_details(alert: Alert) -> list[str]:

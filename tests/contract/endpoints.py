@@ -41,6 +41,13 @@ KIT_ENDPOINTS = frozenset(
         ("POST", "/api/0/organizations/{org}/monitors/"),
         ("PUT", "/api/0/organizations/{org}/monitors/{monitor_id}/"),
         ("DELETE", "/api/0/organizations/{org}/monitors/{monitor_id}/"),
+        ("GET", "/api/0/organizations/{org}/members/"),
+        ("POST", "/api/0/organizations/{org}/members/"),
+        ("GET", "/api/0/organizations/{org}/members/{member_id}/"),
+        ("PUT", "/api/0/organizations/{org}/members/{member_id}/"),
+        ("DELETE", "/api/0/organizations/{org}/members/{member_id}/"),
+        ("POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/"),
+        ("DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/"),
         ("GET", "/_allauth/browser/v1/config"),
         ("POST", "/_allauth/browser/v1/auth/login"),
         ("DELETE", "/_allauth/browser/v1/auth/session"),
@@ -122,17 +129,27 @@ def is_generic_html(recording: dict) -> bool:
 
 
 def worker_results(name: str) -> bool:
-    """A recording of an endpoint the kit calls whose differences are only the real worker's
-    uptime check results (isUp, checks[], lastChange): values the kit never reads."""
-    return re.fullmatch(WORKER_CHECKS, name) is not None
+    """A recording of an endpoint the kit calls whose only differences are values the kit never
+    reads: the real worker's uptime check results (isUp, checks[], lastChange), or the
+    `projects[].isMember` of a member-team answer that differs between identical requests."""
+    return unreproduced(name) is not None
+
+
+def unreproduced(name: str) -> str | None:
+    """The named feature behind `worker_results`, or None."""
+    for pattern, feature in KIT_UNREPRODUCED:
+        if re.fullmatch(pattern, name):
+            return feature
+    return None
 
 
 def not_implemented_reason(name: str, recording: dict) -> str | None:
     """Why the fake cannot answer this recording, naming the endpoint; None if it should."""
     method, path = endpoint(recording)
     if (method, path) in KIT_ENDPOINTS:
-        if worker_results(name):
-            return f"fake does not implement {WORKER_FEATURE} ({method} {path})"
+        feature = unreproduced(name)
+        if feature is not None:
+            return f"fake does not implement {feature} ({method} {path})"
         return None  # every recording of an endpoint the kit calls must match
     for pattern, feature in NOT_IMPLEMENTED_FEATURES:
         if re.fullmatch(pattern, name):
@@ -146,6 +163,13 @@ WORKER_CHECKS = r"(8[89]|428b|43\d|44[4-7]|457)[a-z]?_monitor.*"
 WORKER_FEATURE = (
     "uptime check results of the real worker (minutes of checks, reason codes, first-beat down)"
 )
+IS_MEMBER = r"(300|307)_team_member_.*"
+IS_MEMBER_FEATURE = (
+    "projects[].isMember inside a member-team answer (differs between the identical requests "
+    "300 and 301)"
+)
+# Recordings of endpoints the kit calls that differ only in values the kit never reads.
+KIT_UNREPRODUCED = ((WORKER_CHECKS, WORKER_FEATURE), (IS_MEMBER, IS_MEMBER_FEATURE))
 
 # Recordings on routes the fake has, of behaviour it does not reproduce: (recording names as a
 # regex, the behaviour). A named recording that starts matching fails until taken out here.
@@ -164,11 +188,7 @@ NOT_IMPLEMENTED_FEATURES: tuple[tuple[str, str], ...] = (
         "issue search (query=, environment=, project=, start=, sort=) over the SDK data set",
     ),
     (WORKER_CHECKS, WORKER_FEATURE),
-    (
-        r"(300|307)_team_member_.*",
-        "projects[].isMember inside a member-team answer (differs between the identical "
-        "requests 300 and 301)",
-    ),
+    (IS_MEMBER, IS_MEMBER_FEATURE),
     (
         r"336b_.*",
         "the SPA catch-all's HTML 500 for a path no API route matches (a stored invalid slug)",
