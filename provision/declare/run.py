@@ -86,11 +86,23 @@ def apply_plan(
             continue
         say(change.line().strip().splitlines()[0])
         change.run(ctx)
-    return write_dsn_files(client, ctx.org, declaration, connection, say)
+    # Keys are read again only where this run changed them (a re-run reads nothing more).
+    changed = {
+        c.name.partition("/")[0]
+        for c in plan.changes
+        if c.run is not None and (c.kind == "key" or (c.kind == "project" and c.action == "create"))
+    }
+    known = {slug: p.keys for slug, p in live.projects.items() if slug not in changed}
+    return write_dsn_files(client, ctx.org, declaration, connection, say, known)
 
 
 def write_dsn_files(
-    client: Any, org: str, declaration: Declaration, connection: Connection, say: Say
+    client: Any,
+    org: str,
+    declaration: Declaration,
+    connection: Connection,
+    say: Say,
+    known: dict[str, list[dict]] | None = None,
 ) -> list[str]:
     """Each project's DSN files from its keys as GlitchTip has them now."""
     from provision.declare.live import oldest
@@ -100,7 +112,8 @@ def write_dsn_files(
     for project in declaration.projects:
         if not project.dsn_files:
             continue
-        keys = oldest(client.keys(org, project.slug))
+        cached = (known or {}).get(project.slug)
+        keys = oldest(cached if cached is not None else client.keys(org, project.slug))
         if project.keys is not None:
             names = {k.name for k in project.keys}
             keys = [k for k in keys if k.get("name") in names]
