@@ -413,3 +413,34 @@ def test_inviting_an_unknown_email_with_registration_closed_says_why(workdir):
         assert "sign up first" in result.output
     finally:
         fake.stop()
+
+
+def test_sentry_cli_reads_its_own_token_from_the_written_sentryclirc(fake, workdir):
+    """The real sentry-cli (PyPI wheel): URL, org, project and a token of its own from the one
+    file (issue 22: a token from elsewhere makes it ignore the file's URL)."""
+    import shutil
+    import subprocess
+    import sys
+
+    binary = shutil.which("sentry-cli") or str(Path(sys.executable).parent / "sentry-cli")
+    if not Path(binary).exists():
+        pytest.fail("sentry-cli is missing: `make venv` installs it (pyproject dev extra)")
+    edit(workdir, "      - path: apps/web/.glitchtiprc\n",
+         "      - path: apps/web/.sentryclirc\n        format: sentryclirc\n")  # fmt: skip
+    assert run(fake, "apply").exit_code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY")}
+    env["HOME"] = str(workdir)  # no ~/.sentryclirc of the caller
+    fake.clear_log()
+    done = subprocess.run(
+        [binary, "info", "--config-status-json"],
+        cwd=workdir / "apps/web",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["auth"] == {"type": "token", "successful": True}
+    assert status["config"] == {"org": "acme", "project": "web-app", "url": fake.url}
+    assert [r.path for r in fake.requests] == ["/api/0/"]  # it asked this server, not sentry.io
