@@ -444,3 +444,14 @@ def test_sentry_cli_reads_its_own_token_from_the_written_sentryclirc(fake, workd
     assert status["auth"] == {"type": "token", "successful": True}
     assert status["config"] == {"org": "acme", "project": "web-app", "url": fake.url}
     assert [r.path for r in fake.requests] == ["/api/0/"]  # it asked this server, not sentry.io
+
+
+def test_dir_option_finds_the_declaration_env_and_dsn_files(fake, workdir, monkeypatch, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run(fake, "apply", "--dir", str(workdir))
+    assert result.exit_code == 0, result.output
+    assert (workdir / ".env").exists() and (workdir / "apps/web/.glitchtiprc").exists()
+    assert list(elsewhere.iterdir()) == []
+    assert run(fake, "plan", "--dir", str(workdir)).exit_code == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import Seconds
+from provision.commands.options import Seconds, dir_option
 
 CHANGES_EXIT = 3
 DEFAULT_FILE = "glitchtip-resources.yaml"
@@ -68,11 +68,17 @@ def _connection_options(function):
     return functools.reduce(lambda f, option: option(f), reversed(options), function)
 
 
-def _connection(url, token, admin_email, admin_password, env_file, timeout):
+def _inside(directory: Path, path: Path) -> Path:
+    """`path` relative to the deployment directory (--dir) unless absolute."""
+    return path if path.is_absolute() else directory / path
+
+
+def _connection(url, token, admin_email, admin_password, env_file, timeout, directory=Path(".")):
     from provision.declare.run import Connection
     from provision.envfile import read_env_file
 
-    defaults = _defaults()
+    env_file = _inside(directory, env_file)
+    defaults = _defaults(directory)
     env_values = read_env_file(env_file)
     return Connection(
         url=url or defaults["url"],
@@ -86,10 +92,10 @@ def _connection(url, token, admin_email, admin_password, env_file, timeout):
     )
 
 
-def _defaults() -> dict[str, str | None]:
+def _defaults(directory: Path) -> dict[str, str | None]:
     from provision.settings import load_settings
 
-    settings = load_settings(Path.cwd())
+    settings = load_settings(directory)
     return {"url": settings.internal_url, "admin_email": settings.admin_email}
 
 
@@ -97,25 +103,36 @@ def _say(verbose: bool):
     return (lambda m: click.echo(m, err=True)) if verbose else (lambda m: None)
 
 
-def _open(path, url, token, admin_email, admin_password, env_file, timeout, verbose):
+def _open(directory, path, url, token, admin_email, admin_password, env_file, timeout, verbose):
     """(declaration, connection, token), everything checked before the first request."""
     from provision.api.client import check_token
     from provision.declare.parse import read_declaration
     from provision.declare.run import check_files, resolve
 
-    declaration = read_declaration(path)
+    declaration = read_declaration(_inside(directory, path))
     check_files(declaration)
     check_token(token)
-    connection = _connection(url, token, admin_email, admin_password, env_file, timeout)
+    connection = _connection(url, token, admin_email, admin_password, env_file, timeout, directory)
     return declaration, connection, resolve(connection, _say(verbose))
 
 
 @click.command("plan")
+@dir_option
 @_connection_options
 @click.option("--prune", is_flag=True, help="also plan deleting what the file no longer names")
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
 def plan_command(
-    path, url, token, admin_email, admin_password, env_file, timeout, verbose, prune, as_json
+    directory,
+    path,
+    url,
+    token,
+    admin_email,
+    admin_password,
+    env_file,
+    timeout,
+    verbose,
+    prune,
+    as_json,
 ) -> None:
     """Show what `apply` would create, change and delete (GET requests only).
 
@@ -133,7 +150,7 @@ def plan_command(
     from provision.declare.run import build_plan
 
     declaration, connection, api_token = _open(
-        path, url, token, admin_email, admin_password, env_file, timeout, verbose
+        directory, path, url, token, admin_email, admin_password, env_file, timeout, verbose
     )
     with GlitchTipClient(connection.url, api_token, **connection.client_options) as client:
         plan, _ = build_plan(client, declaration, prune=prune, server_url=connection.url)
@@ -143,12 +160,24 @@ def plan_command(
 
 
 @click.command("apply")
+@dir_option
 @_connection_options
 @click.option("--prune", is_flag=True, help="delete what the file no longer names (asks first)")
 @click.option("--yes", "-y", is_flag=True, help="do not ask before deleting")
 @click.option("--json", "as_json", is_flag=True, help="print what was done as JSON")
 def apply_command(
-    path, url, token, admin_email, admin_password, env_file, timeout, verbose, prune, yes, as_json
+    directory,
+    path,
+    url,
+    token,
+    admin_email,
+    admin_password,
+    env_file,
+    timeout,
+    verbose,
+    prune,
+    yes,
+    as_json,
 ) -> None:
     """Make GlitchTip match the declaration; write each project's DSN files.
 
@@ -170,12 +199,12 @@ def apply_command(
     from provision.locking import locked_for
 
     declaration, connection, api_token = _open(
-        path, url, token, admin_email, admin_password, env_file, timeout, verbose
+        directory, path, url, token, admin_email, admin_password, env_file, timeout, verbose
     )
     say = _say(verbose)
     # GlitchTip's creates are not idempotent: two applies at once would both create.
     with (
-        locked_for(path),
+        locked_for(_inside(directory, path)),
         GlitchTipClient(connection.url, api_token, **connection.client_options) as client,
     ):
         plan, live = build_plan(client, declaration, prune=prune, server_url=connection.url)
@@ -201,6 +230,7 @@ def apply_command(
 
 
 @click.command("export")
+@dir_option
 @click.option("--org", "org", required=True, metavar="NAME", help="organization name or slug")
 @click.option(
     "--output",
@@ -233,6 +263,7 @@ def apply_command(
     help="seconds per HTTP request",
 )
 def export_command(
+    directory,
     org,
     output,
     secrets_out,
@@ -262,7 +293,7 @@ def export_command(
             check_writable_target(target)
     if output is not None and output.exists():
         raise UsageError(f"{output} exists", "give --output a new file (export never overwrites)")
-    connection = _connection(url, token, admin_email, admin_password, env_file, timeout)
+    connection = _connection(url, token, admin_email, admin_password, env_file, timeout, directory)
     api_token = resolve(connection, lambda m: None)
     with GlitchTipClient(connection.url, api_token, **connection.client_options) as client:
         data, secrets = export_org(client, org, include_urls=include_urls)
