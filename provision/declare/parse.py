@@ -38,7 +38,9 @@ RESOURCES_FILE = "glitchtip-resources.yaml"
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 8  # file > projects > [i] > alerts > [j] > recipients > [k] > url, plus slack
 MAX_INT = 2**31 - 1  # PostgreSQL integer columns (alert quantity, timespan, rate limits)
-MAX_INTERVAL = 2**15 - 1  # the monitor interval column: 100000 gave HTML 500 (recorded 427)
+# The monitor interval column is a smallint (PositiveSmallIntegerField in GlitchTip's
+# apps/uptime/models.py; its 86400 validator is not run by the API): 100000 gave HTML 500 (427).
+MAX_INTERVAL = 2**15 - 1
 NAME_MAX = 200
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _PLATFORM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}", re.ASCII)
