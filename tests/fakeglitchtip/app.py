@@ -805,32 +805,32 @@ class FakeGlitchTip:
                            "ctx": {"reason": reason}})  # fmt: skip
         if errors:
             return json_response(422, {"detail": errors})
+        # The order of GlitchTip's create_organization_member (apps/organizations_ext/api.py).
         if not model.role_at_least(record, who.user, "manager"):
-            raise fail(403, "Forbidden")
+            raise fail(403, "forbidden")
         user = model.find_user(state, email)
+        if user is None and not self.config.enable_user_registration:
+            raise fail(403, "Only existing users may be invited")
         if user is not None and user["id"] in record["members"]:
             raise fail(409, f"The user {email} is already a member")
         invites = record.setdefault("invites", {})
-        for member_id, invite in invites.items():
-            if invite["email"].lower() == email.lower():
-                if payload.get("reinvite", True) is False:
-                    raise fail(409, f"The user {email} is already invited")
-                return json_response(201, model.pending_json(member_id, invite))  # unchanged
-        if user is None and not self.config.enable_user_registration:
-            raise fail(403, "Only existing users may be invited")
-        # The org-user id: the user's own where there is one (the recorded data set's ids
-        # coincide), else past every user and invitation id.
-        taken = [int(u) for u in state["users"]] + [int(m) for m in invites]
-        member_id = str(user["id"] if user is not None else max(taken, default=0) + 1)
-        teams = []
+        found = next((m for m, i in invites.items() if i["email"] == email), None)
+        if found is not None and payload.get("reinvite", True) is False:
+            raise fail(409, f"The user {email} is already invited")
+        if found is None:
+            # The org-user id: the user's own where there is one (the recorded data set's
+            # ids coincide), else past every user and invitation id.
+            taken = [int(u) for u in state["users"]] + [int(m) for m in invites]
+            found = str(user["id"] if user is not None else max(taken, default=0) + 1)
+            invites[found] = {"email": email, "role": payload["orgRole"], "teams": [],
+                              "created": model.now_iso()}  # fmt: skip
+        invite = invites[found]  # a re-invite keeps the role (286) but adds the teams
         for role in payload.get("teamRoles") or []:
             slug = role.get("teamSlug") if isinstance(role, dict) else None
-            if model.find_team(state, record["id"], str(slug)) is not None and slug not in teams:
-                teams.append(slug)
-        invite = {"email": email, "role": payload["orgRole"], "teams": teams,
-                  "created": model.now_iso()}  # fmt: skip
-        invites[member_id] = invite
-        return json_response(201, model.pending_json(member_id, invite))
+            team = model.find_team(state, record["id"], str(slug))
+            if team is not None and slug not in invite["teams"]:
+                invite["teams"].append(slug)
+        return json_response(201, model.pending_json(found, invite))
 
     def h_member(self, state: State, request: Request, org: str, member: str) -> Response:
         """One member: GET (with `teams`), PUT `orgRole` (the last owner stays, 299), DELETE
@@ -851,12 +851,13 @@ class FakeGlitchTip:
             if not model.role_at_least(record, who.user, "manager"):
                 raise fail(403, "Forbidden")
             role = self.body(request)["orgRole"]
+            # Any other owner, pending ones included, keeps the org owned (the source's
+            # update_organization_member; recorded 299).
+            if role != "owner" and model.org_owners(record, state, besides=member) == 0:
+                raise fail(422, "Organization must have at least one owner")
             if not accepted:
-                invites[member]["role"] = role
+                invites[member]["role"] = role  # the source's PUT takes any org user
             else:
-                if (model.org_role(record, user) == "owner" and role != "owner"
-                        and model.org_owners(record, state) <= 1):  # fmt: skip
-                    raise fail(422, "Organization must have at least one owner")
                 record.setdefault("roles", {})[member] = role
         elif request.method == "DELETE":
             if not model.role_at_least(record, who.user, "manager") and user is not who.user:

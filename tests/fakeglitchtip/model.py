@@ -288,9 +288,17 @@ def org_role(org: dict, user: dict) -> str:
     return "member"
 
 
-def org_owners(org: dict, state: State) -> int:
-    """How many accepted members own the organization."""
-    return sum(1 for uid in org["members"] if org_role(org, state["users"][str(uid)]) == "owner")
+def org_owners(org: dict, state: State, besides: str = "") -> int:
+    """How many org users other than `besides` own the organization, pending ones included."""
+    accepted = [
+        uid
+        for uid in org["members"]
+        if str(uid) != besides and org_role(org, state["users"][str(uid)]) == "owner"
+    ]
+    pending = [
+        m for m, i in org.get("invites", {}).items() if m != besides and i["role"] == "owner"
+    ]
+    return len(accepted) + len(pending)
 
 
 def pending_json(member_id: str, invite: dict) -> dict:
