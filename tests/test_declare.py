@@ -444,6 +444,15 @@ def test_sentry_cli_reads_its_own_token_from_the_written_sentryclirc(fake, workd
     assert status["auth"] == {"type": "token", "successful": True}
     assert status["config"] == {"org": "acme", "project": "web-app", "url": fake.url}
     assert [r.path for r in fake.requests] == ["/api/0/"]  # it asked this server, not sentry.io
+    # Releases with the file's token (recorded 240-271): what issue 22 ran against GlitchTip 5.
+    for args in (("releases", "new", "1.2.3"), ("releases", "finalize", "1.2.3"),
+                 ("releases", "list")):  # fmt: skip
+        done = subprocess.run([binary, *args], cwd=workdir / "apps/web", env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, (args, done.stderr)
+    assert "1.2.3" in done.stdout
+    releases = list(fake.store.snapshot()["releases"].values())
+    assert [r["version"] for r in releases] == ["1.2.3"] and releases[0]["date_released"]
 
 
 def test_dir_option_finds_the_declaration_env_and_dsn_files(fake, workdir, monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from . import model, stats
 from .hosts import host_allowed
@@ -250,6 +250,22 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
     ("POST", rf"/api/0/organizations/(?P<org>{SLUG})/heartbeat_check/(?P<eid>[^/]+)/", "beat"),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/status-pages/", "status_pages"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/releases/", "org_releases"),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/organizations/(?P<org>{SLUG})/releases/(?P<version>[^/]+)/",
+        "org_release",
+    ),
+    (
+        "GET POST",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/releases/",
+        "project_releases",
+    ),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/releases/(?P<version>[^/]+)/",
+        "project_release",
+    ),
     ("GET PUT DELETE", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/", "team"),
     (
         "POST DELETE",
@@ -1365,6 +1381,115 @@ class FakeGlitchTip:
                     200, {"is_up": True, "start_check": check["startCheck"], "reason": None}
                 )
         raise fail(*NOT_FOUND)
+
+    # --- releases (recorded 240-271; sentry-cli's releases new/list/finalize) -------------------
+
+    def _releases(self, state: State, org: dict) -> list[dict]:
+        """The org's releases, newest first (recorded 240, 270)."""
+        found = [r for r in state.setdefault("releases", {}).values() if r["org_id"] == org["id"]]
+        return sorted(found, key=lambda r: -r["id"])
+
+    def _release(self, state: State, org: dict, version: str) -> dict | None:
+        return next((r for r in self._releases(state, org) if r["version"] == version), None)
+
+    def _release_json(self, state: State, release: dict) -> Response:
+        return json_response(200, model.release_json(state, release))
+
+    def _release_update(self, state: State, request: Request, release: dict) -> Response:
+        """PUT is a full replace: an omitted ref becomes null, an omitted dateReleased now;
+        version and projects stay (recorded 253-255, 261)."""
+        payload = self.body(request)
+        release["ref"] = payload.get("ref")
+        release["date_released"] = payload.get("dateReleased") or model.now_iso()
+        return self._release_json(state, release)
+
+    def h_org_releases(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request, "project:releases")  # even GET (recorded 268)
+        record = self.org_for(state, who, org)
+        if request.method == "GET":
+            items = [model.release_json(state, r) for r in self._releases(state, record)]
+            return self.paginated(request, items)
+        payload = self.body(request)
+        missing = [
+            {"type": "missing", "loc": ["body", "payload", name], "msg": "Field required"}
+            for name in ("version", "projects")
+            if name not in payload
+        ]
+        if missing:
+            return json_response(422, {"detail": missing})
+        slugs = payload["projects"] if isinstance(payload["projects"], list) else []
+        projects = [model.find_project(state, record["id"], str(s)) for s in slugs]
+        project_ids = sorted({p["id"] for p in projects if p is not None})
+        if not project_ids:
+            return json_response(
+                422, {"detail": [{"projects": "Require at least one valid project"}]}
+            )
+        if self._release(state, record, str(payload["version"])) is not None:
+            # Unique (organization, version): an unhandled IntegrityError (recorded 245, 246).
+            return text_response(500, _html_error("Server Error (500)"))
+        release = model.add_release(state, record, str(payload["version"]), project_ids,
+                                    payload.get("ref"), payload.get("dateReleased"))  # fmt: skip
+        return json_response(201, model.release_json(state, release))
+
+    def h_org_release(self, state: State, request: Request, org: str, version: str) -> Response:
+        who = self.require(state, request, "project:releases")
+        record = self.org_for(state, who, org)
+        release = self._release(state, record, unquote(version))
+        if release is None:
+            raise fail(*NOT_FOUND)
+        if request.method == "DELETE":
+            del state["releases"][str(release["id"])]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            return self._release_update(state, request, release)
+        return self._release_json(state, release)
+
+    def h_project_releases(self, state: State, request: Request, org: str, project: str):
+        who = self.require(state, request, "project:releases")
+        record = self.org_for(state, who, org)
+        found = model.find_project(state, record["id"], project)
+        if request.method == "GET":
+            if found is None:
+                return self.paginated(request, [])  # an unknown project lists [] (recorded 271)
+            mine = [r for r in self._releases(state, record) if found["id"] in r["project_ids"]]
+            return self.paginated(request, [model.release_json(state, r) for r in mine])
+        if found is None:
+            raise fail(*NOT_FOUND)
+        payload = self.body(request)
+        if "version" not in payload:
+            return missing_field("version")
+        release = self._release(state, record, str(payload["version"]))
+        if release is None:
+            version = str(payload["version"])
+            release = model.add_release(
+                state,
+                record,
+                version,
+                [found["id"]],
+                payload.get("ref"),
+                payload.get("dateReleased"),
+            )
+        elif found["id"] not in release["project_ids"]:
+            # Get-or-create: an existing release gains the project, nothing else (257, 258).
+            release["project_ids"] = sorted([*release["project_ids"], found["id"]])
+        return json_response(201, model.release_json(state, release))
+
+    def h_project_release(
+        self, state: State, request: Request, org: str, project: str, version: str
+    ) -> Response:
+        who = self.require(state, request, "project:releases")
+        record = self.project_for(state, who, org, project)
+        org_record = state["orgs"][str(record["org_id"])]
+        release = self._release(state, org_record, unquote(version))
+        if release is None or record["id"] not in release["project_ids"]:
+            raise fail(*NOT_FOUND)  # not linked to this project (recorded 260)
+        if request.method == "DELETE":
+            # The whole release goes, for every project (recorded 263, 264).
+            del state["releases"][str(release["id"])]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            return self._release_update(state, request, release)
+        return self._release_json(state, release)
 
     def h_status_pages(self, state: State, request: Request, org: str) -> Response:
         """Status pages: create (a taken name gets `-2`...), list newest first. The list holds

@@ -693,3 +693,44 @@ def event_json(event: dict, *, snake: bool = False, detail: bool = False) -> dic
     if detail:
         body.update({"userReport": None, "nextEventID": None, "previousEventID": None})
     return body
+
+
+def add_release(
+    state: State,
+    org: dict,
+    version: str,
+    project_ids: list[int],
+    ref: str | None = None,
+    date_released: str | None = None,
+) -> dict:
+    """A release of the org; `dateReleased` defaults to now (recorded 242)."""
+    release_id = next_id(state, "release")
+    created = now_iso()
+    release = {
+        "id": release_id,
+        "org_id": org["id"],
+        "version": version,
+        "ref": ref,
+        "date_released": date_released or created,
+        "created": created,
+        "project_ids": sorted(project_ids),
+    }
+    state.setdefault("releases", {})[str(release_id)] = release
+    return release
+
+
+def release_json(state: State, release: dict) -> dict:
+    """ReleaseSchema (recorded 242): projects by name and slug, no deploys, no URL."""
+    projects = [state["projects"][str(pid)] for pid in release["project_ids"]
+                if str(pid) in state["projects"]]  # fmt: skip
+    return {
+        "ref": release["ref"],
+        "dateReleased": release["date_released"],
+        "version": release["version"],
+        "dateCreated": release["created"],
+        "shortVersion": release["version"],
+        "projects": [{"name": p["name"], "slug": p["slug"]} for p in projects],
+        "url": None,
+        "data": {},
+        "deployCount": 0,
+    }

@@ -4,8 +4,8 @@ One deployment: `up` (admin, token in .env), then a declaration of two teams, a 
 projects with keys, an alert and DSN files (one `.sentryclirc`), and two monitors is applied;
 a second `plan` says "no changes" and a second `apply` changes nothing; `export` of the result
 re-plans as "no changes" (with --prune); and the real sentry-cli (PyPI wheel) reads URL, org,
-project and its own token from the written `.sentryclirc` and authenticates against this
-GlitchTip. About 1 minute (most of it `up`).
+project and its own token from the written `.sentryclirc`, authenticates against this GlitchTip
+and makes, finalizes and lists a release with it. About 1 minute (most of it `up`).
 """
 
 from __future__ import annotations
@@ -112,3 +112,9 @@ def test_apply_plan_export_and_sentry_cli_against_the_stand_in(gt):
     scopes = subprocess.run([sentry_cli(), "info"], cwd=rc.parent, env=env,
                             capture_output=True, text=True, timeout=60).stdout  # fmt: skip
     assert "project:releases" in scopes and "org:write" not in scopes
+    for args in (("releases", "new", "2.0.0"), ("releases", "finalize", "2.0.0"),
+                 ("releases", "list")):  # fmt: skip
+        done = subprocess.run([sentry_cli(), *args], cwd=rc.parent, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, (args, done.stderr)
+    assert "2.0.0" in done.stdout
