@@ -291,6 +291,12 @@ def test_a_fifo_or_symlinked_dsn_file_is_refused_before_any_request(fake, workdi
     os.mkfifo(workdir / "fifo.yaml")
     result = run(fake, "plan", "--file", "fifo.yaml")
     assert result.exit_code == 2 and "named pipe" in result.output
+    (workdir / "huge.yaml").write_text("organization: A\n" + "# padding\n" * 200_000)
+    result = run(fake, "plan", "--file", "huge.yaml")
+    assert result.exit_code == 2 and "more than the 1048576" in result.output, result.output
+    (workdir / "latin1.yaml").write_bytes("organization: Caf\xe9\n".encode("latin-1"))
+    result = run(fake, "plan", "--file", "latin1.yaml")
+    assert result.exit_code == 2 and "not UTF-8" in result.output
     target = workdir / "elsewhere"
     target.write_text("keep\n")
     (workdir / "apps/web/.glitchtiprc").symlink_to(target)
@@ -464,3 +470,20 @@ def test_dir_option_finds_the_declaration_env_and_dsn_files(fake, workdir, monke
     assert (workdir / ".env").exists() and (workdir / "apps/web/.glitchtiprc").exists()
     assert list(elsewhere.iterdir()) == []
     assert run(fake, "plan", "--dir", str(workdir)).exit_code == 0
+
+
+def test_non_ascii_names_apply_and_replan_as_no_changes(fake, workdir):
+    (workdir / "glitchtip-resources.yaml").write_text(
+        "organization: Café Ünïcode\nteams: [équipe-1]\nprojects:\n"
+        "  - {name: Über App, teams: [équipe-1], alerts: [{name: Fehler ≥ 5, quantity: 5,"
+        " timespan_minutes: 5, recipients: [{type: email}]}]}\n"
+        "monitors:\n  - {name: Überwachung, type: Ping, url: 'https://bücher.example/'}\n"
+    )
+    result = run(fake, "plan")
+    assert result.exit_code == 2 and "teams[0]: 'équipe-1' is not a team slug" in result.output
+    edit(workdir, "équipe-1", "equipe-1")
+    applied = run(fake, "apply")
+    assert applied.exit_code == 0, applied.output
+    project = next(iter(fake.store.snapshot()["projects"].values()))
+    assert (project["name"], project["slug"]) == ("Über App", "uber-app")
+    assert run(fake, "plan").exit_code == 0

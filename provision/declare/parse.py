@@ -45,8 +45,13 @@ NAME_MAX = 200
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _PLATFORM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-# Django's URLValidator host part: an IP, localhost, or a dotted name with a TLD.
-_DNS_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", re.I)
+# Django's URLValidator host part: an IP, localhost, or a dotted name whose last label (the
+# TLD) is letters or punycode; labels may hold non-ASCII letters (IDN), as Django allows.
+_LETTER = "a-z\u00a1-\uffff"
+_LABEL = f"[{_LETTER}0-9](?:[{_LETTER}0-9-]{{0,61}}[{_LETTER}0-9])?"
+_DNS_HOST = re.compile(
+    rf"{_LABEL}(?:\.{_LABEL})*\.(?:[{_LETTER}]{{2,63}}|xn--[a-z0-9]{{1,59}})\.?", re.I
+)
 
 
 class DeclarationError(UsageError):
@@ -283,7 +288,7 @@ def check_http_url(where: str, url: str, *, monitor: bool = False) -> None:
         )
     if not _host_ok(parts.hostname):
         fix = "use a dotted host name or an IP address"
-        if monitor:
+        if monitor and "." not in parts.hostname:
             fix = (
                 f"GlitchTip refuses a host without a dot ({parts.hostname}); use a dotted name "
                 f"or an IP, or monitor it as type 'TCP Port' with url {parts.hostname}:"

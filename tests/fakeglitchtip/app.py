@@ -1749,7 +1749,12 @@ def _role_errors(payload: dict) -> list[dict]:
 
 _ALERT_NUMBERS = ("timespanMinutes", "quantity")
 MONITOR_TYPES = ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat")
-_HOST = r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,63}\.?)"
+# Django's URLValidator hosts: IDN labels (non-ASCII letters) are valid, a TLD is letters or
+# punycode; a single label (compose's `web`) is not (recorded 412).
+_HOST = (
+    r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}"
+    r"|(?:[a-z0-9\u00a1-\uffff-]+\.)+(?:[a-z\u00a1-\uffff]{2,63}|xn--[a-z0-9]{1,59})\.?)"
+)
 _DJANGO_URL = re.compile(rf"(?:https?|ftps?)://{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?", re.I)
 
 
