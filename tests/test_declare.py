@@ -487,3 +487,21 @@ def test_non_ascii_names_apply_and_replan_as_no_changes(fake, workdir):
     project = next(iter(fake.store.snapshot()["projects"].values()))
     assert (project["name"], project["slug"]) == ("Über App", "uber-app")
     assert run(fake, "plan").exit_code == 0
+
+
+def test_prune_on_a_fresh_server_converges_in_one_run(fake, workdir):
+    edit(workdir, '      - name: ""\n', "")
+    first = run(fake, "apply", "--prune", "--yes")
+    assert first.exit_code == 0, first.output
+    names = sorted(k["name"] for k in fake.store.snapshot()["keys"].values())
+    assert names == ["", "ci"]  # the other project's keys are not managed
+    assert run(fake, "plan", "--prune").exit_code == 0
+
+
+def test_a_monitor_of_unknown_type_in_glitchtip_is_explained(fake, workdir):
+    assert run(fake, "apply").exit_code == 0
+    with fake.store.transaction() as state:
+        next(iter(state["monitors"].values()))["monitorType"] = "Keyword"  # recorded 424
+    result = run(fake, "plan")
+    assert result.exit_code == 1
+    assert "a monitor of a type it does not know" in result.output

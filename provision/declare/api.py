@@ -120,7 +120,21 @@ def alert_delete(client: GlitchTipClient, org: str, project: str, alert_id: Any)
 
 
 def monitors(client: GlitchTipClient, org: str) -> list[dict]:
-    return client.paginate(f"/api/0/organizations/{q(org)}/monitors/", action="list monitors")
+    """The org's monitors. One of a type GlitchTip does not know makes every list an HTML 500
+    until it is deleted (recorded 424, 428): say so."""
+    from provision.errors import ApiError
+
+    try:
+        return client.paginate(f"/api/0/organizations/{q(org)}/monitors/", action="list monitors")
+    except ApiError as error:
+        if error.status == 500:
+            raise ApiError(
+                f"{error.message} (GlitchTip does this when a monitor of a type it does not know "
+                "exists)",
+                "delete that monitor in GlitchTip's web UI (Uptime Monitors), then run again",
+                status=500,
+            ) from None
+        raise
 
 
 def monitor_body(monitor: Monitor, project_id: str | None) -> dict[str, Any]:

@@ -430,7 +430,17 @@ class Planner:
                     )
                 )
         for old in live.keys:
-            if id(old) not in matched and old.get("id") is not None:
+            if id(old) not in matched and old.get("id") is None:
+                # The unnamed key GlitchTip makes with a project this run creates.
+                self.delete(
+                    Change(
+                        "delete",
+                        "key",
+                        f"{project.slug}/(unnamed)",
+                        run=lambda ctx, p=project.slug: _delete_unnamed(ctx, p),
+                    )
+                )
+            elif id(old) not in matched:
                 self.delete(
                     Change(
                         "delete",
@@ -601,6 +611,12 @@ class Planner:
                         run=lambda ctx, t=team: api.team_delete(ctx.client, ctx.org, t),
                     )
                 )
+
+
+def _delete_unnamed(ctx: Context, project: str) -> None:
+    for key in ctx.client.keys(ctx.org, project):
+        if not key.get("name"):
+            api.key_delete(ctx.client, ctx.org, project, str(key["id"]))
 
 
 def member_id(ctx: Context, known: str | None, email: str) -> str:
