@@ -153,6 +153,9 @@ def test_a_key_rate_limit_change_replaces_the_key_and_rewrites_the_dsn(fake, wor
     result = run(fake, "apply")
     assert result.exit_code == 0, result.output
     assert "-/+ key web-app/ci" in result.output
+    # Only the file of the replaced key is rewritten; the default key's file stays.
+    assert "> dsn file" in result.output and "apps/web/.env" in result.output
+    assert ".glitchtiprc" not in result.output
     assert fake.count("PUT") == 0 and fake.count("POST") == 1 and fake.count("DELETE") == 1
     after = env.read_text()
     assert after != before

@@ -508,11 +508,13 @@ class Planner:
                 keys = [k for k in keys if k.get("name") == dsn_file.key]
             key = keys[0] if keys else None
             dsn = (key.get("dsn") or {}).get("public") if key else None
-            changing = any(
-                c.kind == "key"
-                and c.name.startswith(f"{project.slug}/")
-                and c.action in ("create", "replace")
-                for c in self.plan.changes
+            # The file changes when its key is the one replaced (a new DSN); a file of the
+            # oldest key also when that one is replaced (the next oldest takes its place).
+            replaced = {
+                c.name for c in self.plan.changes if c.kind == "key" and c.action == "replace"
+            }
+            changing = key is not None and (
+                f"{project.slug}/{key.get('name') or '(unnamed)'}" in replaced
             )
             target = DsnTarget(dsn_file, self.org, project.slug, dsn or "", self.server_url)
             self.plan.dsn_targets.append(target)
