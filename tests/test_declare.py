@@ -508,3 +508,28 @@ def test_a_monitor_of_unknown_type_in_glitchtip_is_explained(fake, workdir):
     result = run(fake, "plan")
     assert result.exit_code == 1
     assert "a monitor of a type it does not know" in result.output
+
+
+def test_a_token_without_member_scopes_is_explained(fake, workdir):
+    from fakeglitchtip import create_api_token
+
+    token = create_api_token(
+        fake.store,
+        ADMIN,
+        [
+            "org:read",
+            "org:write",
+            "team:read",
+            "team:write",
+            "project:read",
+            "project:write",
+            "project:admin",
+        ],
+    )
+    assert run(fake, "apply", "--token", token).exit_code == 0  # no members: no member scope
+    path = workdir / "glitchtip-resources.yaml"
+    path.write_text(path.read_text().replace("projects:\n", MEMBERS + "projects:\n", 1))
+    result = run(fake, "plan", "--token", token)
+    assert result.exit_code == 1
+    assert "member:read" in result.output and "GLITCHTIP_API_TOKEN" in result.output
+    assert token not in result.output

@@ -180,9 +180,22 @@ def monitor_delete(client: GlitchTipClient, org: str, monitor_id: Any) -> None:
     )
 
 
+MEMBER_SCOPE_FIX = (
+    "members need a token with member:read, member:write and member:admin, which tokens minted "
+    "by an older kit lack: give --token, or delete GLITCHTIP_API_TOKEN from .env to mint a new one"
+)
+
+
 def members(client: GlitchTipClient, org: str) -> list[dict]:
     """Accepted and pending members (member:read)."""
-    return client.paginate(f"/api/0/organizations/{q(org)}/members/", action="list members")
+    from provision.errors import ApiError
+
+    try:
+        return client.paginate(f"/api/0/organizations/{q(org)}/members/", action="list members")
+    except ApiError as error:
+        if error.status == 403:
+            raise ApiError(f"{error.message}", MEMBER_SCOPE_FIX, status=403) from None
+        raise
 
 
 def member(client: GlitchTipClient, org: str, member_id: str) -> dict:
