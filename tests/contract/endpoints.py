@@ -128,7 +128,7 @@ def is_generic_html(recording: dict) -> bool:
     return response["status"] in (404, 405) and content_type.startswith("text/html")
 
 
-def worker_results(name: str) -> bool:
+def values_the_kit_ignores(name: str) -> bool:
     """A recording of an endpoint the kit calls whose only differences are values the kit never
     reads: the real worker's uptime check results (isUp, checks[], lastChange), or the
     `projects[].isMember` of a member-team answer that differs between identical requests."""
@@ -136,7 +136,7 @@ def worker_results(name: str) -> bool:
 
 
 def unreproduced(name: str) -> str | None:
-    """The named feature behind `worker_results`, or None."""
+    """The named feature behind `values_the_kit_ignores`, or None."""
     for pattern, feature in KIT_UNREPRODUCED:
         if re.fullmatch(pattern, name):
             return feature

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 from compare import json_errors, parse_cookie
-from endpoints import KIT_ENDPOINTS, endpoint, fake_route, not_implemented_reason, worker_results
+from endpoints import (
+    KIT_ENDPOINTS,
+    endpoint,
+    fake_route,
+    not_implemented_reason,
+    values_the_kit_ignores,
+)
 from fakeglitchtip import MemoryQueue, MemoryStore, model, start_fake
 from recordings import REPO, load_recordings, missing_message, recordings_dir
 from replay import AppTransport, HttpTransport
@@ -27,7 +33,9 @@ RECORDINGS = load_recordings(RECORDINGS_DIR)
 REPLAYS = Replays(RECORDINGS)
 IDS = [name for group in GROUPS for name in REPLAYS.order[group]]
 KIT_IDS = [
-    name for name in IDS if endpoint(RECORDINGS[name]) in KIT_ENDPOINTS and not worker_results(name)
+    name
+    for name in IDS
+    if endpoint(RECORDINGS[name]) in KIT_ENDPOINTS and not values_the_kit_ignores(name)
 ]
 
 
