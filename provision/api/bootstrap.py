@@ -26,13 +26,19 @@ LOGIN = "/_allauth/browser/v1/auth/login"
 SESSION = "/_allauth/browser/v1/auth/session"
 TOKENS = "/api/0/api-tokens/"
 
-# What the kit does with the token: orgs, teams, projects, keys, alerts, reading issues, and
-# resolving the issue of verify's own test events (PUT /api/0/issues/{id}/ needs event:write).
+# What the kit does with the token: orgs, teams, projects, keys, alerts, reading issues,
+# resolving the issue of verify's own test events (PUT /api/0/issues/{id}/ needs event:write),
+# and `provision apply`'s members (invite: member:write, remove: member:admin) and team deletes
+# (team:admin).
 KIT_SCOPES = (
     "org:read",
     "org:write",
+    "member:read",
+    "member:write",
+    "member:admin",
     "team:read",
     "team:write",
+    "team:admin",
     "project:read",
     "project:write",
     "project:admin",

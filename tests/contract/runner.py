@@ -123,15 +123,24 @@ def _user(email: str) -> Step:
 
 
 def _join(email: str, org_slug: str) -> Step:
-    """The invited user accepted (the fake has no invitations): make them an org member."""
+    """The invited user accepted in the web UI (session + CSRF, recorded 294): the pending
+    member becomes an accepted one with its role and teams."""
 
     def step(fake: Fake, replayer: Replayer) -> None:
         with fake.store.transaction() as state:
             user = fake_model.find_user(state, email)
             for org in state["orgs"].values():
                 if org["slug"] == org_slug and user and user["id"] not in org["members"]:
+                    invite = org.get("invites", {}).pop(str(user["id"]), None)
                     org["members"].append(user["id"])
-                    org["member_since"][str(user["id"])] = fake_model.now_iso()
+                    org["member_since"][str(user["id"])] = (
+                        invite["created"] if invite else fake_model.now_iso()
+                    )
+                    if invite is not None:
+                        org.setdefault("roles", {})[str(user["id"])] = invite["role"]
+                        for team in fake_model.org_teams(state, org["id"]):
+                            if team["slug"] in invite["teams"]:
+                                team["members"].append(user["id"])
 
     return step
 

@@ -16,7 +16,7 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from . import model, stats
 from .hosts import host_allowed
@@ -234,7 +234,12 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", r"/api/0/api-tokens/(?P<token_id>\d+)/", "api_token_delete"),
     ("GET POST", r"/api/0/organizations/", "organizations"),
     ("GET PUT DELETE", rf"/api/0/organizations/(?P<org>{SLUG})/", "organization"),
-    ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/members/", "members"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/members/", "members"),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/organizations/(?P<org>{SLUG})/members/(?P<member>\d+)/",
+        "member",
+    ),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/teams/", "org_teams"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/projects/", "org_projects"),
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/issues/", "org_issues"),
@@ -245,6 +250,22 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", rf"/api/0/organizations/(?P<org>{SLUG})/monitors/(?P<mid>\d+)/checks/", "checks"),
     ("POST", rf"/api/0/organizations/(?P<org>{SLUG})/heartbeat_check/(?P<eid>[^/]+)/", "beat"),
     ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/status-pages/", "status_pages"),
+    ("GET POST", rf"/api/0/organizations/(?P<org>{SLUG})/releases/", "org_releases"),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/organizations/(?P<org>{SLUG})/releases/(?P<version>[^/]+)/",
+        "org_release",
+    ),
+    (
+        "GET POST",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/releases/",
+        "project_releases",
+    ),
+    (
+        "GET PUT DELETE",
+        rf"/api/0/projects/(?P<org>{SLUG})/(?P<project>{SLUG})/releases/(?P<version>[^/]+)/",
+        "project_release",
+    ),
     ("GET PUT DELETE", rf"/api/0/teams/(?P<org>{SLUG})/(?P<team>{SLUG})/", "team"),
     (
         "POST DELETE",
@@ -776,10 +797,101 @@ class FakeGlitchTip:
         return json_response(200, model.org_detail_json(state, record, who.user))
 
     def h_members(self, state: State, request: Request, org: str) -> Response:
+        if request.method == "POST":
+            return self._invite(state, request, org)
         who = self.require(state, request, "member:read", "member:write", "member:admin")
         record = self.org_for(state, who, org)
-        members = [state["users"][str(uid)] for uid in record["members"]]
-        return self.paginated(request, [model.member_json(state, record, u) for u in members])
+        return self.paginated(request, model.org_members_json(state, record))
+
+    def _invite(self, state: State, request: Request, org: str) -> Response:
+        """Invite by e-mail (recorded 282-288): a pending member, 409 for a member or (with
+        `reinvite: false`) an invitee, 403 for an unknown e-mail with registration closed."""
+        who = self.require(state, request, "member:write", "member:admin")
+        record = self.org_for(state, who, org)
+        payload = self.body(request)
+        errors = _role_errors(payload)
+        email = payload.get("email")
+        if not isinstance(email, str):
+            errors.append({"type": "missing", "loc": ["body", "payload", "email"],
+                           "msg": "Field required"})  # fmt: skip
+        elif "@" not in email:
+            reason = "An email address must have an @-sign."
+            errors.append({"type": "value_error", "loc": ["body", "payload", "email"],
+                           "msg": f"value is not a valid email address: {reason}",
+                           "ctx": {"reason": reason}})  # fmt: skip
+        if errors:
+            return json_response(422, {"detail": errors})
+        # The order of GlitchTip's create_organization_member (apps/organizations_ext/api.py).
+        if not model.role_at_least(record, who.user, "manager"):
+            raise fail(403, "forbidden")
+        user = model.find_user(state, email)
+        if user is None and not self.config.enable_user_registration:
+            raise fail(403, "Only existing users may be invited")
+        if user is not None and user["id"] in record["members"]:
+            raise fail(409, f"The user {email} is already a member")
+        invites = record.setdefault("invites", {})
+        found = next((m for m, i in invites.items() if i["email"] == email), None)
+        if found is not None and payload.get("reinvite", True) is False:
+            raise fail(409, f"The user {email} is already invited")
+        if found is None:
+            # The org-user id: the user's own where there is one (the recorded data set's
+            # ids coincide), else past every user and invitation id.
+            taken = [int(u) for u in state["users"]] + [int(m) for m in invites]
+            found = str(user["id"] if user is not None else max(taken, default=0) + 1)
+            invites[found] = {"email": email, "role": payload["orgRole"], "teams": [],
+                              "created": model.now_iso()}  # fmt: skip
+        invite = invites[found]  # a re-invite keeps the role (286) but adds the teams
+        for role in payload.get("teamRoles") or []:
+            slug = role.get("teamSlug") if isinstance(role, dict) else None
+            team = model.find_team(state, record["id"], str(slug))
+            if team is not None and slug not in invite["teams"]:
+                invite["teams"].append(slug)
+        return json_response(201, model.pending_json(found, invite))
+
+    def h_member(self, state: State, request: Request, org: str, member: str) -> Response:
+        """One member: GET (with `teams`), PUT `orgRole` (the last owner stays, 299), DELETE
+        (an owner cannot remove themself, 318); recorded 281-321."""
+        scopes = {"GET": _MEMBER_ANY, "PUT": ("member:write", "member:admin"),
+                  "DELETE": ("member:admin",)}[request.method]  # fmt: skip
+        who = self.require(state, request, *scopes)
+        record = self.org_for(state, who, org)
+        invites = record.setdefault("invites", {})
+        user = state["users"].get(member)
+        accepted = user is not None and user["id"] in record["members"]
+        if not accepted and member not in invites:
+            raise fail(*NOT_FOUND)
+        if request.method == "PUT":
+            errors = _role_errors(self.body(request))
+            if errors:
+                return json_response(422, {"detail": errors})
+            if not model.role_at_least(record, who.user, "manager"):
+                raise fail(403, "Forbidden")
+            role = self.body(request)["orgRole"]
+            # Any other owner, pending ones included, keeps the org owned (the source's
+            # update_organization_member; recorded 299).
+            if role != "owner" and model.org_owners(record, state, besides=member) == 0:
+                raise fail(422, "Organization must have at least one owner")
+            if not accepted:
+                invites[member]["role"] = role  # the source's PUT takes any org user
+            else:
+                record.setdefault("roles", {})[member] = role
+        elif request.method == "DELETE":
+            if not model.role_at_least(record, who.user, "manager") and user is not who.user:
+                raise fail(403, "Forbidden")
+            if not accepted:
+                del invites[member]
+            else:
+                if user is who.user and model.org_role(record, user) == "owner":
+                    raise fail(400, "User is organization owner. Transfer ownership first.")
+                record["members"].remove(user["id"])
+                for team in model.org_teams(state, record["id"]):
+                    if user["id"] in team["members"]:
+                        team["members"].remove(user["id"])
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        body = (model.pending_json(member, invites[member]) if not accepted
+                else model.member_json(state, record, user))  # fmt: skip
+        body["teams"] = model.member_teams(state, record, member)
+        return json_response(200, body)
 
     # --- teams ----------------------------------------------------------------------------------
 
@@ -1270,6 +1382,115 @@ class FakeGlitchTip:
                 )
         raise fail(*NOT_FOUND)
 
+    # --- releases (recorded 240-271; sentry-cli's releases new/list/finalize) -------------------
+
+    def _releases(self, state: State, org: dict) -> list[dict]:
+        """The org's releases, newest first (recorded 240, 270)."""
+        found = [r for r in state.setdefault("releases", {}).values() if r["org_id"] == org["id"]]
+        return sorted(found, key=lambda r: -r["id"])
+
+    def _release(self, state: State, org: dict, version: str) -> dict | None:
+        return next((r for r in self._releases(state, org) if r["version"] == version), None)
+
+    def _release_json(self, state: State, release: dict) -> Response:
+        return json_response(200, model.release_json(state, release))
+
+    def _release_update(self, state: State, request: Request, release: dict) -> Response:
+        """PUT is a full replace: an omitted ref becomes null, an omitted dateReleased now;
+        version and projects stay (recorded 253-255, 261)."""
+        payload = self.body(request)
+        release["ref"] = payload.get("ref")
+        release["date_released"] = payload.get("dateReleased") or model.now_iso()
+        return self._release_json(state, release)
+
+    def h_org_releases(self, state: State, request: Request, org: str) -> Response:
+        who = self.require(state, request, "project:releases")  # even GET (recorded 268)
+        record = self.org_for(state, who, org)
+        if request.method == "GET":
+            items = [model.release_json(state, r) for r in self._releases(state, record)]
+            return self.paginated(request, items)
+        payload = self.body(request)
+        missing = [
+            {"type": "missing", "loc": ["body", "payload", name], "msg": "Field required"}
+            for name in ("version", "projects")
+            if name not in payload
+        ]
+        if missing:
+            return json_response(422, {"detail": missing})
+        slugs = payload["projects"] if isinstance(payload["projects"], list) else []
+        projects = [model.find_project(state, record["id"], str(s)) for s in slugs]
+        project_ids = sorted({p["id"] for p in projects if p is not None})
+        if not project_ids:
+            return json_response(
+                422, {"detail": [{"projects": "Require at least one valid project"}]}
+            )
+        if self._release(state, record, str(payload["version"])) is not None:
+            # Unique (organization, version): an unhandled IntegrityError (recorded 245, 246).
+            return text_response(500, _html_error("Server Error (500)"))
+        release = model.add_release(state, record, str(payload["version"]), project_ids,
+                                    payload.get("ref"), payload.get("dateReleased"))  # fmt: skip
+        return json_response(201, model.release_json(state, release))
+
+    def h_org_release(self, state: State, request: Request, org: str, version: str) -> Response:
+        who = self.require(state, request, "project:releases")
+        record = self.org_for(state, who, org)
+        release = self._release(state, record, unquote(version))
+        if release is None:
+            raise fail(*NOT_FOUND)
+        if request.method == "DELETE":
+            del state["releases"][str(release["id"])]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            return self._release_update(state, request, release)
+        return self._release_json(state, release)
+
+    def h_project_releases(self, state: State, request: Request, org: str, project: str):
+        who = self.require(state, request, "project:releases")
+        record = self.org_for(state, who, org)
+        found = model.find_project(state, record["id"], project)
+        if request.method == "GET":
+            if found is None:
+                return self.paginated(request, [])  # an unknown project lists [] (recorded 271)
+            mine = [r for r in self._releases(state, record) if found["id"] in r["project_ids"]]
+            return self.paginated(request, [model.release_json(state, r) for r in mine])
+        if found is None:
+            raise fail(*NOT_FOUND)
+        payload = self.body(request)
+        if "version" not in payload:
+            return missing_field("version")
+        release = self._release(state, record, str(payload["version"]))
+        if release is None:
+            version = str(payload["version"])
+            release = model.add_release(
+                state,
+                record,
+                version,
+                [found["id"]],
+                payload.get("ref"),
+                payload.get("dateReleased"),
+            )
+        elif found["id"] not in release["project_ids"]:
+            # Get-or-create: an existing release gains the project, nothing else (257, 258).
+            release["project_ids"] = sorted([*release["project_ids"], found["id"]])
+        return json_response(201, model.release_json(state, release))
+
+    def h_project_release(
+        self, state: State, request: Request, org: str, project: str, version: str
+    ) -> Response:
+        who = self.require(state, request, "project:releases")
+        record = self.project_for(state, who, org, project)
+        org_record = state["orgs"][str(record["org_id"])]
+        release = self._release(state, org_record, unquote(version))
+        if release is None or record["id"] not in release["project_ids"]:
+            raise fail(*NOT_FOUND)  # not linked to this project (recorded 260)
+        if request.method == "DELETE":
+            # The whole release goes, for every project (recorded 263, 264).
+            del state["releases"][str(release["id"])]
+            return Response(204, [("Content-Type", "application/json; charset=utf-8")])
+        if request.method == "PUT":
+            return self._release_update(state, request, release)
+        return self._release_json(state, release)
+
     def h_status_pages(self, state: State, request: Request, org: str) -> Response:
         """Status pages: create (a taken name gets `-2`...), list newest first. The list holds
         the pages of all the caller's orgs, not only `{org}`'s (NOTES.md, from the source)."""
@@ -1511,9 +1732,29 @@ class FakeGlitchTip:
 
 _ORG_ANY = ("org:read", "org:write", "org:admin")
 _MEMBER_ANY = ("member:read", "member:write", "member:admin")
+ORG_ROLES = ("member", "admin", "manager", "owner")
+
+
+def _role_errors(payload: dict) -> list[dict]:
+    """Pydantic's 422 items for `orgRole` (recorded 283, 283b, 298)."""
+    loc = ["body", "payload", "orgRole"]
+    if "orgRole" not in payload:
+        return [{"type": "missing", "loc": loc, "msg": "Field required"}]
+    if payload["orgRole"] not in ORG_ROLES:
+        expected = "'member', 'admin', 'manager' or 'owner'"
+        return [{"type": "literal_error", "loc": loc, "msg": f"Input should be {expected}",
+                 "ctx": {"expected": expected}}]  # fmt: skip
+    return []
+
+
 _ALERT_NUMBERS = ("timespanMinutes", "quantity")
 MONITOR_TYPES = ("GET", "POST", "Ping", "TCP Port", "SSL", "Heartbeat")
-_HOST = r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,63}\.?)"
+# Django's URLValidator hosts: IDN labels (non-ASCII letters) are valid, a TLD is letters or
+# punycode; a single label (compose's `web`) is not (recorded 412).
+_HOST = (
+    r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}"
+    r"|(?:[a-z0-9\u00a1-\uffff-]+\.)+(?:[a-z\u00a1-\uffff]{2,63}|xn--[a-z0-9]{1,59})\.?)"
+)
 _DJANGO_URL = re.compile(rf"(?:https?|ftps?)://{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?", re.I)
 
 

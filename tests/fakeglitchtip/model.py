@@ -279,10 +279,57 @@ def add_org(state: State, user: dict, name: str) -> dict:
 
 
 def org_role(org: dict, user: dict) -> str:
-    """The user's org role: the creator owns the org; others are members unless set in `roles`."""
+    """The user's org role: as set in `roles`, else owner for the creator, member for others."""
+    role = org.get("roles", {}).get(str(user["id"]))
+    if role is not None:
+        return str(role)
     if org["members"] and org["members"][0] == user["id"]:
         return "owner"
-    return str(org.get("roles", {}).get(str(user["id"]), "member"))
+    return "member"
+
+
+def org_owners(org: dict, state: State, besides: str = "") -> int:
+    """How many org users other than `besides` own the organization, pending ones included."""
+    accepted = [
+        uid
+        for uid in org["members"]
+        if str(uid) != besides and org_role(org, state["users"][str(uid)]) == "owner"
+    ]
+    pending = [
+        m for m, i in org.get("invites", {}).items() if m != besides and i["role"] == "owner"
+    ]
+    return len(accepted) + len(pending)
+
+
+def pending_json(member_id: str, invite: dict) -> dict:
+    """OrganizationUserSchema of an invitation not accepted yet: no user, `pending` (284)."""
+    return {
+        "id": member_id,
+        "role": invite["role"],
+        "roleName": invite["role"].capitalize(),
+        "dateCreated": invite["created"],
+        "email": invite["email"],
+        "user": None,
+        "pending": True,
+        "isOwner": invite["role"] == "owner",
+    }
+
+
+def org_members_json(state: State, org: dict) -> list[dict]:
+    """Accepted and pending members, newest first (recorded 289, 320)."""
+    items = [
+        (int(uid), member_json(state, org, state["users"][str(uid)])) for uid in org["members"]
+    ]
+    items += [(int(mid), pending_json(mid, inv)) for mid, inv in org.get("invites", {}).items()]
+    return [item for _, item in sorted(items, key=lambda pair: -pair[0])]
+
+
+def member_teams(state: State, org: dict, member_id: str) -> list[str]:
+    """Slugs of the teams a member (accepted or pending) belongs to, oldest first (281, 290)."""
+    invite = org.get("invites", {}).get(member_id)
+    if invite is not None:
+        return list(invite["teams"])
+    return [t["slug"] for t in org_teams(state, org["id"]) if int(member_id) in t["members"]]
 
 
 def role_at_least(org: dict, user: dict, role: str) -> bool:
@@ -646,3 +693,44 @@ def event_json(event: dict, *, snake: bool = False, detail: bool = False) -> dic
     if detail:
         body.update({"userReport": None, "nextEventID": None, "previousEventID": None})
     return body
+
+
+def add_release(
+    state: State,
+    org: dict,
+    version: str,
+    project_ids: list[int],
+    ref: str | None = None,
+    date_released: str | None = None,
+) -> dict:
+    """A release of the org; `dateReleased` defaults to now (recorded 242)."""
+    release_id = next_id(state, "release")
+    created = now_iso()
+    release = {
+        "id": release_id,
+        "org_id": org["id"],
+        "version": version,
+        "ref": ref,
+        "date_released": date_released or created,
+        "created": created,
+        "project_ids": sorted(project_ids),
+    }
+    state.setdefault("releases", {})[str(release_id)] = release
+    return release
+
+
+def release_json(state: State, release: dict) -> dict:
+    """ReleaseSchema (recorded 242): projects by name and slug, no deploys, no URL."""
+    projects = [state["projects"][str(pid)] for pid in release["project_ids"]
+                if str(pid) in state["projects"]]  # fmt: skip
+    return {
+        "ref": release["ref"],
+        "dateReleased": release["date_released"],
+        "version": release["version"],
+        "dateCreated": release["created"],
+        "shortVersion": release["version"],
+        "projects": [{"name": p["name"], "slug": p["slug"]} for p in projects],
+        "url": None,
+        "data": {},
+        "deployCount": 0,
+    }

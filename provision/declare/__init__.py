@@ -1,0 +1,1 @@
+"""Declarative GlitchTip: `provision plan`, `apply` and `export` (docs/declarative.md)."""
