@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -154,13 +155,31 @@ def down(compose: tuple[str, ...], directory: Path, project: str) -> None:
     )  # fmt: skip
 
 
-def worker_banner(compose: tuple[str, ...], directory: Path, project: str, files) -> str:
-    out = subprocess.run(
+def worker_log(compose: tuple[str, ...], directory: Path, project: str, files) -> str:
+    return subprocess.run(
         compose_argv(compose, project, files, "logs", "--no-log-prefix", "worker"),
         cwd=directory, capture_output=True, text=True, timeout=60,
     ).stdout  # fmt: skip
-    lines = [line for line in out.splitlines() if "ready" in line]
+
+
+def worker_banner(log: str) -> str:
+    lines = [line for line in log.splitlines() if "ready" in line]
     return lines[-1].strip() if lines else "(no worker banner)"
+
+
+HELD = re.compile(r"longest held before ack so far ([0-9.]+) s")
+RESTORED = re.compile(r"Restored (\d+) message\(s\) past the visibility timeout")
+
+
+def redelivery(log: str) -> dict:
+    """What the GlitchTip 5 stand-in's worker logged about its messages: the longest a message
+    waited from delivery to its acknowledgement (past the visibility timeout kombu delivers it
+    again), and how many were put back on the queue that way (delivered twice)."""
+    held = [float(match) for match in HELD.findall(log)]
+    return {
+        "held_max_s": max(held) if held else None,
+        "redelivered": sum(int(match) for match in RESTORED.findall(log)),
+    }
 
 
 def one_stack(
@@ -214,7 +233,9 @@ def one_stack(
                 else None,
             )
             result["wall_s"] = round(time.monotonic() - began, 1)
-            result["worker"] = worker_banner(compose, directory, project, files)
+            log = worker_log(compose, directory, project, files)
+            result["worker"] = worker_banner(log)
+            result.update(redelivery(log))
             return result
         finally:
             down(compose, directory, project)
@@ -262,6 +283,8 @@ def report(
         ("events processed", "events_processed", None),
         ("processed events/s", "processed_per_s", None),
         ("queue peak after load", "queue_peak", None),
+        ("held before ack, max s", "held_max_s", None),
+        ("delivered again", "redelivered", None),
     ]
     heads = {"upstream": "upstream defaults", "no-durability": "kit, no durability",
              "kit": "kit defaults"}  # fmt: skip

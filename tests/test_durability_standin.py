@@ -233,3 +233,27 @@ def test_restore_of_visible_messages_first_runs_one_tick_after_start(monkeypatch
     assert calls, "never restored"
     assert calls[0] - began >= 0.05  # one tick after the start, not at once
     assert len(calls) in (2, 3)  # ticks 1, 4, 7 of ~8
+
+
+def test_stand_in_store_time_counts_inside_the_modelled_batch_cost(monkeypatch):
+    """The stand-in's own store (one jsonb row) is not GlitchTip's cost: the modelled CPU part
+    is padded only for what recent stores did not take, so a batch costs what the calibrated
+    model says instead of model + the stand-in's store."""
+    model = capacity.model_for(5, {"CELERY_WORKER_POOL": "solo"}, cpus=2)
+
+    def slow_store(items: list[dict]) -> int:
+        until = time.monotonic() + 0.05
+        while time.monotonic() < until:  # busy: time.sleep is recorded below
+            pass
+        return len(items)
+
+    worker = batchworker.BatchWorker(model, batchworker.MemoryBroker(), slow_store)
+    sleeps: list[float] = []
+    monkeypatch.setattr(batchworker.time, "sleep", sleeps.append)
+    batch = [(str(n), {"n": n}) for n in range(100)]
+    modelled = capacity.batch_cpu_seconds(100)
+    worker._run_batch(batch, False)
+    assert sleeps[0] == modelled  # nothing known of the store yet
+    worker._run_batch(batch, False)
+    assert modelled - 0.1 < sleeps[2] <= modelled - 0.045  # the store's 0.05 s taken off
+    assert sleeps[1] == sleeps[3] == capacity.batch_wait_seconds(100)
