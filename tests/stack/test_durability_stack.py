@@ -348,6 +348,9 @@ def test_accepted_events_survive_faults(deployment):
     print(f"[queue full, GlitchTip {dep.major}] {tally.line()}; stored {stored} "
           f"({waited:.0f} s after the worker started); status: {queue.get('problems')}",
           flush=True)  # fmt: skip
+    if stored < tally.accepted:  # what the worker said while it did not drain
+        tail = dep.run(["docker", "logs", "--tail", "25", dep.container("worker")])
+        print("  worker log: " + (tail.stdout + tail.stderr)[-4000:], flush=True)
     results.append({"run": "queue full", "major": dep.major, "sent": tally.sent,
                     "accepted": tally.accepted, "refused": dict(tally.refused),
                     "errors": tally.errors, "stored": stored,

@@ -20,7 +20,8 @@ batch size, flush interval, CPUs); this module runs that mechanism in real time:
 A batch costs what `capacity` says: the modelled CPU part (one batch at a time in a threaded
 worker, the GIL; up to the CPUs for prefork) sleeps for what the stand-in's own store does not
 already take (its recent duration), then the database-wait part sleeps, then the store commits
-(last, as the real batch commits at its end). So the stand-in's rate follows from the same
+(last, as the real batch commits at its end) holding a CPU slot again: pad plus store are the
+modelled CPU time, serialised as the model says. So the stand-in's rate follows from the same
 inputs as the real worker's, not from the recorded figures. `time_scale` shrinks every duration
 (tests).
 """
@@ -219,9 +220,10 @@ class BatchWorker:
             with self._cpu:
                 time.sleep(max(0.0, modelled - self.store_estimate))
             time.sleep(capacity.batch_wait_seconds(len(items)) * self.scale)
-            began = time.monotonic()
-            stored = self.store_batch(items)
-            took = time.monotonic() - began
+            with self._cpu:  # the store is part of the CPU time it was taken off above
+                began = time.monotonic()
+                stored = self.store_batch(items)
+                took = time.monotonic() - began
             with self._lock:
                 self.stored += stored
                 self.batches.append(len(items))
