@@ -784,6 +784,21 @@ def derive_concurrency(cpus: int, memory_mib: int, web_per_cpu: int = 1) -> tupl
 
 
 WORKER_POOLS = ("threads", "prefork", "solo")
+
+
+def derive_worker_pool(cpus: int, memory_mib: int) -> str:
+    """GlitchTip 5's Celery pool: prefork (Celery's and GlitchTip's image default) where the
+    host has two or more CPUs and memory for two or more forked slots, else threads. Storing a
+    batch is mostly Python work, so one threaded process stores on one CPU at a time (the
+    interpreter lock): on 2 CPUs it stored ~90-150 events/s (stand-in; a real GlitchTip 5 with
+    4 threads was recorded at 108-150/s) while the kit's web accepts ~180/s, so a 30 s burst
+    took 17-30 s to drain; forked slots use every CPU (docs/durability.md, "Draining a
+    burst"). Threads keep one process's memory on a one-CPU or small host."""
+    if cpus >= 2 and derive_concurrency(cpus, memory_mib)[1] >= 2:
+        return "prefork"
+    return "threads"
+
+
 # standard: web, worker, Postgres, Valkey; minimal: GlitchTip's all-in-one (see majors.Major).
 PROFILES = ("standard", "minimal")
 # Where the deployment runs (`target`): one Compose project, a Swarm stack, Helm values.
@@ -1030,9 +1045,9 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "worker_pool", "GLITCHTIP_KIT_WORKER_POOL", parse_choice(WORKER_POOLS, "worker pool"),
-        _const("threads"),
+        lambda r: derive_worker_pool(*host_resources()),
         "GlitchTip 5 only: Celery worker pool (CELERY_WORKER_POOL); threads share one process.",
-        default_text="threads",
+        derived=True, default_text="prefork with 2+ CPUs, else threads",
     ),
     Spec(
         "worker_concurrency", "GLITCHTIP_KIT_WORKER_CONCURRENCY",
