@@ -1057,7 +1057,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         "Worker concurrency: VTASKS_CONCURRENCY on 6 (async slots in one process), "
         "CELERY_WORKER_CONCURRENCY on 5.",
-        derived=True, default_text="6: 20; 5: 2 per CPU (threads)",
+        derived=True, default_text="6: 20; 5: 2 per CPU, prefork: <= 1 per 200 MiB over 1 GiB",
     ),
     Spec(
         "worker_prefetch", "GLITCHTIP_KIT_WORKER_PREFETCH", int_between(0, 1000, "multiplier"),
