@@ -16,7 +16,7 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   batch when a pool slot *starts* it unless the task is `acks_late`, and swallows a failing
   batch (celery_batches/trace.py) so it is acknowledged either way. Unacknowledged messages come
   back only after `visibility_timeout` (3600 s by default; kombu/transport/redis.py
-  `restore_visible`, run when the worker starts and then every 100 s) or when the worker shuts
+  `restore_visible`, run 10 s after the worker starts and then every 100 s) or when it shuts
   down cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment,
   so the kit gives the worker a settings module of its own that imports GlitchTip's and sets
   both (`worker_settings_module`).
@@ -68,11 +68,13 @@ DATABASE_CONN_HEALTH_CHECKS = "true"
 # batch in `unacked` instead of losing it).
 CELERY_TASK_ACKS_LATE = True
 # Seconds a delivered message may stay unacknowledged before any worker puts it back on the
-# queue. kombu checks when the worker starts and every 100 s after, so a message held by a
-# killed worker is back within max(restart delay, this) + 100 s at worst, at once when the worker
-# restarts later than this. A healthy worker holds a message for its prefetch window divided by
-# its rate (about 400 / 150 events/s, under 3 s) plus the 2 s flush interval; a message older
-# than this while still being stored would be delivered twice (stored twice, never lost).
+# queue. kombu looks 10 s after the worker starts and every 100 s after, so with 10 s a killed
+# worker's messages are back at the restarted worker's first look however soon it restarted
+# (Docker's restart policy included); with 30 s a quick restart would wait ~110 s. A healthy
+# worker holds a message about its prefetch window / its rate plus the 2 s flush and one batch
+# (a few seconds; bench_ingest prints the longest). One held longer is delivered again, and
+# GlitchTip skips its row (bulk_create ignore_conflicts on (id, received)) but counts it twice
+# in the issue and hourly statistics: counted twice, never lost (docs/durability.md).
 CELERY_VISIBILITY_TIMEOUT = 10
 
 # The worker's settings module (GlitchTip 5), mounted read-only and named by

@@ -312,8 +312,10 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
 
 
 def _uses_worker_settings(settings: Settings) -> bool:
-    """GlitchTip 5's separate worker loads the kit's settings module (provision/durability)."""
-    return settings.major.worker_settings_overlay and not profiles.is_minimal(settings)
+    """GlitchTip 5's Celery worker loads the kit's settings module (provision/durability): the
+    standard profile's worker service, and the minimal profile's all-in-one web service, whose
+    app.py runs the same Celery app (`glitchtip.celery`) in a thread."""
+    return settings.major.worker_settings_overlay
 
 
 def worker_settings_files(settings: Settings) -> dict[str, str]:

@@ -66,13 +66,59 @@ def test_glitchtip5_worker_loads_the_kit_settings_module(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"glitchtip_major": 6}, {"glitchtip_major": 5, "profile": "minimal"}]
+    "overrides", [{"glitchtip_major": 6}, {"glitchtip_major": 6, "profile": "minimal"}]
 )
-def test_no_worker_settings_module_where_no_worker_reads_it(tmp_path: Path, overrides):
+def test_no_worker_settings_module_where_no_celery_worker_reads_it(tmp_path: Path, overrides):
     files = _render(tmp_path, **overrides)
     assert durability.WORKER_SETTINGS_FILE not in files
     for service in _services(files).values():
         assert "DJANGO_SETTINGS_MODULE" not in (service.get("environment") or {})
+
+
+def test_glitchtip5_worker_keeps_the_secret_digest_label(tmp_path: Path):
+    """The worker's own labels replace the anchor's (a YAML merge is shallow): the digest of its
+    secrets must be among them, or a rotated secret would not recreate the worker."""
+    files = _render(tmp_path, glitchtip_major=5)
+    services = _services(files)
+    digest = services["web"]["labels"]["org.glitchtip-kit.files-digest"]
+    assert services["worker"]["labels"]["org.glitchtip-kit.files-digest"] == digest
+
+
+def test_glitchtip5_minimal_all_in_one_loads_the_kit_settings_module(tmp_path: Path):
+    """app.py runs GlitchTip's Celery app (`from glitchtip.celery import app`, which only
+    setdefaults DJANGO_SETTINGS_MODULE) in the web container: it gets the module too."""
+    files = _render(tmp_path, glitchtip_major=5, profile="minimal")
+    services = _services(files)
+    assert "worker" not in services
+    web = services["web"]
+    assert web["environment"]["DJANGO_SETTINGS_MODULE"] == durability.WORKER_SETTINGS_MODULE
+    assert web["environment"]["PYTHONPATH"] == "/kit/python:/code"
+    assert web["environment"]["VALKEY_URL"]  # GlitchTip's environment is merged, not replaced
+    assert "./python:/kit/python:ro" in web["volumes"]
+    assert web["labels"]["org.glitchtip-kit.files-digest"].startswith("${")
+    assert web["labels"]["glitchtip-kit.worker-settings-digest"]
+    assert "CELERY_TASK_ACKS_LATE = True" in files[durability.WORKER_SETTINGS_FILE]
+
+
+def test_glitchtip5_swarm_worker_loads_the_module_from_a_versioned_config(tmp_path: Path):
+    """On Swarm the worker may run on any node: the module is a Swarm config (no bind mount),
+    named with its digest so a changed module is a new config the worker rolls onto."""
+    from provision.swarm.render import render_stack
+
+    settings = load_settings(tmp_path, {"glitchtip_major": 5}, environ={})
+    stack = yaml.safe_load(render_stack(settings, {}))
+    worker = stack["services"]["worker"]
+    assert worker["environment"]["DJANGO_SETTINGS_MODULE"] == durability.WORKER_SETTINGS_MODULE
+    assert worker["environment"]["PYTHONPATH"] == "/kit/python:/code"
+    assert worker["environment"]["VALKEY_URL"]
+    (mount,) = worker["configs"]
+    assert mount["target"] == "/kit/python/glitchtip_kit_worker_settings.py"
+    config = stack["configs"][mount["source"]]
+    assert config["file"] == "./python/glitchtip_kit_worker_settings.py"
+    assert config["name"].startswith(f"{settings.compose_project_name}_worker_settings_")
+    six = load_settings(tmp_path, {"glitchtip_major": 6}, environ={})
+    stack6 = yaml.safe_load(render_stack(six, {}))
+    assert "configs" not in stack6 and "configs" not in stack6["services"]["worker"]
 
 
 def test_swarm_valkey_has_the_same_durability(tmp_path: Path):

@@ -10,6 +10,7 @@ django-vtasks pops a batch (BLMPOP, "unsafe") and dead-letters a failing one.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -115,3 +116,144 @@ def test_worker_settings_module_is_what_the_stand_in_reads(tmp_path, monkeypatch
     # GlitchTip's own transport options are kept, only the timeout is added.
     module = sys.modules[durability.WORKER_SETTINGS_MODULE]
     assert module.CELERY_BROKER_TRANSPORT_OPTIONS["max_connections"] == 100
+
+
+def test_a_redelivered_event_is_one_row_counted_twice_and_a_resent_one_two_rows():
+    """What GlitchTip 5's worker does with a repeated event id (apps/event_ingest/
+    process_event.py `process_issue_events`): the row insert is `bulk_create(...,
+    ignore_conflicts=True)` on a table whose key is (id, received), while `update_issues` and
+    `update_statistics` count every event of the batch. A message kombu delivers again (same
+    task: same id, same received time) is skipped as a row and the batch goes on, yet counted
+    twice; the same id in a new request (new received time) becomes a second row (NOTES.md,
+    "Duplicate event IDs are not rejected")."""
+    from fakeglitchtip import FakeConfig, FakeGlitchTip, MemoryQueue, MemoryStore, Request, stats
+    from fakeglitchtip import model as fmodel
+    from fakeglitchtip.worker import store_batch
+    from standin import web
+
+    store, queue = MemoryStore(), MemoryQueue()
+    app = FakeGlitchTip(store, queue, FakeConfig(glitchtip_domain="http://localhost:8000"))
+    with store.transaction() as state:
+        user = fmodel.add_user(state, "a@example.com", "pw", superuser=True)
+        org = fmodel.add_org(state, user, "Org")
+        team = fmodel.add_team(state, org, "team", user)
+        project = fmodel.add_project(state, org, team, "p", "python", None)
+        key = next(k for k in state["keys"].values() if k["project_id"] == project["id"])
+    pid, public = project["id"], key["uuid"].replace("-", "")
+    body = "\n".join(
+        [
+            json.dumps({"event_id": "a" * 32}),
+            json.dumps({"type": "event"}),
+            json.dumps({"message": "boom", "level": "error"}),
+        ]
+    ).encode()
+    keys = web.KeyCache(store)
+
+    def send() -> dict:
+        request = Request(
+            "POST",
+            f"/api/{pid}/envelope/?sentry_key={public}",
+            {"content-type": "application/x-sentry-envelope"},
+            body,
+        )
+        assert web.ingest(app, keys, request, str(pid), "envelope").status == 200
+        item = queue.pop()
+        assert item is not None
+        return item
+
+    first = send()
+    assert store_batch(store, [first]) == 1
+    assert store_batch(store, [first]) == 0  # redelivered: no new row, the batch goes on
+    state = store.snapshot()
+    assert [e["event_id"] for e in state["events"].values()] == ["a" * 32]
+    (issue,) = state["issues"].values()
+    assert issue["count"] == 2  # counted twice, as update_issues does
+    assert sum(count for _pid, _hour, count in stats.hourly_rows(state, "error")) == 2
+
+    again = send()  # the SDK sends the same id again: a new request, a new received time
+    assert again["received_exact"] != first["received_exact"]
+    assert store_batch(store, [again]) == 1
+    state = store.snapshot()
+    assert [e["event_id"] for e in state["events"].values()] == ["a" * 32, "a" * 32]
+
+
+def test_celery_window_counts_a_batch_being_stored_with_acks_late():
+    """kombu's QoS counts a message against the prefetch window until it is acknowledged
+    (virtual `QoS.can_consume`): with acks_late a batch being stored still fills the window, so
+    the worker holds at most `window` messages; acked early, the window frees as a batch
+    starts and the worker takes more while it stores."""
+    for acks_late, most in ((True, 100), (False, 500)):
+        broker = batchworker.MemoryBroker([{"n": i} for i in range(1000)])
+        started, release = threading.Event(), threading.Event()
+        environ = {
+            "CELERY_WORKER_POOL": "threads",
+            "CELERY_WORKER_CONCURRENCY": "4",
+            "CELERY_WORKER_PREFETCH_MULTIPLIER": "25",
+        }
+        model = capacity.model_for(5, environ, cpus=2)
+        assert model.window == 100
+        worker = batchworker.BatchWorker(
+            model, broker, _hanging_store(started, release), time_scale=SCALE, acks_late=acks_late
+        ).start()
+        try:
+            assert started.wait(5)
+            time.sleep(0.3)
+            taken = 1000 - len(broker)
+            if acks_late:
+                assert taken == most, taken
+            else:
+                assert taken > 100, taken
+        finally:
+            release.set()
+            worker.stop_event.set()
+
+
+def test_restore_of_visible_messages_first_runs_one_tick_after_start(monkeypatch):
+    """kombu's Redis transport restores messages past the visibility timeout from a timer
+    (`loop.call_repeatedly(10, cycle.maybe_restore_messages)`) whose first call comes after its
+    10 s interval, then acts on every 10th call: 10 s, 110 s, 210 s after the worker starts,
+    not at once. A worker restarted soon after a kill gets back only messages that are older
+    than the visibility timeout 10 s after it started."""
+    from standin import cli
+
+    monkeypatch.setattr(workersettings, "RESTORE_EVERY", 0.05)
+    monkeypatch.setattr(workersettings, "RESTORE_INTERVAL", 3)
+    calls: list[float] = []
+
+    class Queue:
+        def restore_visible(self, timeout: float) -> int:
+            calls.append(time.monotonic())
+            return 0
+
+    stop = threading.Event()
+    began = time.monotonic()
+    cli._start_restorer(Queue(), 10.0, stop)
+    time.sleep(0.4)
+    stop.set()
+    assert calls, "never restored"
+    assert calls[0] - began >= 0.05  # one tick after the start, not at once
+    assert len(calls) in (2, 3)  # ticks 1, 4, 7 of ~8
+
+
+def test_stand_in_store_time_counts_inside_the_modelled_batch_cost(monkeypatch):
+    """The stand-in's own store (one jsonb row) is not GlitchTip's cost: the modelled CPU part
+    is padded only for what recent stores did not take, so a batch costs what the calibrated
+    model says instead of model + the stand-in's store."""
+    model = capacity.model_for(5, {"CELERY_WORKER_POOL": "solo"}, cpus=2)
+
+    def slow_store(items: list[dict]) -> int:
+        until = time.monotonic() + 0.05
+        while time.monotonic() < until:  # busy: time.sleep is recorded below
+            pass
+        return len(items)
+
+    worker = batchworker.BatchWorker(model, batchworker.MemoryBroker(), slow_store)
+    sleeps: list[float] = []
+    monkeypatch.setattr(batchworker.time, "sleep", sleeps.append)
+    batch = [(str(n), {"n": n}) for n in range(100)]
+    modelled = capacity.batch_cpu_seconds(100)
+    worker._run_batch(batch, False)
+    assert sleeps[0] == modelled  # nothing known of the store yet
+    worker._run_batch(batch, False)
+    assert modelled - 0.1 < sleeps[2] <= modelled - 0.045  # the store's 0.05 s taken off
+    assert sleeps[1] == sleeps[3] == capacity.batch_wait_seconds(100)

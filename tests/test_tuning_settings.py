@@ -49,10 +49,16 @@ def test_derivation_for_host_sizes(
     assert six.postgres_maintenance_work_mem_mb == maint
 
     five = load_on(monkeypatch, tmp_path, cpus, memory, glitchtip_major=5)
-    assert (five.worker_pool, five.worker_concurrency) == ("threads", worker5)
+    # One CPU: a threaded worker (forked slots would share the one CPU); more: prefork, whose
+    # slots store batches on every CPU (the interpreter lock holds threads to one).
+    pool5 = "threads" if cpus == 1 else "prefork"
+    assert (five.worker_pool, five.worker_concurrency) == (pool5, worker5)
     assert five.worker_concurrency * five.worker_prefetch >= 100  # a full batch fits
-    assert five.db_pool_max_size == max(10, worker5)
-    assert (web + 1) * five.db_pool_max_size + 10 <= five.postgres_max_connections
+    processes = worker5 if pool5 == "prefork" else 1
+    assert five.db_pool_max_size == (10 if pool5 == "prefork" else max(10, worker5))
+    assert (web + processes) * five.db_pool_max_size + 10 <= five.postgres_max_connections
+    threads = load_on(monkeypatch, tmp_path, cpus, memory, glitchtip_major=5, worker_pool="threads")
+    assert threads.worker_concurrency == max(2, min(cpus * 2, 16))
 
 
 def test_prefork_counts_processes(monkeypatch, tmp_path):
@@ -70,13 +76,13 @@ def test_rendered_worker_environment(monkeypatch, tmp_path):
     five = load_on(monkeypatch, tmp_path, 2, 4096, glitchtip_major=5)
     files = render_files(five, SECRETS)
     env = _environment(files, "worker")
-    assert env["CELERY_WORKER_POOL"] == "${GLITCHTIP_KIT_WORKER_POOL:-threads}"
+    assert env["CELERY_WORKER_POOL"] == "${GLITCHTIP_KIT_WORKER_POOL:-threads}"  # .env has it
     assert env["CELERY_WORKER_PREFETCH_MULTIPLIER"] == "${GLITCHTIP_KIT_WORKER_PREFETCH:-100}"
     assert env["CELERY_WORKER_CONCURRENCY"].startswith("${GLITCHTIP_KIT_WORKER_CONCURRENCY:-")
     assert env["DATABASE_POOL_MAX_SIZE"] == "${GLITCHTIP_KIT_DB_POOL_MAX_SIZE:-10}"
     dotenv = files[".env"]
     for line in (
-        "GLITCHTIP_KIT_WORKER_POOL=threads",
+        "GLITCHTIP_KIT_WORKER_POOL=prefork",
         "GLITCHTIP_KIT_WORKER_PREFETCH=100",
         "GLITCHTIP_KIT_WORKER_CONCURRENCY=4",
         "GLITCHTIP_KIT_DB_POOL_MAX_SIZE=10",

@@ -43,6 +43,7 @@ from provision.settings.sizing import (
     derive_db_pool_max_size,
     derive_postgres_memory,
     derive_worker_concurrency,
+    derive_worker_pool,
     worker_prefetch_default,
 )
 from provision.settings.tls import parse_optional_email, parse_proxy_subnet
@@ -232,9 +233,9 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "worker_pool", "GLITCHTIP_KIT_WORKER_POOL", parse_choice(WORKER_POOLS, "worker pool"),
-        _const("threads"),
+        lambda r: derive_worker_pool(*host_resources()),
         "GlitchTip 5 only: Celery worker pool (CELERY_WORKER_POOL); threads share one process.",
-        default_text="threads",
+        derived=True, default_text="prefork with 2+ CPUs, else threads",
     ),
     Spec(
         "worker_concurrency", "GLITCHTIP_KIT_WORKER_CONCURRENCY",
@@ -244,7 +245,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         "Worker concurrency: VTASKS_CONCURRENCY on 6 (async slots in one process), "
         "CELERY_WORKER_CONCURRENCY on 5.",
-        derived=True, default_text="6: 20; 5: 2 per CPU (threads)",
+        derived=True, default_text="6: 20; 5: 2 per CPU, prefork: <= 1 per 200 MiB over 1 GiB",
     ),
     Spec(
         "worker_prefetch", "GLITCHTIP_KIT_WORKER_PREFETCH", int_between(0, 1000, "multiplier"),

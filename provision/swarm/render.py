@@ -18,9 +18,27 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
     from provision import durability, secret_files
     from provision.proxy.names import NOBODY
-    from provision.render import _environment, allowed_hosts, web_probe, worker_probe
+    from provision.render import (
+        _environment,
+        allowed_hosts,
+        web_probe,
+        worker_probe,
+        worker_settings_context,
+    )
 
     major = settings.major
+    worker_settings = worker_settings_context(settings)
+    if worker_settings is not None:
+        # A Swarm config cannot change: a new module gets a new name (its digest), which
+        # `docker stack deploy` creates and rolls the worker onto.
+        worker_settings = {
+            **worker_settings,
+            "target": f"{durability.WORKER_SETTINGS_DIR}/{durability.WORKER_SETTINGS_MODULE}.py",
+            "file": "./" + durability.WORKER_SETTINGS_FILE,
+            "config_name": (
+                f"{settings.compose_project_name}_worker_settings_{worker_settings['digest'][:12]}"
+            ),
+        }
     return (
         _environment()
         .get_template("stack.swarm.yml.j2")
@@ -43,6 +61,7 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
             secret_names=dict(secret_names),
             stateful_label=STATEFUL_LABEL,
             durability=durability,
+            worker_settings=worker_settings,
         )
     )
 

@@ -1703,6 +1703,7 @@ class FakeGlitchTip:
                         "kind": item_header["type"],
                         "project_id": key["project_id"],
                         "received": model.now_iso(),
+                        "received_exact": model.now_exact(),
                         "event_id": event_id,
                         "payload": payload,
                     }
@@ -1723,6 +1724,7 @@ class FakeGlitchTip:
                 "kind": "event",
                 "project_id": key["project_id"],
                 "received": model.now_iso(),
+                "received_exact": model.now_exact(),
                 "event_id": event_id,
                 "payload": json.dumps(payload),
             }

@@ -68,6 +68,12 @@ MEMBER_ACCESS = [
 ROLE_RANK = {"member": 0, "admin": 1, "manager": 2, "owner": 3}
 
 
+def now_exact() -> str:
+    """The current UTC time to the microsecond: GlitchTip's `received` (timezone.now(), set
+    when the web queues an event and carried in the task), part of an event row's key."""
+    return _dt.datetime.now(_dt.UTC).isoformat()
+
+
 def now_iso() -> str:
     """The current UTC time the way GlitchTip's API writes it (milliseconds, Z)."""
     stamp = _dt.datetime.now(_dt.UTC)

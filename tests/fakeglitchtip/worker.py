@@ -123,7 +123,23 @@ def _ingest(state: State, item: dict) -> bool:
         state["issues"][str(issue_id)] = issue
     issue["count"] += 1
     issue["last_seen"] = received
+    # Counted when stored, by received time: an event still queued is in no bucket yet.
+    stats.count_event(state, "error", project["id"], received)
+    # GlitchTip's event table is partitioned by `received`, so its primary key is (id,
+    # received), and the worker inserts with ON CONFLICT DO NOTHING
+    # (apps/event_ingest/process_event.py `process_issue_events`:
+    # `IssueEvent.objects.bulk_create(issue_events, ignore_conflicts=True)`). A message
+    # delivered twice (kombu's visibility timeout) carries the same id and received time: its
+    # row is skipped, the batch goes on, but the issue's count and the hourly statistics were
+    # already added to (`update_issues`, `update_statistics` count every event of the batch).
+    # The same id sent again in a new request has a new received time: a second row (recorded:
+    # NOTES.md, "Duplicate event IDs are not rejected").
+    row_key = f"{item['event_id']}|{item.get('received_exact') or received}"
+    rows = state.setdefault("event_rows", {})
+    if row_key in rows:
+        return False
     seq = model.next_id(state, "event")
+    rows[row_key] = seq
     state["events"][str(seq)] = {
         "seq": seq,
         "event_id": item["event_id"],
@@ -139,8 +155,6 @@ def _ingest(state: State, item: dict) -> bool:
     }
     if project["first_event"] is None:
         project["first_event"] = received
-    # Counted when stored, by received time: an event still queued is in no bucket yet.
-    stats.count_event(state, "error", project["id"], received)
     return True
 
 

@@ -348,6 +348,9 @@ def test_accepted_events_survive_faults(deployment):
     print(f"[queue full, GlitchTip {dep.major}] {tally.line()}; stored {stored} "
           f"({waited:.0f} s after the worker started); status: {queue.get('problems')}",
           flush=True)  # fmt: skip
+    if stored < tally.accepted:  # what the worker said while it did not drain
+        tail = dep.run(["docker", "logs", "--tail", "25", dep.container("worker")])
+        print("  worker log: " + (tail.stdout + tail.stderr)[-4000:], flush=True)
     results.append({"run": "queue full", "major": dep.major, "sent": tally.sent,
                     "accepted": tally.accepted, "refused": dict(tally.refused),
                     "errors": tally.errors, "stored": stored,
@@ -379,8 +382,11 @@ def test_accepted_events_survive_faults(deployment):
               flush=True)  # fmt: skip
         if (dep.major, name) == (5, "queue full") and lost > known_loss[(5, "queue full")]:
             # Open (issue 19): a GlitchTip 5 worker started on a Valkey at maxmemory stored 463
-            # of 491 within a minute once, then 0 of ~490 in three runs; whether the real kombu
-            # stalls the same way (its `unacked` records refused) is not established.
+            # of 491 within a minute once, then 0 of ~490 in three runs of the older stand-in;
+            # the last run drained (487 of 487 in 6 s). The stand-in's consumer alone does not
+            # stall at maxmemory (3 of 48 lost to refused `unacked` records, the rest drained);
+            # the earlier stalls are not explained, and the later 5.x code's SADD of issue ids
+            # mid-batch, refused at maxmemory, is not modelled (docs/durability.md).
             open_problems.append(f"GlitchTip 5 full queue: {counts} within 60 s")
             continue
         assert lost <= known_loss.get((dep.major, name), 0), result

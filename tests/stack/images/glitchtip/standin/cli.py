@@ -353,13 +353,18 @@ def _celery_settings():
 
 
 def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> None:
-    """kombu's restore of messages unacknowledged longer than the visibility timeout: when the
-    worker starts, then on every RESTORE_INTERVAL-th tick of RESTORE_EVERY seconds (100 s)."""
+    """kombu's restore of messages unacknowledged longer than the visibility timeout: on every
+    RESTORE_INTERVAL-th tick of RESTORE_EVERY seconds, the first tick RESTORE_EVERY seconds
+    after the worker starts (kombu/transport/redis.py `register_with_event_loop`:
+    `loop.call_repeatedly(10, cycle.maybe_restore_messages)`, whose timer first fires after
+    its interval; `QoS.restore_visible` acts on calls 1, 11, 21...): 10 s, 110 s, 210 s..."""
     from . import workersettings
 
     def run() -> None:
         tick = 0
         while True:
+            if stop.wait(workersettings.RESTORE_EVERY):
+                return
             if tick % workersettings.RESTORE_INTERVAL == 0:
                 try:
                     restored = queue.restore_visible(visibility_timeout)
@@ -373,8 +378,6 @@ def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> 
                         f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
                     )
             tick += 1
-            if stop.wait(workersettings.RESTORE_EVERY):
-                return
 
     threading.Thread(target=run, name="restore-visible", daemon=True).start()
 

@@ -70,7 +70,7 @@ class ValkeyQueue:
         self._key = key
         self._track_unacked = key == CELERY_QUEUE if track_unacked is None else track_unacked
         self._held: list[dict] = []
-        self._delivered: set[str] = set()
+        self._delivered: dict[str, float] = {}  # tag -> delivery time (time.time())
         self._failed: Exception | None = None
         self._lock = threading.Lock()
 
@@ -150,12 +150,13 @@ class ValkeyQueue:
     def _record(self, item: dict) -> tuple[str, dict]:
         """kombu's `QoS.append`: the delivered message into `unacked_index` and `unacked`."""
         tag = uuid.uuid4().hex
+        delivered = time.time()
         pipe = self._client.pipeline()
-        pipe.zadd(CELERY_UNACKED_INDEX, {tag: time.time()})
+        pipe.zadd(CELERY_UNACKED_INDEX, {tag: delivered})
         pipe.hset(CELERY_UNACKED, tag, json.dumps(item))
         pipe.execute()
         with self._lock:
-            self._delivered.add(tag)
+            self._delivered[tag] = delivered
         return tag, item
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
@@ -165,7 +166,15 @@ class ValkeyQueue:
             pipe.hdel(CELERY_UNACKED, *tags)
             pipe.execute()
             with self._lock:
-                self._delivered.difference_update(tags)
+                for tag in tags:
+                    self._delivered.pop(tag, None)
+
+    def held_seconds(self, tags: list[str] | tuple[str, ...]) -> float:
+        """How long the oldest of `tags` (delivered by this worker) has been unacknowledged:
+        past the visibility timeout, kombu would have put it back on the queue meanwhile."""
+        with self._lock:
+            times = [self._delivered[tag] for tag in tags if tag in self._delivered]
+        return time.time() - min(times) if times else 0.0
 
     def fail(self, items: list[dict], error: str) -> None:
         """django-vtasks' `_fail_task` for each task of a failed batch: into the dead-letter
@@ -213,5 +222,5 @@ class ValkeyQueue:
         if not self._track_unacked:
             return 0
         with self._lock:
-            tags, self._delivered = sorted(self._delivered), set()
+            tags, self._delivered = sorted(self._delivered), {}
         return self._restore(tags)
