@@ -232,7 +232,8 @@ def external_values(settings: Settings) -> dict[str, str]:
     return values
 
 
-def _environment():
+def template_environment():
+    """The Jinja2 environment of `templates/` with the kit's quoting filters."""
     import jinja2
 
     env = jinja2.Environment(
@@ -252,7 +253,7 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
     file under monitoring/, and a fresh `.env`. Pure."""
     from provision.monitoring import files as monitoring
 
-    env = _environment()
+    env = template_environment()
     major = settings.major
     proxied = proxy_files(settings, env)
     context = {
@@ -370,39 +371,6 @@ def proxy_context(settings: Settings, proxied: Mapping[str, str]) -> dict[str, o
         "caddyfile_digest": caddyfile.digest(proxied[caddyfile.CADDYFILE]),
         "caddy": caddyfile,
     }
-
-
-LOCUST_FILE = "compose.locust.yml"
-
-
-def load_host_header(settings: Settings) -> str:
-    """The Host header the load test sends to the web service: the public host, which
-    ALLOWED_HOSTS always holds (the service name `web` is not in it)."""
-    return urlsplit(settings.glitchtip_domain).netloc
-
-
-def render_locust(settings: Settings) -> str:
-    """compose.locust.yml for `settings`. Pure; no secret goes into it (the DSN travels in the
-    environment of `provision load`)."""
-    from provision.load.payloads import MIX, format_mix
-
-    return (
-        _environment()
-        .get_template("compose.locust.yml.j2")
-        .render(
-            s=settings,
-            m=settings.major,
-            host_header=load_host_header(settings),
-            mix=format_mix(MIX),
-        )
-    )
-
-
-def write_locust(settings: Settings) -> bool:
-    """Write compose.locust.yml (0644) when it differs; True when it changed."""
-    path = settings.directory / LOCUST_FILE
-    check_writable_target(path)
-    return write_atomic(path, render_locust(settings), mode=PUBLIC_FILE_MODE)
 
 
 def check_partitioning_lock(settings: Settings, existing: Mapping[str, str]) -> None:

@@ -80,7 +80,7 @@ def deployment(
     environ: Mapping[str, str] | None = None,
 ) -> Deployment:
     """Load the settings and build both Compose handles (nothing runs yet)."""
-    from provision.render import LOCUST_FILE
+    from provision.load.compose_file import LOCUST_FILE
     from provision.stack.compose import Compose
     from provision.stack.context import load_stack_settings
 
@@ -354,7 +354,7 @@ def run_load(
     require_stack(dep)
     from provision.api.client import GlitchTipClient
     from provision.dsn import parse_dsn
-    from provision.render import write_locust
+    from provision.load.compose_file import write_locust
 
     install_locustfile(settings.directory)
     write_locust(settings)
@@ -473,7 +473,7 @@ def run_load(
 
 
 def _host_header(settings: Any) -> str:
-    from provision.render import load_host_header
+    from provision.load.compose_file import load_host_header
 
     return load_host_header(settings)
 
@@ -535,8 +535,8 @@ def start_ui(
 ) -> dict[str, Any]:
     """`make locust-start`: the Locust master with its web UI, and workers, against the stack."""
     from provision.load import payloads
+    from provision.load.compose_file import write_locust
     from provision.load.options import resolve_target
-    from provision.render import write_locust
 
     say = progress or (lambda line: None)
     _check_numbers(1, 1.0, workers, distinct_issues, rate)
@@ -601,7 +601,7 @@ def stop_ui(
     environ: Mapping[str, str] | None = None,
 ) -> bool:
     """`make locust-stop`: remove every Locust container of the deployment; True if any ran."""
-    from provision.render import LOCUST_FILE
+    from provision.load.compose_file import LOCUST_FILE
 
     dep = deployment(directory, overrides, environ)
     if not (dep.settings.directory / LOCUST_FILE).exists():

@@ -179,7 +179,7 @@ def start(ctx: StackContext) -> StepOutcome:
     A partly started, stopped, unhealthy or outdated stack goes through `compose up --wait`,
     which recreates what changed (and runs `migrate` again when its container is recreated).
     """
-    from provision.stack.metrics import METRICS_SERVICES
+    from provision.profiles import METRICS_SERVICES
 
     settings = ctx.load_settings()
     compose = ctx.compose()

@@ -18,11 +18,11 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     """The stack file for `settings`; `secret_names` maps stack secret names to Swarm names."""
     from provision import durability, secret_files
     from provision.proxy.names import NOBODY
-    from provision.render import _environment, allowed_hosts, web_probe, worker_probe
+    from provision.render import allowed_hosts, template_environment, web_probe, worker_probe
 
     major = settings.major
     return (
-        _environment()
+        template_environment()
         .get_template("stack.swarm.yml.j2")
         .render(
             s=settings,
