@@ -398,7 +398,7 @@ def test_down_includes_the_metrics_file_when_metrics_are_recorded_on(tmp_path):
 
 def test_up_metrics_flag_sets_the_setting_and_the_resume_command(tmp_path, monkeypatch):
     from provision.stack import up as up_module
-    from provision.stack.runner import RunReport
+    from provision.steps import RunReport
 
     seen = []
 

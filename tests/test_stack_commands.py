@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from provision.cli import cli
 from provision.errors import KitError
 from provision.stack import up as up_module
-from provision.stack.runner import Step, StepOutcome
+from provision.steps import Step, StepOutcome
 
 DSN = "http://0123456789abcdef0123456789abcdef@localhost:18000/1"
 

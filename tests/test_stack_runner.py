@@ -6,14 +6,14 @@ import json
 
 from provision.errors import KitError, StepError, UsageError
 from provision.stack.context import StackContext
-from provision.stack.runner import (
+from provision.stack.up import STEPS, step_names
+from provision.steps import (
     HumanProgress,
     Step,
     StepOutcome,
     report_json,
     run_steps,
 )
-from provision.stack.up import STEPS, step_names
 
 
 def test_up_reads_as_a_table_of_contents():

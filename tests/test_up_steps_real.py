@@ -22,7 +22,7 @@ from provision.errors import KitError
 from provision.stack import admin, migrate, project, render_step, up
 from provision.stack.compose import ComposeResult
 from provision.stack.context import StackContext
-from provision.stack.runner import run_steps
+from provision.steps import run_steps
 
 SECRET_KEYS = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
 TOKEN_KEY = "GLITCHTIP_API_TOKEN"

@@ -79,8 +79,8 @@ def up_command(
     from pathlib import Path
 
     from provision.stack.context import StackContext
-    from provision.stack.runner import HumanProgress, Progress, report_json
     from provision.stack.wrap_up import summary_lines
+    from provision.steps import HumanProgress, Progress, report_json
 
     overrides = dict(overrides or {})
     resume = ["provision", "up"]

@@ -75,7 +75,7 @@ def upgrade_command(directory, to, postgres, dry_run, event_timeout, wait_timeou
     from provision.ops.pg_upgrade import removal_command
     from provision.ops.upgrade import default_ops, failure_error, prepare, run_upgrade
     from provision.stack.context import StackContext
-    from provision.stack.runner import HumanProgress, Progress
+    from provision.steps import HumanProgress, Progress
 
     ctx = StackContext(
         directory=Path(directory),

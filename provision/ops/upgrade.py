@@ -389,7 +389,7 @@ def step_verify(ctx: Any, ops: UpgradeOps) -> str:
 
 
 def steps_for(plan: UpgradePlan, ops: UpgradeOps) -> list:
-    from provision.stack.runner import Step
+    from provision.steps import Step
 
     table = {
         "pull": Step("pull", "target images, while GlitchTip serves", lambda c: step_pull(c, ops)),
@@ -469,7 +469,7 @@ def rollback(ctx: Any, state: UpgradeState, ops: UpgradeOps) -> RollbackResult:
     except KitError as error:
         return RollbackResult(False, done, f"{what}: {error.line()}")
     except Exception as error:  # the net: the operator still gets the backup's path
-        from provision.stack.runner import _cause_of  # one line, secrets of .env masked
+        from provision.steps import _cause_of  # one line, secrets of .env masked
 
         return RollbackResult(False, done, f"{what}: {_cause_of(error, ctx)}")
 
@@ -517,7 +517,7 @@ class UpgradeOutcome:
 def run_upgrade(ctx: Any, state: UpgradeState, ops: UpgradeOps, progress: Any = None):
     """Run the steps of `state.plan`; on a failure roll back. Never raises a `KitError` for a
     failed step (the outcome carries it); `failure_error(outcome)` is the one line to show."""
-    from provision.stack.runner import Progress, run_steps
+    from provision.steps import Progress, run_steps
 
     progress = progress or Progress()
     ctx.results[STATE] = state

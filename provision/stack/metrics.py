@@ -19,7 +19,7 @@ from typing import Any
 from provision.errors import KitError
 from provision.profiles import METRICS_SERVICES, metrics_services
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 # The services holding the API token (a Compose secret): recreated when the token changed.
 TOKEN_SERVICES = ("prometheus", "project-exporter")

@@ -19,7 +19,7 @@ from provision import partman_sql
 from provision.errors import KitError
 from provision.stack.compose import uses_partman
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 SERVICE = "partman-setup"
 CONFIG_SERVICE = "partman-config"

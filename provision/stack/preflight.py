@@ -17,7 +17,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 MIN_ENGINE = (20, 10)
 MIN_CPUS = 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from provision.monitoring.files import MONITORING_DIR
 from provision.stack.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 
 def compose_files(settings) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 HTTP_WAIT = 90.0  # seconds for the published port to answer once the containers are healthy
 # Compose reports web healthy from inside the container; the host port usually answers at the

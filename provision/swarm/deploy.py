@@ -15,7 +15,7 @@ import yaml
 
 from provision.errors import KitError, UsageError
 from provision.stack.context import StackContext
-from provision.stack.runner import Progress, RunReport, Step, StepOutcome, run_steps
+from provision.steps import Progress, RunReport, Step, StepOutcome, run_steps
 from provision.swarm.render import STACK_FILE, STATEFUL_LABEL
 
 FIRST_PHASE = ("postgres", "valkey", "migrate")
