@@ -469,9 +469,9 @@ def rollback(ctx: Any, state: UpgradeState, ops: UpgradeOps) -> RollbackResult:
     except KitError as error:
         return RollbackResult(False, done, f"{what}: {error.line()}")
     except Exception as error:  # the net: the operator still gets the backup's path
-        from provision.steps import _cause_of  # one line, secrets of .env masked
+        from provision.steps import cause_of  # one line, secrets of .env masked
 
-        return RollbackResult(False, done, f"{what}: {_cause_of(error, ctx)}")
+        return RollbackResult(False, done, f"{what}: {cause_of(error, ctx)}")
 
 
 # --- the whole run ---
