@@ -417,8 +417,8 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
     instead (the scratch directory is gone by the time the operator reads it). A refusal is bad
     input (exit 2): only settings reach these files.
     """
-    from provision.compose_check import ComposeRejected, check_compose
     from provision.errors import UsageError
+    from provision.runtime.compose_check import ComposeRejected, check_compose
 
     with tempfile.TemporaryDirectory(prefix="glitchtip-kit-check-") as scratch:
         root = Path(scratch)

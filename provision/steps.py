@@ -133,7 +133,7 @@ def cause_of(error: BaseException, ctx: StepContext) -> str:
     secrets: list[str] = []
     try:
         from provision.envfile import read_env_file
-        from provision.stack.compose import secret_values
+        from provision.runtime.compose import secret_values
 
         secrets = secret_values(read_env_file(ctx.env_path))
     except KitError:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from provision.masking import redact
-from provision.stack.compose import Compose, ComposeResult
+from provision.runtime.compose import Compose, ComposeResult
 
 SCRIPT = Path(__file__).resolve().parent / "ops_fake_compose.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -25,7 +25,7 @@ def fake_compose_fixture(monkeypatch):
     DOCKER_HOST points nowhere: if anything still reached for a real engine, it would fail
     instead of creating containers on the host's engine.
     """
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     def use(state_dir: Path) -> None:
         monkeypatch.setenv("GLITCHTIP_KIT_COMPOSE", str(compose_binary(state_dir)))
@@ -45,7 +45,7 @@ def compose_binary(state_dir: Path) -> Path:
 
 
 class FakeCompose:
-    """The parts of `provision.stack.compose.Compose` backup and restore use."""
+    """The parts of `provision.runtime.compose.Compose` backup and restore use."""
 
     def __init__(self, directory: Path, state_dir: Path, secrets: list[str] = ()) -> None:
         self.directory = Path(directory)

@@ -184,7 +184,7 @@ def test_queue_lengths_reads_every_key_in_one_exec():
     class FakeCompose:
         def run(self, *args, timeout=None):
             self.args = args
-            from provision.stack.compose import ComposeResult
+            from provision.runtime.compose import ComposeResult
 
             return ComposeResult(tuple(args), 0, "3\n0\n", "")
 
@@ -259,8 +259,8 @@ def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
 
 
 def test_compose_config_accepts_both_modes(tmp_path, settings):
-    from provision.compose_binary import compose_command
     from provision.load.compose_file import write_locust
+    from provision.runtime.compose_binary import compose_command
 
     write_locust(settings)
     assert (tmp_path / "compose.locust.yml").stat().st_mode & 0o777 == 0o644

@@ -29,9 +29,9 @@ from provision.envfile import read_env_file, update_env_file
 from provision.errors import KitError
 from provision.monitoring.targets import parse_targets, prometheus_targets
 from provision.render import write_rendered
+from provision.runtime.compose import Compose
+from provision.runtime.engine import ContainerState
 from provision.stack import metrics, start
-from provision.stack.compose import Compose
-from provision.stack.engine import ContainerState
 from provision.stack.status import collect_status, status_lines
 
 pytestmark = pytest.mark.usefixtures("kit_environ")
@@ -336,7 +336,7 @@ def rendered_deployment(tmp_path, yaml_text="compose_project_name: gtkit\nmetric
 
 
 def test_down_only_metrics_removes_them_and_records_metrics_off(tmp_path, monkeypatch):
-    from provision.stack import engine as engine_module
+    from provision.runtime import engine as engine_module
 
     rendered_deployment(tmp_path, "compose_project_name: gtkit\n")
     update_env_file(tmp_path / ".env", {"GLITCHTIP_KIT_METRICS": "true"})  # up --metrics did it
@@ -461,7 +461,7 @@ def test_a_second_up_with_metrics_changes_nothing(tmp_path, monkeypatch):
     from fakeglitchtip import create_superuser, start_fake
 
     from provision.cli import cli
-    from provision.stack import engine as engine_module
+    from provision.runtime import engine as engine_module
 
     glitchtip = start_fake()
     try:

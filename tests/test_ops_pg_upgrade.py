@@ -113,7 +113,7 @@ class Api:
 
 
 class Engine:
-    """The parts of provision.stack.engine.Engine the volume helpers use."""
+    """The parts of provision.runtime.engine.Engine the volume helpers use."""
 
     def __init__(self, volumes):
         self.client = type("Client", (), {})()

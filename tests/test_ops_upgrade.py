@@ -19,7 +19,7 @@ import pytest
 from provision.errors import KitError, UsageError
 from provision.ops import upgrade
 from provision.ops.upgrade_files import FILES, edit_settings_text
-from provision.stack.compose import ComposeResult
+from provision.runtime.compose import ComposeResult
 from provision.stack.context import StackContext
 
 RUNNING = [

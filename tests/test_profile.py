@@ -251,7 +251,7 @@ def test_nothing_to_retire_on_standard_or_a_fresh_minimal(tmp_path):
 
 @pytest.mark.parametrize("major", ["6", "5"])
 def test_minimal_render_passes_a_real_compose_config(tmp_path, major):
-    from provision.compose_check import compose_model
+    from provision.runtime.compose_check import compose_model
 
     args = ("--set", "profile=minimal", "--set", f"glitchtip_major={major}")
     result = run(tmp_path, "render", "--check", *args)

@@ -9,7 +9,7 @@ from test_proxy_steps import a_pem
 from provision.errors import KitError
 from provision.proxy import ca
 from provision.proxy.caddyfile import ROOT_CERT_PATH
-from provision.stack.compose import ComposeResult
+from provision.runtime.compose import ComposeResult
 
 
 def test_one_certificate_is_kept_with_one_final_newline():

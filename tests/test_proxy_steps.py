@@ -16,8 +16,8 @@ from test_stack_steps import FakeCompose, FakeEngine, container, make_ctx, ok, r
 from provision.errors import KitError
 from provision.proxy import ca
 from provision.proxy.caddyfile import ROOT_CERT_PATH
+from provision.runtime.compose import ComposeResult
 from provision.stack import status
-from provision.stack.compose import ComposeResult
 
 LOCAL = {"glitchtip_domain": "https://glitchtip.test", "proxy": "caddy"}
 PUBLIC = {"glitchtip_domain": "https://glitchtip.acme.io"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provision import durability
-from provision.stack.compose import ComposeResult
+from provision.runtime.compose import ComposeResult
 from provision.stack.queue_health import health_lines, judge, parse, read_queue_health
 
 KEYS = ("celery",)

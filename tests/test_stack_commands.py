@@ -129,7 +129,7 @@ def test_partman_refuses_where_partitioning_is_off(runner, tmp_path):
 
 
 def test_status_json(runner, tmp_path, monkeypatch):
-    from provision.stack import engine
+    from provision.runtime import engine
 
     class NoContainers:
         def containers(self, project=None):
@@ -162,8 +162,8 @@ def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, mon
     from test_stack_steps import HASHES, IMAGE_IDS, STACK_SERVICES, FakeCompose, FakeEngine, running
 
     from provision.envfile import read_env_file
-    from provision.stack import engine as engine_module
-    from provision.stack.compose import Compose
+    from provision.runtime import engine as engine_module
+    from provision.runtime.compose import Compose
 
     glitchtip = start_fake()
     try:

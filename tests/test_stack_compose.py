@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from provision.errors import KitError
+from provision.runtime.compose import Compose, secret_values
 from provision.settings import load_settings
-from provision.stack.compose import Compose, secret_values
 
 SECRET = "k" * 12 + "Vq9-zz-secret-key-value-with-enough-length-1234567890"
 PASSWORD = "pg-Password-0123456789"

@@ -10,11 +10,11 @@ import pytest
 
 from provision.envfile import read_env_file
 from provision.errors import KitError
+from provision.runtime.compose import ComposeResult
+from provision.runtime.engine import ContainerState
 from provision.settings import load_settings
 from provision.stack import admin, migrate, partman, preflight, pull, start, status, wrap_up
-from provision.stack.compose import ComposeResult
 from provision.stack.context import StackContext
-from provision.stack.engine import ContainerState
 
 PASSWORD = "Adm1n-pa55word-generated-once"
 

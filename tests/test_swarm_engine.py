@@ -11,10 +11,10 @@ from swarm_fake import FakeSwarm
 
 from provision.envfile import read_env_file, set_env_values
 from provision.errors import KitError
-from provision.stack.compose import secret_values
+from provision.runtime.compose import secret_values
+from provision.runtime.docker import DockerCLI
 from provision.stack.context import StackContext
 from provision.swarm import deploy
-from provision.swarm.docker import DockerCLI
 from provision.swarm.down import remove_stack
 from provision.swarm.render import STACK_FILE
 from provision.swarm.status import collect_swarm_status, swarm_status_lines

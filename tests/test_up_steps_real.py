@@ -19,8 +19,8 @@ from fakeglitchtip import create_superuser, start_fake
 
 from provision.envfile import read_env_file
 from provision.errors import KitError
+from provision.runtime.compose import ComposeResult
 from provision.stack import admin, migrate, project, render_step, up
-from provision.stack.compose import ComposeResult
 from provision.stack.context import StackContext
 from provision.steps import run_steps
 
@@ -239,7 +239,9 @@ def test_render_step_reports_what_compose_refuses_without_its_secrets(tmp_path, 
         f"#!/bin/sh\necho 'service \"web\" has an invalid SECRET_KEY {secret}' >&2\nexit 15\n"
     )
     fake_compose.chmod(0o755)
-    monkeypatch.setattr("provision.compose_check.compose_command", lambda: (str(fake_compose),))
+    monkeypatch.setattr(
+        "provision.runtime.compose_check.compose_command", lambda: (str(fake_compose),)
+    )
     with pytest.raises(KitError) as error:
         render_step.render(make_ctx(tmp_path, RecordingCompose(), web_concurrency="3"))
     line = error.value.line()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from provision.errors import KitError
-from provision.stack.compose import ComposeResult
+from provision.runtime.compose import ComposeResult
 from provision.stack.valkey_aof import enable_aof_in_place
 
 

@@ -44,7 +44,7 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
       provision down --only-metrics --volumes    # also delete Prometheus's and Grafana's data
       provision down --volumes --yes             # deletes every event and user
     """
-    from provision.stack.compose import Compose
+    from provision.runtime.compose import Compose
     from provision.stack.context import load_stack_settings
     from provision.stack.down import refuse_if_pinned_on, stop_metrics, stop_stack
     from provision.stack.status import require_rendered
@@ -65,7 +65,7 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
         return
     require_rendered(settings)
     if only_metrics:
-        from provision.stack.engine import Engine
+        from provision.runtime.engine import Engine
 
         refuse_if_pinned_on(settings)
         if volumes and not yes:

@@ -40,7 +40,7 @@ def logs_command(directory, overrides, service, follow, tail):
       provision logs web --follow
       provision logs --tail 50
     """
-    from provision.stack.compose import Compose
+    from provision.runtime.compose import Compose
     from provision.stack.context import load_stack_settings
     from provision.stack.logs import show_logs
     from provision.stack.status import require_rendered

@@ -20,7 +20,7 @@ def migrate_command(directory, overrides):
     Example:
       provision migrate
     """
-    from provision.stack.compose import Compose
+    from provision.runtime.compose import Compose
     from provision.stack.context import load_stack_settings
     from provision.stack.migrate import run_migrations
     from provision.stack.status import require_rendered

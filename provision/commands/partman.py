@@ -24,7 +24,7 @@ def partman_command(directory, overrides):
       provision partman
     """
     from provision.errors import UsageError
-    from provision.stack.compose import Compose, uses_partman
+    from provision.runtime.compose import Compose, uses_partman
     from provision.stack.context import load_stack_settings
     from provision.stack.partman import run_partman
     from provision.stack.status import require_rendered

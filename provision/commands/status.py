@@ -31,8 +31,8 @@ def status_command(directory, overrides, target, as_json, check):
     """
     import json
 
+    from provision.runtime.engine import Engine
     from provision.stack.context import load_stack_settings
-    from provision.stack.engine import Engine
     from provision.stack.status import collect_status, status_lines
 
     if target is not None:
@@ -45,7 +45,7 @@ def status_command(directory, overrides, target, as_json, check):
         status = collect_swarm_status(settings, _swarm_docker(settings))
         lines = swarm_status_lines
     else:
-        from provision.stack.compose import Compose
+        from provision.runtime.compose import Compose
         from provision.stack.queue_health import queue_reader
 
         reader = queue_reader(settings, Compose.for_settings(settings))
@@ -65,7 +65,7 @@ def _swarm_docker(settings):
     from pathlib import Path
 
     from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
+    from provision.runtime.compose import secret_values
+    from provision.runtime.docker import DockerCLI
 
     return DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))

@@ -70,7 +70,7 @@ class Deployment:
     """The stack a load run talks to: settings, its Compose, the Locust project's Compose."""
 
     settings: Any
-    stack: Any  # provision.stack.compose.Compose of compose.yml
+    stack: Any  # provision.runtime.compose.Compose of compose.yml
     locust: Any  # Compose of compose.locust.yml (project <name>-locust)
 
 
@@ -81,7 +81,7 @@ def deployment(
 ) -> Deployment:
     """Load the settings and build both Compose handles (nothing runs yet)."""
     from provision.load.compose_file import LOCUST_FILE
-    from provision.stack.compose import Compose
+    from provision.runtime.compose import Compose
     from provision.stack.context import load_stack_settings
 
     settings = load_stack_settings(Path(directory), overrides, environ)
@@ -375,7 +375,7 @@ def run_load(
 
         def backlog() -> int:
             if settings.external_valkey:  # not a service of the stack: ask it from outside
-                from provision.stack.engine import Engine
+                from provision.runtime.engine import Engine
 
                 return sum(measure.external_queue_lengths(Engine(), settings, keys).values())
             return sum(measure.queue_lengths(dep.stack, keys).values())

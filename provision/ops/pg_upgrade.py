@@ -77,7 +77,7 @@ def restore_database(ctx: Any, archive: Path, progress: Callable[[str], None]) -
     """
     from provision.ops import database
     from provision.ops.manifest import DATABASE, human_size, open_member, read_manifest
-    from provision.ops.streams import stream_in
+    from provision.runtime.streams import stream_in
 
     manifest = read_manifest(archive)
     member = manifest.members[DATABASE]

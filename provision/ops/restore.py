@@ -259,7 +259,7 @@ def _replace(
     from provision.ops import database
     from provision.ops.backup import _Progress
     from provision.ops.restore_files import apply_files
-    from provision.ops.streams import stream_in
+    from provision.runtime.streams import stream_in
 
     say = progress or (lambda _text: None)
     compose = ctx.compose()

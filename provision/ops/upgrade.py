@@ -226,7 +226,7 @@ def current_state(ctx: Any, ops: UpgradeOps) -> Current:
     """What runs now: the settings of record, the Postgres server's major, GlitchTip's version."""
     from provision.envfile import read_env_file
     from provision.ops import database
-    from provision.stack.compose import uses_partman
+    from provision.runtime.compose import uses_partman
 
     settings = ctx.load_settings()
     from provision.profiles import is_minimal

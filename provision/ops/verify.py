@@ -531,8 +531,8 @@ def _swarm_services(settings: Any) -> str:
     from pathlib import Path
 
     from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
+    from provision.runtime.compose import secret_values
+    from provision.runtime.docker import DockerCLI
     from provision.swarm.services import job_state, stack_services
 
     docker = DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))

@@ -80,7 +80,7 @@ class StackContext:
             if self.engine_factory is not None:
                 self._engine = self.engine_factory()
             else:
-                from provision.stack.engine import Engine
+                from provision.runtime.engine import Engine
 
                 self._engine = Engine()
         return self._engine
@@ -90,7 +90,7 @@ class StackContext:
         settings = self.load_settings()
         if self.compose_factory is not None:
             return self.compose_factory(settings)
-        from provision.stack.compose import Compose
+        from provision.runtime.compose import Compose
 
         return Compose.for_settings(settings, command=self.compose_command)
 

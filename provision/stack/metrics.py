@@ -80,7 +80,7 @@ def metrics(ctx: StackContext) -> StepOutcome:
     if not settings.metrics:
         if not leftovers(ctx):
             return StepOutcome("metrics off (`provision up --metrics` adds them)", changed=False)
-        from provision.stack.compose import Compose
+        from provision.runtime.compose import Compose
 
         compose = Compose.for_settings(settings, command=ctx.compose_command, metrics=True)
         return StepOutcome(remove_metrics(compose, metrics_services(settings)), changed=True)

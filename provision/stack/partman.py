@@ -17,7 +17,7 @@ from typing import Any
 
 from provision import partman_sql
 from provision.errors import KitError
-from provision.stack.compose import uses_partman
+from provision.runtime.compose import uses_partman
 from provision.stack.context import StackContext
 from provision.steps import StepOutcome
 

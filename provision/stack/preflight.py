@@ -146,7 +146,7 @@ def preflight(
     database and Valkey when the settings name them (they answer; Postgres is new enough).
     Changes nothing, except pulling the image a probe runs in when it is missing."""
     if compose_version is None:
-        from provision.compose_binary import compose_version as compose_version_default
+        from provision.runtime.compose_binary import compose_version as compose_version_default
 
         compose_version = compose_version_default
     settings = ctx.load_settings()  # a SettingsError names the bad setting

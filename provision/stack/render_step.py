@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provision.monitoring.files import MONITORING_DIR
-from provision.stack.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
+from provision.runtime.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
 from provision.stack.context import StackContext
 from provision.steps import StepOutcome
 
@@ -47,8 +47,8 @@ def written_names(directory: Path, written: list[Path]) -> list[str]:
 
 def render(ctx: StackContext) -> StepOutcome:
     """Write the rendered files (only those whose content changed) and validate them."""
-    from provision.compose_check import check_compose
     from provision.render import write_rendered
+    from provision.runtime.compose_check import check_compose
     from provision.stack.metrics import remember_token
 
     settings = ctx.load_settings()

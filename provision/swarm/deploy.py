@@ -37,8 +37,8 @@ def docker_for(ctx: StackContext) -> Any:
     docker = ctx.results.get("docker")
     if docker is None:
         from provision.envfile import read_env_file
-        from provision.stack.compose import secret_values
-        from provision.swarm.docker import DockerCLI
+        from provision.runtime.compose import secret_values
+        from provision.runtime.docker import DockerCLI
 
         docker = DockerCLI(secret_values(read_env_file(ctx.env_path)))
         ctx.results["docker"] = docker

@@ -24,8 +24,8 @@ def interpolation_env(directory: Path) -> dict[str, str]:
 def validate_stack(settings, docker=None) -> str:
     """'valid (...)' when the stack loader accepts the file; a `KitError` with its complaint."""
     from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
+    from provision.runtime.compose import secret_values
+    from provision.runtime.docker import DockerCLI
 
     directory = Path(settings.directory)
     secrets = secret_values(read_env_file(directory / ".env"))
@@ -35,7 +35,7 @@ def validate_stack(settings, docker=None) -> str:
     result = docker.run("stack", "config", "--compose-file", path, env=env, timeout=60)
     how = "docker stack config"
     if not result.ok and "unknown command" in result.last_lines().lower():
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         how = "compose config"
         argv = [*compose_command(), "-f", path, "config", "--quiet"]

@@ -123,7 +123,7 @@ class Compose:
     @property
     def command(self) -> tuple[str, ...]:
         if self._command is None:
-            from provision.compose_binary import compose_command
+            from provision.runtime.compose_binary import compose_command
 
             self._command = compose_command()
         return self._command
