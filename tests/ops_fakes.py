@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from provision.masking import redact
-from provision.runtime.compose import Compose, ComposeResult
+from provision.runtime.compose import Compose
+from provision.runtime.process import ProcessResult
 
 SCRIPT = Path(__file__).resolve().parent / "ops_fake_compose.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -76,16 +77,16 @@ class FakeCompose:
     # the real one: the child's environment without what the deployment's .env defines
     child_env = Compose.child_env
 
-    def run(self, *args: str, env=None, timeout=None) -> ComposeResult:
+    def run(self, *args: str, env=None, timeout=None) -> ProcessResult:
         if args[:1] == ("config",):
             document = {"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}
-            return ComposeResult(tuple(args), 0, json.dumps(document), "")
+            return ProcessResult(tuple(args), 0, json.dumps(document), "")
         done = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=60)
-        return ComposeResult(
+        return ProcessResult(
             tuple(args), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
         )
 
-    def stream(self, *args: str, on_line, env=None, timeout=None) -> ComposeResult:
+    def stream(self, *args: str, on_line, env=None, timeout=None) -> ProcessResult:
         result = self.run(*args)
         for line in result.output.splitlines():
             on_line(line)

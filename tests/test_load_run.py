@@ -184,9 +184,9 @@ def test_queue_lengths_reads_every_key_in_one_exec():
     class FakeCompose:
         def run(self, *args, timeout=None):
             self.args = args
-            from provision.runtime.compose import ComposeResult
+            from provision.runtime.process import ProcessResult
 
-            return ComposeResult(tuple(args), 0, "3\n0\n", "")
+            return ProcessResult(tuple(args), 0, "3\n0\n", "")
 
     compose = FakeCompose()
     assert measure.queue_lengths(compose, ("{vt}:q:ingest", "{vt}:q:default")) == {

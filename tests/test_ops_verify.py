@@ -66,11 +66,11 @@ class QuietQueue:
     """`compose exec valkey` answering a drained queue: nothing waiting, unacked or failed."""
 
     def run(self, *argv, timeout=None):
-        from provision.runtime.compose import ComposeResult
+        from provision.runtime.process import ProcessResult
 
         keys = argv[argv.index("-c") + 3 :]  # sh -c SCRIPT sh KEY...: LLEN of each first
         values = ["0"] * len(keys) + ["0", "none", "0", "1048576", "268435456", "1700000000"]
-        return ComposeResult(tuple(argv), 0, "\n".join(values) + "\n", "")
+        return ProcessResult(tuple(argv), 0, "\n".join(values) + "\n", "")
 
 
 def context(directory, containers=HEALTHY):

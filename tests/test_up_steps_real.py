@@ -19,7 +19,7 @@ from fakeglitchtip import create_superuser, start_fake
 
 from provision.envfile import read_env_file
 from provision.errors import KitError
-from provision.runtime.compose import ComposeResult
+from provision.runtime.process import ProcessResult
 from provision.stack import admin, migrate, project, render_step, up
 from provision.stack.context import StackContext
 from provision.steps import run_steps
@@ -30,8 +30,8 @@ MIGRATE_DONE = [{"Service": "migrate", "State": "exited", "ExitCode": 0}]
 ADMIN = "admin@example.com"
 
 
-def result(stdout: str = "", code: int = 0) -> ComposeResult:
-    return ComposeResult(("compose",), code, stdout, "")
+def result(stdout: str = "", code: int = 0) -> ProcessResult:
+    return ProcessResult(("compose",), code, stdout, "")
 
 
 class RecordingCompose:

@@ -12,11 +12,11 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import KitError, UsageError
 from provision.masking import redact
+from provision.runtime.process import ProcessResult
 
 COMPOSE_FILE = "compose.yml"
 PARTMAN_FILE = "compose.part.yml"
@@ -57,29 +57,6 @@ def _dsn_key(directory: Path) -> list[str]:
         return [parse_dsn(value).public_key] if value else []
     except KitError:
         return []
-
-
-@dataclass(frozen=True)
-class ComposeResult:
-    """What a compose call returned; `output` is stdout and stderr, already redacted."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def output(self) -> str:
-        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
-
-    def last_lines(self, count: int = 5) -> str:
-        """The last `count` non-empty output lines joined by ' | ': for one-line error causes."""
-        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
-        return " | ".join(lines[-count:])
 
 
 class Compose:
@@ -173,7 +150,7 @@ class Compose:
         *args: str,
         env: Mapping[str, str] | None = None,
         timeout: float | None = 600,
-    ) -> ComposeResult:
+    ) -> ProcessResult:
         """Run `compose ARGS`, capture and redact its output; never raises on a non-zero exit."""
         argv = self.argv(*args)
         try:
@@ -193,7 +170,7 @@ class Compose:
             ) from None
         except OSError as exc:
             raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        return ComposeResult(
+        return ProcessResult(
             tuple(argv), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
         )
 
@@ -203,7 +180,7 @@ class Compose:
         on_line: Callable[[str], None],
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> ComposeResult:
+    ) -> ProcessResult:
         """Run `compose ARGS`, handing each redacted output line to `on_line` as it comes."""
         argv = self.argv(*args)
         lines: list[str] = []
@@ -231,7 +208,7 @@ class Compose:
             process.kill()
             process.wait()
             raise
-        return ComposeResult(tuple(argv), returncode, "\n".join(lines), "")
+        return ProcessResult(tuple(argv), returncode, "\n".join(lines), "")
 
     def services(self) -> dict[str, dict]:
         """The services of the rendered files as `compose config` resolves them."""

@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import KitError
 from provision.masking import redact
+from provision.runtime.process import ProcessResult
 
 # argv, stdin text, environment, timeout -> (exit status, stdout, stderr)
 Runner = Callable[[Sequence[str], "str | None", Mapping[str, str], float], tuple[int, str, str]]
@@ -45,26 +45,6 @@ def subprocess_runner(
     return done.returncode, done.stdout, done.stderr
 
 
-@dataclass(frozen=True)
-class DockerResult:
-    """What a docker call returned, already redacted."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def last_lines(self, count: int = 3) -> str:
-        """The last `count` non-empty lines of stderr (else stdout), joined by ' | '."""
-        text = self.stderr.strip() or self.stdout.strip()
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return " | ".join(lines[-count:]) or "no output"
-
-
 class DockerCLI:
     """`docker` with the deployment's secrets redacted from its output."""
 
@@ -84,19 +64,19 @@ class DockerCLI:
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float = 120,
-    ) -> DockerResult:
+    ) -> ProcessResult:
         """`docker ARGS`; never raises on a non-zero exit (the caller decides)."""
         argv = (*self.command, *args)
         environment = dict(os.environ)
         environment.update(env or {})
         code, out, err = self.runner(argv, stdin, environment, timeout)
-        return DockerResult(argv, code, redact(out, self.secrets), redact(err, self.secrets))
+        return ProcessResult(argv, code, redact(out, self.secrets), redact(err, self.secrets))
 
-    def check(self, *args: str, fix: str, **kwargs: Any) -> DockerResult:
+    def check(self, *args: str, fix: str, **kwargs: Any) -> ProcessResult:
         """`docker ARGS`, raising a one-line `KitError` with `fix` when it fails."""
         result = self.run(*args, **kwargs)
         if not result.ok:
-            raise KitError(f"`docker {' '.join(args[:2])}` failed: {result.last_lines()}", fix)
+            raise KitError(f"`docker {' '.join(args[:2])}` failed: {result.error_lines()}", fix)
         return result
 
     def json_lines(self, *args: str, fix: str) -> list[dict[str, Any]]:

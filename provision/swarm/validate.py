@@ -34,7 +34,7 @@ def validate_stack(settings, docker=None) -> str:
     env = interpolation_env(directory)
     result = docker.run("stack", "config", "--compose-file", path, env=env, timeout=60)
     how = "docker stack config"
-    if not result.ok and "unknown command" in result.last_lines().lower():
+    if not result.ok and "unknown command" in result.error_lines().lower():
         from provision.runtime.compose_binary import compose_command
 
         how = "compose config"
@@ -42,7 +42,7 @@ def validate_stack(settings, docker=None) -> str:
         result = DockerCLI(secrets, command=argv[:1]).run(*argv[1:], env=env, timeout=60)
     if not result.ok:
         raise KitError(
-            f"{STACK_FILE} is not a valid stack file ({how}): {result.last_lines(2)}",
+            f"{STACK_FILE} is not a valid stack file ({how}): {result.error_lines(2)}",
             "a setting produced a value the stack loader refuses: check `provision config`",
         )
     if any(secret in result.stdout for secret in secrets):
