@@ -110,7 +110,7 @@ def _pull_image(ctx: Any, image: str, note: Callable[[str], None]) -> None:
         return
     note(f"pulling {image}")
     try:
-        engine._call(engine.client.api.pull, image)
+        engine.pull(image)
     except KitError as error:
         raise KitError(
             f"cannot pull image {image} ({error.message})",
@@ -136,15 +136,12 @@ def _start_postgres(ctx: Any) -> int:
 
 
 def _volume_exists(ctx: Any, name: str) -> bool:
-    from provision.ops.pg_upgrade import volume_exists
-
-    return volume_exists(ctx.engine(), name)
+    return ctx.engine().volume_exists(name)
 
 
 def _remove_volume(ctx: Any, name: str) -> None:
-    from provision.ops.pg_upgrade import remove_volume
-
-    remove_volume(ctx.engine(), name)
+    """Remove a new, unused volume of a failed upgrade; absent is fine."""
+    ctx.engine().remove_volume(name)
 
 
 def default_ops() -> UpgradeOps:
@@ -312,8 +309,7 @@ def _state(ctx: Any) -> UpgradeState:
 
 def _reload(ctx: Any) -> None:
     """Forget the settings and services read so far: the files just changed."""
-    ctx.settings = None
-    ctx._services = None
+    ctx.files_changed()
 
 
 def step_pull(ctx: Any, ops: UpgradeOps) -> str:

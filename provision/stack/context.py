@@ -94,6 +94,12 @@ class StackContext:
 
         return Compose.for_settings(settings, command=self.compose_command)
 
+    def files_changed(self) -> None:
+        """Forget the settings and services read so far: the deployment's files just changed
+        (a restore or an upgrade wrote them), so the next read sees the new ones."""
+        self.settings = None
+        self._services = None
+
     def services(self) -> dict[str, dict]:
         """The services of the rendered files, asked of Compose once per run.
 
