@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from provision import durability, majors, partman_sql, profiles, secret_files
+from provision.deployment import COMPOSE_FILE, ENV_FILE, METRICS_FILE, PART_FILE, compose_files
 from provision.envfile import (
     format_value,
     parse_env,
@@ -46,10 +47,6 @@ from provision.settings import Settings, recorded_values
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-COMPOSE_FILE = "compose.yml"
-PART_FILE = "compose.part.yml"
-METRICS_FILE = "compose.metrics.yml"
-ENV_FILE = ".env"
 LOCK_KEY = "GLITCHTIP_KIT_ADVANCED_PARTITIONING"
 METRICS_KEY = "GLITCHTIP_KIT_METRICS"
 COMPOSE_FILES = (COMPOSE_FILE, PART_FILE, METRICS_FILE)
@@ -175,16 +172,6 @@ def exporter_probe() -> str:
     )
 
 
-def compose_files_for(settings: Settings) -> list[str]:
-    """The compose files of this deployment, in `-f` order (also .env's COMPOSE_FILE)."""
-    files = [COMPOSE_FILE]
-    if settings.advanced_partitioning:
-        files.append(PART_FILE)
-    if settings.metrics:
-        files.append(METRICS_FILE)
-    return files
-
-
 SECRET_ORDER = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
 
 
@@ -195,7 +182,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
         values["GRAFANA_ADMIN_PASSWORD"] = secrets["GRAFANA_ADMIN_PASSWORD"]
     values["EMAIL_URL"] = settings.email_url
     values.update(external_values(settings))
-    values["COMPOSE_FILE"] = ":".join(compose_files_for(settings))
+    values["COMPOSE_FILE"] = ":".join(compose_files(settings))
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     values.update(tuning_values(settings))

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from provision import limits
+from provision.deployment import compose_files as compose_files_for
 from provision.load.compose_file import LOCUST_FILE, render_locust
-from provision.render import compose_files_for, render_files
+from provision.render import render_files
 from provision.settings import Invalid, load_settings, parse_image
 
 pytestmark = pytest.mark.usefixtures("kit_environ")

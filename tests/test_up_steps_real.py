@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fakeglitchtip import create_superuser, start_fake
 
+from provision.deployment import compose_files
 from provision.envfile import read_env_file
 from provision.errors import KitError
 from provision.runtime.process import ProcessResult
@@ -218,7 +219,7 @@ def test_render_step_validates_with_compose_and_names_the_files(tmp_path):
     ctx = make_ctx(tmp_path, RecordingCompose(), glitchtip_major="5", advanced_partitioning="true")
     outcome = render_step.render(ctx)
     assert outcome.detail.endswith("; compose.yml + compose.part.yml valid")
-    assert render_step.compose_files(ctx.load_settings()) == ["compose.yml", "compose.part.yml"]
+    assert compose_files(ctx.load_settings()) == ["compose.yml", "compose.part.yml"]
     again = render_step.render(
         make_ctx(tmp_path, RecordingCompose(), glitchtip_major="5", advanced_partitioning="true")
     )
@@ -226,7 +227,7 @@ def test_render_step_validates_with_compose_and_names_the_files(tmp_path):
         "rendered files and .env unchanged; compose.yml + compose.part.yml valid"
     )
     plain = make_ctx(tmp_path / "six", RecordingCompose())
-    assert render_step.compose_files(plain.load_settings()) == ["compose.yml"]
+    assert compose_files(plain.load_settings()) == ["compose.yml"]
 
 
 def test_render_step_reports_what_compose_refuses_without_its_secrets(tmp_path, monkeypatch):

@@ -36,8 +36,9 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     import os
     from pathlib import Path
 
+    from provision.deployment import load_settings
     from provision.errors import UsageError
-    from provision.stack.context import StackContext, load_stack_settings
+    from provision.stack.context import StackContext
     from provision.swarm.deploy import docker_for, swarm_info
     from provision.swarm.render import write_stack
     from provision.swarm.scale import (
@@ -49,7 +50,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     from provision.swarm.services import wait_converged
 
     wanted = parse_counts(counts)
-    settings = load_stack_settings(directory, overrides)
+    settings = load_settings(directory, overrides)
     if settings.target != "swarm":
         raise UsageError(
             f"scale needs target swarm (this deployment's target is {settings.target})",
@@ -60,7 +61,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     nodes = swarm_info(docker).get("Nodes", 1)
     refuse_host_overcommit(settings, wanted, nodes)
     record_counts(Path(directory), settings, wanted)
-    settings = load_stack_settings(directory, overrides)
+    settings = load_settings(directory, overrides)
     write_stack(settings)
     stack = settings.compose_project_name
     docker.check(

@@ -31,24 +31,24 @@ def status_command(directory, overrides, target, as_json, check):
     """
     import json
 
+    from provision.deployment import Deployment
     from provision.runtime.engine import Engine
-    from provision.stack.context import load_stack_settings
     from provision.stack.status import collect_status, status_lines
 
     if target is not None:
         overrides = {**overrides, "target": target}
-    settings = load_stack_settings(directory, overrides)
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
     refuse_kubernetes(settings.target, "status")
     if settings.target == "swarm":
         from provision.swarm.status import collect_swarm_status, swarm_status_lines
 
-        status = collect_swarm_status(settings, _swarm_docker(settings))
+        status = collect_swarm_status(settings, dep.docker())
         lines = swarm_status_lines
     else:
-        from provision.runtime.compose import Compose
         from provision.stack.queue_health import queue_reader
 
-        reader = queue_reader(settings, Compose.for_settings(settings))
+        reader = queue_reader(settings, dep.compose())
         status = collect_status(settings, Engine(), read_queue=reader)
         lines = status_lines
     if as_json:
@@ -58,14 +58,3 @@ def status_command(directory, overrides, target, as_json, check):
             click.echo(line)
     if check and not status["up"]:
         raise click.exceptions.Exit(3)
-
-
-def _swarm_docker(settings):
-    """The docker CLI with the deployment's secrets redacted from its output."""
-    from pathlib import Path
-
-    from provision.envfile import read_env_file
-    from provision.runtime.compose import secret_values
-    from provision.runtime.docker import DockerCLI
-
-    return DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))

@@ -122,11 +122,11 @@ def up_command(
 
 def _run(ctx, progress):
     """The steps for the deployment's target: one Compose host, or a Swarm stack."""
+    from provision.deployment import load_settings
     from provision.errors import KitError, UsageError
-    from provision.stack.context import load_stack_settings
 
     try:
-        target = load_stack_settings(ctx.directory, ctx.overrides, ctx.environ).target
+        target = load_settings(ctx.directory, ctx.overrides, ctx.environ).target
     except KitError:
         target = "compose"  # the preflight step reports the bad setting with its fix
     if target == "kubernetes":

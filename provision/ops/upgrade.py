@@ -221,9 +221,9 @@ def postgres_volume_name(compose: Any) -> str | None:
 
 def current_state(ctx: Any, ops: UpgradeOps) -> Current:
     """What runs now: the settings of record, the Postgres server's major, GlitchTip's version."""
+    from provision.deployment import uses_partman
     from provision.envfile import read_env_file
     from provision.ops import database
-    from provision.runtime.compose import uses_partman
 
     settings = ctx.load_settings()
     from provision.profiles import is_minimal

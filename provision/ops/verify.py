@@ -528,14 +528,11 @@ def check_line(check: Check) -> str:
 def _swarm_services(settings: Any) -> str:
     """The Swarm stack's services: every replica running (Swarm counts a task only once its
     healthcheck passes), no update in flight, the migrate job complete."""
-    from pathlib import Path
 
-    from provision.envfile import read_env_file
-    from provision.runtime.compose import secret_values
-    from provision.runtime.docker import DockerCLI
+    from provision.deployment import Deployment
     from provision.swarm.services import job_state, stack_services
 
-    docker = DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))
+    docker = Deployment(settings).docker()
     stack = settings.compose_project_name
     services = stack_services(docker, stack)
     if not services:

@@ -1,8 +1,9 @@
 """Run Compose with the kit's files and project name, and keep secrets out of what it prints.
 
-Every compose call of the kit goes through `Compose`: it adds `-f compose.yml [-f
-compose.part.yml] --project-name NAME`, runs in the settings directory, captures the output and
-scrubs every secret value of `.env` from it before anyone sees it. Secrets meant for a container
+Every compose call of the kit goes through `Compose`: it adds the deployment's `-f` files
+(`provision.deployment` decides which) and `--project-name NAME`, runs in the settings
+directory, captures the output and scrubs every secret value it was given (the deployment's)
+from it before anyone sees it. Secrets meant for a container
 (the admin password) travel in the child's environment, never on its command line.
 """
 
@@ -17,10 +18,6 @@ from pathlib import Path
 from provision.errors import KitError, UsageError
 from provision.masking import redact
 from provision.runtime.process import ProcessResult
-
-COMPOSE_FILE = "compose.yml"
-PARTMAN_FILE = "compose.part.yml"
-METRICS_FILE = "compose.metrics.yml"
 
 # .env keys whose values are secrets; anything long enough to be a generated secret is too.
 _SECRET_KEY_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$|DSN|CREDENTIAL", re.IGNORECASE)
@@ -44,21 +41,6 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     return found
 
 
-def _dsn_key(directory: Path) -> list[str]:
-    """The public key of the DSN in `.glitchtiprc`: GlitchTip's access log shows it as
-    `sentry_key=...`, and only the DSN output itself should reveal it."""
-    from provision.dsn import RC_NAME, parse_dsn, read_rc_dsn
-
-    rc = directory / RC_NAME
-    if not rc.is_file():
-        return []
-    try:
-        value = read_rc_dsn(rc)
-        return [parse_dsn(value).public_key] if value else []
-    except KitError:
-        return []
-
-
 class Compose:
     """Compose bound to one deployment: its directory, files and project name."""
 
@@ -66,7 +48,7 @@ class Compose:
         self,
         directory: Path,
         project_name: str,
-        files: Sequence[str] = (COMPOSE_FILE,),
+        files: Sequence[str] = ("compose.yml",),
         secrets: Iterable[str] = (),
         command: Sequence[str] | None = None,
     ) -> None:
@@ -75,27 +57,6 @@ class Compose:
         self.files = tuple(files)
         self.secrets = [s for s in secrets if s]
         self._command = tuple(command) if command else None
-
-    @classmethod
-    def for_settings(
-        cls, settings, command: Sequence[str] | None = None, metrics: bool | None = None
-    ) -> Compose:
-        """The Compose of a loaded `Settings`: its directory, files and project name.
-
-        compose.metrics.yml is included when the `metrics` setting is on, or when `metrics` is
-        True (to remove the metrics services of a deployment that just turned them off)."""
-        from provision.envfile import read_env_file
-
-        directory = Path(settings.directory)
-        files = [COMPOSE_FILE]
-        if uses_partman(settings) and (directory / PARTMAN_FILE).exists():
-            files.append(PARTMAN_FILE)
-        wanted = getattr(settings, "metrics", False) if metrics is None else metrics
-        if wanted and (directory / METRICS_FILE).exists():
-            files.append(METRICS_FILE)
-        env = read_env_file(directory / ".env")
-        secrets = [*secret_values(env), *_dsn_key(directory)]
-        return cls(directory, settings.compose_project_name, files, secrets, command)
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -260,10 +221,3 @@ class Compose:
         if text.startswith("["):  # Compose < 2.21 prints one array
             return json.loads(text)
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def uses_partman(settings) -> bool:
-    """Whether this deployment runs GlitchTip 5's pg_partman advanced partitioning."""
-    major = getattr(settings, "major", None)
-    supported = getattr(major, "supports_partman", settings.glitchtip_major == 5)
-    return bool(settings.advanced_partitioning and supported)

@@ -80,9 +80,8 @@ def metrics(ctx: StackContext) -> StepOutcome:
     if not settings.metrics:
         if not leftovers(ctx):
             return StepOutcome("metrics off (`provision up --metrics` adds them)", changed=False)
-        from provision.runtime.compose import Compose
 
-        compose = Compose.for_settings(settings, command=ctx.compose_command, metrics=True)
+        compose = ctx.deployment().compose(metrics=True)
         return StepOutcome(remove_metrics(compose, metrics_services(settings)), changed=True)
     token = read_env_file(ctx.env_path).get(TOKEN_KEY)
     if not token:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from provision import partman_sql
+from provision.deployment import uses_partman
 from provision.errors import KitError
-from provision.runtime.compose import uses_partman
 from provision.stack.context import StackContext
 from provision.steps import StepOutcome
 

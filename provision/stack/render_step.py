@@ -8,20 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from provision.deployment import compose_files
 from provision.monitoring.files import MONITORING_DIR
-from provision.runtime.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
 from provision.stack.context import StackContext
 from provision.steps import StepOutcome
-
-
-def compose_files(settings) -> list[str]:
-    """The compose files this deployment runs with, in `-f` order."""
-    files = [COMPOSE_FILE]
-    if uses_partman(settings):
-        files.append(PARTMAN_FILE)
-    if getattr(settings, "metrics", False):
-        files.append(METRICS_FILE)
-    return files
 
 
 def written_names(directory: Path, written: list[Path]) -> list[str]:

@@ -36,11 +36,7 @@ def docker_for(ctx: StackContext) -> Any:
     """The `DockerCLI` of this run (a fake from `ctx.results['docker']` in tests)."""
     docker = ctx.results.get("docker")
     if docker is None:
-        from provision.envfile import read_env_file
-        from provision.runtime.compose import secret_values
-        from provision.runtime.docker import DockerCLI
-
-        docker = DockerCLI(secret_values(read_env_file(ctx.env_path)))
+        docker = ctx.deployment().docker()
         ctx.results["docker"] = docker
     return docker
 

@@ -23,13 +23,13 @@ def interpolation_env(directory: Path) -> dict[str, str]:
 
 def validate_stack(settings, docker=None) -> str:
     """'valid (...)' when the stack loader accepts the file; a `KitError` with its complaint."""
-    from provision.envfile import read_env_file
-    from provision.runtime.compose import secret_values
+    from provision.deployment import Deployment
     from provision.runtime.docker import DockerCLI
 
-    directory = Path(settings.directory)
-    secrets = secret_values(read_env_file(directory / ".env"))
-    docker = docker or DockerCLI(secrets)
+    deployment = Deployment(settings)
+    directory = deployment.directory
+    secrets = deployment.secrets()
+    docker = docker or deployment.docker()
     path = str(directory / STACK_FILE)
     env = interpolation_env(directory)
     result = docker.run("stack", "config", "--compose-file", path, env=env, timeout=60)
