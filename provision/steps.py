@@ -191,7 +191,7 @@ def run_steps(steps: list[Step], ctx: StepContext, progress: Progress | None = N
     return report
 
 
-def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
+def report_document(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The machine-readable form of a run: steps, timings, the error and the results."""
     document: dict[str, Any] = {
         "ok": report.ok,
@@ -207,4 +207,9 @@ def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
         }
     if extra:
         document.update(extra)
-    return json.dumps(document, indent=2, sort_keys=False)
+    return document
+
+
+def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
+    """`report_document` as the JSON text `provision up --json` prints."""
+    return json.dumps(report_document(report, extra), indent=2)

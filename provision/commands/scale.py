@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("scale")
@@ -18,7 +18,7 @@ from provision.commands.options import dir_option, settings_options
     show_default=True,
     help="Seconds to wait for the new replicas to run and be healthy.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the services afterwards as JSON.")
+@json_option("the services afterwards")
 def scale_command(counts, directory, overrides, wait_timeout, as_json):
     """Run COUNT web or worker tasks of the Swarm stack (`--target swarm`).
 
@@ -32,7 +32,6 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
       provision scale web=2 worker=2
       provision scale worker=4 --json
     """
-    import json
     import os
     from pathlib import Path
 
@@ -71,7 +70,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     note = (lambda line: None) if as_json else (lambda line: click.echo(f"  {line}"))
     states = wait_converged(docker, stack, tuple(sorted(wanted)), float(wait_timeout), note)
     if as_json:
-        click.echo(json.dumps([state.as_dict() for state in states], indent=2))
+        echo_json([state.as_dict() for state in states])
         return
     for state in states:
         click.echo(f"{state.service}: {state.running}/{state.desired} running")

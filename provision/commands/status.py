@@ -6,6 +6,8 @@ import click
 
 from provision.commands.options import (
     dir_option,
+    echo_json,
+    json_option,
     refuse_kubernetes,
     settings_options,
     target_option,
@@ -16,7 +18,7 @@ from provision.commands.options import (
 @dir_option
 @settings_options
 @target_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option("the status")
 @click.option("--check", is_flag=True, help="Exit 3 unless everything is up and healthy.")
 def status_command(directory, overrides, target, as_json, check):
     """Show each container (state, health, ports) and GlitchTip's answers.
@@ -29,7 +31,6 @@ def status_command(directory, overrides, target, as_json, check):
       provision status
       provision status --check --json   # exit 3 unless all is up, for monitoring
     """
-    import json
 
     from provision.deployment import Deployment
     from provision.runtime.engine import Engine
@@ -52,7 +53,7 @@ def status_command(directory, overrides, target, as_json, check):
         status = collect_status(settings, Engine(), read_queue=reader)
         lines = status_lines
     if as_json:
-        click.echo(json.dumps(status, indent=2))
+        echo_json(status)
     else:
         for line in lines(status):
             click.echo(line)
