@@ -130,8 +130,8 @@ def test_load_needs_only_the_minimal_services(tmp_path):
             {"Service": "web", "State": "running"},
         ]
     )
-    require_stack(SimpleNamespace(settings=settings, stack=stack))  # no worker, no valkey: fine
-    standard = SimpleNamespace(settings=settings_for(tmp_path), stack=stack)
+    require_stack(SimpleNamespace(settings=settings, compose=lambda: stack))  # no worker/valkey: ok
+    standard = SimpleNamespace(settings=settings_for(tmp_path), compose=lambda: stack)
     with pytest.raises(KitError, match="worker missing"):
         require_stack(standard)
 
