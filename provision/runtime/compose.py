@@ -17,7 +17,11 @@ from pathlib import Path
 
 from provision.errors import KitError, UsageError
 from provision.masking import redact
+from provision.runtime import process
 from provision.runtime.process import ProcessResult
+
+# A Compose that cannot run: the program and the fix.
+COMPOSE_MISSING = ("compose", "install Compose v2")
 
 # .env keys whose values are secrets; anything long enough to be a generated secret is too.
 _SECRET_KEY_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$|DSN|CREDENTIAL", re.IGNORECASE)
@@ -114,26 +118,16 @@ class Compose:
     ) -> ProcessResult:
         """Run `compose ARGS`, capture and redact its output; never raises on a non-zero exit."""
         argv = self.argv(*args)
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=self.directory,
-                env=self.child_env(env),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            raise KitError(
-                f"`compose {' '.join(args[:2])}` did not finish within {timeout:.0f} s",
-                "check the engine with `provision status` and `provision logs`",
-            ) from None
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        return ProcessResult(
-            tuple(argv), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
+        code, out, err = process.run(
+            argv,
+            what=f"compose {' '.join(args[:2])}",
+            timeout=timeout,
+            missing=COMPOSE_MISSING,
+            hang_fix="check the engine with `provision status` and `provision logs`",
+            cwd=self.directory,
+            env=self.child_env(env),
         )
+        return ProcessResult(tuple(argv), code, self.redact(out), self.redact(err))
 
     def stream(
         self,
@@ -145,30 +139,23 @@ class Compose:
         """Run `compose ARGS`, handing each redacted output line to `on_line` as it comes."""
         argv = self.argv(*args)
         lines: list[str] = []
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=self.directory,
-                env=self.child_env(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-            )
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        try:
-            assert process.stdout is not None
-            for raw in process.stdout:
+        with process.child(
+            argv,
+            missing=COMPOSE_MISSING,
+            cwd=self.directory,
+            env=self.child_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        ) as running:
+            assert running.stdout is not None
+            for raw in running.stdout:
                 line = self.redact(raw.rstrip("\n"))
                 lines.append(line)
                 on_line(line)
-            returncode = process.wait(timeout=timeout)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
-            raise
+            returncode = running.wait(timeout=timeout)
         return ProcessResult(tuple(argv), returncode, "\n".join(lines), "")
 
     def services(self) -> dict[str, dict]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from provision.errors import KitError
 from provision.masking import redact
+from provision.runtime import process
 from provision.runtime.process import ProcessResult
 
 # argv, stdin text, environment, timeout -> (exit status, stdout, stderr)
@@ -26,23 +26,15 @@ def subprocess_runner(
     argv: Sequence[str], stdin: str | None, env: Mapping[str, str], timeout: float
 ) -> tuple[int, str, str]:
     """Run `argv` for real; raise a `KitError` when docker is missing or hangs."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            input=stdin if stdin is not None else "",
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise KitError(
-            f"`{' '.join(argv[:3])}` did not finish within {timeout:.0f} s",
-            "check the engine with `docker info` and `docker service ls`",
-        ) from None
-    except OSError as exc:
-        raise KitError(f"cannot run docker ({exc.strerror})", "install the Docker CLI") from None
-    return done.returncode, done.stdout, done.stderr
+    return process.run(
+        argv,
+        what=" ".join(argv[:3]),
+        timeout=timeout,
+        missing=("docker", "install the Docker CLI"),
+        hang_fix="check the engine with `docker info` and `docker service ls`",
+        env=env,
+        stdin=stdin if stdin is not None else "",
+    )
 
 
 class DockerCLI:
