@@ -9,11 +9,13 @@ from it before anyone sees it. Secrets meant for a container
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from provision.errors import KitError, UsageError
 from provision.masking import redact
@@ -139,11 +141,10 @@ class Compose:
         """Run `compose ARGS`, handing each redacted output line to `on_line` as it comes."""
         argv = self.argv(*args)
         lines: list[str] = []
-        with process.child(
+        with compose_child(
+            self,
             argv,
-            missing=COMPOSE_MISSING,
-            cwd=self.directory,
-            env=self.child_env(env),
+            env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -208,3 +209,13 @@ class Compose:
         if text.startswith("["):  # Compose < 2.21 prints one array
             return json.loads(text)
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def compose_child(
+    compose: Any, argv: Sequence[str], env: Mapping[str, str] | None, **popen: Any
+) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """`argv` (a `compose.argv(...)`) as a streaming child in the deployment's directory and
+    environment (`runtime.process.child`); `compose` is a `Compose` or a stand-in for one."""
+    return process.child(
+        argv, missing=COMPOSE_MISSING, cwd=compose.directory, env=compose.child_env(env), **popen
+    )

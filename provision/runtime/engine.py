@@ -116,20 +116,18 @@ class Engine:
 
     def remove_volume(self, name: str) -> bool:
         """Remove the volume `name`; False when there is none (a `KitError` when it is in use)."""
-        from docker.errors import NotFound
-
-        try:
-            self.call(self.client.api.remove_volume, name)
-        except NotFound:
-            return False
-        return True
+        return self._found(self.client.api.remove_volume, name)
 
     def volume_exists(self, name: str) -> bool:
         """Whether the engine has a volume `name`."""
+        return self._found(self.client.api.inspect_volume, name)
+
+    def _found(self, function, *args) -> bool:
+        """`call(function, *args)`; False when the engine answers "no such object"."""
         from docker.errors import NotFound
 
         try:
-            self.call(self.client.api.inspect_volume, name)
+            self.call(function, *args)
         except NotFound:
             return False
         return True

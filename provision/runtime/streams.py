@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from provision.errors import KitError
-from provision.runtime.compose import COMPOSE_MISSING
-from provision.runtime.process import child
+from provision.runtime.compose import compose_child
 
 CHUNK = 1 << 20
 
@@ -44,11 +43,10 @@ def stream_out(
     argv = compose.argv(*args)
     total = 0
     with tempfile.TemporaryFile() as errors:
-        with child(
+        with compose_child(
+            compose,
             argv,
-            missing=COMPOSE_MISSING,
-            cwd=compose.directory,
-            env=compose.child_env(env),
+            env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -82,11 +80,10 @@ def stream_in(
     total = 0
     with tempfile.TemporaryFile() as output:
         broken = False
-        with child(
+        with compose_child(
+            compose,
             argv,
-            missing=COMPOSE_MISSING,
-            cwd=compose.directory,
-            env=compose.child_env(env),
+            env,
             stdin=subprocess.PIPE,
             stdout=output,
             stderr=subprocess.STDOUT,
