@@ -77,6 +77,17 @@ def _dsn_key(directory: Path) -> list[str]:
         return []
 
 
+def secrets_of(directory: Path) -> list[str]:
+    """Every value to mask in what Compose, docker or an error prints for the deployment in
+    `directory`: the secret values of its `.env` and the DSN's public key. Needs no settings, so
+    a failure to load them is still reported masked."""
+    from provision.envfile import read_env_file
+    from provision.runtime.compose import secret_values
+
+    directory = Path(directory)
+    return [*secret_values(read_env_file(directory / ENV_FILE)), *_dsn_key(directory)]
+
+
 @dataclass
 class Deployment:
     """The deployment of loaded `settings`; `compose_command` overrides Compose's argv."""
@@ -109,11 +120,8 @@ class Deployment:
         return read_env_file(self.env_path)
 
     def secrets(self) -> list[str]:
-        """Every value to mask in what Compose, docker or an error prints: the secret values
-        of `.env` and the DSN's public key."""
-        from provision.runtime.compose import secret_values
-
-        return [*secret_values(self.env()), *_dsn_key(self.directory)]
+        """Every value to mask (`secrets_of` its directory)."""
+        return secrets_of(self.directory)
 
     @property
     def uses_partman(self) -> bool:

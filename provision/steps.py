@@ -132,10 +132,9 @@ def cause_of(error: BaseException, ctx: StepContext) -> str:
     text = " ".join(str(error).split()) or error.__class__.__name__
     secrets: list[str] = []
     try:
-        from provision.envfile import read_env_file
-        from provision.runtime.compose import secret_values
+        from provision.deployment import secrets_of
 
-        secrets = secret_values(read_env_file(ctx.env_path))
+        secrets = secrets_of(ctx.env_path.parent)
     except KitError:
         pass
     return redact(f"{error.__class__.__name__}: {text[:300]}", secrets)
