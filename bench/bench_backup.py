@@ -96,7 +96,7 @@ def main() -> int:
         return done.stdout
 
     def psql(sql: str) -> str:
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         done = subprocess.run(
             [*compose_command(), "-f", "compose.yml", "--project-name", project, "exec", "-T",

@@ -342,7 +342,7 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--major", choices=("5", "6", "both"), default="both")

@@ -177,7 +177,7 @@ def measure(major: int, compose: tuple[str, ...], directory: Path) -> list[str]:
 
 
 def main() -> int:
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     major = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     missing = missing_images(major)

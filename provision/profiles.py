@@ -14,6 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 MINIMAL = "minimal"
+# compose.metrics.yml's services, started by the `metrics` step of `up` after the API token.
+METRICS_SERVICES = (
+    "prometheus",
+    "grafana",
+    "postgres-exporter",
+    "valkey-exporter",
+    "project-exporter",
+)
 
 
 def is_minimal(settings: Any) -> bool:
@@ -51,3 +59,14 @@ def retired_services(settings: Any) -> tuple[str, ...]:
     if not is_minimal(settings):
         return ()
     return ("worker",) if uses_valkey(settings) else ("worker", "valkey")
+
+
+def metrics_services(settings: Any) -> tuple[str, ...]:
+    """The metrics services compose.metrics.yml holds for `settings`: without the exporter of
+    an external database or Valkey (the kit does not watch servers it does not run)."""
+    left_out = set()
+    if getattr(settings, "external_database", False):
+        left_out.add("postgres-exporter")
+    if getattr(settings, "external_valkey", False):
+        left_out.add("valkey-exporter")
+    return tuple(name for name in METRICS_SERVICES if name not in left_out)

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from provision import durability, majors, partman_sql, profiles, secret_files
+from provision.deployment import COMPOSE_FILE, ENV_FILE, METRICS_FILE, PART_FILE, compose_files
 from provision.envfile import (
     format_value,
     parse_env,
@@ -46,10 +47,6 @@ from provision.settings import Settings, recorded_values
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-COMPOSE_FILE = "compose.yml"
-PART_FILE = "compose.part.yml"
-METRICS_FILE = "compose.metrics.yml"
-ENV_FILE = ".env"
 LOCK_KEY = "GLITCHTIP_KIT_ADVANCED_PARTITIONING"
 METRICS_KEY = "GLITCHTIP_KIT_METRICS"
 COMPOSE_FILES = (COMPOSE_FILE, PART_FILE, METRICS_FILE)
@@ -175,16 +172,6 @@ def exporter_probe() -> str:
     )
 
 
-def compose_files_for(settings: Settings) -> list[str]:
-    """The compose files of this deployment, in `-f` order (also .env's COMPOSE_FILE)."""
-    files = [COMPOSE_FILE]
-    if settings.advanced_partitioning:
-        files.append(PART_FILE)
-    if settings.metrics:
-        files.append(METRICS_FILE)
-    return files
-
-
 SECRET_ORDER = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
 
 
@@ -195,7 +182,7 @@ def env_values(settings: Settings, secrets: Mapping[str, str]) -> dict[str, str]
         values["GRAFANA_ADMIN_PASSWORD"] = secrets["GRAFANA_ADMIN_PASSWORD"]
     values["EMAIL_URL"] = settings.email_url
     values.update(external_values(settings))
-    values["COMPOSE_FILE"] = ":".join(compose_files_for(settings))
+    values["COMPOSE_FILE"] = ":".join(compose_files(settings))
     values["GLITCHTIP_KIT_WEB_CONCURRENCY"] = str(settings.web_concurrency)
     values["GLITCHTIP_KIT_WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     values.update(tuning_values(settings))
@@ -232,7 +219,8 @@ def external_values(settings: Settings) -> dict[str, str]:
     return values
 
 
-def _environment():
+def template_environment():
+    """The Jinja2 environment of `templates/` with the kit's quoting filters."""
     import jinja2
 
     env = jinja2.Environment(
@@ -252,7 +240,7 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
     file under monitoring/, and a fresh `.env`. Pure."""
     from provision.monitoring import files as monitoring
 
-    env = _environment()
+    env = template_environment()
     major = settings.major
     proxied = proxy_files(settings, env)
     context = {
@@ -374,39 +362,6 @@ def proxy_context(settings: Settings, proxied: Mapping[str, str]) -> dict[str, o
     }
 
 
-LOCUST_FILE = "compose.locust.yml"
-
-
-def load_host_header(settings: Settings) -> str:
-    """The Host header the load test sends to the web service: the public host, which
-    ALLOWED_HOSTS always holds (the service name `web` is not in it)."""
-    return urlsplit(settings.glitchtip_domain).netloc
-
-
-def render_locust(settings: Settings) -> str:
-    """compose.locust.yml for `settings`. Pure; no secret goes into it (the DSN travels in the
-    environment of `provision load`)."""
-    from provision.load.payloads import MIX, format_mix
-
-    return (
-        _environment()
-        .get_template("compose.locust.yml.j2")
-        .render(
-            s=settings,
-            m=settings.major,
-            host_header=load_host_header(settings),
-            mix=format_mix(MIX),
-        )
-    )
-
-
-def write_locust(settings: Settings) -> bool:
-    """Write compose.locust.yml (0644) when it differs; True when it changed."""
-    path = settings.directory / LOCUST_FILE
-    check_writable_target(path)
-    return write_atomic(path, render_locust(settings), mode=PUBLIC_FILE_MODE)
-
-
 def check_partitioning_lock(settings: Settings, existing: Mapping[str, str]) -> None:
     """Refuse to switch advanced partitioning once the first render recorded a choice."""
     recorded = existing.get(LOCK_KEY)
@@ -451,8 +406,8 @@ def check_rendered(settings: Settings, files: Mapping[str, str], managed: Mappin
     instead (the scratch directory is gone by the time the operator reads it). A refusal is bad
     input (exit 2): only settings reach these files.
     """
-    from provision.compose_check import ComposeRejected, check_compose
     from provision.errors import UsageError
+    from provision.runtime.compose_check import ComposeRejected, check_compose
 
     with tempfile.TemporaryDirectory(prefix="glitchtip-kit-check-") as scratch:
         root = Path(scratch)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from provision.masking import redact
-from provision.stack.compose import Compose, ComposeResult
+from provision.runtime.compose import Compose
+from provision.runtime.process import ProcessResult
 
 SCRIPT = Path(__file__).resolve().parent / "ops_fake_compose.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -25,7 +26,7 @@ def fake_compose_fixture(monkeypatch):
     DOCKER_HOST points nowhere: if anything still reached for a real engine, it would fail
     instead of creating containers on the host's engine.
     """
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     def use(state_dir: Path) -> None:
         monkeypatch.setenv("GLITCHTIP_KIT_COMPOSE", str(compose_binary(state_dir)))
@@ -45,7 +46,7 @@ def compose_binary(state_dir: Path) -> Path:
 
 
 class FakeCompose:
-    """The parts of `provision.stack.compose.Compose` backup and restore use."""
+    """The parts of `provision.runtime.compose.Compose` backup and restore use."""
 
     def __init__(self, directory: Path, state_dir: Path, secrets: list[str] = ()) -> None:
         self.directory = Path(directory)
@@ -76,16 +77,16 @@ class FakeCompose:
     # the real one: the child's environment without what the deployment's .env defines
     child_env = Compose.child_env
 
-    def run(self, *args: str, env=None, timeout=None) -> ComposeResult:
+    def run(self, *args: str, env=None, timeout=None) -> ProcessResult:
         if args[:1] == ("config",):
             document = {"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}
-            return ComposeResult(tuple(args), 0, json.dumps(document), "")
+            return ProcessResult(tuple(args), 0, json.dumps(document), "")
         done = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=60)
-        return ComposeResult(
+        return ProcessResult(
             tuple(args), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
         )
 
-    def stream(self, *args: str, on_line, env=None, timeout=None) -> ComposeResult:
+    def stream(self, *args: str, on_line, env=None, timeout=None) -> ProcessResult:
         result = self.run(*args)
         for line in result.output.splitlines():
             on_line(line)

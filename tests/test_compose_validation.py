@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from provision.compose_check import check_compose, compose_model
 from provision.envfile import read_env_file
 from provision.errors import KitError
 from provision.render import COMBINATIONS, write_rendered
+from provision.runtime.compose_check import check_compose, compose_model
 from provision.settings import load_settings
 
 pytestmark = pytest.mark.usefixtures("kit_environ")

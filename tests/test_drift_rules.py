@@ -42,7 +42,7 @@ def test_nothing_to_compare_is_said_in_words():
 
 
 def container(service, state="running", health=None, exit_code=None):
-    from provision.stack.engine import ContainerState
+    from provision.runtime.engine import ContainerState
 
     return ContainerState(
         f"gt-{service}-1", service, "gt", state, health, exit_code, "img", (), "sha256:a",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from provision.runtime.engine import ContainerState
 from provision.settings import load_settings
 from provision.stack import liveness
-from provision.stack.engine import ContainerState
 
 
 def settings(tmp_path: Path, **overrides):
@@ -95,7 +95,7 @@ def test_a_restart_long_ago_that_has_run_healthy_since_is_no_failure(tmp_path):
 
 
 def test_the_engines_start_time_is_read_with_nanoseconds_and_the_zero_time_is_unknown():
-    from provision.stack.engine import _epoch
+    from provision.runtime.engine import _epoch
 
     assert _epoch("2026-12-06T15:17:18.123456789Z") == 1796570238.123456
     assert _epoch("2026-12-06T16:17:18+01:00") == 1796570238.0

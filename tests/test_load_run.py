@@ -184,9 +184,9 @@ def test_queue_lengths_reads_every_key_in_one_exec():
     class FakeCompose:
         def run(self, *args, timeout=None):
             self.args = args
-            from provision.stack.compose import ComposeResult
+            from provision.runtime.process import ProcessResult
 
-            return ComposeResult(tuple(args), 0, "3\n0\n", "")
+            return ProcessResult(tuple(args), 0, "3\n0\n", "")
 
     compose = FakeCompose()
     assert measure.queue_lengths(compose, ("{vt}:q:ingest", "{vt}:q:default")) == {
@@ -226,13 +226,13 @@ def settings(tmp_path, kit_environ):
 
 @pytest.mark.snapshot
 def test_committed_compose_locust_is_the_default_render(settings):
-    from provision.render import render_locust
+    from provision.load.compose_file import render_locust
 
     assert render_locust(settings) == (REPO / "compose.locust.yml").read_text(encoding="utf-8")
 
 
 def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
-    from provision.render import render_locust
+    from provision.load.compose_file import render_locust
     from provision.settings import load_settings
 
     settings = load_settings(
@@ -259,8 +259,8 @@ def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
 
 
 def test_compose_config_accepts_both_modes(tmp_path, settings):
-    from provision.compose_binary import compose_command
-    from provision.render import write_locust
+    from provision.load.compose_file import write_locust
+    from provision.runtime.compose_binary import compose_command
 
     write_locust(settings)
     assert (tmp_path / "compose.locust.yml").stat().st_mode & 0o777 == 0o644

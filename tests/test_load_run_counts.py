@@ -32,7 +32,7 @@ def fake():
 @pytest.fixture
 def stack(tmp_path, fake, monkeypatch):
     """A deployment whose published port is the fake GlitchTip, and the fake compose."""
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     directory = tmp_path / "dep"
     directory.mkdir()

@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from provision import limits
-from provision.render import LOCUST_FILE, compose_files_for, render_files, render_locust
+from provision.deployment import compose_files as compose_files_for
+from provision.load.compose_file import LOCUST_FILE, render_locust
+from provision.render import render_files
 from provision.settings import Invalid, load_settings, parse_image
 
 pytestmark = pytest.mark.usefixtures("kit_environ")
@@ -165,7 +167,8 @@ def test_compose_lint_with_the_real_env_finds_nothing_high(tmp_path: Path, varia
     wrote beside the files (every secret in it). Before the secrets became files, every variant
     had CL-0020 (SECRET_KEY) and CL-0021 (DATABASE_URL with a password) high in web and worker."""
     from provision.envfile import read_env_file
-    from provision.render import write_locust, write_rendered
+    from provision.load.compose_file import write_locust
+    from provision.render import write_rendered
     from provision.secrets import SECRET_KEYS
 
     environ = dict(EXTERNAL) if variant.startswith("external") else {}

@@ -25,13 +25,13 @@ from test_stack_steps import (
     running,
 )
 
+from provision.deployment import Deployment
 from provision.envfile import read_env_file, update_env_file
 from provision.errors import KitError
 from provision.monitoring.targets import parse_targets, prometheus_targets
 from provision.render import write_rendered
+from provision.runtime.engine import ContainerState
 from provision.stack import metrics, start
-from provision.stack.compose import Compose
-from provision.stack.engine import ContainerState
 from provision.stack.status import collect_status, status_lines
 
 pytestmark = pytest.mark.usefixtures("kit_environ")
@@ -164,11 +164,11 @@ def test_metrics_off_removes_what_an_earlier_run_left(tmp_path, monkeypatch):
     compose.script["rm"] = ok(" Container gtkit-grafana-1  Removed")
     seen = {}
 
-    def for_settings(cls, settings, command=None, metrics=None):
+    def for_settings(self, metrics=None):
         seen["metrics"] = metrics
         return compose
 
-    monkeypatch.setattr(Compose, "for_settings", classmethod(for_settings))
+    monkeypatch.setattr(Deployment, "compose", for_settings)
     outcome = metrics.metrics(ctx)
     assert seen == {"metrics": True}  # the metrics file is named, though metrics are off
     assert compose.calls == [("rm", "--stop", "--force", *metrics.METRICS_SERVICES)]
@@ -336,16 +336,14 @@ def rendered_deployment(tmp_path, yaml_text="compose_project_name: gtkit\nmetric
 
 
 def test_down_only_metrics_removes_them_and_records_metrics_off(tmp_path, monkeypatch):
-    from provision.stack import engine as engine_module
+    from provision.runtime import engine as engine_module
 
     rendered_deployment(tmp_path, "compose_project_name: gtkit\n")
     update_env_file(tmp_path / ".env", {"GLITCHTIP_KIT_METRICS": "true"})  # up --metrics did it
     env = read_env_file(tmp_path / ".env")
     update_env_file(tmp_path / ".env", {"COMPOSE_FILE": "compose.yml:compose.metrics.yml"})
     compose = FakeCompose(script={"rm": ok(" Container gtkit-prometheus-1  Removed")})
-    monkeypatch.setattr(
-        Compose, "for_settings", classmethod(lambda cls, s, command=None, metrics=None: compose)
-    )
+    monkeypatch.setattr(Deployment, "compose", lambda self, metrics=None: compose)
     engine = FakeEngine()
     removed_volumes = []
     engine.remove_volume = lambda name: removed_volumes.append(name) or True
@@ -368,9 +366,7 @@ def test_down_only_metrics_refuses_when_glitchtip_yaml_turns_them_on(tmp_path, m
     rendered_deployment(tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     compose = FakeCompose()
-    monkeypatch.setattr(
-        Compose, "for_settings", classmethod(lambda cls, s, command=None, metrics=None: compose)
-    )
+    monkeypatch.setattr(Deployment, "compose", lambda self, metrics=None: compose)
     line = one_line_error(run(tmp_path, "down", "--only-metrics"))
     assert line == (
         "error: glitchtip.yaml sets metrics: true, so the next `up` would start the metrics "
@@ -382,14 +378,14 @@ def test_down_only_metrics_refuses_when_glitchtip_yaml_turns_them_on(tmp_path, m
 
 
 def test_down_includes_the_metrics_file_when_metrics_are_recorded_on(tmp_path):
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import load_settings
 
     rendered_deployment(tmp_path, "compose_project_name: gtkit\n")
     update_env_file(tmp_path / ".env", {"GLITCHTIP_KIT_METRICS": "true"})
-    compose = Compose.for_settings(load_stack_settings(tmp_path), command=["compose"])
+    compose = Deployment(load_settings(tmp_path), ["compose"]).compose()
     assert compose.files == ("compose.yml", "compose.metrics.yml")
     update_env_file(tmp_path / ".env", {"GLITCHTIP_KIT_METRICS": "false"})
-    compose = Compose.for_settings(load_stack_settings(tmp_path), command=["compose"])
+    compose = Deployment(load_settings(tmp_path), ["compose"]).compose()
     assert compose.files == ("compose.yml",)
 
 
@@ -398,7 +394,7 @@ def test_down_includes_the_metrics_file_when_metrics_are_recorded_on(tmp_path):
 
 def test_up_metrics_flag_sets_the_setting_and_the_resume_command(tmp_path, monkeypatch):
     from provision.stack import up as up_module
-    from provision.stack.runner import RunReport
+    from provision.steps import RunReport
 
     seen = []
 
@@ -436,16 +432,16 @@ def test_make_metrics_targets_run_the_cli(target, command):
 
 
 def test_stop_metrics_itself_refuses_a_pinned_setting(tmp_path):
+    from provision.deployment import load_settings
     from provision.errors import SettingsError
-    from provision.stack.context import load_stack_settings
     from provision.stack.down import stop_metrics
 
     rendered_deployment(tmp_path)
     compose = FakeCompose()
     with pytest.raises(SettingsError):
-        stop_metrics(load_stack_settings(tmp_path, environ={}), FakeEngine(), compose)
+        stop_metrics(load_settings(tmp_path, environ={}), FakeEngine(), compose)
     assert compose.calls == []
-    settings = load_stack_settings(tmp_path, environ={"GLITCHTIP_KIT_METRICS": "true"})
+    settings = load_settings(tmp_path, environ={"GLITCHTIP_KIT_METRICS": "true"})
     with pytest.raises(SettingsError) as caught:
         stop_metrics(settings, FakeEngine(), compose)
     assert caught.value.line().startswith("the environment sets GLITCHTIP_KIT_METRICS=true")
@@ -461,7 +457,7 @@ def test_a_second_up_with_metrics_changes_nothing(tmp_path, monkeypatch):
     from fakeglitchtip import create_superuser, start_fake
 
     from provision.cli import cli
-    from provision.stack import engine as engine_module
+    from provision.runtime import engine as engine_module
 
     glitchtip = start_fake()
     try:
@@ -479,9 +475,7 @@ def test_a_second_up_with_metrics_changes_nothing(tmp_path, monkeypatch):
         engine.image_ids = dict(ALL_IMAGE_IDS)
         engine.containers_list = [running(name) for name in STACK_SERVICES]
         monkeypatch.setattr(engine_module, "Engine", lambda: engine)
-        monkeypatch.setattr(
-            Compose, "for_settings", classmethod(lambda cls, s, command=None, metrics=None: compose)
-        )
+        monkeypatch.setattr(Deployment, "compose", lambda self, metrics=None: compose)
         runner = CliRunner()
         assert runner.invoke(cli, ["render", "--dir", str(tmp_path)]).exit_code == 0
         password = read_env_file(tmp_path / ".env")["DJANGO_SUPERUSER_PASSWORD"]

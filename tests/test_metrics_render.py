@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision.compose_check import compose_model
 from provision.envfile import read_env_file
 from provision.errors import UsageError
 from provision.monitoring import files as monitoring
 from provision.render import METRICS_FILE, render_files, write_rendered
+from provision.runtime.compose_check import compose_model
 from provision.settings import load_settings
 
 pytestmark = pytest.mark.usefixtures("kit_environ")

@@ -11,13 +11,8 @@ from ops_fakes import FakeCompose, make_state
 
 from provision.errors import KitError
 from provision.ops.backup import create_backup
-from provision.ops.pg_upgrade import (
-    removal_command,
-    remove_volume,
-    restore_database,
-    start_postgres,
-    volume_exists,
-)
+from provision.ops.pg_upgrade import removal_command, restore_database, start_postgres
+from provision.runtime.engine import Engine
 from provision.stack.context import StackContext
 
 DUMP = b"PGDMP" + bytes(range(256)) * 9000  # over 2 MiB: several chunks of the stream
@@ -112,24 +107,19 @@ class Api:
         self.removed.append(name)
 
 
-class Engine:
-    """The parts of provision.stack.engine.Engine the volume helpers use."""
+class Client:
+    """The parts of docker.DockerClient the volume calls use."""
 
     def __init__(self, volumes):
-        self.client = type("Client", (), {})()
-        self.client.api = Api(volumes)
-
-    @staticmethod
-    def _call(function, *args):
-        return function(*args)
+        self.api = Api(volumes)
 
 
 def test_volume_exists_and_remove_volume_take_absent_for_an_answer():
-    engine = Engine({"glitchtip_postgres-18"})
-    assert volume_exists(engine, "glitchtip_postgres-18") is True
-    assert volume_exists(engine, "glitchtip_postgres-19") is False
-    remove_volume(engine, "glitchtip_postgres-18")
+    engine = Engine(Client({"glitchtip_postgres-18"}))
+    assert engine.volume_exists("glitchtip_postgres-18") is True
+    assert engine.volume_exists("glitchtip_postgres-19") is False
+    assert engine.remove_volume("glitchtip_postgres-18") is True
     assert engine.client.api.removed == ["glitchtip_postgres-18"]
-    assert volume_exists(engine, "glitchtip_postgres-18") is False
-    remove_volume(engine, "glitchtip_postgres-18")  # gone already: fine
+    assert engine.volume_exists("glitchtip_postgres-18") is False
+    assert engine.remove_volume("glitchtip_postgres-18") is False  # gone already: fine
     assert removal_command("glitchtip_postgres-17") == "docker volume rm glitchtip_postgres-17"

@@ -30,8 +30,8 @@ from provision.ops.backup import create_backup
 from provision.ops.manifest import DATABASE, open_member, read_manifest
 from provision.ops.restore import restore_backup, restore_files
 from provision.ops.verify import run_verify
+from provision.runtime.engine import ContainerState
 from provision.stack.context import StackContext
-from provision.stack.engine import ContainerState
 
 DUMP = b"PGDMP" + bytes(range(256)) * 40  # what pg_dump -Fc starts with
 ADMIN = "admin@example.com"
@@ -266,7 +266,7 @@ def test_an_unhealthy_service_stops_the_upgrade_before_anything_changes(
 def test_a_healthy_stack_passes_the_upgrade_preflight(tmp_path, use_fake_compose):
     """The control: the same fake with every service healthy gets past the running check."""
     from provision.ops.upgrade import check_running
-    from provision.stack.compose import Compose
+    from provision.runtime.compose import Compose
 
     state_dir = tmp_path / "state"
     services = {"valkey": {}, "web": {"Health": "healthy"}, "worker": {"Health": ""}}

@@ -19,7 +19,7 @@ import pytest
 from provision.errors import KitError, UsageError
 from provision.ops import upgrade
 from provision.ops.upgrade_files import FILES, edit_settings_text
-from provision.stack.compose import ComposeResult
+from provision.runtime.process import ProcessResult
 from provision.stack.context import StackContext
 
 RUNNING = [
@@ -37,7 +37,7 @@ class FakeCompose:
 
     def run(self, *args, env=None, timeout=None):
         self.calls.append(args)
-        return ComposeResult(("compose", *args), 0, "", "")
+        return ProcessResult(("compose", *args), 0, "", "")
 
     def ps(self, *services):
         return [row for row in self.rows if not services or row["Service"] in services]
@@ -425,7 +425,7 @@ def test_the_postgres_volume_is_read_from_compose_config():
         def run(self, *args, env=None, timeout=None):
             if args[:1] == ("config",):
                 stdout = '{"volumes": {"postgres-data": {"name": "gtkit_postgres-18"}}}'
-                return ComposeResult(("compose", *args), 0, stdout, "")
+                return ProcessResult(("compose", *args), 0, stdout, "")
             return super().run(*args, env=env, timeout=timeout)
 
     assert upgrade.postgres_volume_name(ConfigCompose()) == "gtkit_postgres-18"

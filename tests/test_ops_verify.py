@@ -20,8 +20,8 @@ from ops_fakes import FakeEngine
 from provision.cli import cli
 from provision.envfile import read_env_file
 from provision.ops.verify import CHECKS, check_line, run_verify
+from provision.runtime.engine import ContainerState
 from provision.stack.context import StackContext
-from provision.stack.engine import ContainerState
 
 ADMIN = "admin@example.com"
 PASSWORD = "admin-Passw0rd-123"
@@ -66,11 +66,11 @@ class QuietQueue:
     """`compose exec valkey` answering a drained queue: nothing waiting, unacked or failed."""
 
     def run(self, *argv, timeout=None):
-        from provision.stack.compose import ComposeResult
+        from provision.runtime.process import ProcessResult
 
         keys = argv[argv.index("-c") + 3 :]  # sh -c SCRIPT sh KEY...: LLEN of each first
         values = ["0"] * len(keys) + ["0", "none", "0", "1048576", "268435456", "1700000000"]
-        return ComposeResult(tuple(argv), 0, "\n".join(values) + "\n", "")
+        return ProcessResult(tuple(argv), 0, "\n".join(values) + "\n", "")
 
 
 def context(directory, containers=HEALTHY):

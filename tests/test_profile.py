@@ -130,8 +130,8 @@ def test_load_needs_only_the_minimal_services(tmp_path):
             {"Service": "web", "State": "running"},
         ]
     )
-    require_stack(SimpleNamespace(settings=settings, stack=stack))  # no worker, no valkey: fine
-    standard = SimpleNamespace(settings=settings_for(tmp_path), stack=stack)
+    require_stack(SimpleNamespace(settings=settings, compose=lambda: stack))  # no worker/valkey: ok
+    standard = SimpleNamespace(settings=settings_for(tmp_path), compose=lambda: stack)
     with pytest.raises(KitError, match="worker missing"):
         require_stack(standard)
 
@@ -251,7 +251,7 @@ def test_nothing_to_retire_on_standard_or_a_fresh_minimal(tmp_path):
 
 @pytest.mark.parametrize("major", ["6", "5"])
 def test_minimal_render_passes_a_real_compose_config(tmp_path, major):
-    from provision.compose_check import compose_model
+    from provision.runtime.compose_check import compose_model
 
     args = ("--set", "profile=minimal", "--set", f"glitchtip_major={major}")
     result = run(tmp_path, "render", "--check", *args)

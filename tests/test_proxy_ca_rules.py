@@ -9,7 +9,7 @@ from test_proxy_steps import a_pem
 from provision.errors import KitError
 from provision.proxy import ca
 from provision.proxy.caddyfile import ROOT_CERT_PATH
-from provision.stack.compose import ComposeResult
+from provision.runtime.process import ProcessResult
 
 
 def test_one_certificate_is_kept_with_one_final_newline():
@@ -47,13 +47,13 @@ class Answers:
 
 
 def ok(text):
-    return ComposeResult(("compose",), 0, text, "")
+    return ProcessResult(("compose",), 0, text, "")
 
 
 def test_read_root_retries_and_names_the_last_failure_and_the_fix():
     pauses = []
     compose = Answers(
-        ComposeResult(("compose",), 1, "", "cat: root.crt: No such file or directory"),
+        ProcessResult(("compose",), 1, "", "cat: root.crt: No such file or directory"),
         ok("<html>"),
     )
     with pytest.raises(KitError) as failed:
@@ -70,17 +70,17 @@ def test_read_root_retries_and_names_the_last_failure_and_the_fix():
 
 
 def test_read_root_says_how_the_command_failed():
-    silent = Answers(ComposeResult(("compose",), 7, "", ""))
+    silent = Answers(ProcessResult(("compose",), 7, "", ""))
     with pytest.raises(KitError) as failed:
         ca.read_root(silent, attempts=1, sleep=pytest.fail)
     assert failed.value.message.endswith("(exit 7)")
-    loud = Answers(ComposeResult(("compose",), 1, "one\ntwo", 'service "proxy" is not running'))
+    loud = Answers(ProcessResult(("compose",), 1, "one\ntwo", 'service "proxy" is not running'))
     with pytest.raises(KitError) as failed:
         ca.read_root(loud, attempts=1, sleep=pytest.fail)
     assert failed.value.message.endswith('(two | service "proxy" is not running)')
 
 
 def test_read_root_returns_the_certificate_once_caddy_wrote_it():
-    compose = Answers(ComposeResult(("compose",), 1, "", "No such file"), ok(a_pem()))
+    compose = Answers(ProcessResult(("compose",), 1, "", "No such file"), ok(a_pem()))
     assert ca.read_root(compose, attempts=5, sleep=lambda s: None) == a_pem()
     assert len(compose.calls) == 2

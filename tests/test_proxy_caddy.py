@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from provision.proxy import caddyfile
-from provision.render import _environment
+from provision.render import template_environment
 from provision.settings import load_settings
 
 CADDY = Path(sys.executable).parent / "caddy"
@@ -87,7 +87,7 @@ def front(tmp_path_factory: pytest.TempPathFactory):
         },
         environ={},
     )
-    env = _environment()
+    env = template_environment()
     text = caddyfile.render_caddyfile(
         settings,
         lambda name, values: env.get_template(name).render(**values),

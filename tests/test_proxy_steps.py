@@ -16,8 +16,8 @@ from test_stack_steps import FakeCompose, FakeEngine, container, make_ctx, ok, r
 from provision.errors import KitError
 from provision.proxy import ca
 from provision.proxy.caddyfile import ROOT_CERT_PATH
+from provision.runtime.process import ProcessResult
 from provision.stack import status
-from provision.stack.compose import ComposeResult
 
 LOCAL = {"glitchtip_domain": "https://glitchtip.test", "proxy": "caddy"}
 PUBLIC = {"glitchtip_domain": "https://glitchtip.acme.io"}
@@ -61,7 +61,7 @@ def test_no_export_for_a_public_name_or_without_the_proxy(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     "answer",
     [
-        ComposeResult(("compose",), 1, "", 'service "proxy" is not running'),
+        ProcessResult(("compose",), 1, "", 'service "proxy" is not running'),
         ok("<html>not a certificate</html>"),
         ok(a_pem().replace("M", "!", 3)),
     ],
@@ -77,7 +77,7 @@ def test_export_refuses_what_is_not_a_certificate(tmp_path: Path, answer) -> Non
 
 
 def test_export_waits_for_caddy_to_create_the_root(tmp_path: Path) -> None:
-    missing = ComposeResult(("compose",), 1, "", "cat: root.crt: No such file or directory")
+    missing = ProcessResult(("compose",), 1, "", "cat: root.crt: No such file or directory")
     compose = FakeCompose({"exec": [missing, missing, ok(a_pem())]})
     pauses: list[float] = []
     assert ca.read_root(compose, attempts=5, pause=0.5, sleep=pauses.append) == a_pem()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provision import durability
-from provision.stack.compose import ComposeResult
+from provision.runtime.process import ProcessResult
 from provision.stack.queue_health import health_lines, judge, parse, read_queue_health
 
 KEYS = ("celery",)
@@ -25,7 +25,7 @@ class Readings:
     def run(self, *argv, timeout=None):
         self.calls.append(argv)
         values = self.readings.pop(0)
-        return ComposeResult(tuple(argv), 0, "\n".join(values) + "\n", "")
+        return ProcessResult(tuple(argv), 0, "\n".join(values) + "\n", "")
 
 
 def health(*readings):
@@ -61,7 +61,7 @@ def test_dead_letters_and_a_full_valkey_are_reported():
 def test_an_unreadable_valkey_is_an_error_not_an_exception():
     class Down:
         def run(self, *argv, timeout=None):
-            return ComposeResult(tuple(argv), 1, "", 'service "valkey" is not running')
+            return ProcessResult(tuple(argv), 1, "", 'service "valkey" is not running')
 
     found = read_queue_health(Down(), KEYS, sleep=lambda s: None)
     assert not found.ok and "not running" in found.error

@@ -225,8 +225,8 @@ def test_bind_address_ipv6(tmp_path: Path) -> None:
 
 
 def test_failed_check_writes_nothing(tmp_path: Path, monkeypatch) -> None:
-    from provision import compose_check
     from provision.errors import KitError
+    from provision.runtime import compose_check
 
     def refuse(directory: Path, files: list[str]) -> None:
         raise KitError("docker compose config rejected compose.yml: boom", "fix it")

@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli import cli
+from provision.deployment import Deployment
 from provision.errors import KitError
 from provision.stack import up as up_module
-from provision.stack.runner import Step, StepOutcome
+from provision.steps import Step, StepOutcome
 
 DSN = "http://0123456789abcdef0123456789abcdef@localhost:18000/1"
 
@@ -129,7 +130,7 @@ def test_partman_refuses_where_partitioning_is_off(runner, tmp_path):
 
 
 def test_status_json(runner, tmp_path, monkeypatch):
-    from provision.stack import engine
+    from provision.runtime import engine
 
     class NoContainers:
         def containers(self, project=None):
@@ -145,13 +146,13 @@ def test_status_json(runner, tmp_path, monkeypatch):
 
 
 def test_recorded_partitioning_is_kept_without_the_flag(tmp_path):
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import load_settings
 
     (tmp_path / ".env").write_text("GLITCHTIP_KIT_ADVANCED_PARTITIONING=true\n")
-    settings = load_stack_settings(tmp_path, {"glitchtip_major": "5"}, environ={})
+    settings = load_settings(tmp_path, {"glitchtip_major": "5"}, environ={})
     assert settings.advanced_partitioning is True
     (tmp_path / ".env").write_text("GLITCHTIP_KIT_ADVANCED_PARTITIONING=false\n")
-    assert not load_stack_settings(tmp_path, {"glitchtip_major": "5"}, {}).advanced_partitioning
+    assert not load_settings(tmp_path, {"glitchtip_major": "5"}, {}).advanced_partitioning
 
 
 def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, monkeypatch):
@@ -162,8 +163,7 @@ def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, mon
     from test_stack_steps import HASHES, IMAGE_IDS, STACK_SERVICES, FakeCompose, FakeEngine, running
 
     from provision.envfile import read_env_file
-    from provision.stack import engine as engine_module
-    from provision.stack.compose import Compose
+    from provision.runtime import engine as engine_module
 
     glitchtip = start_fake()
     try:
@@ -176,9 +176,7 @@ def test_up_on_a_current_stack_changes_nothing_and_says_so(runner, tmp_path, mon
         engine.image_ids = dict(IMAGE_IDS)
         engine.containers_list = [running(name) for name in STACK_SERVICES]
         monkeypatch.setattr(engine_module, "Engine", lambda: engine)
-        monkeypatch.setattr(
-            Compose, "for_settings", classmethod(lambda cls, s, command=None: compose)
-        )
+        monkeypatch.setattr(Deployment, "compose", lambda self, metrics=None: compose)
         assert runner.invoke(cli, ["render", "--dir", str(tmp_path)]).exit_code == 0
         password = read_env_file(tmp_path / ".env")["DJANGO_SUPERUSER_PASSWORD"]
         create_superuser(glitchtip.store, "admin@example.com", password)  # what migrate does

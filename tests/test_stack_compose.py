@@ -7,9 +7,10 @@ import textwrap
 
 import pytest
 
+from provision.deployment import Deployment
 from provision.errors import KitError
+from provision.runtime.compose import Compose, secret_values
 from provision.settings import load_settings
-from provision.stack.compose import Compose, secret_values
 
 SECRET = "k" * 12 + "Vq9-zz-secret-key-value-with-enough-length-1234567890"
 PASSWORD = "pg-Password-0123456789"
@@ -79,7 +80,7 @@ def test_for_settings_uses_the_env_secrets_and_the_partman_file(tmp_path):
     settings = load_settings(
         tmp_path, {"glitchtip_major": "5", "advanced_partitioning": "true"}, environ={}
     )
-    compose = Compose.for_settings(settings, command=("dc",))
+    compose = Deployment(settings, ("dc",)).compose()
     assert compose.files == ("compose.yml", "compose.part.yml")
     assert compose.project_name == "glitchtip"
     assert set(compose.secrets) >= {SECRET, PASSWORD, "a" * 64}
@@ -132,6 +133,6 @@ def test_for_settings_masks_the_dsn_key_of_glitchtiprc(tmp_path):
         f"[defaults]\norg = glitchtip\nproject = default\nurl = http://{key}@localhost:8000/1\n"
     )
     settings = load_settings(tmp_path, {}, environ={})
-    compose = Compose.for_settings(settings, command=("dc",))
+    compose = Deployment(settings, ("dc",)).compose()
     line = f'"POST /api/1/envelope/?sentry_key={key}&sentry_version=7 HTTP/1.1" 200'
     assert key not in compose.redact(line)

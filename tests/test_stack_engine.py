@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from provision.errors import KitError
-from provision.stack.engine import Engine
+from provision.runtime.engine import Engine
 
 
 class VanishedEngine:

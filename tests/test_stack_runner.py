@@ -6,14 +6,14 @@ import json
 
 from provision.errors import KitError, StepError, UsageError
 from provision.stack.context import StackContext
-from provision.stack.runner import (
+from provision.stack.up import STEPS, step_names
+from provision.steps import (
     HumanProgress,
     Step,
     StepOutcome,
     report_json,
     run_steps,
 )
-from provision.stack.up import STEPS, step_names
 
 
 def test_up_reads_as_a_table_of_contents():
@@ -107,6 +107,21 @@ def test_an_unexpected_exception_becomes_one_line_without_secrets(tmp_path, monk
     cause = report.error.cause
     assert secret not in cause
     assert "RuntimeError" in cause and "\n" not in cause
+
+
+def test_an_unexpected_exception_hides_the_dsn_key_too(tmp_path, monkeypatch):
+    """The deployment's masking rule (`.env` and the DSN's key, which GlitchTip's access log
+    shows as `sentry_key=`), not a narrower one of the runner's own."""
+    monkeypatch.delenv("GLITCHTIP_KIT_DEBUG", raising=False)
+    key = "0123456789abcdef0123456789abcdef"
+    (tmp_path / ".env").write_text("GLITCHTIP_KIT_METRICS=false\n")
+    (tmp_path / ".glitchtiprc").write_text(f"[defaults]\nurl = http://{key}@localhost:8000/1\n")
+
+    def leaky(ctx):
+        raise RuntimeError(f"POST /api/1/envelope/?sentry_key={key} answered 500")
+
+    cause = run_steps([Step("project", "project", leaky)], StackContext(tmp_path)).error.cause
+    assert key not in cause and "RuntimeError" in cause
 
 
 def test_running_again_resumes_after_the_failed_step(tmp_path):

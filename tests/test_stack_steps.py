@@ -10,17 +10,17 @@ import pytest
 
 from provision.envfile import read_env_file
 from provision.errors import KitError
+from provision.runtime.engine import ContainerState
+from provision.runtime.process import ProcessResult
 from provision.settings import load_settings
 from provision.stack import admin, migrate, partman, preflight, pull, start, status, wrap_up
-from provision.stack.compose import ComposeResult
 from provision.stack.context import StackContext
-from provision.stack.engine import ContainerState
 
 PASSWORD = "Adm1n-pa55word-generated-once"
 
 
-def ok(text: str = "", code: int = 0) -> ComposeResult:
-    return ComposeResult(("compose",), code, text, "")
+def ok(text: str = "", code: int = 0) -> ProcessResult:
+    return ProcessResult(("compose",), code, text, "")
 
 
 class FakeCompose:

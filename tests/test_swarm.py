@@ -17,10 +17,10 @@ from cli_run import one_line_error, run
 
 from provision.envfile import read_env_file
 from provision.errors import KitError, UsageError
+from provision.runtime.docker import DockerCLI
 from provision.settings import load_settings
 from provision.stack.context import StackContext
 from provision.swarm import deploy
-from provision.swarm.docker import DockerCLI
 from provision.swarm.render import STACK_FILE
 from provision.swarm.scale import parse_counts
 from provision.swarm.services import wait_converged, wait_for_job

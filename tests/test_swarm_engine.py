@@ -11,10 +11,10 @@ from swarm_fake import FakeSwarm
 
 from provision.envfile import read_env_file, set_env_values
 from provision.errors import KitError
-from provision.stack.compose import secret_values
+from provision.runtime.compose import secret_values
+from provision.runtime.docker import DockerCLI
 from provision.stack.context import StackContext
 from provision.swarm import deploy
-from provision.swarm.docker import DockerCLI
 from provision.swarm.down import remove_stack
 from provision.swarm.render import STACK_FILE
 from provision.swarm.status import collect_swarm_status, swarm_status_lines
@@ -182,3 +182,24 @@ def test_down_removes_the_stack_and_its_secrets_and_volumes_only_when_asked(tmp_
     assert set(swarm.volumes) == {"other_data"}
     again = remove_stack(docker, "glitchtip", sleep=lambda s: None)  # nothing left: not an error
     assert again[0] == "stack glitchtip removed"
+
+
+def test_verify_and_status_judge_the_stack_by_one_rule(tmp_path, monkeypatch):
+    """A stack without a service the deployment runs (the worker removed) is not healthy for
+    `verify` either: both read `swarm.services.stack_health` (verify once accepted it)."""
+    from provision.deployment import Deployment
+    from provision.ops import verify
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    ctx = context(directory, swarm)
+    settings = ctx.load_settings()
+    docker = ctx.results["docker"]
+    monkeypatch.setattr(Deployment, "docker", lambda self: docker)
+    assert verify._swarm_services(settings) == "4 services of stack glitchtip converged (4 tasks)"
+    del swarm.services["glitchtip_worker"]
+    with pytest.raises(verify._Failed, match=r"not converged: worker missing"):
+        verify._swarm_services(settings)
+    status = collect_swarm_status(settings, docker, prober=lambda url: dict(OK, url=url))
+    assert status["up"] is False

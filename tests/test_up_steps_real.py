@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from fakeglitchtip import create_superuser, start_fake
 
+from provision.deployment import compose_files
 from provision.envfile import read_env_file
 from provision.errors import KitError
+from provision.runtime.process import ProcessResult
 from provision.stack import admin, migrate, project, render_step, up
-from provision.stack.compose import ComposeResult
 from provision.stack.context import StackContext
-from provision.stack.runner import run_steps
+from provision.steps import run_steps
 
 SECRET_KEYS = ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
 TOKEN_KEY = "GLITCHTIP_API_TOKEN"
@@ -30,8 +31,8 @@ MIGRATE_DONE = [{"Service": "migrate", "State": "exited", "ExitCode": 0}]
 ADMIN = "admin@example.com"
 
 
-def result(stdout: str = "", code: int = 0) -> ComposeResult:
-    return ComposeResult(("compose",), code, stdout, "")
+def result(stdout: str = "", code: int = 0) -> ProcessResult:
+    return ProcessResult(("compose",), code, stdout, "")
 
 
 class RecordingCompose:
@@ -218,7 +219,7 @@ def test_render_step_validates_with_compose_and_names_the_files(tmp_path):
     ctx = make_ctx(tmp_path, RecordingCompose(), glitchtip_major="5", advanced_partitioning="true")
     outcome = render_step.render(ctx)
     assert outcome.detail.endswith("; compose.yml + compose.part.yml valid")
-    assert render_step.compose_files(ctx.load_settings()) == ["compose.yml", "compose.part.yml"]
+    assert compose_files(ctx.load_settings()) == ["compose.yml", "compose.part.yml"]
     again = render_step.render(
         make_ctx(tmp_path, RecordingCompose(), glitchtip_major="5", advanced_partitioning="true")
     )
@@ -226,7 +227,7 @@ def test_render_step_validates_with_compose_and_names_the_files(tmp_path):
         "rendered files and .env unchanged; compose.yml + compose.part.yml valid"
     )
     plain = make_ctx(tmp_path / "six", RecordingCompose())
-    assert render_step.compose_files(plain.load_settings()) == ["compose.yml"]
+    assert compose_files(plain.load_settings()) == ["compose.yml"]
 
 
 def test_render_step_reports_what_compose_refuses_without_its_secrets(tmp_path, monkeypatch):
@@ -239,7 +240,9 @@ def test_render_step_reports_what_compose_refuses_without_its_secrets(tmp_path, 
         f"#!/bin/sh\necho 'service \"web\" has an invalid SECRET_KEY {secret}' >&2\nexit 15\n"
     )
     fake_compose.chmod(0o755)
-    monkeypatch.setattr("provision.compose_check.compose_command", lambda: (str(fake_compose),))
+    monkeypatch.setattr(
+        "provision.runtime.compose_check.compose_command", lambda: (str(fake_compose),)
+    )
     with pytest.raises(KitError) as error:
         render_step.render(make_ctx(tmp_path, RecordingCompose(), web_concurrency="3"))
     line = error.value.line()

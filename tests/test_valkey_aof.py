@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from provision.errors import KitError
-from provision.stack.compose import ComposeResult
+from provision.runtime.process import ProcessResult
 from provision.stack.valkey_aof import enable_aof_in_place
 
 
@@ -22,7 +22,7 @@ class FakeValkey:
         cli = list(argv[argv.index("valkey-cli") + 1 :])
         self.commands.append(cli)
         if not self.running:
-            return ComposeResult(tuple(argv), 1, "", 'service "valkey" is not running')
+            return ProcessResult(tuple(argv), 1, "", 'service "valkey" is not running')
         if cli[:2] == ["CONFIG", "GET"]:
             out = f"appendonly\n{self.appendonly}\n"
         elif cli[:2] == ["CONFIG", "SET"]:
@@ -39,7 +39,7 @@ class FakeValkey:
                 f"aof_last_bgrewrite_status:{self.status}",
             ]
             out = "\r\n".join(lines) + "\r\n"
-        return ComposeResult(tuple(argv), 0, out, "")
+        return ProcessResult(tuple(argv), 0, out, "")
 
 
 def test_switches_a_running_rdb_only_valkey_and_waits_for_the_rewrite():

@@ -41,7 +41,7 @@ def main() -> None:
         path.write_text(text, encoding="utf-8")
         print(f"wrote {name}")
     # compose.locust.yml is written by `provision load`, not by render: its default too.
-    from provision.render import LOCUST_FILE, render_locust
+    from provision.load.compose_file import LOCUST_FILE, render_locust
 
     with tempfile.TemporaryDirectory() as scratch:
         locust = render_locust(load_settings(Path(scratch), environ={}))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("backup")
@@ -28,7 +28,7 @@ from provision.commands.options import dir_option, settings_options
     "archive's directory (only files named glitchtip-<time>-<major>.tar; never links).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the archive's path.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result (path, manifest) as JSON.")
+@json_option("the result (path, manifest)")
 def backup_command(directory, overrides, output, keep, quiet, as_json):
     """Back up the deployment while GlitchTip runs: database, uploads, files.
 
@@ -49,7 +49,6 @@ def backup_command(directory, overrides, output, keep, quiet, as_json):
       provision backup --keep 7                        # daily from cron, a week kept
       provision backup -o /mnt/backup/ --keep 30 -q
     """
-    import json
     import os
 
     from provision.ops.backup import create_backup
@@ -68,7 +67,7 @@ def backup_command(directory, overrides, output, keep, quiet, as_json):
             "pruned": [str(p) for p in result.pruned],
             "manifest": as_dict(result.manifest),
         }
-        click.echo(json.dumps(document, indent=2))
+        echo_json(document)
     elif quiet:
         click.echo(str(result.path))
     else:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("config")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option("the settings, their sources and which secrets are set")
 @dir_option
 @settings_options
 def config_command(as_json: bool, directory: Path, overrides: dict[str, object]) -> None:
@@ -28,13 +28,12 @@ def config_command(as_json: bool, directory: Path, overrides: dict[str, object])
       provision config
       provision config --json --set http_port=8080   # what a render with it would use
     """
-    import json
 
     from provision.settings import describe, load_settings
 
     data = describe(load_settings(directory, overrides))
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
     width = max(len(name) for name in [*data["settings"], *data["secrets"]])
     click.echo(f"{'setting':<{width}}  {'value':<40}  source")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import Seconds
+from provision.commands.options import Seconds, echo_json, json_option
 from provision.errors import KitError
 
 FORMATS = ("glitchtiprc", "sentryclirc", "text", "env", "json", "ini")
@@ -81,7 +81,7 @@ def _defaults(directory: Path) -> dict[str, str | None]:
     show_default=True,
     help="the kit's .env (stores and reuses GLITCHTIP_API_TOKEN)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@json_option("the result")
 @click.option("--verbose", "-v", is_flag=True, help="say what is being created, on stderr")
 @click.option(
     "--timeout",
@@ -121,7 +121,6 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
       provision create-project --project api --key-name ci --format env
       provision create-project --format sentryclirc   # .sentryclirc for sentry-cli
     """
-    import json
 
     from provision.envfile import read_env_file
 
@@ -172,7 +171,7 @@ def create_project_command(url, token, admin_email, admin_password, org, team, p
             "check the directory's permissions",
         ) from None
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        echo_json(result.as_dict())
         return
     made = ", ".join(result.created) if result.created else "nothing (all present)"
     written = "wrote" if result.rc_changed else "unchanged:"

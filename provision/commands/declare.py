@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import Seconds, dir_option
+from provision.commands.options import Seconds, dir_option, echo_json, json_option
 
 CHANGES_EXIT = 3
 DEFAULT_FILE = "glitchtip-resources.yaml"
@@ -120,7 +120,7 @@ def _open(directory, path, url, token, admin_email, admin_password, env_file, ti
 @dir_option
 @_connection_options
 @click.option("--prune", is_flag=True, help="also plan deleting what the file no longer names")
-@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@json_option("the plan")
 def plan_command(
     directory,
     path,
@@ -144,8 +144,6 @@ def plan_command(
       provision plan                       # glitchtip-resources.yaml
       provision plan --prune --json -f prod.yaml
     """
-    import json
-
     from provision.api.client import GlitchTipClient
     from provision.declare.run import build_plan
 
@@ -154,7 +152,10 @@ def plan_command(
     )
     with GlitchTipClient(connection.url, api_token, **connection.client_options) as client:
         plan, _ = build_plan(client, declaration, prune=prune, server_url=connection.url)
-    click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan.text())
+    if as_json:
+        echo_json(plan.as_dict())
+    else:
+        click.echo(plan.text())
     if plan.changes:
         raise SystemExit(CHANGES_EXIT)
 
@@ -164,7 +165,7 @@ def plan_command(
 @_connection_options
 @click.option("--prune", is_flag=True, help="delete what the file no longer names (asks first)")
 @click.option("--yes", "-y", is_flag=True, help="do not ask before deleting")
-@click.option("--json", "as_json", is_flag=True, help="print what was done as JSON")
+@json_option("what was done")
 def apply_command(
     directory,
     path,
@@ -190,7 +191,6 @@ def apply_command(
       provision apply
       provision apply --prune --yes -f prod.yaml
     """
-    import json
     import sys
 
     from provision.api.client import GlitchTipClient
@@ -223,7 +223,7 @@ def apply_command(
         counts = {"requests": client.requests, "posts": client.posts}
     result = {**plan.as_dict(), "files_written": written, **counts}
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
     else:
         done = ", ".join(f"{n} {a}d" for a, n in plan.summary().items() if n and a != "write")
         click.echo(f"applied: {done or 'no changes'}; {len(written)} DSN file(s) written", err=True)

@@ -44,28 +44,27 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
       provision down --only-metrics --volumes    # also delete Prometheus's and Grafana's data
       provision down --volumes --yes             # deletes every event and user
     """
-    from provision.stack.compose import Compose
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import Deployment
     from provision.stack.down import refuse_if_pinned_on, stop_metrics, stop_stack
     from provision.stack.status import require_rendered
 
     if target is not None:
         overrides = {**overrides, "target": target}
-    settings = load_stack_settings(directory, overrides)
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
     refuse_kubernetes(settings.target, "down")
     if settings.target == "swarm" and not only_metrics:
-        from provision.commands.status import _swarm_docker
         from provision.swarm.down import remove_stack
 
         stack = settings.compose_project_name
         if volumes and not yes:
             click.confirm(f"Delete the volumes of stack '{stack}' on this node?", abort=True)
-        for line in remove_stack(_swarm_docker(settings), stack, volumes=volumes):
+        for line in remove_stack(dep.docker(), stack, volumes=volumes):
             click.echo(line)
         return
     require_rendered(settings)
     if only_metrics:
-        from provision.stack.engine import Engine
+        from provision.runtime.engine import Engine
 
         refuse_if_pinned_on(settings)
         if volumes and not yes:
@@ -73,7 +72,7 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
                 f"Delete Prometheus's and Grafana's volumes of '{settings.compose_project_name}'?",
                 abort=True,
             )
-        compose = Compose.for_settings(settings, metrics=True)
+        compose = dep.compose(metrics=True)
         click.echo(stop_metrics(settings, Engine(), compose, volumes=volumes))
         return
     if volumes and not yes:
@@ -81,4 +80,4 @@ def down_command(directory, overrides, volumes, target, yes, only_metrics):
             f"Delete the volumes of '{settings.compose_project_name}' (database, all events)?",
             abort=True,
         )
-    click.echo(stop_stack(Compose.for_settings(settings), volumes=volumes))
+    click.echo(stop_stack(dep.compose(), volumes=volumes))

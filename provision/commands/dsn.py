@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from provision.commands.options import echo_json, json_option
+
 
 @click.command("dsn")
-@click.option("--json", "as_json", is_flag=True, help="print {dsn, source} as JSON")
+@json_option("{dsn, source}")
 @click.option("--quiet", "-q", is_flag=True, help="print only the DSN")
 def dsn_command(as_json: bool, quiet: bool) -> None:
     """Show the DSN an app would use, and where it came from.
@@ -20,13 +22,12 @@ def dsn_command(as_json: bool, quiet: bool) -> None:
       provision dsn
       export SENTRY_DSN="$(provision dsn --quiet)"
     """
-    import json
 
     from provision.dsn import resolve_dsn
 
     resolved = resolve_dsn()
     if as_json:
-        click.echo(json.dumps({"dsn": resolved.dsn, "source": resolved.source}))
+        echo_json({"dsn": resolved.dsn, "source": resolved.source})
         return
     click.echo(resolved.dsn)
     if not quiet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 from provision.errors import UsageError
 
 
@@ -103,7 +103,7 @@ def _mix(ctx: click.Context, param: click.Parameter, value: str | None):
 )
 @click.option("--ui", is_flag=True, help="Start the Locust web UI instead (make locust-start).")
 @click.option("--stop", is_flag=True, help="Stop the web UI and every Locust container.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@json_option("the result")
 def load_command(
     directory,
     overrides,
@@ -138,7 +138,6 @@ def load_command(
       provision load --ui                     # the web UI on 127.0.0.1:8089 (make locust-start)
       provision load --stop                   # make locust-stop
     """
-    import json
     import os
 
     from provision.load.run import run_load, start_ui, stop_ui
@@ -148,7 +147,7 @@ def load_command(
     if stop:
         stopped = stop_ui(directory, overrides, os.environ)
         if as_json:
-            click.echo(json.dumps({"stopped": stopped}))
+            echo_json({"stopped": stopped})
         else:
             click.echo("Locust stopped." if stopped else "Locust was not running.")
         return
@@ -166,7 +165,7 @@ def load_command(
             progress=say,
         )
         if as_json:
-            click.echo(json.dumps(started))
+            echo_json(started)
         else:
             click.echo(
                 f"Locust's web UI: {started['url']} (project {started['project']}, "
@@ -192,7 +191,7 @@ def load_command(
         progress=say,
     )
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     from provision.load.summary import summary_lines
 

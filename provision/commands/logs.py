@@ -40,11 +40,11 @@ def logs_command(directory, overrides, service, follow, tail):
       provision logs web --follow
       provision logs --tail 50
     """
-    from provision.stack.compose import Compose
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import Deployment
     from provision.stack.logs import show_logs
     from provision.stack.status import require_rendered
 
-    settings = load_stack_settings(directory, overrides)
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
     require_rendered(settings)
-    show_logs(Compose.for_settings(settings), click.echo, service, follow, tail)
+    show_logs(dep.compose(), click.echo, service, follow, tail)

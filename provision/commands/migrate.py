@@ -20,15 +20,15 @@ def migrate_command(directory, overrides):
     Example:
       provision migrate
     """
-    from provision.stack.compose import Compose
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import Deployment
     from provision.stack.migrate import run_migrations
     from provision.stack.status import require_rendered
 
-    settings = load_stack_settings(directory, overrides)
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
     require_rendered(settings)
     from provision import secret_files
 
     secret_files.sync(settings)  # the files migrate mounts, from .env (a kit older than them)
-    run_migrations(Compose.for_settings(settings), click.echo)
+    run_migrations(dep.compose(), click.echo)
     click.echo("migrations done")

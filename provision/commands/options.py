@@ -167,3 +167,18 @@ def refuse_kubernetes(target: str, command: str) -> None:
             f"`provision {command}` does not act on Kubernetes (target kubernetes in .env)",
             "use `kubectl get pods` / `helm status`, or `provision verify --url` for GlitchTip",
         )
+
+
+def json_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--json` (parameter `as_json`): print `what` as one JSON document instead of lines for a
+    person. One declaration, so every command words it the same way."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help=f"Print {what} as one JSON document (for scripts)."
+    )
+
+
+def echo_json(document: Any) -> None:
+    """Print `document` as the command's JSON result: the one way every command does it."""
+    import json
+
+    click.echo(json.dumps(document, indent=2))

@@ -23,15 +23,15 @@ def partman_command(directory, overrides):
     Example:
       provision partman
     """
+    from provision.deployment import Deployment
     from provision.errors import UsageError
-    from provision.stack.compose import Compose, uses_partman
-    from provision.stack.context import load_stack_settings
     from provision.stack.partman import run_partman
     from provision.stack.status import require_rendered
 
     overrides = dict(overrides or {})
-    settings = load_stack_settings(directory, overrides)
-    if not uses_partman(settings):
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
+    if not dep.uses_partman:
         raise UsageError(
             "advanced partitioning is off for this deployment",
             "it is GlitchTip 5 only and chosen at the first start: `provision up --partman`",
@@ -40,4 +40,4 @@ def partman_command(directory, overrides):
     from provision import secret_files
 
     secret_files.sync(settings)  # the files partman-setup and partman-config mount, from .env
-    click.echo(run_partman(Compose.for_settings(settings), click.echo))
+    click.echo(run_partman(dep.compose(), click.echo))

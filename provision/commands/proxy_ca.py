@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("proxy-ca")
 @dir_option
 @settings_options
-@click.option("--json", "as_json", is_flag=True, help="Print {path, changed, why} as JSON.")
+@json_option("{path, changed, why}")
 def proxy_ca_command(directory, overrides, as_json):
     """Write the proxy's internal CA root to certs/glitchtip-ca.crt.
 
@@ -26,7 +26,6 @@ def proxy_ca_command(directory, overrides, as_json):
       NODE_EXTRA_CA_CERTS=certs/glitchtip-ca.crt node app.js
       curl --cacert certs/glitchtip-ca.crt https://glitchtip.test/_health/
     """
-    import json
 
     from provision.proxy.ca import export_root
     from provision.stack.context import StackContext
@@ -34,7 +33,7 @@ def proxy_ca_command(directory, overrides, as_json):
     ctx = StackContext(directory=directory, overrides=overrides)
     result = export_root(ctx.load_settings(), ctx.compose())
     if as_json:
-        click.echo(json.dumps(result))
+        echo_json(result)
     elif result["path"] is None:
         click.echo(f"nothing to export: {result['why']}")
     else:

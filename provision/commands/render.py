@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("render")
@@ -25,7 +25,7 @@ from provision.commands.options import dir_option, settings_options
     "kubernetes: write kubernetes/values.yaml for GlitchTip's Helm chart and "
     "kubernetes/secrets.yaml (0600), and print the helm commands.",
 )
-@click.option("--json", "as_json", is_flag=True, help="kubernetes: print the result as JSON.")
+@json_option("the result (kubernetes)")
 @dir_option
 @settings_options
 def render_command(
@@ -69,13 +69,12 @@ def render_command(
 
 def _render_kubernetes(settings, check: bool, as_json: bool) -> None:
     """Write kubernetes/ and print what was written and the commands to run (no secret)."""
-    import json
 
     from provision.kubernetes.render import write_kubernetes
 
     result = write_kubernetes(settings, check=check)
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        echo_json(result.as_dict())
         return
     for name, state in result.as_dict()["files"].items():
         click.echo(f"{name}: {state}")

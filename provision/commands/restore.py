@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from provision.commands.options import Seconds, dir_option, settings_options
+from provision.commands.options import Seconds, dir_option, echo_json, json_option, settings_options
 
 
 @click.command("restore")
@@ -32,7 +32,7 @@ from provision.commands.options import Seconds, dir_option, settings_options
     show_default=True,
     help="Seconds verify's test event may take.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 def restore_command(
     directory, overrides, archive, replace, archived_identity, no_verify, event_timeout, as_json
 ):
@@ -58,7 +58,6 @@ def restore_command(
       provision restore backups/glitchtip-glitchtip-20261126T101500Z-6.tar
       provision restore old.tar --replace      # the current state is backed up first
     """
-    import json
     import os
 
     from provision.ops.manifest import as_dict
@@ -87,7 +86,7 @@ def restore_command(
             "manifest": as_dict(result.manifest),
             "verify": report.as_dict() if report is not None else None,
         }
-        click.echo(json.dumps(document, indent=2))
+        echo_json(document)
     else:
         if report is not None:
             for check in report.checks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import dir_option, settings_options
+from provision.commands.options import dir_option, echo_json, json_option, settings_options
 
 
 @click.command("scale")
@@ -18,7 +18,7 @@ from provision.commands.options import dir_option, settings_options
     show_default=True,
     help="Seconds to wait for the new replicas to run and be healthy.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the services afterwards as JSON.")
+@json_option("the services afterwards")
 def scale_command(counts, directory, overrides, wait_timeout, as_json):
     """Run COUNT web or worker tasks of the Swarm stack (`--target swarm`).
 
@@ -32,12 +32,12 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
       provision scale web=2 worker=2
       provision scale worker=4 --json
     """
-    import json
     import os
     from pathlib import Path
 
+    from provision.deployment import load_settings
     from provision.errors import UsageError
-    from provision.stack.context import StackContext, load_stack_settings
+    from provision.stack.context import StackContext
     from provision.swarm.deploy import docker_for, swarm_info
     from provision.swarm.render import write_stack
     from provision.swarm.scale import (
@@ -49,7 +49,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     from provision.swarm.services import wait_converged
 
     wanted = parse_counts(counts)
-    settings = load_stack_settings(directory, overrides)
+    settings = load_settings(directory, overrides)
     if settings.target != "swarm":
         raise UsageError(
             f"scale needs target swarm (this deployment's target is {settings.target})",
@@ -60,7 +60,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     nodes = swarm_info(docker).get("Nodes", 1)
     refuse_host_overcommit(settings, wanted, nodes)
     record_counts(Path(directory), settings, wanted)
-    settings = load_stack_settings(directory, overrides)
+    settings = load_settings(directory, overrides)
     write_stack(settings)
     stack = settings.compose_project_name
     docker.check(
@@ -70,7 +70,7 @@ def scale_command(counts, directory, overrides, wait_timeout, as_json):
     note = (lambda line: None) if as_json else (lambda line: click.echo(f"  {line}"))
     states = wait_converged(docker, stack, tuple(sorted(wanted)), float(wait_timeout), note)
     if as_json:
-        click.echo(json.dumps([state.as_dict() for state in states], indent=2))
+        echo_json([state.as_dict() for state in states])
         return
     for state in states:
         click.echo(f"{state.service}: {state.running}/{state.desired} running")

@@ -6,6 +6,8 @@ import click
 
 from provision.commands.options import (
     dir_option,
+    echo_json,
+    json_option,
     refuse_kubernetes,
     settings_options,
     target_option,
@@ -16,7 +18,7 @@ from provision.commands.options import (
 @dir_option
 @settings_options
 @target_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option("the status")
 @click.option("--check", is_flag=True, help="Exit 3 unless everything is up and healthy.")
 def status_command(directory, overrides, target, as_json, check):
     """Show each container (state, health, ports) and GlitchTip's answers.
@@ -29,43 +31,31 @@ def status_command(directory, overrides, target, as_json, check):
       provision status
       provision status --check --json   # exit 3 unless all is up, for monitoring
     """
-    import json
 
-    from provision.stack.context import load_stack_settings
-    from provision.stack.engine import Engine
+    from provision.deployment import Deployment
+    from provision.runtime.engine import Engine
     from provision.stack.status import collect_status, status_lines
 
     if target is not None:
         overrides = {**overrides, "target": target}
-    settings = load_stack_settings(directory, overrides)
+    dep = Deployment.load(directory, overrides)
+    settings = dep.settings
     refuse_kubernetes(settings.target, "status")
     if settings.target == "swarm":
         from provision.swarm.status import collect_swarm_status, swarm_status_lines
 
-        status = collect_swarm_status(settings, _swarm_docker(settings))
+        status = collect_swarm_status(settings, dep.docker())
         lines = swarm_status_lines
     else:
-        from provision.stack.compose import Compose
         from provision.stack.queue_health import queue_reader
 
-        reader = queue_reader(settings, Compose.for_settings(settings))
+        reader = queue_reader(settings, dep.compose())
         status = collect_status(settings, Engine(), read_queue=reader)
         lines = status_lines
     if as_json:
-        click.echo(json.dumps(status, indent=2))
+        echo_json(status)
     else:
         for line in lines(status):
             click.echo(line)
     if check and not status["up"]:
         raise click.exceptions.Exit(3)
-
-
-def _swarm_docker(settings):
-    """The docker CLI with the deployment's secrets redacted from its output."""
-    from pathlib import Path
-
-    from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
-
-    return DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))

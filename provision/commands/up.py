@@ -6,6 +6,8 @@ import click
 
 from provision.commands.options import (
     dir_option,
+    echo_json,
+    json_option,
     settings_options,
     target_option,
     wait_timeout_option,
@@ -40,9 +42,7 @@ from provision.commands.options import (
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print nothing but the DSN (errors still go to stderr)."
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document: steps, timings, result."
-)
+@json_option("the steps, their timings and the result")
 def up_command(
     directory, overrides, partman, metrics, pull_policy, wait_timeout, target, quiet, as_json
 ):
@@ -79,8 +79,8 @@ def up_command(
     from pathlib import Path
 
     from provision.stack.context import StackContext
-    from provision.stack.runner import HumanProgress, Progress, report_json
     from provision.stack.wrap_up import summary_lines
+    from provision.steps import HumanProgress, Progress, report_document
 
     overrides = dict(overrides or {})
     resume = ["provision", "up"]
@@ -108,7 +108,7 @@ def up_command(
     report = _run(ctx, progress)
     summary = ctx.results.get("summary")
     if as_json:
-        click.echo(report_json(report, {"result": summary} if summary else None))
+        echo_json(report_document(report, {"result": summary} if summary else None))
     elif human and report.ok:
         for line in summary_lines(summary):
             click.echo(line)
@@ -122,11 +122,11 @@ def up_command(
 
 def _run(ctx, progress):
     """The steps for the deployment's target: one Compose host, or a Swarm stack."""
+    from provision.deployment import load_settings
     from provision.errors import KitError, UsageError
-    from provision.stack.context import load_stack_settings
 
     try:
-        target = load_stack_settings(ctx.directory, ctx.overrides, ctx.environ).target
+        target = load_settings(ctx.directory, ctx.overrides, ctx.environ).target
     except KitError:
         target = "compose"  # the preflight step reports the bad setting with its fix
     if target == "kubernetes":

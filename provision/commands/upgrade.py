@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import Seconds, dir_option, wait_timeout_option
+from provision.commands.options import (
+    Seconds,
+    dir_option,
+    echo_json,
+    json_option,
+    wait_timeout_option,
+)
 
 
 @click.command("upgrade")
@@ -34,9 +40,7 @@ from provision.commands.options import Seconds, dir_option, wait_timeout_option
     help="Seconds `verify` waits for its test event after the upgrade.",
 )
 @wait_timeout_option
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document: plan, steps, result."
-)
+@json_option("the plan, the steps and the result")
 def upgrade_command(directory, to, postgres, dry_run, event_timeout, wait_timeout, as_json):
     """Upgrade GlitchTip (and its major) or Postgres, with a backup and a rollback.
 
@@ -68,14 +72,13 @@ def upgrade_command(directory, to, postgres, dry_run, event_timeout, wait_timeou
       provision upgrade --to 6.2.6 --postgres 18.1
       provision upgrade --postgres 18.1           # Postgres only
     """
-    import json
     import os
     from pathlib import Path
 
     from provision.ops.pg_upgrade import removal_command
     from provision.ops.upgrade import default_ops, failure_error, prepare, run_upgrade
     from provision.stack.context import StackContext
-    from provision.stack.runner import HumanProgress, Progress
+    from provision.steps import HumanProgress, Progress
 
     ctx = StackContext(
         directory=Path(directory),
@@ -87,7 +90,7 @@ def upgrade_command(directory, to, postgres, dry_run, event_timeout, wait_timeou
     state = prepare(ctx, to=to, postgres=postgres, ops=ops, event_timeout=event_timeout)
     plan = state.plan
     if as_json and (dry_run or plan.nothing_to_do):
-        click.echo(json.dumps({"ok": True, "changed": False, "plan": plan.as_dict()}, indent=2))
+        echo_json({"ok": True, "changed": False, "plan": plan.as_dict()})
         return
     if not as_json:
         current = plan.current
@@ -116,7 +119,7 @@ def upgrade_command(directory, to, postgres, dry_run, event_timeout, wait_timeou
     progress = Progress() if as_json else HumanProgress(click.echo)
     outcome = run_upgrade(ctx, state, ops, progress)
     if as_json:
-        click.echo(json.dumps(outcome.as_dict(), indent=2))
+        echo_json(outcome.as_dict())
     if not outcome.ok:
         raise failure_error(outcome)
     if not as_json:

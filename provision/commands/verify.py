@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.options import FiniteNumber, Seconds, dir_option, settings_options
+from provision.commands.options import (
+    FiniteNumber,
+    Seconds,
+    dir_option,
+    echo_json,
+    json_option,
+    settings_options,
+)
 
 CHECK_NAMES = ("url", "health", "settings", "token", "services", "disk", "queue", "event")
 FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad input"
@@ -44,7 +51,7 @@ FAILED_EXIT = 3  # like `status --check`: 1 and 2 stay "the kit failed" and "bad
     envvar="GLITCHTIP_API_TOKEN",
     help="API token [env GLITCHTIP_API_TOKEN; default: the one in .env].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document with every check.")
+@json_option("every check")
 def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url, token, as_json):
     """Check a running deployment end to end, from the outside in.
 
@@ -75,7 +82,6 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url,
       provision verify --url https://glitchtip.example.com --skip services --skip disk
       */15 * * * * cd /srv/glitchtip && .venv/bin/provision verify >/dev/null || echo FAIL
     """
-    import json
     import os
 
     from provision.ops.verify import check_line, run_verify
@@ -101,7 +107,7 @@ def verify_command(directory, overrides, event_timeout, min_free_gib, skip, url,
         token=token,
     )
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        echo_json(report.as_dict())
     else:
         failed = report.failed()
         click.echo(

@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provision.deployment import Deployment
 from provision.errors import KitError, UsageError
 
 LOCUST_DIR = "locust"
@@ -65,34 +65,20 @@ RESULT_KEYS = (
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """The stack a load run talks to: settings, its Compose, the Locust project's Compose."""
-
-    settings: Any
-    stack: Any  # provision.stack.compose.Compose of compose.yml
-    locust: Any  # Compose of compose.locust.yml (project <name>-locust)
-
-
 def deployment(
     directory: Path,
     overrides: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Deployment:
-    """Load the settings and build both Compose handles (nothing runs yet)."""
-    from provision.render import LOCUST_FILE
-    from provision.stack.compose import Compose
-    from provision.stack.context import load_stack_settings
+    """The deployment a load run talks to (its settings loaded; nothing runs yet)."""
+    return Deployment.load(Path(directory), overrides, environ)
 
-    settings = load_stack_settings(Path(directory), overrides, environ)
-    stack = Compose.for_settings(settings)
-    locust = Compose(
-        settings.directory,
-        f"{settings.compose_project_name}-locust",
-        (LOCUST_FILE,),
-        stack.secrets,
-    )
-    return Deployment(settings, stack, locust)
+
+def locust(dep: Deployment) -> Any:
+    """The Compose of compose.locust.yml (project `<name>-locust`), the stack's secrets masked."""
+    from provision.load.compose_file import LOCUST_FILE
+
+    return dep.project(f"{dep.settings.compose_project_name}-locust", (LOCUST_FILE,))
 
 
 def _running_services(compose: Any) -> dict[str, str]:
@@ -104,7 +90,7 @@ def require_stack(dep: Deployment) -> None:
     minimal the all-in-one web, and valkey where it has one)."""
     from provision.profiles import core_services
 
-    states = _running_services(dep.stack)
+    states = _running_services(dep.compose())
     down = [name for name in core_services(dep.settings) if states.get(name) != "running"]
     if down:
         shown = ", ".join(f"{name} {states.get(name) or 'missing'}" for name in down)
@@ -116,7 +102,7 @@ def require_stack(dep: Deployment) -> None:
 
 def require_no_ui(dep: Deployment) -> None:
     """UsageError while the web UI's Locust runs: its workers would join the wrong master."""
-    if _running_services(dep.locust).get(UI_MASTER) == "running":
+    if _running_services(locust(dep)).get(UI_MASTER) == "running":
         raise UsageError(
             "the Locust web UI is running (make locust-start)",
             "stop it first with `make locust-stop` (provision load --stop)",
@@ -354,7 +340,7 @@ def run_load(
     require_stack(dep)
     from provision.api.client import GlitchTipClient
     from provision.dsn import parse_dsn
-    from provision.render import write_locust
+    from provision.load.compose_file import write_locust
 
     install_locustfile(settings.directory)
     write_locust(settings)
@@ -375,10 +361,10 @@ def run_load(
 
         def backlog() -> int:
             if settings.external_valkey:  # not a service of the stack: ask it from outside
-                from provision.stack.engine import Engine
+                from provision.runtime.engine import Engine
 
                 return sum(measure.external_queue_lengths(Engine(), settings, keys).values())
-            return sum(measure.queue_lengths(dep.stack, keys).values())
+            return sum(measure.queue_lengths(dep.compose(), keys).values())
 
         before = measure.settled_count(
             count=count, backlog=backlog, timeout_s=drain_timeout_s, progress=say
@@ -410,7 +396,7 @@ def run_load(
                 "see the output above; `provision logs web` shows GlitchTip's side",
             )
             try:
-                _copy(dep.locust, STATS_FILE, report_dir)
+                _copy(locust(dep), STATS_FILE, report_dir)
             except KitError:
                 if not ran.ok:  # no statistics because Locust never ran: say why
                     raise failed from None
@@ -434,9 +420,9 @@ def run_load(
                     timeout_s=drain_timeout_s,
                     progress=say,
                 )
-            _copy_rest(dep.locust, report_dir)
+            _copy_rest(locust(dep), report_dir)
         finally:
-            dep.locust.run("--profile", "headless", "down", "--remove-orphans", "-t", "5")
+            locust(dep).run("--profile", "headless", "down", "--remove-orphans", "-t", "5")
 
     from provision.load.report import FAILURES_FILE, parse_failures
 
@@ -473,7 +459,7 @@ def run_load(
 
 
 def _host_header(settings: Any) -> str:
-    from provision.render import load_host_header
+    from provision.load.compose_file import load_host_header
 
     return load_host_header(settings)
 
@@ -483,7 +469,7 @@ def _run_headless(dep: Deployment, env: dict[str, str], workers: int, duration: 
     # error for Compose, so --scale only comes with the workers.
     scale = ["--scale", f"{WORKER}={workers}"] if workers else []
     services = [MASTER, WORKER] if workers else [MASTER]
-    return dep.locust.stream(
+    return locust(dep).stream(
         "--profile",
         "headless",
         "up",
@@ -535,8 +521,8 @@ def start_ui(
 ) -> dict[str, Any]:
     """`make locust-start`: the Locust master with its web UI, and workers, against the stack."""
     from provision.load import payloads
+    from provision.load.compose_file import write_locust
     from provision.load.options import resolve_target
-    from provision.render import write_locust
 
     say = progress or (lambda line: None)
     _check_numbers(1, 1.0, workers, distinct_issues, rate)
@@ -569,7 +555,7 @@ def start_ui(
         headless=False,
     )
     services = [UI_MASTER, WORKER] if workers else [UI_MASTER]
-    started = dep.locust.run(
+    started = locust(dep).run(
         "up", "--detach", "--scale", f"{WORKER}={workers}", *services, env=env, timeout=600
     )
     if not started.ok:
@@ -601,13 +587,13 @@ def stop_ui(
     environ: Mapping[str, str] | None = None,
 ) -> bool:
     """`make locust-stop`: remove every Locust container of the deployment; True if any ran."""
-    from provision.render import LOCUST_FILE
+    from provision.load.compose_file import LOCUST_FILE
 
     dep = deployment(directory, overrides, environ)
     if not (dep.settings.directory / LOCUST_FILE).exists():
         return False
-    had = bool(dep.locust.ps())
-    stopped = dep.locust.run("--profile", "*", "down", "--remove-orphans", "-t", "5", timeout=300)
+    had = bool(locust(dep).ps())
+    stopped = locust(dep).run("--profile", "*", "down", "--remove-orphans", "-t", "5", timeout=300)
     if not stopped.ok:
         raise KitError(f"cannot stop Locust ({stopped.last_lines(2)})", "see `docker ps`")
     return had

@@ -192,7 +192,7 @@ def create_backup(
     """Write a backup archive of the deployment `ctx` describes; see the module docstring."""
     from provision import __version__
     from provision.ops import database
-    from provision.ops.streams import stream_out
+    from provision.runtime.streams import stream_out
 
     began = time.monotonic()
     if keep is not None and keep < 1:

@@ -28,27 +28,6 @@ def removal_command(volume: str) -> str:
     return f"docker volume rm {volume}"
 
 
-def volume_exists(engine: Any, name: str) -> bool:
-    """Whether the engine has a volume `name`."""
-    from docker.errors import NotFound
-
-    try:
-        engine._call(engine.client.api.inspect_volume, name)
-        return True
-    except NotFound:
-        return False
-
-
-def remove_volume(engine: Any, name: str) -> None:
-    """Remove volume `name` (a new, unused volume of a failed upgrade); absent is fine."""
-    from docker.errors import NotFound
-
-    try:
-        engine._call(engine.client.api.remove_volume, name)
-    except NotFound:
-        return
-
-
 def start_postgres(ctx: Any) -> int:
     """Start only the postgres service of the current files and wait for it; return its major."""
     from provision.ops import database
@@ -69,17 +48,21 @@ def start_postgres(ctx: Any) -> int:
     return database.server_major(compose, database.Database.of(ctx.services()))
 
 
-def restore_database(ctx: Any, archive: Path, progress: Callable[[str], None]) -> int:
+def restore_database(
+    ctx: Any, archive: Path, progress: Callable[[str], None], manifest: Any = None
+) -> int:
     """Replace the database of the running postgres service with the dump in `archive`.
 
-    The archive is checked whole first (`read_manifest`); the dump is streamed from it into
-    `pg_restore` (constant memory), which stops at the first error. Returns the bytes restored.
+    The archive is checked whole first (`read_manifest`, unless the caller already holds its
+    checked `manifest`); the dump is streamed from it into `pg_restore` (constant memory), which
+    stops at the first error. Returns the bytes restored. Used by upgrade's rollback and by
+    `provision restore`.
     """
     from provision.ops import database
     from provision.ops.manifest import DATABASE, human_size, open_member, read_manifest
-    from provision.ops.streams import stream_in
+    from provision.runtime.streams import stream_in
 
-    manifest = read_manifest(archive)
+    manifest = manifest if manifest is not None else read_manifest(archive)
     member = manifest.members[DATABASE]
     compose = ctx.compose()
     db = database.Database.of(ctx.services())

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import KitError, UsageError
-from provision.ops.manifest import DATABASE, FILES_DIR, UPLOADS, Manifest, open_member
+from provision.ops.manifest import FILES_DIR, UPLOADS, Manifest, open_member
 
 UPLOADS_TARGET = "/code/uploads"
 
@@ -190,6 +190,7 @@ def _prepare_database(
     written first (Compose needs them); a refusal or failure here removes them again, and the
     postgres container restore started, so the directory is left as it was found."""
     from provision.ops import database
+    from provision.ops.pg_upgrade import start_postgres
     from provision.ops.restore_files import apply_files, remove_created
 
     directory = Path(ctx.directory)
@@ -201,8 +202,7 @@ def _prepare_database(
             from provision.stack import render_step
 
             apply_files(plan)
-            ctx.settings = None
-            ctx._services = None
+            ctx.files_changed()
             render_step.render(ctx)
         from provision import secret_files
 
@@ -217,14 +217,12 @@ def _prepare_database(
                 "its own name: GLITCHTIP_KIT_COMPOSE_PROJECT_NAME=<name> provision restore ...",
             )
         started = not _postgres_running(compose)
-        up = compose.run("up", "--detach", "--wait", "--pull", "never", "postgres", timeout=600)
-        if not up.ok:
-            raise KitError(
-                f"postgres did not start ({up.last_lines(2)}); nothing was changed",
-                "see `provision logs postgres`",
-            )
+        try:
+            server_major = start_postgres(ctx)
+        except KitError as error:
+            raise KitError(f"{error.message}; nothing was changed", error.fix) from None
         db = database.Database.of(ctx.services())
-        check_compatible(manifest, settings.glitchtip_major, database.server_major(compose, db))
+        check_compatible(manifest, settings.glitchtip_major, server_major)
         tables = database.table_count(compose, db)
         if tables and not replace:
             raise UsageError(
@@ -256,30 +254,18 @@ def _replace(
 ) -> None:
     """Stop the writers, replace the database and the uploads, write the files, migrate and
     start. Any failure from here on names the safety backup taken before (with --replace)."""
-    from provision.ops import database
-    from provision.ops.backup import _Progress
+    from provision.ops.pg_upgrade import restore_database
     from provision.ops.restore_files import apply_files
-    from provision.ops.streams import stream_in
+    from provision.runtime.streams import stream_in
 
     say = progress or (lambda _text: None)
     compose = ctx.compose()
-    db = database.Database.of(ctx.services())
     stage = "the database may be partly restored"
     try:
         # No writes while the data is replaced (profile minimal has no worker service).
         writers = [name for name in ("web", "worker") if name in ctx.services()]
         compose.run("stop", *writers, timeout=300)
-        database.recreate(compose, db)
-        meter = _Progress(progress, "pg_restore")
-        with open_member(archive, DATABASE, manifest.members[DATABASE]) as chunks:
-            stream_in(
-                compose,
-                database.restore_args(db),
-                chunks,
-                what="pg_restore",
-                progress=lambda total: meter.add(total - meter.total),
-            )
-        meter.done()
+        restore_database(ctx, archive, say, manifest)
         if UPLOADS in manifest.members:
             target = _uploads_target(ctx.services())
             with open_member(archive, UPLOADS, manifest.members[UPLOADS]) as chunks:
@@ -312,8 +298,7 @@ def _migrate_and_start(ctx: Any, say: Callable[[str], None]) -> None:
     from provision.stack.migrate import run_migrations
     from provision.stack.start import start
 
-    ctx.settings = None  # the restored .env may record other choices
-    ctx._services = None
+    ctx.files_changed()  # the restored .env may record other choices
     secret_files.sync(ctx.load_settings())  # the secret files of the restored .env
     run_migrations(ctx.compose(), on_line=lambda _line: None)
     say("migrations ran")

@@ -215,7 +215,7 @@ def planned_settings(plan: FilePlan, overrides: Any, environ: Any) -> Any:
     refused now rather than after the data was replaced."""
     import os
 
-    from provision.stack.context import load_stack_settings
+    from provision.deployment import load_settings
 
     scratch = Path(tempfile.mkdtemp(prefix="glitchtip-kit-restore-"))  # 0700, removed after
     try:
@@ -225,7 +225,7 @@ def planned_settings(plan: FilePlan, overrides: Any, environ: Any) -> Any:
                 fd = os.open(scratch / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(text)
-        return load_stack_settings(scratch, overrides, environ)
+        return load_settings(scratch, overrides, environ)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -110,7 +110,7 @@ def _pull_image(ctx: Any, image: str, note: Callable[[str], None]) -> None:
         return
     note(f"pulling {image}")
     try:
-        engine._call(engine.client.api.pull, image)
+        engine.pull(image)
     except KitError as error:
         raise KitError(
             f"cannot pull image {image} ({error.message})",
@@ -136,15 +136,12 @@ def _start_postgres(ctx: Any) -> int:
 
 
 def _volume_exists(ctx: Any, name: str) -> bool:
-    from provision.ops.pg_upgrade import volume_exists
-
-    return volume_exists(ctx.engine(), name)
+    return ctx.engine().volume_exists(name)
 
 
 def _remove_volume(ctx: Any, name: str) -> None:
-    from provision.ops.pg_upgrade import remove_volume
-
-    remove_volume(ctx.engine(), name)
+    """Remove a new, unused volume of a failed upgrade; absent is fine."""
+    ctx.engine().remove_volume(name)
 
 
 def default_ops() -> UpgradeOps:
@@ -224,9 +221,9 @@ def postgres_volume_name(compose: Any) -> str | None:
 
 def current_state(ctx: Any, ops: UpgradeOps) -> Current:
     """What runs now: the settings of record, the Postgres server's major, GlitchTip's version."""
+    from provision.deployment import uses_partman
     from provision.envfile import read_env_file
     from provision.ops import database
-    from provision.stack.compose import uses_partman
 
     settings = ctx.load_settings()
     from provision.profiles import is_minimal
@@ -312,8 +309,7 @@ def _state(ctx: Any) -> UpgradeState:
 
 def _reload(ctx: Any) -> None:
     """Forget the settings and services read so far: the files just changed."""
-    ctx.settings = None
-    ctx._services = None
+    ctx.files_changed()
 
 
 def step_pull(ctx: Any, ops: UpgradeOps) -> str:
@@ -389,7 +385,7 @@ def step_verify(ctx: Any, ops: UpgradeOps) -> str:
 
 
 def steps_for(plan: UpgradePlan, ops: UpgradeOps) -> list:
-    from provision.stack.runner import Step
+    from provision.steps import Step
 
     table = {
         "pull": Step("pull", "target images, while GlitchTip serves", lambda c: step_pull(c, ops)),
@@ -469,9 +465,9 @@ def rollback(ctx: Any, state: UpgradeState, ops: UpgradeOps) -> RollbackResult:
     except KitError as error:
         return RollbackResult(False, done, f"{what}: {error.line()}")
     except Exception as error:  # the net: the operator still gets the backup's path
-        from provision.stack.runner import _cause_of  # one line, secrets of .env masked
+        from provision.steps import cause_of  # one line, secrets of .env masked
 
-        return RollbackResult(False, done, f"{what}: {_cause_of(error, ctx)}")
+        return RollbackResult(False, done, f"{what}: {cause_of(error, ctx)}")
 
 
 # --- the whole run ---
@@ -517,7 +513,7 @@ class UpgradeOutcome:
 def run_upgrade(ctx: Any, state: UpgradeState, ops: UpgradeOps, progress: Any = None):
     """Run the steps of `state.plan`; on a failure roll back. Never raises a `KitError` for a
     failed step (the outcome carries it); `failure_error(outcome)` is the one line to show."""
-    from provision.stack.runner import Progress, run_steps
+    from provision.steps import Progress, run_steps
 
     progress = progress or Progress()
     ctx.results[STATE] = state

@@ -183,9 +183,9 @@ def check_settings_text(
     directory inside the deployment: a `SettingsError` here means nothing was written."""
     import tempfile
 
+    from provision.deployment import load_settings
     from provision.envfile import update_env_file
     from provision.fileio import SECRET_FILE_MODE, read_text_file, write_atomic
-    from provision.stack.context import load_stack_settings
 
     with tempfile.TemporaryDirectory(prefix=".upgrade-check-", dir=directory) as scratch:
         root = Path(scratch)
@@ -196,4 +196,4 @@ def check_settings_text(
             write_atomic(root / ".env", dotenv, mode=SECRET_FILE_MODE)
             if env:
                 update_env_file(root / ".env", dict(env))
-        load_stack_settings(root, environ=os.environ if environ is None else environ)
+        load_settings(root, environ=os.environ if environ is None else environ)

@@ -528,25 +528,17 @@ def check_line(check: Check) -> str:
 def _swarm_services(settings: Any) -> str:
     """The Swarm stack's services: every replica running (Swarm counts a task only once its
     healthcheck passes), no update in flight, the migrate job complete."""
-    from pathlib import Path
 
-    from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
-    from provision.swarm.services import job_state, stack_services
+    from provision.deployment import Deployment
+    from provision.swarm.services import stack_health
 
-    docker = DockerCLI(secret_values(read_env_file(Path(settings.directory) / ".env")))
     stack = settings.compose_project_name
-    services = stack_services(docker, stack)
+    health = stack_health(settings, Deployment(settings).docker())
+    services = health.services
     if not services:
         raise _Failed(f"no services in stack {stack}: run `provision up --target swarm`")
-    bad = [f"{s.service} {s.running}/{s.desired}" for s in services if not s.converged]
-    for state in services:
-        if state.service == "migrate":
-            job, _error = job_state(docker, state.name)
-            if job != "complete":
-                bad.append(f"migrate {job}")
-    if bad:
-        raise _Failed(f"not converged: {', '.join(bad)} (see `docker service ps {stack}_web`)")
+    if health.problems:
+        shown = ", ".join(health.problems)
+        raise _Failed(f"not converged: {shown} (see `docker service ps {stack}_web`)")
     tasks = sum(s.running for s in services if s.service != "migrate")
     return f"{len(services) - 1} services of stack {stack} converged ({tasks} tasks)"

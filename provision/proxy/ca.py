@@ -100,7 +100,7 @@ def applies(ctx: Any) -> bool:
 
 def export_step(ctx: Any) -> Any:
     """The `proxy-ca` step: the internal CA root into certs/glitchtip-ca.crt."""
-    from provision.stack.runner import StepOutcome
+    from provision.steps import StepOutcome
 
     result = export_root(ctx.load_settings(), ctx.compose())
     return StepOutcome(detail=f"{CA_FILE} (trust it in clients)", changed=result["changed"])

@@ -37,7 +37,7 @@ def applies(ctx: Any) -> bool:
 
 def retire_step(ctx: Any) -> Any:
     """The `proxy-off` step of `provision up`."""
-    from provision.stack.runner import StepOutcome
+    from provision.steps import StepOutcome
 
     settings = ctx.load_settings()
     engine = ctx.engine()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from provision.envfile import read_env_file, update_env_file
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 EMAIL_KEY = "DJANGO_SUPERUSER_EMAIL"
 PASSWORD_KEY = "DJANGO_SUPERUSER_PASSWORD"

@@ -12,38 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.render import LOCK_KEY as PARTITIONING_LOCK  # written by the first render
-
-PARTITIONING_ENV = "GLITCHTIP_ADVANCED_PARTITIONING"
-
-
-def with_recorded_choices(
-    directory: Path, overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None
-) -> dict[str, Any]:
-    """`overrides` plus the choices the first render recorded in `.env`.
-
-    Advanced partitioning is fixed at the first render (`up --partman`); later commands (`up`,
-    `down`, `status`, `partman`) must see the same choice without the flag being repeated.
-    An explicit option, variable or glitchtip.yaml value still wins (and render refuses a switch).
-    """
-    import os
-
-    from provision.envfile import read_env_file
-
-    result = dict(overrides or {})
-    environ = os.environ if environ is None else environ
-    if result.get("advanced_partitioning") is None and not environ.get(PARTITIONING_ENV):
-        recorded = read_env_file(Path(directory) / ".env").get(PARTITIONING_LOCK)
-        if recorded == "true" and not _file_sets_partitioning(Path(directory)):
-            result["advanced_partitioning"] = True
-    return result
-
-
-def _file_sets_partitioning(directory: Path) -> bool:
-    from provision.settings import read_settings_file
-
-    return read_settings_file(directory / "glitchtip.yaml").get("advanced_partitioning") is not None
-
 
 def _ignore(_: str) -> None:
     return None
@@ -71,7 +39,7 @@ class StackContext:
     def load_settings(self) -> Any:
         """Load (once) and return the validated settings of `directory`."""
         if self.settings is None:
-            self.settings = load_stack_settings(self.directory, self.overrides, self.environ)
+            self.settings = load_settings(self.directory, self.overrides, self.environ)
         return self.settings
 
     def engine(self) -> Any:
@@ -80,19 +48,29 @@ class StackContext:
             if self.engine_factory is not None:
                 self._engine = self.engine_factory()
             else:
-                from provision.stack.engine import Engine
+                from provision.runtime.engine import Engine
 
                 self._engine = Engine()
         return self._engine
+
+    def deployment(self) -> Any:
+        """The `provision.deployment.Deployment` of the current settings."""
+        from provision.deployment import Deployment
+
+        return Deployment(self.load_settings(), self.compose_command)
 
     def compose(self) -> Any:
         """A `Compose` for the current settings; rebuilt each time so it sees `.env` updates."""
         settings = self.load_settings()
         if self.compose_factory is not None:
             return self.compose_factory(settings)
-        from provision.stack.compose import Compose
+        return self.deployment().compose()
 
-        return Compose.for_settings(settings, command=self.compose_command)
+    def files_changed(self) -> None:
+        """Forget the settings and services read so far: the deployment's files just changed
+        (a restore or an upgrade wrote them), so the next read sees the new ones."""
+        self.settings = None
+        self._services = None
 
     def services(self) -> dict[str, dict]:
         """The services of the rendered files, asked of Compose once per run.
@@ -109,13 +87,12 @@ class StackContext:
         return Path(self.directory) / ".env"
 
 
-def load_stack_settings(
+def load_settings(
     directory: Path,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Any:
-    """The settings of a deployment, with the choices its first render recorded."""
-    from provision.settings import load_settings
+    """The settings of a deployment (`provision.deployment.load_settings`)."""
+    from provision.deployment import load_settings
 
-    merged = with_recorded_choices(Path(directory), overrides, environ)
-    return load_settings(Path(directory), overrides=merged, environ=environ)
+    return load_settings(directory, overrides, environ)

@@ -190,7 +190,7 @@ def engine_runner(engine: Any) -> Runner:
 
         client = engine.client
         if not engine.image_present(image):
-            engine._call(client.images.pull, image)
+            engine.call(client.images.pull, image)
 
         def once() -> ProbeResult:
             # ContainerError (a non-zero exit) is an answer, not an engine failure: caught here,
@@ -212,7 +212,7 @@ def engine_runner(engine: Any) -> Runner:
             return ProbeResult(0, output.decode("utf-8", "replace"))
 
         try:
-            return engine._call(once)
+            return engine.call(once)
         except ImageNotFound:
             raise KitError(
                 f"image {image} is missing", "pull it, or check the image setting"

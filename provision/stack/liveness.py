@@ -81,7 +81,7 @@ def check_alive(ctx: Any) -> Any:
     """The `alive` step of `up`: fail, naming the service, when a worker or its scheduler died
     after start instead of reporting success."""
     from provision.errors import KitError
-    from provision.stack.runner import StepOutcome
+    from provision.steps import StepOutcome
 
     settings = ctx.load_settings()
     containers = ctx.engine().containers(settings.compose_project_name)

@@ -17,32 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from provision.errors import KitError
+from provision.profiles import METRICS_SERVICES, metrics_services
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
-METRICS_SERVICES = (
-    "prometheus",
-    "grafana",
-    "postgres-exporter",
-    "valkey-exporter",
-    "project-exporter",
-)
 # The services holding the API token (a Compose secret): recreated when the token changed.
 TOKEN_SERVICES = ("prometheus", "project-exporter")
 TOKEN_KEY = "GLITCHTIP_API_TOKEN"
 TOKEN_AT_START = "token_at_start"  # ctx.results key: the token `.env` held before the admin step
 METRICS_VOLUMES = ("prometheus-data", "grafana-data")
-
-
-def metrics_services(settings: Any) -> tuple[str, ...]:
-    """The metrics services compose.metrics.yml holds for `settings`: without the exporter of
-    an external database or Valkey (the kit does not watch servers it does not run)."""
-    left_out = set()
-    if getattr(settings, "external_database", False):
-        left_out.add("postgres-exporter")
-    if getattr(settings, "external_valkey", False):
-        left_out.add("valkey-exporter")
-    return tuple(name for name in METRICS_SERVICES if name not in left_out)
 
 
 def urls(settings: Any) -> dict[str, str]:
@@ -97,9 +80,8 @@ def metrics(ctx: StackContext) -> StepOutcome:
     if not settings.metrics:
         if not leftovers(ctx):
             return StepOutcome("metrics off (`provision up --metrics` adds them)", changed=False)
-        from provision.stack.compose import Compose
 
-        compose = Compose.for_settings(settings, command=ctx.compose_command, metrics=True)
+        compose = ctx.deployment().compose(metrics=True)
         return StepOutcome(remove_metrics(compose, metrics_services(settings)), changed=True)
     token = read_env_file(ctx.env_path).get(TOKEN_KEY)
     if not token:

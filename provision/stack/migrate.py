@@ -12,8 +12,8 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
 from provision.stack.start import CURRENT_KEY, PS_KEY, service_log_tail
+from provision.steps import StepOutcome
 
 SERVICE = "migrate"
 

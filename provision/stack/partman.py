@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from provision import partman_sql
+from provision.deployment import uses_partman
 from provision.errors import KitError
-from provision.stack.compose import uses_partman
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 SERVICE = "partman-setup"
 CONFIG_SERVICE = "partman-config"

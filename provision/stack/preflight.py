@@ -17,7 +17,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 MIN_ENGINE = (20, 10)
 MIN_CPUS = 1
@@ -146,7 +146,7 @@ def preflight(
     database and Valkey when the settings name them (they answer; Postgres is new enough).
     Changes nothing, except pulling the image a probe runs in when it is missing."""
     if compose_version is None:
-        from provision.compose_binary import compose_version as compose_version_default
+        from provision.runtime.compose_binary import compose_version as compose_version_default
 
         compose_version = compose_version_default
     settings = ctx.load_settings()  # a SettingsError names the bad setting

@@ -27,7 +27,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 DRAIN_TIMEOUT = 120.0  # seconds the old worker gets to empty Valkey's queue
 POLL = 1.0

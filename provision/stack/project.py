@@ -12,7 +12,7 @@ from typing import Any
 
 from provision.stack.admin import admin_credentials
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 RC_FILE = ".glitchtiprc"
 

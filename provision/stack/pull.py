@@ -13,7 +13,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 # Progress lines that are noise when repeated every few milliseconds.
 _CHATTY = ("Downloading", "Extracting", "Waiting", "Verifying Checksum", "Pulling fs layer")

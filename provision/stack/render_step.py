@@ -8,20 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from provision.deployment import compose_files
 from provision.monitoring.files import MONITORING_DIR
-from provision.stack.compose import COMPOSE_FILE, METRICS_FILE, PARTMAN_FILE, uses_partman
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
-
-
-def compose_files(settings) -> list[str]:
-    """The compose files this deployment runs with, in `-f` order."""
-    files = [COMPOSE_FILE]
-    if uses_partman(settings):
-        files.append(PARTMAN_FILE)
-    if getattr(settings, "metrics", False):
-        files.append(METRICS_FILE)
-    return files
+from provision.steps import StepOutcome
 
 
 def written_names(directory: Path, written: list[Path]) -> list[str]:
@@ -47,8 +37,8 @@ def written_names(directory: Path, written: list[Path]) -> list[str]:
 
 def render(ctx: StackContext) -> StepOutcome:
     """Write the rendered files (only those whose content changed) and validate them."""
-    from provision.compose_check import check_compose
     from provision.render import write_rendered
+    from provision.runtime.compose_check import check_compose
     from provision.stack.metrics import remember_token
 
     settings = ctx.load_settings()

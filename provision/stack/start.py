@@ -18,7 +18,7 @@ from typing import Any
 
 from provision.errors import KitError
 from provision.stack.context import StackContext
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 HTTP_WAIT = 90.0  # seconds for the published port to answer once the containers are healthy
 # Compose reports web healthy from inside the container; the host port usually answers at the
@@ -179,7 +179,7 @@ def start(ctx: StackContext) -> StepOutcome:
     A partly started, stopped, unhealthy or outdated stack goes through `compose up --wait`,
     which recreates what changed (and runs `migrate` again when its container is recreated).
     """
-    from provision.stack.metrics import METRICS_SERVICES
+    from provision.profiles import METRICS_SERVICES
 
     settings = ctx.load_settings()
     compose = ctx.compose()

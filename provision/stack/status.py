@@ -37,7 +37,8 @@ def collect_metrics(settings: Any, containers: list[dict], read_targets=None) ->
     if not getattr(settings, "metrics", False):
         return None
     from provision.monitoring.targets import all_up, prometheus_targets
-    from provision.stack.metrics import METRICS_SERVICES, urls
+    from provision.profiles import METRICS_SERVICES
+    from provision.stack.metrics import urls
 
     read_targets = read_targets or prometheus_targets
     services = [c["service"] for c in containers if c["service"] in METRICS_SERVICES]

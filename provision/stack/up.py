@@ -22,7 +22,7 @@ from provision.stack import (
 )
 from provision.stack import wrap_up as wrap
 from provision.stack.context import StackContext
-from provision.stack.runner import Progress, RunReport, Step, run_steps
+from provision.steps import Progress, RunReport, Step, run_steps
 
 STEPS: list[Step] = [
     Step("preflight", "engine, Compose, resources, web port, settings", preflight.preflight),

@@ -8,7 +8,7 @@ from typing import Any
 from provision.stack.admin import PASSWORD_WHERE
 from provision.stack.context import StackContext
 from provision.stack.project import RC_FILE
-from provision.stack.runner import StepOutcome
+from provision.steps import StepOutcome
 
 NEXT_COMMANDS = (
     ("provision status", "state and health of every container and of GlitchTip"),

@@ -15,7 +15,7 @@ import yaml
 
 from provision.errors import KitError, UsageError
 from provision.stack.context import StackContext
-from provision.stack.runner import Progress, RunReport, Step, StepOutcome, run_steps
+from provision.steps import Progress, RunReport, Step, StepOutcome, run_steps
 from provision.swarm.render import STACK_FILE, STATEFUL_LABEL
 
 FIRST_PHASE = ("postgres", "valkey", "migrate")
@@ -36,11 +36,7 @@ def docker_for(ctx: StackContext) -> Any:
     """The `DockerCLI` of this run (a fake from `ctx.results['docker']` in tests)."""
     docker = ctx.results.get("docker")
     if docker is None:
-        from provision.envfile import read_env_file
-        from provision.stack.compose import secret_values
-        from provision.swarm.docker import DockerCLI
-
-        docker = DockerCLI(secret_values(read_env_file(ctx.env_path)))
+        docker = ctx.deployment().docker()
         ctx.results["docker"] = docker
     return docker
 

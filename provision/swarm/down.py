@@ -28,9 +28,9 @@ def remove_stack(
 
     lines = []
     result = docker.run("stack", "rm", stack)
-    if not result.ok and "nothing found" not in result.last_lines().lower():
+    if not result.ok and "nothing found" not in result.error_lines().lower():
         raise KitError(
-            f"`docker stack rm {stack}` failed: {result.last_lines()}", "see `docker info`"
+            f"`docker stack rm {stack}` failed: {result.error_lines()}", "see `docker info`"
         )
     deadline = clock() + WAIT_GONE
     label = f"label={STACK_LABEL}={stack}"

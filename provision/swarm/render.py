@@ -19,8 +19,8 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
     from provision import durability, secret_files
     from provision.proxy.names import NOBODY
     from provision.render import (
-        _environment,
         allowed_hosts,
+        template_environment,
         web_probe,
         worker_probe,
         worker_settings_context,
@@ -40,7 +40,7 @@ def render_stack(settings, secret_names: Mapping[str, str]) -> str:
             ),
         }
     return (
-        _environment()
+        template_environment()
         .get_template("stack.swarm.yml.j2")
         .render(
             s=settings,

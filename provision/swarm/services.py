@@ -240,3 +240,37 @@ def wait_for_job(
             )
         sleep(interval)
         state, error = job_state(docker, service)
+
+
+@dataclass(frozen=True)
+class StackHealth:
+    """The stack's services and what keeps it from being healthy (nothing: healthy)."""
+
+    services: list[ServiceState]
+    jobs: dict[str, str]  # service name -> the migrate job's state
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def stack_health(settings, docker) -> StackHealth:
+    """The one rule of a healthy Swarm stack, for `status` and `verify`: every service the
+    deployment runs is in the stack (no postgres with an external database), every replica
+    runs (Swarm counts a task only once its healthcheck passes) with no update in flight, and
+    the migrate job completed."""
+    from provision.profiles import core_services
+
+    stack = settings.compose_project_name
+    services = stack_services(docker, stack)
+    jobs: dict[str, str] = {}
+    names = {state.service for state in services}
+    problems = [f"{name} missing" for name in core_services(settings) if name not in names]
+    problems += [f"{s.service} {s.running}/{s.desired}" for s in services if not s.converged]
+    for state in services:
+        if state.service == "migrate":
+            jobs[state.name], _error = job_state(docker, state.name)
+            if jobs[state.name] != "complete":
+                problems.append(f"migrate {jobs[state.name]}")
+    return StackHealth(services, jobs, problems)

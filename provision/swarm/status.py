@@ -7,30 +7,21 @@ from typing import Any
 
 def collect_swarm_status(settings, docker, prober=None) -> dict[str, Any]:
     """What `provision status` shows for the stack, as a JSON-ready dict."""
-    from provision.profiles import core_services
     from provision.stack.status import PROBES, probe
-    from provision.swarm.services import job_state, stack_services
+    from provision.swarm.services import stack_health
 
     prober = prober or probe
     stack = settings.compose_project_name
-    services = stack_services(docker, stack)
+    health = stack_health(settings, docker)
+    services = health.services
     rows = [state.as_dict() for state in services]
-    job_ok = True
     for row in rows:
-        if row["service"] == "migrate":
-            row["job"], _error = job_state(docker, row["name"])
-            job_ok = row["job"] == "complete"
+        if row["name"] in health.jobs:
+            row["job"] = health.jobs[row["name"]]
     running = [state for state in services if state.running]
     base = str(settings.internal_url).rstrip("/")
     checks = [prober(base + path) for path in PROBES] if running else []
-    names = {state.service for state in services}
-    up = (
-        set(core_services(settings)) <= names  # no postgres with an external database
-        and all(state.converged for state in services)
-        and job_ok
-        and all(check["ok"] for check in checks)
-        and bool(checks)
-    )
+    up = health.ok and all(check["ok"] for check in checks) and bool(checks)
     return {
         "target": "swarm",
         "stack": stack,

@@ -23,26 +23,26 @@ def interpolation_env(directory: Path) -> dict[str, str]:
 
 def validate_stack(settings, docker=None) -> str:
     """'valid (...)' when the stack loader accepts the file; a `KitError` with its complaint."""
-    from provision.envfile import read_env_file
-    from provision.stack.compose import secret_values
-    from provision.swarm.docker import DockerCLI
+    from provision.deployment import Deployment
+    from provision.runtime.docker import DockerCLI
 
-    directory = Path(settings.directory)
-    secrets = secret_values(read_env_file(directory / ".env"))
-    docker = docker or DockerCLI(secrets)
+    deployment = Deployment(settings)
+    directory = deployment.directory
+    secrets = deployment.secrets()
+    docker = docker or deployment.docker()
     path = str(directory / STACK_FILE)
     env = interpolation_env(directory)
     result = docker.run("stack", "config", "--compose-file", path, env=env, timeout=60)
     how = "docker stack config"
-    if not result.ok and "unknown command" in result.last_lines().lower():
-        from provision.compose_binary import compose_command
+    if not result.ok and "unknown command" in result.error_lines().lower():
+        from provision.runtime.compose_binary import compose_command
 
         how = "compose config"
         argv = [*compose_command(), "-f", path, "config", "--quiet"]
         result = DockerCLI(secrets, command=argv[:1]).run(*argv[1:], env=env, timeout=60)
     if not result.ok:
         raise KitError(
-            f"{STACK_FILE} is not a valid stack file ({how}): {result.last_lines(2)}",
+            f"{STACK_FILE} is not a valid stack file ({how}): {result.error_lines(2)}",
             "a setting produced a value the stack loader refuses: check `provision config`",
         )
     if any(secret in result.stdout for secret in secrets):

@@ -218,8 +218,8 @@ def stack_env() -> StackEnv:
     if why:
         _unavailable(why)
     try:
-        from provision.compose_binary import compose_command
         from provision.errors import KitError
+        from provision.runtime.compose_binary import compose_command
     except ImportError as exc:  # pragma: no cover - the kit is installed in .venv
         _unavailable(f"cannot import the kit: {exc}")
     try:

@@ -90,7 +90,7 @@ def assert_no_secret_in_containers(
 
 def assert_no_secret_in_compose_config(directory: Path, project: str, files: list[str]) -> None:
     """`docker compose config` with the deployment's `.env`: no secret value either."""
-    from provision.compose_binary import compose_command
+    from provision.runtime.compose_binary import compose_command
 
     arguments = [a for name in files for a in ("-f", name)]
     done = subprocess.run(

@@ -194,7 +194,7 @@ class Deployment:
         return json.loads(done.stdout).get("queue") or {}
 
     def teardown(self) -> None:
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         if self.client is not None:
             self.client.close()

@@ -90,7 +90,7 @@ class Stack:
         return done.stdout.split()
 
     def teardown(self) -> None:
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         self.provision("load", "--stop", check=False, timeout=180)
         self.provision("down", "--volumes", "--yes", check=False, timeout=300)

@@ -468,7 +468,7 @@ class MetricsDeployment:
         return self.base.provision(*args, check=check)
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         files = ["-f", "compose.yml", "-f", "compose.metrics.yml"]
         done = subprocess.run(
@@ -502,7 +502,7 @@ class MetricsDeployment:
 
     def teardown(self) -> None:
         self.provision("down", "--volumes", "--yes", check=False)
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         subprocess.run(  # whatever the kit left (metrics included), by project name
             [*compose_command(), "--project-name", self.project, "down", "-v",

@@ -132,7 +132,7 @@ class Deployment:
         return sorted(done.stdout.split())
 
     def compose(self, *args: str) -> subprocess.CompletedProcess:
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         files = ["-f", "compose.yml"]
         if self.partman:
@@ -144,7 +144,7 @@ class Deployment:
 
     def teardown(self) -> None:
         self.provision("down", "--volumes", "--yes", check=False)
-        from provision.compose_binary import compose_command
+        from provision.runtime.compose_binary import compose_command
 
         subprocess.run(  # whatever the kit left, by project label
             [*compose_command(), "--project-name", self.project, "down", "-v",

@@ -80,11 +80,11 @@ class Engine:
 
     def version(self) -> dict[str, Any]:
         """The engine's `docker version` data (Version, ApiVersion, ...)."""
-        return self._call(self.client.version)
+        return self.call(self.client.version)
 
     def info(self) -> dict[str, Any]:
         """The engine's `docker info` data (NCPU, MemTotal, DockerRootDir, ...)."""
-        return self._call(self.client.info)
+        return self.call(self.client.info)
 
     def image_present(self, reference: str) -> bool:
         """Whether `reference` (repo:tag or id) is in the engine's image store."""
@@ -99,35 +99,47 @@ class Engine:
         from docker.errors import NotFound  # ImageNotFound is one
 
         try:
-            return str(self._call(self.client.api.inspect_image, reference).get("Id") or "")
+            return str(self.call(self.client.api.inspect_image, reference).get("Id") or "")
         except NotFound:
             return None
 
     def containers(self, project: str | None = None) -> list[ContainerState]:
         """Every container (running or not) of the compose `project`, or of all projects."""
         filters = {"label": f"{PROJECT_LABEL}={project}"} if project else {}
-        raw = self._call(self.client.api.containers, all=True, filters=filters)
+        raw = self.call(self.client.api.containers, all=True, filters=filters)
         states = []
         for item in raw:
             ids = item.get("Id")
-            details = self._call(self.client.api.inspect_container, ids)
+            details = self.call(self.client.api.inspect_container, ids)
             states.append(_state_of(item, details))
         return sorted(states, key=lambda c: (c.service, c.name))
 
     def remove_volume(self, name: str) -> bool:
         """Remove the volume `name`; False when there is none (a `KitError` when it is in use)."""
+        return self._found(self.client.api.remove_volume, name)
+
+    def volume_exists(self, name: str) -> bool:
+        """Whether the engine has a volume `name`."""
+        return self._found(self.client.api.inspect_volume, name)
+
+    def _found(self, function, *args) -> bool:
+        """`call(function, *args)`; False when the engine answers "no such object"."""
         from docker.errors import NotFound
 
         try:
-            self._call(self.client.api.remove_volume, name)
+            self.call(function, *args)
         except NotFound:
             return False
         return True
 
+    def pull(self, image: str) -> None:
+        """Pull `image` (a `KitError` when the engine cannot)."""
+        self.call(self.client.api.pull, image)
+
     def port_publishers(self, port: int) -> list[ContainerState]:
         """Running containers that publish host `port` (on any address)."""
         found = []
-        for item in self._call(self.client.api.containers, filters={"publish": str(port)}):
+        for item in self.call(self.client.api.containers, filters={"publish": str(port)}):
             labels = item.get("Labels") or {}
             published = [p for p in item.get("Ports") or [] if p.get("PublicPort") == port]
             if published:
@@ -145,7 +157,9 @@ class Engine:
                 )
         return found
 
-    def _call(self, function, *args, **kwargs):
+    def call(self, function, *args, **kwargs):
+        """`function(*args, **kwargs)` of the Docker SDK with the engine's failures as one-line
+        `KitError`s (`NotFound` passes through: absent is an answer)."""
         from docker.errors import APIError, DockerException, NotFound
         from requests.exceptions import RequestException  # the engine vanished mid-session
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from provision.errors import KitError
+from provision.runtime.compose import compose_child
 
 CHUNK = 1 << 20
 
@@ -42,27 +43,19 @@ def stream_out(
     argv = compose.argv(*args)
     total = 0
     with tempfile.TemporaryFile() as errors:
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=compose.directory,
-                env=compose.child_env(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-            )
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        try:
+        with compose_child(
+            compose,
+            argv,
+            env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        ) as process:
             assert process.stdout is not None
             while chunk := process.stdout.read(CHUNK):
                 sink(chunk)
                 total += len(chunk)
             code = process.wait()
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
         if code != 0:
             tail = _tail(compose, errors)
             raise KitError(f"{what} failed (exit {code})" + (f": {tail}" if tail else ""))
@@ -86,20 +79,16 @@ def stream_in(
     argv = compose.argv(*args)
     total = 0
     with tempfile.TemporaryFile() as output:
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=compose.directory,
-                env=compose.child_env(env),
-                stdin=subprocess.PIPE,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        assert process.stdin is not None
         broken = False
-        try:
+        with compose_child(
+            compose,
+            argv,
+            env,
+            stdin=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        ) as process:
+            assert process.stdin is not None
             for chunk in chunks:
                 try:
                     process.stdin.write(chunk)
@@ -114,10 +103,6 @@ def stream_in(
             except BrokenPipeError:
                 broken = True
             code = process.wait()
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
         tail = _tail(compose, output)
         if code != 0 or broken:
             why = f"exit {code}" if code != 0 else "it stopped reading its input"

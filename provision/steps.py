@@ -14,12 +14,23 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from provision.errors import KitError, StepError
-from provision.stack.context import StackContext
 
 DEBUG_ENV = "GLITCHTIP_KIT_DEBUG"
+
+
+class StepContext(Protocol):
+    """What the runner needs of a run's context (`stack.context.StackContext` is one): the
+    contract lives here so proxy, swarm and ops steps need nothing from `stack/`."""
+
+    resume_command: str
+    note: Callable[[str], None]
+
+    @property
+    def env_path(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,8 @@ class Step:
 
     name: str
     title: str
-    action: Callable[[StackContext], StepOutcome | str | None]
-    applies: Callable[[StackContext], bool] | None = None
+    action: Callable[[Any], StepOutcome | str | None]
+    applies: Callable[[Any], bool] | None = None
 
 
 @dataclass
@@ -114,23 +125,22 @@ class HumanProgress(Progress):
         self.echo(f"      {word} ({record.elapsed:.1f} s){detail}")
 
 
-def _cause_of(error: BaseException, ctx: StackContext) -> str:
+def cause_of(error: BaseException, ctx: StepContext) -> str:
     """One line, secrets scrubbed, for an unexpected exception."""
     from provision.masking import redact
 
     text = " ".join(str(error).split()) or error.__class__.__name__
     secrets: list[str] = []
     try:
-        from provision.envfile import read_env_file
-        from provision.stack.compose import secret_values
+        from provision.deployment import secrets_of
 
-        secrets = secret_values(read_env_file(ctx.env_path))
+        secrets = secrets_of(ctx.env_path.parent)
     except KitError:
         pass
     return redact(f"{error.__class__.__name__}: {text[:300]}", secrets)
 
 
-def run_steps(steps: list[Step], ctx: StackContext, progress: Progress | None = None) -> RunReport:
+def run_steps(steps: list[Step], ctx: StepContext, progress: Progress | None = None) -> RunReport:
     """Run `steps` in order and stop at the first failure; never raises a `KitError`."""
     progress = progress or Progress()
     ctx.note = progress.note
@@ -163,7 +173,7 @@ def run_steps(steps: list[Step], ctx: StackContext, progress: Progress | None = 
         except Exception as error:  # an unexpected failure still gets one line and a next step
             if os.environ.get(DEBUG_ENV):
                 raise
-            cause = _cause_of(error, ctx) + f" (set {DEBUG_ENV}=1 for a traceback)"
+            cause = cause_of(error, ctx) + f" (set {DEBUG_ENV}=1 for a traceback)"
             report.error = StepError(step.name, cause, ctx.resume_command)
         elapsed = time.monotonic() - began
         if report.error is not None:
@@ -180,7 +190,7 @@ def run_steps(steps: list[Step], ctx: StackContext, progress: Progress | None = 
     return report
 
 
-def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
+def report_document(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The machine-readable form of a run: steps, timings, the error and the results."""
     document: dict[str, Any] = {
         "ok": report.ok,
@@ -196,4 +206,9 @@ def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
         }
     if extra:
         document.update(extra)
-    return json.dumps(document, indent=2, sort_keys=False)
+    return document
+
+
+def report_json(report: RunReport, extra: dict[str, Any] | None = None) -> str:
+    """`report_document` as the JSON text `provision up --json` prints."""
+    return json.dumps(report_document(report, extra), indent=2)

@@ -1,26 +1,29 @@
 """Run Compose with the kit's files and project name, and keep secrets out of what it prints.
 
-Every compose call of the kit goes through `Compose`: it adds `-f compose.yml [-f
-compose.part.yml] --project-name NAME`, runs in the settings directory, captures the output and
-scrubs every secret value of `.env` from it before anyone sees it. Secrets meant for a container
+Every compose call of the kit goes through `Compose`: it adds the deployment's `-f` files
+(`provision.deployment` decides which) and `--project-name NAME`, runs in the settings
+directory, captures the output and scrubs every secret value it was given (the deployment's)
+from it before anyone sees it. Secrets meant for a container
 (the admin password) travel in the child's environment, never on its command line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provision.errors import KitError, UsageError
 from provision.masking import redact
+from provision.runtime import process
+from provision.runtime.process import ProcessResult
 
-COMPOSE_FILE = "compose.yml"
-PARTMAN_FILE = "compose.part.yml"
-METRICS_FILE = "compose.metrics.yml"
+# A Compose that cannot run: the program and the fix.
+COMPOSE_MISSING = ("compose", "install Compose v2")
 
 # .env keys whose values are secrets; anything long enough to be a generated secret is too.
 _SECRET_KEY_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$|DSN|CREDENTIAL", re.IGNORECASE)
@@ -44,44 +47,6 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     return found
 
 
-def _dsn_key(directory: Path) -> list[str]:
-    """The public key of the DSN in `.glitchtiprc`: GlitchTip's access log shows it as
-    `sentry_key=...`, and only the DSN output itself should reveal it."""
-    from provision.dsn import RC_NAME, parse_dsn, read_rc_dsn
-
-    rc = directory / RC_NAME
-    if not rc.is_file():
-        return []
-    try:
-        value = read_rc_dsn(rc)
-        return [parse_dsn(value).public_key] if value else []
-    except KitError:
-        return []
-
-
-@dataclass(frozen=True)
-class ComposeResult:
-    """What a compose call returned; `output` is stdout and stderr, already redacted."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def output(self) -> str:
-        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
-
-    def last_lines(self, count: int = 5) -> str:
-        """The last `count` non-empty output lines joined by ' | ': for one-line error causes."""
-        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
-        return " | ".join(lines[-count:])
-
-
 class Compose:
     """Compose bound to one deployment: its directory, files and project name."""
 
@@ -89,7 +54,7 @@ class Compose:
         self,
         directory: Path,
         project_name: str,
-        files: Sequence[str] = (COMPOSE_FILE,),
+        files: Sequence[str] = ("compose.yml",),
         secrets: Iterable[str] = (),
         command: Sequence[str] | None = None,
     ) -> None:
@@ -99,31 +64,10 @@ class Compose:
         self.secrets = [s for s in secrets if s]
         self._command = tuple(command) if command else None
 
-    @classmethod
-    def for_settings(
-        cls, settings, command: Sequence[str] | None = None, metrics: bool | None = None
-    ) -> Compose:
-        """The Compose of a loaded `Settings`: its directory, files and project name.
-
-        compose.metrics.yml is included when the `metrics` setting is on, or when `metrics` is
-        True (to remove the metrics services of a deployment that just turned them off)."""
-        from provision.envfile import read_env_file
-
-        directory = Path(settings.directory)
-        files = [COMPOSE_FILE]
-        if uses_partman(settings) and (directory / PARTMAN_FILE).exists():
-            files.append(PARTMAN_FILE)
-        wanted = getattr(settings, "metrics", False) if metrics is None else metrics
-        if wanted and (directory / METRICS_FILE).exists():
-            files.append(METRICS_FILE)
-        env = read_env_file(directory / ".env")
-        secrets = [*secret_values(env), *_dsn_key(directory)]
-        return cls(directory, settings.compose_project_name, files, secrets, command)
-
     @property
     def command(self) -> tuple[str, ...]:
         if self._command is None:
-            from provision.compose_binary import compose_command
+            from provision.runtime.compose_binary import compose_command
 
             self._command = compose_command()
         return self._command
@@ -173,29 +117,19 @@ class Compose:
         *args: str,
         env: Mapping[str, str] | None = None,
         timeout: float | None = 600,
-    ) -> ComposeResult:
+    ) -> ProcessResult:
         """Run `compose ARGS`, capture and redact its output; never raises on a non-zero exit."""
         argv = self.argv(*args)
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=self.directory,
-                env=self.child_env(env),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            raise KitError(
-                f"`compose {' '.join(args[:2])}` did not finish within {timeout:.0f} s",
-                "check the engine with `provision status` and `provision logs`",
-            ) from None
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        return ComposeResult(
-            tuple(argv), done.returncode, self.redact(done.stdout), self.redact(done.stderr)
+        code, out, err = process.run(
+            argv,
+            what=f"compose {' '.join(args[:2])}",
+            timeout=timeout,
+            missing=COMPOSE_MISSING,
+            hang_fix="check the engine with `provision status` and `provision logs`",
+            cwd=self.directory,
+            env=self.child_env(env),
         )
+        return ProcessResult(tuple(argv), code, self.redact(out), self.redact(err))
 
     def stream(
         self,
@@ -203,35 +137,27 @@ class Compose:
         on_line: Callable[[str], None],
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> ComposeResult:
+    ) -> ProcessResult:
         """Run `compose ARGS`, handing each redacted output line to `on_line` as it comes."""
         argv = self.argv(*args)
         lines: list[str] = []
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=self.directory,
-                env=self.child_env(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-            )
-        except OSError as exc:
-            raise KitError(f"cannot run compose ({exc.strerror})", "install Compose v2") from None
-        try:
-            assert process.stdout is not None
-            for raw in process.stdout:
+        with compose_child(
+            self,
+            argv,
+            env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        ) as running:
+            assert running.stdout is not None
+            for raw in running.stdout:
                 line = self.redact(raw.rstrip("\n"))
                 lines.append(line)
                 on_line(line)
-            returncode = process.wait(timeout=timeout)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
-            raise
-        return ComposeResult(tuple(argv), returncode, "\n".join(lines), "")
+            returncode = running.wait(timeout=timeout)
+        return ProcessResult(tuple(argv), returncode, "\n".join(lines), "")
 
     def services(self) -> dict[str, dict]:
         """The services of the rendered files as `compose config` resolves them."""
@@ -285,8 +211,11 @@ class Compose:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def uses_partman(settings) -> bool:
-    """Whether this deployment runs GlitchTip 5's pg_partman advanced partitioning."""
-    major = getattr(settings, "major", None)
-    supported = getattr(major, "supports_partman", settings.glitchtip_major == 5)
-    return bool(settings.advanced_partitioning and supported)
+def compose_child(
+    compose: Any, argv: Sequence[str], env: Mapping[str, str] | None, **popen: Any
+) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """`argv` (a `compose.argv(...)`) as a streaming child in the deployment's directory and
+    environment (`runtime.process.child`); `compose` is a `Compose` or a stand-in for one."""
+    return process.child(
+        argv, missing=COMPOSE_MISSING, cwd=compose.directory, env=compose.child_env(env), **popen
+    )

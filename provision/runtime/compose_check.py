@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from provision.compose_binary import compose_command
 from provision.errors import KitError
 from provision.masking import redact
+from provision.runtime.compose_binary import compose_command
 
 TIMEOUT_SECONDS = 60
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import KitError
 from provision.masking import redact
+from provision.runtime import process
+from provision.runtime.process import ProcessResult
 
 # argv, stdin text, environment, timeout -> (exit status, stdout, stderr)
 Runner = Callable[[Sequence[str], "str | None", Mapping[str, str], float], tuple[int, str, str]]
@@ -26,43 +26,15 @@ def subprocess_runner(
     argv: Sequence[str], stdin: str | None, env: Mapping[str, str], timeout: float
 ) -> tuple[int, str, str]:
     """Run `argv` for real; raise a `KitError` when docker is missing or hangs."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            input=stdin if stdin is not None else "",
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise KitError(
-            f"`{' '.join(argv[:3])}` did not finish within {timeout:.0f} s",
-            "check the engine with `docker info` and `docker service ls`",
-        ) from None
-    except OSError as exc:
-        raise KitError(f"cannot run docker ({exc.strerror})", "install the Docker CLI") from None
-    return done.returncode, done.stdout, done.stderr
-
-
-@dataclass(frozen=True)
-class DockerResult:
-    """What a docker call returned, already redacted."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def last_lines(self, count: int = 3) -> str:
-        """The last `count` non-empty lines of stderr (else stdout), joined by ' | '."""
-        text = self.stderr.strip() or self.stdout.strip()
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return " | ".join(lines[-count:]) or "no output"
+    return process.run(
+        argv,
+        what=" ".join(argv[:3]),
+        timeout=timeout,
+        missing=("docker", "install the Docker CLI"),
+        hang_fix="check the engine with `docker info` and `docker service ls`",
+        env=env,
+        stdin=stdin if stdin is not None else "",
+    )
 
 
 class DockerCLI:
@@ -84,19 +56,19 @@ class DockerCLI:
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float = 120,
-    ) -> DockerResult:
+    ) -> ProcessResult:
         """`docker ARGS`; never raises on a non-zero exit (the caller decides)."""
         argv = (*self.command, *args)
         environment = dict(os.environ)
         environment.update(env or {})
         code, out, err = self.runner(argv, stdin, environment, timeout)
-        return DockerResult(argv, code, redact(out, self.secrets), redact(err, self.secrets))
+        return ProcessResult(argv, code, redact(out, self.secrets), redact(err, self.secrets))
 
-    def check(self, *args: str, fix: str, **kwargs: Any) -> DockerResult:
+    def check(self, *args: str, fix: str, **kwargs: Any) -> ProcessResult:
         """`docker ARGS`, raising a one-line `KitError` with `fix` when it fails."""
         result = self.run(*args, **kwargs)
         if not result.ok:
-            raise KitError(f"`docker {' '.join(args[:2])}` failed: {result.last_lines()}", fix)
+            raise KitError(f"`docker {' '.join(args[:2])}` failed: {result.error_lines()}", fix)
         return result
 
     def json_lines(self, *args: str, fix: str) -> list[dict[str, Any]]:
