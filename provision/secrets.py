@@ -218,7 +218,7 @@ def secret_values(values: Mapping[str, str]) -> list[str]:
     """The values in a `.env` mapping that must never be shown (for `masking.redact`)."""
     from urllib.parse import unquote
 
-    from provision.settings import url_passwords
+    from provision.masking import url_passwords
 
     found = [values[key] for key in SECRET_KEYS if values.get(key) and key not in URL_SECRET_KEYS]
     for key in URL_SECRET_KEYS:

@@ -12,8 +12,6 @@ import ast
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "provision"
 SETTINGS = "provision.settings"
 
@@ -24,7 +22,6 @@ ABOVE_STACK = {"stack", "ops", "swarm", "load", "commands", "cli", "__main__"}
 RUNTIME_MAY_IMPORT = {"runtime", "errors", "masking", "envfile", "secrets", "fileio"}
 # Literals naming a compose file of the deployment: bound to a name only in deployment.py.
 COMPOSE_FILES = {"compose.yml", "compose.part.yml", "compose.metrics.yml"}
-SETTINGS_SPLIT = "holds after issue 21's settings split (21b): settings.py imports provisioning"
 
 
 def module_name(path: Path) -> str:
@@ -136,7 +133,6 @@ def test_no_circle_apart_from_the_settings():
     assert circles(outside) == []
 
 
-@pytest.mark.xfail(strict=False, reason=SETTINGS_SPLIT)
 def test_no_circle_at_all():
     assert circles(graph()) == []
 
@@ -217,7 +213,6 @@ def test_settings_never_import_the_api_or_render_outside_the_known_arrow():
     assert [name for name in settings_imports_above() if name != "provision.provisioning"] == []
 
 
-@pytest.mark.xfail(strict=False, reason=SETTINGS_SPLIT)
 def test_settings_never_import_the_api_provisioning_or_render():
     assert settings_imports_above() == []
 

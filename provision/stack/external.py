@@ -78,14 +78,13 @@ Runner = Callable[[str, str, dict[str, str]], ProbeResult]
 
 def url_secrets(url: str) -> list[str]:
     """The password of `url`, as written and percent-decoded: what must never be printed."""
-    from provision.settings import url_passwords
+    from provision.masking import url_passwords
 
     return [form for password in url_passwords(url) for form in (password, unquote(password))]
 
 
 def _redacted(text: str, url: str) -> str:
-    from provision.masking import redact
-    from provision.settings import mask_url_password
+    from provision.masking import mask_url_password, redact
 
     return redact(text.replace(url, mask_url_password(url)), url_secrets(url))
 
