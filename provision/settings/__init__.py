@@ -33,6 +33,11 @@ module to pin the host.
 
 from __future__ import annotations
 
+from provision.masking import (
+    _QUERY_PASSWORD,
+    mask_url_password,
+    url_passwords,
+)
 from provision.settings import limits
 from provision.settings.base import (
     ENV_FILE,
@@ -165,11 +170,6 @@ from provision.settings.tls import (
     _RESERVED_SUBNETS,
     parse_optional_email,
     parse_proxy_subnet,
-)
-from provision.settings.urls import (
-    _QUERY_PASSWORD,
-    mask_url_password,
-    url_passwords,
 )
 from provision.settings.yamlfile import (
     MAPPING_DEPTH,

@@ -7,8 +7,9 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from provision.masking import mask_url_password
 from provision.settings.base import Invalid, shown
-from provision.settings.urls import mask_url_password, refuse_breaking_userinfo
+from provision.settings.urls import refuse_breaking_userinfo
 
 DATABASE_SCHEMES = ("postgres", "postgresql")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from provision.masking import mask_url_password, url_passwords
 from provision.settings.base import SOURCE_OPTION
 from provision.settings.model import Settings
 from provision.settings.specs import SECRET_SETTINGS, SPECS, URL_WITH_PASSWORD
-from provision.settings.urls import mask_url_password, url_passwords
 
 _ALWAYS_WRITTEN = ("glitchtip_major",)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from provision.masking import mask_url_password
 from provision.settings.base import Invalid, shown
 from provision.settings.parsers import ascii_host
-from provision.settings.urls import mask_url_password, refuse_breaking_userinfo
+from provision.settings.urls import refuse_breaking_userinfo
 
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#%&*+/=?^_`{|}~-]+@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provision import majors
-from provision.masking import MASK
+from provision.masking import MASK, mask_url_password
 from provision.proxy.names import proxy_enabled
 from provision.settings.base import (
     ENV_FILE,
@@ -24,7 +24,6 @@ from provision.settings.base import (
 )
 from provision.settings.metrics import DEFAULT_BUDGET
 from provision.settings.specs import SECRET_SETTINGS, SPEC_BY_NAME, URL_WITH_PASSWORD
-from provision.settings.urls import mask_url_password
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from provision import majors
+from provision.masking import mask_url_password
 from provision.settings.base import Invalid, shown
-from provision.settings.urls import mask_url_password
 from provision.slugs import slugify
 
 _TRUE = {"true", "yes", "on", "1"}

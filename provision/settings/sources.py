@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import SettingsError
+from provision.masking import url_passwords
 from provision.settings.base import (
     ENV_FILE,
     SETTINGS_FILE,
@@ -29,7 +30,6 @@ from provision.settings.specs import (
     URL_WITH_PASSWORD,
     Spec,
 )
-from provision.settings.urls import url_passwords
 from provision.settings.yamlfile import _key_text, _suggest, read_settings_file
 
 
