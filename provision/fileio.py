@@ -152,6 +152,38 @@ def write_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> bool
         ) from None
 
 
+def write_new_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> None:
+    """Create `path` holding `content`, refusing (`UsageError`) when it already exists.
+
+    For a command promising never to overwrite (`export --output`): a check for existence
+    followed by a write would lose a file created in between. The content is written to a
+    temporary file first and then hard-linked to `path`, which the kernel refuses when any
+    entry (a file, a symlink, a FIFO) holds the name: all or nothing, never half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp_name, path)
+    except FileExistsError:
+        raise UsageError(
+            f"{path} exists", "give a new file name (it is never overwritten)"
+        ) from None
+    except OSError as exc:
+        raise KitError(
+            f"cannot write {path} ({exc.__class__.__name__}: {exc.strerror or 'failed'})",
+            f"check that {path.parent} is writable by you and has free space",
+        ) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+
+
 def _same_content(path: Path, content: str, mode: int) -> bool:
     """True when `path` already holds `content`; its mode is then set to `mode` through the
     open descriptor (O_NOFOLLOW: never the target of a link swapped in meanwhile)."""

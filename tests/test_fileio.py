@@ -295,3 +295,30 @@ def test_same_content_never_follows_a_link_or_blocks_on_a_fifo(tmp_path: Path) -
     if blocked:  # release the blocked reader
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert not blocked and answers == [False]
+
+
+def test_write_new_atomic_creates_and_never_overwrites(tmp_path):
+    """export's promise: an existing entry (a file created meanwhile, a symlink, a FIFO) is
+    refused and left as it was; no temporary file is left behind either way."""
+    import os
+
+    from provision.errors import UsageError
+    from provision.fileio import write_new_atomic
+
+    target = tmp_path / "out.yaml"
+    write_new_atomic(target, "a: 1\n", 0o600)
+    assert target.read_text() == "a: 1\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(UsageError, match="exists"):
+        write_new_atomic(target, "b: 2\n")
+    assert target.read_text() == "a: 1\n"
+    link = tmp_path / "link.yaml"
+    link.symlink_to(tmp_path / "elsewhere.yaml")
+    with pytest.raises(UsageError):
+        write_new_atomic(link, "c: 3\n")
+    assert not (tmp_path / "elsewhere.yaml").exists()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError):
+        write_new_atomic(fifo, "d: 4\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.yaml", "out.yaml"]

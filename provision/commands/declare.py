@@ -285,7 +285,7 @@ def export_command(
     from provision.declare.export import export_org, to_yaml, write_secrets
     from provision.declare.run import resolve
     from provision.errors import UsageError
-    from provision.fileio import check_writable_target, write_atomic
+    from provision.fileio import check_writable_target, write_new_atomic
 
     check_token(token)
     for target in (output, secrets_out):
@@ -301,7 +301,7 @@ def export_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text)
+        write_new_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
     if secrets and secrets_out is not None:
         write_secrets(secrets_out, secrets)
