@@ -347,6 +347,6 @@ def test_glitchtip5_standin_with_pg_partman(stack_env, tmp_path, tag):
         _event_reaches_issues_only_with_worker(project, base, port, 5)
         assert _wait_for(lambda: _worker_probe_passes(project, 5), 10, "the worker probe")
         worker_logs = project.run("logs", "--no-color", "worker").stdout
-        assert "Process 1 issue event requests (stored 1)" in worker_logs
+        assert "Process 1 issue event requests (stored 1;" in worker_logs
         rows = project.run(*psql, "SELECT sum(count) FROM issue_events_issueaggregate").stdout
         assert rows.strip() == "1"
