@@ -1,0 +1,107 @@
+"""`make mutation`'s sample (tests/mutation/sampling.py): who gets drawn, and what the score claims.
+
+The CI gate trusts these numbers: a sample that skips a module, a draw that changes between
+two runs of one commit, or an interval that claims more than the sample shows would let the
+mutation score pass while the tests got worse.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "mutation"))
+import sampling  # tests/mutation is no package: run.py imports it the same way
+
+
+def test_allocation_is_proportional_and_adds_up() -> None:
+    counts = sampling.allocate({"big": 900, "mid": 90, "small": 10}, 100)
+    assert counts == {"big": 90, "mid": 9, "small": 1}
+    assert sum(sampling.allocate({"a": 7, "b": 5, "c": 3}, 10).values()) == 10
+
+
+def test_every_module_gets_at_least_one_and_none_more_than_it_has() -> None:
+    counts = sampling.allocate({"huge": 10_000, "tiny": 1, "empty": 0, "two": 2}, 20)
+    assert counts["tiny"] == 1 and counts["two"] >= 1
+    assert "empty" not in counts
+    assert sum(counts.values()) == 20
+    assert sampling.allocate({"a": 3, "b": 2}, 50) == {"a": 3, "b": 2}
+
+
+def test_a_sample_smaller_than_the_modules_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot reach all 3 modules"):
+        sampling.allocate({"a": 5, "b": 5, "c": 5}, 2)
+
+
+def test_the_draw_repeats_for_one_seed_and_changes_with_another() -> None:
+    population = {"m1": [f"m1_{i}" for i in range(500)], "m2": [f"m2_{i}" for i in range(50)]}
+    first = sampling.draw(population, 55, "abc123")
+    assert first == sampling.draw(population, 55, "abc123")
+    assert first != sampling.draw(population, 55, "def456")
+    assert len(first["m1"]) == 50 and len(first["m2"]) == 5
+    assert set(first["m1"]) <= set(population["m1"])
+    assert len(set(first["m1"])) == 50  # without replacement
+
+
+def test_one_module_growing_leaves_another_modules_draw_alone() -> None:
+    before = {"m1": [f"a{i}" for i in range(100)], "m2": [f"b{i}" for i in range(100)]}
+    after = {**before, "m1": [*before["m1"], "a_new"]}
+    assert sampling.draw(before, 20, "s")["m2"] == sampling.draw(after, 20, "s")["m2"]
+
+
+def test_wilson_interval_matches_the_textbook_and_never_reaches_past_the_sample() -> None:
+    low, high = sampling.wilson(90, 100)
+    assert low == pytest.approx(0.8256, abs=1e-4) and high == pytest.approx(0.9448, abs=1e-4)
+    low, high = sampling.wilson(100, 100)  # all killed: still not "100% for sure"
+    assert low == pytest.approx(0.9630, abs=1e-4) and high == 1.0
+    assert sampling.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_the_estimate_weighs_modules_by_their_size() -> None:
+    found = sampling.estimate({"big": (45, 50), "small": (1, 10)}, {"big": 1000, "small": 100})
+    # Stratified: 1000/1100 * 0.9 + 100/1100 * 0.1, not the pooled 46/60.
+    assert found.score == pytest.approx((900 + 10) / 1100)
+    assert found.low < found.score < found.high
+    assert found.sampled == 60 and found.population == 1100
+
+
+def test_a_sample_at_90_percent_does_not_pass_a_90_percent_gate() -> None:
+    found = sampling.estimate({"m": (360, 400)}, {"m": 16_000})
+    assert found.score == pytest.approx(0.9)
+    assert found.low < 0.9 < found.high
+    assert found.low > 0.86  # 400 mutants: about +-3 points
+
+
+def test_checking_every_mutant_leaves_no_doubt_about_the_population() -> None:
+    found = sampling.estimate({"m": (95, 100)}, {"m": 100})  # a census: nothing unseen
+    assert found.score == pytest.approx(0.95)
+    assert found.low == pytest.approx(0.95) and found.high == pytest.approx(0.95)
+
+
+def test_a_module_with_nothing_checked_gives_no_score() -> None:
+    with pytest.raises(ValueError, match="no mutant of m2 was checked"):
+        sampling.estimate({"m1": (5, 5), "m2": (0, 0)}, {"m1": 10, "m2": 10})
+    with pytest.raises(ValueError, match="no mutant was checked"):
+        sampling.estimate({}, {})
+
+
+def test_the_interval_covers_the_true_score_about_95_times_in_100() -> None:
+    """Coverage, simulated: a population at 88% killed, sampled 200 times with 300 mutants."""
+    rng = random.Random(7)
+    sizes = {"a": 6000, "b": 3000, "c": 1000}
+    rates = {"a": 0.95, "b": 0.80, "c": 0.75}
+    truth = sum(sizes[m] * rates[m] for m in sizes) / sum(sizes.values())
+    population = {m: [i < sizes[m] * rates[m] for i in range(sizes[m])] for m in sizes}
+    counts = sampling.allocate(sizes, 300)
+    covered = 0
+    for _ in range(200):
+        results = {}
+        for module, count in counts.items():
+            picked = rng.sample(population[module], count)
+            results[module] = (sum(picked), count)
+        found = sampling.estimate(results, sizes)
+        covered += found.low <= truth <= found.high
+    assert 180 <= covered <= 200  # 95% nominal; the lower bound alone fails below 2.5%
