@@ -482,6 +482,63 @@ def test_the_load_test_reads_the_queue_of_an_external_valkey(tmp_path, monkeypat
         measure.external_queue_lengths(object(), settings, keys)
 
 
+def test_the_queue_length_script_reads_each_key_and_fails_on_any(tmp_path, monkeypatch):
+    """The shell script itself, run by `sh` with a stand-in `valkey-cli` on PATH (prints the
+    length of the key it is asked for; exits 1 for a key it cannot read, as valkey-cli does on
+    a refused connection): each key is read by name, in order, and one failure fails all."""
+    import subprocess
+
+    from provision.load import measure
+
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cli = bin_dir / "valkey-cli"
+    cli.write_text(
+        '#!/bin/sh\nfor last; do :; done\ncase "$last" in\n'
+        "  queue-a) echo 7 ;;\n  'queue b') echo 0 ;;\n"
+        "  *) echo 'Could not connect' >&2; exit 1 ;;\nesac\n"
+    )
+    cli.chmod(0o755)
+    calls = []
+
+    def runner(image, script, environment):
+        calls.append(script)
+        done = subprocess.run(
+            ["sh", "-c", script],
+            env={**environment, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return external.ProbeResult(done.returncode, done.stdout)
+
+    monkeypatch.setattr(external, "engine_runner", lambda engine: runner)
+    assert measure.external_queue_lengths(object(), settings, ["queue-a", "queue b"]) == {
+        "queue-a": 7,
+        "queue b": 0,
+    }
+    with pytest.raises(KitError) as refused:
+        measure.external_queue_lengths(object(), settings, ["queue-a", "unknown", "queue b"])
+    assert refused.value.message == "cannot read the task queue's length from the external Valkey"
+    assert refused.value.fix == (
+        "check valkey_url and that this host may connect to it (`provision up` preflight)"
+    )
+    calls.clear()
+    assert measure.external_queue_lengths(object(), settings, []) == {}
+    assert calls == []  # no key, no container
+
+
+def test_a_failed_queue_read_is_refused_even_when_it_printed_numbers(tmp_path, monkeypatch):
+    from provision.load import measure
+
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})
+    for answer in (external.ProbeResult(1, "3\n4\n"), external.ProbeResult(0, "3\n")):
+        monkeypatch.setattr(external, "engine_runner", lambda engine, a=answer: lambda *_: a)
+        with pytest.raises(KitError, match="cannot read the task queue's length"):
+            measure.external_queue_lengths(object(), settings, ["a", "b"])
+
+
 def test_generic_variables_of_other_apps_do_not_switch_the_kit(tmp_path):
     """An operator's shell often holds DATABASE_URL or AWS keys for another app: the kit reads
     only its own names, so `provision up` there still deploys the bundled services."""
