@@ -139,11 +139,6 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     return done.returncode
 
 
-def module_of(name: str) -> str:
-    """`provision.dsn.x_parse_dsn__mutmut_3` -> `provision.dsn` (methods: `.xǁClassǁ...`)."""
-    return name.split(".x_")[0].split(".xǁ")[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Draw the sample, run mutmut on it, print the estimate; exit 1 below the target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
