@@ -366,3 +366,12 @@ def test_an_invalid_env_or_a_symlinked_directory_is_refused_and_nothing_is_writt
     line = one_line_error(run(tmp_path, "render", "--target", "kubernetes"))
     assert "symbolic link" in line
     assert list(other.iterdir()) == [] and not (tmp_path / ".env").exists()
+
+
+def test_fullname_follows_the_charts_helper_at_the_63_character_cut() -> None:
+    """The chart's `glitchtip.fullname`: a cut that ends on the dash drops it (Kubernetes names
+    end in a letter or digit); a release already named after the chart is kept."""
+    assert chart.fullname("errors") == "errors-glitchtip"
+    assert chart.fullname("glitchtip-prod") == "glitchtip-prod"
+    assert chart.fullname("r" * 62) == "r" * 62  # "rrr...r-glitchtip"[:63] ends on "-"
+    assert chart.fullname("r" * 70) == "r" * 63

@@ -407,3 +407,24 @@ def test_progress_shows_stats_every_5_s_and_trouble_but_not_the_table():
         "load: run time reached, Locust stops",
     ]
     assert logs.load_end == 12.0
+
+
+def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """`reports/` must be a directory of the kit's own: a regular file there (not only a
+    symbolic link) is refused with the fix, before anything is created."""
+    from provision.load.run import new_report_dir
+
+    (tmp_path / "reports").write_text("my notes\n")
+    with pytest.raises(UsageError) as refused:
+        new_report_dir(tmp_path)
+    assert refused.value.message == f"{tmp_path / 'reports'} is not a directory"
+    assert refused.value.fix == f"move it away; the kit writes {tmp_path / 'reports'}/"
+    assert (tmp_path / "reports").read_text() == "my notes\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "reports").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="is not a directory"):
+        new_report_dir(linked)
+    assert list(elsewhere.iterdir()) == []
