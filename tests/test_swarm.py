@@ -395,3 +395,49 @@ def test_status_and_down_refuse_a_kubernetes_deployment(tmp_path, command):
     assert run(tmp_path, "render", "--target", "kubernetes").exit_code == 0
     line = one_line_error(run(tmp_path, command))
     assert f"`provision {command}` does not act on Kubernetes" in line
+
+
+class LabelFilteringSecrets:
+    """`docker secret ls --filter label=K[=V] ... --format '{{json .}}'` as the engine answers
+    it: every label filter must match (Docker ANDs label filters); the rows carry Name and
+    Labels. Only the listing: stale_secrets asks nothing else."""
+
+    def __init__(self, secrets: dict[str, dict[str, str]]) -> None:
+        self.secrets = secrets
+
+    def json_lines(self, *args: str, fix: str) -> list[dict]:
+        assert args[:2] == ("secret", "ls") and "--format" in args
+        wanted = [args[i + 1] for i, arg in enumerate(args) if arg == "--filter"]
+        assert all(w.startswith("label=") for w in wanted), wanted
+
+        def matches(labels: dict[str, str], spec: str) -> bool:
+            key, has_value, value = spec.removeprefix("label=").partition("=")
+            return key in labels and (not has_value or labels[key] == value)
+
+        return [
+            {"Name": name, "Labels": labels}
+            for name, labels in sorted(self.secrets.items())
+            if all(matches(labels, spec) for spec in wanted)
+        ]
+
+
+def test_stale_secrets_are_only_the_kits_own_of_this_stack():
+    """Deploy removes what stale_secrets returns: a secret the kit did not create, or one of
+    another stack, must never be in it, even when its name looks like the kit's."""
+    from provision.swarm.secrets import KIT_LABEL, STACK_LABEL, stale_secrets
+
+    docker = LabelFilteringSecrets(
+        {
+            "gt_secret_key_old": {KIT_LABEL: "secret_key", STACK_LABEL: "glitchtip"},
+            "gt_secret_key_new": {KIT_LABEL: "secret_key", STACK_LABEL: "glitchtip"},
+            "operators_own_tls_key": {STACK_LABEL: "glitchtip"},
+            "gt_secret_key_other": {KIT_LABEL: "secret_key", STACK_LABEL: "staging"},
+            "unlabelled": {},
+        }
+    )
+
+    class Keep:
+        swarm_name = "gt_secret_key_new"
+
+    assert stale_secrets(docker, "glitchtip", [Keep()]) == ["gt_secret_key_old"]
+    assert stale_secrets(docker, "staging", []) == ["gt_secret_key_other"]
