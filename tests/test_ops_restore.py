@@ -222,3 +222,18 @@ def test_a_file_member_that_is_not_utf8_is_a_one_line_refusal(tmp_path, monkeypa
     manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": member})
     with pytest.raises(UsageError, match="is not UTF-8 text; nothing was changed"):
         restore_module._archive_files(tmp_path / "backup.tar", manifest)
+
+
+def test_a_refusal_stops_only_the_postgres_restore_started(tmp_path, archive):
+    """Postgres stopped before, a used database: restore starts postgres to count the tables,
+    refuses, and stops postgres again: only postgres (the operator's other services are theirs
+    to start or stop)."""
+    path, _ = archive
+    _, compose, ctx = deployment(
+        tmp_path, "new", b"new database", b"new uploads", tables=9, postgres="exited"
+    )
+    with pytest.raises(UsageError, match="already holds 9 tables"):
+        restore_backup(ctx, path, verify=False)
+    stops = [c for c in compose.calls() if c.startswith("stop")]
+    assert stops == ["stop postgres"], compose.calls()
+    assert not any(c.startswith("down") for c in compose.calls())
