@@ -350,6 +350,12 @@ def test_the_probe_environments_decode_passwords_and_turn_tls_on():
     assert tls["KIT_TLS"] == "--tls" and tls["KIT_USER"] == "app" and tls["KIT_DB"] == "3"
     assert tls["VALKEYCLI_AUTH"] == tls["REDISCLI_AUTH"] == "s/ecret"
     assert "VALKEYCLI_AUTH" not in external.valkey_environment("redis://cache")
+    # valkeys:// is Valkey's own spelling of TLS (any case: URL schemes are case-insensitive)
+    for url in ("valkeys://cache:6380", "VALKEYS://cache", "Rediss://cache"):
+        assert external.valkey_environment(url)["KIT_TLS"] == "--tls", url
+    for url in ("valkey://cache", "redis://cache"):
+        plain = external.valkey_environment(url)
+        assert plain["KIT_TLS"] == "" and plain["KIT_PORT"] == "6379" and plain["KIT_DB"] == "0"
 
 
 def test_preflight_refuses_an_old_or_silent_server_in_one_line_without_secrets(tmp_path):
