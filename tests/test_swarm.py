@@ -441,3 +441,29 @@ def test_stale_secrets_are_only_the_kits_own_of_this_stack():
 
     assert stale_secrets(docker, "glitchtip", [Keep()]) == ["gt_secret_key_old"]
     assert stale_secrets(docker, "staging", []) == ["gt_secret_key_other"]
+
+
+def test_the_compose_fallback_of_validation_hides_the_secrets_it_prints(tmp_path, monkeypatch):
+    """A docker CLI without `stack config` makes validate_stack fall back to `compose config`;
+    a loader that echoes a value of .env in its complaint (as a failed interpolation can) must
+    not put the secret in the one line the operator reads."""
+    import sys
+
+    import provision.compose_binary
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    loader = tmp_path / "fake-compose.py"
+    loader.write_text(
+        f"import sys\nsys.stderr.write('invalid interpolation near {secret}\\n')\nsys.exit(15)\n"
+    )
+    monkeypatch.setattr(
+        provision.compose_binary, "compose_command", lambda: [sys.executable, str(loader)]
+    )
+    docker = FakeDocker({("stack", "config"): (1, "", 'unknown command "config" for "stack"')})
+    settings = load_settings(tmp_path)
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=docker.cli())
+    assert "(compose config): invalid interpolation near" in str(refused.value)
+    assert secret not in str(refused.value)
