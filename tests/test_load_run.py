@@ -428,3 +428,32 @@ def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path
     with pytest.raises(UsageError, match="is not a directory"):
         new_report_dir(linked)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
+    """The operator is told once why the baseline waits (the queue's size when first seen),
+    not on every sample, and not at all when the queue is empty."""
+    lines: list[str] = []
+    clock = Clock()
+    queue = iter([300, 120, 0, 0, 0])
+    stored = iter([10, 50, 90, 95, 95])
+    found = measure.settled_count(
+        count=lambda: measure.Stored(next(stored), 0),
+        backlog=lambda: next(queue),
+        timeout_s=60.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert found == measure.Stored(95, 0)
+    assert lines == ["waiting for GlitchTip to store 300 queued events first"]
+    lines.clear()
+    measure.settled_count(
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        timeout_s=60.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert lines == []
