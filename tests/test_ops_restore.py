@@ -237,3 +237,15 @@ def test_a_refusal_stops_only_the_postgres_restore_started(tmp_path, archive):
     stops = [c for c in compose.calls() if c.startswith("stop")]
     assert stops == ["stop postgres"], compose.calls()
     assert not any(c.startswith("down") for c in compose.calls())
+
+
+def test_uploads_are_restored_where_the_web_service_mounts_them() -> None:
+    """The throw-away container untars into the uploads volume's mount point as the resolved
+    compose file gives it (an operator's override may move it); the default only without one."""
+    moved = {"web": {"volumes": [
+        {"type": "bind", "source": "/srv/static", "target": "/code/static"},
+        {"type": "volume", "source": "uploads", "target": "/data/uploads"},
+    ]}}  # fmt: skip
+    assert restore_module._uploads_target(moved) == "/data/uploads"
+    assert restore_module._uploads_target({"web": {}}) == restore_module.UPLOADS_TARGET
+    assert restore_module._uploads_target({}) == "/code/uploads"
