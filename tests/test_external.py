@@ -437,6 +437,17 @@ def test_backup_restore_and_upgrade_refuse_data_outside_the_stack(tmp_path):
     s3 = settings_with(tmp_path, {"GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads"})
     with pytest.raises(UsageError, match=r"the uploads \(uploads_bucket\)"):
         require_bundled_data(s3, "restore")
+    both = settings_with(
+        tmp_path, {"GLITCHTIP_KIT_DATABASE_URL": DB_URL, "GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-up"}
+    )
+    with pytest.raises(UsageError) as refused:
+        require_bundled_data(both, "upgrade")
+    assert refused.value.message == (
+        "cannot upgrade: the database (database_url) and the uploads (uploads_bucket) live "
+        "outside this stack; the kit backs up, restores and upgrades the bundled Postgres and "
+        "uploads volume only"
+    )
+    assert refused.value.fix.startswith("use the provider's tools (pg_dump or snapshots")
     require_bundled_data(
         settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL}), "upgrade"
     )
