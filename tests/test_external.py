@@ -570,3 +570,23 @@ def test_generic_variables_of_other_apps_do_not_switch_the_kit(tmp_path):
     assert not settings.uploads_access_key_id and not settings.uploads_secret_access_key
     services = yaml.safe_load(render_files(settings, SECRETS)["compose.yml"])["services"]
     assert {"postgres", "valkey"} <= set(services)
+
+
+def test_the_s3_endpoint_is_an_http_url_without_credentials() -> None:
+    """uploads_endpoint_url: http(s) only, its trailing slash dropped, credentials refused
+    (they go to the access key settings), each refusal with its fix; the password masked."""
+    from provision.settings import Invalid, parse_endpoint_url
+
+    assert parse_endpoint_url(" https://s3.example.com/ ") == "https://s3.example.com"
+    assert parse_endpoint_url("") == ""
+    with pytest.raises(Invalid) as refused:
+        parse_endpoint_url("minio:9000")
+    assert refused.value.problem == "'minio:9000' is not an http(s) URL"
+    assert refused.value.fix == "https://s3.example.com or http://minio:9000"
+    with pytest.raises(Invalid) as refused:
+        parse_endpoint_url("http://key:hunter2-secret@minio:9000")
+    assert refused.value.problem.endswith("holds credentials")
+    assert "hunter2-secret" not in refused.value.problem
+    assert refused.value.fix == (
+        "remove them; set uploads_access_key_id and uploads_secret_access_key instead"
+    )
