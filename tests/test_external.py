@@ -590,3 +590,5 @@ def test_the_s3_endpoint_is_an_http_url_without_credentials() -> None:
     assert refused.value.fix == (
         "remove them; set uploads_access_key_id and uploads_secret_access_key instead"
     )
+    with pytest.raises(Invalid, match="holds credentials"):
+        parse_endpoint_url("http://only-a-user@minio:9000")
