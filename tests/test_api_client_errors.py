@@ -94,3 +94,21 @@ def test_every_refusal_keeps_its_http_status(status, body) -> None:
     with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
         client.raise_for_status(response, action="create the project")
     assert error.value.status == status
+
+
+def test_a_token_that_cannot_be_a_header_is_refused_in_one_exact_line() -> None:
+    """The refusal names where the token came from and the fix, never the token itself."""
+    from provision.api.client import check_token
+    from provision.errors import UsageError
+
+    bad = "tok en-with-a-space-0123456789"
+    with pytest.raises(UsageError) as refused:
+        check_token(bad, where="--token")
+    assert refused.value.message == (
+        "the API token (--token) has spaces, control or non-ASCII characters, or is too long; "
+        "GlitchTip's tokens are letters and digits"
+    )
+    assert refused.value.fix == "copy the token again (Profile > Auth Tokens in GlitchTip)"
+    assert bad not in str(refused.value)
+    check_token(None)
+    check_token("")
