@@ -113,10 +113,14 @@ def test_a_failed_migrate_job_stops_the_deploy_of_web_and_worker(tmp_path):
 
 def test_preflight_refuses_a_worker_node_and_an_engine_outside_a_swarm(tmp_path):
     directory = swarm_dir(tmp_path)
-    with pytest.raises(KitError, match="a Swarm worker, not a manager"):
+    with pytest.raises(KitError) as refused:
         deploy.preflight(context(directory, FakeSwarm(manager=False)))
-    with pytest.raises(KitError, match="not in a Swarm"):
+    assert refused.value.message == "this Docker engine is a Swarm worker, not a manager"
+    assert refused.value.fix == deploy.MANAGER_FIX
+    with pytest.raises(KitError) as refused:
         deploy.preflight(context(directory, FakeSwarm(manager=None)))
+    assert refused.value.message == "this Docker engine is not in a Swarm (inactive)"
+    assert refused.value.fix == deploy.MANAGER_FIX
 
 
 def test_placement_needs_one_labelled_node_when_there_are_several(tmp_path):
