@@ -104,6 +104,8 @@ def test_restore_into_a_used_deployment_needs_replace_and_then_keeps_what_was_th
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in aside.values())
     assert (target / ".env").stat().st_mode & 0o777 == 0o600
     assert any("pg_restore:" in line for line in lines)
+    for name, path in aside.items():  # the operator is told what was kept, and where
+        assert f"kept the previous {name} as {path}" in lines
 
 
 def read_env_file_bytes(data: bytes) -> dict:
