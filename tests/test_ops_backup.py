@@ -210,3 +210,30 @@ def test_streaming_writer_sizes_beyond_octal_fit_one_header():
     buffer.seek(0)
     with tarfile.open(fileobj=buffer) as tar:
         assert tar.extractfile("database.dump").read() == b"a" * 700 + b"b" * 5
+
+
+def test_a_missing_compose_binary_is_one_line_naming_the_fix(tmp_path) -> None:
+    """stream_out / stream_in when the compose binary cannot be started at all."""
+    from provision.errors import KitError
+    from provision.ops.streams import stream_in, stream_out
+
+    class NoCompose:
+        directory = tmp_path
+
+        def argv(self, *args: str) -> list[str]:
+            return [str(tmp_path / "no-such-compose"), *args]
+
+        def child_env(self, env=None) -> dict:
+            return {"PATH": "/usr/bin:/bin"}
+
+        def redact(self, text: str) -> str:
+            return text
+
+    for call in (
+        lambda: stream_out(NoCompose(), ["exec", "postgres"], lambda chunk: None, what="dump"),
+        lambda: stream_in(NoCompose(), ["exec", "postgres"], [b"x"], what="restore"),
+    ):
+        with pytest.raises(KitError) as refused:
+            call()
+        assert refused.value.message == "cannot run compose (No such file or directory)"
+        assert refused.value.fix == "install Compose v2"
