@@ -592,3 +592,25 @@ def test_the_s3_endpoint_is_an_http_url_without_credentials() -> None:
     )
     with pytest.raises(Invalid, match="holds credentials"):
         parse_endpoint_url("http://only-a-user@minio:9000")
+
+
+def test_a_password_with_a_url_delimiter_is_refused_whole_and_masked() -> None:
+    """'#', '?' or '/' in the userinfo would end the server part (the password cut, the rest
+    read as a port): refused with the exact delimiter, its percent-encoding, and the password
+    masked; the same wording for EMAIL_URL and the service URLs."""
+    from provision.settings import Invalid, parse_database_url, parse_email_url
+
+    with pytest.raises(Invalid) as refused:
+        parse_email_url("smtp+tls://me:pa#ss@mail.example.com:587")
+    assert refused.value.problem == (
+        "'smtp+tls://me:********@mail.example.com:587': the user name or password contains "
+        "'#', which ends the server part of a URL"
+    )
+    assert refused.value.fix == "percent-encode it (# as %23) in EMAIL_URL or --set email_url=..."
+    with pytest.raises(Invalid) as refused:
+        parse_database_url("postgres://u:p/w@db.example.com/x")
+    assert refused.value.problem == (
+        "'postgres://u:********@db.example.com/x': the user name or password contains '/', "
+        "which ends the server part of a URL"
+    )
+    assert refused.value.fix == "percent-encode it (/ as %2F) in DATABASE_URL"
