@@ -237,3 +237,28 @@ def test_a_missing_compose_binary_is_one_line_naming_the_fix(tmp_path) -> None:
             call()
         assert refused.value.message == "cannot run compose (No such file or directory)"
         assert refused.value.fix == "install Compose v2"
+
+
+def test_a_full_disk_is_one_line_naming_the_directory_and_leaves_nothing(
+    deployment, monkeypatch
+) -> None:
+    """The archive is written, then synced: a disk that fills up (ENOSPC at the sync) is a
+    KitError naming where and why, and neither the archive nor its temporary file is left."""
+    import errno
+
+    from provision.errors import KitError
+    from provision.ops import backup as backup_module
+
+    directory, _, ctx = deployment
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backup_module.os, "fsync", full)
+    with pytest.raises(KitError) as refused:
+        create_backup(ctx)
+    backups = directory / "backups"
+    why = "No space left on device"
+    assert refused.value.message == f"cannot write the backup to {backups} ({why})"
+    assert refused.value.fix == f"check that {backups} is writable and has free space"
+    assert list(backups.iterdir()) == []
