@@ -467,3 +467,19 @@ def test_the_compose_fallback_of_validation_hides_the_secrets_it_prints(tmp_path
         validate_stack(settings, docker=docker.cli())
     assert "(compose config): invalid interpolation near" in str(refused.value)
     assert secret not in str(refused.value)
+
+
+def test_a_rejected_job_says_swarms_reason() -> None:
+    """A task Swarm rejected never ran (no exit code): its `Status.Err` is the only reason the
+    operator gets, so it must be in the one line (not "no error given")."""
+    task = {"CreatedAt": "2026-01-01T00:00:00.5Z", "Status": {
+        "State": "rejected", "Err": "No such image: glitchtip:missing"}}  # fmt: skip
+    fake = FakeDocker(
+        {
+            ("service", "ps"): (0, "task1\n", ""),
+            ("inspect",): (0, json.dumps([task]), ""),
+        }
+    )
+    with pytest.raises(KitError) as refused:
+        wait_for_job(fake.cli(), "glitchtip_migrate", 10, note=lambda line: None)
+    assert refused.value.message == "glitchtip_migrate rejected: No such image: glitchtip:missing"
