@@ -105,3 +105,30 @@ def test_the_interval_covers_the_true_score_about_95_times_in_100() -> None:
         found = sampling.estimate(results, sizes)
         covered += found.low <= truth <= found.high
     assert 180 <= covered <= 200  # 95% nominal; the lower bound alone fails below 2.5%
+
+
+def test_equivalent_ledger_matches_only_its_function_and_exact_diff() -> None:
+    """equivalent.txt leaves a survivor out of the score: only for the very change judged,
+    in that very function; a malformed block is refused rather than matching too much."""
+    import run
+
+    ledger = run.load_equivalents(
+        "# a comment\n\nprovision.x.x_f\n-    a = 1\n+    a = 2\n\n\nprovision.y.x_g\n-b\n+c\n"
+    )
+    assert ledger == {("provision.x.x_f", ("-a = 1", "+a = 2")), ("provision.y.x_g", ("-b", "+c"))}
+    assert run.function_of("provision.x.x_f__mutmut_12") == "provision.x.x_f"
+    assert run.function_of("provision.x.xǁCǁm__mutmut_3") == "provision.x.xǁCǁm"
+    assert (run.function_of("provision.x.x_f__mutmut_3"), ("-a = 1", "+a = 3")) not in ledger
+    assert (run.function_of("provision.z.x_f__mutmut_1"), ("-a = 1", "+a = 2")) not in ledger
+    for bad in ("provision.x.x_f\n-a = 1\n", "provision.x.x_f__mutmut_1\n-a\n+b\n"):
+        with pytest.raises(ValueError, match="no function and diff"):
+            run.load_equivalents(bad)
+
+
+def test_every_committed_equivalent_is_explained_in_survivors_md() -> None:
+    import run
+
+    explained = run.EXPLANATIONS.read_text(encoding="utf-8")
+    for function, _diff in run.load_equivalents(run.EQUIVALENT.read_text(encoding="utf-8")):
+        short = function.split(".x_")[-1].split(".xǁ")[-1].split("ǁ")[-1]
+        assert short in explained, function

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = 90.0
 SAMPLE = 300  # mutants per run by default (about +-3.5 points): METHOD.md says what it costs
 EXPLANATIONS = Path(__file__).with_name("SURVIVORS.md")
+# Survivors judged equivalent, each by its function and its exact diff (see the file's header):
+# such a sampled mutant is left out of the score (it cannot be killed), and shown as such.
+EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 MUTMUT = [sys.executable, "-m", "mutmut"]
 KILLED = {"killed", "timeout"}  # a mutant that makes a test hang is caught too
 MAX_DIFFS = 200  # survivors shown with their diff; the rest by name
@@ -57,7 +60,7 @@ def per_module(statuses: dict[str, str]) -> dict[str, tuple[int, int]]:
     """(killed, total) per module, from names like `provision.dsn.x_parse_dsn__mutmut_3`."""
     found: dict[str, tuple[int, int]] = {}
     for name, status in statuses.items():
-        if status in ("skipped", UNCHECKED):
+        if status in ("skipped", UNCHECKED, "equivalent"):
             continue
         module = name.split(".x_")[0].split(".xǁ")[0]
         done, count = found.get(module, (0, 0))
@@ -65,17 +68,44 @@ def per_module(statuses: dict[str, str]) -> dict[str, tuple[int, int]]:
     return found
 
 
-def diff_of(name: str, cwd: Path) -> str:
-    """The changed lines of one mutant (from `mutmut show`), without the diff headers."""
+def diff_lines(name: str, cwd: Path) -> tuple[str, ...]:
+    """The changed lines of one mutant (from `mutmut show`), stripped, without diff headers."""
     done = subprocess.run(
         [*MUTMUT, "show", name], cwd=cwd, capture_output=True, text=True, check=False
     )
-    lines = [
-        line
+    return tuple(
+        line[0] + line[1:].strip()  # the sign, then the code without its indentation
         for line in done.stdout.splitlines()
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    return "\n".join(f"      {line.strip()}" for line in lines) or "      (no diff)"
+    )
+
+
+def diff_of(name: str, cwd: Path) -> str:
+    """The changed lines of one mutant, indented for the report."""
+    return "\n".join(f"      {line}" for line in diff_lines(name, cwd)) or "      (no diff)"
+
+
+def function_of(name: str) -> str:
+    """`provision.dsn.x_parse_dsn__mutmut_3` -> `provision.dsn.x_parse_dsn`."""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def load_equivalents(text: str) -> set[tuple[str, tuple[str, ...]]]:
+    """The (function, diff lines) pairs of equivalent.txt: blocks separated by blank lines,
+    each the mutated function's name, then the diff's `-` and `+` lines; `#` lines comment.
+    A block without a `-` and a `+` line is refused: it would match nothing, or too much."""
+    found = set()
+    for block in text.split("\n\n"):
+        lines = [line.strip() for line in block.splitlines() if not line.startswith("#")]
+        lines = [line[0] + line[1:].strip() for line in lines if line]
+        if not lines:
+            continue
+        function, diff = lines[0], tuple(lines[1:])
+        kinds = {line[:1] for line in diff}
+        if "__mutmut_" in function or kinds != {"-", "+"}:
+            raise ValueError(f"equivalent.txt: the block of {function} is no function and diff")
+        found.add((function, diff))
+    return found
 
 
 def generate(cwd: Path) -> None:
@@ -190,12 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     if not statuses:
         print("no mutation results: run `make mutation` first", file=sys.stderr)
         return 2
+    equivalents = load_equivalents(EQUIVALENT.read_text(encoding="utf-8"))
+    for name in sorted(statuses):  # one `mutmut show` per survivor: the sample bounds them
+        if statuses[name] == "survived" and (function_of(name), diff_lines(name, ROOT)) in (
+            equivalents
+        ):
+            statuses[name] = "equivalent"
     counts: dict[str, int] = {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
     unchecked = counts.get(UNCHECKED, 0)
     survivors = sorted(
-        name for name, status in statuses.items() if status not in KILLED | {UNCHECKED, "skipped"}
+        name
+        for name, status in statuses.items()
+        if status not in KILLED | {UNCHECKED, "skipped", "equivalent"}
     )
     print()
     print("Surviving mutants (not killed by any fast test):")
