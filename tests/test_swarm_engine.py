@@ -187,3 +187,37 @@ def test_down_removes_the_stack_and_its_secrets_and_volumes_only_when_asked(tmp_
     assert not [args for args in swarm.refused if args[:2] == ("volume", "rm")]  # names only
     again = remove_stack(docker, "glitchtip", sleep=lambda s: None)  # nothing left: not an error
     assert again[0] == "stack glitchtip removed"
+
+
+def test_verify_reads_the_swarm_stacks_services_and_names_what_is_not_converged(
+    tmp_path, monkeypatch
+):
+    """`provision verify --target swarm`'s services check against the stateful fake: every
+    service converged and the job complete passes with the counts; a job that failed is
+    named; no stack at all says how to deploy it."""
+    import functools
+
+    import provision.swarm.docker
+    from provision.ops.verify import _Failed, _swarm_services
+    from provision.settings import load_settings
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    monkeypatch.setattr(
+        provision.swarm.docker, "DockerCLI", functools.partial(DockerCLI, runner=swarm)
+    )
+    settings = load_settings(directory)
+    with pytest.raises(_Failed, match="no services in stack glitchtip: run `provision up"):
+        _swarm_services(settings)
+    up_engine(directory, swarm)
+    services = [name for name in swarm.services if not name.endswith("_migrate")]
+    tasks = sum(swarm.services[name].replicas for name in services)
+    assert _swarm_services(settings) == (
+        f"{len(services)} services of stack glitchtip converged ({tasks} tasks)"
+    )
+    swarm.job_exit = 3  # the job's task now reads failed (exit status 3)
+    with pytest.raises(_Failed) as failed:
+        _swarm_services(settings)
+    assert str(failed.value) == (
+        "not converged: migrate failed (see `docker service ps glitchtip_web`)"
+    )
