@@ -614,3 +614,14 @@ def test_a_password_with_a_url_delimiter_is_refused_whole_and_masked() -> None:
         "which ends the server part of a URL"
     )
     assert refused.value.fix == "percent-encode it (/ as %2F) in DATABASE_URL"
+
+
+def test_a_url_that_is_no_valkey_url_is_refused_with_an_example() -> None:
+    from provision.settings import Invalid, parse_valkey_url
+
+    with pytest.raises(Invalid) as refused:
+        parse_valkey_url("http://cache:6379")
+    assert refused.value.problem == "'http://cache:6379' is not a Valkey URL"
+    assert refused.value.fix == (
+        "use e.g. redis://:password@valkey.example.com:6379/0 (rediss:// for TLS)"
+    )

@@ -483,3 +483,10 @@ def test_a_rejected_job_says_swarms_reason() -> None:
     with pytest.raises(KitError) as refused:
         wait_for_job(fake.cli(), "glitchtip_migrate", 10, note=lambda line: None)
     assert refused.value.message == "glitchtip_migrate rejected: No such image: glitchtip:missing"
+
+
+def test_nothing_to_scale_is_refused_with_an_example() -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_counts([])
+    assert refused.value.message == "nothing to scale"
+    assert refused.value.fix == "use e.g. `provision scale web=2 worker=3`"
