@@ -340,6 +340,7 @@ def test_redirects_are_not_followed(tmp_path):
         ({"poll_seconds": "60"}, "poll_seconds must be an integer"),
         ({"max_projects": 0}, "max_projects must be an integer from 1"),
         ({"api_url": "web:8000"}, "api_url must be an http(s) URL"),
+        ({"api_url": "http://web:8000/?x=1"}, "api_url must be an http(s) URL"),  # a query
         ({"api_url": "http://user:pw@web:8000"}, "api_url must not carry credentials"),
         ({"organization": "no such/org"}, "organization must be an organization slug"),
         ({"organisation": "acme"}, "unknown key 'organisation'"),
