@@ -490,3 +490,22 @@ def test_nothing_to_scale_is_refused_with_an_example() -> None:
         parse_counts([])
     assert refused.value.message == "nothing to scale"
     assert refused.value.fix == "use e.g. `provision scale web=2 worker=3`"
+
+
+def test_a_docker_call_that_hangs_is_stopped_at_its_timeout() -> None:
+    """The real runner: a `docker` that never answers (here `sleep`) is ended at the timeout
+    with one line naming the call and what to check; a missing binary names the fix."""
+    import time
+
+    from provision.swarm.docker import subprocess_runner
+
+    began = time.monotonic()
+    with pytest.raises(KitError) as refused:
+        subprocess_runner(["sleep", "30"], None, {"PATH": "/usr/bin:/bin"}, 1)
+    assert time.monotonic() - began < 10
+    assert refused.value.message == "`sleep 30` did not finish within 1 s"
+    assert refused.value.fix == "check the engine with `docker info` and `docker service ls`"
+    with pytest.raises(KitError) as refused:
+        subprocess_runner(["/nonexistent/docker", "info"], None, {}, 5)
+    assert refused.value.message == "cannot run docker (No such file or directory)"
+    assert refused.value.fix == "install the Docker CLI"
