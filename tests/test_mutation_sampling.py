@@ -132,3 +132,15 @@ def test_every_committed_equivalent_is_explained_in_survivors_md() -> None:
     for function, _diff in run.load_equivalents(run.EQUIVALENT.read_text(encoding="utf-8")):
         short = function.split(".x_")[-1].split(".xǁ")[-1].split("ǁ")[-1]
         assert short in explained, function
+
+
+def test_a_sample_of_one_per_module_claims_no_more_than_its_size() -> None:
+    """60 modules sampled once each: no stratum can show its spread, so the interval must be
+    at least as wide as a simple random sample of 60 would give, not near zero."""
+    sizes = {f"m{i}": 300 for i in range(60)}
+    results = {f"m{i}": (1 if i < 36 else 0, 1) for i in range(60)}
+    results["m0"] = (1, 2)  # one module with two, so some variance is seen
+    sizes["m0"] = 300
+    found = sampling.estimate(results, sizes)
+    low, high = sampling.wilson(36, 61)
+    assert found.high - found.low >= (high - low) * 0.95

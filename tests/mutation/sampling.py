@@ -88,8 +88,8 @@ def estimate(results: Mapping[str, tuple[int, int]], sizes: Mapping[str, int]) -
 
     The point estimate weighs each stratum by its size (a stratified mean). The interval is
     Wilson's on the sample's effective size: the stratified variance (with the finite-population
-    correction) is turned into the sample size a simple random sample of the same precision would
-    need, which keeps Wilson's good behaviour near 100% while crediting stratification. A
+    correction) turned into the size of a simple random sample of the same precision, capped at
+    the real sample size (strata sampled once add no variance, so no credit is taken for them). A
     stratum with no checked mutant makes the estimate unusable (ValueError): never guessed.
     """
     population = sum(sizes[name] for name in results)
@@ -111,7 +111,10 @@ def estimate(results: Mapping[str, tuple[int, int]], sizes: Mapping[str, int]) -
         # Every mutant checked: the score is exact, nothing is estimated.
         return Estimate(score=score, low=score, high=score, sampled=sampled, population=population)
     if variance > 0:
-        effective = min(max(score * (1 - score) / variance, 1.0), float(population))
+        # Never more precision than a simple random sample of the same size: a stratum with one
+        # sampled mutant adds no variance above (none can be estimated from one), which would
+        # otherwise make a small sample over many modules look far more precise than it is.
+        effective = min(max(score * (1 - score) / variance, 1.0), float(sampled))
     else:  # every stratum all killed or all survived: no spread seen; Wilson on the real count
         effective = float(sampled)
     low, high = wilson(round(score * effective), round(effective)) if effective else (0.0, 1.0)
