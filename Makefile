@@ -105,7 +105,7 @@ lint: $(STAMP) ## ruff check and format check
 	@$(BIN)/ruff format --check provision tests bench
 
 .PHONY: mutation
-mutation: $(STAMP) ## Mutation testing (mutmut) of what decides a user's data and secrets: score >= 90%, survivors, run time
+mutation: $(STAMP) ## Mutation testing (mutmut, a seeded sample) of what decides a user's data and secrets: score >= 90%, survivors, run time
 	@$(BIN)/python tests/mutation/run.py --fresh
 	@$(BIN)/python tests/mutation/issue_mutants.py
 

@@ -269,10 +269,16 @@ class FakeSwarm:
     # --- volumes -----------------------------------------------------------------------------
 
     def _volume_ls(self, args, stdin):
+        """Names only with --quiet; else Docker's table (a header, then driver and name)."""
         filters = self._filters(args)
         names = [n for n, labels in sorted(self.volumes.items()) if self._matches(labels, filters)]
-        return 0, "".join(n + "\n" for n in names), ""
+        if "--quiet" in args or "-q" in args:
+            return 0, "".join(n + "\n" for n in names), ""
+        return 0, "DRIVER    VOLUME NAME\n" + "".join(f"local     {n}\n" for n in names), ""
 
     def _volume_rm(self, args, stdin):
-        self.volumes.pop(args[0], None)
+        """An unknown volume is refused, as the engine refuses it."""
+        if args[0] not in self.volumes:
+            return 1, "", f"Error response from daemon: get {args[0]}: no such volume"
+        self.volumes.pop(args[0])
         return 0, args[0] + "\n", ""

@@ -67,3 +67,48 @@ def test_no_answer_names_the_url_the_call_and_the_fix():
     assert error.value.fix == (
         "check that --url / GLITCHTIP_URL points at GlitchTip itself and see its logs"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"detail": "Invalid token."}),
+        (403, {"detail": "Permission denied"}),  # a token without the scope
+        (403, {"detail": "some other reason"}),  # any other detail is shown as is
+        (404, None),  # an HTML 404: no GlitchTip API there
+        (404, {"detail": "Not Found"}),  # an unknown name (see raise_for_status)
+        (422, {"detail": "Invalid Url"}),
+        (429, None),
+        (502, None),
+    ],
+)
+def test_every_refusal_keeps_its_http_status(status, body) -> None:
+    """Callers decide by `ApiError.status` (an existing name, a retry, a missing team), so each
+    branch of `raise_for_status` must carry the answer's status, not only its message."""
+    request = httpx.Request("POST", "http://gt/api/0/x/")
+    response = (
+        httpx.Response(status, json=body, request=request)
+        if body is not None
+        else httpx.Response(status, text="<html>nope</html>", request=request)
+    )
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="create the project")
+    assert error.value.status == status
+
+
+def test_a_token_that_cannot_be_a_header_is_refused_in_one_exact_line() -> None:
+    """The refusal names where the token came from and the fix, never the token itself."""
+    from provision.api.client import check_token
+    from provision.errors import UsageError
+
+    bad = "tok en-with-a-space-0123456789"
+    with pytest.raises(UsageError) as refused:
+        check_token(bad, where="--token")
+    assert refused.value.message == (
+        "the API token (--token) has spaces, control or non-ASCII characters, or is too long; "
+        "GlitchTip's tokens are letters and digits"
+    )
+    assert refused.value.fix == "copy the token again (Profile > Auth Tokens in GlitchTip)"
+    assert bad not in str(refused.value)
+    check_token(None)
+    check_token("")

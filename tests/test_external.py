@@ -350,6 +350,12 @@ def test_the_probe_environments_decode_passwords_and_turn_tls_on():
     assert tls["KIT_TLS"] == "--tls" and tls["KIT_USER"] == "app" and tls["KIT_DB"] == "3"
     assert tls["VALKEYCLI_AUTH"] == tls["REDISCLI_AUTH"] == "s/ecret"
     assert "VALKEYCLI_AUTH" not in external.valkey_environment("redis://cache")
+    # valkeys:// is Valkey's own spelling of TLS (any case: URL schemes are case-insensitive)
+    for url in ("valkeys://cache:6380", "VALKEYS://cache", "Rediss://cache"):
+        assert external.valkey_environment(url)["KIT_TLS"] == "--tls", url
+    for url in ("valkey://cache", "redis://cache"):
+        plain = external.valkey_environment(url)
+        assert plain["KIT_TLS"] == "" and plain["KIT_PORT"] == "6379" and plain["KIT_DB"] == "0"
 
 
 def test_preflight_refuses_an_old_or_silent_server_in_one_line_without_secrets(tmp_path):
@@ -431,6 +437,17 @@ def test_backup_restore_and_upgrade_refuse_data_outside_the_stack(tmp_path):
     s3 = settings_with(tmp_path, {"GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-uploads"})
     with pytest.raises(UsageError, match=r"the uploads \(uploads_bucket\)"):
         require_bundled_data(s3, "restore")
+    both = settings_with(
+        tmp_path, {"GLITCHTIP_KIT_DATABASE_URL": DB_URL, "GLITCHTIP_KIT_UPLOADS_BUCKET": "gt-up"}
+    )
+    with pytest.raises(UsageError) as refused:
+        require_bundled_data(both, "upgrade")
+    assert refused.value.message == (
+        "cannot upgrade: the database (database_url) and the uploads (uploads_bucket) live "
+        "outside this stack; the kit backs up, restores and upgrades the bundled Postgres and "
+        "uploads volume only"
+    )
+    assert refused.value.fix.startswith("use the provider's tools (pg_dump or snapshots")
     require_bundled_data(
         settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL}), "upgrade"
     )
@@ -482,6 +499,63 @@ def test_the_load_test_reads_the_queue_of_an_external_valkey(tmp_path, monkeypat
         measure.external_queue_lengths(object(), settings, keys)
 
 
+def test_the_queue_length_script_reads_each_key_and_fails_on_any(tmp_path, monkeypatch):
+    """The shell script itself, run by `sh` with a stand-in `valkey-cli` on PATH (prints the
+    length of the key it is asked for; exits 1 for a key it cannot read, as valkey-cli does on
+    a refused connection): each key is read by name, in order, and one failure fails all."""
+    import subprocess
+
+    from provision.load import measure
+
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cli = bin_dir / "valkey-cli"
+    cli.write_text(
+        '#!/bin/sh\nfor last; do :; done\ncase "$last" in\n'
+        "  queue-a) echo 7 ;;\n  'queue b') echo 0 ;;\n"
+        "  *) echo 'Could not connect' >&2; exit 1 ;;\nesac\n"
+    )
+    cli.chmod(0o755)
+    calls = []
+
+    def runner(image, script, environment):
+        calls.append(script)
+        done = subprocess.run(
+            ["sh", "-c", script],
+            env={**environment, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return external.ProbeResult(done.returncode, done.stdout)
+
+    monkeypatch.setattr(external, "engine_runner", lambda engine: runner)
+    assert measure.external_queue_lengths(object(), settings, ["queue-a", "queue b"]) == {
+        "queue-a": 7,
+        "queue b": 0,
+    }
+    with pytest.raises(KitError) as refused:
+        measure.external_queue_lengths(object(), settings, ["queue-a", "unknown", "queue b"])
+    assert refused.value.message == "cannot read the task queue's length from the external Valkey"
+    assert refused.value.fix == (
+        "check valkey_url and that this host may connect to it (`provision up` preflight)"
+    )
+    calls.clear()
+    assert measure.external_queue_lengths(object(), settings, []) == {}
+    assert calls == []  # no key, no container
+
+
+def test_a_failed_queue_read_is_refused_even_when_it_printed_numbers(tmp_path, monkeypatch):
+    from provision.load import measure
+
+    settings = settings_with(tmp_path, {"GLITCHTIP_KIT_VALKEY_URL": VALKEY_URL})
+    for answer in (external.ProbeResult(1, "3\n4\n"), external.ProbeResult(0, "3\n")):
+        monkeypatch.setattr(external, "engine_runner", lambda engine, a=answer: lambda *_: a)
+        with pytest.raises(KitError, match="cannot read the task queue's length"):
+            measure.external_queue_lengths(object(), settings, ["a", "b"])
+
+
 def test_generic_variables_of_other_apps_do_not_switch_the_kit(tmp_path):
     """An operator's shell often holds DATABASE_URL or AWS keys for another app: the kit reads
     only its own names, so `provision up` there still deploys the bundled services."""
@@ -496,3 +570,58 @@ def test_generic_variables_of_other_apps_do_not_switch_the_kit(tmp_path):
     assert not settings.uploads_access_key_id and not settings.uploads_secret_access_key
     services = yaml.safe_load(render_files(settings, SECRETS)["compose.yml"])["services"]
     assert {"postgres", "valkey"} <= set(services)
+
+
+def test_the_s3_endpoint_is_an_http_url_without_credentials() -> None:
+    """uploads_endpoint_url: http(s) only, its trailing slash dropped, credentials refused
+    (they go to the access key settings), each refusal with its fix; the password masked."""
+    from provision.settings import Invalid, parse_endpoint_url
+
+    assert parse_endpoint_url(" https://s3.example.com/ ") == "https://s3.example.com"
+    assert parse_endpoint_url("") == ""
+    with pytest.raises(Invalid) as refused:
+        parse_endpoint_url("minio:9000")
+    assert refused.value.problem == "'minio:9000' is not an http(s) URL"
+    assert refused.value.fix == "https://s3.example.com or http://minio:9000"
+    with pytest.raises(Invalid) as refused:
+        parse_endpoint_url("http://key:hunter2-secret@minio:9000")
+    assert refused.value.problem.endswith("holds credentials")
+    assert "hunter2-secret" not in refused.value.problem
+    assert refused.value.fix == (
+        "remove them; set uploads_access_key_id and uploads_secret_access_key instead"
+    )
+    with pytest.raises(Invalid, match="holds credentials"):
+        parse_endpoint_url("http://only-a-user@minio:9000")
+
+
+def test_a_password_with_a_url_delimiter_is_refused_whole_and_masked() -> None:
+    """'#', '?' or '/' in the userinfo would end the server part (the password cut, the rest
+    read as a port): refused with the exact delimiter, its percent-encoding, and the password
+    masked; the same wording for EMAIL_URL and the service URLs."""
+    from provision.settings import Invalid, parse_database_url, parse_email_url
+
+    with pytest.raises(Invalid) as refused:
+        parse_email_url("smtp+tls://me:pa#ss@mail.example.com:587")
+    assert refused.value.problem == (
+        "'smtp+tls://me:********@mail.example.com:587': the user name or password contains "
+        "'#', which ends the server part of a URL"
+    )
+    assert refused.value.fix == "percent-encode it (# as %23) in EMAIL_URL or --set email_url=..."
+    with pytest.raises(Invalid) as refused:
+        parse_database_url("postgres://u:p/w@db.example.com/x")
+    assert refused.value.problem == (
+        "'postgres://u:********@db.example.com/x': the user name or password contains '/', "
+        "which ends the server part of a URL"
+    )
+    assert refused.value.fix == "percent-encode it (/ as %2F) in DATABASE_URL"
+
+
+def test_a_url_that_is_no_valkey_url_is_refused_with_an_example() -> None:
+    from provision.settings import Invalid, parse_valkey_url
+
+    with pytest.raises(Invalid) as refused:
+        parse_valkey_url("http://cache:6379")
+    assert refused.value.problem == "'http://cache:6379' is not a Valkey URL"
+    assert refused.value.fix == (
+        "use e.g. redis://:password@valkey.example.com:6379/0 (rediss:// for TLS)"
+    )

@@ -155,3 +155,14 @@ def test_a_compressed_archive_is_named_for_what_it_is(tmp_path):
     assert "gzip-compressed" in error and "compressed archives are not supported" in error
     assert "gunzip -k" in error and "checksum" not in error
     assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ["[]", '"manifest"', "42", "null"])
+def test_a_manifest_that_is_json_but_no_object_is_refused_whole(text: str) -> None:
+    from provision.ops.manifest import Manifest
+
+    with pytest.raises(UsageError) as refused:
+        Manifest.from_json(text, source="manifest.json")
+    why = "not a JSON object"
+    assert refused.value.message == f"manifest.json is not a valid backup manifest ({why})"
+    assert refused.value.fix == "use an archive written by `provision backup`"

@@ -366,3 +366,29 @@ def test_an_invalid_env_or_a_symlinked_directory_is_refused_and_nothing_is_writt
     line = one_line_error(run(tmp_path, "render", "--target", "kubernetes"))
     assert "symbolic link" in line
     assert list(other.iterdir()) == [] and not (tmp_path / ".env").exists()
+
+
+def test_fullname_follows_the_charts_helper_at_the_63_character_cut() -> None:
+    """The chart's `glitchtip.fullname`: a cut that ends on the dash drops it (Kubernetes names
+    end in a letter or digit); a release already named after the chart is kept."""
+    assert chart.fullname("errors") == "errors-glitchtip"
+    assert chart.fullname("glitchtip-prod") == "glitchtip-prod"
+    assert chart.fullname("r" * 62) == "r" * 62  # "rrr...r-glitchtip"[:63] ends on "-"
+    assert chart.fullname("r" * 70) == "r" * 63
+
+
+def test_a_release_name_of_exactly_53_characters_is_accepted_54_is_not() -> None:
+    """Helm's limit on a release name is 53 characters (the chart appends suffixes to it)."""
+    assert chart.is_release_name("a" * 53)
+    assert not chart.is_release_name("a" * 54)
+
+
+def test_a_kubernetes_render_without_secret_key_names_the_fix(tmp_path) -> None:
+    from provision.errors import SecretsError
+    from provision.kubernetes.manifests import secret_data
+
+    settings = load_settings(tmp_path)
+    with pytest.raises(SecretsError) as refused:
+        secret_data(settings, {})
+    assert refused.value.message == "SECRET_KEY is missing from .env"
+    assert refused.value.fix == "run `provision init` (it never replaces one)"

@@ -407,3 +407,53 @@ def test_progress_shows_stats_every_5_s_and_trouble_but_not_the_table():
         "load: run time reached, Locust stops",
     ]
     assert logs.load_end == 12.0
+
+
+def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """`reports/` must be a directory of the kit's own: a regular file there (not only a
+    symbolic link) is refused with the fix, before anything is created."""
+    from provision.load.run import new_report_dir
+
+    (tmp_path / "reports").write_text("my notes\n")
+    with pytest.raises(UsageError) as refused:
+        new_report_dir(tmp_path)
+    assert refused.value.message == f"{tmp_path / 'reports'} is not a directory"
+    assert refused.value.fix == f"move it away; the kit writes {tmp_path / 'reports'}/"
+    assert (tmp_path / "reports").read_text() == "my notes\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "reports").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="is not a directory"):
+        new_report_dir(linked)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
+    """The operator is told once why the baseline waits (the queue's size when first seen),
+    not on every sample, and not at all when the queue is empty."""
+    lines: list[str] = []
+    clock = Clock()
+    queue = iter([300, 120, 0, 0, 0])
+    stored = iter([10, 50, 90, 95, 95])
+    found = measure.settled_count(
+        count=lambda: measure.Stored(next(stored), 0),
+        backlog=lambda: next(queue),
+        timeout_s=60.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert found == measure.Stored(95, 0)
+    assert lines == ["waiting for GlitchTip to store 300 queued events first"]
+    lines.clear()
+    measure.settled_count(
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        timeout_s=60.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert lines == []

@@ -38,3 +38,20 @@ def test_another_machine_needs_the_flag(host):
     with pytest.raises(UsageError, match=f"--target {host} is neither this host"):
         resolve_target(f"http://{host}:8000", allow_remote=False, **STACK)
     assert resolve_target(f"http://{host}:8000", allow_remote=True, **STACK).url.endswith(":8000")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_a_loopback_target_is_refused_whole_with_the_way_out(host: str) -> None:
+    """Locust runs in containers: loopback there is Locust itself. The refusal says so and how
+    to load the stack or this host instead."""
+    with pytest.raises(UsageError) as refused:
+        resolve_target(f"http://{host}:8000", allow_remote=False, **STACK)
+    shown = host.lower().strip("[]")
+    assert refused.value.message == (
+        f"--target {shown} would be the Locust container itself (the load runs in containers "
+        "on the stack's network)"
+    )
+    assert refused.value.fix == (
+        "leave --target out to load the stack's web service, or name this host by an address "
+        "the containers can reach"
+    )

@@ -210,3 +210,55 @@ def test_streaming_writer_sizes_beyond_octal_fit_one_header():
     buffer.seek(0)
     with tarfile.open(fileobj=buffer) as tar:
         assert tar.extractfile("database.dump").read() == b"a" * 700 + b"b" * 5
+
+
+def test_a_missing_compose_binary_is_one_line_naming_the_fix(tmp_path) -> None:
+    """stream_out / stream_in when the compose binary cannot be started at all."""
+    from provision.errors import KitError
+    from provision.ops.streams import stream_in, stream_out
+
+    class NoCompose:
+        directory = tmp_path
+
+        def argv(self, *args: str) -> list[str]:
+            return [str(tmp_path / "no-such-compose"), *args]
+
+        def child_env(self, env=None) -> dict:
+            return {"PATH": "/usr/bin:/bin"}
+
+        def redact(self, text: str) -> str:
+            return text
+
+    for call in (
+        lambda: stream_out(NoCompose(), ["exec", "postgres"], lambda chunk: None, what="dump"),
+        lambda: stream_in(NoCompose(), ["exec", "postgres"], [b"x"], what="restore"),
+    ):
+        with pytest.raises(KitError) as refused:
+            call()
+        assert refused.value.message == "cannot run compose (No such file or directory)"
+        assert refused.value.fix == "install Compose v2"
+
+
+def test_a_full_disk_is_one_line_naming_the_directory_and_leaves_nothing(
+    deployment, monkeypatch
+) -> None:
+    """The archive is written, then synced: a disk that fills up (ENOSPC at the sync) is a
+    KitError naming where and why, and neither the archive nor its temporary file is left."""
+    import errno
+
+    from provision.errors import KitError
+    from provision.ops import backup as backup_module
+
+    directory, _, ctx = deployment
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backup_module.os, "fsync", full)
+    with pytest.raises(KitError) as refused:
+        create_backup(ctx)
+    backups = directory / "backups"
+    why = "No space left on device"
+    assert refused.value.message == f"cannot write the backup to {backups} ({why})"
+    assert refused.value.fix == f"check that {backups} is writable and has free space"
+    assert list(backups.iterdir()) == []

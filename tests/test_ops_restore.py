@@ -104,6 +104,8 @@ def test_restore_into_a_used_deployment_needs_replace_and_then_keeps_what_was_th
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in aside.values())
     assert (target / ".env").stat().st_mode & 0o777 == 0o600
     assert any("pg_restore:" in line for line in lines)
+    for name, path in aside.items():  # the operator is told what was kept, and where
+        assert f"kept the previous {name} as {path}" in lines
 
 
 def read_env_file_bytes(data: bytes) -> dict:
@@ -222,3 +224,30 @@ def test_a_file_member_that_is_not_utf8_is_a_one_line_refusal(tmp_path, monkeypa
     manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": member})
     with pytest.raises(UsageError, match="is not UTF-8 text; nothing was changed"):
         restore_module._archive_files(tmp_path / "backup.tar", manifest)
+
+
+def test_a_refusal_stops_only_the_postgres_restore_started(tmp_path, archive):
+    """Postgres stopped before, a used database: restore starts postgres to count the tables,
+    refuses, and stops postgres again: only postgres (the operator's other services are theirs
+    to start or stop)."""
+    path, _ = archive
+    _, compose, ctx = deployment(
+        tmp_path, "new", b"new database", b"new uploads", tables=9, postgres="exited"
+    )
+    with pytest.raises(UsageError, match="already holds 9 tables"):
+        restore_backup(ctx, path, verify=False)
+    stops = [c for c in compose.calls() if c.startswith("stop")]
+    assert stops == ["stop postgres"], compose.calls()
+    assert not any(c.startswith("down") for c in compose.calls())
+
+
+def test_uploads_are_restored_where_the_web_service_mounts_them() -> None:
+    """The throw-away container untars into the uploads volume's mount point as the resolved
+    compose file gives it (an operator's override may move it); the default only without one."""
+    moved = {"web": {"volumes": [
+        {"type": "bind", "source": "/srv/static", "target": "/code/static"},
+        {"type": "volume", "source": "uploads", "target": "/data/uploads"},
+    ]}}  # fmt: skip
+    assert restore_module._uploads_target(moved) == "/data/uploads"
+    assert restore_module._uploads_target({"web": {}}) == restore_module.UPLOADS_TARGET
+    assert restore_module._uploads_target({}) == "/code/uploads"

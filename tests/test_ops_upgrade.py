@@ -472,3 +472,47 @@ def test_a_rollback_puts_back_every_rendered_file_metrics_and_monitoring_include
     assert (tmp_path / "compose.metrics.yml").read_text() == "image: glitchtip:5\n"
     assert scrape.read_text() == "metrics_path: /api/0/observability/django/\n"
     assert not (tmp_path / "compose.part.yml").exists()
+
+
+def test_pull_image_uses_a_local_image_pulls_a_missing_one_and_says_why_it_failed() -> None:
+    """`upgrade`'s pull step against a stand-in engine: an image already there (loaded with
+    `docker load` on an air-gapped host) is not pulled; a missing one is; a failed pull and a
+    pull that leaves no image are one line each with the fix."""
+    from types import SimpleNamespace
+
+    from provision.errors import KitError
+    from provision.ops.upgrade import _pull_image
+
+    class Engine:
+        def __init__(self, present: list[bool], fails: bool = False) -> None:
+            self.present, self.fails, self.pulled = present, fails, []
+            self.client = SimpleNamespace(api=SimpleNamespace(pull=self.pulled.append))
+
+        def image_present(self, image: str) -> bool:
+            return self.present.pop(0)
+
+        def _call(self, function, *args):
+            if self.fails:
+                raise KitError("the Docker engine does not answer")
+            return function(*args)
+
+    def ctx_with(engine: Engine) -> SimpleNamespace:
+        return SimpleNamespace(engine=lambda: engine)
+
+    notes: list[str] = []
+    here = Engine([True])
+    _pull_image(ctx_with(here), "glitchtip:6.1", notes.append)
+    assert notes == ["glitchtip:6.1 present locally"] and here.pulled == []
+    notes.clear()
+    missing = Engine([False, True])
+    _pull_image(ctx_with(missing), "glitchtip:6.1", notes.append)
+    assert notes == ["pulling glitchtip:6.1"] and missing.pulled == ["glitchtip:6.1"]
+    with pytest.raises(KitError) as refused:
+        _pull_image(ctx_with(Engine([False], fails=True)), "glitchtip:6.1", notes.append)
+    assert refused.value.message == (
+        "cannot pull image glitchtip:6.1 (the Docker engine does not answer)"
+    )
+    assert refused.value.fix.startswith("load it with `docker load -i FILE`")
+    with pytest.raises(KitError) as refused:
+        _pull_image(ctx_with(Engine([False, False])), "glitchtip:6.1", notes.append)
+    assert refused.value.message == "image glitchtip:6.1 is not present after pulling"

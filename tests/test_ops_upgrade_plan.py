@@ -215,7 +215,9 @@ def test_partman_deployment_is_refused_with_the_steps_to_leave_it():
 
 
 def test_older_postgres_is_refused():
-    assert "older than the running Postgres 18" in refused(current(6), None, "17")
+    line = refused(current(6), None, "17")
+    assert "older than the running Postgres 18, which cannot be read by it" in line
+    assert line.endswith("which cannot be read by it: give Postgres 18 or newer")
 
 
 def test_a_setting_the_environment_overrides_is_refused():

@@ -319,3 +319,14 @@ def test_a_bad_given_token_is_named_as_given_and_the_event_check_does_not_wait(f
     assert took < 10
     posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/store/")]
     assert posts == []
+
+
+def test_why_an_exception_failed_is_one_short_line() -> None:
+    """verify's failure detail: the exception's class and its message on one line (a
+    multi-line error, e.g. from the TLS stack, folded), cut at 160 characters; the class alone
+    when the message is empty."""
+    from provision.ops.verify import _why
+
+    assert _why(OSError("connection\n   refused\tby peer")) == "OSError: connection refused by peer"
+    assert _why(TimeoutError()) == "TimeoutError"
+    assert _why(ValueError("x" * 500)) == "ValueError: " + "x" * 160

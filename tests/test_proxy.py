@@ -201,7 +201,10 @@ def test_proxy_port_clash_is_refused(tmp_path: Path) -> None:
         "--set", "proxy_https_port=8000",
     )  # fmt: skip
     line = one_line_error(result)
-    assert "proxy_https_port" in line and "http_port" in line
+    assert line == (
+        "error: proxy_https_port (from option proxy_https_port): port 8000 is also http_port: "
+        "give proxy_https_port a port of its own"
+    )
 
 
 def caddy_validate(path: Path, home: Path) -> subprocess.CompletedProcess:
@@ -250,3 +253,16 @@ def test_default_body_limit_fits_glitchtips_chunk_uploads(tmp_path: Path) -> Non
     as multipart/form-data: the default limit must leave room for the framing."""
     settings = settings_for(tmp_path, glitchtip_domain="https://gt.acme.io")
     assert settings.proxy_max_body_mb * 1024 * 1024 >= 32 * 1024 * 1024 + 64 * 1024
+
+
+def test_a_partman_image_of_another_postgres_major_is_refused_with_the_fix(tmp_path: Path) -> None:
+    result = run(
+        tmp_path, "render", "--set", "postgres_image=postgres:17",
+        "--set", "partman_image=ghcr.io/example/partman:16",
+    )  # fmt: skip
+    assert one_line_error(result) == (
+        "error: partman_image (from option partman_image): Postgres 16 differs from "
+        "postgres_image's 17; the override could not read the data volume: use a pg_partman "
+        "image of Postgres 17"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -198,3 +198,30 @@ def test_switching_the_proxy_off_removes_its_container(tmp_path: Path) -> None:
     engine.containers_list = [container("web")]
     assert switch.retire_step(ctx).changed is False
     assert not switch.applies(make_ctx(tmp_path, engine=engine, **PUBLIC))
+
+
+def test_export_refuses_a_certs_file_and_says_where_each_skip_comes_from(tmp_path: Path) -> None:
+    """certs/ as a regular file is refused with the fix; the reasons of a skip are exact (the
+    `proxy-ca --json` output scripts read). Kills proxy/ca.export_root survivors of issue 20."""
+    compose = FakeCompose({"exec": ok(a_pem())})
+    public = make_ctx(tmp_path, compose=compose, proxy="caddy", **PUBLIC)
+    assert ca.export_root(public.load_settings(), compose) == {
+        "path": None, "changed": False, "why": "public name: an ACME certificate"
+    }  # fmt: skip
+    deployment = tmp_path / "d"
+    deployment.mkdir()
+    (deployment / "certs").write_text("not a directory\n")
+    ctx = make_ctx(deployment, compose=compose, **LOCAL)
+    with pytest.raises(KitError) as refused:
+        ca.export_root(ctx.load_settings(), compose)
+    assert refused.value.message == f"{deployment / 'certs'} is a symbolic link or not a directory"
+    assert refused.value.fix == (
+        "the kit writes certs/ only into a directory of its own: move it away"
+    )
+    assert (deployment / "certs").read_text() == "not a directory\n"
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    ctx = make_ctx(fresh, compose=compose, **LOCAL)
+    assert ca.export_root(ctx.load_settings(), compose) == {
+        "path": str(fresh / ca.CA_FILE), "changed": True, "why": "internal CA"
+    }  # fmt: skip

@@ -395,3 +395,117 @@ def test_status_and_down_refuse_a_kubernetes_deployment(tmp_path, command):
     assert run(tmp_path, "render", "--target", "kubernetes").exit_code == 0
     line = one_line_error(run(tmp_path, command))
     assert f"`provision {command}` does not act on Kubernetes" in line
+
+
+class LabelFilteringSecrets:
+    """`docker secret ls --filter label=K[=V] ... --format '{{json .}}'` as the engine answers
+    it: every label filter must match (Docker ANDs label filters); the rows carry Name and
+    Labels. Only the listing: stale_secrets asks nothing else."""
+
+    def __init__(self, secrets: dict[str, dict[str, str]]) -> None:
+        self.secrets = secrets
+
+    def json_lines(self, *args: str, fix: str) -> list[dict]:
+        assert args[:2] == ("secret", "ls") and "--format" in args
+        wanted = [args[i + 1] for i, arg in enumerate(args) if arg == "--filter"]
+        assert all(w.startswith("label=") for w in wanted), wanted
+
+        def matches(labels: dict[str, str], spec: str) -> bool:
+            key, has_value, value = spec.removeprefix("label=").partition("=")
+            return key in labels and (not has_value or labels[key] == value)
+
+        return [
+            {"Name": name, "Labels": labels}
+            for name, labels in sorted(self.secrets.items())
+            if all(matches(labels, spec) for spec in wanted)
+        ]
+
+
+def test_stale_secrets_are_only_the_kits_own_of_this_stack():
+    """Deploy removes what stale_secrets returns: a secret the kit did not create, or one of
+    another stack, must never be in it, even when its name looks like the kit's."""
+    from provision.swarm.secrets import KIT_LABEL, STACK_LABEL, stale_secrets
+
+    docker = LabelFilteringSecrets(
+        {
+            "gt_secret_key_old": {KIT_LABEL: "secret_key", STACK_LABEL: "glitchtip"},
+            "gt_secret_key_new": {KIT_LABEL: "secret_key", STACK_LABEL: "glitchtip"},
+            "operators_own_tls_key": {STACK_LABEL: "glitchtip"},
+            "gt_secret_key_other": {KIT_LABEL: "secret_key", STACK_LABEL: "staging"},
+            "unlabelled": {},
+        }
+    )
+
+    class Keep:
+        swarm_name = "gt_secret_key_new"
+
+    assert stale_secrets(docker, "glitchtip", [Keep()]) == ["gt_secret_key_old"]
+    assert stale_secrets(docker, "staging", []) == ["gt_secret_key_other"]
+
+
+def test_the_compose_fallback_of_validation_hides_the_secrets_it_prints(tmp_path, monkeypatch):
+    """A docker CLI without `stack config` makes validate_stack fall back to `compose config`;
+    a loader that echoes a value of .env in its complaint (as a failed interpolation can) must
+    not put the secret in the one line the operator reads."""
+    import sys
+
+    import provision.compose_binary
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    loader = tmp_path / "fake-compose.py"
+    loader.write_text(
+        f"import sys\nsys.stderr.write('invalid interpolation near {secret}\\n')\nsys.exit(15)\n"
+    )
+    monkeypatch.setattr(
+        provision.compose_binary, "compose_command", lambda: [sys.executable, str(loader)]
+    )
+    docker = FakeDocker({("stack", "config"): (1, "", 'unknown command "config" for "stack"')})
+    settings = load_settings(tmp_path)
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=docker.cli())
+    assert "(compose config): invalid interpolation near" in str(refused.value)
+    assert secret not in str(refused.value)
+
+
+def test_a_rejected_job_says_swarms_reason() -> None:
+    """A task Swarm rejected never ran (no exit code): its `Status.Err` is the only reason the
+    operator gets, so it must be in the one line (not "no error given")."""
+    task = {"CreatedAt": "2026-01-01T00:00:00.5Z", "Status": {
+        "State": "rejected", "Err": "No such image: glitchtip:missing"}}  # fmt: skip
+    fake = FakeDocker(
+        {
+            ("service", "ps"): (0, "task1\n", ""),
+            ("inspect",): (0, json.dumps([task]), ""),
+        }
+    )
+    with pytest.raises(KitError) as refused:
+        wait_for_job(fake.cli(), "glitchtip_migrate", 10, note=lambda line: None)
+    assert refused.value.message == "glitchtip_migrate rejected: No such image: glitchtip:missing"
+
+
+def test_nothing_to_scale_is_refused_with_an_example() -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_counts([])
+    assert refused.value.message == "nothing to scale"
+    assert refused.value.fix == "use e.g. `provision scale web=2 worker=3`"
+
+
+def test_a_docker_call_that_hangs_is_stopped_at_its_timeout() -> None:
+    """The real runner: a `docker` that never answers (here `sleep`) is ended at the timeout
+    with one line naming the call and what to check; a missing binary names the fix."""
+    import time
+
+    from provision.swarm.docker import subprocess_runner
+
+    began = time.monotonic()
+    with pytest.raises(KitError) as refused:
+        subprocess_runner(["sleep", "30"], None, {"PATH": "/usr/bin:/bin"}, 1)
+    assert time.monotonic() - began < 10
+    assert refused.value.message == "`sleep 30` did not finish within 1 s"
+    assert refused.value.fix == "check the engine with `docker info` and `docker service ls`"
+    with pytest.raises(KitError) as refused:
+        subprocess_runner(["/nonexistent/docker", "info"], None, {}, 5)
+    assert refused.value.message == "cannot run docker (No such file or directory)"
+    assert refused.value.fix == "install the Docker CLI"

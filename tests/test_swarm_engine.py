@@ -113,10 +113,14 @@ def test_a_failed_migrate_job_stops_the_deploy_of_web_and_worker(tmp_path):
 
 def test_preflight_refuses_a_worker_node_and_an_engine_outside_a_swarm(tmp_path):
     directory = swarm_dir(tmp_path)
-    with pytest.raises(KitError, match="a Swarm worker, not a manager"):
+    with pytest.raises(KitError) as refused:
         deploy.preflight(context(directory, FakeSwarm(manager=False)))
-    with pytest.raises(KitError, match="not in a Swarm"):
+    assert refused.value.message == "this Docker engine is a Swarm worker, not a manager"
+    assert refused.value.fix == deploy.MANAGER_FIX
+    with pytest.raises(KitError) as refused:
         deploy.preflight(context(directory, FakeSwarm(manager=None)))
+    assert refused.value.message == "this Docker engine is not in a Swarm (inactive)"
+    assert refused.value.fix == deploy.MANAGER_FIX
 
 
 def test_placement_needs_one_labelled_node_when_there_are_several(tmp_path):
@@ -180,6 +184,7 @@ def test_down_removes_the_stack_and_its_secrets_and_volumes_only_when_asked(tmp_
         f"{len(stack_volumes)} volume(s) removed on this node: {', '.join(sorted(stack_volumes))}"
     )
     assert set(swarm.volumes) == {"other_data"}
+    assert not [args for args in swarm.refused if args[:2] == ("volume", "rm")]  # names only
     again = remove_stack(docker, "glitchtip", sleep=lambda s: None)  # nothing left: not an error
     assert again[0] == "stack glitchtip removed"
 
@@ -203,3 +208,37 @@ def test_verify_and_status_judge_the_stack_by_one_rule(tmp_path, monkeypatch):
         verify._swarm_services(settings)
     status = collect_swarm_status(settings, docker, prober=lambda url: dict(OK, url=url))
     assert status["up"] is False
+
+
+def test_verify_reads_the_swarm_stacks_services_and_names_what_is_not_converged(
+    tmp_path, monkeypatch
+):
+    """`provision verify --target swarm`'s services check against the stateful fake: every
+    service converged and the job complete passes with the counts; a job that failed is
+    named; no stack at all says how to deploy it."""
+    import functools
+
+    import provision.runtime.docker
+    from provision.ops.verify import _Failed, _swarm_services
+    from provision.settings import load_settings
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    monkeypatch.setattr(
+        provision.runtime.docker, "DockerCLI", functools.partial(DockerCLI, runner=swarm)
+    )
+    settings = load_settings(directory)
+    with pytest.raises(_Failed, match="no services in stack glitchtip: run `provision up"):
+        _swarm_services(settings)
+    up_engine(directory, swarm)
+    services = [name for name in swarm.services if not name.endswith("_migrate")]
+    tasks = sum(swarm.services[name].replicas for name in services)
+    assert _swarm_services(settings) == (
+        f"{len(services)} services of stack glitchtip converged ({tasks} tasks)"
+    )
+    swarm.job_exit = 3  # the job's task now reads failed (exit status 3)
+    with pytest.raises(_Failed) as failed:
+        _swarm_services(settings)
+    assert str(failed.value) == (
+        "not converged: migrate failed (see `docker service ps glitchtip_web`)"
+    )

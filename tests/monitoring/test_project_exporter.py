@@ -340,6 +340,7 @@ def test_redirects_are_not_followed(tmp_path):
         ({"poll_seconds": "60"}, "poll_seconds must be an integer"),
         ({"max_projects": 0}, "max_projects must be an integer from 1"),
         ({"api_url": "web:8000"}, "api_url must be an http(s) URL"),
+        ({"api_url": "http://web:8000/?x=1"}, "api_url must be an http(s) URL"),  # a query
         ({"api_url": "http://user:pw@web:8000"}, "api_url must not carry credentials"),
         ({"organization": "no such/org"}, "organization must be an organization slug"),
         ({"organisation": "acme"}, "unknown key 'organisation'"),
@@ -538,3 +539,45 @@ def test_the_loop_logs_failures_without_the_token_and_stops_promptly(tmp_path, c
         caplog.text
     )
     assert world.token not in caplog.text
+
+
+def test_the_loop_logs_each_failure_once_the_recovery_once_and_waits_the_backoff(tmp_path, caplog):
+    """`Exporter.run`: a warning per failed poll with its count in a row, one info line when a
+    poll succeeds after failures (none for a success after a success), the wait between polls
+    from `next_delay`, and the loop ends when `stop` is set."""
+    import logging
+    import threading
+
+    exporter = exporter_for(write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-1"))
+    script = [(False, "no answer A"), (False, "no answer B"), (True, None), (True, None)]
+    script.append((False, "no answer C"))
+    waits: list[float] = []
+
+    def poll() -> pe.PollResult:
+        ok, error = script.pop(0)
+        exporter.failures = 0 if ok else exporter.failures + 1
+        return pe.PollResult(ok=ok, calls=1, projects=4 if ok else 0, error=error)
+
+    class Stop(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            if not script:
+                self.set()
+            return self.is_set()
+
+    exporter.poll = poll
+    with caplog.at_level(logging.INFO, logger="project-exporter"):
+        exporter.run(Stop())
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "poll failed (1 in a row): no answer A"),
+        ("WARNING", "poll failed (2 in a row): no answer B"),
+        ("INFO", "poll succeeded again: 4 projects"),
+        ("WARNING", "poll failed (1 in a row): no answer C"),
+    ]
+    assert len(waits) == 5
+    assert 60 * 0.9 <= waits[0] <= 60 * 1.1 and 120 * 0.9 <= waits[1] <= 120 * 1.1
+    assert waits[2] == waits[3] == 60
+    stopped = Stop()
+    stopped.set()
+    exporter.run(stopped)  # already stopped: no poll at all
+    assert len(waits) == 5
