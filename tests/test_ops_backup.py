@@ -215,7 +215,7 @@ def test_streaming_writer_sizes_beyond_octal_fit_one_header():
 def test_a_missing_compose_binary_is_one_line_naming_the_fix(tmp_path) -> None:
     """stream_out / stream_in when the compose binary cannot be started at all."""
     from provision.errors import KitError
-    from provision.ops.streams import stream_in, stream_out
+    from provision.runtime.streams import stream_in, stream_out
 
     class NoCompose:
         directory = tmp_path

@@ -449,7 +449,7 @@ def test_the_compose_fallback_of_validation_hides_the_secrets_it_prints(tmp_path
     not put the secret in the one line the operator reads."""
     import sys
 
-    import provision.compose_binary
+    import provision.runtime.compose_binary
     from provision.swarm.validate import validate_stack
 
     render_swarm(tmp_path)
@@ -459,7 +459,7 @@ def test_the_compose_fallback_of_validation_hides_the_secrets_it_prints(tmp_path
         f"import sys\nsys.stderr.write('invalid interpolation near {secret}\\n')\nsys.exit(15)\n"
     )
     monkeypatch.setattr(
-        provision.compose_binary, "compose_command", lambda: [sys.executable, str(loader)]
+        provision.runtime.compose_binary, "compose_command", lambda: [sys.executable, str(loader)]
     )
     docker = FakeDocker({("stack", "config"): (1, "", 'unknown command "config" for "stack"')})
     settings = load_settings(tmp_path)
@@ -497,7 +497,7 @@ def test_a_docker_call_that_hangs_is_stopped_at_its_timeout() -> None:
     with one line naming the call and what to check; a missing binary names the fix."""
     import time
 
-    from provision.swarm.docker import subprocess_runner
+    from provision.runtime.docker import subprocess_runner
 
     began = time.monotonic()
     with pytest.raises(KitError) as refused:
