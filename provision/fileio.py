@@ -161,15 +161,8 @@ def write_new_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> 
     entry (a file, a symlink, a FIFO) holds the name: all or nothing, never half a file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp_name, path)
+        _write_through_temp(path, content, mode, os.link)
     except FileExistsError:
         raise UsageError(
             f"{path} exists", "give a new file name (it is never overwritten)"
@@ -179,6 +172,21 @@ def write_new_atomic(path: Path, content: str, mode: int = PUBLIC_FILE_MODE) -> 
             f"cannot write {path} ({exc.__class__.__name__}: {exc.strerror or 'failed'})",
             f"check that {path.parent} is writable by you and has free space",
         ) from None
+
+
+def _write_through_temp(path: Path, content: str, mode: int, publish) -> None:
+    """Write `content` (synced, with `mode`) to a temporary file beside `path`, then
+    `publish(temp, path)`: `os.replace` swaps it in, `os.link` creates `path` only if absent.
+    The temporary file never outlives the call."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish(tmp_name, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -213,19 +221,7 @@ def _same_content(path: Path, content: str, mode: int) -> bool:
 def _write_atomic(path: Path, content: str, mode: int) -> bool:
     if _same_content(path, content, mode):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    _write_through_temp(path, content, mode, os.replace)
     return True
 
 
