@@ -78,8 +78,8 @@ MUTATIONS = (
     Mutation(
         "fsync removed",
         "fileio.py",
-        "            os.fsync(handle.fileno())\n        os.replace(tmp_name, path)\n",
-        "        os.replace(tmp_name, path)\n",
+        "            os.fsync(handle.fileno())\n        publish(tmp_name, path)\n",
+        "        publish(tmp_name, path)\n",
     ),
     Mutation(
         "a rejected stored token raises instead of minting a new one",
