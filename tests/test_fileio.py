@@ -309,8 +309,9 @@ def test_write_new_atomic_creates_and_never_overwrites(tmp_path):
     write_new_atomic(target, "a: 1\n", 0o600)
     assert target.read_text() == "a: 1\n"
     assert target.stat().st_mode & 0o777 == 0o600
-    with pytest.raises(UsageError, match="exists"):
+    with pytest.raises(UsageError, match="exists") as refused:
         write_new_atomic(target, "b: 2\n")
+    assert refused.value.fix == "give a new file name (it is never overwritten)"
     assert target.read_text() == "a: 1\n"
     link = tmp_path / "link.yaml"
     link.symlink_to(tmp_path / "elsewhere.yaml")

@@ -251,3 +251,22 @@ def test_uploads_are_restored_where_the_web_service_mounts_them() -> None:
     assert restore_module._uploads_target(moved) == "/data/uploads"
     assert restore_module._uploads_target({"web": {}}) == restore_module.UPLOADS_TARGET
     assert restore_module._uploads_target({}) == "/code/uploads"
+
+
+def test_restore_verifies_the_deployment_it_restored(tmp_path, archive, started, monkeypatch):
+    """With verify on (the default), `provision verify` runs against the restored deployment,
+    with the event timeout given, and its result comes back in the restore's result."""
+    import provision.ops.verify
+
+    path, _ = archive
+    _target, _compose, ctx = deployment(tmp_path, "new", b"", b"", tables=0)
+    seen = []
+
+    def fake_verify(given_ctx, event_timeout):
+        seen.append((given_ctx, event_timeout))
+        return "verified"
+
+    monkeypatch.setattr(provision.ops.verify, "run_verify", fake_verify)
+    result = restore_backup(ctx, path, event_timeout=7.5)
+    assert seen == [(ctx, 7.5)]
+    assert result.verify == "verified"
