@@ -33,6 +33,7 @@ from provision.declare.model import (
     Recipient,
 )
 from provision.errors import UsageError
+from provision.yamlshape import Frame, check_shape
 
 RESOURCES_FILE = "glitchtip-resources.yaml"
 MAX_BYTES = 1024 * 1024
@@ -70,54 +71,47 @@ def _shown(value: Any) -> str:
 # --- YAML ---------------------------------------------------------------------------------------
 
 
+class _DeclarationShape:
+    """glitchtip-resources.yaml's shape (`provision.yamlshape`): lists and mappings allowed,
+    no deeper than `MAX_DEPTH`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def anchor(self, line: int) -> Exception:
+        return _fail(
+            f"{self.name}: line {line}",
+            "uses a YAML anchor or alias (& or *)",
+            "write each value out in full",
+        )
+
+    def second_document(self, line: int) -> Exception:
+        return _fail(
+            f"{self.name}: line {line}",
+            "starts a second YAML document",
+            "keep one organization per file, without '---'",
+        )
+
+    def duplicate(self, frame: Frame, key: str, first: int, line: int) -> Exception:
+        return _fail(
+            f"{self.name}: line {line}",
+            f"key {_shown(key)} is written twice (first on line {first})",
+            "delete one of the two (YAML would silently keep the last)",
+        )
+
+    def collection(self, parent: Frame | None, is_mapping: bool, depth: int, line: int) -> None:
+        if depth >= MAX_DEPTH:
+            raise _fail(
+                f"{self.name}: line {line}",
+                f"nests deeper than {MAX_DEPTH} levels",
+                "see docs/declarative.md for the file's shape",
+            )
+
+
 def _check_events(text: str, name: str) -> None:
     """Refuse anchors, aliases, several documents, deep nesting and repeated keys, from the
-    event stream (nothing built, no recursion)."""
-    import yaml
-
-    documents = 0
-    # one frame per open collection: [is_mapping, expecting_key, {key: line}]
-    stack: list[list[Any]] = []
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        line = event.start_mark.line + 1 if event.start_mark else 0
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _fail(
-                f"{name}: line {line}",
-                "uses a YAML anchor or alias (& or *)",
-                "write each value out in full",
-            )
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise _fail(
-                    f"{name}: line {line}",
-                    "starts a second YAML document",
-                    "keep one organization per file, without '---'",
-                )
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if stack and stack[-1][0]:
-                stack[-1][1] = True  # this collection is the value of the last key
-            if len(stack) >= MAX_DEPTH:
-                raise _fail(
-                    f"{name}: line {line}",
-                    f"nests deeper than {MAX_DEPTH} levels",
-                    "see docs/declarative.md for the file's shape",
-                )
-            stack.append([isinstance(event, yaml.MappingStartEvent), True, {}])
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            stack.pop()
-        elif isinstance(event, yaml.ScalarEvent) and stack and stack[-1][0]:
-            frame = stack[-1]
-            if frame[1]:
-                if event.value in frame[2]:
-                    raise _fail(
-                        f"{name}: line {line}",
-                        f"key {_shown(event.value)} is written twice (first on line "
-                        f"{frame[2][event.value]})",
-                        "delete one of the two (YAML would silently keep the last)",
-                    )
-                frame[2][event.value] = line
-            frame[1] = not frame[1]
+    event stream (nothing built, no recursion: `provision.yamlshape`)."""
+    check_shape(text, _DeclarationShape(name))
 
 
 def load_yaml(path: Path) -> Any:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
 
 from provision.errors import SettingsError
 from provision.settings.base import MAX_SHOWN, shown
 from provision.settings.specs import SPEC_BY_NAME, SPECS
+from provision.yamlshape import Frame, check_shape
 
 
 def _key_text(key: object) -> str:
@@ -35,71 +35,60 @@ MAX_SETTINGS_BYTES = 256 * 1024
 MAPPING_DEPTH: dict[str, int] = {"error_budgets": 2}
 
 
+class _SettingsShape:
+    """glitchtip.yaml's shape (`provision.yamlshape`): one mapping of settings, no lists
+    anywhere, nested mappings only under the settings of `MAPPING_DEPTH` and no deeper."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+
+    def anchor(self, line: int) -> Exception:
+        return SettingsError(
+            f"{self.name}: line {line} uses a YAML anchor or alias (& or *)",
+            "write each setting's value out in full",
+        )
+
+    def second_document(self, line: int) -> Exception:
+        return SettingsError(
+            f"{self.name}: line {line} starts a second YAML document",
+            f"keep one 'setting: value' per line in {self.path}, without '---'",
+        )
+
+    def duplicate(self, frame: Frame, key: str, first: int, line: int) -> Exception:
+        inside = f"{frame.keys[0]}: " if frame.keys else ""
+        return SettingsError(
+            f"{self.name}: {inside}{shown(key)} is set twice (lines {first} and {line})",
+            "delete one of the two lines (YAML would silently keep the last)",
+        )
+
+    def collection(self, parent: Frame | None, is_mapping: bool, depth: int, line: int) -> None:
+        if parent is None:
+            if not is_mapping:
+                raise SettingsError(
+                    f"{self.name}: is not a mapping of settings",
+                    "write one 'setting: value' per line",
+                )
+            return
+        setting = parent.keys[0] if parent.keys else parent.last_key
+        allowed = MAPPING_DEPTH.get(setting, 0)
+        if parent.expecting_key or not is_mapping or len(parent.keys) >= allowed:
+            what = "a key" if parent.expecting_key else f"{parent.last_key}: its value"
+            fix = "give each setting a single value ('setting: value')"
+            if setting in MAPPING_DEPTH:
+                fix = (
+                    "write budgets as `error_budgets:` then "
+                    "`  <project>: {max_errors: 200, per: 1d}`"
+                )
+            raise SettingsError(f"{self.name}: line {line}: {what} is a list or mapping", fix)
+
+
 def _check_yaml_shape(text: str, path: Path) -> None:
     """Refuse, from the YAML event stream (no objects built, no recursion), what a file of
-    settings never needs and a hostile one uses: anchors and aliases (an "alias bomb" expands a
-    few lines into gigabytes), lists anywhere, mappings except under the settings of
-    `MAPPING_DEPTH` and no deeper than it says (deep nesting exhausts the stack), more than one
-    document, and a key written twice in one mapping (YAML keeps the last one silently)."""
-    import yaml
-
-    name = path.name
-    documents = 0
-    # One frame per open mapping: [expecting a key?, last key, {key: line}, setting, depth].
-    stack: list[list[Any]] = []
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        line = event.start_mark.line + 1 if event.start_mark else 0
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise SettingsError(
-                f"{name}: line {line} uses a YAML anchor or alias (& or *)",
-                "write each setting's value out in full",
-            )
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise SettingsError(
-                    f"{name}: line {line} starts a second YAML document",
-                    f"keep one 'setting: value' per line in {path}, without '---'",
-                )
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if not stack:
-                if isinstance(event, yaml.SequenceStartEvent):
-                    raise SettingsError(
-                        f"{name}: is not a mapping of settings",
-                        "write one 'setting: value' per line",
-                    )
-                stack.append([True, "", {}, "", 0])
-                continue
-            frame = stack[-1]
-            setting = frame[3] or frame[1]
-            allowed = MAPPING_DEPTH.get(setting, 0)
-            if frame[0] or isinstance(event, yaml.SequenceStartEvent) or frame[4] >= allowed:
-                what = f"{frame[1]}: its value" if not frame[0] else "a key"
-                fix = "give each setting a single value ('setting: value')"
-                if setting in MAPPING_DEPTH:
-                    fix = (
-                        "write budgets as `error_budgets:` then "
-                        "`  <project>: {max_errors: 200, per: 1d}`"
-                    )
-                raise SettingsError(f"{name}: line {line}: {what} is a list or mapping", fix)
-            frame[0] = True  # the nested mapping is this key's value
-            stack.append([True, "", {}, setting, frame[4] + 1])
-        elif isinstance(event, yaml.MappingEndEvent):
-            stack.pop()
-        elif isinstance(event, yaml.ScalarEvent) and stack:
-            frame = stack[-1]
-            if frame[0]:
-                key = event.value
-                if key in frame[2]:
-                    inside = f"{frame[3]}: " if frame[3] else ""
-                    raise SettingsError(
-                        f"{name}: {inside}{shown(key)} is set twice "
-                        f"(lines {frame[2][key]} and {line})",
-                        "delete one of the two lines (YAML would silently keep the last)",
-                    )
-                frame[2][key] = line
-                frame[1] = key
-            frame[0] = not frame[0]
+    settings never needs and a hostile one uses: anchors and aliases, lists anywhere, mappings
+    except under the settings of `MAPPING_DEPTH` and no deeper than it says, more than one
+    document, and a key written twice in one mapping (`provision.yamlshape`)."""
+    check_shape(text, _SettingsShape(path))
 
 
 def read_settings_file(path: Path) -> dict[str, object]:
