@@ -219,3 +219,19 @@ def test_only_the_deployment_names_the_compose_files():
             ):
                 wrong.append(f"{module_name(path)}:{node.lineno}")
     assert wrong == []
+
+
+def test_every_command_starts_from_the_deployment():
+    """A command loads its settings through `provision.deployment` (`Deployment.load`, or the
+    deployment's `load_settings`), never `provision.settings.load_settings` itself: one place
+    decides how a deployment directory becomes settings."""
+    wrong = []
+    for path in sorted((PACKAGE / "commands").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("provision.settings")
+                and any(alias.name == "load_settings" for alias in node.names)
+            ):
+                wrong.append(f"{path.name}:{node.lineno}")
+    assert wrong == []

@@ -29,9 +29,10 @@ def config_command(as_json: bool, directory: Path, overrides: dict[str, object])
       provision config --json --set http_port=8080   # what a render with it would use
     """
 
-    from provision.settings import describe, load_settings
+    from provision.deployment import Deployment
+    from provision.settings import describe
 
-    data = describe(load_settings(directory, overrides))
+    data = describe(Deployment.load(directory, overrides).settings)
     if as_json:
         echo_json(data)
         return

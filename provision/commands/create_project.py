@@ -14,9 +14,9 @@ FORMATS = ("glitchtiprc", "sentryclirc", "text", "env", "json", "ini")
 
 def _defaults(directory: Path) -> dict[str, str | None]:
     """Defaults from the kit's settings (option > environment > glitchtip.yaml > default)."""
-    from provision.settings import load_settings
+    from provision.deployment import Deployment
 
-    settings = load_settings(directory)
+    settings = Deployment.load(directory).settings
     return {
         "url": settings.internal_url,
         "org": settings.organization,

@@ -93,9 +93,9 @@ def _connection(url, token, admin_email, admin_password, env_file, timeout, dire
 
 
 def _defaults(directory: Path) -> dict[str, str | None]:
-    from provision.settings import load_settings
+    from provision.deployment import Deployment
 
-    settings = load_settings(directory)
+    settings = Deployment.load(directory).settings
     return {"url": settings.internal_url, "admin_email": settings.admin_email}
 
 

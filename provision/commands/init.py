@@ -23,6 +23,7 @@ def init_command(directory: Path, overrides: dict[str, object]) -> None:
       provision init
       provision init --domain https://errors.example.com --set retention_days=30
     """
+    from provision.deployment import Deployment
     from provision.envfile import update_env_file
     from provision.fileio import check_writable_target
     from provision.locking import locked
@@ -31,11 +32,10 @@ def init_command(directory: Path, overrides: dict[str, object]) -> None:
     from provision.settings import (
         SOURCE_ENVIRONMENT,
         SOURCE_OPTION,
-        load_settings,
         write_initial_settings,
     )
 
-    settings = load_settings(directory, overrides)  # validates every source first
+    settings = Deployment.load(directory, overrides).settings  # validates every source first
     for path in (settings.settings_path, settings.env_path):
         check_writable_target(path)  # a symlink or FIFO is refused before any write
     with locked(settings.directory):  # two concurrent inits: one generates, the other keeps

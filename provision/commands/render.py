@@ -44,12 +44,12 @@ def render_command(
       provision render --major 5 --http-port 8080
       provision render --target kubernetes --check --domain https://glitchtip.example.com
     """
+    from provision.deployment import Deployment
     from provision.render import COMBINATIONS, write_rendered
-    from provision.settings import load_settings
 
     if target is not None:
         overrides = {**overrides, "target": target}
-    settings = load_settings(directory, overrides)
+    settings = Deployment.load(directory, overrides).settings
     if getattr(settings, "target", "compose") == "kubernetes":
         _render_kubernetes(settings, check, as_json)
         return
