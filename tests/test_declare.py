@@ -533,3 +533,58 @@ def test_a_token_without_member_scopes_is_explained(fake, workdir):
     assert result.exit_code == 1
     assert "member:read" in result.output and "GLITCHTIP_API_TOKEN" in result.output
     assert token not in result.output
+
+
+MONITOR_SECRET = "s3cret-Monitor-pw"
+MONITOR_URL = f"https://probe:{MONITOR_SECRET}@status.example.com/health"
+
+
+def test_a_monitor_url_with_a_password_stays_out_of_the_plan_and_the_export(
+    fake, workdir, monkeypatch
+):
+    """A monitor whose URL carries a user and password: declared through `url_env`, the plan
+    shows it masked (terminals, CI logs), apply sends the real URL, and export writes it as a
+    variable into --secrets-out only; the export re-plans as no changes."""
+    edit(
+        workdir,
+        "  - name: cron\n",
+        "  - name: private health\n    type: GET\n    url_env: PRIVATE_HEALTH_URL\n"
+        "  - name: cron\n",
+    )
+    unset = run(fake, "plan")
+    assert unset.exit_code == 2 and "PRIVATE_HEALTH_URL is not set" in unset.output
+    monkeypatch.setenv("PRIVATE_HEALTH_URL", MONITOR_URL)
+    plan = run(fake, "plan", "--json")
+    assert plan.exit_code == 3 and MONITOR_SECRET not in plan.output
+    assert "https://probe:********@status.example.com/health ($PRIVATE_HEALTH_URL)" in plan.output
+    applied = run(fake, "apply")
+    assert applied.exit_code == 0, applied.output
+    stored = [
+        m for m in fake.store.snapshot()["monitors"].values() if m["name"] == "private health"
+    ]
+    assert [m["url"] for m in stored] == [MONITOR_URL]
+    monkeypatch.setenv("PRIVATE_HEALTH_URL", MONITOR_URL.replace("/health", "/ready"))
+    changed = run(fake, "plan")
+    assert changed.exit_code == 3 and MONITOR_SECRET not in changed.output, changed.output
+    monkeypatch.setenv("PRIVATE_HEALTH_URL", MONITOR_URL)
+    result = run(fake, "export", "--org", "Acme", "--output", "out.yaml", "--secrets-out", "s.env")
+    assert result.exit_code == 0, result.output
+    exported = (workdir / "out.yaml").read_text()
+    assert MONITOR_SECRET not in exported and "url_env: GLITCHTIP_MONITOR_" in exported
+    variable = exported.split("url_env: GLITCHTIP_MONITOR_", 1)[1].split()[0]
+    assert MONITOR_URL in (workdir / "s.env").read_text()
+    monkeypatch.setenv(f"GLITCHTIP_MONITOR_{variable}", MONITOR_URL)
+    monkeypatch.setenv("GLITCHTIP_HOOK_WEB_APP_0_1", HOOK)
+    replan = run(fake, "plan", "--file", "out.yaml", "--prune")
+    assert replan.exit_code == 0 and "no changes" in replan.output, replan.output
+
+
+def test_a_monitor_gives_url_or_url_env_not_both(fake, workdir):
+    edit(
+        workdir,
+        "    url: https://example.com/_health/\n",
+        "    url: https://example.com/_health/\n    url_env: HEALTH\n",
+    )
+    result = run(fake, "plan")
+    assert result.exit_code == 2
+    assert "monitors[0].url: give url or url_env, not both" in result.output

@@ -305,10 +305,10 @@ def export_command(
         click.echo(f"wrote {output}", err=True)
     if secrets and secrets_out is not None:
         write_secrets(secrets_out, secrets)
-        click.echo(f"wrote {len(secrets)} webhook URL(s) to {secrets_out} (0600)", err=True)
+        click.echo(f"wrote {len(secrets)} URL(s) to {secrets_out} (0600)", err=True)
     elif secrets:
         click.echo(
-            f"{len(secrets)} webhook URL(s) left out as url_env variables; "
-            "--secrets-out FILE saves their values",
+            f"{len(secrets)} URL(s) (webhooks, monitors with a password) left out as url_env "
+            "variables; --secrets-out FILE saves their values",
             err=True,
         )

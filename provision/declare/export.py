@@ -1,9 +1,10 @@
 """The declaration of a live GlitchTip organization, as YAML that `apply` reads back as "no
 changes".
 
-No secret goes into it: no DSN, no token, and no webhook URL (a Slack or Discord webhook URL is
-a credential): a webhook recipient is written as `url_env: <VARIABLE>`, and with `secrets_out`
-the variables' values go to a separate dotenv file (0600) to load before `plan`/`apply`.
+No secret goes into it: no DSN, no token, no webhook URL (a Slack or Discord webhook URL is
+a credential) and no monitor URL carrying a password: each is written as
+`url_env: <VARIABLE>`, and with `secrets_out` the variables' values go to a separate dotenv
+file (0600) to load before `plan`/`apply`.
 Keys are exported by name and rate limit; DSN files are local and not exported. Members are
 exported with their role and teams, pending invitations too.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from provision.declare import api
 from provision.declare.live import find_org, oldest
 from provision.errors import UsageError
+from provision.masking import url_passwords
 
 
 def _env_name(*parts: str) -> str:
@@ -85,8 +87,14 @@ def export_org(
     monitors = []
     for monitor in sorted(api.monitors(client, slug), key=lambda m: int(m["id"])):
         entry = {"name": monitor.get("name"), "type": monitor.get("monitorType")}
-        if monitor.get("url"):
-            entry["url"] = monitor["url"]
+        url = str(monitor.get("url") or "")
+        if url and url_passwords(url) and not include_urls:
+            # a URL with a user and password is a credential: a variable, like webhook URLs
+            variable = _env_name("GLITCHTIP_MONITOR", str(monitor.get("id")), "URL")
+            secrets[variable] = url
+            entry["url_env"] = variable
+        elif url:
+            entry["url"] = url
         entry["interval"] = monitor.get("interval")
         for field, name in (("timeout", "timeout"), ("expectedStatus", "expected_status")):
             if monitor.get(field) is not None:
@@ -120,4 +128,5 @@ def to_yaml(data: dict) -> str:
 def write_secrets(path: Path, secrets: dict[str, str]) -> bool:
     from provision.envfile import update_env_file
 
-    return update_env_file(path, secrets, header="# webhook URLs of the exported alerts\n")
+    header = "# URLs kept out of the exported declaration (webhooks, monitors with a password)\n"
+    return update_env_file(path, secrets, header=header)

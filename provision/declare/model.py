@@ -89,6 +89,7 @@ class Monitor:
     expected_status: int | None = None
     expected_body: str = ""
     project: str | None = None  # a declared project's name
+    url_env: str | None = None  # the URL came from this environment variable (kept out of files)
 
 
 @dataclass(frozen=True)

@@ -468,6 +468,30 @@ def _project(where: str, data: Any, teams: set[str], base: Path) -> Project:
     )
 
 
+def _monitor_url(node: _Node) -> tuple[str, str | None]:
+    """A monitor's URL, written out or read from the environment variable `url_env` names (a
+    URL carrying a user and password, which the file must not hold); (url, variable)."""
+    if node.has("url") and node.has("url_env"):
+        raise _fail(node.path("url"), "give url or url_env, not both")
+    env_name = node.text("url_env")
+    if env_name is None:
+        return node.text("url", default="", max_len=2000) or "", None
+    if not _ENV_NAME.fullmatch(env_name):
+        raise _fail(
+            node.path("url_env"),
+            f"{_shown(env_name)} is not a variable name",
+            "e.g. url_env: HEALTH_URL",
+        )
+    url = os.environ.get(env_name, "")
+    if not url:
+        raise _fail(
+            node.path("url_env"),
+            f"the environment variable {env_name} is not set",
+            f"export {env_name}=<the monitor's URL> first",
+        )
+    return url, env_name
+
+
 def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
     node = _Node(
         data,
@@ -476,6 +500,7 @@ def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
             "name",
             "type",
             "url",
+            "url_env",
             "interval",
             "timeout",
             "expected_status",
@@ -500,7 +525,7 @@ def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
     timeout = node.integer("timeout", 1, 60, why=" seconds (GlitchTip's limit)")
     status = node.integer("expected_status", 100, 599)
     body = node.text("expected_body", default="", empty=True, max_len=2000) or ""
-    url = node.text("url", default="", max_len=2000) or ""
+    url, url_env = _monitor_url(node)
     if kind in ("GET", "POST", "Ping", "SSL") and not url:
         raise _fail(node.path("url"), f"a {kind} monitor needs a URL", "e.g. https://example.com/")
     if kind in ("GET", "POST", "Ping"):
@@ -535,7 +560,7 @@ def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
         )
     if project is not None:
         project = projects[project].name
-    return Monitor(name, kind, url, interval or 60, timeout, status, body, project)
+    return Monitor(name, kind, url, interval or 60, timeout, status, body, project, url_env)
 
 
 def _member(where: str, data: Any, teams: set[str]) -> Member:

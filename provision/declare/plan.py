@@ -556,7 +556,7 @@ class Planner:
                         "create",
                         "monitor",
                         monitor.name,
-                        [f"{monitor.type} {monitor.url}".strip()],
+                        [f"{monitor.type} {_shown_url(monitor.url, monitor.url_env)}".strip()],
                         run=lambda ctx, m=monitor, f=pid: api.monitor_create(
                             ctx.client, ctx.org, m, f(ctx)
                         ),
@@ -567,7 +567,9 @@ class Planner:
             have = _live_monitor_fields(found)
             if have != wanted or (slug is not None and wanted["project"] is None):
                 details = [
-                    f"{k} {have[k]!r} -> {wanted[k]!r}" for k in wanted if have[k] != wanted[k]
+                    _field_change(k, have[k], wanted[k], monitor.url_env)
+                    for k in wanted
+                    if have[k] != wanted[k]
                 ]
                 self.add(
                     Change(
@@ -642,6 +644,22 @@ def _alert_details(alert: Alert) -> list[str]:
         details.append("uptime alerts")
     details.extend(_recipient_text(r.type, r.url, r.url_env) for r in alert.recipients)
     return details
+
+
+def _shown_url(url: str, env: str | None = None) -> str:
+    """A monitor URL as the plan prints it: its password masked (the plan is shown on terminals
+    and in CI logs), and the variable it came from."""
+    from provision.masking import mask_url_password
+
+    shown = mask_url_password(url)
+    return f"{shown} (${env})" if env else shown
+
+
+def _field_change(name: str, have: Any, want: Any, env: str | None) -> str:
+    """One changed monitor field; URLs with their passwords masked."""
+    if name == "url":
+        return f"url {_shown_url(str(have))!r} -> {_shown_url(str(want), env)!r}"
+    return f"{name} {have!r} -> {want!r}"
 
 
 def _recipient_text(kind: str, url: str, env: str | None = None) -> str:

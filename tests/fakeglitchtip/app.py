@@ -1757,7 +1757,11 @@ _HOST = (
     r"(?:localhost|\d{1,3}(?:\.\d{1,3}){3}"
     r"|(?:[a-z0-9\u00a1-\uffff-]+\.)+(?:[a-z\u00a1-\uffff]{2,63}|xn--[a-z0-9]{1,59})\.?)"
 )
-_DJANGO_URL = re.compile(rf"(?:https?|ftps?)://{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?", re.I)
+# Django's URLValidator takes an optional `user:password@` before the host (its regex's
+# "user:pass authentication" group).
+_DJANGO_URL = re.compile(
+    rf"(?:https?|ftps?)://(?:[^\s:@/]+(?::[^\s:@/]*)?@)?{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?", re.I
+)
 
 
 def _django_url(url: str) -> bool:
