@@ -588,3 +588,11 @@ def test_a_monitor_gives_url_or_url_env_not_both(fake, workdir):
     result = run(fake, "plan")
     assert result.exit_code == 2
     assert "monitors[0].url: give url or url_env, not both" in result.output
+
+
+def test_a_monitor_url_with_a_password_written_in_the_file_is_refused(fake, workdir):
+    edit(workdir, "    url: https://example.com/_health/\n", f"    url: {MONITOR_URL}\n")
+    result = run(fake, "plan")
+    assert result.exit_code == 2 and MONITOR_SECRET not in result.output
+    assert "monitors[0].url: holds a password" in result.output
+    assert "url_env: VARIABLE" in result.output

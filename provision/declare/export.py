@@ -88,8 +88,9 @@ def export_org(
     for monitor in sorted(api.monitors(client, slug), key=lambda m: int(m["id"])):
         entry = {"name": monitor.get("name"), "type": monitor.get("monitorType")}
         url = str(monitor.get("url") or "")
-        if url and url_passwords(url) and not include_urls:
-            # a URL with a user and password is a credential: a variable, like webhook URLs
+        if url and url_passwords(url):
+            # a URL with a user and password is a credential: always a variable (the parser
+            # refuses it written in the file, even with --include-urls)
             variable = _env_name("GLITCHTIP_MONITOR", str(monitor.get("id")), "URL")
             secrets[variable] = url
             entry["url_env"] = variable

@@ -33,6 +33,7 @@ from provision.declare.model import (
     Recipient,
 )
 from provision.errors import UsageError
+from provision.masking import url_passwords
 from provision.yamlshape import Frame, check_shape
 
 RESOURCES_FILE = "glitchtip-resources.yaml"
@@ -475,7 +476,14 @@ def _monitor_url(node: _Node) -> tuple[str, str | None]:
         raise _fail(node.path("url"), "give url or url_env, not both")
     env_name = node.text("url_env")
     if env_name is None:
-        return node.text("url", default="", max_len=2000) or "", None
+        url = node.text("url", default="", max_len=2000) or ""
+        if url_passwords(url):  # the file is committed and reviewed: no credential in it
+            raise _fail(
+                node.path("url"),
+                "holds a password",
+                "give the URL in an environment variable: url_env: VARIABLE",
+            )
+        return url, None
     if not _ENV_NAME.fullmatch(env_name):
         raise _fail(
             node.path("url_env"),
