@@ -316,19 +316,7 @@ def _recipient(where: str, data: Any) -> Recipient:
         raise _fail(node.path("url"), "give url or url_env, not both")
     env_name = node.text("url_env")
     if env_name is not None:
-        if not _ENV_NAME.fullmatch(env_name):
-            raise _fail(
-                node.path("url_env"),
-                f"{_shown(env_name)} is not a variable name",
-                "e.g. url_env: SLACK_HOOK_URL",
-            )
-        url = os.environ.get(env_name, "")
-        if not url:
-            raise _fail(
-                node.path("url_env"),
-                f"the environment variable {env_name} is not set",
-                f"export {env_name}=<the webhook URL> first",
-            )
+        url = _url_from_env(node, env_name, "SLACK_HOOK_URL", "the webhook URL")
         check_http_url(node.path("url_env") + f" ({env_name})", url)
         return Recipient(kind, url, env_name)
     url = node.text("url", max_len=2000)
@@ -484,20 +472,26 @@ def _monitor_url(node: _Node) -> tuple[str, str | None]:
                 "give the URL in an environment variable: url_env: VARIABLE",
             )
         return url, None
+    return _url_from_env(node, env_name, "HEALTH_URL", "the monitor's URL"), env_name
+
+
+def _url_from_env(node: _Node, env_name: str, example: str, what: str) -> str:
+    """The URL in the environment variable `url_env` names (webhooks, monitors with a
+    password): the file names the variable, never the credential."""
     if not _ENV_NAME.fullmatch(env_name):
         raise _fail(
             node.path("url_env"),
             f"{_shown(env_name)} is not a variable name",
-            "e.g. url_env: HEALTH_URL",
+            f"e.g. url_env: {example}",
         )
     url = os.environ.get(env_name, "")
     if not url:
         raise _fail(
             node.path("url_env"),
             f"the environment variable {env_name} is not set",
-            f"export {env_name}=<the monitor's URL> first",
+            f"export {env_name}=<{what}> first",
         )
-    return url, env_name
+    return url
 
 
 def _monitor(where: str, data: Any, projects: dict[str, Project]) -> Monitor:
