@@ -596,3 +596,41 @@ def test_a_monitor_url_with_a_password_written_in_the_file_is_refused(fake, work
     assert result.exit_code == 2 and MONITOR_SECRET not in result.output
     assert "monitors[0].url: holds a password" in result.output
     assert "url_env: VARIABLE" in result.output
+
+
+def test_apply_holds_the_deployments_lock_whichever_file_it_reads(fake, workdir, monkeypatch):
+    """Two applies against one deployment must not both create (GlitchTip's creates are not
+    idempotent): apply of a declaration kept elsewhere still takes the deployment's lock."""
+    import contextlib
+
+    import provision.locking
+
+    elsewhere = workdir / "elsewhere"
+    (elsewhere / "apps" / "web").mkdir(parents=True)  # its dsn_files sit beside it
+    (elsewhere / "org.yaml").write_text((workdir / "glitchtip-resources.yaml").read_text())
+    held: list[Path] = []  # the directories locked right now
+    real = provision.locking.locked
+
+    @contextlib.contextmanager
+    def recording(directory):
+        with real(directory):
+            held.append(Path(directory).resolve())
+            try:
+                yield
+            finally:
+                held.pop()
+
+    import provision.declare.run
+
+    real_apply = provision.declare.run.apply_plan
+    during: list[set[Path]] = []
+
+    def watched_apply(*args, **kwargs):
+        during.append(set(held))  # what is locked while the writes are sent
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(provision.locking, "locked", recording)
+    monkeypatch.setattr(provision.declare.run, "apply_plan", watched_apply)
+    result = run(fake, "apply", "--file", str(elsewhere / "org.yaml"))
+    assert result.exit_code == 0, result.output
+    assert during == [{workdir.resolve(), elsewhere.resolve()}]

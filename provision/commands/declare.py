@@ -196,14 +196,17 @@ def apply_command(
     from provision.api.client import GlitchTipClient
     from provision.declare.run import apply_plan, build_plan
     from provision.errors import UsageError
-    from provision.locking import locked_for
+    from provision.locking import locked, locked_for
 
     declaration, connection, api_token = _open(
         directory, path, url, token, admin_email, admin_password, env_file, timeout, verbose
     )
     say = _say(verbose)
-    # GlitchTip's creates are not idempotent: two applies at once would both create.
+    # GlitchTip's creates are not idempotent: two applies at once would both create. The
+    # deployment's lock serializes applies of any declaration against it, the file's directory
+    # lock those of one file given from elsewhere (locks nest; always taken in this order).
     with (
+        locked(directory),
         locked_for(_inside(directory, path)),
         GlitchTipClient(connection.url, api_token, **connection.client_options) as client,
     ):
