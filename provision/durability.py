@@ -20,14 +20,19 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   down cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment,
   so the kit gives the worker a settings module of its own that imports GlitchTip's and sets
   both (`worker_settings_module`).
-- GlitchTip 6 (django-vtasks): the ingest queue is a batch queue (settings.py
+- GlitchTip 6 (django-vtasks 2.1.2): the ingest queue is a batch queue (settings.py
   VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
   django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
   that fails (Postgres gone) goes to the capped dead-letter list `{vt}:q:failed`. No setting
-  changes either; the kit reports them (`provision status`, `verify`) instead.
+  changes either, but GlitchTip's `TASKS` setting names the backend class: the kit gives 6's
+  worker a settings module too (provision/worker_modules/glitchtip6.py), which names a subclass
+  of vtasks' Valkey backend that records each batch in the worker's processing list, puts back
+  dead workers' lists and retries a batch the database failed (its docstring says how).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 # -- Valkey (both majors) ------------------------------------------------------------------------
 # The append-only file and its fsync policy. `always` would fsync before every reply (safe
@@ -87,8 +92,14 @@ WORKER_SETTINGS_FILE = f"python/{WORKER_SETTINGS_MODULE}.py"
 WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
 
 
-def worker_settings_module() -> str:
-    """The Python module the GlitchTip 5 worker loads as its Django settings."""
+# GlitchTip 6's module: a file of its own (it holds the backend class), copied as it is.
+WORKER6_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip6.py"
+
+
+def worker_settings_module(major: int = 5) -> str:
+    """The Python module the GlitchTip `major` worker loads as its Django settings."""
+    if major == 6:
+        return WORKER6_SOURCE.read_text(encoding="utf-8")
     timeout = CELERY_VISIBILITY_TIMEOUT
     return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 

@@ -119,8 +119,9 @@ class Major:
     # and the traceback) and app.py's beat thread failing on its schedule file.
     scheduler_failure_markers: tuple[str, ...] = ()
     # The worker loads the kit's settings module (provision/durability.py): GlitchTip 5's
-    # Celery reads acks_late and the visibility timeout from Django settings only. 6's
-    # django-vtasks has no setting that would make its batch fetch safe.
+    # Celery reads acks_late and the visibility timeout from Django settings only; 6's
+    # django-vtasks has no setting that would make its batch fetch safe, but its backend class
+    # is a setting (TASKS), which the module points at the kit's subclass.
     worker_settings_overlay: bool = False
 
 
@@ -252,6 +253,7 @@ MAJORS: dict[int, Major] = {
         all_in_one_command="./bin/start.sh",
         all_in_one_env=(("SERVER_ROLE", "all_in_one"), ("SKIP_INIT", "true")),
         all_in_one_needs_valkey=False,
+        worker_settings_overlay=True,
     ),
 }
 

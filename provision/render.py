@@ -302,15 +302,21 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
 def _uses_worker_settings(settings: Settings) -> bool:
     """GlitchTip 5's Celery worker loads the kit's settings module (provision/durability): the
     standard profile's worker service, and the minimal profile's all-in-one web service, whose
-    app.py runs the same Celery app (`glitchtip.celery`) in a thread."""
-    return settings.major.worker_settings_overlay
+    app.py runs the same Celery app (`glitchtip.celery`) in a thread. GlitchTip 6's worker
+    service too; not 6's all-in-one, whose tasks go to Postgres (VALKEY_URL="": the module
+    changes only the Valkey backend)."""
+    if not settings.major.worker_settings_overlay:
+        return False
+    return settings.major.number != 6 or not profiles.is_minimal(settings)
 
 
 def worker_settings_files(settings: Settings) -> dict[str, str]:
     """python/glitchtip_kit_worker_settings.py where the worker loads it, else nothing."""
     if not _uses_worker_settings(settings):
         return {}
-    return {durability.WORKER_SETTINGS_FILE: durability.worker_settings_module()}
+    return {
+        durability.WORKER_SETTINGS_FILE: durability.worker_settings_module(settings.major.number)
+    }
 
 
 def worker_settings_context(settings: Settings) -> dict[str, str] | None:
@@ -320,7 +326,7 @@ def worker_settings_context(settings: Settings) -> dict[str, str] | None:
         return None
     import hashlib
 
-    content = durability.worker_settings_module().encode()
+    content = durability.worker_settings_module(settings.major.number).encode()
     return {
         "module": durability.WORKER_SETTINGS_MODULE,
         "directory": durability.WORKER_SETTINGS_DIR,

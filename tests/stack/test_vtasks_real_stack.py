@@ -1,0 +1,168 @@
+"""The kit's GlitchTip 6 worker module on the REAL django-vtasks 2.1.2 (issue 19).
+
+GlitchTip itself cannot be installed here; django-vtasks can (PyPI). The image
+`<namespace>/vtasks:2.1.2` (tests/stack/images/vtasks) runs django-vtasks 2.1.2, Django 6.0 and
+django-vcache with a tiny project whose `glitchtip.settings` names the task backend, queues and
+ingest batch queue as GlitchTip 6's settings do, and whose ingest batch task stores each event
+once (ON CONFLICT DO NOTHING, as GlitchTip's bulk_create ignore_conflicts) and counts it. The
+worker runs `manage.py runworker` (GlitchTip's bin/run-worker.sh) with the kit's module
+(`provision render`'s python/glitchtip_kit_worker_settings.py for GlitchTip 6, mounted read-only
+at /kit/python, DJANGO_SETTINGS_MODULE and PYTHONPATH as compose.yml sets them) or, to show what
+the kit changes, with GlitchTip's settings alone. Valkey runs with the kit's flags (append-only
+file, noeviction), Postgres is the test image.
+
+Each run enqueues N ingest tasks first (a backlog, as a burst leaves it), starts the worker
+(concurrency 2, each batch 0.5 s of "processing" between its first query and its writes), then:
+
+- worker SIGKILLed 3 s in, then recreated as `provision up` recreates a service (a new
+  container, so a new hostname and worker id);
+- Postgres restarted (`docker compose restart`, a fast shutdown that ends open sessions) 3 s in,
+  nothing else done.
+
+and waits (at most 90 s) until nothing is queued or in a processing list. With the kit's module:
+stored == N, nothing dead-lettered. Without it: fewer stored (the batches the killed worker had
+popped; the batches dead-lettered by the restart). Counts print with `pytest -s`. About 4
+minutes for the four runs on 2 CPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from provision import durability
+
+pytestmark = pytest.mark.stack
+
+N = 2000
+FAULT_AFTER_S = 3.0
+DRAIN_BOUND_S = 90.0
+
+COMPOSE = """
+x-app: &app
+  image: {vtasks}
+  environment: &env
+    DATABASE_HOST: postgres
+    DATABASE_PASSWORD: test-only-password
+    DATABASE_CONN_HEALTH_CHECKS: "true"
+    VALKEY_URL: redis://valkey:6379/0
+    VTASKS_CONCURRENCY: "2"
+    INGEST_BATCH_SECONDS: "0.5"
+services:
+  postgres:
+    image: {postgres}
+    environment:
+      POSTGRES_PASSWORD: test-only-password
+    healthcheck:
+      test: ["CMD", "pg_isready", "-U", "postgres"]
+      interval: 1s
+      retries: 60
+  valkey:
+    image: {valkey}
+    command: ["valkey-server", "--appendonly", "yes", "--appendfsync", "everysec",
+              "--maxmemory", "256mb", "--maxmemory-policy", "noeviction"]
+  web:
+    <<: *app
+    command: ["sleep", "infinity"]
+  worker:
+    <<: *app
+    command: ["python3", "manage.py", "runworker"]
+    environment:
+      <<: *env
+{worker_env}
+    volumes:
+      - ./python:/kit/python:ro
+"""
+
+
+class Stack:
+    def __init__(self, project, images: dict[str, str], kit_module: bool) -> None:
+        self.project = project
+        python = project.directory / "python"
+        python.mkdir()
+        module = python / f"{durability.WORKER_SETTINGS_MODULE}.py"
+        module.write_text(durability.worker_settings_module(6))
+        worker_env = ""
+        if kit_module:
+            worker_env = (
+                f"      DJANGO_SETTINGS_MODULE: {durability.WORKER_SETTINGS_MODULE}\n"
+                f"      PYTHONPATH: {durability.WORKER_PYTHONPATH}"
+            )
+        project.write(
+            COMPOSE.format(
+                vtasks=images["vtasks"],
+                postgres=images["postgres"],
+                valkey=images["valkey"],
+                worker_env=worker_env,
+            )
+        )
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        done = self.project.run("exec", "-T", "web", "python3", "manage.py", *args, timeout=timeout)
+        return done.stdout.strip()
+
+    def counts(self) -> dict:
+        return json.loads(self.manage("counts").splitlines()[-1])
+
+    def start(self) -> None:
+        self.project.run("up", "-d", "--wait", "postgres", "valkey", "web")
+        deadline = time.monotonic() + 60
+        while True:
+            done = self.project.run(
+                "exec", "-T", "web", "python3", "manage.py", "setup_tables", check=False
+            )
+            if done.returncode == 0:
+                break
+            assert time.monotonic() < deadline, done.stderr[-2000:]
+            time.sleep(1)
+        assert self.manage("enqueue", str(N)) == str(N)
+
+    def drain(self) -> dict:
+        """Counts once nothing is queued or being processed (or after DRAIN_BOUND_S)."""
+        deadline = time.monotonic() + DRAIN_BOUND_S
+        while True:
+            counts = self.counts()
+            if counts["queued"] == 0 and counts["processing"] == 0:
+                time.sleep(2)  # a batch between the two lists finishes its write
+                counts = self.counts()
+                if counts["queued"] == 0 and counts["processing"] == 0:
+                    return counts
+            if time.monotonic() > deadline:
+                return counts
+            time.sleep(2)
+
+
+def run(project, images, kit_module: bool, fault: str) -> dict:
+    stack = Stack(project, images, kit_module)
+    stack.start()
+    project.run("up", "-d", "worker")
+    time.sleep(FAULT_AFTER_S)
+    if fault == "worker-kill":
+        project.run("kill", "-s", "SIGKILL", "worker")
+        # `provision up` recreates a changed service: a new container, hostname and worker id.
+        project.run("up", "-d", "--force-recreate", "--no-deps", "worker")
+    else:
+        project.run("restart", "postgres")
+    counts = stack.drain()
+    label = "kit module" if kit_module else "GlitchTip's settings"
+    print(f"\n[vtasks 2.1.2, {fault}, {label}] enqueued {N}: {counts}")
+    return counts
+
+
+@pytest.mark.parametrize("fault", ["worker-kill", "postgres-restart"])
+def test_kit_module_keeps_every_batch_on_the_real_library(fault, tmp_path, stack_env):
+    (tmp_path / "without").mkdir()
+    (tmp_path / "with").mkdir()
+    with stack_env.compose_project(tmp_path / "without") as project:
+        without = run(project, stack_env.images, kit_module=False, fault=fault)
+    with stack_env.compose_project(tmp_path / "with") as project:
+        with_kit = run(project, stack_env.images, kit_module=True, fault=fault)
+
+    # GlitchTip's settings alone: the fault costs events (the brief's baseline).
+    assert without["stored"] < N, without
+    # The kit's module: every enqueued event stored, nothing dead-lettered or left behind.
+    assert with_kit == {**with_kit, "stored": N, "failed": 0, "queued": 0, "processing": 0}
+    assert with_kit["counted"] >= N
+
