@@ -65,11 +65,32 @@ def test_glitchtip5_worker_loads_the_kit_settings_module(tmp_path: Path):
         assert "DJANGO_SETTINGS_MODULE" not in _services(files)[name]["environment"]
 
 
-@pytest.mark.parametrize(
-    "overrides", [{"glitchtip_major": 6}, {"glitchtip_major": 6, "profile": "minimal"}]
-)
-def test_no_worker_settings_module_where_no_celery_worker_reads_it(tmp_path: Path, overrides):
-    files = _render(tmp_path, **overrides)
+def test_glitchtip6_worker_loads_the_kit_backend_module(tmp_path: Path):
+    """GlitchTip 6's worker runs the kit's module: GlitchTip's settings with TASKS naming the
+    kit's subclass of django-vtasks' Valkey backend (proved on the real library by
+    tests/stack/test_vtasks_real_stack.py)."""
+    files = _render(tmp_path, glitchtip_major=6)
+    services = _services(files)
+    worker = services["worker"]
+    assert worker["environment"]["DJANGO_SETTINGS_MODULE"] == durability.WORKER_SETTINGS_MODULE
+    assert worker["environment"]["PYTHONPATH"] == "/kit/python:/code"
+    assert worker["environment"]["VALKEY_URL"]  # GlitchTip's environment is merged
+    assert "./python:/kit/python:ro" in worker["volumes"]
+    assert worker["labels"]["glitchtip-kit.worker-settings-digest"]
+    module = files[durability.WORKER_SETTINGS_FILE]
+    assert module == durability.WORKER6_SOURCE.read_text(encoding="utf-8")
+    assert "from glitchtip.settings import *" in module
+    assert "class KitValkeyTaskBackend(ValkeyTaskBackend)" in module
+    assert "CELERY_" not in module
+    compile(module, durability.WORKER_SETTINGS_FILE, "exec")
+    for name in ("web", "migrate"):
+        assert "DJANGO_SETTINGS_MODULE" not in services[name]["environment"]
+
+
+def test_no_worker_settings_module_in_glitchtip6_all_in_one(tmp_path: Path):
+    """6's minimal profile keeps its tasks in Postgres (VALKEY_URL=""): the module, which only
+    replaces the Valkey backend, would change nothing there."""
+    files = _render(tmp_path, glitchtip_major=6, profile="minimal")
     assert durability.WORKER_SETTINGS_FILE not in files
     for service in _services(files).values():
         assert "DJANGO_SETTINGS_MODULE" not in (service.get("environment") or {})
@@ -118,7 +139,10 @@ def test_glitchtip5_swarm_worker_loads_the_module_from_a_versioned_config(tmp_pa
     assert config["name"].startswith(f"{settings.compose_project_name}_worker_settings_")
     six = load_settings(tmp_path, {"glitchtip_major": 6}, environ={})
     stack6 = yaml.safe_load(render_stack(six, {}))
-    assert "configs" not in stack6 and "configs" not in stack6["services"]["worker"]
+    (mount6,) = stack6["services"]["worker"]["configs"]
+    assert mount6["target"] == mount["target"]
+    # A different module, so a different digest and config name.
+    assert stack6["configs"][mount6["source"]]["name"] != config["name"]
 
 
 def test_swarm_valkey_has_the_same_durability(tmp_path: Path):

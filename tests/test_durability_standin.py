@@ -257,3 +257,106 @@ def test_stand_in_store_time_counts_inside_the_modelled_batch_cost(monkeypatch):
     worker._run_batch(batch, False)
     assert modelled - 0.1 < sleeps[2] <= modelled - 0.045  # the store's 0.05 s taken off
     assert sleeps[1] == sleeps[3] == capacity.batch_wait_seconds(100)
+
+
+class RecordingBroker(batchworker.MemoryBroker):
+    """The kit backend's bookkeeping on a list (standin.kitvtasks.RecordingQueue's contract): a
+    fetched task stays in `processing` until its batch is acked; a failed batch is handed to
+    `fail_batch`."""
+
+    records_batches = True
+
+    def __init__(self, items) -> None:
+        super().__init__(items)
+        self.failed_batches: list[tuple[int, str]] = []
+
+    def fail_batch(self, batch, error) -> None:
+        self.failed_batches.append((len(batch), type(error).__name__))
+        self.ack([tag for tag, _item in batch])
+
+
+def test_vtasks_batch_with_the_kit_backend_stays_recorded_until_stored():
+    """A kill mid-batch leaves the batch in the worker's processing list (what the kit backend
+    puts back when the worker is gone); a stored batch leaves it; a failing one is handed to
+    the kit's retry instead of the dead-letter list."""
+    broker = RecordingBroker([{"n": i} for i in range(100)])
+    started, release = threading.Event(), threading.Event()
+    worker = _worker(6, broker, _hanging_store(started, release)).start()
+    try:
+        assert started.wait(5)
+        assert len(broker) == 0 and len(broker.unacked) == 100  # recorded, not lost
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while not broker.failed_batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop_event.set()
+    assert broker.failed_batches == [(100, "RuntimeError")] and broker.failed == []
+
+    stored: list[int] = []
+    broker = RecordingBroker([{"n": i} for i in range(100)])
+    worker = _worker(6, broker, lambda items: stored.append(len(items)) or len(items)).start()
+    deadline = time.monotonic() + 5
+    while (broker.unacked or not stored) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop_event.set()
+    assert sum(stored) == 100 and broker.unacked == {}
+
+
+def test_glitchtip6_module_names_the_kit_backend_the_stand_in_reads(tmp_path, monkeypatch):
+    """The kit's GlitchTip 6 module, imported over the stand-in's glitchtip.settings as Django
+    would import it, names the kit's backend in TASKS; GlitchTip's settings alone name
+    django-vtasks' Valkey backend."""
+    assert workersettings.load_tasks_backend({}) == workersettings.VTASKS_VALKEY_BACKEND
+    assert not workersettings.is_kit_backend(workersettings.VTASKS_VALKEY_BACKEND)
+    (tmp_path / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
+        durability.worker_settings_module(6)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, durability.WORKER_SETTINGS_MODULE, raising=False)
+    backend = workersettings.load_tasks_backend(
+        {"DJANGO_SETTINGS_MODULE": durability.WORKER_SETTINGS_MODULE}
+    )
+    assert backend == f"{durability.WORKER_SETTINGS_MODULE}.KitValkeyTaskBackend"
+    assert workersettings.is_kit_backend(backend)
+    module = sys.modules[durability.WORKER_SETTINGS_MODULE]
+    # Everything else of GlitchTip's settings is kept.
+    assert module.TASKS["default"]["OPTIONS"] == {"cache_alias": "default"}
+    assert module.CELERY_BROKER_TRANSPORT_OPTIONS["max_connections"] == 100
+
+
+def test_database_errors_are_what_the_kit_backend_retries(tmp_path, monkeypatch):
+    """The kit module's and the stand-in's test for "the database went away" agree: the class
+    name anywhere in the exception's chain (Django wraps the driver's errors)."""
+    from standin import kitvtasks
+
+    (tmp_path / "kit6.py").write_text(
+        durability.worker_settings_module(6).replace(
+            "from glitchtip.settings import *  # noqa: F403\n"
+            "from glitchtip.settings import TASKS as _GLITCHTIP_TASKS\n",
+            "_GLITCHTIP_TASKS = {}\n",
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kit6
+
+    class OperationalError(Exception):
+        pass
+
+    class InterfaceError(OperationalError):
+        pass
+
+    def chained() -> Exception:
+        try:
+            raise InterfaceError("connection already closed")
+        except InterfaceError as inner:
+            try:
+                raise RuntimeError("batch failed") from inner
+            except RuntimeError as outer:
+                return outer
+
+    for check in (kit6._is_transient, kitvtasks.is_transient):
+        assert check(OperationalError("terminating connection due to administrator command"))
+        assert check(chained())
+        assert not check(ValueError("bad event"))
+        assert not check(RuntimeError("no cause"))

@@ -69,7 +69,9 @@ def test_write_rendered_modes_and_changed_paths(tmp_path: Path) -> None:
     inside = {path.relative_to(tmp_path).as_posix() for path in changed if path.parent != tmp_path}
     assert "monitoring/prometheus/prometheus.yml" in inside
     assert "secrets/secret_key" in inside
-    assert all(name.startswith(("monitoring/", "secrets/")) for name in inside)
+    # python/: the worker's settings module (GlitchTip 6's default worker loads it).
+    assert "python/glitchtip_kit_worker_settings.py" in inside
+    assert all(name.startswith(("monitoring/", "secrets/", "python/")) for name in inside)
     assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "compose.yml").stat().st_mode & 0o777 == 0o644
     # The secret files: readable by the containers' users, but only inside a 0700 directory.

@@ -1,4 +1,10 @@
-"""The part of GlitchTip 5's glitchtip/settings.py a worker settings module builds on.
+"""The part of GlitchTip's glitchtip/settings.py a worker settings module builds on.
+
+GlitchTip 6: `TASKS` as its settings set it when VALKEY_URL is not empty (django-vtasks'
+Valkey backend on the django-vcache cache `default`); the kit's GlitchTip 6 worker module
+replaces the backend class (standin/workersettings.py `load_tasks_backend`).
+
+GlitchTip 5:
 
 The kit's GlitchTip 5 worker loads `DJANGO_SETTINGS_MODULE=glitchtip_kit_worker_settings`, which
 does `from glitchtip.settings import *` and overrides Celery settings. The stand-in imports that
@@ -13,4 +19,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "fanout_patterns": True,
     "retry_on_timeout": True,
     "max_connections": 100,
+}
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_vtasks.backends.valkey.ValkeyTaskBackend",
+        "OPTIONS": {"cache_alias": "default"},
+    }
 }

@@ -15,7 +15,9 @@ batch size, flush interval, CPUs); this module runs that mechanism in real time:
     `flush_interval` seconds, takes one of `VTASKS_CONCURRENCY` slots and hands the batch to a
     thread pool of min(32, CPUs + 4) threads (asyncio's default executor). The batch was popped
     from Valkey: a killed worker loses it; a failing batch goes to the dead-letter list
-    (`Broker.fail`, django-vtasks' `Worker.process_batch` -> `_fail_task`).
+    (`Broker.fail`, django-vtasks' `Worker.process_batch` -> `_fail_task`). With the kit's
+    backend (a broker with `records_batches`, standin.kitvtasks) the batch stays in the worker's
+    processing list until it is stored (`ack` then), and a failing one goes to `fail_batch`.
 
 A batch costs what `capacity` says: the modelled CPU part (one batch at a time in a threaded
 worker, the GIL; up to the CPUs for prefork) sleeps for what the stand-in's own store does not
@@ -91,6 +93,9 @@ class BatchWorker:
         else:
             self._slots = None
         self._pool = ThreadPoolExecutor(model.parallel_batches, thread_name_prefix="batch")
+        # The kit's GlitchTip 6 backend (standin.kitvtasks): a batch stays in the worker's
+        # processing list until stored, and a failed one goes to `fail_batch`.
+        self._records = bool(getattr(broker, "records_batches", False))
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -174,7 +179,8 @@ class BatchWorker:
                     break
             if not batch:
                 continue
-            self.broker.ack([tag for tag, _item in batch])  # popped: gone from Valkey
+            if not self._records:  # popped: gone from Valkey
+                self.broker.ack([tag for tag, _item in batch])
             while not self._slots.acquire(timeout=0.5):
                 if self.stop_event.is_set():
                     break
@@ -230,6 +236,8 @@ class BatchWorker:
                 self.store_estimate = (
                     took if not self.store_estimate else 0.7 * self.store_estimate + 0.3 * took
                 )
+            if self._records:
+                self._ack(batch)
             self.log(
                 f"Process {len(items)} issue event requests (stored {stored}; longest held "
                 f"before ack so far {self.max_held:.1f} s; stand-in store {took:.2f} s of the "
@@ -239,7 +247,10 @@ class BatchWorker:
             self._error(f"batch of {len(batch)} failed: {type(exc).__name__}: {exc}")
             if not accept:  # vtasks: every task of the batch into the dead-letter list
                 try:
-                    self.broker.fail([item for _tag, item in batch], f"{type(exc).__name__}")
+                    if self._records:  # the kit's backend: retried when the database went away
+                        self.broker.fail_batch(batch, exc)
+                    else:
+                        self.broker.fail([item for _tag, item in batch], f"{type(exc).__name__}")
                 except Exception as dlq_exc:
                     self._error(f"dead-lettering failed: {type(dlq_exc).__name__}: {dlq_exc}")
         finally:

@@ -63,8 +63,10 @@ def _store(dsn: dict):
     return store
 
 
-def _queue(dsn: dict, wait: float = 10.0):
-    """ValkeyQueue on VALKEY_URL (loud exit when unreachable); PostgresQueue when it is ""."""
+def _queue(dsn: dict, wait: float = 10.0, *, kit_backend: bool = False):
+    """ValkeyQueue on VALKEY_URL (loud exit when unreachable); PostgresQueue when it is "".
+    `kit_backend` (a GlitchTip 6 worker whose TASKS name the kit's backend): the queue that
+    keeps batches in a processing list (standin.kitvtasks)."""
     url = config.valkey_url()
     if url is None:
         from . import pgstore
@@ -79,6 +81,10 @@ def _queue(dsn: dict, wait: float = 10.0):
         client = valkeyqueue.connect(url, wait=wait)
     except (redis.exceptions.RedisError, ValueError) as exc:
         die(f"cannot connect to Valkey at {config.redact_url(url)}: {exc}")
+    if kit_backend:
+        from . import kitvtasks
+
+        return kitvtasks.RecordingQueue(client, valkeyqueue.queue_key(config.major()))
     return valkeyqueue.ValkeyQueue(client, valkeyqueue.queue_key(config.major()))
 
 
@@ -283,7 +289,10 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
         return 2
     dsn, conn = _db()
     store = _store(dsn)
-    queue = _queue(dsn)
+    backend = _tasks_backend() if config.major() >= 6 else ""
+    from . import workersettings
+
+    queue = _queue(dsn, kit_backend=workersettings.is_kit_backend(backend))
     if not hasattr(queue, "fetch"):
         return _worker_polling(dsn, conn, store, queue, stop)
     celery = _celery_settings() if config.major() < 6 else None
@@ -321,6 +330,10 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
             f"visibility_timeout={celery.visibility_timeout:g}s"
         )
         _start_restorer(queue, celery.visibility_timeout, stop)
+    if backend:
+        banner += f", task backend {backend}"
+    if hasattr(queue, "start_keeper"):
+        queue.start_keeper(stop, lambda line: print(line, flush=True))
     print(banner, flush=True)
     worker.start()
     beat = _open_beat_schedule(argv or [])
@@ -338,6 +351,18 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
         print(f"Restored {restored} unacknowledged message(s)", flush=True)
     print("stand-in worker stopped", flush=True)
     return 0
+
+
+def _tasks_backend() -> str:
+    """GlitchTip 6's task backend class from the worker's settings module; a module that does
+    not import stops the worker loudly, as Django would."""
+    from . import workersettings
+
+    try:
+        return workersettings.load_tasks_backend()
+    except Exception as exc:
+        die(f"cannot load the settings module: {type(exc).__name__}: {exc}")
+    raise AssertionError  # unreachable
 
 
 def _celery_settings():

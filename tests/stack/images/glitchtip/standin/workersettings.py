@@ -1,4 +1,12 @@
-"""The Celery settings the GlitchTip 5 worker runs with, read as Celery reads them.
+"""The settings the worker runs with, read from its Django settings module as GlitchTip does.
+
+GlitchTip 6 (`load_tasks_backend`): django-vtasks takes its backend class from Django's `TASKS`
+setting (`TASKS["default"]["BACKEND"]`, imported by path). The kit's worker module names its
+subclass of the Valkey backend there; the stand-in reads the name and, for the kit's class,
+keeps batches as that class does (standin.kitvtasks). It does not import the class (no
+django-vtasks here): tests/stack/test_vtasks_real_stack.py runs it on the real library.
+
+GlitchTip 5 (`load`), the Celery settings:
 
 Celery takes `task_acks_late` and `broker_transport_options` from the Django settings module
 (`app.config_from_object("django.conf:settings", namespace="CELERY")`), which is
@@ -36,3 +44,24 @@ def load(environ: dict[str, str] | None = None) -> CelerySettings:
         visibility_timeout=float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)),
         module=name,
     )
+
+
+# django-vtasks' Valkey backend, as GlitchTip 6's settings name it when VALKEY_URL is set.
+VTASKS_VALKEY_BACKEND = "django_vtasks.backends.valkey.ValkeyTaskBackend"
+KIT_BACKEND_CLASS = "KitValkeyTaskBackend"
+
+
+def load_tasks_backend(environ: dict[str, str] | None = None) -> str:
+    """The task backend class path GlitchTip 6's worker loads: `TASKS["default"]["BACKEND"]` of
+    its settings module (DJANGO_SETTINGS_MODULE, else glitchtip.settings)."""
+    environ = dict(os.environ) if environ is None else environ
+    name = environ.get("DJANGO_SETTINGS_MODULE") or "glitchtip.settings"
+    module = importlib.import_module(name)
+    tasks = getattr(module, "TASKS", None) or {}
+    return str((tasks.get("default") or {}).get("BACKEND", ""))
+
+
+def is_kit_backend(path: str) -> bool:
+    """Whether `path` names the kit's backend class (in the kit's worker module)."""
+    module, _, cls = path.rpartition(".")
+    return cls == KIT_BACKEND_CLASS and module.endswith("glitchtip_kit_worker_settings")

@@ -1,0 +1,380 @@
+"""GlitchTip 6 worker settings written by the GlitchTip kit (provision/durability). Do not edit:
+`provision render` writes this file again.
+
+GlitchTip's own settings, with one change: where they name django-vtasks' Valkey backend in
+`TASKS`, the worker runs the kit's subclass of it, `KitValkeyTaskBackend` (below), so that an
+event GlitchTip answered 200 is not lost when the worker is killed or Postgres restarts.
+
+What django-vtasks 2.1.2 (the version GlitchTip 6 pins) does, and what the subclass changes
+(docs/durability.md has the whole account):
+
+- `ValkeyTaskBackend.fetch_batch` takes an ingest batch (GlitchTip: 100 tasks, 2 s) off the
+  queue with BLMPOP and keeps no record of it: a killed worker loses every batch it holds. The
+  subclass moves each task atomically (LMOVE in a Lua script, BLMOVE while it waits) into the
+  worker's own list `{prefix}processing:{worker_id}`, the list vtasks already keeps for single
+  tasks, and removes a batch's tasks from it once the batch is stored (`_ack_batch`).
+- `_rescue_tasks` (run once when a worker starts) puts back the worker's own list and the lists
+  of workers with the *same hostname*; a container recreated by `provision up` has a new
+  hostname, so its predecessor's list would never come back, and `max_rescues` defaults to 0,
+  which sends every rescued task to the dead-letter list. The subclass has each worker keep a
+  liveness key (`{prefix}kit:alive:{worker_id}`, a short TTL it refreshes) and put back, when it
+  starts and every few seconds after, the list of every kit worker whose liveness key is gone,
+  whatever its hostname; never the list of a worker that is alive (several replicas, Swarm,
+  Kubernetes). A task rescued more than `_MAX_RESCUES` times (a batch that kills its worker
+  each time) goes to the dead-letter list, as vtasks does beyond `max_rescues`.
+- `Worker.process_batch` hands a batch that raised to `_fail_task`, which moves it to the
+  dead-letter list `{prefix}q:failed`, where nothing retries it. When the error is the database
+  going away (OperationalError, InterfaceError, a pool timeout) the subclass waits and puts the
+  batch back on its queue instead, at most `len(_RETRY_DELAYS)` times; other errors go to the
+  dead-letter list as before.
+
+A batch that runs twice is stored once: GlitchTip inserts the events with
+`bulk_create(ignore_conflicts=True)` on (event id, received), both carried in the task. Its
+counts (the issue's event count, hourly and tag statistics) are added to again.
+"""
+
+from glitchtip.settings import *  # noqa: F403
+from glitchtip.settings import TASKS as _GLITCHTIP_TASKS
+
+_VTASKS_VALKEY_BACKEND = "django_vtasks.backends.valkey.ValkeyTaskBackend"
+_KIT_VALKEY_BACKEND = f"{__name__}.KitValkeyTaskBackend"
+
+# Only the Valkey backend is replaced; the database backend (VALKEY_URL="") stays as it is.
+TASKS = {
+    alias: (
+        {**conf, "BACKEND": _KIT_VALKEY_BACKEND}
+        if conf.get("BACKEND") == _VTASKS_VALKEY_BACKEND
+        else conf
+    )
+    for alias, conf in _GLITCHTIP_TASKS.items()
+}
+
+# A worker's liveness key lives this many seconds and is refreshed every _ALIVE_EVERY seconds;
+# lists of workers without one are put back every _RESCUE_EVERY seconds. A killed worker's
+# batches are back on the queue within _ALIVE_TTL + _RESCUE_EVERY seconds (25 s).
+_ALIVE_TTL = 15
+_ALIVE_EVERY = 3
+_RESCUE_EVERY = 10
+# Times a task may come back from a dead worker's list before it is dead-lettered.
+_MAX_RESCUES = 5
+# Seconds to wait before each retry of a batch that failed because the database went away
+# (about 2 minutes in all: a Postgres restart, a failover).
+_RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+# Error class names (anywhere in an exception's chain) that mean the database went away.
+_TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
+
+# Moves up to ARGV[1] tasks from the queue's consuming end into the processing list, in one
+# step, and returns them. KEYS: the queue, the processing list (both under vtasks' `{vt}:`
+# prefix, so one cluster slot).
+_MOVE_MANY = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+    local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+    if not item then break end
+    out[#out + 1] = item
+end
+return out
+"""
+# Puts one task back: only if it is still in the processing list (nobody rescued it meanwhile),
+# removes it there and pushes ARGV[2] (its new payload) where it goes. KEYS: the processing
+# list, the destination; ARGV[3]: R (consuming end: next), L (far end) or F (dead-letter list,
+# trimmed to ARGV[4] entries).
+_REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if ARGV[3] == 'R' then
+    redis.call('RPUSH', KEYS[2], ARGV[2])
+else
+    redis.call('LPUSH', KEYS[2], ARGV[2])
+end
+if ARGV[3] == 'F' then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1) end
+return 1
+"""
+
+# This worker is alive for ARGV[1] seconds: KEYS[1] its liveness key, KEYS[2] the hash of kit
+# workers (ARGV[2] its id, ARGV[3] when it was last seen).
+_ALIVE = """
+redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[1]))
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+# The kit workers (KEYS[1]) other than ARGV[2] with no liveness key (ARGV[1] .. id).
+_DEAD_WORKERS = """
+local out = {}
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if id ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. id) == 0 then out[#out + 1] = id end
+end
+return out
+"""
+# Forget worker ARGV[1] (KEYS[1]: the hash) once its processing list (KEYS[2]) is empty.
+_FORGET = """
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+"""
+# The oldest task of a processing list, without taking it.
+_PEEK = "return redis.call('LINDEX', KEYS[1], -1)"
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the database went away: Django's and psycopg's
+    OperationalError and InterfaceError, psycopg_pool's PoolTimeout (compared by class name, so
+    that both the wrapped and the raw driver errors count)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ in _TRANSIENT_ERRORS for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _build_backend():
+    """The backend class, built on first use: importing django-vtasks' backend while Django is
+    still reading this settings module would import Django's cache and database layers too
+    early."""
+    import asyncio
+    import logging
+    import time
+
+    from django_vtasks.backends.valkey import ValkeyTaskBackend
+    from django_vtasks.serialization import deserialize, serialize
+
+    logger = logging.getLogger("glitchtip_kit.vtasks")
+
+    class KitValkeyTaskBackend(ValkeyTaskBackend):
+        """django-vtasks' Valkey backend whose batches survive a killed worker and a database
+        restart (this module's docstring)."""
+
+        def __init__(self, alias, params):
+            super().__init__(alias, params)
+            self._scripts: dict[str, str] = {}
+            self._keeper: asyncio.Task | None = None
+            self._retried_error: BaseException | None = None
+
+        # -- keys and scripts ----------------------------------------------------------------
+        def _processing_key(self, worker_id: str | None = None) -> str:
+            return self._get_key(f"processing:{worker_id or self.worker_id}")
+
+        def _alive_key(self, worker_id: str) -> str:
+            return self._get_key(f"kit:alive:{worker_id}")
+
+        def _workers_key(self) -> str:
+            return self._get_key("kit:workers")
+
+        async def _script(self, name: str, source: str, keys: list, args: list):
+            """EVALSHA, loading the script first and again after a Valkey restart (NOSCRIPT).
+            The driver takes the arguments as bytes."""
+            args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+            for attempt in (0, 1):
+                sha = self._scripts.get(name)
+                if sha is None:
+                    loaded = await self.driver.script_load(source)
+                    sha = loaded.decode() if isinstance(loaded, bytes) else loaded
+                    self._scripts[name] = sha
+                try:
+                    return await self.driver.evalsha(sha, keys, args)
+                except Exception as error:
+                    if attempt or "NOSCRIPT" not in str(error):
+                        raise
+                    self._scripts.pop(name, None)
+            return None
+
+        # -- fetching and acknowledging a batch -----------------------------------------------
+        async def fetch_batch(self, queue: str, count: int, timeout: float) -> list[dict]:
+            """Up to `count` tasks within `timeout` seconds, each moved into this worker's
+            processing list in the same step that takes it off the queue."""
+            source = self._get_key(f"q:{queue}")
+            processing = self._processing_key()
+            deadline = time.monotonic() + max(timeout, 0.0)
+            raws: list[bytes] = []
+            while len(raws) < count:
+                try:
+                    moved = await self._script(
+                        "move_many", _MOVE_MANY, [source, processing], [str(count - len(raws))]
+                    )
+                    raws.extend(moved or [])
+                    remaining = deadline - time.monotonic()
+                    if len(raws) >= count or remaining <= 0:
+                        break
+                    item = await self.driver.blmove(
+                        source, processing, "RIGHT", "LEFT", max(0.01, remaining)
+                    )
+                except Exception:
+                    # A connection error: what was moved is in the processing list and comes
+                    # back when this worker restarts; what was read is processed now.
+                    logger.warning("Fetching a batch from %s failed", source, exc_info=True)
+                    break
+                if item is None:
+                    break
+                raws.append(item)
+            tasks = []
+            for raw in raws:
+                try:
+                    task = deserialize(raw)
+                except Exception as error:
+                    await self._fail_raw(raw, error)
+                    continue
+                task["_raw"] = raw
+                tasks.append(task)
+            return tasks
+
+        async def _fail_raw(self, raw: bytes, error: Exception) -> None:
+            """A task that cannot be read goes to the dead-letter list as it came."""
+            logger.error("Dead-lettering an unreadable task: %s", error)
+            await self._script(
+                "requeue",
+                _REQUEUE,
+                [self._processing_key(), self._get_key("q:failed")],
+                [raw, raw, "F", str(self.dlq_cap)],
+            )
+
+        async def _ack_batch(self, tasks: list[dict]) -> None:
+            """The batch is stored: its tasks leave the processing list."""
+            processing = self._processing_key().encode()
+            commands = []
+            for task in tasks:
+                commands.append(("LREM", [processing, b"1", task["_raw"]]))
+                if task.get("unique") and task.get("remove_unique_on_complete"):
+                    unique = self._get_key(f"unique:{task['unique_key']}")
+                    commands.append(("DEL", [unique.encode()]))
+            if commands:
+                await self.driver.pipeline_exec(commands)
+
+        # -- a batch that failed ---------------------------------------------------------------
+        async def _fail_task(self, task_data: dict, exception: Exception) -> None:
+            """Database gone: wait, then put the task back on its queue (bounded). Anything
+            else: vtasks' dead-letter list."""
+            retries = int(task_data.get("_kit_retries", 0))
+            if not _is_transient(exception) or retries >= len(_RETRY_DELAYS):
+                await super()._fail_task(task_data, exception)
+                return
+            # process_batch calls this once per task with the batch's one exception: wait
+            # once per batch, holding its worker slot (the batch stays in the processing list).
+            if self._retried_error is not exception:
+                self._retried_error = exception
+                logger.warning(
+                    "A batch failed because the database went away (%s); retrying in %s s",
+                    type(exception).__name__,
+                    _RETRY_DELAYS[retries],
+                )
+                await asyncio.sleep(_RETRY_DELAYS[retries])
+            payload = {k: v for k, v in task_data.items() if k != "_raw"}
+            payload["_kit_retries"] = retries + 1
+            queue = self._get_key(f"q:{task_data.get('queue', 'default')}")
+            await self._script(
+                "requeue",
+                _REQUEUE,
+                [self._processing_key(), queue],
+                [task_data["_raw"], serialize(payload), "L", "0"],
+            )
+
+        # -- putting back a dead worker's tasks ----------------------------------------------
+        async def _rescue_tasks(self) -> None:
+            """At start: mark this worker alive, put back its own list (a predecessor with the
+            same id, e.g. the same container restarted) and every dead kit worker's, then keep
+            doing so in the background."""
+            try:
+                await self._mark_alive()
+                rescued = await self._rescue_list(self.worker_id)
+                rescued += await self._rescue_dead_workers()
+                if rescued:
+                    logger.warning("Put back %d task(s) of dead workers on start", rescued)
+            except Exception:
+                # Valkey not reachable yet: the keeper below tries again every few seconds.
+                logger.warning("Putting back dead workers' tasks failed", exc_info=True)
+            if self._keeper is None:
+                self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+        async def _mark_alive(self) -> None:
+            await self._script(
+                "alive",
+                _ALIVE,
+                [self._alive_key(self.worker_id), self._workers_key()],
+                [str(_ALIVE_TTL), self.worker_id, str(int(time.time()))],
+            )
+
+        async def _keep_alive(self) -> None:
+            last_rescue = time.monotonic()
+            while True:
+                await asyncio.sleep(_ALIVE_EVERY)
+                try:
+                    await self._mark_alive()
+                    if time.monotonic() - last_rescue >= _RESCUE_EVERY:
+                        last_rescue = time.monotonic()
+                        rescued = await self._rescue_dead_workers()
+                        if rescued:
+                            logger.warning("Put back %d task(s) of dead workers", rescued)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.warning("Keeping the worker's liveness key failed", exc_info=True)
+
+        async def _rescue_dead_workers(self) -> int:
+            """Put back the lists of the kit workers that have no liveness key, and forget
+            those whose list is empty."""
+            dead = await self._script(
+                "dead",
+                _DEAD_WORKERS,
+                [self._workers_key()],
+                [self._alive_key(""), self.worker_id],
+            )
+            rescued = 0
+            for raw_name in dead or []:
+                name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+                rescued += await self._rescue_list(name)
+                await self._script(
+                    "forget",
+                    _FORGET,
+                    [self._workers_key(), self._processing_key(name)],
+                    [name],
+                )
+            return rescued
+
+        async def _rescue_list(self, worker_id: str) -> int:
+            """Move every task of `worker_id`'s processing list back to its queue (the consuming
+            end: they are the oldest), one atomic step per task."""
+            processing = self._processing_key(worker_id)
+            rescued = 0
+            while True:
+                raw = await self._script("peek", _PEEK, [processing], [])
+                if not raw:
+                    return rescued
+                try:
+                    task = deserialize(raw)
+                except Exception as error:
+                    logger.error("Dead-lettering an unreadable task: %s", error)
+                    await self._script(
+                        "requeue",
+                        _REQUEUE,
+                        [processing, self._get_key("q:failed")],
+                        [raw, raw, "F", str(self.dlq_cap)],
+                    )
+                    continue
+                task.pop("_raw", None)
+                count = int(task.get("_rescue_count", 0))
+                limit = max(int(task.get("max_rescues", 0) or 0), _MAX_RESCUES)
+                task["_rescue_count"] = count + 1
+                if count >= limit:
+                    task["error_msg"] = f"Exceeded max_rescues ({limit})"
+                    dest, side = self._get_key("q:failed"), "F"
+                else:
+                    dest, side = self._get_key(f"q:{task.get('queue', 'default')}"), "R"
+                    rescued += 1
+                await self._script(
+                    "requeue",
+                    _REQUEUE,
+                    [processing, dest],
+                    [raw, serialize(task), side, str(self.dlq_cap)],
+                )
+
+    return KitValkeyTaskBackend
+
+
+def __getattr__(name: str):
+    """`TASKS` names `<this module>.KitValkeyTaskBackend`; Django imports it when the worker
+    first uses its task backend, after the settings are loaded."""
+    if name == "KitValkeyTaskBackend":
+        cls = _build_backend()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)

@@ -1,0 +1,200 @@
+"""GlitchTip 6's ingest queue when the worker runs the kit's backend (issue 19).
+
+The kit's GlitchTip 6 worker module (provision/worker_modules/glitchtip6.py) names, in
+`TASKS`, its subclass of django-vtasks' ValkeyTaskBackend; tests/stack/test_vtasks_real_stack.py
+proves it on the real django-vtasks 2.1.2. The stand-in reads the same setting
+(standin.workersettings.load_tasks_backend) and, when it names the kit's class, keeps its batches
+the way that class does, with the same keys:
+
+- a fetched task moves into `{vt}:processing:{worker_id}` in the step that takes it off the
+  queue (LMOVE), and leaves it once its batch is stored (`ack`, LREM);
+- a batch that failed because the database went away (an OperationalError or InterfaceError in
+  its chain) waits and goes back on its queue, at most len(RETRY_DELAYS) times; anything else
+  goes to the dead-letter list as django-vtasks' `_fail_task` does;
+- each worker keeps `{vt}:kit:alive:{worker_id}` (TTL ALIVE_TTL, refreshed every ALIVE_EVERY
+  seconds) and its id in the hash `{vt}:kit:workers`; at its start and every RESCUE_EVERY
+  seconds it puts back its own list (a predecessor with its id) and the lists of the kit workers
+  without a liveness key, each task back on the consuming end, a task rescued more than
+  MAX_RESCUES times into the dead-letter list.
+
+The worker id is django-vtasks' `hostname-pid` (backends/base.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from .valkeyqueue import VTASKS_DLQ_CAP, VTASKS_FAILED, ValkeyQueue
+
+PREFIX = "{vt}:"
+WORKERS = PREFIX + "kit:workers"
+# The kit module's values (provision/worker_modules/glitchtip6.py).
+ALIVE_TTL = 15
+ALIVE_EVERY = 3
+RESCUE_EVERY = 10
+MAX_RESCUES = 5
+RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
+# KEYS: source list, destination; ARGV: the raw task, its new payload, R (consuming end), L
+# (far end) or F (dead-letter list, trimmed to ARGV[4]).
+REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if ARGV[3] == 'R' then
+    redis.call('RPUSH', KEYS[2], ARGV[2])
+else
+    redis.call('LPUSH', KEYS[2], ARGV[2])
+end
+if ARGV[3] == 'F' then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1) end
+return 1
+"""
+
+
+def worker_id() -> str:
+    """django-vtasks' worker id: `hostname-pid`."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def is_transient(error: BaseException) -> bool:
+    """The database went away: an error class of that name anywhere in the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ in TRANSIENT_ERRORS for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class RecordingQueue(ValkeyQueue):
+    """The ingest queue with the kit backend's processing list (module docstring)."""
+
+    records_batches = True
+
+    def __init__(self, client, key: str, *, worker: str | None = None) -> None:
+        super().__init__(client, key, track_unacked=False)
+        self.worker = worker or worker_id()
+        self._retried: BaseException | None = None
+        self._retry_lock = threading.Lock()
+
+    def processing_key(self, worker: str | None = None) -> str:
+        return f"{PREFIX}processing:{worker or self.worker}"
+
+    @staticmethod
+    def alive_key(worker: str) -> str:
+        return f"{PREFIX}kit:alive:{worker}"
+
+    # -- the batch worker's Broker -----------------------------------------------------------
+    def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
+        """Up to `limit` tasks, each moved into this worker's processing list as it is taken
+        (LMOVE; BLMOVE for the first when the queue is empty); the tag is the raw payload."""
+        processing = self.processing_key()
+        raws: list[bytes] = []
+        while len(raws) < limit:
+            raw = self._client.lmove(self._key, processing, "RIGHT", "LEFT")
+            if raw is None:
+                if raws:
+                    break
+                raw = self._client.blmove(
+                    self._key, processing, max(0.01, timeout), "RIGHT", "LEFT"
+                )
+                if raw is None:
+                    break
+            raws.append(raw)
+        return [(raw.decode(), json.loads(raw)) for raw in raws]
+
+    def ack(self, tags: list[str] | tuple[str, ...]) -> None:
+        """The batch is stored: its tasks leave the processing list."""
+        if not tags:
+            return
+        pipe = self._client.pipeline()
+        for tag in tags:
+            pipe.lrem(self.processing_key(), 1, tag)
+        pipe.execute()
+
+    def fail_batch(self, batch: list[tuple[str, dict]], error: BaseException) -> None:
+        """Database gone: wait once for the batch, then each task back on its queue (bounded);
+        otherwise the dead-letter list."""
+        for tag, item in batch:
+            retries = int(item.get("_kit_retries", 0))
+            if not is_transient(error) or retries >= len(RETRY_DELAYS):
+                failed = json.dumps({**item, "error_msg": type(error).__name__})
+                self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
+                continue
+            with self._retry_lock:
+                first = self._retried is not error
+                self._retried = error
+            if first:
+                time.sleep(RETRY_DELAYS[retries])
+            payload = json.dumps({**item, "_kit_retries": retries + 1})
+            self._move(self.processing_key(), tag, self._key, payload, "L")
+
+    def _move(self, source: str, raw: str, dest: str, payload: str, side: str) -> bool:
+        """`raw` out of `source` and `payload` into `dest` in one step (a Lua script, as the
+        kit backend's), only if `raw` was still there (nobody put it back meanwhile)."""
+        moved = self._client.eval(REQUEUE, 2, source, dest, raw, payload, side, VTASKS_DLQ_CAP)
+        return bool(moved)
+
+    # -- putting back dead workers' tasks ------------------------------------------------------
+    def mark_alive(self) -> None:
+        pipe = self._client.pipeline(transaction=True)
+        pipe.set(self.alive_key(self.worker), "1", ex=ALIVE_TTL)
+        pipe.hset(WORKERS, self.worker, int(time.time()))
+        pipe.execute()
+
+    def rescue(self, *, own: bool) -> int:
+        """Put back this worker's own list (`own`, at its start) and the dead kit workers'."""
+        rescued = self._rescue_list(self.worker) if own else 0
+        for raw in self._client.hkeys(WORKERS):
+            name = raw.decode() if isinstance(raw, bytes) else raw
+            if name == self.worker or self._client.exists(self.alive_key(name)):
+                continue
+            rescued += self._rescue_list(name)
+            if not self._client.llen(self.processing_key(name)):
+                self._client.hdel(WORKERS, name)
+        return rescued
+
+    def _rescue_list(self, worker: str) -> int:
+        processing = self.processing_key(worker)
+        rescued = 0
+        while True:
+            raw = self._client.lindex(processing, -1)
+            if raw is None:
+                return rescued
+            item = json.loads(raw)
+            count = int(item.get("_rescue_count", 0))
+            item["_rescue_count"] = count + 1
+            if count >= max(int(item.get("max_rescues", 0) or 0), MAX_RESCUES):
+                self._move(processing, raw.decode(), VTASKS_FAILED, json.dumps(item), "F")
+            elif self._move(processing, raw.decode(), self._key, json.dumps(item), "R"):
+                rescued += 1
+
+    def start_keeper(self, stop: threading.Event, log: Callable[[str], None]) -> None:
+        """At the worker's start and then in the background, as the kit backend does."""
+        try:
+            self.mark_alive()
+            rescued = self.rescue(own=True)
+            if rescued:
+                log(f"Put back {rescued} task(s) of dead workers on start")
+        except Exception as exc:
+            log(f"putting back dead workers' tasks failed: {type(exc).__name__}: {exc}")
+
+        def run() -> None:
+            last = time.monotonic()
+            while not stop.wait(ALIVE_EVERY):
+                try:
+                    self.mark_alive()
+                    if time.monotonic() - last >= RESCUE_EVERY:
+                        last = time.monotonic()
+                        rescued = self.rescue(own=False)
+                        if rescued:
+                            log(f"Put back {rescued} task(s) of dead workers")
+                except Exception as exc:
+                    log(f"keeping the liveness key failed: {type(exc).__name__}: {exc}")
+
+        threading.Thread(target=run, name="kit-vtasks-keeper", daemon=True).start()
