@@ -10,9 +10,9 @@ KEYS = ("celery",)
 NOW = 1_700_000_000.0
 
 
-def reading(backlog=0, unacked=0, oldest=None, failed=0, used=2**20, maxmemory=256 * 2**20):
+def reading(backlog=0, unacked=0, oldest=None, failed=0, used=2**20, maxmemory=256 * 2**20, gone=0):
     return [str(backlog), str(unacked), "none" if oldest is None else str(oldest), str(failed),
-            str(used), str(maxmemory), str(int(NOW))]  # fmt: skip
+            str(gone), str(used), str(maxmemory), str(int(NOW))]  # fmt: skip
 
 
 class Readings:
@@ -56,6 +56,23 @@ def test_dead_letters_and_a_full_valkey_are_reported():
     assert any("dead-letter" in p for p in found.problems)
     assert any("97% full" in p for p in found.problems)
     assert any("PROBLEM" in line for line in health_lines(found))
+
+
+def test_tasks_held_by_a_gone_glitchtip6_worker_are_reported():
+    """The kit's GlitchTip 6 backend: a killed worker's batches stay in its processing list
+    until a running worker puts them back; still there means no worker runs."""
+    found = health(reading(gone=200), reading(gone=200))
+    assert any("200 task(s) held by a worker that is gone" in p for p in found.problems)
+    assert "200 held by gone workers" in health_lines(found)[0]
+    assert health(reading(), reading()).ok
+
+
+def test_the_script_counts_only_lists_of_workers_without_a_liveness_key():
+    from provision.stack.queue_health import _SCRIPT
+
+    assert "HKEYS '{vt}:kit:workers'" in _SCRIPT
+    assert 'EXISTS "{vt}:kit:alive:$id"' in _SCRIPT
+    assert 'LLEN "{vt}:processing:$id"' in _SCRIPT
 
 
 def test_an_unreadable_valkey_is_an_error_not_an_exception():

@@ -9,7 +9,11 @@ event went wrong:
   `unacked_index`. One older than `STUCK_AFTER_SECONDS` belongs to a worker that died (the
   kit's worker holds a message for seconds); it comes back only after the visibility timeout.
 - GlitchTip 6 (django-vtasks): a batch that failed (Postgres gone) lands in the dead-letter list
-  `{vt}:q:failed`, capped at 1000, which no worker reads again.
+  `{vt}:q:failed`, capped at 1000, which no worker reads again. With the kit's worker module a
+  worker's batches sit in `{vt}:processing:<worker id>` while it stores them and the worker
+  keeps `{vt}:kit:alive:<worker id>`; tasks in the list of a worker whose liveness key is gone
+  wait for a running kit worker to put them back (within half a minute): still there, no
+  worker is running.
 - Both: `used_memory` against `maxmemory` (noeviction): a full Valkey refuses new events.
 
 One `compose exec` of valkey-cli reads everything; without a bundled Valkey (external Valkey,
@@ -37,6 +41,13 @@ for key in "$@"; do valkey-cli LLEN "$key"; done
 valkey-cli ZCARD unacked_index
 valkey-cli ZRANGE unacked_index 0 0 WITHSCORES | sed -n 2p | grep . || echo none
 valkey-cli LLEN '{vt}:q:failed'
+gone=0
+for id in $(valkey-cli HKEYS '{vt}:kit:workers'); do
+    if [ "$(valkey-cli EXISTS "{vt}:kit:alive:$id")" = 0 ]; then
+        gone=$((gone + $(valkey-cli LLEN "{vt}:processing:$id")))
+    fi
+done
+echo "$gone"
 valkey-cli INFO memory | tr -d '\\r' \\
     | sed -n 's/^used_memory:\\(.*\\)/\\1/p;s/^maxmemory:\\(.*\\)/\\1/p'
 valkey-cli TIME | head -1
@@ -52,6 +63,7 @@ class QueueHealth:
     unacked: int = 0
     oldest_unacked_s: float | None = None
     dead_letters: int = 0
+    held_by_gone_workers: int = 0
     used_memory: int = 0
     maxmemory: int = 0
     problems: list[str] = field(default_factory=list)
@@ -67,7 +79,7 @@ class QueueHealth:
 
 def parse(values: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
     """The script's lines -> the numbers; ValueError when Valkey answered something else."""
-    expected = len(keys) + 6
+    expected = len(keys) + 7
     if len(values) != expected:
         raise ValueError(f"expected {expected} values, got {len(values)}")
     backlog = sum(int(v) for v in values[: len(keys)])
@@ -78,9 +90,10 @@ def parse(values: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
         "unacked": int(rest[0]),
         "oldest_delivery": oldest,
         "dead_letters": int(rest[2]),
-        "used_memory": int(rest[3]),
-        "maxmemory": int(rest[4]),
-        "now": float(rest[5]),
+        "held_by_gone_workers": int(rest[3]),
+        "used_memory": int(rest[4]),
+        "maxmemory": int(rest[5]),
+        "now": float(rest[6]),
     }
 
 
@@ -91,6 +104,7 @@ def judge(first: dict[str, Any], later: dict[str, Any]) -> QueueHealth:
         backlog_later=later["backlog"],
         unacked=later["unacked"],
         dead_letters=later["dead_letters"],
+        held_by_gone_workers=later["held_by_gone_workers"],
         used_memory=later["used_memory"],
         maxmemory=later["maxmemory"],
     )
@@ -113,6 +127,12 @@ def judge(first: dict[str, Any], later: dict[str, Any]) -> QueueHealth:
         health.problems.append(
             f"{later['dead_letters']} task(s) in the dead-letter list {VTASKS_FAILED} (batches "
             "that failed, e.g. while Postgres was down; no worker retries them)"
+        )
+    if later["held_by_gone_workers"]:
+        health.problems.append(
+            f"{later['held_by_gone_workers']} task(s) held by a worker that is gone (killed "
+            "mid-batch); a running worker puts them back on the queue within half a minute: "
+            "run `provision up` if the worker is down"
         )
     if later["maxmemory"] and later["used_memory"] >= FULL_SHARE * later["maxmemory"]:
         health.problems.append(
@@ -175,7 +195,13 @@ def health_lines(health: QueueHealth) -> list[str]:
     )
     lines = [
         f"  queue: {health.backlog_later} waiting, {health.unacked} unacknowledged"
-        f"{oldest}, {health.dead_letters} dead-lettered{memory}"
+        f"{oldest}, {health.dead_letters} dead-lettered"
+        + (
+            f", {health.held_by_gone_workers} held by gone workers"
+            if health.held_by_gone_workers
+            else ""
+        )
+        + memory
     ]
     lines += [f"  queue PROBLEM: {problem}" for problem in health.problems]
     return lines
