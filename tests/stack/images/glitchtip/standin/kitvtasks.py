@@ -40,6 +40,17 @@ RESCUE_EVERY = 10
 MAX_RESCUES = 5
 RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
 TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
+# Up to ARGV[1] tasks from the queue's consuming end into the processing list, in one step (one
+# round trip, as the kit backend's script). KEYS: the queue, the processing list.
+MOVE_MANY = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+    local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+    if not item then break end
+    out[#out + 1] = item
+end
+return out
+"""
 # KEYS: source list, destination; ARGV: the raw task, its new payload, R (consuming end), L
 # (far end) or F (dead-letter list, trimmed to ARGV[4]).
 REQUEUE = """
@@ -92,20 +103,15 @@ class RecordingQueue(ValkeyQueue):
     # -- the batch worker's Broker -----------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
         """Up to `limit` tasks, each moved into this worker's processing list as it is taken
-        (LMOVE; BLMOVE for the first when the queue is empty); the tag is the raw payload."""
+        (LMOVE in a script; BLMOVE for the first when the queue is empty); the tag is the raw
+        payload."""
         processing = self.processing_key()
-        raws: list[bytes] = []
-        while len(raws) < limit:
-            raw = self._client.lmove(self._key, processing, "RIGHT", "LEFT")
+        raws: list[bytes] = list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit))
+        if not raws:
+            raw = self._client.blmove(self._key, processing, max(0.01, timeout), "RIGHT", "LEFT")
             if raw is None:
-                if raws:
-                    break
-                raw = self._client.blmove(
-                    self._key, processing, max(0.01, timeout), "RIGHT", "LEFT"
-                )
-                if raw is None:
-                    break
-            raws.append(raw)
+                return []
+            raws = [raw, *self._client.eval(MOVE_MANY, 2, self._key, processing, limit - 1)]
         return [(raw.decode(), json.loads(raw)) for raw in raws]
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
