@@ -27,6 +27,9 @@ What django-vtasks 2.1.2 (the version GlitchTip 6 pins) does, and what the subcl
   going away (OperationalError, InterfaceError, a pool timeout) the subclass waits and puts the
   batch back on its queue instead, at most `len(_RETRY_DELAYS)` times; other errors go to the
   dead-letter list as before.
+- Valkey at maxmemory (noeviction, the kit's) refuses LMOVE, which writes, but not BLMPOP: while
+  it is full the subclass fetches with vtasks' own unrecorded pop, the only way to drain a full
+  queue (a kill then loses those batches, as without the kit).
 
 A batch that runs twice is stored once: GlitchTip inserts the events with
 `bulk_create(ignore_conflicts=True)` on (event id, received), both carried in the task. Its
@@ -60,6 +63,8 @@ _MAX_RESCUES = 5
 # Seconds to wait before each retry of a batch that failed because the database went away
 # (about 2 minutes in all: a Postgres restart, a failover).
 _RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+# Seconds (one attempt each) a stored batch's acknowledgement is retried while Valkey is away.
+_ACK_ATTEMPTS = 30
 # Error class names (anywhere in an exception's chain) that mean the database went away.
 _TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
 
@@ -126,6 +131,12 @@ def _is_transient(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _is_full(error: BaseException) -> bool:
+    """Valkey refused a write at maxmemory (noeviction): "OOM command not allowed when used
+    memory > 'maxmemory'"."""
+    return "maxmemory" in str(error)
 
 
 def _build_backend():
@@ -199,7 +210,9 @@ def _build_backend():
                     item = await self.driver.blmove(
                         source, processing, "RIGHT", "LEFT", max(0.01, remaining)
                     )
-                except Exception:
+                except Exception as error:
+                    if not raws and _is_full(error):
+                        return await self._fetch_unrecorded(queue, count, timeout)
                     # A connection error: what was moved is in the processing list and comes
                     # back when this worker restarts; what was read is processed now.
                     logger.warning("Fetching a batch from %s failed", source, exc_info=True)
@@ -216,6 +229,17 @@ def _build_backend():
                     continue
                 task["_raw"] = raw
                 tasks.append(task)
+            return tasks
+
+        async def _fetch_unrecorded(self, queue: str, count: int, timeout: float) -> list[dict]:
+            """Valkey at maxmemory (noeviction) refuses LMOVE and BLMOVE, which write, but not
+            BLMPOP: only vtasks' own unrecorded pop drains a full queue (and frees the memory
+            that lets the recorded fetch work again). A kill loses such a batch, as without
+            the kit."""
+            logger.warning("Valkey is full: fetching a batch without a processing record")
+            tasks = await super().fetch_batch(queue, count, timeout)
+            for task in tasks:
+                task["_kit_unrecorded"] = True
             return tasks
 
         async def _fail_raw(self, raw: bytes, error: Exception) -> None:
@@ -237,8 +261,18 @@ def _build_backend():
                 if task.get("unique") and task.get("remove_unique_on_complete"):
                     unique = self._get_key(f"unique:{task['unique_key']}")
                     commands.append(("DEL", [unique.encode()]))
-            if commands:
-                await self.driver.pipeline_exec(commands)
+            # Valkey restarting: try again for a while (the batch is stored; if this gives up,
+            # its tasks stay in the list and are stored again, counted twice, after a restart).
+            for attempt in range(_ACK_ATTEMPTS):
+                try:
+                    if commands:
+                        await self.driver.pipeline_exec(commands)
+                    return
+                except Exception:
+                    if attempt == _ACK_ATTEMPTS - 1:
+                        raise
+                    logger.warning("Acknowledging a stored batch failed; retrying in 1 s")
+                    await asyncio.sleep(1)
 
         # -- a batch that failed ---------------------------------------------------------------
         async def _fail_task(self, task_data: dict, exception: Exception) -> None:
@@ -258,9 +292,12 @@ def _build_backend():
                     _RETRY_DELAYS[retries],
                 )
                 await asyncio.sleep(_RETRY_DELAYS[retries])
-            payload = {k: v for k, v in task_data.items() if k != "_raw"}
+            payload = {k: v for k, v in task_data.items() if k not in ("_raw", "_kit_unrecorded")}
             payload["_kit_retries"] = retries + 1
             queue = self._get_key(f"q:{task_data.get('queue', 'default')}")
+            if task_data.get("_kit_unrecorded"):  # popped from a full Valkey: no record
+                await self.driver.lpush(queue, [serialize(payload)])
+                return
             await self._script(
                 "requeue",
                 _REQUEUE,

@@ -15,7 +15,9 @@ the way that class does, with the same keys:
   seconds) and its id in the hash `{vt}:kit:workers`; at its start and every RESCUE_EVERY
   seconds it puts back its own list (a predecessor with its id) and the lists of the kit workers
   without a liveness key, each task back on the consuming end, a task rescued more than
-  MAX_RESCUES times into the dead-letter list.
+  MAX_RESCUES times into the dead-letter list;
+- Valkey at maxmemory (noeviction) refuses LMOVE (a write) but not a pop: the fetch falls back
+  to django-vtasks' unrecorded pop, which drains the full queue.
 
 The worker id is django-vtasks' `hostname-pid` (backends/base.py).
 """
@@ -39,6 +41,9 @@ ALIVE_EVERY = 3
 RESCUE_EVERY = 10
 MAX_RESCUES = 5
 RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+ACK_ATTEMPTS = 30
+# Tag prefix of a task popped without a record (Valkey full): nothing to acknowledge or move.
+UNRECORDED = "unrecorded:"
 TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
 # Up to ARGV[1] tasks from the queue's consuming end into the processing list, in one step (one
 # round trip, as the kit backend's script). KEYS: the queue, the processing list.
@@ -106,7 +111,16 @@ class RecordingQueue(ValkeyQueue):
         (LMOVE in a script; BLMOVE for the first when the queue is empty); the tag is the raw
         payload."""
         processing = self.processing_key()
-        raws: list[bytes] = list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit))
+        try:
+            raws: list[bytes] = list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit))
+        except Exception as exc:
+            if "maxmemory" not in str(exc):
+                raise
+            # Valkey full (noeviction) refuses LMOVE, not a pop: the kit backend falls back to
+            # vtasks' unrecorded pop, which drains the queue and frees memory.
+            return [
+                (UNRECORDED + tag, item) for tag, item in ValkeyQueue.fetch(self, limit, timeout)
+            ]
         if not raws:
             raw = self._client.blmove(self._key, processing, max(0.01, timeout), "RIGHT", "LEFT")
             if raw is None:
@@ -116,12 +130,20 @@ class RecordingQueue(ValkeyQueue):
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
         """The batch is stored: its tasks leave the processing list."""
+        tags = [tag for tag in tags if not tag.startswith(UNRECORDED)]
         if not tags:
             return
-        pipe = self._client.pipeline()
-        for tag in tags:
-            pipe.lrem(self.processing_key(), 1, tag)
-        pipe.execute()
+        for attempt in range(ACK_ATTEMPTS):  # Valkey restarting: as the kit backend, retried
+            try:
+                pipe = self._client.pipeline()
+                for tag in tags:
+                    pipe.lrem(self.processing_key(), 1, tag)
+                pipe.execute()
+                return
+            except Exception:
+                if attempt == ACK_ATTEMPTS - 1:
+                    raise
+                time.sleep(1)
 
     def fail_batch(self, batch: list[tuple[str, dict]], error: BaseException) -> None:
         """Database gone: wait once for the batch, then each task back on its queue (bounded);
@@ -130,7 +152,10 @@ class RecordingQueue(ValkeyQueue):
             retries = int(item.get("_kit_retries", 0))
             if not is_transient(error) or retries >= len(RETRY_DELAYS):
                 failed = json.dumps({**item, "error_msg": type(error).__name__})
-                self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
+                if tag.startswith(UNRECORDED):
+                    ValkeyQueue.fail(self, [item], type(error).__name__)
+                else:
+                    self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
                 continue
             with self._retry_lock:
                 first = self._retried is not error
@@ -138,7 +163,10 @@ class RecordingQueue(ValkeyQueue):
             if first:
                 time.sleep(RETRY_DELAYS[retries])
             payload = json.dumps({**item, "_kit_retries": retries + 1})
-            self._move(self.processing_key(), tag, self._key, payload, "L")
+            if tag.startswith(UNRECORDED):  # popped from a full Valkey: no record to move
+                self._client.lpush(self._key, payload)
+            else:
+                self._move(self.processing_key(), tag, self._key, payload, "L")
 
     def _move(self, source: str, raw: str, dest: str, payload: str, side: str) -> bool:
         """`raw` out of `source` and `payload` into `dest` in one step (a Lua script, as the
