@@ -146,6 +146,7 @@ def _build_backend():
     import asyncio
     import logging
     import time
+    from collections import OrderedDict
 
     from django_vtasks.backends.valkey import ValkeyTaskBackend
     from django_vtasks.serialization import deserialize, serialize
@@ -160,7 +161,7 @@ def _build_backend():
             super().__init__(alias, params)
             self._scripts: dict[str, str] = {}
             self._keeper: asyncio.Task | None = None
-            self._retried_error: BaseException | None = None
+            self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
 
         # -- keys and scripts ----------------------------------------------------------------
         def _processing_key(self, worker_id: str | None = None) -> str:
@@ -284,8 +285,11 @@ def _build_backend():
                 return
             # process_batch calls this once per task with the batch's one exception: wait
             # once per batch, holding its worker slot (the batch stays in the processing list).
-            if self._retried_error is not exception:
-                self._retried_error = exception
+            # Other batches fail meanwhile with exceptions of their own: remember the last few.
+            if id(exception) not in self._waited_for:
+                self._waited_for[id(exception)] = exception
+                while len(self._waited_for) > 64:
+                    self._waited_for.popitem(last=False)
                 logger.warning(
                     "A batch failed because the database went away (%s); retrying in %s s",
                     type(exception).__name__,

@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from .valkeyqueue import VTASKS_DLQ_CAP, VTASKS_FAILED, ValkeyQueue
@@ -95,7 +96,7 @@ class RecordingQueue(ValkeyQueue):
     def __init__(self, client, key: str, *, worker: str | None = None) -> None:
         super().__init__(client, key, track_unacked=False)
         self.worker = worker or worker_id()
-        self._retried: BaseException | None = None
+        self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
         self._retry_lock = threading.Lock()
 
     def processing_key(self, worker: str | None = None) -> str:
@@ -157,9 +158,11 @@ class RecordingQueue(ValkeyQueue):
                 else:
                     self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
                 continue
-            with self._retry_lock:
-                first = self._retried is not error
-                self._retried = error
+            with self._retry_lock:  # once per batch; other batches fail meanwhile
+                first = id(error) not in self._waited_for
+                self._waited_for[id(error)] = error
+                while len(self._waited_for) > 64:
+                    self._waited_for.popitem(last=False)
             if first:
                 time.sleep(RETRY_DELAYS[retries])
             payload = json.dumps({**item, "_kit_retries": retries + 1})
