@@ -360,3 +360,36 @@ def test_database_errors_are_what_the_kit_backend_retries(tmp_path, monkeypatch)
         assert check(chained())
         assert not check(ValueError("bad event"))
         assert not check(RuntimeError("no cause"))
+
+
+class FullValkey:
+    """A Valkey at maxmemory (noeviction) as redis-py sees it: scripts that write (LMOVE) are
+    refused, pops are not (BRPOP/RPOP/LREM are not `denyoom` commands)."""
+
+    def __init__(self, items) -> None:
+        self.items = [json.dumps(item).encode() for item in items]
+
+    def eval(self, *args):
+        raise RuntimeError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    def brpop(self, keys, timeout=0):
+        return (keys[0].encode(), self.items.pop()) if self.items else None
+
+    def rpop(self, key, count=None):
+        taken = [self.items.pop() for _ in range(min(count or 1, len(self.items)))]
+        return taken or None
+
+
+def test_kit_backend_drains_a_full_valkey_with_the_unrecorded_pop():
+    """At maxmemory the recorded fetch (LMOVE) is refused: the kit's backend, and the stand-in
+    after it, pops without a record so a full queue still drains (the durability run's
+    queue-full row stored 0 of 489 before this)."""
+    from standin import kitvtasks
+
+    queue = kitvtasks.RecordingQueue(FullValkey([{"n": i} for i in range(150)]), "q", worker="w")
+    got = queue.fetch(100, 0.1)
+    assert sorted(item["n"] for _tag, item in got) == list(range(50, 150))
+    assert all(tag.startswith(kitvtasks.UNRECORDED) for tag, _item in got)
+    queue.ack([tag for tag, _item in got])  # nothing recorded: nothing to remove, no error
+    source = (Path(durability.WORKER6_SOURCE)).read_text(encoding="utf-8")
+    assert "_fetch_unrecorded" in source and "maxmemory" in source
