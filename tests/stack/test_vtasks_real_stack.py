@@ -62,7 +62,7 @@ services:
   valkey:
     image: {valkey}
     command: ["valkey-server", "--appendonly", "yes", "--appendfsync", "everysec",
-              "--maxmemory", "256mb", "--maxmemory-policy", "noeviction"]
+              "--maxmemory", "{maxmemory}", "--maxmemory-policy", "noeviction"]
   web:
     <<: *app
     command: ["sleep", "infinity"]
@@ -78,7 +78,9 @@ services:
 
 
 class Stack:
-    def __init__(self, project, images: dict[str, str], kit_module: bool) -> None:
+    def __init__(
+        self, project, images: dict[str, str], kit_module: bool, maxmemory: str = "256mb"
+    ) -> None:
         self.project = project
         python = project.directory / "python"
         python.mkdir()
@@ -96,6 +98,7 @@ class Stack:
                 postgres=images["postgres"],
                 valkey=images["valkey"],
                 worker_env=worker_env,
+                maxmemory=maxmemory,
             )
         )
 
@@ -106,7 +109,8 @@ class Stack:
     def counts(self) -> dict:
         return json.loads(self.manage("counts").splitlines()[-1])
 
-    def start(self) -> None:
+    def start(self, *enqueue: str) -> int:
+        """Services up, tables made, tasks queued (`enqueue` arguments, default N): how many."""
         self.project.run("up", "-d", "--wait", "postgres", "valkey", "web")
         deadline = time.monotonic() + 60
         while True:
@@ -117,7 +121,7 @@ class Stack:
                 break
             assert time.monotonic() < deadline, done.stderr[-2000:]
             time.sleep(1)
-        assert self.manage("enqueue", str(N)) == str(N)
+        return int(self.manage("enqueue", *(enqueue or (str(N),))).splitlines()[-1])
 
     def drain(self) -> dict:
         """Counts once nothing is queued or being processed (or after DRAIN_BOUND_S)."""
@@ -136,7 +140,7 @@ class Stack:
 
 def run(project, images, kit_module: bool, fault: str) -> dict:
     stack = Stack(project, images, kit_module)
-    stack.start()
+    assert stack.start() == N
     project.run("up", "-d", "worker")
     time.sleep(FAULT_AFTER_S)
     if fault == "worker-kill":
@@ -166,3 +170,17 @@ def test_kit_module_keeps_every_batch_on_the_real_library(fault, tmp_path, stack
     assert with_kit == {**with_kit, "stored": N, "failed": 0, "queued": 0, "processing": 0}
     assert with_kit["counted"] >= N
 
+
+def test_kit_module_drains_a_full_valkey_on_the_real_library(tmp_path, stack_env):
+    """Valkey at maxmemory (noeviction) refuses LMOVE, which writes, but not django-vtasks'
+    BLMPOP: the kit's backend falls back to that pop while Valkey is full, so every task queued
+    before the queue filled is stored (a recorded fetch alone would store none)."""
+    (tmp_path / "full").mkdir()
+    with stack_env.compose_project(tmp_path / "full") as project:
+        stack = Stack(project, stack_env.images, kit_module=True, maxmemory="16mb")
+        queued = stack.start("5000", "--pad", "20000", "--until-full")
+        assert 0 < queued < 5000  # the queue filled up
+        project.run("up", "-d", "worker")
+        counts = stack.drain()
+        print(f"\n[vtasks 2.1.2, queue full (16 MiB), kit module] queued {queued}: {counts}")
+    assert counts == {**counts, "stored": queued, "failed": 0, "queued": 0, "processing": 0}
