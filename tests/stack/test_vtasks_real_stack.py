@@ -183,4 +183,7 @@ def test_kit_module_drains_a_full_valkey_on_the_real_library(tmp_path, stack_env
         project.run("up", "-d", "worker")
         counts = stack.drain()
         print(f"\n[vtasks 2.1.2, queue full (16 MiB), kit module] queued {queued}: {counts}")
+        logs = project.run("logs", "--no-color", "worker").stdout
+    # The recorded fetch was refused and the fallback drained the queue.
+    assert "Valkey is full: fetching a batch without a processing record" in logs
     assert counts == {**counts, "stored": queued, "failed": 0, "queued": 0, "processing": 0}
