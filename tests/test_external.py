@@ -187,7 +187,10 @@ def test_each_combination_leaves_out_exactly_the_external_services(tmp_path, dat
     bundled = [name for name, ext in (("postgres", database), ("valkey", valkey)) if not ext]
     for name in ("web", "worker"):
         assert set(services[name]["depends_on"]) == {"migrate", *bundled}
-        assert ("volumes" in services[name]) is not s3
+        volumes = services[name].get("volumes", [])
+        assert ("uploads:/code/uploads" in volumes) is not s3
+    # GlitchTip 6's worker mounts the kit's settings module, S3 uploads or not.
+    assert "./python:/kit/python:ro" in services["worker"]["volumes"]
     assert set(services["migrate"].get("depends_on", {})) == set(bundled)
     expected_volumes = {
         name

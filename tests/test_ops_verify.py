@@ -63,13 +63,14 @@ def fake():
 
 
 class QuietQueue:
-    """`compose exec valkey` answering a drained queue: nothing waiting, unacked or failed."""
+    """`compose exec valkey` answering a drained queue: nothing waiting, unacked, failed or held
+    by a gone worker."""
 
     def run(self, *argv, timeout=None):
         from provision.runtime.process import ProcessResult
 
         keys = argv[argv.index("-c") + 3 :]  # sh -c SCRIPT sh KEY...: LLEN of each first
-        values = ["0"] * len(keys) + ["0", "none", "0", "1048576", "268435456", "1700000000"]
+        values = ["0"] * len(keys) + ["0", "none", "0", "0", "1048576", "268435456", "1700000000"]
         return ProcessResult(tuple(argv), 0, "\n".join(values) + "\n", "")
 
 

@@ -186,7 +186,8 @@ def test_render_step_writes_once_and_keeps_every_secret(tmp_path):
     monitoring = len([p for p in (tmp_path / "monitoring").rglob("*") if p.is_file()])
     assert outcome.detail == (
         "wrote .env, compose.metrics.yml, compose.part.yml, compose.yml, "
-        f"monitoring/ ({monitoring} files), secrets/ ({len(list((tmp_path / 'secrets').iterdir()))}"
+        f"monitoring/ ({monitoring} files), python/ (1 file), "
+        f"secrets/ ({len(list((tmp_path / 'secrets').iterdir()))}"
         " files); compose.yml valid"
     )
     env_path = tmp_path / ".env"

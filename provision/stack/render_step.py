@@ -16,16 +16,20 @@ from provision.steps import StepOutcome
 
 def written_names(directory: Path, written: list[Path]) -> list[str]:
     """The written files for the step's one line: top-level names, `secrets/ (N files)` for the
-    secret files (names only, never values), and `monitoring/ (N files)` for the other files in
-    directories (monitoring/, proxy/)."""
+    secret files (names only, never values), `python/ (N files)` for the worker's settings
+    module, and `monitoring/ (N files)` for the other files in directories (monitoring/,
+    proxy/)."""
+    from provision.durability import WORKER_SETTINGS_FILE
     from provision.secret_files import SECRETS_DIR
 
+    python_dir = WORKER_SETTINGS_FILE.partition("/")[0]
     names: set[str] = set()
-    inside = {MONITORING_DIR: 0, SECRETS_DIR: 0}
+    inside = {MONITORING_DIR: 0, python_dir: 0, SECRETS_DIR: 0}
     for path in written:
         relative = Path(path).relative_to(directory) if Path(path).is_absolute() else Path(path)
         if len(relative.parts) > 1:
-            inside[SECRETS_DIR if relative.parts[0] == SECRETS_DIR else MONITORING_DIR] += 1
+            top = relative.parts[0]
+            inside[top if top in (SECRETS_DIR, python_dir) else MONITORING_DIR] += 1
         else:
             names.add(relative.name)
     shown = sorted(names)
