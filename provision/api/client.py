@@ -88,6 +88,18 @@ def tls_context() -> Any:
     return _TLS[0]
 
 
+def tls_context_for(base_url: str) -> Any:
+    """The TLS context of a client of `base_url`: the shared one with the CA bundle for https;
+    for http a context that trusts no CA, since such a client is never meant to speak TLS (a
+    redirect or a Link to https then fails closed) and loading the bundle would cost a
+    `create-project` re-run about 40 ms of its 0.3 s."""
+    if urlsplit(base_url).scheme.lower() == "https":
+        return tls_context()
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates, trusts none
+
+
 def parse_link_header(value: str) -> dict[str, dict[str, str]]:
     """Parse a Link header, tolerating GlitchTip's set-repr wrapper; rel -> {url, params...}."""
     text = value.strip()
@@ -171,7 +183,7 @@ class GlitchTipClient:
             timeout=timeout,
             transport=transport,
             limits=NO_REUSE,
-            verify=tls_context(),
+            verify=tls_context_for(self.base_url),
         )
         self.posts = 0
         self.requests = 0
