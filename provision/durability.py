@@ -96,11 +96,27 @@ WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
 WORKER6_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip6.py"
 
 
-def worker_settings_module(major: int = 5) -> str:
-    """The Python module the GlitchTip `major` worker loads as its Django settings."""
+def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = None) -> str:
+    """The Python module the GlitchTip `major` worker loads as its Django settings.
+
+    `embedded` (GlitchTip 5) is (concurrency, prefetch multiplier) for the minimal profile's
+    all-in-one: app.py starts `app.Worker(pool="threads")` in-process, which reads neither the
+    environment nor a command line, so Celery takes them from these settings or uses its own
+    defaults (one thread per CPU, prefetch 4: a window of 8 on 2 CPUs, batches of 8 every 2 s,
+    about 4 events/s). The standard worker gets them on its command line, so its module
+    leaves them out (and keeps its digest).
+    """
     if major == 6:
         return WORKER6_SOURCE.read_text(encoding="utf-8")
     timeout = CELERY_VISIBILITY_TIMEOUT
+    tuning = ""
+    if embedded is not None:
+        concurrency, prefetch = embedded
+        tuning = f"""
+# The all-in-one's embedded worker (app.py) reads its size from here only.
+CELERY_WORKER_CONCURRENCY = {concurrency!r}
+CELERY_WORKER_PREFETCH_MULTIPLIER = {prefetch!r}
+"""
     return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 
 GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker:
@@ -115,7 +131,7 @@ from glitchtip.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _TRANSPORT
 CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
-'''
+{tuning}'''
 
 
 # -- Waiting events (provision status / verify) -------------------------------------------------

@@ -111,6 +111,11 @@ class Major:
     # GlitchTip v5.1.0's app.py keeps Celery beat's schedule `celerybeat-schedule` in it, which
     # the read-only root refuses (beat dies, no periodic task runs); /tmp is the tmpfs.
     all_in_one_workdir: str | None = None
+    # The worker pool the all-in-one's embedded worker always runs, whatever the settings say
+    # (None: it follows the settings). GlitchTip 5's app.py starts `app.Worker(pool="threads")`
+    # with no concurrency or prefetch, so Celery takes those from the Django settings module
+    # (provision/durability: the kit's module carries them in the minimal profile).
+    all_in_one_worker_pool: str | None = None
     # Every variable the major's versions read the Valkey URL (broker, cache, sessions) from,
     # all rendered with the same value: v5.1.0 reads only REDIS_URL, later code VALKEY_URL.
     valkey_url_envs: tuple[str, ...] = ("VALKEY_URL",)
@@ -217,6 +222,7 @@ MAJORS: dict[int, Major] = {
         all_in_one_env=(),
         all_in_one_needs_valkey=True,
         all_in_one_workdir="/tmp",
+        all_in_one_worker_pool="threads",
         valkey_url_envs=("VALKEY_URL", "REDIS_URL"),
         scheduler_failure_markers=("Process Beat:", "celerybeat-schedule'"),
         worker_settings_overlay=True,

@@ -314,9 +314,16 @@ def worker_settings_files(settings: Settings) -> dict[str, str]:
     """python/glitchtip_kit_worker_settings.py where the worker loads it, else nothing."""
     if not _uses_worker_settings(settings):
         return {}
-    return {
-        durability.WORKER_SETTINGS_FILE: durability.worker_settings_module(settings.major.number)
-    }
+    return {durability.WORKER_SETTINGS_FILE: _worker_settings_text(settings)}
+
+
+def _worker_settings_text(settings: Settings) -> str:
+    """The module's text; in the minimal profile it also sizes the all-in-one's embedded worker
+    (GlitchTip 5: app.py's threaded worker reads its size from the settings only)."""
+    embedded = None
+    if profiles.is_minimal(settings) and settings.major.all_in_one_worker_pool is not None:
+        embedded = (settings.worker_concurrency, settings.worker_prefetch)
+    return durability.worker_settings_module(settings.major.number, embedded)
 
 
 def worker_settings_context(settings: Settings) -> dict[str, str] | None:
@@ -326,7 +333,7 @@ def worker_settings_context(settings: Settings) -> dict[str, str] | None:
         return None
     import hashlib
 
-    content = durability.worker_settings_module(settings.major.number).encode()
+    content = _worker_settings_text(settings).encode()
     return {
         "module": durability.WORKER_SETTINGS_MODULE,
         "directory": durability.WORKER_SETTINGS_DIR,

@@ -174,3 +174,24 @@ def test_a_server_that_is_not_glitchtip_is_named_as_such(tmp_path):
     assert "has no GlitchTip API at /api/0/organizations/acme/teams/" in message
     assert "GlitchTip's own address" in message and "check the names" not in message
     assert "t" * 64 not in message
+
+
+def test_an_http_client_trusts_no_ca_and_never_loads_the_bundle(monkeypatch):
+    """Loading the CA bundle costs ~40 ms of a create-project re-run; a client of an http
+    GlitchTip must not pay it, and must still refuse any TLS peer it is led to (fail closed)."""
+    import ssl
+
+    from provision.api import client as api_client
+
+    def no_bundle():
+        raise AssertionError("the CA bundle was loaded for an http client")
+
+    monkeypatch.setattr(api_client, "tls_context", no_bundle)
+    plain = api_client.tls_context_for("HTTP://127.0.0.1:8000")
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname is True
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    api_client.GlitchTipClient("http://127.0.0.1:8000").close()
+    monkeypatch.undo()
+    secure = api_client.tls_context_for("https://errors.example.com")
+    assert secure is api_client.tls_context()
+    assert secure.cert_store_stats()["x509_ca"] > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from provision import __version__
@@ -79,3 +80,21 @@ def test_python_dash_m_entry_point():
     )
     assert done.returncode == 0
     assert __version__ in done.stdout
+
+
+def test_api_client_does_not_import_httpx_command_line_client():
+    """httpx imports its CLI (rich, pygments) when rich is installed, as the dev tools install it.
+
+    That doubled the import of `provision.api.client`, which every `create-project` re-run pays
+    (bench/bench_create_project.py); the kit never runs httpx's CLI.
+    """
+    pytest.importorskip("rich")
+    probe = (
+        "import sys\n"
+        "import provision.api.client\n"
+        "print('LOADED:' + ','.join(m for m in ('rich', 'pygments', 'httpx._main') "
+        "if sys.modules.get(m) is not None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    marker = [line for line in done.stdout.splitlines() if line.startswith("LOADED:")]
+    assert marker == ["LOADED:"], f"provision.api.client imported {marker}"

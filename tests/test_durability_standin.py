@@ -118,6 +118,52 @@ def test_worker_settings_module_is_what_the_stand_in_reads(tmp_path, monkeypatch
     assert module.CELERY_BROKER_TRANSPORT_OPTIONS["max_connections"] == 100
 
 
+def test_minimal_profile_sizes_the_all_in_one_worker_through_its_settings_module(
+    tmp_path, monkeypatch
+):
+    """GlitchTip 5's app.py starts `app.Worker(pool="threads")` with no command line: the
+    CELERY_* environment never reaches it, so the kit's module carries concurrency and
+    prefetch in the minimal profile (else Celery's defaults: a window of CPUs x 4, batches of
+    8 on 2 CPUs). The stand-in's all-in-one reads them from the module, not the environment."""
+    from provision.render import worker_settings_files
+    from provision.settings import load_settings
+
+    settings = load_settings(
+        tmp_path,
+        {"glitchtip_major": 5, "profile": "minimal"},
+        environ={},
+    )
+    assert settings.worker_pool == "threads"  # what app.py runs, whatever the host
+    text = worker_settings_files(settings)[durability.WORKER_SETTINGS_FILE]
+    (tmp_path / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, durability.WORKER_SETTINGS_MODULE, raising=False)
+    loaded = workersettings.load({"DJANGO_SETTINGS_MODULE": durability.WORKER_SETTINGS_MODULE})
+    assert (loaded.concurrency, loaded.prefetch) == (
+        settings.worker_concurrency,
+        settings.worker_prefetch,
+    )
+    environ = workersettings.embedded_worker_environ(loaded)
+    model = capacity.model_for(5, environ)
+    assert (model.pool, model.concurrency, model.prefetch_multiplier) == (
+        "threads",
+        settings.worker_concurrency,
+        settings.worker_prefetch,
+    )
+    assert model.window >= 100  # a full batch fits the window
+
+    # The standard profile's module leaves them to the worker's command line.
+    standard = load_settings(tmp_path, {"glitchtip_major": 5}, environ={})
+    assert (
+        "CELERY_WORKER_CONCURRENCY"
+        not in worker_settings_files(standard)[durability.WORKER_SETTINGS_FILE]
+    )
+    # Without the kit's module app.py's worker runs Celery's defaults.
+    bare = workersettings.embedded_worker_environ(workersettings.load({}))
+    assert bare == {"CELERY_WORKER_POOL": "threads"}
+    assert capacity.model_for(5, bare).prefetch_multiplier == capacity.CELERY_DEFAULT_PREFETCH
+
+
 def test_a_redelivered_event_is_one_row_counted_twice_and_a_resent_one_two_rows():
     """What GlitchTip 5's worker does with a repeated event id (apps/event_ingest/
     process_event.py `process_issue_events`): the row insert is `bulk_create(...,

@@ -315,3 +315,28 @@ def test_email_url_is_read_back_from_env_file(tmp_path: Path) -> None:
     settings = load(tmp_path)
     assert settings.email_url == "smtp://mail.example.com:25"
     assert settings.sources["email_url"] == ".env"
+
+
+def test_minimal_profile_on_glitchtip5_runs_threads_and_refuses_another_pool(
+    tmp_path: Path,
+) -> None:
+    """GlitchTip 5's all-in-one (app.py) always starts a threaded worker: the derived pool is
+    threads (memory and connections sized for one process), and a pool asked for is refused
+    instead of being sized for and then silently not run."""
+    derived = load(tmp_path, overrides={"glitchtip_major": 5, "profile": "minimal"}, environ={})
+    assert derived.worker_pool == "threads"
+    assert derived.sources["worker_pool"] == "derived"
+    with pytest.raises(SettingsError) as caught:
+        load(
+            tmp_path,
+            overrides={"glitchtip_major": 5, "profile": "minimal", "worker_pool": "prefork"},
+            environ={},
+        )
+    assert caught.value.line() == (
+        "worker_pool (from option worker_pool): prefork, but GlitchTip 5's all-in-one "
+        "(profile: minimal) always runs its worker with threads: remove worker_pool, or use "
+        "profile: standard for a worker of its own"
+    )
+    # GlitchTip 6 and the standard profile keep the pool they are given.
+    standard = load(tmp_path, overrides={"glitchtip_major": 5, "worker_pool": "prefork"})
+    assert standard.worker_pool == "prefork"

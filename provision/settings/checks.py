@@ -184,6 +184,14 @@ def check_tuning(settings: Settings) -> None:
     """Refuse worker and database sizes that cannot work together: tasks waiting for a pooled
     connection fail after 30 s, and pools that do not fit in max_connections fail under load."""
     major = settings.major
+    fixed_pool = major.all_in_one_worker_pool if settings.profile == "minimal" else None
+    if fixed_pool is not None and settings.worker_pool != fixed_pool:
+        raise SettingsError(
+            f"worker_pool (from {_where(settings, 'worker_pool')}): {settings.worker_pool}, but "
+            f"GlitchTip {major.number}'s all-in-one (profile: minimal) always runs its worker "
+            f"with {fixed_pool}",
+            "remove worker_pool, or use profile: standard for a worker of its own",
+        )
     slots = worker_db_slots(major, settings.worker_pool, settings.worker_concurrency)
     if slots > settings.db_pool_max_size:
         raise SettingsError(

@@ -33,14 +33,19 @@ def derive_concurrency(cpus: int, memory_mib: int, web_per_cpu: int = 1) -> tupl
     return web, worker
 
 
-def derive_worker_pool(cpus: int, memory_mib: int) -> str:
-    """GlitchTip 5's Celery pool: prefork (Celery's and GlitchTip's image default) where the
-    host has two or more CPUs and memory for two or more forked slots, else threads. Storing a
+def derive_worker_pool(cpus: int, memory_mib: int, fixed: str | None = None) -> str:
+    """GlitchTip 5's Celery pool: `fixed` where the deployment's worker always runs one (the
+    minimal profile's all-in-one: GlitchTip's app.py starts a threaded worker, so memory and
+    connections are sized for threads); else prefork (Celery's and GlitchTip's image default)
+    where the host has two or more CPUs and memory for two or more forked slots, else
+    threads. Storing a
     batch is mostly Python work, so one threaded process stores on one CPU at a time (the
     interpreter lock): on 2 CPUs it stored ~90-150 events/s (stand-in; a real GlitchTip 5 with
     4 threads was recorded at 108-150/s) while the kit's web accepts ~180/s, so a 30 s burst
     took 17-30 s to drain; forked slots use every CPU (docs/durability.md, "Draining a
     burst"). Threads keep one process's memory on a one-CPU or small host."""
+    if fixed is not None:
+        return fixed
     if cpus >= 2 and derive_concurrency(cpus, memory_mib)[1] >= 2:
         return "prefork"
     return "threads"

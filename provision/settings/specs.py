@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision import majors
+from provision.profiles import MINIMAL
 from provision.proxy.names import PROXY_CHOICES, default_subnet
 from provision.settings import limits
 from provision.settings.external import (
@@ -88,6 +89,13 @@ def _const(value: Any) -> Callable[[dict[str, Any]], Any]:
 
 def _major_row(resolved: dict[str, Any]) -> majors.Major:
     return majors.MAJORS[resolved["glitchtip_major"]]
+
+
+def _all_in_one_pool(resolved: dict[str, Any]) -> str | None:
+    """The pool the minimal profile's all-in-one runs whatever the settings say, or None."""
+    if resolved["profile"] != MINIMAL:
+        return None
+    return _major_row(resolved).all_in_one_worker_pool
 
 
 def _default_postgres_version(resolved: dict[str, Any]) -> int:
@@ -232,10 +240,18 @@ SPECS: tuple[Spec, ...] = (
         default_text="90",
     ),
     Spec(
+        "profile", "GLITCHTIP_KIT_PROFILE", parse_choice(PROFILES, "profile"),
+        _const("standard"),
+        "Which services run: standard (web, worker, Postgres, Valkey) or minimal (one "
+        "all-in-one GlitchTip container and Postgres, no Valkey on 6) for a small host.",
+        default_text="standard",
+    ),
+    Spec(
         "worker_pool", "GLITCHTIP_KIT_WORKER_POOL", parse_choice(WORKER_POOLS, "worker pool"),
-        lambda r: derive_worker_pool(*host_resources()),
+        lambda r: derive_worker_pool(*host_resources(), _all_in_one_pool(r)),
         "GlitchTip 5 only: Celery worker pool (CELERY_WORKER_POOL); threads share one process.",
-        derived=True, default_text="prefork with 2+ CPUs, else threads",
+        derived=True,
+        default_text="prefork with 2+ CPUs, else threads; threads in the minimal profile",
     ),
     Spec(
         "worker_concurrency", "GLITCHTIP_KIT_WORKER_CONCURRENCY",
@@ -365,13 +381,6 @@ SPECS: tuple[Spec, ...] = (
         "compose_project_name", "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME", parse_slug,
         _const("glitchtip"), "Compose project name (prefix of containers and volumes).",
         default_text="glitchtip",
-    ),
-    Spec(
-        "profile", "GLITCHTIP_KIT_PROFILE", parse_choice(PROFILES, "profile"),
-        _const("standard"),
-        "Which services run: standard (web, worker, Postgres, Valkey) or minimal (one "
-        "all-in-one GlitchTip container and Postgres, no Valkey on 6) for a small host.",
-        default_text="standard",
     ),
     Spec(
         "target", "GLITCHTIP_KIT_TARGET", parse_choice(TARGETS, "deployment target"),

@@ -76,6 +76,15 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected, release):
     print(f"event processed by the all-in-one after {seconds:.1f} s")
     logs = gt.provision("logs", "web", "--tail", "200").stdout
     assert "stand-in worker" in logs  # processed inside web: there is no worker container
+    if major == 5:
+        # app.py's embedded worker: threads, sized by the kit's settings module (it reads no
+        # CELERY_* variable), with a window that holds a full batch of 100.
+        env = gt.env_file()
+        banner = next(line for line in logs.splitlines() if "stand-in worker" in line)
+        assert (
+            f"celery pool=threads concurrency={env['GLITCHTIP_KIT_WORKER_CONCURRENCY']} "
+            f"prefetch={env['GLITCHTIP_KIT_WORKER_PREFETCH']} " in banner
+        ), banner
     verified = gt.provision("verify")  # services, health, an event through the DSN processed
     assert "event" in verified.stdout
     status = json.loads(gt.provision("status", "--json").stdout)

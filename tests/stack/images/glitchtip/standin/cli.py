@@ -282,8 +282,15 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
 
     from . import batchworker, capacity
 
+    celery = _celery_settings() if config.major() < 6 else None
+    if celery and config.ALL_IN_ONE:
+        from .workersettings import embedded_worker_environ
+
+        environ = embedded_worker_environ(celery)  # app.py's worker: no command line
+    else:
+        environ = _worker_environ(argv or [])
     try:
-        model = capacity.model_for(config.major(), _worker_environ(argv or []))
+        model = capacity.model_for(config.major(), environ)
     except ValueError as exc:  # Celery's CLI refuses a bad option value before starting
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -295,7 +302,6 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     queue = _queue(dsn, kit_backend=workersettings.is_kit_backend(backend))
     if not hasattr(queue, "fetch"):
         return _worker_polling(dsn, conn, store, queue, stop)
-    celery = _celery_settings() if config.major() < 6 else None
     stop = _stop_on_signals(stop)
     aggregate_lock = threading.Lock()
 

@@ -31,6 +31,10 @@ class CelerySettings:
     acks_late: bool
     visibility_timeout: float
     module: str
+    # CELERY_WORKER_CONCURRENCY / _PREFETCH_MULTIPLIER of the module, None where it says
+    # nothing: only a worker started without a command line (app.py's embedded one) reads them.
+    concurrency: int | None = None
+    prefetch: int | None = None
 
 
 def load(environ: dict[str, str] | None = None) -> CelerySettings:
@@ -43,6 +47,8 @@ def load(environ: dict[str, str] | None = None) -> CelerySettings:
         acks_late=bool(getattr(module, "CELERY_TASK_ACKS_LATE", False)),
         visibility_timeout=float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)),
         module=name,
+        concurrency=_optional_int(getattr(module, "CELERY_WORKER_CONCURRENCY", None)),
+        prefetch=_optional_int(getattr(module, "CELERY_WORKER_PREFETCH_MULTIPLIER", None)),
     )
 
 
@@ -65,3 +71,21 @@ def is_kit_backend(path: str) -> bool:
     """Whether `path` names the kit's backend class (in the kit's worker module)."""
     module, _, cls = path.rpartition(".")
     return cls == KIT_BACKEND_CLASS and module.endswith("glitchtip_kit_worker_settings")
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def embedded_worker_environ(settings: CelerySettings) -> dict[str, str]:
+    """The options of GlitchTip 5's all-in-one worker as the stand-in's model reads them.
+
+    app.py starts `app.Worker(pool="threads", loglevel="info")` in-process: no command line,
+    so click never reads the CELERY_* environment; pool is threads, concurrency and prefetch
+    come from the settings module, else Celery's defaults (CPUs, 4)."""
+    environ = {"CELERY_WORKER_POOL": "threads"}
+    if settings.concurrency is not None:
+        environ["CELERY_WORKER_CONCURRENCY"] = str(settings.concurrency)
+    if settings.prefetch is not None:
+        environ["CELERY_WORKER_PREFETCH_MULTIPLIER"] = str(settings.prefetch)
+    return environ
