@@ -457,3 +457,46 @@ def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
         progress=lines.append,
     )
     assert lines == []
+
+
+# --- issue 20: survivors of `make mutation` in provision/load, killed -------------------------
+
+
+def test_lost_events_are_waited_for_five_unchanged_samples_then_no_longer():
+    """The drain after lost events ends after `settle` (5) samples of an empty queue and an
+    unchanged count, no sooner and no later: the samples taken are the command's wait."""
+    drain = _drain(queue=[4, 0], stored=[0, 7])
+    # Samples: queue 4 (count 0), queue 0 (count 7, moved), then five with 7 unchanged.
+    assert drain == measure.Drain(2.0, measure.Stored(7, 0), 4, 7)
+
+
+def test_the_failures_shown_are_the_five_most_frequent():
+    rows = "".join(f"POST,kind{n},HTTP 5{n:02d},{n},0,0\n" for n in range(1, 8))
+    text = "Method,Name,Error,Occurrences,First Seen,Last Seen\n" + rows
+    assert report.parse_failures(text) == [
+        "7 x POST kind7: HTTP 507",
+        "6 x POST kind6: HTTP 506",
+        "5 x POST kind5: HTTP 505",
+        "4 x POST kind4: HTTP 504",
+        "3 x POST kind3: HTTP 503",
+    ]
+
+
+def test_a_target_with_a_trailing_slash_is_the_same_target():
+    assert _target("http://web:8000/") == _target("http://web:8000")
+    assert _target("http://web:8000/") == resolve_target(
+        None,
+        web_service_url="http://web:8000",
+        host_header="errors.example.com",
+        stack_hosts=("web",),
+        allow_remote=False,
+    )
+
+
+def test_an_aggregated_line_locust_cut_short_is_shown_as_it_came():
+    from provision.load.run import _LogFilter
+
+    seen: list[str] = []
+    logs = _LogFilter(seen.append, clock=lambda: 0.0)
+    logs("locust-headless-1  | Aggregated   12 0(0.00%)")
+    assert seen == ["load: Aggregated 12 0(0.00%)"]

@@ -232,3 +232,16 @@ def test_stop_without_a_locust_file_does_nothing(tmp_path):
 
     assert run(tmp_path, "init").exit_code == 0
     assert stop_ui(tmp_path) is False
+
+
+def test_locust_that_never_ran_names_its_last_lines_and_where_to_look(stack):
+    """The whole refusal: Locust's exit status and last log lines, and the fix."""
+    directory, state, _ = stack
+    state(sent=0, locust_exit=1)
+    with pytest.raises(KitError) as failed:
+        load(directory)
+    assert failed.value.message == (
+        "Locust failed (exit 1: [2026-12-06 10:00:05] host/INFO/locust.main: --run-time limit "
+        "reached, shutting down)"
+    )
+    assert failed.value.fix == "see the output above; `provision logs web` shows GlitchTip's side"
