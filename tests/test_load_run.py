@@ -500,3 +500,23 @@ def test_an_aggregated_line_locust_cut_short_is_shown_as_it_came():
     logs = _LogFilter(seen.append, clock=lambda: 0.0)
     logs("locust-headless-1  | Aggregated   12 0(0.00%)")
     assert seen == ["load: Aggregated 12 0(0.00%)"]
+
+
+def test_a_sampler_that_breaks_is_reported_as_the_load_sampler(monkeypatch):
+    """An unexpected error while sampling (not a KitError: a bug) ends the sampler's thread;
+    Python's report of it names the load sampler, so the operator knows which part broke."""
+    import threading
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        threading,
+        "excepthook",
+        lambda args: reported.append((args.thread.name, repr(args.exc_value))),
+    )
+
+    def backlog():
+        raise ZeroDivisionError("a bug")
+
+    with measure.Sampler(backlog, interval_s=0.001) as sampler:
+        sampler._thread.join(timeout=5)
+    assert reported == [("load-sampler", "ZeroDivisionError('a bug')")]
