@@ -520,3 +520,54 @@ def test_a_sampler_that_breaks_is_reported_as_the_load_sampler(monkeypatch):
     with measure.Sampler(backlog, interval_s=0.001) as sampler:
         sampler._thread.join(timeout=5)
     assert reported == [("load-sampler", "ZeroDivisionError('a bug')")]
+
+
+def test_a_long_duration_is_quoted_cut_to_twenty_characters():
+    with pytest.raises(UsageError) as refused:
+        parse_duration("9" * 30)
+    assert refused.value.message == (
+        "--duration '99999999999999999999' is not between 1 s and 24 h"
+    )
+    assert refused.value.fix == "e.g. --duration 30s, 2m or 1h30m"
+
+
+def test_this_host_is_found_by_binding_any_free_port_not_a_fixed_one():
+    """Whether an address is this machine's is probed by binding a free port (0) on it: a fixed
+    port could be taken (here: held by this test) or privileged, and the answer would be no."""
+    import errno
+    import socket
+
+    from provision.load.options import _is_this_host
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("127.0.0.1", 1))
+        except OSError as error:  # not root (EACCES) or already held: port 1 is unusable anyway
+            assert error.errno in (errno.EACCES, errno.EADDRINUSE)
+        assert _is_this_host("127.0.0.1") is True
+    finally:
+        holder.close()
+    assert _is_this_host("192.0.2.1") is False  # TEST-NET-1: no machine's address
+
+
+def test_the_external_queue_is_read_through_the_engine_given(monkeypatch):
+    """The throw-away Valkey container runs on the engine `provision load` talks to (its
+    DOCKER_HOST), not on another one."""
+    import types
+
+    from provision.stack import external
+
+    engine = object()
+    used: list[object] = []
+
+    def runner_for(given):
+        used.append(given)
+        return lambda image, script, environment: external.ProbeResult(0, "4\n1\n")
+
+    monkeypatch.setattr(external, "engine_runner", runner_for)
+    settings = types.SimpleNamespace(
+        valkey_image="valkey/valkey:8.1", valkey_url="redis://valkey.example.com:6379/0"
+    )
+    assert measure.external_queue_lengths(engine, settings, ("q:a", "q:b")) == {"q:a": 4, "q:b": 1}
+    assert used == [engine]

@@ -245,3 +245,75 @@ def test_locust_that_never_ran_names_its_last_lines_and_where_to_look(stack):
         "reached, shutting down)"
     )
     assert failed.value.fix == "see the output above; `provision logs web` shows GlitchTip's side"
+
+
+def test_stop_removes_the_ui_a_headless_leftover_and_orphans_of_an_older_file(stack):
+    """`make locust-stop` removes every Locust container of the deployment: the UI's master and
+    workers, a headless master an interrupted run left (profile `headless`, so `--profile '*'`)
+    and a container of a service compose.locust.yml no longer has (`--remove-orphans`)."""
+    from provision.load.run import start_ui, stop_ui
+
+    directory, state, state_dir = stack
+    start_ui(directory)  # writes compose.locust.yml
+    state(
+        locust_ps={
+            "locust-master": "running",
+            "locust-worker": "running",
+            "locust-headless": "exited",
+            "locust-old-worker": "running",
+        },
+        locust_orphans=["locust-old-worker"],
+    )
+    assert stop_ui(directory) is True
+    assert ui_state(state_dir)["locust_ps"] == {}
+
+
+def test_stop_talks_to_the_deployment_the_overrides_and_environment_name(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, _, state_dir = stack
+    start_ui(directory)
+    (state_dir / "calls.log").unlink()
+    stop_ui(directory, overrides={"compose_project_name": "errors"})
+    stop_ui(directory, environ={"GLITCHTIP_KIT_COMPOSE_PROJECT_NAME": "other"})
+    calls = (state_dir / "calls.log").read_text().splitlines()
+    assert [call.split(":")[0] for call in calls] == [
+        "errors-locust",  # ps
+        "errors-locust",  # down
+        "other-locust",
+        "other-locust",
+    ]
+
+
+def test_every_compose_call_of_stop_is_bounded(stack, monkeypatch):
+    """A hung `docker compose down` must not hang `make locust-stop` for ever: each call
+    carries a timeout (the wait itself is Compose's runner's, tested there)."""
+    from provision.load.run import start_ui, stop_ui
+    from provision.runtime import process
+
+    directory, _, _ = stack
+    start_ui(directory)
+    timeouts: list[tuple[str, float | None]] = []
+    real_run = process.run
+
+    def recording(argv, *, what, timeout, **kwargs):
+        timeouts.append((what, timeout))
+        return real_run(argv, what=what, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(process, "run", recording)
+    assert stop_ui(directory) is True
+    assert [what for what, _ in timeouts] == ["compose ps -a", "compose --profile *"]
+    assert all(timeout is not None and timeout <= 600 for _, timeout in timeouts)
+
+
+def test_the_web_ui_by_default_runs_one_worker_fifty_issues_as_fast_as_answered(stack):
+    """`make locust-start` without options: the documented defaults reach Locust."""
+    from provision.load.run import start_ui
+
+    directory, _, state_dir = stack
+    started = start_ui(directory)
+    assert started["workers"] == 1
+    recorded = ui_state(state_dir)
+    assert recorded["ui_workers"] == 1
+    env = recorded["ui_env"]
+    assert (env["GLITCHTIP_LOAD_ISSUES"], env["GLITCHTIP_LOAD_RATE"]) == ("50", "0")
