@@ -56,6 +56,27 @@ def _profiles(args: list[str]) -> tuple[list[str], list[str], str | None]:
     return profiles, args, None
 
 
+def _up_refusal(options: list[str]) -> str | None:
+    """Compose refuses to scale a service the command line leaves out when it names services
+    (v2.40.3, `up --scale b=2 a`: "no such service: b: disabled"); None when it takes them."""
+    valued = ("--scale", "--exit-code-from", "--attach", "-t", "--timeout", "--pull")
+    named, scaled, index = [], [], 0
+    while index < len(options):
+        option = options[index]
+        if option in valued and index + 1 < len(options):
+            if option == "--scale":
+                scaled.append(options[index + 1].partition("=")[0])
+            index += 2
+            continue
+        if not option.startswith("-"):
+            named.append(option)
+        index += 1
+    for service in scaled:
+        if named and service not in named:
+            return f"no such service: {service}: disabled"
+    return None
+
+
 def _down_refusal(options: list[str]) -> str | None:
     """What Compose answers to `down OPTIONS` it cannot take; None when it takes them."""
     index = 0
@@ -133,6 +154,8 @@ def main() -> int:
     profiles, args, refused = _profiles(args)
     if refused is None and args[:1] == ["down"]:
         refused = _down_refusal(args[1:])
+    if refused is None and args[:1] == ["up"]:
+        refused = _up_refusal(args[1:])
     if refused is not None:
         sys.stderr.write(f"{refused}\n")
         return 1

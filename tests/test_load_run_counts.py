@@ -317,3 +317,43 @@ def test_the_web_ui_by_default_runs_one_worker_fifty_issues_as_fast_as_answered(
     assert recorded["ui_workers"] == 1
     env = recorded["ui_env"]
     assert (env["GLITCHTIP_LOAD_ISSUES"], env["GLITCHTIP_LOAD_RATE"]) == ("50", "0")
+
+
+def test_the_web_ui_takes_the_mix_names_its_deployment_and_refuses_in_one_line(stack):
+    from provision.load.run import start_ui
+
+    directory, _, state_dir = stack
+    start_ui(directory, mix={"store": 3, "message": 1}, environ={
+        "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME": "other"})  # fmt: skip
+    recorded = ui_state(state_dir)
+    assert recorded["ui_env"]["GLITCHTIP_LOAD_MIX"] == (
+        "error_gzip=0,error_plain=0,message=1,transaction=0,store=3"
+    )
+    ups = [c for c in (state_dir / "calls.log").read_text().splitlines() if " up " in f" {c} "]
+    assert ups == [
+        "other-locust: up --detach --scale locust-worker=1 locust-master locust-worker"
+    ]
+    with pytest.raises(UsageError) as refused:
+        start_ui(directory, workers=0)
+    assert (refused.value.message, refused.value.fix) == (
+        "the web UI's master generates no load itself",
+        "give --workers 1 or more",
+    )
+
+
+def test_every_compose_call_of_the_web_ui_is_bounded(stack, monkeypatch):
+    from provision.load.run import start_ui
+    from provision.runtime import process
+
+    directory, _, _ = stack
+    timeouts: list[tuple[str, float | None]] = []
+    real_run = process.run
+
+    def recording(argv, *, what, timeout, **kwargs):
+        timeouts.append((what, timeout))
+        return real_run(argv, what=what, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(process, "run", recording)
+    start_ui(directory)
+    assert "compose up --detach" in [what for what, _ in timeouts]
+    assert all(timeout is not None and timeout <= 600 for _, timeout in timeouts)
