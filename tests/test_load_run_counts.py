@@ -330,9 +330,7 @@ def test_the_web_ui_takes_the_mix_names_its_deployment_and_refuses_in_one_line(s
         "error_gzip=0,error_plain=0,message=1,transaction=0,store=3"
     )
     ups = [c for c in (state_dir / "calls.log").read_text().splitlines() if " up " in f" {c} "]
-    assert ups == [
-        "other-locust: up --detach --scale locust-worker=1 locust-master locust-worker"
-    ]
+    assert ups == ["other-locust: up --detach --scale locust-worker=1 locust-master locust-worker"]
     with pytest.raises(UsageError) as refused:
         start_ui(directory, workers=0)
     assert (refused.value.message, refused.value.fix) == (
