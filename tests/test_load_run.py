@@ -571,3 +571,14 @@ def test_the_external_queue_is_read_through_the_engine_given(monkeypatch):
     )
     assert measure.external_queue_lengths(engine, settings, ("q:a", "q:b")) == {"q:a": 4, "q:b": 1}
     assert used == [engine]
+
+
+def test_a_name_that_resolves_to_nothing_is_not_this_host(monkeypatch):
+    """Not seen with glibc (an unknown name raises instead), but a resolver answering an empty
+    list must not make a remote target pass as this host: nothing was proven ours."""
+    import socket
+
+    from provision.load.options import _is_this_host
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])
+    assert _is_this_host("errors.example.com") is False
