@@ -582,3 +582,77 @@ def test_a_name_that_resolves_to_nothing_is_not_this_host(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])
     assert _is_this_host("errors.example.com") is False
+
+
+def test_a_drain_already_done_at_the_load_end_took_no_time_and_saw_no_queue():
+    drain = measure.measure_drain(
+        accepted=3,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(2, 1),
+        backlog=lambda: 0,
+        load_end=100.0,
+        timeout_s=30.0,
+        clock=Clock(),
+        sleep=lambda seconds: None,
+    )
+    assert drain == measure.Drain(0.0, measure.Stored(2, 1), 0, 1)
+
+
+def test_lost_events_settled_half_a_second_after_the_load_drained_in_half_a_second():
+    clock = Clock()  # 100.0: the drain starts sampling half a second after the load ended
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        load_end=99.5,
+        timeout_s=30.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # The second sample (101.0) is the first of the settled count: 1.5 s after the load end.
+    assert drain == measure.Drain(1.5, measure.Stored(7, 0), 0, 6)
+    clock = Clock()
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        load_end=100.5,
+        timeout_s=30.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert drain == measure.Drain(0.5, measure.Stored(7, 0), 0, 6)
+
+
+def test_the_drain_says_how_it_goes_every_five_seconds():
+    lines: list[str] = []
+    clock = Clock()
+    totals = iter(range(0, 100))
+    measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(next(totals), 0),
+        backlog=lambda: 3,
+        load_end=100.0,
+        timeout_s=12.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert lines == [
+        "draining: 3 queued, 0 of 10 stored",
+        "draining: 3 queued, 5 of 10 stored",
+    ]
+
+
+def test_failures_without_a_count_come_after_counted_ones():
+    text = (
+        "Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+        "POST,store,HTTP 500,N/A,0,0\nPOST,error_gzip,HTTP 403,1,0,0\n"
+    )
+    assert report.parse_failures(text) == [
+        "1 x POST error_gzip: HTTP 403",
+        "N/A x POST store: HTTP 500",
+    ]
