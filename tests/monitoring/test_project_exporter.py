@@ -648,3 +648,25 @@ def test_a_listed_item_without_a_usable_slug_is_skipped(tmp_path):
     result = exporter.poll()
     assert (result.ok, result.projects, result.error) == (True, 1, None)
     assert exporter.projects == {"web": "1"}
+
+
+def test_a_taken_listen_port_is_refused_in_one_line(tmp_path, capsys):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        path = write_config(
+            tmp_path,
+            "http://127.0.0.1:9",
+            "not-a-token-4",
+            listen_port=port,
+            listen_address="127.0.0.1",
+        )
+        assert pe.main(["--config", str(path)]) == 2
+    finally:
+        holder.close()
+    assert capsys.readouterr().err == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (change listen_port)\n"
+    )
