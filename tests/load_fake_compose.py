@@ -17,6 +17,8 @@ and workers running (`ui_fail` refuses, as a taken port does). `down` removes th
 containers Compose would (docker compose v2.40.3): the services of compose.locust.yml without a
 profile, `locust-headless` only with `--profile headless` or `--profile '*'`, and a container of
 a service the file no longer has (`locust_orphans`) only with `--remove-orphans`.
+`down_exit` makes `down` fail with the lines of `down_error` on stderr; the headless `up`
+records its `--scale` (`headless_scale`).
 Like Compose, the fake refuses a command line it does not know: an unknown command, flag or
 service, a flag without its value, a timeout that is no number (exit 1, Compose's message).
 Every call is appended to `calls.log`.
@@ -190,10 +192,16 @@ def main() -> int:
             )
             if not in_scope:
                 kept[service] = status
+        if state.get("down_exit"):  # Compose's last lines when the engine refuses
+            sys.stderr.write("".join(f"{line}\n" for line in state.get("down_error", [])))
+            return int(state["down_exit"])
         state["locust_ps"] = kept
         (state_dir / "state.json").write_text(json.dumps(state))
-        return int(state.get("down_exit", 0))
+        return 0
     if locust and "up" in args:
+        scale = args[args.index("--scale") + 1] if "--scale" in args else None
+        state["headless_scale"] = scale
+        (state_dir / "state.json").write_text(json.dumps(state))
         _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "
               "limit reached, shutting down")  # fmt: skip

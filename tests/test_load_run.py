@@ -656,3 +656,25 @@ def test_failures_without_a_count_come_after_counted_ones():
         "1 x POST error_gzip: HTTP 403",
         "N/A x POST store: HTTP 500",
     ]
+
+
+def test_a_sample_taken_at_the_load_end_with_everything_stored_is_the_drain():
+    sampler = measure.Sampler(lambda: 0, interval_s=1.0)
+    sampler.samples = [(9.0, 4, measure.Stored(2, 0)), (10.0, 0, measure.Stored(5, 0))]
+    assert sampler.drained_at(load_end=10.0, accepted=5, before=measure.Stored(0, 0)) == 10.0
+
+
+def test_a_drain_that_times_out_keeps_its_peak_and_waits_no_longer_than_the_timeout():
+    clock = Clock()
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(1, 0),
+        backlog=lambda: 50,
+        load_end=100.0,
+        timeout_s=10.5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert drain == measure.Drain(None, measure.Stored(1, 0), 50, 12)
+    assert clock.now == 110.5  # the last wait was cut to the deadline

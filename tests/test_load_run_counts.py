@@ -355,3 +355,49 @@ def test_every_compose_call_of_the_web_ui_is_bounded(stack, monkeypatch):
     start_ui(directory)
     assert "compose up --detach" in [what for what, _ in timeouts]
     assert all(timeout is not None and timeout <= 600 for _, timeout in timeouts)
+
+
+def test_the_headless_run_scales_the_workers_asked_for(stack):
+    directory, state, state_dir = stack
+    state(sent=2)
+    load(directory, workers=3)
+    assert ui_state(state_dir)["headless_scale"] == "locust-worker=3"
+    load(directory, workers=0)  # the master runs the users: no worker, no --scale
+    assert ui_state(state_dir)["headless_scale"] is None
+
+
+def test_a_failed_stop_names_composes_last_two_lines(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, state, _ = stack
+    start_ui(directory)
+    state(
+        locust_ps={"locust-master": "running"},
+        down_exit=1,
+        down_error=[
+            " Container glitchtip-locust-locust-master-1  Stopping",
+            " Container glitchtip-locust-locust-master-1  Error while Stopping",
+            "Error response from daemon: cannot stop container: permission denied",
+        ],
+    )
+    with pytest.raises(KitError) as failed:
+        stop_ui(directory)
+    assert (failed.value.message, failed.value.fix) == (
+        "cannot stop Locust (Container glitchtip-locust-locust-master-1  Error while Stopping | "
+        "Error response from daemon: cannot stop container: permission denied)",
+        "see `docker ps`",
+    )
+
+
+def test_the_web_ui_on_every_ipv6_address_warns_in_one_whole_line(stack):
+    from provision.load.run import start_ui
+
+    directory, _, _ = stack
+    lines: list[str] = []
+    started = start_ui(directory, overrides={"bind_address": "::"}, progress=lines.append)
+    port = read_env_file(directory / ".env").get("GLITCHTIP_KIT_LOCUST_PORT", "8089")
+    assert started["url"] == f"http://127.0.0.1:{port}"
+    assert lines[-1] == (
+        f"warning: Locust's web UI has no login and listens on :::{port} (bind_address): "
+        "anyone who reaches it can start a load; stop it with make locust-stop when done"
+    )
