@@ -678,3 +678,16 @@ def test_a_drain_that_times_out_keeps_its_peak_and_waits_no_longer_than_the_time
     )
     assert drain == measure.Drain(None, measure.Stored(1, 0), 50, 12)
     assert clock.now == 110.5  # the last wait was cut to the deadline
+
+
+def test_a_run_that_sent_nothing_shows_no_share_of_stored_events():
+    result = {
+        "duration_s": 30, "users": 20, "workers": 1, "target": "http://web:8000",
+        "project": "loadtest", "requests": 0, "failures": 0, "accepted_per_s": 0.0,
+        "p50_ms": None, "p95_ms": None, "events_sent": 0, "events_processed": 0,
+        "transactions_processed": 0, "processed_per_s": 0.0, "drain_s": 0.0,
+        "drain_timeout_s": 120.0, "queue_peak": 0, "report_dir": "reports/x",
+        "top_failures": [],
+    }  # fmt: skip
+    stored = [line for line in summary_lines(result) if line.startswith("  stored ")]
+    assert len(stored) == 1 and stored[0].startswith("  stored      0 of 0 events (n/a; ")

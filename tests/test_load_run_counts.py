@@ -401,3 +401,19 @@ def test_the_web_ui_on_every_ipv6_address_warns_in_one_whole_line(stack):
         f"warning: Locust's web UI has no login and listens on :::{port} (bind_address): "
         "anyone who reaches it can start a load; stop it with make locust-stop when done"
     )
+
+
+def test_the_load_writes_no_rc_file_where_it_is_run_and_passes_its_options(stack, monkeypatch):
+    """`provision load` run from another directory leaves no `.glitchtiprc` there (the load
+    project's DSN is never written), and Locust gets the --issues asked for; the rate of
+    stored events is over the load and its drain, not the drain's bound."""
+    directory, state, state_dir = stack
+    elsewhere = directory.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    state(sent=6)
+    result, _ = load(directory, distinct_issues=7)
+    assert list(elsewhere.iterdir()) == []
+    assert ui_state(state_dir)["headless_env"]["GLITCHTIP_LOAD_ISSUES"] == "7"
+    assert result["drain_s"] is not None
+    assert result["processed_per_s"] == pytest.approx(6 / (1 + result["drain_s"]), abs=0.3)
