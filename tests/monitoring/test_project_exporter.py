@@ -670,3 +670,31 @@ def test_a_taken_listen_port_is_refused_in_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use (change listen_port)\n"
     )
+
+
+@pytest.mark.parametrize("key", ["api_url", "organization"])
+def test_an_empty_required_key_is_refused_whole(key):
+    data = {"api_url": "http://web:8000", "organization": ORG, key: "  "}
+    with pytest.raises(pe.ConfigError) as refused:
+        pe.parse_config(data)
+    assert str(refused.value) == f"{key} must be a non-empty string"
+
+
+def test_proxies_of_the_environment_are_not_used(fake, tmp_path, monkeypatch):
+    """The exporter talks to GlitchTip directly: an http_proxy in its environment (a dead one
+    here) would otherwise carry the token through the proxy, or fail every poll."""
+    world = make_world(fake)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    result = exporter_for(write_config(tmp_path, fake.url, world.token)).poll()
+    assert (result.ok, result.error) == (True, None)
+
+
+def test_projects_without_any_budget_export_counts_and_no_budget_series(fake, tmp_path):
+    world = make_world(fake)
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, error_budgets={}))
+    assert exporter.poll().ok and exporter.poll().ok
+    assert events(exporter, "web") == 0
+    assert in_window(exporter, "web") is None
