@@ -13,7 +13,14 @@ and leaves a stats CSV whose Aggregated row counts `sent + lost` requests of whi
 failed: `lost` events GlitchTip answered 200 for but never stored, as when a worker drops them.
 `cp` copies the report files out; `exec valkey ... LLEN` answers `queued` for each key.
 `up --detach` (the web UI) records the GLITCHTIP_* variables it was given and marks the master
-and workers running (`ui_fail` refuses, as a taken port does); `--profile * down` removes them.
+and workers running (`ui_fail` refuses, as a taken port does). `down` removes the Locust
+containers Compose would (docker compose v2.40.3): the services of compose.locust.yml without a
+profile, `locust-headless` only with `--profile headless` or `--profile '*'`, and a container of
+a service the file no longer has (`locust_orphans`) only with `--remove-orphans`.
+`down_exit` makes `down` fail with the lines of `down_error` on stderr; the headless `up`
+records its `--scale` (`headless_scale`).
+Like Compose, the fake refuses a command line it does not know: an unknown command, flag or
+service, a flag without its value, a timeout that is no number (exit 1, Compose's message).
 Every call is appended to `calls.log`.
 """
 
@@ -28,6 +35,76 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 LOCUST_PROJECT_SUFFIX = "-locust"
+# compose.locust.yml's services and their profiles.
+LOCUST_SERVICES = {"locust-master": (), "locust-worker": (), "locust-headless": ("headless",)}
+COMMANDS = ("version", "ps", "exec", "up", "down", "cp", "config")
+# `docker compose down`'s flags (v2.40.3) the fake knows: without a value, and with one.
+DOWN_FLAGS = ("--remove-orphans", "-v", "--volumes")
+DOWN_VALUED = ("-t", "--timeout", "--rmi")
+
+
+def _profiles(args: list[str]) -> tuple[list[str], list[str], str | None]:
+    """The `--profile X` options before the command, the rest, and Compose's refusal if any."""
+    profiles = []
+    while args and args[0] == "--profile":
+        if len(args) < 2:
+            return profiles, [], "flag needs an argument: --profile"
+        profiles.append(args[1])
+        args = args[2:]
+    if args and args[0].startswith("-"):
+        return profiles, args, f"unknown flag: {args[0]}"
+    if args and args[0] not in COMMANDS:
+        return profiles, args, f'unknown docker command: "compose {args[0]}"'
+    return profiles, args, None
+
+
+def _up_refusal(options: list[str]) -> str | None:
+    """Compose refuses to scale a service the command line leaves out when it names services
+    (v2.40.3, `up --scale b=2 a`: "no such service: b: disabled"); None when it takes them."""
+    valued = ("--scale", "--exit-code-from", "--attach", "-t", "--timeout", "--pull")
+    named, scaled, index = [], [], 0
+    while index < len(options):
+        option = options[index]
+        if option in valued and index + 1 < len(options):
+            if option == "--scale":
+                scaled.append(options[index + 1].partition("=")[0])
+            index += 2
+            continue
+        if not option.startswith("-"):
+            named.append(option)
+        index += 1
+    for service in scaled:
+        if named and service not in named:
+            return f"no such service: {service}: disabled"
+    return None
+
+
+def _down_refusal(options: list[str]) -> str | None:
+    """What Compose answers to `down OPTIONS` it cannot take; None when it takes them."""
+    index = 0
+    while index < len(options):
+        option = options[index]
+        if option in DOWN_FLAGS:
+            index += 1
+        elif option in DOWN_VALUED:
+            if index + 1 >= len(options):
+                return f"flag needs an argument: {option}"
+            value = options[index + 1]
+            if option in ("-t", "--timeout") and not value.lstrip("-").isdigit():
+                return (
+                    f'invalid argument "{value}" for "-t, --timeout" flag: strconv.ParseInt: '
+                    f'parsing "{value}": invalid syntax'
+                )
+            index += 2
+        elif option.startswith("--"):
+            return f"unknown flag: {option}"
+        elif option.startswith("-"):
+            return f"unknown shorthand flag: {option[1]!r} in {option}"
+        elif option not in LOCUST_SERVICES:
+            return f"no such service: {option}"
+        else:
+            index += 1
+    return None
 
 
 def _strip_globals(args: list[str]) -> tuple[list[str], str]:
@@ -76,6 +153,14 @@ def main() -> int:
     with open(state_dir / "calls.log", "a") as log:
         log.write(f"{project}: {' '.join(args)}\n")
     locust = project.endswith(LOCUST_PROJECT_SUFFIX)
+    profiles, args, refused = _profiles(args)
+    if refused is None and args[:1] == ["down"]:
+        refused = _down_refusal(args[1:])
+    if refused is None and args[:1] == ["up"]:
+        refused = _up_refusal(args[1:])
+    if refused is not None:
+        sys.stderr.write(f"{refused}\n")
+        return 1
     if args[:1] == ["ps"]:
         rows = state.get("locust_ps", {}) if locust else state.get("ps", {})
         for service, status in rows.items():
@@ -95,11 +180,29 @@ def main() -> int:
         state["ui_workers"] = int(scale[1])
         (state_dir / "state.json").write_text(json.dumps(state))
         return 0
-    if locust and "down" in args and "*" in args:  # --profile '*': every Locust container
-        state["locust_ps"] = {}
+    if locust and args[:1] == ["down"]:
+        orphans = state.get("locust_orphans", [])
+        kept = {}
+        for service, status in state.get("locust_ps", {}).items():
+            wanted = LOCUST_SERVICES.get(service)
+            in_scope = (
+                "*" in profiles or not wanted or any(p in profiles for p in wanted)
+                if wanted is not None
+                else "--remove-orphans" in args and service in orphans
+            )
+            if not in_scope:
+                kept[service] = status
+        if state.get("down_exit"):  # Compose's last lines when the engine refuses
+            sys.stderr.write("".join(f"{line}\n" for line in state.get("down_error", [])))
+            return int(state["down_exit"])
+        state["locust_ps"] = kept
         (state_dir / "state.json").write_text(json.dumps(state))
-        return int(state.get("down_exit", 0))
+        return 0
     if locust and "up" in args:
+        scale = args[args.index("--scale") + 1] if "--scale" in args else None
+        state["headless_scale"] = scale
+        state["headless_env"] = {k: v for k, v in os.environ.items() if k.startswith("GLITCHTIP_")}
+        (state_dir / "state.json").write_text(json.dumps(state))
         _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "
               "limit reached, shutting down")  # fmt: skip
@@ -118,7 +221,7 @@ def main() -> int:
         empty = "Method,Name,Error,Occurrences\n"  # Locust writes the header when nothing failed
         target.write_text(found.read_text() if found.is_file() else empty)
         return 0
-    if locust and ("down" in args or "config" in args):
+    if locust and "config" in args:
         return 0
     sys.stderr.write(f"load_fake_compose: unexpected {project}: {args}\n")
     return 2

@@ -112,3 +112,27 @@ def test_a_token_that_cannot_be_a_header_is_refused_in_one_exact_line() -> None:
     assert bad not in str(refused.value)
     check_token(None)
     check_token("")
+
+
+def test_a_token_without_the_scope_to_list_teams_is_told_so_whole():
+    """The fake GlitchTip refuses `teams` to a token with project:read only, as GlitchTip's
+    scope rules do: the refusal names what was being done, in full."""
+    from fakeglitchtip import create_api_token, create_superuser, start_fake
+
+    handle = start_fake()
+    try:
+        create_superuser(handle.store, "a@example.com", "pw-123456789")
+        full = create_api_token(
+            handle.store, "a@example.com", ["org:admin", "project:admin", "team:admin"]
+        )
+        with GlitchTipClient(handle.url, full) as client:
+            client.create_organization("Acme")
+        narrow = create_api_token(handle.store, "a@example.com", ["project:read"])
+        with GlitchTipClient(handle.url, narrow) as client, pytest.raises(ApiError) as refused:
+            client.teams("acme")
+    finally:
+        handle.stop()
+    assert (refused.value.message, refused.value.status) == (
+        "token lacks scope to list teams (403)",
+        403,
+    )

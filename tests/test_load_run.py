@@ -457,3 +457,237 @@ def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
         progress=lines.append,
     )
     assert lines == []
+
+
+# --- issue 20: survivors of `make mutation` in provision/load, killed -------------------------
+
+
+def test_lost_events_are_waited_for_five_unchanged_samples_then_no_longer():
+    """The drain after lost events ends after `settle` (5) samples of an empty queue and an
+    unchanged count, no sooner and no later: the samples taken are the command's wait."""
+    drain = _drain(queue=[4, 0], stored=[0, 7])
+    # Samples: queue 4 (count 0), queue 0 (count 7, moved), then five with 7 unchanged.
+    assert drain == measure.Drain(2.0, measure.Stored(7, 0), 4, 7)
+
+
+def test_the_failures_shown_are_the_five_most_frequent():
+    rows = "".join(f"POST,kind{n},HTTP 5{n:02d},{n},0,0\n" for n in range(1, 8))
+    text = "Method,Name,Error,Occurrences,First Seen,Last Seen\n" + rows
+    assert report.parse_failures(text) == [
+        "7 x POST kind7: HTTP 507",
+        "6 x POST kind6: HTTP 506",
+        "5 x POST kind5: HTTP 505",
+        "4 x POST kind4: HTTP 504",
+        "3 x POST kind3: HTTP 503",
+    ]
+
+
+def test_a_target_with_a_trailing_slash_is_the_same_target():
+    assert _target("http://web:8000/") == _target("http://web:8000")
+    assert _target("http://web:8000/") == resolve_target(
+        None,
+        web_service_url="http://web:8000",
+        host_header="errors.example.com",
+        stack_hosts=("web",),
+        allow_remote=False,
+    )
+
+
+def test_an_aggregated_line_locust_cut_short_is_shown_as_it_came():
+    from provision.load.run import _LogFilter
+
+    seen: list[str] = []
+    logs = _LogFilter(seen.append, clock=lambda: 0.0)
+    logs("locust-headless-1  | Aggregated   12 0(0.00%)")
+    assert seen == ["load: Aggregated 12 0(0.00%)"]
+
+
+def test_a_sampler_that_breaks_is_reported_as_the_load_sampler(monkeypatch):
+    """An unexpected error while sampling (not a KitError: a bug) ends the sampler's thread;
+    Python's report of it names the load sampler, so the operator knows which part broke."""
+    import threading
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        threading,
+        "excepthook",
+        lambda args: reported.append((args.thread.name, repr(args.exc_value))),
+    )
+
+    def backlog():
+        raise ZeroDivisionError("a bug")
+
+    with measure.Sampler(backlog, interval_s=0.001) as sampler:
+        sampler._thread.join(timeout=5)
+    assert reported == [("load-sampler", "ZeroDivisionError('a bug')")]
+
+
+def test_a_long_duration_is_quoted_cut_to_twenty_characters():
+    with pytest.raises(UsageError) as refused:
+        parse_duration("9" * 30)
+    assert refused.value.message == (
+        "--duration '99999999999999999999' is not between 1 s and 24 h"
+    )
+    assert refused.value.fix == "e.g. --duration 30s, 2m or 1h30m"
+
+
+def test_this_host_is_found_by_binding_any_free_port_not_a_fixed_one():
+    """Whether an address is this machine's is probed by binding a free port (0) on it: a fixed
+    port could be taken (here: held by this test) or privileged, and the answer would be no."""
+    import errno
+    import socket
+
+    from provision.load.options import _is_this_host
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("127.0.0.1", 1))
+        except OSError as error:  # not root (EACCES) or already held: port 1 is unusable anyway
+            assert error.errno in (errno.EACCES, errno.EADDRINUSE)
+        assert _is_this_host("127.0.0.1") is True
+    finally:
+        holder.close()
+    assert _is_this_host("192.0.2.1") is False  # TEST-NET-1: no machine's address
+
+
+def test_the_external_queue_is_read_through_the_engine_given(monkeypatch):
+    """The throw-away Valkey container runs on the engine `provision load` talks to (its
+    DOCKER_HOST), not on another one."""
+    import types
+
+    from provision.stack import external
+
+    engine = object()
+    used: list[object] = []
+
+    def runner_for(given):
+        used.append(given)
+        return lambda image, script, environment: external.ProbeResult(0, "4\n1\n")
+
+    monkeypatch.setattr(external, "engine_runner", runner_for)
+    settings = types.SimpleNamespace(
+        valkey_image="valkey/valkey:8.1", valkey_url="redis://valkey.example.com:6379/0"
+    )
+    assert measure.external_queue_lengths(engine, settings, ("q:a", "q:b")) == {"q:a": 4, "q:b": 1}
+    assert used == [engine]
+
+
+def test_a_name_that_resolves_to_nothing_is_not_this_host(monkeypatch):
+    """Not seen with glibc (an unknown name raises instead), but a resolver answering an empty
+    list must not make a remote target pass as this host: nothing was proven ours."""
+    import socket
+
+    from provision.load.options import _is_this_host
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])
+    assert _is_this_host("errors.example.com") is False
+
+
+def test_a_drain_already_done_at_the_load_end_took_no_time_and_saw_no_queue():
+    drain = measure.measure_drain(
+        accepted=3,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(2, 1),
+        backlog=lambda: 0,
+        load_end=100.0,
+        timeout_s=30.0,
+        clock=Clock(),
+        sleep=lambda seconds: None,
+    )
+    assert drain == measure.Drain(0.0, measure.Stored(2, 1), 0, 1)
+
+
+def test_lost_events_settled_half_a_second_after_the_load_drained_in_half_a_second():
+    clock = Clock()  # 100.0: the drain starts sampling half a second after the load ended
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        load_end=99.5,
+        timeout_s=30.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # The second sample (101.0) is the first of the settled count: 1.5 s after the load end.
+    assert drain == measure.Drain(1.5, measure.Stored(7, 0), 0, 6)
+    clock = Clock()
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(7, 0),
+        backlog=lambda: 0,
+        load_end=100.5,
+        timeout_s=30.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert drain == measure.Drain(0.5, measure.Stored(7, 0), 0, 6)
+
+
+def test_the_drain_says_how_it_goes_every_five_seconds():
+    lines: list[str] = []
+    clock = Clock()
+    totals = iter(range(0, 100))
+    measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(next(totals), 0),
+        backlog=lambda: 3,
+        load_end=100.0,
+        timeout_s=12.0,
+        clock=clock,
+        sleep=clock.sleep,
+        progress=lines.append,
+    )
+    assert lines == [
+        "draining: 3 queued, 0 of 10 stored",
+        "draining: 3 queued, 5 of 10 stored",
+    ]
+
+
+def test_failures_without_a_count_come_after_counted_ones():
+    text = (
+        "Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+        "POST,store,HTTP 500,N/A,0,0\nPOST,error_gzip,HTTP 403,1,0,0\n"
+    )
+    assert report.parse_failures(text) == [
+        "1 x POST error_gzip: HTTP 403",
+        "N/A x POST store: HTTP 500",
+    ]
+
+
+def test_a_sample_taken_at_the_load_end_with_everything_stored_is_the_drain():
+    sampler = measure.Sampler(lambda: 0, interval_s=1.0)
+    sampler.samples = [(9.0, 4, measure.Stored(2, 0)), (10.0, 0, measure.Stored(5, 0))]
+    assert sampler.drained_at(load_end=10.0, accepted=5, before=measure.Stored(0, 0)) == 10.0
+
+
+def test_a_drain_that_times_out_keeps_its_peak_and_waits_no_longer_than_the_timeout():
+    clock = Clock()
+    drain = measure.measure_drain(
+        accepted=10,
+        before=measure.Stored(0, 0),
+        count=lambda: measure.Stored(1, 0),
+        backlog=lambda: 50,
+        load_end=100.0,
+        timeout_s=10.5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert drain == measure.Drain(None, measure.Stored(1, 0), 50, 12)
+    assert clock.now == 110.5  # the last wait was cut to the deadline
+
+
+def test_a_run_that_sent_nothing_shows_no_share_of_stored_events():
+    result = {
+        "duration_s": 30, "users": 20, "workers": 1, "target": "http://web:8000",
+        "project": "loadtest", "requests": 0, "failures": 0, "accepted_per_s": 0.0,
+        "p50_ms": None, "p95_ms": None, "events_sent": 0, "events_processed": 0,
+        "transactions_processed": 0, "processed_per_s": 0.0, "drain_s": 0.0,
+        "drain_timeout_s": 120.0, "queue_peak": 0, "report_dir": "reports/x",
+        "top_failures": [],
+    }  # fmt: skip
+    stored = [line for line in summary_lines(result) if line.startswith("  stored ")]
+    assert len(stored) == 1 and stored[0].startswith("  stored      0 of 0 events (n/a; ")

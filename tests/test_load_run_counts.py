@@ -232,3 +232,188 @@ def test_stop_without_a_locust_file_does_nothing(tmp_path):
 
     assert run(tmp_path, "init").exit_code == 0
     assert stop_ui(tmp_path) is False
+
+
+def test_locust_that_never_ran_names_its_last_lines_and_where_to_look(stack):
+    """The whole refusal: Locust's exit status and last log lines, and the fix."""
+    directory, state, _ = stack
+    state(sent=0, locust_exit=1)
+    with pytest.raises(KitError) as failed:
+        load(directory)
+    assert failed.value.message == (
+        "Locust failed (exit 1: [2026-12-06 10:00:05] host/INFO/locust.main: --run-time limit "
+        "reached, shutting down)"
+    )
+    assert failed.value.fix == "see the output above; `provision logs web` shows GlitchTip's side"
+
+
+def test_stop_removes_the_ui_a_headless_leftover_and_orphans_of_an_older_file(stack):
+    """`make locust-stop` removes every Locust container of the deployment: the UI's master and
+    workers, a headless master an interrupted run left (profile `headless`, so `--profile '*'`)
+    and a container of a service compose.locust.yml no longer has (`--remove-orphans`)."""
+    from provision.load.run import start_ui, stop_ui
+
+    directory, state, state_dir = stack
+    start_ui(directory)  # writes compose.locust.yml
+    state(
+        locust_ps={
+            "locust-master": "running",
+            "locust-worker": "running",
+            "locust-headless": "exited",
+            "locust-old-worker": "running",
+        },
+        locust_orphans=["locust-old-worker"],
+    )
+    assert stop_ui(directory) is True
+    assert ui_state(state_dir)["locust_ps"] == {}
+
+
+def test_stop_talks_to_the_deployment_the_overrides_and_environment_name(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, _, state_dir = stack
+    start_ui(directory)
+    (state_dir / "calls.log").unlink()
+    stop_ui(directory, overrides={"compose_project_name": "errors"})
+    stop_ui(directory, environ={"GLITCHTIP_KIT_COMPOSE_PROJECT_NAME": "other"})
+    calls = (state_dir / "calls.log").read_text().splitlines()
+    assert [call.split(":")[0] for call in calls] == [
+        "errors-locust",  # ps
+        "errors-locust",  # down
+        "other-locust",
+        "other-locust",
+    ]
+
+
+def test_every_compose_call_of_stop_is_bounded(stack, monkeypatch):
+    """A hung `docker compose down` must not hang `make locust-stop` for ever: each call
+    carries a timeout (the wait itself is Compose's runner's, tested there)."""
+    from provision.load.run import start_ui, stop_ui
+    from provision.runtime import process
+
+    directory, _, _ = stack
+    start_ui(directory)
+    timeouts: list[tuple[str, float | None]] = []
+    real_run = process.run
+
+    def recording(argv, *, what, timeout, **kwargs):
+        timeouts.append((what, timeout))
+        return real_run(argv, what=what, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(process, "run", recording)
+    assert stop_ui(directory) is True
+    assert [what for what, _ in timeouts] == ["compose ps -a", "compose --profile *"]
+    assert all(timeout is not None and timeout <= 600 for _, timeout in timeouts)
+
+
+def test_the_web_ui_by_default_runs_one_worker_fifty_issues_as_fast_as_answered(stack):
+    """`make locust-start` without options: the documented defaults reach Locust."""
+    from provision.load.run import start_ui
+
+    directory, _, state_dir = stack
+    started = start_ui(directory)
+    assert started["workers"] == 1
+    recorded = ui_state(state_dir)
+    assert recorded["ui_workers"] == 1
+    env = recorded["ui_env"]
+    assert (env["GLITCHTIP_LOAD_ISSUES"], env["GLITCHTIP_LOAD_RATE"]) == ("50", "0")
+
+
+def test_the_web_ui_takes_the_mix_names_its_deployment_and_refuses_in_one_line(stack):
+    from provision.load.run import start_ui
+
+    directory, _, state_dir = stack
+    start_ui(directory, mix={"store": 3, "message": 1}, environ={
+        "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME": "other"})  # fmt: skip
+    recorded = ui_state(state_dir)
+    assert recorded["ui_env"]["GLITCHTIP_LOAD_MIX"] == (
+        "error_gzip=0,error_plain=0,message=1,transaction=0,store=3"
+    )
+    ups = [c for c in (state_dir / "calls.log").read_text().splitlines() if " up " in f" {c} "]
+    assert ups == ["other-locust: up --detach --scale locust-worker=1 locust-master locust-worker"]
+    with pytest.raises(UsageError) as refused:
+        start_ui(directory, workers=0)
+    assert (refused.value.message, refused.value.fix) == (
+        "the web UI's master generates no load itself",
+        "give --workers 1 or more",
+    )
+
+
+def test_every_compose_call_of_the_web_ui_is_bounded(stack, monkeypatch):
+    from provision.load.run import start_ui
+    from provision.runtime import process
+
+    directory, _, _ = stack
+    timeouts: list[tuple[str, float | None]] = []
+    real_run = process.run
+
+    def recording(argv, *, what, timeout, **kwargs):
+        timeouts.append((what, timeout))
+        return real_run(argv, what=what, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(process, "run", recording)
+    start_ui(directory)
+    assert "compose up --detach" in [what for what, _ in timeouts]
+    assert all(timeout is not None and timeout <= 600 for _, timeout in timeouts)
+
+
+def test_the_headless_run_scales_the_workers_asked_for(stack):
+    directory, state, state_dir = stack
+    state(sent=2)
+    load(directory, workers=3)
+    assert ui_state(state_dir)["headless_scale"] == "locust-worker=3"
+    load(directory, workers=0)  # the master runs the users: no worker, no --scale
+    assert ui_state(state_dir)["headless_scale"] is None
+
+
+def test_a_failed_stop_names_composes_last_two_lines(stack):
+    from provision.load.run import start_ui, stop_ui
+
+    directory, state, _ = stack
+    start_ui(directory)
+    state(
+        locust_ps={"locust-master": "running"},
+        down_exit=1,
+        down_error=[
+            " Container glitchtip-locust-locust-master-1  Stopping",
+            " Container glitchtip-locust-locust-master-1  Error while Stopping",
+            "Error response from daemon: cannot stop container: permission denied",
+        ],
+    )
+    with pytest.raises(KitError) as failed:
+        stop_ui(directory)
+    assert (failed.value.message, failed.value.fix) == (
+        "cannot stop Locust (Container glitchtip-locust-locust-master-1  Error while Stopping | "
+        "Error response from daemon: cannot stop container: permission denied)",
+        "see `docker ps`",
+    )
+
+
+def test_the_web_ui_on_every_ipv6_address_warns_in_one_whole_line(stack):
+    from provision.load.run import start_ui
+
+    directory, _, _ = stack
+    lines: list[str] = []
+    started = start_ui(directory, overrides={"bind_address": "::"}, progress=lines.append)
+    port = read_env_file(directory / ".env").get("GLITCHTIP_KIT_LOCUST_PORT", "8089")
+    assert started["url"] == f"http://127.0.0.1:{port}"
+    assert lines[-1] == (
+        f"warning: Locust's web UI has no login and listens on :::{port} (bind_address): "
+        "anyone who reaches it can start a load; stop it with make locust-stop when done"
+    )
+
+
+def test_the_load_writes_no_rc_file_where_it_is_run_and_passes_its_options(stack, monkeypatch):
+    """`provision load` run from another directory leaves no `.glitchtiprc` there (the load
+    project's DSN is never written), and Locust gets the --issues asked for; the rate of
+    stored events is over the load and its drain, not the drain's bound."""
+    directory, state, state_dir = stack
+    elsewhere = directory.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    state(sent=6)
+    result, _ = load(directory, distinct_issues=7)
+    assert list(elsewhere.iterdir()) == []
+    assert ui_state(state_dir)["headless_env"]["GLITCHTIP_LOAD_ISSUES"] == "7"
+    assert result["drain_s"] is not None
+    assert result["processed_per_s"] == pytest.approx(6 / (1 + result["drain_s"]), abs=0.3)

@@ -174,3 +174,23 @@ def test_the_floor_gates_ci_below_the_target_and_still_fails_a_drop(tmp_path, mo
     assert "floor: >= 50% (the gate of this run, --floor): PASS; the 90% target is NOT met" in out
     assert _report(tmp_path / "c", monkeypatch, 40, 60, "--floor", "50") == 1
     assert "floor: >= 50% (the gate of this run, --floor): FAIL" in capsys.readouterr().out
+
+
+def test_only_keeps_the_modules_a_pattern_names_and_refuses_a_pattern_matching_none() -> None:
+    import run
+
+    everything = {
+        "provision.load.run": ["a"],
+        "provision.load.report": ["b"],
+        "provision.dsn": ["c"],
+        "provision.ops.verify": ["d"],
+    }
+    assert run.select_modules(everything, []) == everything
+    assert run.select_modules(everything, ["provision.load.*", "provision.dsn"]) == {
+        "provision.load.run": ["a"],
+        "provision.load.report": ["b"],
+        "provision.dsn": ["c"],
+    }
+    with pytest.raises(ValueError) as refused:
+        run.select_modules(everything, ["provision.load.*", "provision.lod.*"])
+    assert str(refused.value) == "--only 'provision.lod.*' matches no mutated module"

@@ -581,3 +581,120 @@ def test_the_loop_logs_each_failure_once_the_recovery_once_and_waits_the_backoff
     stopped.set()
     exporter.run(stopped)  # already stopped: no poll at all
     assert len(waits) == 5
+
+
+# --- issue 20: survivors of `make mutation` in the exporter, killed ----------------------------
+
+
+def test_sigterm_stops_the_serving_exporter_cleanly(tmp_path, monkeypatch):
+    """`docker stop` sends SIGTERM: the exporter ends its loop and exits 0 (Python's default
+    would kill it mid-poll). The metrics server is stood in for (no port is bound)."""
+    import signal
+
+    served: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        pe, "start_http_server", lambda port, address, registry: served.append((port, address))
+    )
+    polls: list[bool] = []
+    original_run = pe.Exporter.run
+
+    def run_after_sigterm(self, stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        self.poll = lambda: polls.append(True) or pe.PollResult(True, 0, 0)
+        original_run(self, stop)
+
+    monkeypatch.setattr(pe.Exporter, "run", run_after_sigterm)
+    path = write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-2", listen_port=19808)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert pe.main(["--config", str(path)]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert served == [(19808, "0.0.0.0")]
+    assert polls == []  # stopped before its first poll
+
+
+class _ProjectsOpener:
+    """An opener answering the project list with `page` (stats_v2 with empty hours)."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def open(self, request, timeout=None):
+        import io
+        from email.message import Message
+
+        if "/projects/" in request.full_url:
+            body = json.dumps(self.page).encode()
+        else:
+            body = json.dumps({"intervals": [], "groups": [{"series": {"x": []}}]}).encode()
+
+        class Answer(io.BytesIO):
+            status = 200
+            headers = Message()
+
+        return Answer(body)
+
+
+def test_a_listed_item_without_a_usable_slug_is_skipped(tmp_path):
+    """Not recorded (GlitchTip always lists a slug): an item without one, or whose slug is
+    no slug, exports nothing instead of failing the poll or naming a series after it."""
+    page = [{"id": 1, "slug": "web"}, {"id": 2}, {"id": 3, "slug": "a b"}, "x"]
+    exporter = exporter_for(
+        write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-3"),
+        opener=_ProjectsOpener(page),
+    )
+    result = exporter.poll()
+    assert (result.ok, result.projects, result.error) == (True, 1, None)
+    assert exporter.projects == {"web": "1"}
+
+
+def test_a_taken_listen_port_is_refused_in_one_line(tmp_path, capsys):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        path = write_config(
+            tmp_path,
+            "http://127.0.0.1:9",
+            "not-a-token-4",
+            listen_port=port,
+            listen_address="127.0.0.1",
+        )
+        assert pe.main(["--config", str(path)]) == 2
+    finally:
+        holder.close()
+    assert capsys.readouterr().err == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (change listen_port)\n"
+    )
+
+
+@pytest.mark.parametrize("key", ["api_url", "organization"])
+def test_an_empty_required_key_is_refused_whole(key):
+    data = {"api_url": "http://web:8000", "organization": ORG, key: "  "}
+    with pytest.raises(pe.ConfigError) as refused:
+        pe.parse_config(data)
+    assert str(refused.value) == f"{key} must be a non-empty string"
+
+
+def test_proxies_of_the_environment_are_not_used(fake, tmp_path, monkeypatch):
+    """The exporter talks to GlitchTip directly: an http_proxy in its environment (a dead one
+    here) would otherwise carry the token through the proxy, or fail every poll."""
+    world = make_world(fake)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    result = exporter_for(write_config(tmp_path, fake.url, world.token)).poll()
+    assert (result.ok, result.error) == (True, None)
+
+
+def test_projects_without_any_budget_export_counts_and_no_budget_series(fake, tmp_path):
+    world = make_world(fake)
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, error_budgets={}))
+    assert exporter.poll().ok and exporter.poll().ok
+    assert events(exporter, "web") == 0
+    assert in_window(exporter, "web") is None

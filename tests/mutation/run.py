@@ -15,6 +15,7 @@ The method and its limits: tests/mutation/METHOD.md. Not part of `make test`.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -140,6 +141,22 @@ def population(cwd: Path) -> dict[str, list[str]]:
     return found
 
 
+def select_modules(everything: dict[str, list[str]], patterns: list[str]) -> dict[str, list[str]]:
+    """The modules matching any `--only` pattern (shell-style, e.g. `provision.load.*`), so one
+    can measure the modules one works on; all of them without a pattern. ValueError when a
+    pattern matches no module (a typo would otherwise measure nothing and say so quietly)."""
+    if not patterns:
+        return everything
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(module, pattern) for module in everything):
+            raise ValueError(f"--only {pattern!r} matches no mutated module")
+    return {
+        module: names
+        for module, names in everything.items()
+        if any(fnmatch.fnmatchcase(module, pattern) for pattern in patterns)
+    }
+
+
 def default_seed(cwd: Path) -> str:
     """The commit being tested (a new commit draws new mutants), else the date."""
     done = subprocess.run(
@@ -184,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", help="the sample's seed (default: the commit, else the date)")
     parser.add_argument("--all", action="store_true", help="every mutant: the exact score (hours)")
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only the modules matching this pattern (e.g. 'provision.load.*'; repeatable)",
+    )
+    parser.add_argument(
         "--floor",
         type=float,
         help=(
@@ -203,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         drawn = json.loads(sample_file.read_text(encoding="utf-8"))
     else:
         generate(ROOT)
-        everything = population(ROOT)
+        try:
+            everything = select_modules(population(ROOT), args.only)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
         seed = args.seed or default_seed(ROOT)
         size = sum(len(names) for names in everything.values())
         chosen = everything if args.all else sampling.draw(everything, args.sample, seed)
