@@ -174,3 +174,30 @@ def test_the_floor_gates_ci_below_the_target_and_still_fails_a_drop(tmp_path, mo
     assert "floor: >= 50% (the gate of this run, --floor): PASS; the 90% target is NOT met" in out
     assert _report(tmp_path / "c", monkeypatch, 40, 60, "--floor", "50") == 1
     assert "floor: >= 50% (the gate of this run, --floor): FAIL" in capsys.readouterr().out
+
+
+def test_only_keeps_the_matching_modules_and_refuses_a_pattern_matching_none() -> None:
+    """`run.py --only 'provision.ops.*'` samples those modules alone; a typo is refused, never
+    reported as an empty run."""
+    import run
+
+    everything = {
+        "provision.ops.verify": ["a"],
+        "provision.ops.restore": ["b"],
+        "provision.opsx": ["c"],
+        "provision.dsn": ["d"],
+    }
+    assert run.only(everything, []) == everything
+    assert run.only(everything, ["provision.ops.*"]) == {
+        "provision.ops.verify": ["a"],
+        "provision.ops.restore": ["b"],
+    }
+    assert run.only(everything, ["provision.dsn", "provision.opsx"]) == {
+        "provision.opsx": ["c"],
+        "provision.dsn": ["d"],
+    }
+    with pytest.raises(ValueError) as refused:
+        run.only(everything, ["provision.op.*"])
+    assert str(refused.value) == (
+        "--only provision.op.*: no module matches (names like provision.ops.verify)"
+    )

@@ -15,6 +15,7 @@ The method and its limits: tests/mutation/METHOD.md. Not part of `make test`.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -140,6 +141,27 @@ def population(cwd: Path) -> dict[str, list[str]]:
     return found
 
 
+def only(everything: dict[str, list[str]], patterns: list[str]) -> dict[str, list[str]]:
+    """The modules whose dotted name matches one of the fnmatch patterns (all when none).
+
+    For work on a few modules (`--only 'provision.ops.*'`): the sample and its estimate then
+    cover those modules only, and the population printed is theirs. A pattern that matches no
+    module is refused, so a typo never reports an empty run as a score.
+    """
+    if not patterns:
+        return everything
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(module, pattern) for module in everything):
+            raise ValueError(
+                f"--only {pattern}: no module matches (names like provision.ops.verify)"
+            )
+    return {
+        module: names
+        for module, names in everything.items()
+        if any(fnmatch.fnmatchcase(module, pattern) for pattern in patterns)
+    }
+
+
 def default_seed(cwd: Path) -> str:
     """The commit being tested (a new commit draws new mutants), else the date."""
     done = subprocess.run(
@@ -184,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", help="the sample's seed (default: the commit, else the date)")
     parser.add_argument("--all", action="store_true", help="every mutant: the exact score (hours)")
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only the modules matching this fnmatch pattern (repeatable), e.g. 'provision.ops.*'",
+    )
+    parser.add_argument(
         "--floor",
         type=float,
         help=(
@@ -203,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         drawn = json.loads(sample_file.read_text(encoding="utf-8"))
     else:
         generate(ROOT)
-        everything = population(ROOT)
+        try:
+            everything = only(population(ROOT), args.only)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
         seed = args.seed or default_seed(ROOT)
         size = sum(len(names) for names in everything.values())
         chosen = everything if args.all else sampling.draw(everything, args.sample, seed)
@@ -216,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         count = sum(len(names) for names in chosen.values())
         what = "every mutant" if args.all else f"a sample of {count} (seed {seed})"
         print(f"{size} mutants in {len(everything)} modules; checking {what}", flush=True)
-        names = [] if args.all else [name for names in chosen.values() for name in names]
+        every_name = [name for names in chosen.values() for name in names]
+        names = [] if args.all and not args.only else every_name
         code = run_mutmut(names, args.max_children)
         if code != 0:
             print(f"mutmut run exited {code}", file=sys.stderr)
