@@ -392,3 +392,22 @@ def test_a_kubernetes_render_without_secret_key_names_the_fix(tmp_path) -> None:
         secret_data(settings, {})
     assert refused.value.message == "SECRET_KEY is missing from .env"
     assert refused.value.fix == "run `provision init` (it never replaces one)"
+
+
+def test_the_default_render_says_what_it_leaves_to_the_operator(tmp_path):
+    """Every note of a default render, whole: the operator reads them to know what to install
+    (CloudNativePG's operator, by its name) and how to provision afterwards."""
+    result = run(tmp_path, "render", "--target", "kubernetes")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: Postgres: the chart's CloudNativePG cluster (the CloudNativePG operator must be "
+        "installed); set database_url to use a managed database instead",
+        "note: Valkey: the chart's own (valkey.io chart); set valkey_url for an external one",
+        "note: no Ingress: http://localhost:8000 is not a public host name (set "
+        "glitchtip_domain to the URL users open)",
+        "note: admin: kubectl -n glitchtip exec -it deploy/glitchtip-web -- ./manage.py "
+        "createsuperuser --email admin@example.com (type DJANGO_SUPERUSER_PASSWORD from .env)",
+        "note: then: provision create-project --url http://localhost:8000; provision verify "
+        "--skip services --skip disk (verify uses http://localhost:8000)",
+    ]
