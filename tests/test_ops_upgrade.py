@@ -484,35 +484,65 @@ def test_pull_image_uses_a_local_image_pulls_a_missing_one_and_says_why_it_faile
     from provision.ops.upgrade import _pull_image
 
     class Engine:
-        def __init__(self, present: list[bool], fails: bool = False) -> None:
-            self.present, self.fails, self.pulled = present, fails, []
+        """Images by reference, as the engine keeps them: a pull adds the one it names (unless
+        `keeps` is False: a pull that leaves no image)."""
+
+        def __init__(self, images: set[str], fails: bool = False, keeps: bool = True) -> None:
+            self.images, self.fails, self.keeps, self.pulled = images, fails, keeps, []
             self.client = SimpleNamespace(api=SimpleNamespace(pull=self.pulled.append))
 
         def image_present(self, image: str) -> bool:
-            return self.present.pop(0)
+            return image in self.images
 
         def pull(self, image: str) -> None:  # as runtime.engine.Engine.pull: one KitError
             if self.fails:
                 raise KitError("the Docker engine does not answer")
             self.client.api.pull(image)
+            if self.keeps:
+                self.images.add(image)
 
     def ctx_with(engine: Engine) -> SimpleNamespace:
         return SimpleNamespace(engine=lambda: engine)
 
     notes: list[str] = []
-    here = Engine([True])
+    here = Engine({"glitchtip:6.1"})
     _pull_image(ctx_with(here), "glitchtip:6.1", notes.append)
     assert notes == ["glitchtip:6.1 present locally"] and here.pulled == []
     notes.clear()
-    missing = Engine([False, True])
+    missing = Engine({"glitchtip:6.0"})
     _pull_image(ctx_with(missing), "glitchtip:6.1", notes.append)
     assert notes == ["pulling glitchtip:6.1"] and missing.pulled == ["glitchtip:6.1"]
     with pytest.raises(KitError) as refused:
-        _pull_image(ctx_with(Engine([False], fails=True)), "glitchtip:6.1", notes.append)
+        _pull_image(ctx_with(Engine(set(), fails=True)), "glitchtip:6.1", notes.append)
     assert refused.value.message == (
         "cannot pull image glitchtip:6.1 (the Docker engine does not answer)"
     )
-    assert refused.value.fix.startswith("load it with `docker load -i FILE`")
+    assert refused.value.fix == (
+        "load it with `docker load -i FILE`, or give --to a mirror's copy (registry/name:tag)"
+    )
     with pytest.raises(KitError) as refused:
-        _pull_image(ctx_with(Engine([False, False])), "glitchtip:6.1", notes.append)
+        _pull_image(ctx_with(Engine(set(), keeps=False)), "glitchtip:6.1", notes.append)
     assert refused.value.message == "image glitchtip:6.1 is not present after pulling"
+
+
+def test_a_step_refused_as_bad_input_mid_upgrade_exits_1_not_2(tmp_path):
+    """Exit 2 promises "bad input, every file as it was"; once the upgrade ran its steps that
+    no longer holds, so a step's UsageError ends the upgrade with 1 (a backup step refusing a
+    target directory, say). Other codes (130 for an interrupt) are kept."""
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path)
+
+    def refused_backup(ctx, note):
+        fake.events.append("backup")
+        raise UsageError("backups/ is not a directory", "remove it")
+
+    fake.backup = refused_backup
+    outcome, _ = run(directory, fake)
+    assert outcome.report.error.step == "backup" and outcome.rollback.ok
+    error = upgrade.failure_error(outcome)
+    assert error.exit_code == 1
+    assert error.line() == (
+        "upgrade to glitchtip/glitchtip:6.2.6 failed at 'backup' (backups/ is not a directory: "
+        "remove it); rolled back to glitchtip/glitchtip:v5.1.0: stack up, verify passed: no "
+        "backup was taken; fix the cause, then run `provision upgrade` again"
+    )
