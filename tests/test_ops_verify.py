@@ -330,3 +330,18 @@ def test_why_an_exception_failed_is_one_short_line() -> None:
     assert _why(OSError("connection\n   refused\tby peer")) == "OSError: connection refused by peer"
     assert _why(TimeoutError()) == "TimeoutError"
     assert _why(ValueError("x" * 500)) == "ValueError: " + "x" * 160
+
+
+def test_run_verify_refuses_a_check_it_does_not_have_naming_the_first(tmp_path):
+    """A caller of `run_verify` (upgrade, restore, the CLI) naming no check it has gets one
+    line naming the first unknown name and every check there is, before anything is run."""
+    from provision.errors import UsageError
+
+    ctx = StackContext(tmp_path, environ={})
+    with pytest.raises(UsageError) as refused:
+        run_verify(ctx, checks=["health", "evnet", "dsik"])
+    assert refused.value.message == "no check named 'evnet'"
+    assert refused.value.fix == (
+        "choose from url, health, settings, token, services, disk, queue, event"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -266,3 +266,14 @@ def test_a_partman_image_of_another_postgres_major_is_refused_with_the_fix(tmp_p
         "image of Postgres 17"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ipv6_public_url_gives_bracketed_site_addresses(tmp_path: Path) -> None:
+    """An IPv6 literal is a site address only in brackets, as in a URL: both site blocks get
+    them, an IPv4 host none, and the redirect keeps the URL's own netloc (its port too)."""
+    text = rendered(tmp_path, glitchtip_domain="https://[::1]:8443", proxy="caddy")
+    sites = [line for line in text[caddyfile.CADDYFILE].splitlines() if line.endswith(" {")]
+    assert "https://[::1] {" in sites and "http://[::1] {" in sites
+    assert "\tredir https://[::1]:8443{uri} 308" in text[caddyfile.CADDYFILE].splitlines()
+    v4 = rendered(tmp_path / "v4", glitchtip_domain="https://10.0.0.5", proxy="caddy")
+    assert "https://10.0.0.5 {" in v4[caddyfile.CADDYFILE].splitlines()
