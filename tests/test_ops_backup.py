@@ -194,7 +194,27 @@ def test_cli_backup_through_the_kits_compose_prints_no_secret(deployment, use_fa
 def test_cli_refuses_a_keep_of_zero(deployment):
     directory, _, _ = deployment
     line = one_line_error(run(directory, "backup", "--keep", "0"))
-    assert "--keep" in line
+    assert line == (
+        "error: Invalid value for '--keep': 0 is not in the range 1<=x<=100000: "
+        "see `cli backup --help`"
+    )
+
+
+def test_pruning_to_no_archive_at_all_is_refused_and_deletes_nothing(tmp_path):
+    """`prune_backups` (behind `--keep`, reached by callers that are not the CLI) never takes
+    0 as "delete every archive"."""
+    from provision.errors import UsageError
+    from provision.ops.backup import prune_backups
+
+    archive = tmp_path / "glitchtip-glitchtip-20261126T000000Z-6.tar"
+    archive.write_bytes(b"x")
+    with pytest.raises(UsageError) as refused:
+        prune_backups(tmp_path, 0, "glitchtip")
+    assert (refused.value.message, refused.value.fix) == (
+        "--keep must be at least 1",
+        "give the number of archives to keep",
+    )
+    assert archive.read_bytes() == b"x"
 
 
 def test_streaming_writer_sizes_beyond_octal_fit_one_header():
