@@ -546,3 +546,36 @@ def test_a_step_refused_as_bad_input_mid_upgrade_exits_1_not_2(tmp_path):
         "remove it); rolled back to glitchtip/glitchtip:v5.1.0: stack up, verify passed: no "
         "backup was taken; fix the cause, then run `provision upgrade` again"
     )
+
+
+def test_a_failed_pull_rolls_back_nothing_and_the_json_says_so(tmp_path):
+    """A pull fails before any file or service changed: `--json` reports a rollback that had
+    nothing to undo, never an empty list a reader takes for "nothing was tried"."""
+    directory = deployment(tmp_path)
+    before = files_of(directory)
+    fake = FakeOps(tmp_path, fail="pull")
+    outcome, _ = run(directory, fake)
+    assert files_of(directory) == before
+    document = outcome.as_dict()
+    assert document["rollback"] == {"ok": True, "done": ["nothing had changed"], "problem": ""}
+    assert document["error"] == {"step": "pull", "cause": "injected failure in pull"}
+
+
+def test_a_rollback_puts_back_the_proxy_files_of_a_deployment_without_monitoring(tmp_path):
+    """A deployment without metrics has no monitoring/ at all: the proxy's and the secrets'
+    rendered files after it are still in the snapshot, and put back."""
+    from provision.ops.upgrade_files import restore_snapshot, take_snapshot
+
+    (tmp_path / "proxy").mkdir()
+    caddyfile = tmp_path / "proxy" / "Caddyfile"
+    caddyfile.write_text("reverse_proxy web:8080\n")
+    (tmp_path / "secrets").mkdir()
+    password = tmp_path / "secrets" / "postgres_password"
+    password.write_text("old\n")
+    password.chmod(0o600)
+    snapshot = take_snapshot(tmp_path)
+    caddyfile.write_text("reverse_proxy web:8000\n")
+    password.write_text("new\n")
+    assert restore_snapshot(snapshot) == ["proxy/Caddyfile", "secrets/postgres_password"]
+    assert caddyfile.read_text() == "reverse_proxy web:8080\n"
+    assert password.read_text() == "old\n" and stat.S_IMODE(password.stat().st_mode) == 0o600
