@@ -579,3 +579,32 @@ def test_a_rollback_puts_back_the_proxy_files_of_a_deployment_without_monitoring
     assert restore_snapshot(snapshot) == ["proxy/Caddyfile", "secrets/postgres_password"]
     assert caddyfile.read_text() == "reverse_proxy web:8080\n"
     assert password.read_text() == "old\n" and stat.S_IMODE(password.stat().st_mode) == 0o600
+
+
+def test_the_verify_step_passes_on_every_check_and_names_each_failed_one(monkeypatch):
+    """What `upgrade` prints of its verify step (and decides by): the count when all passed,
+    each failed check with its detail otherwise, with the event timeout given through."""
+    from provision.ops import verify
+    from provision.ops.verify import Check, VerifyReport
+
+    seen = []
+
+    def fake_verify(ctx, event_timeout):
+        seen.append((ctx, event_timeout))
+        return report
+
+    monkeypatch.setattr(verify, "run_verify", fake_verify)
+    report = VerifyReport([Check("health", True, "200"), Check("event", True, "stored in 1 s")])
+    assert upgrade._verify("ctx", 45.0) == (True, "2 checks passed")
+    report = VerifyReport(
+        [
+            Check("health", True, "200"),
+            Check("token", False, "401 Unauthorized"),
+            Check("event", False, "not processed within 45 s"),
+        ]
+    )
+    assert upgrade._verify("ctx", 45.0) == (
+        False,
+        "token: 401 Unauthorized; event: not processed within 45 s",
+    )
+    assert seen == [("ctx", 45.0), ("ctx", 45.0)]
