@@ -509,3 +509,21 @@ def test_a_docker_call_that_hangs_is_stopped_at_its_timeout() -> None:
         subprocess_runner(["/nonexistent/docker", "info"], None, {}, 5)
     assert refused.value.message == "cannot run docker (No such file or directory)"
     assert refused.value.fix == "install the Docker CLI"
+
+
+def test_the_first_phase_waits_for_the_bundled_data_services_only(tmp_path):
+    """Postgres and Valkey converge before the migrate job; an external database has no
+    bundled Postgres to wait for (waiting for it would time out every deploy)."""
+    settings = load_settings(tmp_path, {})
+    assert deploy.bundled(settings, ("postgres", "valkey")) == ("postgres", "valkey")
+    external = load_settings(
+        tmp_path, {}, environ={"GLITCHTIP_KIT_DATABASE_URL": "postgres://u:p@db.example.com/gt"}
+    )
+    assert deploy.bundled(external, ("postgres", "valkey")) == ("valkey",)
+
+
+def test_an_inspect_that_prints_nothing_is_no_object():
+    fake = FakeDocker({("node", "inspect"): (0, "", "")})
+    assert fake.cli().inspect("node", "inspect", "n1", fix="x") == []
+    fake = FakeDocker({("node", "inspect"): (0, '{"ID": "n1"}', "")})
+    assert fake.cli().inspect("node", "inspect", "n1", fix="x") == [{"ID": "n1"}]
