@@ -694,7 +694,7 @@ def test_the_engine_runner_pulls_a_missing_image_and_reads_the_probes_answer() -
     assert external.engine_runner(Engine(present))("postgres:17", "true", {}).output == "ok\n"
     assert present.pulled == []
 
-    refused = _DockerClient({"postgres:17"}, "FATAL: password authentication failed\n".encode())
+    refused = _DockerClient({"postgres:17"}, b"FATAL: password authentication failed\n")
     refused.exit_status = 2
     answer = external.engine_runner(Engine(refused))("postgres:17", "psql", {})
     assert answer == external.ProbeResult(2, "FATAL: password authentication failed\n")
