@@ -411,3 +411,17 @@ def test_the_default_render_says_what_it_leaves_to_the_operator(tmp_path):
         "note: then: provision create-project --url http://localhost:8000; provision verify "
         "--skip services --skip disk (verify uses http://localhost:8000)",
     ]
+
+
+def test_an_image_pinned_by_digest_alone_is_refused_with_the_fix(tmp_path):
+    """The chart joins `repository:tag`: an image without a tag cannot be expressed there."""
+    digest = "sha256:" + "a" * 64
+    result = run(
+        tmp_path, "render", "--target", "kubernetes",
+        "--set", f"glitchtip_image=glitchtip/glitchtip@{digest}",
+    )  # fmt: skip
+    assert one_line_error(result) == (
+        f"error: glitchtip_image: 'glitchtip/glitchtip@{digest}' has no tag, and the chart "
+        "needs one: pin a tag as well as the digest (name:tag@sha256:...)"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -277,3 +277,23 @@ def test_an_ipv6_public_url_gives_bracketed_site_addresses(tmp_path: Path) -> No
     assert "\tredir https://[::1]:8443{uri} 308" in text[caddyfile.CADDYFILE].splitlines()
     v4 = rendered(tmp_path / "v4", glitchtip_domain="https://10.0.0.5", proxy="caddy")
     assert "https://10.0.0.5 {" in v4[caddyfile.CADDYFILE].splitlines()
+
+
+def test_the_certificate_line_says_when_it_expires_and_what_is_wrong() -> None:
+    from provision.proxy.certificate import certificate_line
+
+    found = {
+        "host": "gt.acme.io", "port": 443, "issuer": "R11", "not_after": "2026-12-20T10:00:00Z",
+        "days_left": 3.25, "ok": False, "error": "expires in 3.2 days: renew it",
+    }  # fmt: skip
+    assert certificate_line(found) == (
+        "  certificate of gt.acme.io on port 443: expires 2026-12-20T10:00:00Z (3.2 days), "
+        "issued by R11  expires in 3.2 days: renew it"
+    )
+    assert certificate_line({**found, "ok": True, "error": None}) == (
+        "  certificate of gt.acme.io on port 443: expires 2026-12-20T10:00:00Z (3.2 days), "
+        "issued by R11"
+    )
+    assert certificate_line({**found, "not_after": None, "error": "no TLS answer"}) == (
+        "  certificate of gt.acme.io on port 443: cannot tell (no TLS answer)"
+    )
