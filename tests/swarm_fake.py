@@ -199,6 +199,10 @@ class FakeSwarm:
 
     def _stack_deploy(self, args, stdin):
         stack = args[-1]
+        if "--resolve-image" in args:
+            resolve = args[args.index("--resolve-image") + 1]
+            if resolve not in ("always", "changed", "never"):  # the docker CLI's own check
+                return 1, "", f"Invalid option {resolve} for flag --resolve-image\n"
         document = yaml.safe_load(stdin)
         external = {key: spec["name"] for key, spec in (document.get("secrets") or {}).items()}
         for name in external.values():
