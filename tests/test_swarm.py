@@ -380,7 +380,11 @@ def test_status_is_up_with_the_services_this_stack_really_has(monkeypatch, exter
     monkeypatch.setattr(
         swarm_services, "stack_services", lambda docker, stack: [state(s) for s in present]
     )
-    assert collect_swarm_status(settings, None, prober=lambda url: ok)["up"] is True
+    probed: list[str] = []
+    found = collect_swarm_status(settings, None, prober=lambda url: probed.append(url) or ok)
+    assert found["up"] is True
+    # GlitchTip is asked on the kit's own address, the published port on this host
+    assert probed == ["http://127.0.0.1:8000/_health/", "http://127.0.0.1:8000/api/settings/"]
     monkeypatch.setattr(
         swarm_services,
         "stack_services",
