@@ -378,3 +378,19 @@ def test_the_verify_event_is_an_info_level_message_of_the_kits_project(fake, tmp
     projects = {project["id"]: project["name"] for project in state["projects"].values()}
     issues = [(projects[i["project_id"]], i["level"]) for i in state["issues"].values()]
     assert issues == [("GlitchTip kit verify", "info")]
+
+
+def test_the_queue_of_a_swarm_stack_is_not_read_through_compose(tmp_path):
+    """A Swarm stack has no compose project whose valkey `exec` could reach: the queue check
+    says it did not look, instead of failing on a compose call."""
+
+    class NoCompose:
+        def run(self, *argv, timeout=None):
+            raise AssertionError(f"compose was called: {argv}")
+
+    (tmp_path / "glitchtip.yaml").write_text("target: swarm\n")
+    ctx = StackContext(directory=tmp_path, environ={}, compose_factory=lambda s: NoCompose())
+    report = run_verify(ctx, checks=["queue"])
+    assert [(c.name, c.ok, c.detail) for c in report.checks] == [
+        ("queue", True, "not checked: the kit reads the queue of a compose deployment only")
+    ]
