@@ -45,6 +45,21 @@ def _strip_globals(args: list[str]) -> list[str]:
     return args
 
 
+# `compose run` options that take a value (the kit's argv uses these); any other `-x` is a flag.
+_RUN_VALUE_OPTIONS = {
+    "--entrypoint", "-v", "--volume", "-e", "--env", "-w", "--workdir", "-u", "--user",
+    "--cap-add",
+}  # fmt: skip
+
+
+def _run_service(args: list[str]) -> str:
+    """The SERVICE of `run [OPTIONS] SERVICE [COMMAND...]`."""
+    rest = args[1:]
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in _RUN_VALUE_OPTIONS else rest[1:]
+    return rest[0] if rest else ""
+
+
 def main() -> int:
     state_dir = Path(sys.argv[1])
     args = _strip_globals(sys.argv[2:])
@@ -102,6 +117,9 @@ def main() -> int:
                 state["tables"] = 0
                 (state_dir / "state.json").write_text(json.dumps(state))
             return 0
+    if args[:1] == ["run"] and _run_service(args) not in SERVICES:
+        sys.stderr.write(f"no such service: {_run_service(args)}\n")  # as Compose refuses it
+        return 1
     if args[:1] == ["run"] and "tar" in args and "-cf" in args:
         out.write((state_dir / "uploads.tar").read_bytes())
         return 0

@@ -32,6 +32,25 @@ class Service:
     version: int = 1
 
 
+# The functions of Go's text/template and the docker CLI's additions a `--format` may call.
+_TEMPLATE_FUNCTIONS = {
+    "json", "join", "table", "lower", "upper", "split", "title", "println", "pad", "truncate",
+    "index", "len", "print", "printf", "and", "or", "not", "eq", "ne", "if", "range", "end",
+}  # fmt: skip
+
+
+def _unknown_template_function(args: tuple[str, ...]) -> str | None:
+    """The first function a `--format` template calls that Go's templates do not have."""
+    import re
+
+    for index, arg in enumerate(args[:-1]):
+        if arg == "--format":
+            for name in re.findall(r"\{\{-?\s*([A-Za-z_]\w*)", args[index + 1]):
+                if name not in _TEMPLATE_FUNCTIONS:
+                    return name
+    return None
+
+
 class FakeSwarm:
     """See the module docstring; `answer` is the runner `DockerCLI(..., runner=)` calls."""
 
@@ -58,6 +77,13 @@ class FakeSwarm:
 
     def _answer(self, args, stdin):
         head = args[:2]
+        refused = _unknown_template_function(args)
+        if refused:  # the docker CLI parses --format before it asks the engine anything
+            return (
+                1,
+                "",
+                f'template parsing error: template: :1: function "{refused}" not defined\n',
+            )
         if args[:1] == ("info",):
             state = "active" if self.manager is not None else "inactive"
             return 0, json.dumps({"LocalNodeState": state, "ControlAvailable": self.manager}), ""
@@ -173,6 +199,10 @@ class FakeSwarm:
 
     def _stack_deploy(self, args, stdin):
         stack = args[-1]
+        if "--resolve-image" in args:
+            resolve = args[args.index("--resolve-image") + 1]
+            if resolve not in ("always", "changed", "never"):  # the docker CLI's own check
+                return 1, "", f"Invalid option {resolve} for flag --resolve-image\n"
         document = yaml.safe_load(stdin)
         external = {key: spec["name"] for key, spec in (document.get("secrets") or {}).items()}
         for name in external.values():

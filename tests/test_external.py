@@ -628,3 +628,89 @@ def test_a_url_that_is_no_valkey_url_is_refused_with_an_example() -> None:
     assert refused.value.fix == (
         "use e.g. redis://:password@valkey.example.com:6379/0 (rediss:// for TLS)"
     )
+
+
+class _DockerClient:
+    """The parts of docker-py's `DockerClient` the probe runner uses, with docker-py's own
+    exceptions: images by reference (a pull adds the one it names), and a container run that
+    prints `output`, exits non-zero (`ContainerError` with its stderr) or finds no image."""
+
+    def __init__(self, images: set[str], output: bytes = b"", exit_status: int = 0) -> None:
+        from types import SimpleNamespace
+
+        self.images_present, self.output, self.exit_status = images, output, exit_status
+        self.pulled: list[str] = []
+        self.runs: list[tuple[str, list[str], dict]] = []
+        self.api = SimpleNamespace(inspect_image=self._inspect)
+        self.images = SimpleNamespace(pull=self._pull)
+        self.containers = SimpleNamespace(run=self._run)
+
+    def _inspect(self, reference: str) -> dict:
+        from docker.errors import ImageNotFound
+
+        if reference not in self.images_present:
+            raise ImageNotFound(f"No such image: {reference}")
+        return {"Id": "sha256:" + reference.encode().hex()}
+
+    def _pull(self, reference: str) -> None:
+        self.pulled.append(reference)
+        self.images_present.add(reference)
+
+    def _run(self, image: str, command: list[str], **options) -> bytes:
+        from docker.errors import ContainerError, ImageNotFound
+
+        self.runs.append((image, command, options))
+        if image not in self.images_present:
+            raise ImageNotFound(f"No such image: {image}")
+        if self.exit_status:
+            raise ContainerError("probe", self.exit_status, command, image, self.output)
+        return self.output
+
+
+def test_the_engine_runner_pulls_a_missing_image_and_reads_the_probes_answer() -> None:
+    """`docker run --rm IMAGE sh -c SCRIPT` through the engine: a missing image is pulled
+    first (Compose never pulls the image of a service that is external), what the container
+    printed comes back as text, a non-zero exit as its code and stderr (an answer, not an
+    engine failure), and an image that vanished as one line with the fix."""
+    from provision.runtime.engine import Engine
+
+    client = _DockerClient({"postgres:17"}, b"PONG\n")
+    run_probe = external.engine_runner(Engine(client))
+    answer = run_probe("valkey/valkey:8", "valkey-cli ping", {"VALKEYCLI_AUTH": "pw"})
+    assert answer == external.ProbeResult(0, "PONG\n")
+    assert client.pulled == ["valkey/valkey:8"]
+    assert client.runs == [
+        (
+            "valkey/valkey:8",
+            ["sh", "-c", "valkey-cli ping"],
+            {
+                "environment": {"VALKEYCLI_AUTH": "pw"},
+                "remove": True,
+                "stdout": True,
+                "stderr": True,
+                "network_mode": "bridge",
+                "labels": {"org.glitchtip-kit.probe": "external-service"},
+            },
+        )
+    ]
+    present = _DockerClient({"postgres:17"}, b"ok\n")
+    assert external.engine_runner(Engine(present))("postgres:17", "true", {}).output == "ok\n"
+    assert present.pulled == []
+
+    refused = _DockerClient({"postgres:17"}, b"FATAL: password authentication failed\n")
+    refused.exit_status = 2
+    answer = external.engine_runner(Engine(refused))("postgres:17", "psql", {})
+    assert answer == external.ProbeResult(2, "FATAL: password authentication failed\n")
+    silent = _DockerClient({"postgres:17"}, b"", exit_status=1)
+    assert external.engine_runner(Engine(silent))("postgres:17", "false", {}) == (
+        external.ProbeResult(1, "")
+    )
+
+    vanished = _DockerClient({"postgres:17"})
+    vanished.images = type("Images", (), {"pull": staticmethod(lambda reference: None)})()
+    with pytest.raises(KitError) as missing:
+        external.engine_runner(Engine(vanished))("valkey/valkey:8", "true", {})
+    assert (missing.value.message, missing.value.fix) == (
+        "image valkey/valkey:8 is missing",
+        "pull it, or check the image setting",
+    )

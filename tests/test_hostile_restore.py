@@ -324,8 +324,14 @@ def test_a_new_host_leaves_out_the_archived_yaml_identity(tmp_path):
     written = plan.contents["glitchtip.yaml"]
     assert "\nglitchtip_major: 5\n" in written
     assert "\n# bind_address: 0.0.0.0" in written and "\nbind_address" not in written
-    with pytest.raises(UsageError, match="in a form restore cannot leave out"):
+    with pytest.raises(UsageError) as refused:
         plan_files(tmp_path, {"glitchtip.yaml": "{bind_address: 0.0.0.0}\n"}, new_host=True)
+    assert (refused.value.message, refused.value.fix) == (
+        "the backup's glitchtip.yaml sets bind_address in a form restore cannot leave out; "
+        "nothing was changed",
+        "restore with --archived-identity to take the archived identity as it is, or put a "
+        "glitchtip.yaml of your own in the directory first",
+    )
     kept = plan_files(
         tmp_path, {"glitchtip.yaml": yaml_text}, new_host=True, archived_identity=True
     )

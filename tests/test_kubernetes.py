@@ -392,3 +392,36 @@ def test_a_kubernetes_render_without_secret_key_names_the_fix(tmp_path) -> None:
         secret_data(settings, {})
     assert refused.value.message == "SECRET_KEY is missing from .env"
     assert refused.value.fix == "run `provision init` (it never replaces one)"
+
+
+def test_the_default_render_says_what_it_leaves_to_the_operator(tmp_path):
+    """Every note of a default render, whole: the operator reads them to know what to install
+    (CloudNativePG's operator, by its name) and how to provision afterwards."""
+    result = run(tmp_path, "render", "--target", "kubernetes")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: Postgres: the chart's CloudNativePG cluster (the CloudNativePG operator must be "
+        "installed); set database_url to use a managed database instead",
+        "note: Valkey: the chart's own (valkey.io chart); set valkey_url for an external one",
+        "note: no Ingress: http://localhost:8000 is not a public host name (set "
+        "glitchtip_domain to the URL users open)",
+        "note: admin: kubectl -n glitchtip exec -it deploy/glitchtip-web -- ./manage.py "
+        "createsuperuser --email admin@example.com (type DJANGO_SUPERUSER_PASSWORD from .env)",
+        "note: then: provision create-project --url http://localhost:8000; provision verify "
+        "--skip services --skip disk (verify uses http://localhost:8000)",
+    ]
+
+
+def test_an_image_pinned_by_digest_alone_is_refused_with_the_fix(tmp_path):
+    """The chart joins `repository:tag`: an image without a tag cannot be expressed there."""
+    digest = "sha256:" + "a" * 64
+    result = run(
+        tmp_path, "render", "--target", "kubernetes",
+        "--set", f"glitchtip_image=glitchtip/glitchtip@{digest}",
+    )  # fmt: skip
+    assert one_line_error(result) == (
+        f"error: glitchtip_image: 'glitchtip/glitchtip@{digest}' has no tag, and the chart "
+        "needs one: pin a tag as well as the digest (name:tag@sha256:...)"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -108,8 +108,12 @@ def test_a_manifest_that_disagrees_with_the_members_is_refused(tmp_path):
 def test_a_database_member_that_is_no_custom_format_dump_is_refused(tmp_path):
     """Before anything is replaced: pg_restore would see it only after the database is dropped."""
     plain = build(tmp_path / "plain.tar", {**GOOD, "database.dump": b"-- plain SQL\nSELECT 1;\n"})
-    with pytest.raises(UsageError, match=r"database.dump is not a pg_dump custom-format dump"):
+    with pytest.raises(UsageError) as refused:
         read_manifest(plain)
+    assert refused.value.message == (
+        f"{plain} is not a usable backup: database.dump is not a pg_dump custom-format dump; "
+        "nothing was changed"
+    )
 
 
 def test_no_manifest_not_a_tar_and_a_directory_are_refused(tmp_path):
@@ -132,3 +136,22 @@ def test_a_newer_manifest_format_says_which_kit_to_use(tmp_path):
     archive = build(tmp_path / "a.tar", GOOD, format=2)
     with pytest.raises(UsageError, match=r"format 2; this kit reads format 1"):
         read_manifest(archive)
+
+
+def test_a_member_archived_twice_is_refused_naming_the_archive(tmp_path):
+    """tar(1) appends a member of the same name; extracting would keep the last copy, which the
+    manifest's first check never saw."""
+    archive = tmp_path / "twice.tar"
+    with open(archive, "wb") as handle:
+        writer = ArchiveWriter(handle)
+        for name, data in GOOD.items():
+            writer.add_bytes(name, data)
+        writer.add_bytes("uploads.tar", b"v" * 10)
+        writer.add_bytes("manifest.json", manifest_for(writer).to_json().encode())
+        writer.close()
+    with pytest.raises(UsageError) as refused:
+        read_manifest(archive)
+    assert (refused.value.message, refused.value.fix) == (
+        f"{archive} is not a usable backup: 'uploads.tar' appears twice; nothing was changed",
+        "use another archive (or take a new one with `provision backup`)",
+    )

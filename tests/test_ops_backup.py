@@ -194,7 +194,27 @@ def test_cli_backup_through_the_kits_compose_prints_no_secret(deployment, use_fa
 def test_cli_refuses_a_keep_of_zero(deployment):
     directory, _, _ = deployment
     line = one_line_error(run(directory, "backup", "--keep", "0"))
-    assert "--keep" in line
+    assert line == (
+        "error: Invalid value for '--keep': 0 is not in the range 1<=x<=100000: "
+        "see `cli backup --help`"
+    )
+
+
+def test_pruning_to_no_archive_at_all_is_refused_and_deletes_nothing(tmp_path):
+    """`prune_backups` (behind `--keep`, reached by callers that are not the CLI) never takes
+    0 as "delete every archive"."""
+    from provision.errors import UsageError
+    from provision.ops.backup import prune_backups
+
+    archive = tmp_path / "glitchtip-glitchtip-20261126T000000Z-6.tar"
+    archive.write_bytes(b"x")
+    with pytest.raises(UsageError) as refused:
+        prune_backups(tmp_path, 0, "glitchtip")
+    assert (refused.value.message, refused.value.fix) == (
+        "--keep must be at least 1",
+        "give the number of archives to keep",
+    )
+    assert archive.read_bytes() == b"x"
 
 
 def test_streaming_writer_sizes_beyond_octal_fit_one_header():
@@ -262,3 +282,35 @@ def test_a_full_disk_is_one_line_naming_the_directory_and_leaves_nothing(
     assert refused.value.message == f"cannot write the backup to {backups} ({why})"
     assert refused.value.fix == f"check that {backups} is writable and has free space"
     assert list(backups.iterdir()) == []
+
+
+def test_a_stream_whose_child_fails_names_it_with_or_without_stderr(tmp_path) -> None:
+    """A dump that dies says so with its exit status, and the end of what it wrote on stderr
+    when there is any; never a dangling `: ` after the status when it wrote nothing. Its
+    stdin is no terminal of ours: a child reading it sees the end at once, never waits."""
+    from provision.errors import KitError
+    from provision.runtime.streams import stream_out
+
+    class ShellCompose:
+        """`compose ARGS` is `sh -c ARGS[0]`: the child does what the test says."""
+
+        directory = tmp_path
+
+        def argv(self, *args: str) -> list[str]:
+            return ["sh", "-c", *args]
+
+        def child_env(self, env=None) -> dict:
+            return {"PATH": "/usr/bin:/bin"}
+
+        def redact(self, text: str) -> str:
+            return text
+
+    chunks: list[bytes] = []
+    read = stream_out(ShellCompose(), ["printf abc; cat"], chunks.append, what="dump")
+    assert (read, b"".join(chunks)) == (3, b"abc")
+    with pytest.raises(KitError) as failed:
+        stream_out(ShellCompose(), ["exit 3"], chunks.append, what="dump")
+    assert failed.value.message == "dump failed (exit 3)"
+    with pytest.raises(KitError) as failed:
+        stream_out(ShellCompose(), ["echo 'lost' >&2; exit 1"], chunks.append, what="dump")
+    assert failed.value.message == "dump failed (exit 1): lost"

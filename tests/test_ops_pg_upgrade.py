@@ -123,3 +123,26 @@ def test_volume_exists_and_remove_volume_take_absent_for_an_answer():
     assert engine.volume_exists("glitchtip_postgres-18") is False
     assert engine.remove_volume("glitchtip_postgres-18") is False  # gone already: fine
     assert removal_command("glitchtip_postgres-17") == "docker volume rm glitchtip_postgres-17"
+
+
+def test_the_database_names_come_from_the_compose_environment_in_either_form():
+    """`compose config` prints a service's environment as a mapping, older Compose as
+    KEY=VALUE items: both give the same role and database; a name that is no plain SQL
+    identifier (it is used unquoted) is refused naming the variable."""
+    from provision.errors import UsageError
+    from provision.ops.database import Database
+
+    mapping = {"postgres": {"environment": {"POSTGRES_USER": "gt", "POSTGRES_DB": "events"}}}
+    items = {"postgres": {"environment": ["POSTGRES_USER=gt", "POSTGRES_DB=events", "TZ=UTC"]}}
+    assert Database.of(mapping) == Database.of(items) == Database("gt", "events")
+    assert Database.of({"postgres": {"environment": ["POSTGRES_USER=gt"]}}) == Database("gt", "gt")
+    assert Database.of({}) == Database("postgres", "postgres")
+    with pytest.raises(UsageError) as refused:
+        Database.of({"postgres": {"environment": ["POSTGRES_USER=g t"]}})
+    assert (refused.value.message, refused.value.fix) == (
+        "POSTGRES_USER 'g t' is not a plain name",
+        "use letters, digits and _",
+    )
+    with pytest.raises(UsageError) as refused:
+        Database.of({"postgres": {"environment": {"POSTGRES_DB": "a;b"}}})
+    assert refused.value.message == "POSTGRES_DB 'a;b' is not a plain name"

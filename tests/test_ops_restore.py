@@ -164,7 +164,10 @@ def test_cli_restore_refusal_is_one_line_and_prints_no_secret(tmp_path, archive,
     use_fake_compose(compose.state_dir)
     result = run(target, "restore", str(path))
     line = one_line_error(result)
-    assert "already holds 4 tables" in line and "--replace" in line
+    assert line == (
+        "error: the database already holds 4 tables; nothing was changed: restore into an "
+        "empty deployment, or give --replace (the current state is backed up first)"
+    )
     secrets = list(read_env_file(old / ".env").values()) + list(
         read_env_file(target / ".env").values()
     )
@@ -270,3 +273,22 @@ def test_restore_verifies_the_deployment_it_restored(tmp_path, archive, started,
     result = restore_backup(ctx, path, event_timeout=7.5)
     assert seen == [(ctx, 7.5)]
     assert result.verify == "verified"
+
+
+def test_a_postgres_that_does_not_start_stops_the_restore_saying_nothing_changed(
+    tmp_path, archive, started
+):
+    """The database must run to be replaced: when `up postgres` fails the restore stops there,
+    every file as it was, and says so beside the cause."""
+    path, _ = archive
+    target, compose, ctx = deployment(
+        tmp_path, "new", b"new database", b"new uploads", postgres="exited", fail={"up": True}
+    )
+    before = snapshot(target)
+    with pytest.raises(KitError) as failed:
+        restore_backup(ctx, path, verify=False)
+    assert failed.value.line() == (
+        "postgres did not become healthy: postgres unhealthy; nothing was changed"
+    )
+    assert snapshot(target) == before and started == []
+    assert (compose.state_dir / "db.bin").read_bytes() == b"new database"

@@ -484,35 +484,127 @@ def test_pull_image_uses_a_local_image_pulls_a_missing_one_and_says_why_it_faile
     from provision.ops.upgrade import _pull_image
 
     class Engine:
-        def __init__(self, present: list[bool], fails: bool = False) -> None:
-            self.present, self.fails, self.pulled = present, fails, []
+        """Images by reference, as the engine keeps them: a pull adds the one it names (unless
+        `keeps` is False: a pull that leaves no image)."""
+
+        def __init__(self, images: set[str], fails: bool = False, keeps: bool = True) -> None:
+            self.images, self.fails, self.keeps, self.pulled = images, fails, keeps, []
             self.client = SimpleNamespace(api=SimpleNamespace(pull=self.pulled.append))
 
         def image_present(self, image: str) -> bool:
-            return self.present.pop(0)
+            return image in self.images
 
         def pull(self, image: str) -> None:  # as runtime.engine.Engine.pull: one KitError
             if self.fails:
                 raise KitError("the Docker engine does not answer")
             self.client.api.pull(image)
+            if self.keeps:
+                self.images.add(image)
 
     def ctx_with(engine: Engine) -> SimpleNamespace:
         return SimpleNamespace(engine=lambda: engine)
 
     notes: list[str] = []
-    here = Engine([True])
+    here = Engine({"glitchtip:6.1"})
     _pull_image(ctx_with(here), "glitchtip:6.1", notes.append)
     assert notes == ["glitchtip:6.1 present locally"] and here.pulled == []
     notes.clear()
-    missing = Engine([False, True])
+    missing = Engine({"glitchtip:6.0"})
     _pull_image(ctx_with(missing), "glitchtip:6.1", notes.append)
     assert notes == ["pulling glitchtip:6.1"] and missing.pulled == ["glitchtip:6.1"]
     with pytest.raises(KitError) as refused:
-        _pull_image(ctx_with(Engine([False], fails=True)), "glitchtip:6.1", notes.append)
+        _pull_image(ctx_with(Engine(set(), fails=True)), "glitchtip:6.1", notes.append)
     assert refused.value.message == (
         "cannot pull image glitchtip:6.1 (the Docker engine does not answer)"
     )
-    assert refused.value.fix.startswith("load it with `docker load -i FILE`")
+    assert refused.value.fix == (
+        "load it with `docker load -i FILE`, or give --to a mirror's copy (registry/name:tag)"
+    )
     with pytest.raises(KitError) as refused:
-        _pull_image(ctx_with(Engine([False, False])), "glitchtip:6.1", notes.append)
+        _pull_image(ctx_with(Engine(set(), keeps=False)), "glitchtip:6.1", notes.append)
     assert refused.value.message == "image glitchtip:6.1 is not present after pulling"
+
+
+def test_a_step_refused_as_bad_input_mid_upgrade_exits_1_not_2(tmp_path):
+    """Exit 2 promises "bad input, every file as it was"; once the upgrade ran its steps that
+    no longer holds, so a step's UsageError ends the upgrade with 1 (a backup step refusing a
+    target directory, say). Other codes (130 for an interrupt) are kept."""
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path)
+
+    def refused_backup(ctx, note):
+        fake.events.append("backup")
+        raise UsageError("backups/ is not a directory", "remove it")
+
+    fake.backup = refused_backup
+    outcome, _ = run(directory, fake)
+    assert outcome.report.error.step == "backup" and outcome.rollback.ok
+    error = upgrade.failure_error(outcome)
+    assert error.exit_code == 1
+    assert error.line() == (
+        "upgrade to glitchtip/glitchtip:6.2.6 failed at 'backup' (backups/ is not a directory: "
+        "remove it); rolled back to glitchtip/glitchtip:v5.1.0: stack up, verify passed: no "
+        "backup was taken; fix the cause, then run `provision upgrade` again"
+    )
+
+
+def test_a_failed_pull_rolls_back_nothing_and_the_json_says_so(tmp_path):
+    """A pull fails before any file or service changed: `--json` reports a rollback that had
+    nothing to undo, never an empty list a reader takes for "nothing was tried"."""
+    directory = deployment(tmp_path)
+    before = files_of(directory)
+    fake = FakeOps(tmp_path, fail="pull")
+    outcome, _ = run(directory, fake)
+    assert files_of(directory) == before
+    document = outcome.as_dict()
+    assert document["rollback"] == {"ok": True, "done": ["nothing had changed"], "problem": ""}
+    assert document["error"] == {"step": "pull", "cause": "injected failure in pull"}
+
+
+def test_a_rollback_puts_back_the_proxy_files_of_a_deployment_without_monitoring(tmp_path):
+    """A deployment without metrics has no monitoring/ at all: the proxy's and the secrets'
+    rendered files after it are still in the snapshot, and put back."""
+    from provision.ops.upgrade_files import restore_snapshot, take_snapshot
+
+    (tmp_path / "proxy").mkdir()
+    caddyfile = tmp_path / "proxy" / "Caddyfile"
+    caddyfile.write_text("reverse_proxy web:8080\n")
+    (tmp_path / "secrets").mkdir()
+    password = tmp_path / "secrets" / "postgres_password"
+    password.write_text("old\n")
+    password.chmod(0o600)
+    snapshot = take_snapshot(tmp_path)
+    caddyfile.write_text("reverse_proxy web:8000\n")
+    password.write_text("new\n")
+    assert restore_snapshot(snapshot) == ["proxy/Caddyfile", "secrets/postgres_password"]
+    assert caddyfile.read_text() == "reverse_proxy web:8080\n"
+    assert password.read_text() == "old\n" and stat.S_IMODE(password.stat().st_mode) == 0o600
+
+
+def test_the_verify_step_passes_on_every_check_and_names_each_failed_one(monkeypatch):
+    """What `upgrade` prints of its verify step (and decides by): the count when all passed,
+    each failed check with its detail otherwise, with the event timeout given through."""
+    from provision.ops import verify
+    from provision.ops.verify import Check, VerifyReport
+
+    seen = []
+
+    def fake_verify(ctx, event_timeout):
+        seen.append((ctx, event_timeout))
+        return report
+
+    monkeypatch.setattr(verify, "run_verify", fake_verify)
+    report = VerifyReport([Check("health", True, "200"), Check("event", True, "stored in 1 s")])
+    assert upgrade._verify("ctx", 45.0) == (True, "2 checks passed")
+    report = VerifyReport(
+        [
+            Check("health", True, "200"),
+            Check("token", False, "401 Unauthorized"),
+            Check("event", False, "not processed within 45 s"),
+        ]
+    )
+    assert upgrade._verify("ctx", 45.0) == (
+        False,
+        "token: 401 Unauthorized; event: not processed within 45 s",
+    )
+    assert seen == [("ctx", 45.0), ("ctx", 45.0)]

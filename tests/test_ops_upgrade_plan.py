@@ -114,7 +114,10 @@ def test_major_upgrade_pins_the_derived_postgres_and_valkey_and_notes_the_postgr
         "valkey_image": "valkey/valkey:8.1",
     }
     assert not plan.postgres_upgrade and "postgres" not in plan.steps()
-    assert any("--postgres 18.1" in note for note in plan.notes)
+    assert plan.notes == [
+        "Postgres stays 17; GlitchTip 6's default is 18: `provision upgrade --postgres 18.1` "
+        "moves the database (dump and restore into a new volume) when you choose"
+    ]
 
 
 def test_major_upgrade_leaves_images_the_operator_set_alone():
@@ -212,6 +215,13 @@ def test_partman_deployment_is_refused_with_the_steps_to_leave_it():
     assert "pg_partman" in line and "provision backup" in line and "create-project" in line
     # A same-major upgrade of a partman deployment is fine.
     assert make_plan(current(5, partman=True), "v5.1.1", None).major == 5
+
+
+def test_a_postgres_image_without_a_major_in_its_tag_is_refused_with_the_fix():
+    assert refused(current(6), None, "postgres:stable") == (
+        "--postgres 'postgres:stable' has no major version in its tag: use an image whose tag "
+        "starts with the major (e.g. postgres:18.1)"
+    )
 
 
 def test_older_postgres_is_refused():

@@ -127,7 +127,10 @@ def test_a_revoked_token_fails_the_token_check_and_is_never_shown(fake, tmp_path
         state["tokens"].clear()
     report = run_verify(ctx, event_timeout=1.0, min_free_gib=0, checks=["token", "event"])
     checks = by_name(report)
-    assert not checks["token"].ok and "not accepted (revoked?)" in checks["token"].detail
+    assert not checks["token"].ok
+    assert checks["token"].detail == (
+        "the API token in .env is not accepted (revoked?): run `provision up`"
+    )
     assert not checks["event"].ok
     assert token not in json.dumps(report.as_dict())
 
@@ -156,8 +159,9 @@ def test_unhealthy_services_and_a_full_disk_are_named(fake, tmp_path):
     ctx = context(deploy(tmp_path, fake), sick)
     report = run_verify(ctx, checks=["services", "disk"], min_free_gib=10**6)
     checks = by_name(report)
-    assert "worker unhealthy" in checks["services"].detail
-    assert "migrate exited (1)" in checks["services"].detail
+    assert checks["services"].detail == (
+        "not healthy: worker unhealthy, migrate exited (1) (see `provision logs SERVICE`)"
+    )
     assert not checks["disk"].ok and "Docker data root" in checks["disk"].detail
     assert "deployment dir" in checks["disk"].detail
 
@@ -331,3 +335,63 @@ def test_why_an_exception_failed_is_one_short_line() -> None:
     assert _why(OSError("connection\n   refused\tby peer")) == "OSError: connection refused by peer"
     assert _why(TimeoutError()) == "TimeoutError"
     assert _why(ValueError("x" * 500)) == "ValueError: " + "x" * 160
+
+
+def test_run_verify_refuses_a_check_it_does_not_have_naming_the_first(tmp_path):
+    """A caller of `run_verify` (upgrade, restore, the CLI) naming no check it has gets one
+    line naming the first unknown name and every check there is, before anything is run."""
+    from provision.errors import UsageError
+
+    ctx = StackContext(tmp_path, environ={})
+    with pytest.raises(UsageError) as refused:
+        run_verify(ctx, checks=["health", "evnet", "dsik"])
+    assert refused.value.message == "no check named 'evnet'"
+    assert refused.value.fix == (
+        "choose from url, health, settings, token, services, disk, queue, event"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_that_crashed_since_start_fails_the_services_check(fake, tmp_path):
+    """Running and healthy now, but restarted a minute ago: verify names it (stack/liveness)
+    with where to look, as `up` does."""
+    import time
+
+    crashed = ContainerState(
+        "p-worker-1", "worker", "glitchtip", "running", "healthy", None, "image",
+        restart_count=2, started_at=time.time() - 60,
+    )  # fmt: skip
+    ctx = context(deploy(tmp_path, fake), [*HEALTHY[:3], crashed, HEALTHY[4]])
+    report = run_verify(ctx, checks=["services"])
+    assert by_name(report)["services"].detail == (
+        "worker crashed and was restarted 2 time(s) (see `provision logs SERVICE`)"
+    )
+    assert not report.ok
+
+
+def test_the_verify_event_is_an_info_level_message_of_the_kits_project(fake, tmp_path):
+    """The event verify sends shows in GlitchTip as what it is: an info message of the kit's
+    own project (an event without a level is an error, GlitchTip's default), never an error
+    in the user's project."""
+    ctx = context(deploy(tmp_path, fake))
+    assert run_verify(ctx, checks=["token", "event"], event_timeout=10).ok
+    state = fake.store.snapshot()
+    projects = {project["id"]: project["name"] for project in state["projects"].values()}
+    issues = [(projects[i["project_id"]], i["level"]) for i in state["issues"].values()]
+    assert issues == [("GlitchTip kit verify", "info")]
+
+
+def test_the_queue_of_a_swarm_stack_is_not_read_through_compose(tmp_path):
+    """A Swarm stack has no compose project whose valkey `exec` could reach: the queue check
+    says it did not look, instead of failing on a compose call."""
+
+    class NoCompose:
+        def run(self, *argv, timeout=None):
+            raise AssertionError(f"compose was called: {argv}")
+
+    (tmp_path / "glitchtip.yaml").write_text("target: swarm\n")
+    ctx = StackContext(directory=tmp_path, environ={}, compose_factory=lambda s: NoCompose())
+    report = run_verify(ctx, checks=["queue"])
+    assert [(c.name, c.ok, c.detail) for c in report.checks] == [
+        ("queue", True, "not checked: the kit reads the queue of a compose deployment only")
+    ]

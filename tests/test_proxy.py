@@ -266,3 +266,34 @@ def test_a_partman_image_of_another_postgres_major_is_refused_with_the_fix(tmp_p
         "image of Postgres 17"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ipv6_public_url_gives_bracketed_site_addresses(tmp_path: Path) -> None:
+    """An IPv6 literal is a site address only in brackets, as in a URL: both site blocks get
+    them, an IPv4 host none, and the redirect keeps the URL's own netloc (its port too)."""
+    text = rendered(tmp_path, glitchtip_domain="https://[::1]:8443", proxy="caddy")
+    sites = [line for line in text[caddyfile.CADDYFILE].splitlines() if line.endswith(" {")]
+    assert "https://[::1] {" in sites and "http://[::1] {" in sites
+    assert "\tredir https://[::1]:8443{uri} 308" in text[caddyfile.CADDYFILE].splitlines()
+    v4 = rendered(tmp_path / "v4", glitchtip_domain="https://10.0.0.5", proxy="caddy")
+    assert "https://10.0.0.5 {" in v4[caddyfile.CADDYFILE].splitlines()
+
+
+def test_the_certificate_line_says_when_it_expires_and_what_is_wrong() -> None:
+    from provision.proxy.certificate import certificate_line
+
+    found = {
+        "host": "gt.acme.io", "port": 443, "issuer": "R11", "not_after": "2026-12-20T10:00:00Z",
+        "days_left": 3.25, "ok": False, "error": "expires in 3.2 days: renew it",
+    }  # fmt: skip
+    assert certificate_line(found) == (
+        "  certificate of gt.acme.io on port 443: expires 2026-12-20T10:00:00Z (3.2 days), "
+        "issued by R11  expires in 3.2 days: renew it"
+    )
+    assert certificate_line({**found, "ok": True, "error": None}) == (
+        "  certificate of gt.acme.io on port 443: expires 2026-12-20T10:00:00Z (3.2 days), "
+        "issued by R11"
+    )
+    assert certificate_line({**found, "not_after": None, "error": "no TLS answer"}) == (
+        "  certificate of gt.acme.io on port 443: cannot tell (no TLS answer)"
+    )

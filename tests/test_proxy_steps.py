@@ -187,14 +187,22 @@ def test_switching_the_proxy_off_removes_its_container(tmp_path: Path) -> None:
     engine = FakeEngine()
     engine.client = type("Client", (), {"api": Api()})()
     stopped = dataclasses.replace(container("proxy", name="gtkit-proxy-2"), state="exited")
-    engine.containers_list = [container("web"), container("proxy"), stopped]
+    # Docker refuses to remove a restarting or paused container: each is stopped first.
+    looping = dataclasses.replace(container("proxy", name="gtkit-proxy-3"), state="restarting")
+    paused = dataclasses.replace(container("proxy", name="gtkit-proxy-4"), state="paused")
+    engine.containers_list = [container("web"), container("proxy"), stopped, looping, paused]
     ctx = make_ctx(tmp_path, engine=engine)  # no proxy in these settings
     assert switch.applies(ctx)
     outcome = switch.retire_step(ctx)
     assert outcome.changed is True
     assert engine.client.api.calls == [
         ("stop", "gtkit-proxy-1"), ("remove", "gtkit-proxy-1"), ("remove", "gtkit-proxy-2"),
+        ("stop", "gtkit-proxy-3"), ("remove", "gtkit-proxy-3"),
+        ("stop", "gtkit-proxy-4"), ("remove", "gtkit-proxy-4"),
     ]  # fmt: skip
+    assert outcome.detail == (
+        "removed gtkit-proxy-1, gtkit-proxy-2, gtkit-proxy-3, gtkit-proxy-4 (its volumes kept)"
+    )
     engine.containers_list = [container("web")]
     assert switch.retire_step(ctx).changed is False
     assert not switch.applies(make_ctx(tmp_path, engine=engine, **PUBLIC))

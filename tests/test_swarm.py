@@ -380,7 +380,11 @@ def test_status_is_up_with_the_services_this_stack_really_has(monkeypatch, exter
     monkeypatch.setattr(
         swarm_services, "stack_services", lambda docker, stack: [state(s) for s in present]
     )
-    assert collect_swarm_status(settings, None, prober=lambda url: ok)["up"] is True
+    probed: list[str] = []
+    found = collect_swarm_status(settings, None, prober=lambda url: probed.append(url) or ok)
+    assert found["up"] is True
+    # GlitchTip is asked on the kit's own address, the published port on this host
+    assert probed == ["http://127.0.0.1:8000/_health/", "http://127.0.0.1:8000/api/settings/"]
     monkeypatch.setattr(
         swarm_services,
         "stack_services",
@@ -509,3 +513,21 @@ def test_a_docker_call_that_hangs_is_stopped_at_its_timeout() -> None:
         subprocess_runner(["/nonexistent/docker", "info"], None, {}, 5)
     assert refused.value.message == "cannot run docker (No such file or directory)"
     assert refused.value.fix == "install the Docker CLI"
+
+
+def test_the_first_phase_waits_for_the_bundled_data_services_only(tmp_path):
+    """Postgres and Valkey converge before the migrate job; an external database has no
+    bundled Postgres to wait for (waiting for it would time out every deploy)."""
+    settings = load_settings(tmp_path, {})
+    assert deploy.bundled(settings, ("postgres", "valkey")) == ("postgres", "valkey")
+    external = load_settings(
+        tmp_path, {}, environ={"GLITCHTIP_KIT_DATABASE_URL": "postgres://u:p@db.example.com/gt"}
+    )
+    assert deploy.bundled(external, ("postgres", "valkey")) == ("valkey",)
+
+
+def test_an_inspect_that_prints_nothing_is_no_object():
+    fake = FakeDocker({("node", "inspect"): (0, "", "")})
+    assert fake.cli().inspect("node", "inspect", "n1", fix="x") == []
+    fake = FakeDocker({("node", "inspect"): (0, '{"ID": "n1"}', "")})
+    assert fake.cli().inspect("node", "inspect", "n1", fix="x") == [{"ID": "n1"}]

@@ -203,6 +203,11 @@ def test_verify_and_status_judge_the_stack_by_one_rule(tmp_path, monkeypatch):
     docker = ctx.results["docker"]
     monkeypatch.setattr(Deployment, "docker", lambda self: docker)
     assert verify._swarm_services(settings) == "4 services of stack glitchtip converged (4 tasks)"
+    # `provision verify` itself takes the stack's road, never the compose containers'
+    report = verify.run_verify(ctx, checks=["services"])
+    assert [(c.name, c.ok, c.detail) for c in report.checks] == [
+        ("services", True, "4 services of stack glitchtip converged (4 tasks)")
+    ]
     del swarm.services["glitchtip_worker"]
     with pytest.raises(verify._Failed, match=r"not converged: worker missing"):
         verify._swarm_services(settings)
