@@ -439,3 +439,35 @@ def test_kit_backend_drains_a_full_valkey_with_the_unrecorded_pop():
     queue.ack([tag for tag, _item in got])  # nothing recorded: nothing to remove, no error
     source = (Path(durability.WORKER6_SOURCE)).read_text(encoding="utf-8")
     assert "_fetch_unrecorded" in source and "maxmemory" in source
+
+
+def test_the_stand_in_models_the_kit_backend_with_its_own_scripts_and_timings(
+    tmp_path, monkeypatch
+):
+    """standin.kitvtasks copies the kit module's Lua scripts and timings (the image cannot
+    import the module before Django's settings are read): a change to the kit's backend that
+    the stand-in does not follow would leave the Docker tier proving the old one."""
+    from standin import kitvtasks
+
+    (tmp_path / "kit6_values.py").write_text(
+        durability.worker_settings_module(6).replace(
+            "from glitchtip.settings import *  # noqa: F403\n"
+            "from glitchtip.settings import TASKS as _GLITCHTIP_TASKS\n",
+            "_GLITCHTIP_TASKS = {}\n",
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kit6_values as kit
+
+    pairs = {
+        "ALIVE_TTL": kit._ALIVE_TTL,
+        "ALIVE_EVERY": kit._ALIVE_EVERY,
+        "RESCUE_EVERY": kit._RESCUE_EVERY,
+        "MAX_RESCUES": kit._MAX_RESCUES,
+        "RETRY_DELAYS": kit._RETRY_DELAYS,
+        "ACK_ATTEMPTS": kit._ACK_ATTEMPTS,
+        "TRANSIENT_ERRORS": kit._TRANSIENT_ERRORS,
+        "MOVE_MANY": kit._MOVE_MANY,
+        "REQUEUE": kit._REQUEUE,
+    }
+    assert {name: getattr(kitvtasks, name) for name in pairs} == pairs
