@@ -16,22 +16,16 @@ calls are not idempotent, and a duplicate organization or project is worse than 
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-# httpx imports its command-line client (click, rich, pygments: about 100 ms, half of httpx's
-# import) whenever rich is installed, as mutmut's dependencies install it; the kit never runs
-# that client. A None entry makes httpx's guarded `from ._main import main` take its fallback.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx
 
-import httpx  # noqa: E402
-
-from provision.errors import ApiError, UsageError  # noqa: E402
-from provision.masking import redact  # noqa: E402
+from provision.errors import ApiError, UsageError
+from provision.masking import redact
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Methods whose repetition has no further effect (RFC 9110 9.2.2), so any transport error may be
