@@ -300,14 +300,11 @@ def render_files(settings: Settings, secrets: Mapping[str, str]) -> dict[str, st
 
 
 def _uses_worker_settings(settings: Settings) -> bool:
-    """GlitchTip 5's Celery worker loads the kit's settings module (provision/durability): the
-    standard profile's worker service, and the minimal profile's all-in-one web service, whose
-    app.py runs the same Celery app (`glitchtip.celery`) in a thread. GlitchTip 6's worker
-    service too; not 6's all-in-one, whose tasks go to Postgres (VALKEY_URL="": the module
-    changes only the Valkey backend)."""
-    if not settings.major.worker_settings_overlay:
-        return False
-    return settings.major.number != 6 or not profiles.is_minimal(settings)
+    """The worker loads the kit's settings module (provision/durability) wherever it runs: the
+    standard profile's worker service, and the minimal profile's all-in-one web service, which
+    runs the worker in its own process (GlitchTip 5: app.py's Celery worker in a thread; 6:
+    django-vtasks' worker embedded in granian, on the database backend since VALKEY_URL="")."""
+    return settings.major.worker_settings_overlay
 
 
 def worker_settings_files(settings: Settings) -> dict[str, str]:

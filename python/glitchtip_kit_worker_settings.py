@@ -39,14 +39,18 @@ counts (the issue's event count, hourly and tag statistics) are added to again.
 from glitchtip.settings import *  # noqa: F403
 from glitchtip.settings import TASKS as _GLITCHTIP_TASKS
 
-_VTASKS_VALKEY_BACKEND = "django_vtasks.backends.valkey.ValkeyTaskBackend"
-_KIT_VALKEY_BACKEND = f"{__name__}.KitValkeyTaskBackend"
+# django-vtasks' backends as GlitchTip's settings name them (Valkey when VALKEY_URL is set, the
+# database otherwise: the minimal profile's all-in-one), and the kit's subclass of each.
+_KIT_BACKENDS = {
+    "django_vtasks.backends.valkey.ValkeyTaskBackend": f"{__name__}.KitValkeyTaskBackend",
+    "django_vtasks.backends.db.DatabaseTaskBackend": f"{__name__}.KitDatabaseTaskBackend",
+}
 
-# Only the Valkey backend is replaced; the database backend (VALKEY_URL="") stays as it is.
+# Only the backend class changes; its options and any other backend stay as GlitchTip set them.
 TASKS = {
     alias: (
-        {**conf, "BACKEND": _KIT_VALKEY_BACKEND}
-        if conf.get("BACKEND") == _VTASKS_VALKEY_BACKEND
+        {**conf, "BACKEND": _KIT_BACKENDS[conf["BACKEND"]]}
+        if conf.get("BACKEND") in _KIT_BACKENDS
         else conf
     )
     for alias, conf in _GLITCHTIP_TASKS.items()
@@ -411,11 +415,204 @@ def _build_backend():
     return KitValkeyTaskBackend
 
 
+def _build_database_backend():
+    """The database backend's class, built on first use (as `_build_backend`)."""
+    import asyncio
+    import logging
+    import time
+    from collections import OrderedDict
+    from datetime import timedelta
+
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import Q
+    from django.utils import timezone
+    from django_vtasks.backends.db import DatabaseTaskBackend
+    from django_vtasks.db.models import QueuedTask, TaskStatus, VTaskMetadata
+    from django_vtasks.serialization import deserialize, serialize
+
+    logger = logging.getLogger("glitchtip_kit.vtasks")
+
+    class KitDatabaseTaskBackend(DatabaseTaskBackend):
+        """django-vtasks' database backend (VALKEY_URL="": the minimal profile's all-in-one)
+        whose batches survive a killed process and a database restart.
+
+        vtasks marks the rows it fetches PROCESSING with its worker id (`hostname-pid`), puts
+        back only rows of *other* pids of the *same* hostname, only when a worker starts, and
+        with `max_rescues` 0 marks them FAILED; a batch that fails while the database is away
+        cannot even be marked FAILED, so its rows stay PROCESSING under a live worker's id,
+        where nothing looks at them again. This subclass keeps a liveness row per worker
+        (VTaskMetadata `kit:alive:<worker id>`, expiring after _ALIVE_TTL s, refreshed every
+        _ALIVE_EVERY s) and puts back, at start and every _RESCUE_EVERY s, the PROCESSING rows
+        of every worker without a live row, whatever its hostname, and its own rows that it no
+        longer holds (a batch whose failure could not be written); a batch the database failed
+        waits and goes back to QUEUED, as the Valkey subclass does."""
+
+        def __init__(self, alias, params):
+            super().__init__(alias, params)
+            # Rows this worker fetched and has not yet acknowledged or given back.
+            self._held: set[str] = set()
+            # Fetching and the rescue of this worker's own rows never interleave: a fetched
+            # batch is in _held before a rescue can look at it.
+            self._own_lock = asyncio.Lock()
+            self._keeper: asyncio.Task | None = None
+            self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
+
+        # -- fetching and acknowledging ------------------------------------------------------
+        async def fetch_batch(self, queue: str, count: int, timeout: float) -> list[dict]:
+            async with self._own_lock:
+                tasks = await super().fetch_batch(queue, count, timeout)
+                self._held.update(task["id"] for task in tasks)
+            return tasks
+
+        async def _fetch_task(self, queues: list[str]) -> dict | None:
+            async with self._own_lock:
+                task = await super()._fetch_task(queues)
+                if task:
+                    self._held.add(task["id"])
+            return task
+
+        async def _ack_task(self, task_data: dict) -> None:
+            await super()._ack_task(task_data)
+            self._held.discard(task_data["id"])
+
+        async def _ack_batch(self, tasks: list[dict]) -> None:
+            await super()._ack_batch(tasks)
+            self._held.difference_update(task["id"] for task in tasks)
+
+        # -- a batch that failed -------------------------------------------------------------
+        async def _fail_task(self, task_data: dict, exception: Exception) -> None:
+            """Database gone: wait, then put the row back to QUEUED (bounded). Anything else:
+            vtasks' FAILED. A row that cannot be written either way is let go: the rescue
+            puts it back once the database answers again."""
+            retries = int(task_data.get("_kit_retries", 0))
+            try:
+                if not _is_transient(exception) or retries >= len(_RETRY_DELAYS):
+                    await super()._fail_task(task_data, exception)
+                    return
+                if id(exception) not in self._waited_for:
+                    self._waited_for[id(exception)] = exception
+                    while len(self._waited_for) > 64:
+                        self._waited_for.popitem(last=False)
+                    logger.warning(
+                        "A batch failed because the database went away (%s); retrying in %s s",
+                        type(exception).__name__,
+                        _RETRY_DELAYS[retries],
+                    )
+                    await asyncio.sleep(_RETRY_DELAYS[retries])
+                await self._requeue(task_data, retries + 1)
+            except Exception:
+                logger.warning(
+                    "Could not write task %s back; the rescue will",
+                    task_data.get("id"),
+                    exc_info=True,
+                )
+            finally:
+                self._held.discard(task_data.get("id"))
+
+        @sync_to_async
+        def _requeue(self, task_data: dict, retries: int) -> None:
+            data = deserialize(task_data["_raw"])
+            data["_kit_retries"] = retries
+            QueuedTask.objects.filter(
+                id=task_data["id"], status=TaskStatus.PROCESSING, worker_id=self.worker_id
+            ).update(status=TaskStatus.QUEUED, worker_id=None, data=serialize(data))
+
+        # -- putting back a dead worker's rows -----------------------------------------------
+        async def _rescue_tasks(self) -> None:
+            """At start: mark this worker alive, put back every row of a worker without a live
+            row and this worker's own (it holds nothing yet: a predecessor with the same id),
+            then keep doing so in the background."""
+            try:
+                await self._mark_alive()
+                rescued = await self._rescue()
+                if rescued:
+                    logger.warning("Put back %d task(s) of dead workers on start", rescued)
+            except Exception:
+                logger.warning("Putting back dead workers' tasks failed", exc_info=True)
+            if self._keeper is None:
+                self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+        async def _keep_alive(self) -> None:
+            last_rescue = time.monotonic()
+            while True:
+                await asyncio.sleep(_ALIVE_EVERY)
+                try:
+                    await self._mark_alive()
+                    if time.monotonic() - last_rescue >= _RESCUE_EVERY:
+                        last_rescue = time.monotonic()
+                        rescued = await self._rescue()
+                        if rescued:
+                            logger.warning("Put back %d task(s) of dead workers", rescued)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.warning("Keeping the worker's liveness row failed", exc_info=True)
+
+        @sync_to_async
+        def _mark_alive(self) -> None:
+            VTaskMetadata.objects.update_or_create(
+                key=f"kit:alive:{self.worker_id}",
+                defaults={
+                    "value": self.worker_id,
+                    "expires_at": timezone.now() + timedelta(seconds=_ALIVE_TTL),
+                },
+            )
+
+        async def _rescue(self) -> int:
+            async with self._own_lock:
+                return await self._rescue_rows(frozenset(self._held))
+
+        @sync_to_async
+        @transaction.atomic
+        def _rescue_rows(self, held: frozenset) -> int:
+            """PROCESSING rows of workers without a live row, and this worker's own rows it
+            does not hold (at start: all of them), back to QUEUED (FAILED past the rescue
+            limit); then the expired liveness rows go."""
+            now = timezone.now()
+            alive = set(
+                VTaskMetadata.objects.filter(
+                    key__startswith="kit:alive:", expires_at__gt=now
+                ).values_list("value", flat=True)
+            )
+            alive.add(self.worker_id)
+            dead = ~Q(worker_id__in=alive)
+            own_not_held = Q(worker_id=self.worker_id) & ~Q(id__in=list(held))
+            rows = QueuedTask.objects.select_for_update(**self._get_lock_params()).filter(
+                Q(status=TaskStatus.PROCESSING) & (dead | own_not_held)
+            )
+            rescued = 0
+            for row in rows:
+                data = deserialize(row.data)
+                count = int(data.get("_rescue_count", 0))
+                limit = max(int(data.get("max_rescues", 0) or 0), _MAX_RESCUES)
+                data["_rescue_count"] = count + 1
+                if count >= limit:
+                    data["error_msg"] = f"Exceeded max_rescues ({limit})"
+                    row.status = TaskStatus.FAILED
+                else:
+                    row.status = TaskStatus.QUEUED
+                    rescued += 1
+                row.data = serialize(data)
+                row.worker_id = None
+                row.save(update_fields=["status", "data", "worker_id"])
+            VTaskMetadata.objects.filter(key__startswith="kit:alive:", expires_at__lte=now).delete()
+            return rescued
+
+    return KitDatabaseTaskBackend
+
+
+_BUILDERS = {
+    "KitValkeyTaskBackend": _build_backend,
+    "KitDatabaseTaskBackend": _build_database_backend,
+}
+
+
 def __getattr__(name: str):
-    """`TASKS` names `<this module>.KitValkeyTaskBackend`; Django imports it when the worker
-    first uses its task backend, after the settings are loaded."""
-    if name == "KitValkeyTaskBackend":
-        cls = _build_backend()
+    """`TASKS` names `<this module>.Kit...TaskBackend`; Django imports it when the worker first
+    uses its task backend, after the settings are loaded."""
+    if name in _BUILDERS:
+        cls = _BUILDERS[name]()
         globals()[name] = cls
         return cls
     raise AttributeError(name)

@@ -87,13 +87,23 @@ def test_glitchtip6_worker_loads_the_kit_backend_module(tmp_path: Path):
         assert "DJANGO_SETTINGS_MODULE" not in services[name]["environment"]
 
 
-def test_no_worker_settings_module_in_glitchtip6_all_in_one(tmp_path: Path):
-    """6's minimal profile keeps its tasks in Postgres (VALKEY_URL=""): the module, which only
-    replaces the Valkey backend, would change nothing there."""
+def test_glitchtip6_minimal_all_in_one_loads_the_kit_backend_module(tmp_path: Path):
+    """6's minimal profile keeps its tasks in Postgres (VALKEY_URL=""): GlitchTip's settings name
+    django-vtasks' database backend, which the module replaces with the kit's subclass; the
+    worker is embedded in the web process, so `web` loads the module."""
     files = _render(tmp_path, glitchtip_major=6, profile="minimal")
-    assert durability.WORKER_SETTINGS_FILE not in files
-    for service in _services(files).values():
-        assert "DJANGO_SETTINGS_MODULE" not in (service.get("environment") or {})
+    services = _services(files)
+    assert "worker" not in services and "valkey" not in services
+    web = services["web"]
+    assert web["environment"]["DJANGO_SETTINGS_MODULE"] == durability.WORKER_SETTINGS_MODULE
+    assert web["environment"]["PYTHONPATH"] == "/kit/python:/code"
+    assert web["environment"]["VALKEY_URL"] == ""  # GlitchTip's environment is merged
+    assert "./python:/kit/python:ro" in web["volumes"]
+    assert web["labels"]["glitchtip-kit.worker-settings-digest"]
+    assert "DJANGO_SETTINGS_MODULE" not in services["migrate"]["environment"]
+    module = files[durability.WORKER_SETTINGS_FILE]
+    assert module == durability.WORKER6_SOURCE.read_text(encoding="utf-8")
+    assert "class KitDatabaseTaskBackend(DatabaseTaskBackend)" in module
 
 
 def test_glitchtip5_worker_keeps_the_secret_digest_label(tmp_path: Path):

@@ -349,25 +349,41 @@ def test_vtasks_batch_with_the_kit_backend_stays_recorded_until_stored():
     assert sum(stored) == 100 and broker.unacked == {}
 
 
-def test_glitchtip6_module_names_the_kit_backend_the_stand_in_reads(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("valkey_url", "glitchtip_backend", "kit_backend"),
+    [
+        ("redis://valkey:6379/0", workersettings.VTASKS_VALKEY_BACKEND, "KitValkeyTaskBackend"),
+        ("", "django_vtasks.backends.db.DatabaseTaskBackend", "KitDatabaseTaskBackend"),
+    ],
+)
+def test_glitchtip6_module_names_the_kit_backend_the_stand_in_reads(
+    tmp_path, monkeypatch, valkey_url, glitchtip_backend, kit_backend
+):
     """The kit's GlitchTip 6 module, imported over the stand-in's glitchtip.settings as Django
-    would import it, names the kit's backend in TASKS; GlitchTip's settings alone name
-    django-vtasks' Valkey backend."""
-    assert workersettings.load_tasks_backend({}) == workersettings.VTASKS_VALKEY_BACKEND
-    assert not workersettings.is_kit_backend(workersettings.VTASKS_VALKEY_BACKEND)
+    would import it, names the kit's subclass of the backend GlitchTip's settings name:
+    django-vtasks' Valkey backend, or its database backend when VALKEY_URL is empty (the
+    minimal profile's all-in-one)."""
+    monkeypatch.setenv("VALKEY_URL", valkey_url)
+    for name in ("glitchtip.settings", durability.WORKER_SETTINGS_MODULE):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert workersettings.load_tasks_backend({}) == glitchtip_backend
+    assert not workersettings.is_kit_backend(glitchtip_backend)
     (tmp_path / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
         durability.worker_settings_module(6)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, durability.WORKER_SETTINGS_MODULE, raising=False)
     backend = workersettings.load_tasks_backend(
         {"DJANGO_SETTINGS_MODULE": durability.WORKER_SETTINGS_MODULE}
     )
-    assert backend == f"{durability.WORKER_SETTINGS_MODULE}.KitValkeyTaskBackend"
-    assert workersettings.is_kit_backend(backend)
+    assert backend == f"{durability.WORKER_SETTINGS_MODULE}.{kit_backend}"
+    # The stand-in keeps batches in a processing list only for the Valkey backend's subclass.
+    assert workersettings.is_kit_backend(backend) == (kit_backend == "KitValkeyTaskBackend")
     module = sys.modules[durability.WORKER_SETTINGS_MODULE]
     # Everything else of GlitchTip's settings is kept.
-    assert module.TASKS["default"]["OPTIONS"] == {"cache_alias": "default"}
+    expected = {"BACKEND": backend}
+    if valkey_url:
+        expected["OPTIONS"] = {"cache_alias": "default"}
+    assert module.TASKS == {"default": expected}
     assert module.CELERY_BROKER_TRANSPORT_OPTIONS["max_connections"] == 100
 
 

@@ -85,6 +85,11 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected, release):
             f"celery pool=threads concurrency={env['GLITCHTIP_KIT_WORKER_CONCURRENCY']} "
             f"prefetch={env['GLITCHTIP_KIT_WORKER_PREFETCH']} " in banner
         ), banner
+    if major == 6:
+        # The all-in-one loads the kit's module: django-vtasks' database backend (VALKEY_URL="")
+        # replaced by the kit's subclass (proved on the real library: test_vtasks_real_stack).
+        banner = next(line for line in logs.splitlines() if "stand-in worker" in line)
+        assert "task backend glitchtip_kit_worker_settings.KitDatabaseTaskBackend" in banner, banner
     verified = gt.provision("verify")  # services, health, an event through the DSN processed
     assert "event" in verified.stdout
     status = json.loads(gt.provision("status", "--json").stdout)

@@ -1,8 +1,9 @@
 """The part of GlitchTip's glitchtip/settings.py a worker settings module builds on.
 
-GlitchTip 6: `TASKS` as its settings set it when VALKEY_URL is not empty (django-vtasks'
-Valkey backend on the django-vcache cache `default`); the kit's GlitchTip 6 worker module
-replaces the backend class (standin/workersettings.py `load_tasks_backend`).
+GlitchTip 6: `TASKS` as its settings set it: django-vtasks' Valkey backend on the django-vcache
+cache `default` when VALKEY_URL is not empty, its database backend when it is (the minimal
+profile); the kit's GlitchTip 6 worker module replaces the backend class
+(standin/workersettings.py `load_tasks_backend`).
 
 GlitchTip 5:
 
@@ -14,6 +15,8 @@ defaults). GlitchTip's settings set neither `CELERY_TASK_ACKS_LATE` nor a `visib
 so Celery's defaults apply: acknowledged early, 3600 s.
 """
 
+import os
+
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "fanout_prefix": True,
     "fanout_patterns": True,
@@ -21,9 +24,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_connections": 100,
 }
 
-TASKS = {
-    "default": {
-        "BACKEND": "django_vtasks.backends.valkey.ValkeyTaskBackend",
-        "OPTIONS": {"cache_alias": "default"},
+# GlitchTip 6: django-vtasks' database backend, or its Valkey backend when VALKEY_URL is set.
+TASKS = {"default": {"BACKEND": "django_vtasks.backends.db.DatabaseTaskBackend"}}
+if os.environ.get("VALKEY_URL"):
+    TASKS = {
+        "default": {
+            "BACKEND": "django_vtasks.backends.valkey.ValkeyTaskBackend",
+            "OPTIONS": {"cache_alias": "default"},
+        }
     }
-}

@@ -301,7 +301,7 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
 
     queue = _queue(dsn, kit_backend=workersettings.is_kit_backend(backend))
     if not hasattr(queue, "fetch"):
-        return _worker_polling(dsn, conn, store, queue, stop)
+        return _worker_polling(dsn, conn, store, queue, stop, backend)
     stop = _stop_on_signals(stop)
     aggregate_lock = threading.Lock()
 
@@ -467,14 +467,20 @@ def _worker_environ(argv: list[str]) -> dict[str, str]:
     return environ
 
 
-def _worker_polling(dsn, conn, store, queue, stop: threading.Event | None = None) -> int:
-    """VALKEY_URL="" (Postgres queue, django-vtasks' database backend): one event at a time."""
+def _worker_polling(
+    dsn, conn, store, queue, stop: threading.Event | None = None, backend: str = ""
+) -> int:
+    """VALKEY_URL="" (Postgres queue, django-vtasks' database backend): one event at a time.
+    `backend`: the task backend class GlitchTip 6's settings module names (in the banner)."""
     from fakeglitchtip import process_pending, run_uptime_checks
 
     stop = _stop_on_signals(stop)
     uptime_every = float(config.env("STANDIN_UPTIME_INTERVAL", "10") or 10)
     next_uptime = time.monotonic()
-    print(f"stand-in worker (GlitchTip {config.major()}) ready", flush=True)
+    banner = f"stand-in worker (GlitchTip {config.major()}) ready"
+    if backend:
+        banner += f", task backend {backend}"
+    print(banner, flush=True)
     while not stop.is_set():
         try:
             if queue.wait(1.0):

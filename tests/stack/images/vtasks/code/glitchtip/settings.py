@@ -2,10 +2,11 @@
 
 The parts that matter are GlitchTip's (read in its glitchtip/settings.py): the database with
 Django's connection pool (DATABASE_POOL_* defaults 2/20/30 s, CONN_HEALTH_CHECKS from
-DATABASE_CONN_HEALTH_CHECKS, which the kit sets to true), django-vcache as the default cache on
-VALKEY_URL, TASKS naming django-vtasks' ValkeyTaskBackend on that cache, VTASKS_QUEUES and the
-ingest batch queue (100 tasks, 2 s). GlitchTip's database engine is django_async_backend's
-postgresql, a subclass of Django's; Django's own is used here.
+DATABASE_CONN_HEALTH_CHECKS, which the kit sets to true), TASKS naming django-vtasks' database
+backend, or, when VALKEY_URL is set, django-vcache as the default cache on it and
+ValkeyTaskBackend on that cache, VTASKS_QUEUES and the ingest batch queue (100 tasks, 2 s).
+GlitchTip's database engine is django_async_backend's postgresql, a subclass of Django's;
+Django's own is used here.
 """
 
 import os
@@ -30,14 +31,20 @@ DATABASES = {
     }
 }
 
+# GlitchTip: the database backend unless VALKEY_URL is set (VALKEY_URL="": the minimal profile's
+# all-in-one, whose tasks, cache and sessions live in Postgres).
 VALKEY_URL = os.environ.get("VALKEY_URL", "redis://valkey:6379/0")
-CACHES = {"default": {"BACKEND": "django_vcache.backend.ValkeyCache", "LOCATION": VALKEY_URL}}
-TASKS = {
-    "default": {
-        "BACKEND": "django_vtasks.backends.valkey.ValkeyTaskBackend",
-        "OPTIONS": {"cache_alias": "default"},
+TASKS = {"default": {"BACKEND": "django_vtasks.backends.db.DatabaseTaskBackend"}}
+if VALKEY_URL:
+    CACHES = {"default": {"BACKEND": "django_vcache.backend.ValkeyCache", "LOCATION": VALKEY_URL}}
+    TASKS = {
+        "default": {
+            "BACKEND": "django_vtasks.backends.valkey.ValkeyTaskBackend",
+            "OPTIONS": {"cache_alias": "default"},
+        }
     }
-}
+else:
+    INSTALLED_APPS.append("django_vtasks.db")
 VTASKS_QUEUES = ["default", "ingest"]
 VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}
 
