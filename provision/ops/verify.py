@@ -282,7 +282,7 @@ class Verifier:
             return "not checked: the kit reads the queue of a compose deployment only", {}
         reader = queue_reader(self.settings, self.ctx.compose())
         if reader is None:
-            return "not checked: no bundled Valkey (the queue is elsewhere)", {}
+            return "not checked: the queue is in an external service", {}
         health = reader()
         if health.error:
             raise _Failed(f"cannot read the queue: {health.error}")

@@ -15,9 +15,14 @@ event went wrong:
   wait for a running kit worker to put them back (within half a minute): still there, no
   worker is running.
 - Both: `used_memory` against `maxmemory` (noeviction): a full Valkey refuses new events.
+- GlitchTip 6's minimal profile (VALKEY_URL="": django-vtasks' database backend) keeps its queue
+  in the bundled Postgres instead: `QUEUED` rows are the backlog, `FAILED` rows the dead
+  letters, and `PROCESSING` rows of a worker without a live liveness row (the kit's
+  KitDatabaseTaskBackend, `kit:alive:<worker id>` in vtasks' metadata table) are held by a
+  worker that is gone.
 
-One `compose exec` of valkey-cli reads everything; without a bundled Valkey (external Valkey,
-GlitchTip 6's minimal profile) there is nothing to read and the result says so.
+One `compose exec` of valkey-cli (or of psql) reads everything; without a bundled Valkey or
+Postgres (external services) there is nothing to read and the result says so.
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ echo "$gone"
 valkey-cli INFO memory | tr -d '\\r' \\
     | sed -n 's/^used_memory:\\(.*\\)/\\1/p;s/^maxmemory:\\(.*\\)/\\1/p'
 valkey-cli TIME | head -1
+"""
+
+
+# django-vtasks' database backend (app label `db`: tables db_queuedtask, db_vtaskmetadata):
+# the backlog, the dead letters and the rows held by workers without a live liveness row, on
+# one line (psql -A -t: values separated by "|"), then the server's clock.
+DATABASE_DEAD_LETTERS = "django-vtasks' table db_queuedtask (status FAILED)"
+VALKEY_DEAD_LETTERS = f"Valkey's list {VTASKS_FAILED}"
+_DATABASE_SQL = """
+SELECT (SELECT count(*) FROM db_queuedtask WHERE status = 'QUEUED'),
+       (SELECT count(*) FROM db_queuedtask WHERE status = 'FAILED'),
+       (SELECT count(*) FROM db_queuedtask AS t WHERE status = 'PROCESSING' AND NOT EXISTS (
+            SELECT 1 FROM db_vtaskmetadata AS m
+            WHERE m.key = 'kit:alive:' || t.worker_id AND m.expires_at > now()))
 """
 
 
@@ -97,8 +116,30 @@ def parse(values: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def judge(first: dict[str, Any], later: dict[str, Any]) -> QueueHealth:
-    """The findings from two readings `DRAIN_SAMPLE_SECONDS` apart."""
+def parse_database(text: str) -> dict[str, Any]:
+    """psql's `QUEUED|FAILED|held` line -> the numbers `judge` reads (a database queue has no
+    unacknowledged messages and no memory limit); ValueError on anything else."""
+    values = text.strip().split("|")
+    if len(values) != 3:
+        raise ValueError(f"expected 3 values, got {len(values)}")
+    backlog, failed, held = (int(value) for value in values)
+    return {
+        "backlog": backlog,
+        "unacked": 0,
+        "oldest_delivery": None,
+        "dead_letters": failed,
+        "held_by_gone_workers": held,
+        "used_memory": 0,
+        "maxmemory": 0,
+        "now": 0.0,
+    }
+
+
+def judge(
+    first: dict[str, Any], later: dict[str, Any], dead_letters_in: str = VALKEY_DEAD_LETTERS
+) -> QueueHealth:
+    """The findings from two readings `DRAIN_SAMPLE_SECONDS` apart; `dead_letters_in` names
+    where the dead letters are (the Valkey list, or the database backend's FAILED rows)."""
     health = QueueHealth(
         backlog=first["backlog"],
         backlog_later=later["backlog"],
@@ -125,8 +166,8 @@ def judge(first: dict[str, Any], later: dict[str, Any]) -> QueueHealth:
         )
     if later["dead_letters"]:
         health.problems.append(
-            f"{later['dead_letters']} task(s) in the dead-letter list {VTASKS_FAILED} (batches "
-            "that failed, e.g. while Postgres was down; no worker retries them)"
+            f"{later['dead_letters']} task(s) dead-lettered in {dead_letters_in}: batches that "
+            "failed, e.g. while Postgres was down; no worker retries them"
         )
     if later["held_by_gone_workers"]:
         health.problems.append(
@@ -169,14 +210,65 @@ def read_queue_health(
         return QueueHealth(error=error.message)
 
 
-def queue_reader(settings: Any, compose: Any) -> Callable[[], QueueHealth] | None:
-    """A reader for this deployment's bundled Valkey, or None when it has none."""
+def read_database_queue_health(
+    compose: Any,
+    db: Any,
+    *,
+    sample_s: float = durability.DRAIN_SAMPLE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> QueueHealth:
+    """Two readings of django-vtasks' database queue in the bundled Postgres (`db`: the
+    ops.database.Database GlitchTip uses), as `read_queue_health` reads Valkey."""
+    from provision.ops.database import tool_args
+
+    def reading() -> dict[str, Any]:
+        argv = tool_args("psql", "-X", "-A", "-t", "-U", db.user, "-d", db.name)
+        result = compose.run(*argv, "-c", _DATABASE_SQL, timeout=60)
+        if not result.ok:
+            raise KitError(f"cannot read the queue from Postgres ({result.last_lines(2)})", "")
+        try:
+            return parse_database(result.stdout)
+        except ValueError as exc:
+            raise KitError(f"unexpected answer from Postgres ({exc})", "") from None
+
+    try:
+        first = reading()
+        sleep(sample_s)
+        return judge(first, reading(), DATABASE_DEAD_LETTERS)
+    except KitError as error:
+        return QueueHealth(error=error.message)
+
+
+@dataclass(frozen=True)
+class QueueReader:
+    """Reads the queue that `service` holds (it must be running for the reading to mean
+    anything: `provision status` skips the reading otherwise)."""
+
+    service: str
+    read: Callable[[], QueueHealth]
+
+    def __call__(self) -> QueueHealth:
+        return self.read()
+
+
+def queue_reader(settings: Any, compose: Any) -> QueueReader | None:
+    """A reader for this deployment's queue: its bundled Valkey, or, where GlitchTip 6's tasks
+    live in Postgres (minimal profile), its bundled Postgres; None when the queue is in an
+    external service."""
     from provision.profiles import queue_keys, uses_valkey
 
-    if getattr(settings, "external_valkey", False) or not uses_valkey(settings):
+    if not uses_valkey(settings):
+        if getattr(settings, "external_database", False) or settings.major.number < 6:
+            return None
+        from provision.ops.database import Database
+
+        return QueueReader(
+            "postgres", lambda: read_database_queue_health(compose, Database.of(compose.services()))
+        )
+    if getattr(settings, "external_valkey", False):
         return None
     keys = queue_keys(settings)
-    return lambda: read_queue_health(compose, keys)
+    return QueueReader("valkey", lambda: read_queue_health(compose, keys))
 
 
 def health_lines(health: QueueHealth) -> list[str]:

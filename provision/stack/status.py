@@ -73,10 +73,12 @@ def collect_certificate(settings: Any, containers: list[dict], read_certificate=
 
 def collect_queue(containers: list[dict], read_queue=None) -> dict | None:
     """Events waiting longer than they should (provision/stack/queue_health.py); None without a
-    reader (no bundled Valkey) or while Valkey is not running."""
+    reader (the queue is in an external service) or while the service holding the queue
+    (Valkey; Postgres for GlitchTip 6's minimal profile) is not running."""
     if read_queue is None:
         return None
-    if not any(c["service"] == "valkey" and c["state"] == "running" for c in containers):
+    service = getattr(read_queue, "service", "valkey")
+    if not any(c["service"] == service and c["state"] == "running" for c in containers):
         return None
     return read_queue().as_dict()
 

@@ -94,6 +94,8 @@ def test_minimal_up_event_second_up_down_up(deploy, major, expected, release):
     assert "event" in verified.stdout
     status = json.loads(gt.provision("status", "--json").stdout)
     assert status["up"] is True, status
+    # The queue is read where it is: Valkey on 5; on 6 django-vtasks' table in Postgres.
+    assert status["queue"]["ok"] is True and status["queue"]["error"] is None, status["queue"]
 
     ids = gt.container_ids()
     second = gt.up_json()

@@ -33,6 +33,7 @@ import time
 import pytest
 
 from provision import durability
+from provision.stack import queue_health
 
 pytestmark = pytest.mark.stack
 
@@ -150,6 +151,17 @@ class Stack:
             time.sleep(2)
 
 
+def read_database_queue(project) -> dict:
+    """What `provision status`/`verify` read from the database backend's tables (the kit's
+    query, provision/stack/queue_health.py), run on the real django-vtasks schema."""
+    done = project.run(
+        "exec", "-T", "postgres", "psql", "-X", "-A", "-t", "-U", "postgres",
+        "-c", queue_health._DATABASE_SQL,
+    )  # fmt: skip
+    found = queue_health.parse_database(done.stdout)
+    return {k: found[k] for k in ("backlog", "dead_letters", "held_by_gone_workers")}
+
+
 def run(
     project,
     images,
@@ -169,6 +181,8 @@ def run(
     else:
         project.run("restart", "postgres")
     counts = stack.drain(bound)
+    if backend == "database":
+        counts["read_by_status"] = read_database_queue(project)
     label = "kit module" if kit_module else "GlitchTip's settings"
     print(f"\n[vtasks 2.1.2, {backend} backend, {fault}, {label}] enqueued {N}: {counts}")
     return counts
@@ -215,6 +229,18 @@ def test_kit_module_keeps_every_database_batch_on_the_real_library(fault, tmp_pa
     assert without["stored"] < N, without
     assert with_kit == {**with_kit, "stored": N, "failed": 0, "queued": 0, "processing": 0}
     assert with_kit["counted"] >= N
+    # `provision status` reads the same from the real tables: the stranded rows (no liveness
+    # row: GlitchTip's settings keep none) and the FAILED ones; nothing once the kit is done.
+    assert without["read_by_status"] == {
+        "backlog": without["queued"],
+        "dead_letters": without["failed"],
+        "held_by_gone_workers": without["processing"],
+    }
+    assert with_kit["read_by_status"] == {
+        "backlog": 0,
+        "dead_letters": 0,
+        "held_by_gone_workers": 0,
+    }
 
 
 def test_kit_module_drains_a_full_valkey_on_the_real_library(tmp_path, stack_env):

@@ -20,7 +20,11 @@ import psycopg2
 import psycopg2.extras
 
 STATE_TABLE = "glitchtip_standin_state"
-QUEUE_TABLE = "glitchtip_standin_queue"
+QUEUE_TABLE = "glitchtip_standin_queue"  # before 0004: the queue of VALKEY_URL="" (unused now)
+# django-vtasks' database backend (app label `db`, django_vtasks/db/migrations), the queue of
+# GlitchTip 6 with VALKEY_URL="": its columns the kit's `status`/`verify` read, nothing more.
+VTASKS_TABLE = "db_queuedtask"
+VTASKS_METADATA_TABLE = "db_vtaskmetadata"
 MIGRATIONS_TABLE = "glitchtip_standin_migrations"
 
 
@@ -98,6 +102,15 @@ def migrate(conn, initial_state: dict, *, advanced_partitioning: bool = False) -
                 " PRIMARY KEY (id, date)) PARTITION BY RANGE (date)",
                 f"CREATE TABLE {AGGREGATE_TABLE}_default PARTITION OF {AGGREGATE_TABLE} DEFAULT",
             )
+        step(
+            "0004_vtasks_database_backend",
+            f"CREATE TABLE {VTASKS_TABLE} ("
+            " id bigserial PRIMARY KEY, queue varchar(255) NOT NULL DEFAULT 'ingest',"
+            " status varchar(20) NOT NULL DEFAULT 'QUEUED', worker_id varchar(255),"
+            " data jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE TABLE {VTASKS_METADATA_TABLE} ("
+            " key varchar(255) PRIMARY KEY, value text NOT NULL, expires_at timestamptz)",
+        )
         cur.execute(
             f"INSERT INTO {STATE_TABLE} (id, doc) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
             (_dumps(initial_state),),
@@ -211,7 +224,9 @@ class PostgresStore:
 
 
 class PostgresQueue:
-    """The `EventQueue` protocol on a Postgres table: for VALKEY_URL="" (GlitchTip 6)."""
+    """The `EventQueue` protocol on django-vtasks' database-backend table: for VALKEY_URL=""
+    (GlitchTip 6). Simpler than vtasks: an event is deleted as it is taken (no PROCESSING
+    rows), so the stand-in does not model a killed all-in-one's batches (docs/durability.md)."""
 
     def __init__(self, dsn: dict) -> None:
         self._dsn = dsn
@@ -227,14 +242,15 @@ class PostgresQueue:
     def push(self, item: dict) -> None:
         conn = self._conn()
         with conn, conn.cursor() as cur:
-            cur.execute(f"INSERT INTO {QUEUE_TABLE} (item) VALUES (%s)", (json.dumps(item),))
+            cur.execute(f"INSERT INTO {VTASKS_TABLE} (data) VALUES (%s)", (json.dumps(item),))
 
     def pop(self) -> dict | None:
         conn = self._conn()
         with conn, conn.cursor() as cur:
             cur.execute(
-                f"DELETE FROM {QUEUE_TABLE} WHERE id = (SELECT id FROM {QUEUE_TABLE}"
-                " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING item"
+                f"DELETE FROM {VTASKS_TABLE} WHERE id = (SELECT id FROM {VTASKS_TABLE}"
+                " WHERE status = 'QUEUED' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING data"
             )
             row = cur.fetchone()
         return row[0] if row else None
@@ -245,7 +261,7 @@ class PostgresQueue:
         conn = self._conn()
         while True:
             with conn, conn.cursor() as cur:
-                cur.execute(f"SELECT EXISTS (SELECT 1 FROM {QUEUE_TABLE})")
+                cur.execute(f"SELECT EXISTS (SELECT 1 FROM {VTASKS_TABLE} WHERE status = 'QUEUED')")
                 if cur.fetchone()[0]:
                     return True
             if time.monotonic() >= deadline:
@@ -255,7 +271,7 @@ class PostgresQueue:
     def __len__(self) -> int:
         conn = self._conn()
         with conn, conn.cursor() as cur:
-            cur.execute(f"SELECT count(*) FROM {QUEUE_TABLE}")
+            cur.execute(f"SELECT count(*) FROM {VTASKS_TABLE} WHERE status = 'QUEUED'")
             return int(cur.fetchone()[0])
 
 
