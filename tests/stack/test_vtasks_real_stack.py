@@ -56,7 +56,7 @@ x-app: &app
     DATABASE_CONN_HEALTH_CHECKS: "true"
     VALKEY_URL: "{valkey_url}"
     VTASKS_CONCURRENCY: "2"
-    INGEST_BATCH_SECONDS: "0.5"
+    INGEST_BATCH_SECONDS: "{batch_seconds}"
 services:
   postgres:
     image: {postgres}
@@ -92,6 +92,7 @@ class Stack:
         kit_module: bool,
         maxmemory: str = "256mb",
         backend: str = "valkey",
+        batch_seconds: float = 0.5,
     ) -> None:
         self.project = project
         python = project.directory / "python"
@@ -112,6 +113,7 @@ class Stack:
                 worker_env=worker_env,
                 maxmemory=maxmemory,
                 valkey_url=VALKEY_URLS[backend],
+                batch_seconds=batch_seconds,
             )
         )
 
