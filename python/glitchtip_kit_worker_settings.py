@@ -2,8 +2,10 @@
 `provision render` writes this file again.
 
 GlitchTip's own settings, with one change: where they name django-vtasks' Valkey backend in
-`TASKS`, the worker runs the kit's subclass of it, `KitValkeyTaskBackend` (below), so that an
-event GlitchTip answered 200 is not lost when the worker is killed or Postgres restarts.
+`TASKS`, the worker runs the kit's subclass of it, `KitValkeyTaskBackend` (below), and where
+they name its database backend (VALKEY_URL="": the minimal profile's all-in-one),
+`KitDatabaseTaskBackend`, so that an event GlitchTip answered 200 is not lost when the worker is
+killed or Postgres restarts.
 
 What django-vtasks 2.1.2 (the version GlitchTip 6 pins) does, and what the subclass changes
 (docs/durability.md has the whole account):
@@ -30,6 +32,10 @@ What django-vtasks 2.1.2 (the version GlitchTip 6 pins) does, and what the subcl
 - Valkey at maxmemory (noeviction, the kit's) refuses LMOVE, which writes, but not BLMPOP: while
   it is full the subclass fetches with vtasks' own unrecorded pop, the only way to drain a full
   queue (a kill then loses those batches, as without the kit).
+
+The database backend's subclass does the same with rows instead of lists (its docstring below):
+liveness rows, the PROCESSING rows of dead workers put back, a batch the database failed put
+back to QUEUED.
 
 A batch that runs twice is stored once: GlitchTip inserts the events with
 `bulk_create(ignore_conflicts=True)` on (event id, received), both carried in the task. Its
