@@ -94,6 +94,9 @@ WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
 
 # GlitchTip 6's module: a file of its own (it holds the backend class), copied as it is.
 WORKER6_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip6.py"
+# GlitchTip 5's module ends with this file, copied as it is: Celery task annotations that retry
+# an ingest batch the database failed, which celery-batches would otherwise log and drop.
+WORKER5_RETRY_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip5_retry.py"
 
 
 def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = None) -> str:
@@ -109,6 +112,7 @@ def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = No
     if major == 6:
         return WORKER6_SOURCE.read_text(encoding="utf-8")
     timeout = CELERY_VISIBILITY_TIMEOUT
+    retry = WORKER5_RETRY_SOURCE.read_text(encoding="utf-8")
     tuning = ""
     if embedded is not None:
         concurrency, prefetch = embedded
@@ -119,8 +123,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = {prefetch!r}
 """
     return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 
-GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker:
-late acknowledgement of ingest batches and a short visibility timeout. Do not edit: `provision
+GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker or a
+Postgres restart: late acknowledgement of ingest batches, a short visibility timeout, and task
+annotations that retry an ingest batch the database failed (at the end). Do not edit: `provision
 render` writes this file again.
 """
 
@@ -131,7 +136,8 @@ from glitchtip.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _TRANSPORT
 CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
-{tuning}'''
+{tuning}
+{retry}'''
 
 
 # -- Waiting events (provision status / verify) -------------------------------------------------
