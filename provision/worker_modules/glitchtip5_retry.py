@@ -17,11 +17,13 @@
 # other error, it raises as before: celery-batches logs it and the batch is lost, as without the
 # kit. While it waits the batch holds its pool slot and stays unacknowledged (acks_late).
 #
-# "The database went away" is a class named OperationalError or InterfaceError from Django's
-# database layer (django.db.utils) or psycopg, or psycopg_pool's PoolTimeout, anywhere in the
-# error's chain (Django wraps psycopg's errors and keeps them as the cause). Not retried:
-# IntegrityError, DataError, ProgrammingError (a bug or bad data fails the same way again), and
-# kombu's or redis-py's errors (Valkey, not the database).
+# "The database went away" is the same rule as the kit's GlitchTip 6 backend: a class named
+# OperationalError or InterfaceError (PEP 249's errors for a lost or refused connection, which
+# Django's database layer re-raises under the same names with the driver's error as the cause)
+# or PoolTimeout (psycopg_pool: no connection within the pool's 30 s), anywhere in the error's
+# class hierarchy or chain (cause, context). kombu's OperationalError (the broker connection lost
+# while the batch publishes) matches too: also an outage, not a bug. Not retried: IntegrityError,
+# DataError, ProgrammingError and every other error (a bug or bad data fails the same way again).
 #
 # What a retry costs: the batch runs again from its start. GlitchTip's batch is not one
 # transaction; the event rows are inserted with bulk_create(ignore_conflicts=True) on (event id,
@@ -44,27 +46,19 @@ _BATCH_TASKS = (
     "apps.event_ingest.tasks.ingest_event",
     "apps.event_ingest.tasks.ingest_transaction",
 )
-# (module prefix, class name) of the errors that mean the database went away.
-_TRANSIENT_ERRORS = (
-    ("django.db", "OperationalError"),
-    ("django.db", "InterfaceError"),
-    ("psycopg", "OperationalError"),
-    ("psycopg", "InterfaceError"),
-    ("psycopg_pool", "PoolTimeout"),
-)
+# Error class names (anywhere in an exception's chain) that mean the database went away.
+_TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError", "PoolTimeout"})
 
 
 def _database_went_away(error: BaseException) -> bool:
-    """Whether `error`, or an error in its chain (cause, context), is one of _TRANSIENT_ERRORS."""
+    """Whether `error`, or an error in its chain (cause, context), is of a class (or subclass of
+    a class) named in _TRANSIENT_ERRORS."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        for cls in type(current).__mro__:
-            module = cls.__module__ or ""
-            for prefix, name in _TRANSIENT_ERRORS:
-                if cls.__name__ == name and (module == prefix or module.startswith(prefix + ".")):
-                    return True
+        if any(cls.__name__ in _TRANSIENT_ERRORS for cls in type(current).__mro__):
+            return True
         current = current.__cause__ or current.__context__
     return False
 
