@@ -84,9 +84,7 @@ def test_celery_failing_batch_is_acknowledged_and_gone_even_with_acks_late():
     assert broker.failed == []  # celery has no dead-letter list
 
 
-def test_the_kit_modules_task_annotation_retries_a_batch_the_database_failed(
-    tmp_path, monkeypatch
-):
+def test_the_kit_modules_task_annotation_retries_a_batch_the_database_failed(tmp_path, monkeypatch):
     """The stand-in resolves CELERY_TASK_ANNOTATIONS of the kit's rendered module for the ingest
     task as Celery does and runs each batch through its "@__call__" around: a batch whose store
     raised the driver's OperationalError (the stand-in's psycopg2; GlitchTip's Django raises

@@ -192,9 +192,7 @@ def test_kit_module_retries_a_batch_postgres_aborted_on_the_real_libraries(tmp_p
     assert with_kit["counted"] >= N
 
 
-def test_kit_module_gets_a_killed_workers_batches_back_on_the_real_libraries(
-    tmp_path, stack_env
-):
+def test_kit_module_gets_a_killed_workers_batches_back_on_the_real_libraries(tmp_path, stack_env):
     (tmp_path / "without").mkdir()
     (tmp_path / "with").mkdir()
     with stack_env.compose_project(tmp_path / "without") as project:

@@ -8,7 +8,6 @@ import time
 from celery import shared_task
 from celery_batches import Batches
 from django.db import connection, transaction
-
 from glitchtip.celery import app  # noqa: F401 (GlitchTip's tasks.py imports its app too)
 
 FLUSH_EVERY = 100
