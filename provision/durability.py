@@ -16,10 +16,11 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   batch when a pool slot *starts* it unless the task is `acks_late`, and swallows a failing
   batch (celery_batches/trace.py) so it is acknowledged either way. Unacknowledged messages come
   back only after `visibility_timeout` (3600 s by default; kombu/transport/redis.py
-  `restore_visible`, run 10 s after the worker starts and then every 100 s) or when it shuts
-  down cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment,
-  so the kit gives the worker a settings module of its own that imports GlitchTip's and sets
-  both (`worker_settings_module`).
+  `restore_visible`, run when the worker starts and then every 100 s) or when it shuts down
+  cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment, so
+  the kit gives the worker a settings module of its own that imports GlitchTip's and sets both
+  (`worker_settings_module`), and Celery task annotations that retry an ingest batch the
+  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py).
 - GlitchTip 6 (django-vtasks 2.1.2): the ingest queue is a batch queue (settings.py
   VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
   django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
@@ -73,13 +74,14 @@ DATABASE_CONN_HEALTH_CHECKS = "true"
 # batch in `unacked` instead of losing it).
 CELERY_TASK_ACKS_LATE = True
 # Seconds a delivered message may stay unacknowledged before any worker puts it back on the
-# queue. kombu looks 10 s after the worker starts and every 100 s after, so with 10 s a killed
-# worker's messages are back at the restarted worker's first look however soon it restarted
-# (Docker's restart policy included); with 30 s a quick restart would wait ~110 s. A healthy
-# worker holds a message about its prefetch window / its rate plus the 2 s flush and one batch
-# (a few seconds; bench_ingest prints the longest). One held longer is delivered again, and
-# GlitchTip skips its row (bulk_create ignore_conflicts on (id, received)) but counts it twice
-# in the issue and hourly statistics: counted twice, never lost (docs/durability.md).
+# queue. kombu looks when a worker starts (on_poll_init) and every 100 s after, so with 10 s a
+# killed worker's messages are back as soon as the restarted worker starts if that is 10 s or
+# more after the kill (`provision up`), otherwise ~100 s later (Docker's restart policy; measured
+# on the real kombu 5.5.4, docs/durability.md). A healthy worker holds a message about its
+# prefetch window / its rate plus the 2 s flush and one batch (a few seconds; bench_ingest
+# prints the longest). One held longer is delivered again, and GlitchTip skips its row
+# (bulk_create ignore_conflicts on (id, received)) but counts it twice in the issue and hourly
+# statistics: counted twice, never lost (docs/durability.md).
 CELERY_VISIBILITY_TIMEOUT = 10
 
 # The worker's settings module (GlitchTip 5), mounted read-only and named by
