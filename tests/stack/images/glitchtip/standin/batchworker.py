@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import capacity
 
@@ -67,10 +67,14 @@ class BatchWorker:
         *,
         time_scale: float = 1.0,
         acks_late: bool = False,
+        call_around: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.model = model
         self.acks_late = acks_late
+        # Celery's "@__call__" task annotation (standin.workersettings.call_around): each batch
+        # runs as `around(__call__)(task, batch)`, as celery-batches' `task(*args)` does.
+        self._call = call_around(_BatchTask.__call__) if call_around else _BatchTask.__call__
         self.broker = broker
         self.store_batch = store_batch
         self.scale = time_scale
@@ -213,29 +217,7 @@ class BatchWorker:
                 self._ack(batch)
         try:
             items = [item for _tag, item in batch]
-            # The real batch computes and queries first and commits at its end, right before
-            # it returns (and, with acks_late, is acknowledged): the modelled CPU and database
-            # time comes before the stand-in's one-transaction store, so a kill mid-batch finds
-            # it uncommitted, as it would the real one.
-            # The stand-in's own store (its whole state is one jsonb row, read and written
-            # back per batch) is not GlitchTip's cost: the modelled CPU time is padded with
-            # sleep only for what the recent stores did not already take (`store_estimate`),
-            # so a batch costs what `capacity` says, unless the stand-in's store alone is
-            # slower (then it costs the store; the log line says so).
-            modelled = capacity.batch_cpu_seconds(len(items)) * self.scale
-            with self._cpu:
-                time.sleep(max(0.0, modelled - self.store_estimate))
-            time.sleep(capacity.batch_wait_seconds(len(items)) * self.scale)
-            with self._cpu:  # the store is part of the CPU time it was taken off above
-                began = time.monotonic()
-                stored = self.store_batch(items)
-                took = time.monotonic() - began
-            with self._lock:
-                self.stored += stored
-                self.batches.append(len(items))
-                self.store_estimate = (
-                    took if not self.store_estimate else 0.7 * self.store_estimate + 0.3 * took
-                )
+            stored, took, modelled = self._call(_BatchTask(self), items)
             if self._records:
                 self._ack(batch)
             self.log(
@@ -261,11 +243,52 @@ class BatchWorker:
             if self._slots is not None:
                 self._slots.release()
 
+    def _process(self, items: list[dict]) -> tuple[int, float, float]:
+        """One batch's work, what the task's `__call__` runs: (stored, store s, modelled s).
+        A failure raises (to the task annotation's around, if any, then to `_run_batch`)."""
+        # The real batch computes and queries first and commits at its end, right before
+        # it returns (and, with acks_late, is acknowledged): the modelled CPU and database
+        # time comes before the stand-in's one-transaction store, so a kill mid-batch finds
+        # it uncommitted, as it would the real one.
+        # The stand-in's own store (its whole state is one jsonb row, read and written
+        # back per batch) is not GlitchTip's cost: the modelled CPU time is padded with
+        # sleep only for what the recent stores did not already take (`store_estimate`),
+        # so a batch costs what `capacity` says, unless the stand-in's store alone is
+        # slower (then it costs the store; the log line says so).
+        modelled = capacity.batch_cpu_seconds(len(items)) * self.scale
+        with self._cpu:
+            time.sleep(max(0.0, modelled - self.store_estimate))
+        time.sleep(capacity.batch_wait_seconds(len(items)) * self.scale)
+        with self._cpu:  # the store is part of the CPU time it was taken off above
+            began = time.monotonic()
+            stored = self.store_batch(items)
+            took = time.monotonic() - began
+        with self._lock:
+            self.stored += stored
+            self.batches.append(len(items))
+            self.store_estimate = (
+                took if not self.store_estimate else 0.7 * self.store_estimate + 0.3 * took
+            )
+        return stored, took, modelled
+
     def _error(self, line: str) -> None:
         with self._lock:
             self.errors += 1
         self.log(line)
         self.stop_event.wait(1.0 * self.scale)
+
+
+class _BatchTask:
+    """The task object celery-batches calls (`task(*args)`, celery_batches/trace.py): its
+    `__call__` stores the batch; a task annotation may wrap it (BatchWorker's `call_around`)."""
+
+    name = "apps.event_ingest.tasks.ingest_event"
+
+    def __init__(self, worker: BatchWorker) -> None:
+        self.worker = worker
+
+    def __call__(self, items: list[dict]) -> tuple[int, float, float]:
+        return self.worker._process(items)
 
 
 class MemoryBroker:

@@ -327,13 +327,17 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
         queue,
         store_and_count,
         acks_late=bool(celery and celery.acks_late),
+        # The kit's module wraps the batch task's __call__ (Celery task_annotations): a batch
+        # the database failed is retried there; without it the failure is swallowed as before.
+        call_around=celery.call_around if celery else None,
         log=lambda line: print(line, flush=True),
     )
     banner = f"stand-in worker (GlitchTip {config.major()}) ready: {model.describe()}"
     if celery:
         banner += (
             f", settings {celery.module}, acks_late={celery.acks_late}, "
-            f"visibility_timeout={celery.visibility_timeout:g}s"
+            f"visibility_timeout={celery.visibility_timeout:g}s, "
+            f"ingest_event __call__ annotated={celery.call_around is not None}"
         )
         _start_restorer(queue, celery.visibility_timeout, stop)
     if backend:
@@ -384,31 +388,30 @@ def _celery_settings():
 
 
 def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> None:
-    """kombu's restore of messages unacknowledged longer than the visibility timeout: on every
-    RESTORE_INTERVAL-th tick of RESTORE_EVERY seconds, the first tick RESTORE_EVERY seconds
-    after the worker starts (kombu/transport/redis.py `register_with_event_loop`:
-    `loop.call_repeatedly(10, cycle.maybe_restore_messages)`, whose timer first fires after
-    its interval; `QoS.restore_visible` acts on calls 1, 11, 21...): 10 s, 110 s, 210 s..."""
+    """kombu's restore of messages unacknowledged longer than the visibility timeout
+    (kombu/transport/redis.py, kombu 5.5): `QoS.restore_visible` acts on its calls 1, 11, 21...
+    (RESTORE_INTERVAL); call 1 is `MultiChannelPoller.on_poll_init` when the worker's event loop
+    starts, the others come from `loop.call_repeatedly(10, cycle.maybe_restore_messages)`
+    (RESTORE_EVERY), whose first call is 10 s after the start. So it acts at 0 s, 100 s,
+    200 s... (measured on the real Celery 5.5.3/kombu 5.5.4: a killed worker's messages, too young
+    at the restarted worker's start, came back ~100 s after it was ready)."""
     from . import workersettings
 
+    def restore() -> None:
+        try:
+            restored = queue.restore_visible(visibility_timeout)
+            if restored:
+                print(f"Restored {restored} message(s) past the visibility timeout", flush=True)
+        except Exception as exc:
+            print(f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
     def run() -> None:
-        tick = 0
-        while True:
-            if stop.wait(workersettings.RESTORE_EVERY):
-                return
-            if tick % workersettings.RESTORE_INTERVAL == 0:
-                try:
-                    restored = queue.restore_visible(visibility_timeout)
-                    if restored:
-                        print(
-                            f"Restored {restored} message(s) past the visibility timeout",
-                            flush=True,
-                        )
-                except Exception as exc:
-                    print(
-                        f"restore failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
-                    )
-            tick += 1
+        calls = 1  # on_poll_init
+        restore()
+        while not stop.wait(workersettings.RESTORE_EVERY):
+            calls += 1
+            if (calls - 1) % workersettings.RESTORE_INTERVAL == 0:
+                restore()
 
     threading.Thread(target=run, name="restore-visible", daemon=True).start()
 

@@ -13,17 +13,30 @@ Celery takes `task_acks_late` and `broker_transport_options` from the Django set
 `DJANGO_SETTINGS_MODULE` when set, else `glitchtip.settings` (set with `setdefault`). The
 stand-in imports that module (PYTHONPATH as the container has it) and applies Celery's and
 kombu's defaults where it says nothing: acks early, visibility timeout 3600 s.
+
+`task_annotations` (CELERY_TASK_ANNOTATIONS) is resolved for the ingest batch task as Celery does
+(celery/app/annotations.py `prepare` / `resolve_all`, celery/app/task.py `Task.annotate`): a
+dict maps a task name (or "*") to attributes; an object has `annotate(task)`; a string names
+such an object's class. A key starting with "@" wraps the method of that name: `add_around`
+replaces it by `around(original)`, where `original` is unwrapped first (`__wrapped__`), so of
+several "@__call__" annotations the last one applies. The stand-in keeps that `__call__` around
+(`call_around`) and runs each ingest batch through it (standin.batchworker): the kit's module
+retries a batch the database failed that way; GlitchTip's settings have none.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # kombu/transport/redis.py Channel.visibility_timeout
-RESTORE_EVERY = 10.0  # kombu: maybe_restore_messages every 10 s ...
-RESTORE_INTERVAL = 10  # ... of which restore_visible acts on the 1st, 11th, 21st... call
+RESTORE_EVERY = 10.0  # kombu: maybe_restore_messages every 10 s (after on_poll_init's call) ...
+RESTORE_INTERVAL = 10  # ... restore_visible acts on the 1st (at start), 11th, 21st... call
+# GlitchTip 5's issue-event batch task (apps/event_ingest/tasks.py, named by shared_task).
+INGEST_TASK = "apps.event_ingest.tasks.ingest_event"
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class CelerySettings:
     # nothing: only a worker started without a command line (app.py's embedded one) reads them.
     concurrency: int | None = None
     prefetch: int | None = None
+    # The "@__call__" task annotation of the ingest batch task, None without one.
+    call_around: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
 
 
 def load(environ: dict[str, str] | None = None) -> CelerySettings:
@@ -49,7 +64,41 @@ def load(environ: dict[str, str] | None = None) -> CelerySettings:
         module=name,
         concurrency=_optional_int(getattr(module, "CELERY_WORKER_CONCURRENCY", None)),
         prefetch=_optional_int(getattr(module, "CELERY_WORKER_PREFETCH_MULTIPLIER", None)),
+        call_around=call_around(getattr(module, "CELERY_TASK_ANNOTATIONS", None), INGEST_TASK),
     )
+
+
+def _expand(annotation: Any) -> Any:
+    """Celery's `prepare`: a string is the path of an annotation class, instantiated."""
+    if isinstance(annotation, str):
+        module, _, name = annotation.rpartition(".")
+        return getattr(importlib.import_module(module), name)()
+    return annotation
+
+
+def call_around(annotations: Any, task_name: str) -> Callable[..., Any] | None:
+    """The "@__call__" around that Celery's `Task.annotate` applies to `task_name`: every
+    matching annotation in order, the last "@__call__" one winning (add_around unwraps)."""
+    if annotations is None:
+        return None
+    if not isinstance(annotations, (list, tuple)):
+        annotations = (annotations,)
+    found = None
+
+    class _Task:
+        name = task_name
+
+    for annotation in map(_expand, annotations):
+        if isinstance(annotation, dict):  # MapAnnotation: the task's name, then "*"
+            matches = [annotation.get(task_name), annotation.get("*")]
+        else:
+            matches = [annotation.annotate(_Task())]
+            annotate_any = getattr(annotation, "annotate_any", None)
+            matches.append(annotate_any() if annotate_any else None)
+        for attributes in matches:
+            if attributes and "@__call__" in attributes:
+                found = attributes["@__call__"]
+    return found
 
 
 # django-vtasks' Valkey backend, as GlitchTip 6's settings name it when VALKEY_URL is set.

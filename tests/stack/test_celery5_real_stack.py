@@ -1,0 +1,209 @@
+"""The kit's GlitchTip 5 worker module on the REAL Celery, celery-batches and kombu (issue 19).
+
+GlitchTip itself cannot be installed here; its queue libraries can (PyPI). The image
+`<namespace>/celery5:5.5.3` (tests/stack/images/celery5) runs Celery 5.5.3 and celery-batches 0.10
+(GlitchTip 5.1's uv.lock), kombu 5.5.4 with redis-py 5.2.1, Django 5.2 and psycopg 3 with a tiny
+project shaped like GlitchTip 5: the Celery app `glitchtip.celery` (Django settings, namespace
+CELERY), `glitchtip.settings` with GlitchTip's broker transport options and pooled database and
+nothing about acknowledgement, and the celery-batches task `apps.event_ingest.tasks.ingest_event`
+(100 per batch, 2 s), which stores a batch in one transaction (each event once, ON CONFLICT DO
+NOTHING as GlitchTip's bulk_create ignore_conflicts, and a count). The worker runs `celery -A
+glitchtip worker` with the kit's pool settings (prefork, 2 slots here, prefetch 100) and either
+the kit's module (`provision render`'s python/glitchtip_kit_worker_settings.py for GlitchTip 5,
+mounted read-only at /kit/python, DJANGO_SETTINGS_MODULE and PYTHONPATH as compose.yml sets
+them) or GlitchTip's settings alone. Valkey runs with the kit's flags, Postgres is the test image.
+
+Each run queues N tasks (a backlog, as a burst leaves it), starts the worker (each batch 0.5 s
+between its first query and its writes) and, once it has stored a first batch:
+
+- Postgres restarted (`docker compose restart`: a fast shutdown, which aborts the transactions of
+  the batches being stored), nothing else done;
+- worker SIGKILLed, then recreated 11 s later as `provision up` recreates a service.
+
+then waits until nothing is queued or unacknowledged (or nothing changed for STALL_S with the
+queue empty: messages left in `unacked` under kombu's default one-hour visibility timeout). Counts
+print with `pytest -s`. About 3 minutes for the four runs on 2 CPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from provision import durability
+
+pytestmark = pytest.mark.stack
+
+N = 2000
+DRAIN_BOUND_S = 90.0
+STALL_S = 15.0  # > kombu's first look (10 s after the worker starts) plus a batch
+
+COMPOSE = """
+x-app: &app
+  image: {celery5}
+  environment: &env
+    DATABASE_HOST: postgres
+    DATABASE_PASSWORD: test-only-password
+    DATABASE_CONN_HEALTH_CHECKS: "true"
+    REDIS_URL: redis://valkey:6379/0
+    INGEST_BATCH_SECONDS: "0.5"
+services:
+  postgres:
+    image: {postgres}
+    environment:
+      POSTGRES_PASSWORD: test-only-password
+    healthcheck:
+      test: ["CMD", "pg_isready", "-U", "postgres"]
+      interval: 1s
+      retries: 60
+  valkey:
+    image: {valkey}
+    command: ["valkey-server", "--appendonly", "yes", "--appendfsync", "everysec",
+              "--maxmemory", "256mb", "--maxmemory-policy", "noeviction"]
+  web:
+    <<: *app
+    command: ["sleep", "infinity"]
+  worker:
+    <<: *app
+    command: ["celery", "-A", "glitchtip", "worker", "-l", "info"]
+    environment:
+      <<: *env
+      CELERY_WORKER_POOL: prefork
+      CELERY_WORKER_CONCURRENCY: "2"
+      CELERY_WORKER_PREFETCH_MULTIPLIER: "100"
+{worker_env}
+    volumes:
+      - ./python:/kit/python:ro
+"""
+
+
+class Stack:
+    def __init__(self, project, images: dict[str, str], kit_module: bool) -> None:
+        self.project = project
+        python = project.directory / "python"
+        python.mkdir()
+        (python / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
+            durability.worker_settings_module(5)
+        )
+        worker_env = ""
+        if kit_module:
+            worker_env = (
+                f"      DJANGO_SETTINGS_MODULE: {durability.WORKER_SETTINGS_MODULE}\n"
+                f"      PYTHONPATH: {durability.WORKER_PYTHONPATH}"
+            )
+        project.write(
+            COMPOSE.format(
+                celery5=images["celery5"],
+                postgres=images["postgres"],
+                valkey=images["valkey"],
+                worker_env=worker_env,
+            )
+        )
+
+    def manage(self, *args: str) -> str:
+        done = self.project.run("exec", "-T", "web", "python3", "manage.py", *args, timeout=120)
+        return done.stdout.strip()
+
+    def counts(self) -> dict:
+        return json.loads(self.manage("counts").splitlines()[-1])
+
+    def start(self) -> int:
+        """Services up, tables made, N tasks queued: how many."""
+        self.project.run("up", "-d", "--wait", "postgres", "valkey", "web")
+        deadline = time.monotonic() + 60
+        while True:
+            done = self.project.run(
+                "exec", "-T", "web", "python3", "manage.py", "setup_tables", check=False
+            )
+            if done.returncode == 0:
+                break
+            assert time.monotonic() < deadline, done.stderr[-2000:]
+            time.sleep(1)
+        return int(self.manage("enqueue", str(N)).splitlines()[-1])
+
+    def wait_stored(self, at_least: int) -> None:
+        deadline = time.monotonic() + 60
+        while self.counts()["stored"] < at_least:
+            assert time.monotonic() < deadline, "the worker stored nothing within 60 s"
+            time.sleep(0.5)
+
+    def drain(self) -> dict:
+        """Counts once nothing is queued or unacknowledged, or the queue is empty and nothing
+        changed for STALL_S (messages stranded in `unacked`), or after DRAIN_BOUND_S."""
+        deadline = time.monotonic() + DRAIN_BOUND_S
+        last, since = None, time.monotonic()
+        while True:
+            counts = self.counts()
+            if counts["queued"] == 0 and counts["unacked"] == 0:
+                time.sleep(2)  # a batch between the two finishes its write
+                again = self.counts()
+                if again == counts:
+                    return counts
+                counts = again
+            if counts != last:
+                last, since = counts, time.monotonic()
+            elif counts["queued"] == 0 and time.monotonic() - since > STALL_S:
+                return counts
+            if time.monotonic() > deadline:
+                return counts
+            time.sleep(1)
+
+
+def run(project, images, kit_module: bool, fault: str) -> tuple[dict, str]:
+    stack = Stack(project, images, kit_module)
+    assert stack.start() == N
+    project.run("up", "-d", "worker")
+    stack.wait_stored(100)
+    if fault == "postgres-restart":
+        project.run("restart", "postgres")
+    else:
+        project.run("kill", "-s", "SIGKILL", "worker")
+        # `provision up` (an operator's reaction, later than the 10 s visibility timeout, as in
+        # test_durability_stack.py) recreates the service: a new container. kombu restores
+        # messages older than the timeout when the worker's event loop starts
+        # (`MultiChannelPoller.on_poll_init` -> `QoS.restore_visible`, its 1st call) and then
+        # only every 100 s (its 11th, 21st... call of a 10 s timer): a worker back sooner than
+        # the timeout waits ~100 s for them (measured: docs/durability.md).
+        time.sleep(durability.CELERY_VISIBILITY_TIMEOUT + 1)
+        project.run("up", "-d", "--force-recreate", "--no-deps", "worker")
+    counts = stack.drain()
+    logs = project.run("logs", "--no-color", "worker").stdout
+    label = "kit module" if kit_module else "GlitchTip's settings"
+    print(f"\n[celery 5.5.3 + celery-batches 0.10, {fault}, {label}] queued {N}: {counts}")
+    return counts, logs
+
+
+def test_kit_module_retries_a_batch_postgres_aborted_on_the_real_libraries(tmp_path, stack_env):
+    (tmp_path / "without").mkdir()
+    (tmp_path / "with").mkdir()
+    with stack_env.compose_project(tmp_path / "without") as project:
+        without, logs_without = run(project, stack_env.images, False, "postgres-restart")
+    with stack_env.compose_project(tmp_path / "with") as project:
+        with_kit, logs_with = run(project, stack_env.images, True, "postgres-restart")
+
+    # GlitchTip's settings alone: celery-batches logs the aborted batch and drops it.
+    assert without["stored"] < N, without
+    assert "Error: " in logs_without
+    # The kit's module: the annotation retried it; every event stored, nothing left behind.
+    assert with_kit == {**with_kit, "stored": N, "queued": 0, "unacked": 0}, with_kit
+    assert "because the database went away" in logs_with
+    assert with_kit["counted"] >= N
+
+
+def test_kit_module_gets_a_killed_workers_batches_back_on_the_real_libraries(tmp_path, stack_env):
+    (tmp_path / "without").mkdir()
+    (tmp_path / "with").mkdir()
+    with stack_env.compose_project(tmp_path / "without") as project:
+        without, _logs = run(project, stack_env.images, False, "worker-kill")
+    with stack_env.compose_project(tmp_path / "with") as project:
+        with_kit, _logs = run(project, stack_env.images, True, "worker-kill")
+
+    # GlitchTip's settings: the batches being stored were acknowledged when they started, and the
+    # prefetched rest waits in `unacked` for kombu's one-hour visibility timeout.
+    assert without["stored"] < N, without
+    # The kit's module: everything back within the restarted worker's first look; at most the
+    # one message between kombu's BRPOP and its `unacked` record is lost.
+    assert with_kit["queued"] == 0 and with_kit["unacked"] == 0, with_kit
+    assert with_kit["stored"] >= N - 1, with_kit
