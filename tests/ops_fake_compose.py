@@ -60,6 +60,52 @@ def _run_service(args: list[str]) -> str:
     return rest[0] if rest else ""
 
 
+# The client tools' options the real ones take (PostgreSQL 17's reference pages; the short options
+# taking a value, the flags, the long options): any other option is refused as getopt refuses it,
+# and the role and database must be the compose file's (or `postgres`, the maintenance database).
+# getopt's exact wording is not recorded from a real container; the refusal's shape is glibc's.
+_TOOL_OPTIONS = {
+    "pg_dump": ("dfFhjnNpStTUZeE", "abBcCOsvwWx", {"--format", "--no-password", "--no-owner"}),
+    "pg_restore": (
+        "dfFhIjLnNpPStTU",
+        "acCeOsvwWx1l",
+        {"--exit-on-error", "--no-owner", "--no-privileges", "--no-password", "--format"},
+    ),
+    "psql": ("cdfhpUvoPFRTL", "AtXqeEabnsSwWxz01H", {"--no-password", "--no-psqlrc"}),
+}
+
+
+def _tool_refusal(tool: str, tool_args: list[str]) -> str | None:
+    """stderr of `tool` refusing `tool_args` (an unknown option, a role or database that does
+    not exist), or None when it would run."""
+    values, flags, longs = _TOOL_OPTIONS[tool]
+    role, database = "postgres", None
+    rest = list(tool_args[1:])
+    while rest:
+        option = rest.pop(0)
+        if option.startswith("--"):
+            if option.split("=", 1)[0] not in longs:
+                return f"{tool}: unrecognized option '{option}'"
+        elif option.startswith("-") and len(option) == 2 and option[1] in values:
+            if not rest:
+                return f"{tool}: option requires an argument -- '{option[1]}'"
+            value = rest.pop(0)
+            role = value if option == "-U" else role
+            database = value if option == "-d" else database
+        elif option.startswith("-") and not all(flag in flags for flag in option[1:]):
+            wrong = next(flag for flag in option[1:] if flag not in flags)
+            return f"{tool}: invalid option -- '{wrong}'"
+    environment = SERVICES["postgres"]["environment"]
+    if role != environment["POSTGRES_USER"]:
+        return f'{tool}: error: connection to server failed: FATAL:  role "{role}" does not exist'
+    if (database or role) not in (environment["POSTGRES_DB"], "postgres"):
+        return (
+            f"{tool}: error: connection to server failed: FATAL:  database "
+            f'"{database or role}" does not exist'
+        )
+    return None
+
+
 def main() -> int:
     state_dir = Path(sys.argv[1])
     args = _strip_globals(sys.argv[2:])
@@ -80,6 +126,10 @@ def main() -> int:
         if "--version" in tool_args:
             print(f"{tool} (PostgreSQL) {state.get('tool_major', 17)}.4 (Debian)")
             return 0
+        refusal = _tool_refusal(tool, tool_args) if tool in _TOOL_OPTIONS else None
+        if refusal is not None:
+            sys.stderr.write(refusal + "\n")
+            return 1
         if tool == "pg_dump":
             data = (state_dir / "db.bin").read_bytes()
             limit = fail.get("pg_dump")
