@@ -196,3 +196,25 @@ def test_the_disk_check_names_each_place_and_its_free_space(server, tmp_path):
         f"cannot read free space of {tmp_path} (FileNotFoundError: [Errno 2] No such file or "
         f"directory: '{tmp_path}')"
     )
+
+
+def test_a_swarm_stack_not_converged_names_every_problem(tmp_path, monkeypatch):
+    """verify's services check on a Swarm stack lists each unconverged service, comma-separated,
+    with where to look (stack_health's problems, in the stand-in Swarm)."""
+    from test_swarm_engine import FakeSwarm, context, swarm_dir, up_engine
+
+    from provision.deployment import Deployment
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    ctx = context(directory, swarm)
+    docker = ctx.results["docker"]
+    monkeypatch.setattr(Deployment, "docker", lambda self: docker)
+    del swarm.services["glitchtip_worker"]
+    del swarm.services["glitchtip_valkey"]
+    with pytest.raises(verify._Failed) as caught:
+        verify._swarm_services(ctx.load_settings())
+    assert str(caught.value) == (
+        "not converged: valkey missing, worker missing (see `docker service ps glitchtip_web`)"
+    )
