@@ -13,7 +13,9 @@ real (pipes, chunks, exit codes, stderr) without Docker:
 rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
 dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
-`up` fail with postgres unhealthy. `logs` prints state["logs"].
+`up` fail with postgres unhealthy. `logs` prints state["logs"]. pg_dump, pg_restore and psql
+refuse an option they lack and a role or database the compose file does not create;
+{"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -75,9 +77,10 @@ _TOOL_OPTIONS = {
 }
 
 
-def _tool_refusal(tool: str, tool_args: list[str]) -> str | None:
+def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
     """stderr of `tool` refusing `tool_args` (an unknown option, a role or database that does
-    not exist), or None when it would run."""
+    not exist: the app's database is gone between a `DROP DATABASE` and its `CREATE`, or when
+    state["app_database"] is false), or None when it would run."""
     values, flags, longs = _TOOL_OPTIONS[tool]
     role, database = "postgres", None
     rest = list(tool_args[1:])
@@ -98,7 +101,10 @@ def _tool_refusal(tool: str, tool_args: list[str]) -> str | None:
     environment = SERVICES["postgres"]["environment"]
     if role != environment["POSTGRES_USER"]:
         return f'{tool}: error: connection to server failed: FATAL:  role "{role}" does not exist'
-    if (database or role) not in (environment["POSTGRES_DB"], "postgres"):
+    databases = {"postgres"} | (
+        {environment["POSTGRES_DB"]} if state.get("app_database", True) else set()
+    )
+    if (database or role) not in databases:
         return (
             f"{tool}: error: connection to server failed: FATAL:  database "
             f'"{database or role}" does not exist'
@@ -126,7 +132,7 @@ def main() -> int:
         if "--version" in tool_args:
             print(f"{tool} (PostgreSQL) {state.get('tool_major', 17)}.4 (Debian)")
             return 0
-        refusal = _tool_refusal(tool, tool_args) if tool in _TOOL_OPTIONS else None
+        refusal = _tool_refusal(tool, tool_args, state) if tool in _TOOL_OPTIONS else None
         if refusal is not None:
             sys.stderr.write(refusal + "\n")
             return 1
@@ -160,11 +166,12 @@ def main() -> int:
             if sql.startswith("SHOW server_version_num"):
                 print(state.get("server_major", 17) * 10000 + 4)
             elif "FROM pg_database" in sql:
-                print(1)
+                print(1 if state.get("app_database", True) else 0)
             elif "pg_tables" in sql:
                 print(state.get("tables", 0))
             elif sql.startswith(("DROP DATABASE", "CREATE DATABASE")):
                 state["tables"] = 0
+                state["app_database"] = sql.startswith("CREATE")
                 (state_dir / "state.json").write_text(json.dumps(state))
             return 0
     if args[:1] == ["run"] and _run_service(args) not in SERVICES:
