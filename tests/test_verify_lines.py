@@ -40,6 +40,8 @@ class Canned(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    do_PUT = do_GET
+
     def log_message(self, *args) -> None:
         pass
 
@@ -218,3 +220,19 @@ def test_a_swarm_stack_not_converged_names_every_problem(tmp_path, monkeypatch):
     assert str(caught.value) == (
         "not converged: valkey missing, worker missing (see `docker service ps glitchtip_web`)"
     )
+
+
+def test_an_issue_that_cannot_be_resolved_is_reported_with_the_reason(server, tmp_path):
+    """The test events' issue is resolved after the event is seen; GlitchTip refusing that is
+    a note in the event check's line, naming what was tried and GlitchTip's answer."""
+    routes, url = server
+    routes["/api/0/issues/12/"] = (403, "application/json", b'{"detail": "no permission"}')
+    verifier = Verifier(deployment(tmp_path, url), 1.0, 0)
+    said = verifier._resolve("12")
+    assert said == (
+        "issue not resolved (GlitchTip refused to resolve the test events' issue: no permission)"
+    )
+    assert verifier._resolve(None) == "issue not resolved: the event names no issue"
+    assert verifier._resolve("abc") == "issue not resolved: the event names no issue"
+    routes["/api/0/issues/12/"] = (200, "application/json", b"{}")
+    assert verifier._resolve("12") == "issue resolved"
