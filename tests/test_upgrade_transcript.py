@@ -190,3 +190,92 @@ def test_a_failed_pull_changes_nothing_and_says_which_image_still_serves(tmp_pat
         "nothing was changed: glitchtip/glitchtip:v5.1.0 still serves: fix the cause, then run "
         "`provision upgrade` again"
     )
+
+
+def _json(outcome, tmp_path):
+    import json
+
+    document = outcome.as_dict()
+    assert isinstance(document.pop("elapsed_s"), float)
+    for step in document["steps"]:
+        assert isinstance(step.pop("elapsed_s"), float)
+    return json.loads(json.dumps(document).replace(str(tmp_path), "TMP"))
+
+
+def test_the_json_of_a_postgres_upgrade_says_where_the_data_went_and_how_to_drop_the_old(
+    tmp_path,
+):
+    directory = deployment(tmp_path, glitchtip_major=6, postgres_image="postgres:17.7")
+    fake = FakeOps(tmp_path, version="6.2.6")
+    ctx = context(directory, FakeCompose())
+    state = upgrade.prepare(ctx, to=None, postgres="18.1", ops=fake.ops())
+    document = _json(upgrade.run_upgrade(ctx, state, fake.ops()), tmp_path)
+    image = "glitchtip/glitchtip:6.2.6"
+    step = lambda name, detail: {  # noqa: E731
+        "name": name, "status": "ok", "detail": detail, "changed": None,
+    }  # fmt: skip
+    assert document == {
+        "ok": True,
+        "plan": {
+            "from": {
+                "glitchtip_image": image, "glitchtip_major": 6, "server_version": "6.2.6",
+                "postgres_image": "postgres:17.7", "postgres_major": 17,
+                "postgres_volume": "gtkit_postgres-data",
+            },
+            "to": {
+                "glitchtip_image": image, "glitchtip_major": 6, "postgres_image": "postgres:18.1",
+                "postgres_major": 18, "postgres_volume": "gtkit_postgres-18",
+            },
+            "settings": {"postgres_image": "postgres:18.1"},
+            "steps": [
+                "preflight", "pull", "stop", "backup", "settings", "postgres", "start", "verify",
+            ],
+            "notes": [],
+        },
+        "backup": BACKUP,
+        "steps": [
+            step("pull", "1 image(s) present: postgres:18.1"),
+            step("stop", "web and worker stopped: GlitchTip is down from here to `start`"),
+            step("backup", f"backup: {BACKUP}"),
+            step(
+                "settings",
+                "glitchtip.yaml: postgres_image: postgres:18.1; wrote compose.part.yml, "
+                "compose.yml; compose.yml valid",
+            ),
+            step(
+                "postgres",
+                "Postgres 17 -> 18: dump restored into volume gtkit_postgres-18; "
+                "gtkit_postgres-data kept as it was",
+            ),
+            step("start", "up"),
+            step("verify", "7 checks passed"),
+        ],
+        "old_volume": "gtkit_postgres-data",
+        "remove_old_volume": "docker volume rm gtkit_postgres-data",
+    }  # fmt: skip
+
+
+def test_the_json_of_a_failed_upgrade_holds_the_error_and_the_rollback(tmp_path):
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path, fail="verify")
+    ctx = context(directory, FakeCompose())
+    state = upgrade.prepare(ctx, to="6.2.6", postgres=None, ops=fake.ops())
+    document = _json(upgrade.run_upgrade(ctx, state, fake.ops()), tmp_path)
+    assert document["ok"] is False and "old_volume" not in document
+    assert document["error"] == {
+        "step": "verify",
+        "cause": "verify failed: event: not processed within 60 s",
+    }
+    assert document["rollback"] == {
+        "ok": True,
+        "done": [
+            "files restored", "database restored from the backup", "stack up", "verify passed",
+        ],
+        "problem": "",
+    }  # fmt: skip
+    assert document["steps"][-1] == {
+        "name": "verify",
+        "status": "failed",
+        "detail": "verify failed: event: not processed within 60 s",
+        "changed": None,
+    }
