@@ -57,6 +57,11 @@ def test_an_archive_past_one_record_is_padded_to_whole_records():
     writer.close()
     size = len(buffer.getvalue())
     assert size == 30720  # 512 header + 20480 data + 1024 end = 22016, up to 3 records
+    exact = io.BytesIO()
+    writer = ArchiveWriter(exact)
+    writer.add_bytes("database.dump", b"x" * 8704)  # 512 + 8704 + two end blocks = 10240
+    writer.close()
+    assert len(exact.getvalue()) == 10240  # the end blocks fill the record: no padding
 
 
 @pytest.mark.skipif(shutil.which("tar") is None, reason="no tar(1) on this host")
