@@ -13,8 +13,10 @@ real (pipes, chunks, exit codes, stderr) without Docker:
 rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
 dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
-`up` fail with postgres unhealthy. `logs` prints state["logs"]. pg_dump, pg_restore and psql
-refuse an option they lack and a role or database the compose file does not create;
+`up` fail with postgres unhealthy, {"up": "no-image"} before any container exists. `logs`
+prints state["logs"]. pg_dump, pg_restore and psql refuse an option they lack, more arguments
+than they take, and a role or database the compose file does not create; pg_restore without
+`-d` prints a script instead of restoring (as the real one does);
 {"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
@@ -77,6 +79,10 @@ _TOOL_OPTIONS = {
 }
 
 
+# pg_dump [dbname], pg_restore [filename], psql [dbname [username]]
+_POSITIONAL = {"pg_dump": 1, "pg_restore": 1, "psql": 2}
+
+
 def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
     """stderr of `tool` refusing `tool_args` (an unknown option, a role or database that does
     not exist: the app's database is gone between a `DROP DATABASE` and its `CREATE`, or when
@@ -84,8 +90,12 @@ def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
     values, flags, longs = _TOOL_OPTIONS[tool]
     role, database = "postgres", None
     rest = list(tool_args[1:])
+    positional: list[str] = []
     while rest:
         option = rest.pop(0)
+        if not option.startswith("-"):
+            positional.append(option)
+            continue
         if option.startswith("--"):
             if option.split("=", 1)[0] not in longs:
                 return f"{tool}: unrecognized option '{option}'"
@@ -98,6 +108,11 @@ def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
         elif option.startswith("-") and not all(flag in flags for flag in option[1:]):
             wrong = next(flag for flag in option[1:] if flag not in flags)
             return f"{tool}: invalid option -- '{wrong}'"
+    if len(positional) > _POSITIONAL[tool]:
+        extra = positional[_POSITIONAL[tool]]
+        return f'{tool}: error: too many command-line arguments (first is "{extra}")'
+    if tool == "pg_restore" and database is None:
+        return None  # a script on stdout, the database untouched (main() handles it)
     environment = SERVICES["postgres"]["environment"]
     if role != environment["POSTGRES_USER"]:
         return f'{tool}: error: connection to server failed: FATAL:  role "{role}" does not exist'
@@ -144,6 +159,10 @@ def main() -> int:
                     sys.stderr.write("pg_dump: error: connection to server lost\n")
                     return 1
                 out.write(data[start : start + CHUNK])
+            return 0
+        if tool == "pg_restore" and "-d" not in tool_args:  # no database: a script to stdout
+            sys.stdin.buffer.read()
+            out.write(b"--\n-- PostgreSQL database dump\n--\n")
             return 0
         if tool == "pg_restore":
             received = bytearray()
@@ -196,6 +215,10 @@ def main() -> int:
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:
+        if fail.get("up") == "no-image":  # `--pull never` and no image: no container is made
+            sys.stderr.write(" Container x-postgres-1  Creating\n")
+            sys.stderr.write("Error response from daemon: No such image: postgres:19.1\n")
+            return 1
         if fail.get("up"):  # `up --wait` with a service whose health check keeps failing
             state.setdefault("services", {})["postgres"] = {"Health": "unhealthy"}
             (state_dir / "state.json").write_text(json.dumps(state))
