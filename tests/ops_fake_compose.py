@@ -127,6 +127,30 @@ def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
     return None
 
 
+def _tar_refusal(args: list[str]) -> str | None:
+    """What GNU tar in the throw-away container says to `tar ARGS` when it does not archive the
+    mounted uploads volume: `-C` to a directory that is not the volume's mount, or an operand
+    other than `.` (tar cannot stat it there), else None."""
+    mounts = [args[i + 1].split(":")[1] for i, arg in enumerate(args[:-1]) if arg == "-v"]
+    rest = args[args.index(_run_service(args)) + 1 :]
+    directory, operands = "/", []
+    while rest:
+        arg = rest.pop(0)
+        if arg == "-C" and rest:
+            directory = rest.pop(0)
+        elif arg == "-cf" and rest:
+            rest.pop(0)  # the archive: - (stdout)
+        elif not arg.startswith("-"):
+            operands.append(arg)
+    if directory not in mounts:
+        return f"tar: {directory}: Cannot open: No such file or directory"
+    wrong = [operand for operand in operands if operand != "."]
+    if wrong or not operands:
+        name = wrong[0] if wrong else "(nothing)"
+        return f"tar: {name}: Cannot stat: No such file or directory"
+    return None
+
+
 def main() -> int:
     state_dir = Path(sys.argv[1])
     args = _strip_globals(sys.argv[2:])
@@ -197,6 +221,10 @@ def main() -> int:
         sys.stderr.write(f"no such service: {_run_service(args)}\n")  # as Compose refuses it
         return 1
     if args[:1] == ["run"] and "tar" in args and "-cf" in args:
+        problem = _tar_refusal(args)
+        if problem:
+            sys.stderr.write(problem + "\n")
+            return 2
         out.write((state_dir / "uploads.tar").read_bytes())
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
