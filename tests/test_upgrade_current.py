@@ -105,3 +105,54 @@ def test_profile_minimal_is_refused_with_the_way_round(tmp_path):
         "(profile: standard in glitchtip.yaml, or `provision up --set profile=standard`), "
         "upgrade, then switch back to minimal"
     )
+
+
+@pytest.fixture
+def canned():
+    import http.server
+    import threading
+
+    from test_verify_lines import Canned
+
+    routes: dict[str, tuple[int, str, bytes]] = {}
+    handler = type("Handler", (Canned,), {"routes": routes})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield routes, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_running_version_is_what_api_settings_reports(canned):
+    import types
+
+    routes, url = canned
+    settings = types.SimpleNamespace(internal_url=url + "/")
+    path = "/api/settings/"
+    routes[path] = (200, "application/json", b'{"version": "5-snapshot+c264800"}')
+    assert upgrade.server_version(settings) == "5-snapshot+c264800"
+    for body in (b'{"version": ""}', b"[]", b"<html>"):
+        routes[path] = (200, "application/json", body)
+        assert upgrade.server_version(settings) is None, body
+    routes[path] = (503, "text/plain", b"down")
+    with pytest.raises(KitError) as caught:
+        upgrade.server_version(settings)
+    assert caught.value.line() == (
+        f"{url}/api/settings/ answered HTTP 503: see `provision status` and `provision logs web`"
+    )
+
+
+def test_a_glitchtip_that_does_not_answer_is_named_with_the_fix(tmp_path):
+    import socket
+    import types
+
+    with socket.socket() as probe:  # a port nothing listens on (bound, then closed)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(KitError) as caught:
+        upgrade.server_version(types.SimpleNamespace(internal_url=url))
+    assert caught.value.line() == (
+        f"GlitchTip does not answer at {url}/api/settings/ (ConnectError): see `provision "
+        "status`; the upgrade needs a running, healthy stack"
+    )
