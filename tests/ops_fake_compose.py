@@ -13,7 +13,11 @@ real (pipes, chunks, exit codes, stderr) without Docker:
 rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
 dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
-`up` fail with postgres unhealthy. `logs` prints state["logs"].
+`up` fail with postgres unhealthy, {"up": "no-image"} before any container exists. `logs`
+prints state["logs"]. pg_dump, pg_restore and psql refuse an option they lack, more arguments
+than they take, and a role or database the compose file does not create; pg_restore without
+`-d` prints a script instead of restoring (as the real one does);
+{"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -60,6 +64,93 @@ def _run_service(args: list[str]) -> str:
     return rest[0] if rest else ""
 
 
+# The client tools' options the real ones take (PostgreSQL 17's reference pages; the short options
+# taking a value, the flags, the long options): any other option is refused as getopt refuses it,
+# and the role and database must be the compose file's (or `postgres`, the maintenance database).
+# getopt's exact wording is not recorded from a real container; the refusal's shape is glibc's.
+_TOOL_OPTIONS = {
+    "pg_dump": ("dfFhjnNpStTUZeE", "abBcCOsvwWx", {"--format", "--no-password", "--no-owner"}),
+    "pg_restore": (
+        "dfFhIjLnNpPStTU",
+        "acCeOsvwWx1l",
+        {"--exit-on-error", "--no-owner", "--no-privileges", "--no-password", "--format"},
+    ),
+    "psql": ("cdfhpUvoPFRTL", "AtXqeEabnsSwWxz01H", {"--no-password", "--no-psqlrc"}),
+}
+
+
+# pg_dump [dbname], pg_restore [filename], psql [dbname [username]]
+_POSITIONAL = {"pg_dump": 1, "pg_restore": 1, "psql": 2}
+
+
+def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
+    """stderr of `tool` refusing `tool_args` (an unknown option, a role or database that does
+    not exist: the app's database is gone between a `DROP DATABASE` and its `CREATE`, or when
+    state["app_database"] is false), or None when it would run."""
+    values, flags, longs = _TOOL_OPTIONS[tool]
+    role, database = "postgres", None
+    rest = list(tool_args[1:])
+    positional: list[str] = []
+    while rest:
+        option = rest.pop(0)
+        if not option.startswith("-"):
+            positional.append(option)
+            continue
+        if option.startswith("--"):
+            if option.split("=", 1)[0] not in longs:
+                return f"{tool}: unrecognized option '{option}'"
+        elif option.startswith("-") and len(option) == 2 and option[1] in values:
+            if not rest:
+                return f"{tool}: option requires an argument -- '{option[1]}'"
+            value = rest.pop(0)
+            role = value if option == "-U" else role
+            database = value if option == "-d" else database
+        elif option.startswith("-") and not all(flag in flags for flag in option[1:]):
+            wrong = next(flag for flag in option[1:] if flag not in flags)
+            return f"{tool}: invalid option -- '{wrong}'"
+    if len(positional) > _POSITIONAL[tool]:
+        extra = positional[_POSITIONAL[tool]]
+        return f'{tool}: error: too many command-line arguments (first is "{extra}")'
+    if tool == "pg_restore" and database is None:
+        return None  # a script on stdout, the database untouched (main() handles it)
+    environment = SERVICES["postgres"]["environment"]
+    if role != environment["POSTGRES_USER"]:
+        return f'{tool}: error: connection to server failed: FATAL:  role "{role}" does not exist'
+    databases = {"postgres"} | (
+        {environment["POSTGRES_DB"]} if state.get("app_database", True) else set()
+    )
+    if (database or role) not in databases:
+        return (
+            f"{tool}: error: connection to server failed: FATAL:  database "
+            f'"{database or role}" does not exist'
+        )
+    return None
+
+
+def _tar_refusal(args: list[str]) -> str | None:
+    """What GNU tar in the throw-away container says to `tar ARGS` when it does not archive the
+    mounted uploads volume: `-C` to a directory that is not the volume's mount, or an operand
+    other than `.` (tar cannot stat it there), else None."""
+    mounts = [args[i + 1].split(":")[1] for i, arg in enumerate(args[:-1]) if arg == "-v"]
+    rest = args[args.index(_run_service(args)) + 1 :]
+    directory, operands = "/", []
+    while rest:
+        arg = rest.pop(0)
+        if arg == "-C" and rest:
+            directory = rest.pop(0)
+        elif arg == "-cf" and rest:
+            rest.pop(0)  # the archive: - (stdout)
+        elif not arg.startswith("-"):
+            operands.append(arg)
+    if directory not in mounts:
+        return f"tar: {directory}: Cannot open: No such file or directory"
+    wrong = [operand for operand in operands if operand != "."]
+    if wrong or not operands:
+        name = wrong[0] if wrong else "(nothing)"
+        return f"tar: {name}: Cannot stat: No such file or directory"
+    return None
+
+
 def main() -> int:
     state_dir = Path(sys.argv[1])
     args = _strip_globals(sys.argv[2:])
@@ -80,6 +171,10 @@ def main() -> int:
         if "--version" in tool_args:
             print(f"{tool} (PostgreSQL) {state.get('tool_major', 17)}.4 (Debian)")
             return 0
+        refusal = _tool_refusal(tool, tool_args, state) if tool in _TOOL_OPTIONS else None
+        if refusal is not None:
+            sys.stderr.write(refusal + "\n")
+            return 1
         if tool == "pg_dump":
             data = (state_dir / "db.bin").read_bytes()
             limit = fail.get("pg_dump")
@@ -88,6 +183,10 @@ def main() -> int:
                     sys.stderr.write("pg_dump: error: connection to server lost\n")
                     return 1
                 out.write(data[start : start + CHUNK])
+            return 0
+        if tool == "pg_restore" and "-d" not in tool_args:  # no database: a script to stdout
+            sys.stdin.buffer.read()
+            out.write(b"--\n-- PostgreSQL database dump\n--\n")
             return 0
         if tool == "pg_restore":
             received = bytearray()
@@ -110,17 +209,22 @@ def main() -> int:
             if sql.startswith("SHOW server_version_num"):
                 print(state.get("server_major", 17) * 10000 + 4)
             elif "FROM pg_database" in sql:
-                print(1)
+                print(1 if state.get("app_database", True) else 0)
             elif "pg_tables" in sql:
                 print(state.get("tables", 0))
             elif sql.startswith(("DROP DATABASE", "CREATE DATABASE")):
                 state["tables"] = 0
+                state["app_database"] = sql.startswith("CREATE")
                 (state_dir / "state.json").write_text(json.dumps(state))
             return 0
     if args[:1] == ["run"] and _run_service(args) not in SERVICES:
         sys.stderr.write(f"no such service: {_run_service(args)}\n")  # as Compose refuses it
         return 1
     if args[:1] == ["run"] and "tar" in args and "-cf" in args:
+        problem = _tar_refusal(args)
+        if problem:
+            sys.stderr.write(problem + "\n")
+            return 2
         out.write((state_dir / "uploads.tar").read_bytes())
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
@@ -139,6 +243,10 @@ def main() -> int:
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:
+        if fail.get("up") == "no-image":  # `--pull never` and no image: no container is made
+            sys.stderr.write(" Container x-postgres-1  Creating\n")
+            sys.stderr.write("Error response from daemon: No such image: postgres:19.1\n")
+            return 1
         if fail.get("up"):  # `up --wait` with a service whose health check keeps failing
             state.setdefault("services", {})["postgres"] = {"Health": "unhealthy"}
             (state_dir / "state.json").write_text(json.dumps(state))

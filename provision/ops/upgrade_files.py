@@ -172,7 +172,7 @@ def check_plan_settings(
 
     text = read_text_file(Path(directory) / SETTINGS_FILE) or ""
     check_settings_text(
-        directory, edit_settings_text(text, values, "check") if values else text, env
+        directory, edit_settings_text(text, values, "check") if values else text, env, environ
     )
 
 

@@ -1,0 +1,90 @@
+"""The streams into and out of Compose hand the child what the kit decides and nothing of the
+caller's: stdin closed for a dump (never the terminal the kit runs in), the environment Compose
+builds with the caller's extra variables, and the child's output back exactly; a child that
+stops reading its input is a failure named as such (issue 20: `stream_out`'s `stdin` and
+`stream_in`'s arguments kept surviving mutants)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from provision.errors import KitError
+from provision.runtime.streams import stream_in, stream_out
+
+
+class ShellCompose:
+    """`compose ARGS` is `sh -c ARGS[0]`; the child's environment is PATH plus the extras."""
+
+    def __init__(self, directory) -> None:
+        self.directory = directory
+
+    def argv(self, *args: str) -> list[str]:
+        return ["sh", "-c", *args]
+
+    def child_env(self, env=None) -> dict:
+        return {"PATH": "/usr/bin:/bin", "FROM_COMPOSE": "yes", **(env or {})}
+
+    def redact(self, text: str) -> str:
+        return text.replace("s3cret", "***")
+
+
+@pytest.fixture
+def typed_stdin():
+    """The kit's own stdin holds bytes (a terminal someone typed into, a pipe): a child that
+    inherited it would read them."""
+    read, write = os.pipe()
+    os.write(write, b"typed by someone")
+    os.close(write)
+    saved = os.dup(0)
+    os.dup2(read, 0)
+    os.close(read)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_dump_never_reads_the_kits_stdin(tmp_path, typed_stdin):
+    chunks: list[bytes] = []
+    count = stream_out(ShellCompose(tmp_path), ["printf abc; cat"], chunks.append, what="dump")
+    assert (count, b"".join(chunks)) == (3, b"abc")
+
+
+def test_a_dump_runs_in_the_environment_compose_builds_with_the_extras(tmp_path):
+    chunks: list[bytes] = []
+    stream_out(
+        ShellCompose(tmp_path),
+        ['printf "%s %s" "$FROM_COMPOSE" "$EXTRA"; pwd'],
+        chunks.append,
+        what="dump",
+        env={"EXTRA": "given"},
+    )
+    assert b"".join(chunks) == f"yes given{tmp_path}\n".encode()
+
+
+def test_a_restore_feeds_every_chunk_and_returns_the_childs_words_redacted(tmp_path):
+    seen: list[int] = []
+    said = stream_in(
+        ShellCompose(tmp_path),
+        ['wc -c; printf "%s s3cret" "$EXTRA" >&2'],
+        [b"a" * 10, b"b" * 5],
+        what="restore",
+        env={"EXTRA": "given"},
+        progress=seen.append,
+    )
+    assert said.split() == ["15", "given", "***"]
+    assert seen == [10, 15]
+
+
+def test_a_restore_whose_child_fails_or_stops_reading_is_named(tmp_path):
+    with pytest.raises(KitError) as caught:
+        stream_in(ShellCompose(tmp_path), ["cat >/dev/null; echo no s3cret; exit 4"], [b"x"],
+                  what="restore")  # fmt: skip
+    assert caught.value.line() == "restore failed (exit 4): no ***"
+    big = [b"x" * (1 << 20)] * 8  # more than a pipe holds: the writer meets a closed pipe
+    with pytest.raises(KitError) as caught:
+        stream_in(ShellCompose(tmp_path), ["exec 0<&-; echo closed"], big, what="restore")
+    assert caught.value.line() == "restore failed (it stopped reading its input): closed"

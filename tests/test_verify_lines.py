@@ -1,0 +1,238 @@
+"""`provision verify`'s check details read whole: what each check says when it passes and each
+way it fails, against a small local HTTP server answering what the test sets (an HTML page
+where JSON belongs, a status code), the stand-in engine and real directories.
+
+test_ops_verify.py runs verify against the fake GlitchTip and reads most details by substring;
+these compare the whole detail (numbers masked), so a reworded, truncated or case-changed line
+fails here (issue 20: `check_settings`, `check_token`, `check_disk`, `check_services` and
+`check_event` kept surviving mutants of their messages)."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import shutil
+import threading
+import typing
+
+import pytest
+from ops_fakes import FakeEngine
+
+from provision.ops import verify
+from provision.ops.verify import Verifier, check_line, run_verify
+from provision.runtime.engine import ContainerState
+from provision.stack.context import StackContext
+
+TOKEN = "0123456789abcdef" * 4
+
+
+class Canned(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the status and body the test put in `routes` (404 otherwise)."""
+
+    routes: typing.ClassVar[dict[str, tuple[int, str, bytes]]] = {}
+
+    def do_GET(self) -> None:
+        status, kind, body = self.routes.get(self.path, (404, "text/plain", b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_PUT = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    routes: dict[str, tuple[int, str, bytes]] = {}
+    handler = type("Handler", (Canned,), {"routes": routes})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield routes, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def deployment(tmp_path, url: str, token: str | None = TOKEN, containers=None, extra: str = ""):
+    port = url.rsplit(":", 1)[1]
+    (tmp_path / "glitchtip.yaml").write_text(f"http_port: {port}\nglitchtip_domain: {url}\n{extra}")
+    (tmp_path / ".env").write_text(f"GLITCHTIP_API_TOKEN={token}\n" if token else "")
+    engine = FakeEngine(containers if containers is not None else [], tmp_path)
+    return StackContext(directory=tmp_path, environ={}, engine_factory=lambda: engine)
+
+
+def details(ctx, *checks, **options) -> dict[str, tuple[bool, str]]:
+    """Each check's outcome and detail, the server's URL shown as URL and numbers as N."""
+    report = run_verify(ctx, checks=list(checks), **options)
+    url = str(ctx.load_settings().glitchtip_domain)
+    return {
+        check.name: (check.ok, re.sub(r"[0-9]+(\.[0-9]+)?", "N", check.detail.replace(url, "URL")))
+        for check in report.checks
+    }
+
+
+HTML = (200, "text/html", b"<html>a proxy's page</html>")
+JSON_OK = (200, "application/json", b"{}")
+
+
+def test_http_checks_name_what_answered_and_how(server, tmp_path):
+    routes, url = server
+    ctx = deployment(tmp_path, url)
+    routes["/_health/"] = JSON_OK
+    routes["/api/settings/"] = HTML
+    routes["/api/0/"] = HTML
+    found = details(ctx, "url", "health", "settings", "token")
+    assert found == {
+        "url": (True, "URL answers (http: no certificate to check)"),
+        "health": (True, "URL/_health/ HTTP N in N ms"),
+        "settings": (False, "/api/settings/ answered N without JSON"),
+        "token": (False, "/api/N/ answered without JSON"),
+    }
+    routes["/_health/"] = (503, "text/plain", b"down")
+    routes["/api/settings/"] = JSON_OK
+    routes["/api/0/"] = (401, "application/json", b"{}")
+    found = details(ctx, "url", "health", "settings", "token")
+    assert found == {
+        "url": (False, "the public URL URL/_health/ answered HTTP N"),
+        "health": (False, "/_health/ answered HTTP N"),
+        "settings": (True, "/api/settings/ HTTP N in N ms (database)"),
+        "token": (False, "the API token in .env is rejected (HTTP N)"),
+    }
+    routes["/api/0/"] = (502, "text/plain", b"bad gateway")
+    assert details(ctx, "token") == {"token": (False, "/api/N/ answered HTTP N")}
+    routes["/api/0/"] = (200, "application/json", b'{"user": {"id": "7"}}')
+    assert details(ctx, "token", token="a" * 40) == {
+        "token": (
+            True,
+            "the API token given with --token / GLITCHTIP_API_TOKEN is accepted (user N)",
+        )
+    }
+    routes["/api/0/"] = (200, "application/json", b'{"user": null}')
+    assert details(ctx, "token", token="a" * 40) == {
+        "token": (
+            False,
+            "the API token given with --token / GLITCHTIP_API_TOKEN is not accepted (revoked?): "
+            "check the token",
+        )
+    }
+
+
+def test_the_event_check_is_not_sent_without_an_accepted_token(server, tmp_path):
+    routes, url = server
+    routes["/api/0/"] = (403, "application/json", b"{}")
+    ctx = deployment(tmp_path, url)
+    assert details(ctx, "token", "event") == {
+        "token": (False, "the API token in .env is rejected (HTTP N)"),
+        "event": (False, "not sent: the API token in .env is not accepted (see token)"),
+    }
+    bare = deployment(tmp_path, url, token=None)
+    assert details(bare, "token", "event") == {
+        "token": (False, "no GLITCHTIP_API_TOKEN in .env: run `provision up` to create one"),
+        "event": (False, "not sent: no API token to find the event with"),
+    }
+
+
+def container(service, state="running", health="healthy", exit_code=None):
+    return ContainerState(service, service, "glitchtip", state, health, exit_code, "image")
+
+
+def test_the_services_check_names_each_sick_container(server, tmp_path):
+    _routes, url = server
+    assert details(deployment(tmp_path, url), "services") == {
+        "services": (False, "no containers: run `provision up`")
+    }
+    sick = [
+        container("postgres"),
+        container("valkey", "restarting", None, None),
+        container("web", health="starting"),
+        container("worker", "exited", None, 137),
+        container("migrate", "exited", None, 0),
+    ]
+    assert details(deployment(tmp_path, url, containers=sick), "services") == {
+        "services": (
+            False,
+            "not healthy: valkey restarting, web starting, worker exited (N) "
+            "(see `provision logs SERVICE`)",
+        )
+    }
+    kube = deployment(tmp_path, url, extra="target: kubernetes\n")
+    assert details(kube, "services") == {
+        "services": (
+            False,
+            "the kit cannot see Kubernetes pods: check `kubectl -n glitchtip get pods` and run "
+            "verify with --skip services",
+        )
+    }
+
+
+def test_the_disk_check_names_each_place_and_its_free_space(server, tmp_path):
+    _routes, url = server
+    ctx = deployment(tmp_path, url)
+    root = f"Docker data root {tmp_path}"
+    where = f"deployment dir {tmp_path}"
+    report = run_verify(ctx, checks=["disk"], min_free_gib=0)
+    check = report.checks[0]
+    assert re.fullmatch(
+        re.escape(f"{root}: ") + r"[0-9]+\.[0-9] GiB free, " + re.escape(f"{where}: ")
+        + r"[0-9]+\.[0-9] GiB free",
+        check.detail,
+    ), check.detail  # fmt: skip
+    free = shutil.disk_usage(tmp_path).free / 2**30
+    assert sorted(check.data["free_gib"]) == sorted([root, where])
+    assert all(abs(gib - free) < 0.5 for gib in check.data["free_gib"].values())
+    assert check_line(check) == f"ok   disk     {check.detail} ({check.seconds:.2f} s)"
+    low = run_verify(ctx, checks=["disk"], min_free_gib=10**6).checks[0]
+    masked = re.sub(r"[0-9]+\.[0-9] GiB", "G", low.detail)
+    assert masked == f"less than 1e+06 GiB free ({root}: G free, {where}: G free)"
+    assert not low.ok
+    verifier = Verifier(ctx, 1.0, 0)
+    shutil.rmtree(tmp_path)  # the deployment directory went away under verify
+    with pytest.raises(verify._Failed) as caught:
+        verifier.check_disk()
+    assert str(caught.value) == (
+        f"cannot read free space of {tmp_path} (FileNotFoundError: [Errno 2] No such file or "
+        f"directory: '{tmp_path}')"
+    )
+
+
+def test_a_swarm_stack_not_converged_names_every_problem(tmp_path, monkeypatch):
+    """verify's services check on a Swarm stack lists each unconverged service, comma-separated,
+    with where to look (stack_health's problems, in the stand-in Swarm)."""
+    from test_swarm_engine import FakeSwarm, context, swarm_dir, up_engine
+
+    from provision.deployment import Deployment
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    up_engine(directory, swarm)
+    ctx = context(directory, swarm)
+    docker = ctx.results["docker"]
+    monkeypatch.setattr(Deployment, "docker", lambda self: docker)
+    del swarm.services["glitchtip_worker"]
+    del swarm.services["glitchtip_valkey"]
+    with pytest.raises(verify._Failed) as caught:
+        verify._swarm_services(ctx.load_settings())
+    assert str(caught.value) == (
+        "not converged: valkey missing, worker missing (see `docker service ps glitchtip_web`)"
+    )
+
+
+def test_an_issue_that_cannot_be_resolved_is_reported_with_the_reason(server, tmp_path):
+    """The test events' issue is resolved after the event is seen; GlitchTip refusing that is
+    a note in the event check's line, naming what was tried and GlitchTip's answer."""
+    routes, url = server
+    routes["/api/0/issues/12/"] = (403, "application/json", b'{"detail": "no permission"}')
+    verifier = Verifier(deployment(tmp_path, url), 1.0, 0)
+    said = verifier._resolve("12")
+    assert said == (
+        "issue not resolved (GlitchTip refused to resolve the test events' issue: no permission)"
+    )
+    assert verifier._resolve(None) == "issue not resolved: the event names no issue"
+    assert verifier._resolve("abc") == "issue not resolved: the event names no issue"
+    routes["/api/0/issues/12/"] = (200, "application/json", b"{}")
+    assert verifier._resolve("12") == "issue resolved"
