@@ -136,3 +136,88 @@ def test_a_token_without_the_scope_to_list_teams_is_told_so_whole():
         "token lacks scope to list teams (403)",
         403,
     )
+
+
+_NO_API_FIX = (
+    "check that --url / GLITCHTIP_URL is GlitchTip's own address (scheme, host, port, no path)"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message", "fix"),
+    [
+        (400, None, "GlitchTip failed to create the project: HTTP 400: nope", None),
+        (
+            401, {"detail": "Invalid token."}, "token rejected by GlitchTip (401)",
+            "give a valid API token (--token / GLITCHTIP_API_TOKEN) or the admin's e-mail and "
+            "password",
+        ),
+        (
+            403, {"detail": "Permission denied"}, "token lacks scope to create the project (403)",
+            "use a token with the scopes org:write, team:write, project:write and project:admin, "
+            "or let the kit create one from the admin's e-mail and password",
+        ),
+        (
+            403, None, "token lacks scope to create the project (403)",
+            "use a token with the scopes org:write, team:write, project:write and project:admin, "
+            "or let the kit create one from the admin's e-mail and password",
+        ),
+        (
+            403, {"detail": "Organization is disabled"},
+            "GlitchTip refused to create the project: Organization is disabled", None,
+        ),
+        (
+            404, None,
+            "http://gt has no GlitchTip API at /api/0/x/ (404 without GlitchTip's JSON answer) "
+            "while trying to create the project",
+            _NO_API_FIX,
+        ),
+        (
+            404, {"detail": "Not Found"}, "GlitchTip has nothing at /api/0/x/ (404)",
+            "check the names, or let create-project create them",
+        ),
+        (
+            422, {"detail": "Invalid Url"},
+            "GlitchTip rejected the request to create the project: Invalid Url", None,
+        ),
+        (499, None, "GlitchTip failed to create the project: HTTP 499: nope", None),
+        (
+            500, None, "GlitchTip failed to create the project: HTTP 500: nope",
+            "see GlitchTip's logs",
+        ),
+        (
+            502, None, "GlitchTip failed to create the project: HTTP 502: nope",
+            "see GlitchTip's logs",
+        ),
+    ],
+)  # fmt: skip
+def test_every_refusal_is_one_whole_line(status, body, message, fix) -> None:
+    """What the user reads for each answer: the message and the fix compared whole (a word
+    dropped from either is a different line)."""
+    request = httpx.Request("POST", "http://gt/api/0/x/?limit=1")
+    response = (
+        httpx.Response(status, json=body, request=request)
+        if body is not None
+        else httpx.Response(status, text="<html><b>nope</b></html>", request=request)
+    )
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="create the project")
+    assert (error.value.message, error.value.fix, error.value.status) == (message, fix, status)
+
+
+def test_a_404_names_the_callers_own_message_for_an_unknown_name() -> None:
+    request = httpx.Request("GET", "http://gt/api/0/organizations/acme/")
+    response = httpx.Response(404, json={"detail": "Not Found"}, request=request)
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="read", not_found="no organization acme")
+    assert (error.value.message, error.value.fix) == (
+        "no organization acme",
+        "check the names, or let create-project create them",
+    )
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 302, 399])
+def test_an_answer_below_400_is_no_refusal(status) -> None:
+    request = httpx.Request("GET", "http://gt/api/0/x/")
+    with GlitchTipClient("http://gt", "tok") as client:
+        assert client.raise_for_status(httpx.Response(status, request=request), action="x") is None

@@ -138,9 +138,15 @@ def test_settings_carry_over_to_the_values(tmp_path):
     assert values["web"]["extraEnvVars"] == [{"name": "WEB_CONCURRENCY", "value": "2"}]
     assert values["worker"]["extraEnvVars"] == [{"name": "VTASKS_CONCURRENCY", "value": "12"}]
     assert values["web"]["resources"]["requests"] == {"cpu": "200m", "memory": "512Mi"}
-    ingress = values["web"]["ingress"]
-    assert ingress["hosts"][0]["host"] == "glitchtip.example.com"
-    assert ingress["tls"] == [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}]
+    # The whole Ingress: Kubernetes accepts only "Exact", "Prefix" or "ImplementationSpecific"
+    # as pathType (case-sensitive; kubernetes-validate's schema does not list them).
+    assert values["web"]["ingress"] == {
+        "enabled": True,
+        "hosts": [
+            {"host": "glitchtip.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}
+        ],
+        "tls": [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}],
+    }
     assert values["migrationJob"]["command"] == ["bin/run-migrate.sh"]
     assert values["valkey"] == {"enabled": True} and values["postgresql"] == {"enabled": True}
     assert "database" not in values["glitchtip"] and "valkey" not in values["glitchtip"]

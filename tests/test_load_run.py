@@ -522,6 +522,31 @@ def test_a_sampler_that_breaks_is_reported_as_the_load_sampler(monkeypatch):
     assert reported == [("load-sampler", "ZeroDivisionError('a bug')")]
 
 
+def test_a_sampler_without_a_count_samples_the_backlog_alone():
+    """A Sampler built without a count (its default; `run_load` passes one) samples the queue
+    only: each sample has no stored count, and the peak is the queue's highest."""
+    import threading
+
+    queue = iter([3, 9, 4, 1, 1, 1, 1, 1])
+    third = threading.Event()
+    calls: list[int] = []
+
+    def backlog() -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            third.set()
+        return next(queue, 0)
+
+    with measure.Sampler(backlog, interval_s=0.001) as sampler:
+        assert third.wait(timeout=10)
+    assert sampler.peak == 9
+    assert [(queued, stored) for _when, queued, stored in sampler.samples[:3]] == [
+        (3, None),
+        (9, None),
+        (4, None),
+    ]
+
+
 def test_a_long_duration_is_quoted_cut_to_twenty_characters():
     with pytest.raises(UsageError) as refused:
         parse_duration("9" * 30)
