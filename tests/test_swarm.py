@@ -531,3 +531,35 @@ def test_an_inspect_that_prints_nothing_is_no_object():
     assert fake.cli().inspect("node", "inspect", "n1", fix="x") == []
     fake = FakeDocker({("node", "inspect"): (0, '{"ID": "n1"}', "")})
     assert fake.cli().inspect("node", "inspect", "n1", fix="x") == [{"ID": "n1"}]
+
+
+_SCALE_EXAMPLE = "use e.g. `provision scale web=2 worker=3`"
+_COUNT_FIX = "use e.g. web=2 (to stop GlitchTip, use `provision down`)"
+
+
+@pytest.mark.parametrize(
+    ("items", "message", "fix"),
+    [
+        (["db=2"], "'db=2' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["web"], "'web' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["=2"], "'=2' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["web=0"], "'web=0': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=two"], "'web=two': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=101"], "'web=101': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=²"], "'web=²': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        # The first '=' ends the service: "web=2=3" is web with a count that is no number.
+        (["web=2=3"], "'web=2=3': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (
+            ["worker=0"], "'worker=0': the count must be a whole number from 1 to 100",
+            "use e.g. worker=2 (to stop GlitchTip, use `provision down`)",
+        ),
+    ],
+)  # fmt: skip
+def test_scale_refuses_each_bad_count_in_one_whole_line(items, message, fix) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_counts(items)
+    assert (refused.value.message, refused.value.fix) == (message, fix)
+
+
+def test_scale_reads_counts_with_spaces_around_them() -> None:
+    assert parse_counts([" worker = 4 ", "web=1", "web=100"]) == {"worker": 4, "web": 100}

@@ -698,3 +698,91 @@ def test_projects_without_any_budget_export_counts_and_no_budget_series(fake, tm
     assert exporter.poll().ok and exporter.poll().ok
     assert events(exporter, "web") == 0
     assert in_window(exporter, "web") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ([],
+         'the configuration must be a JSON object'),
+        ({'organisation': 'acme'},
+         "unknown key 'organisation' (known: error_budgets, host_header, listen_address, "
+         "listen_port, max_projects, poll_seconds, token_file)"),
+        ({'api_url': 5},
+         'api_url must be a non-empty string'),
+        ({'api_url': 'web:8000'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'web:8000'"),
+        ({'api_url': 'http://web:8000/?x=1'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'http://web:8000/?x=1'"),
+        ({'api_url': 'ftp://web'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'ftp://web'"),
+        ({'api_url': 'http://user:pw@web:8000'},
+         'api_url must not carry credentials: the token comes from token_file'),
+        ({'organization': 'no such/org'},
+         "organization must be an organization slug, not 'no such/org'"),
+        ({'host_header': 'a b'},
+         'host_header must be a host name (and port) such as glitchtip.example.com'),
+        ({'host_header': 5},
+         'host_header must be a host name (and port) such as glitchtip.example.com'),
+        ({'poll_seconds': 30},
+         'poll_seconds is 30: at least 60 (one poll a minute at most)'),
+        ({'poll_seconds': '60'},
+         'poll_seconds must be an integer from 60 to 86400, not "60"'),
+        ({'poll_seconds': 86401},
+         'poll_seconds must be an integer from 60 to 86400, not 86401'),
+        ({'max_projects': 0},
+         'max_projects must be an integer from 1 to 1000, not 0'),
+        ({'listen_port': 70000},
+         'listen_port must be an integer from 1 to 65535, not 70000'),
+        ({'listen_port': True},
+         'listen_port must be an integer from 1 to 65535, not true'),
+        ({'token_file': 'token'},
+         'token_file must be an absolute path such as /run/secrets/...'),
+        ({'token_file': 5},
+         'token_file must be an absolute path such as /run/secrets/...'),
+        ({'listen_address': ''},
+         'listen_address must be an address such as 0.0.0.0'),
+        ({'listen_address': 0},
+         'listen_address must be an address such as 0.0.0.0'),
+        ({'error_budgets': []},
+         'error_budgets must be an object: {"default": {...}, "<slug>": {...}}'),
+        ({'error_budgets': {'bad slug!': {}}},
+         "error_budgets: 'bad slug!' is neither 'default' nor a project slug"),
+        ({'error_budgets': {'web': 3}},
+         'error_budgets.web must be an object with max_errors, per_seconds'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_second': 3600}}},
+         'error_budgets.web.per_second is not a budget key (max_errors, per_seconds)'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 3600, 'a': 1, 'b': 2}}},
+         'error_budgets.web.a is not a budget key (max_errors, per_seconds)'),
+        ({'error_budgets': {'default': {'max_errors': 5}}},
+         'error_budgets.default.per_seconds is missing'),
+        ({'error_budgets': {'default': {'per_seconds': 3600}}},
+         'error_budgets.default.max_errors is missing'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 60}}},
+         'error_budgets.web.per_seconds must be an integer from 3600 to 3600000, not 60'),
+        ({'error_budgets': {'web': {'max_errors': -1, 'per_seconds': 3600}}},
+         'error_budgets.web.max_errors must be an integer from 0 to 1000000000000, not -1'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 1000000000}}},
+         'error_budgets.web.per_seconds must be an integer from 3600 to 3600000, not 1000000000'),
+    ],
+)  # fmt: skip
+def test_every_config_refusal_is_one_whole_line(change, line):
+    """config.json's refusals compared whole (a word dropped or changed is another line): the
+    exporter exits on them, and the line is all an operator reads in its container's log."""
+    data = change if isinstance(change, list) else {
+        "api_url": "http://web:8000", "organization": ORG, **change}  # fmt: skip
+    with pytest.raises(pe.ConfigError) as refused:
+        pe.parse_config(data)
+    assert str(refused.value) == line
+
+
+def test_a_project_list_that_is_no_list_fails_the_poll_in_one_line(tmp_path):
+    """Not recorded (GlitchTip lists projects as a JSON array): any other JSON fails the poll
+    with one line saying so, and no project is exported."""
+    exporter = exporter_for(
+        write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-5"),
+        opener=_ProjectsOpener({"detail": "x"}),
+    )
+    result = exporter.poll()
+    assert (result.ok, result.error) == (False, "the project list is not a JSON list")
+    assert exporter.projects == {}
