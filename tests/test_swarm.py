@@ -563,3 +563,125 @@ def test_scale_refuses_each_bad_count_in_one_whole_line(items, message, fix) -> 
 
 def test_scale_reads_counts_with_spaces_around_them() -> None:
     assert parse_counts([" worker = 4 ", "web=1", "web=100"]) == {"worker": 4, "web": 100}
+
+
+@pytest.mark.parametrize(
+    ("settings", "output"),
+    [
+        (
+            ["profile=minimal"],
+            "error: target swarm runs the standard services (web and worker scale apart), not "
+            "profile minimal: set profile: standard, or target compose\n",
+        ),
+        (
+            ["glitchtip_domain=https://errors.example.com"],
+            "error: target swarm has no TLS proxy of the kit's (it is a service of compose.yml): "
+            "set proxy: none and put the swarm's own ingress (Traefik, Caddy, a load balancer) "
+            "in front, or target compose\n",
+        ),
+        (
+            ["glitchtip_major=5", "advanced_partitioning=true"],
+            "error: target swarm has no pg_partman variant (compose.part.yml is for one host): "
+            "set advanced_partitioning: false, or target compose\n",
+        ),
+        (
+            ["compose_project_name=" + "a" * 40],
+            "error: compose_project_name '" + "a" * 40 + "' is too long for Swarm secret names "
+            "(79 > 64 characters): use a compose_project_name of at most 25 characters\n",
+        ),
+        (
+            ["compose_project_name=" + "a" * 26],
+            "error: compose_project_name '" + "a" * 26 + "' is too long for Swarm secret names "
+            "(65 > 64 characters): use a compose_project_name of at most 25 characters\n",
+        ),
+    ],
+)
+def test_what_swarm_cannot_carry_is_refused_in_one_whole_line(tmp_path, settings, output):
+    sets = [part for value in settings for part in ("--set", value)]
+    result = run(tmp_path, "render", "--target", "swarm", *sets)
+    assert (result.exit_code, result.output) == (2, output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_name_of_25_characters_fits_swarms_secret_names(tmp_path):
+    result = run(
+        tmp_path, "render", "--target", "swarm", "--set", "compose_project_name=" + "a" * 25
+    )
+    assert result.exit_code == 0, result.output
+
+
+def _down_docker(stack_rm, left_rounds, volume_rm_ok=True):
+    """A scripted docker for `remove_stack`: `left_rounds` answers of `docker ps` in turn (the
+    last one repeated)."""
+    answers = list(left_rounds)
+
+    def ps(args, stdin):
+        return (0, answers.pop(0) if len(answers) > 1 else answers[0], "")
+
+    return FakeDocker(
+        {
+            ("stack", "rm"): stack_rm,
+            ("ps",): ps,
+            ("network", "ls"): (0, "", ""),
+            ("secret", "ls"): (0, "", ""),
+            ("volume", "ls"): (0, "gt_postgres-data\ngt_uploads\n", ""),
+            ("volume", "rm"): (0, "", "") if volume_rm_ok else (1, "", "volume is in use\n"),
+        }
+    )
+
+
+def test_down_without_volumes_says_each_thing_it_did_and_kept():
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((0, "Removing service gt_web\n", ""), [""])
+    assert remove_stack(fake.cli(), "gt", sleep=lambda s: None) == [
+        "stack gt removed",
+        "its Swarm secrets removed (the next `up` creates them again from .env)",
+        "volumes kept (`provision down --volumes` deletes them)",
+    ]
+    assert not [args for args, _ in fake.calls if args[:1] == ("volume",)]
+
+
+def test_down_of_a_stack_already_gone_goes_on_and_names_volumes_it_could_not_remove():
+    """`docker stack rm` of no stack answers "Nothing found in stack" (exit 1): already down."""
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((1, "", "Nothing found in stack: gt\n"), [""], volume_rm_ok=False)
+    assert remove_stack(fake.cli(), "gt", volumes=True, sleep=lambda s: None) == [
+        "stack gt removed",
+        "its Swarm secrets removed (the next `up` creates them again from .env)",
+        "0 volume(s) removed on this node: none",
+    ]
+
+
+def test_a_failed_stack_rm_is_one_line_with_dockers_reason():
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((1, "", "Error response from daemon: This node is not a manager\n"), [""])
+    with pytest.raises(KitError) as failed:
+        remove_stack(fake.cli(), "gt", sleep=lambda s: None)
+    assert (failed.value.message, failed.value.fix) == (
+        "`docker stack rm gt` failed: Error response from daemon: This node is not a manager",
+        "see `docker info`",
+    )
+
+
+def test_containers_left_after_the_wait_are_counted_and_named_with_the_fix():
+    from provision.swarm.down import WAIT_GONE, remove_stack
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    fake = _down_docker((0, "", ""), ["c1\nc2\n"])
+    with pytest.raises(KitError) as failed:
+        remove_stack(fake.cli(), "gt", sleep=sleep, clock=lambda: now[0])
+    assert (failed.value.message, failed.value.fix) == (
+        "2 container(s) of stack gt still there after 120 s",
+        "see `docker ps --all --filter label=com.docker.stack.namespace=gt`, then run "
+        "`provision down` again",
+    )
+    assert slept == [1.0] * int(WAIT_GONE)
