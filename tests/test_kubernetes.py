@@ -431,3 +431,92 @@ def test_an_image_pinned_by_digest_alone_is_refused_with_the_fix(tmp_path):
         "needs one: pin a tag as well as the digest (name:tag@sha256:...)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_values_of_an_external_database_and_valkey_behind_https_are_whole(
+    tmp_path, kit_environ
+):
+    """The whole values file for a common production shape (external Postgres and Valkey, an
+    https domain, replicas): each key is what the chart reads (checked against its values.yaml
+    above); secrets only as references to the kit's Secret, never as values."""
+    settings = settings_for(
+        tmp_path,
+        glitchtip_domain=DOMAIN,
+        database_url="postgres://gt:pw@db.example.com:5432/glitchtip",
+        valkey_url="redis://:pw@valkey.example.com:6379/0",
+        web_replicas="3",
+        worker_replicas="2",
+    )
+    assert chart_values(settings) == (
+        {
+            "image": {
+                "repository": "glitchtip/glitchtip",
+                "tag": "6.2.6",
+                "pullPolicy": "IfNotPresent",
+            },
+            "glitchtip": {
+                "domain": "https://glitchtip.example.com",
+                "existingSecret": "glitchtip-kit-secrets",
+                "existingSecretKey": "SECRET_KEY",
+                "database": {
+                    "existingSecret": "glitchtip-kit-secrets",
+                    "existingSecretKey": "DATABASE_URL",
+                },
+                "valkey": {
+                    "existingSecret": "glitchtip-kit-secrets",
+                    "existingSecretKey": "REDIS_URL",
+                },
+            },
+            "extraEnvVars": [
+                {
+                    "name": "EMAIL_URL",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": "glitchtip-kit-secrets", "key": "EMAIL_URL"}
+                    },
+                },
+                {"name": "DEFAULT_FROM_EMAIL", "value": "glitchtip@localhost"},
+                {"name": "CSRF_TRUSTED_ORIGINS", "value": "https://glitchtip.example.com"},
+                {"name": "ENABLE_USER_REGISTRATION", "value": "false"},
+                {"name": "ENABLE_SOCIAL_APPS_USER_REGISTRATION", "value": "false"},
+                {"name": "ENABLE_ORGANIZATION_CREATION", "value": "false"},
+                {"name": "GLITCHTIP_RETENTION_DAYS", "value": "90"},
+                {"name": "DATABASE_POOL_MAX_SIZE", "value": "20"},
+                {"name": "DATABASE_CONN_HEALTH_CHECKS", "value": "true"},
+                {"name": "SESSION_COOKIE_SECURE", "value": "true"},
+            ],
+            "migrationJob": {
+                "enabled": True,
+                "command": ["bin/run-migrate.sh"],
+                "activeDeadlineSeconds": 900,
+            },
+            "web": {
+                "replicaCount": 3,
+                "resources": {
+                    "requests": {"cpu": "200m", "memory": "512Mi"},
+                    "limits": {"cpu": "2000m", "memory": "1024Mi"},
+                },
+                "extraEnvVars": [{"name": "WEB_CONCURRENCY", "value": "2"}],
+                "ingress": {
+                    "enabled": True,
+                    "hosts": [
+                        {
+                            "host": "glitchtip.example.com",
+                            "paths": [{"path": "/", "pathType": "Prefix"}],
+                        }
+                    ],
+                    "tls": [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}],
+                },
+            },
+            "worker": {
+                "enabled": True,
+                "replicaCount": 2,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "350Mi"},
+                    "limits": {"cpu": "900m", "memory": "768Mi"},
+                },
+                "extraEnvVars": [{"name": "VTASKS_CONCURRENCY", "value": "20"}],
+            },
+            "valkey": {"enabled": False},
+            "postgresql": {"enabled": False},
+        }
+    )
