@@ -685,3 +685,66 @@ def test_containers_left_after_the_wait_are_counted_and_named_with_the_fix():
         "`provision down` again",
     )
     assert slept == [1.0] * int(WAIT_GONE)
+
+
+def _sequenced(*rounds):
+    """A FakeDocker answering `service ls`/`inspect` with each round in turn (the last kept)."""
+    queue = list(rounds)
+    answers: dict = {}
+
+    def answer(args, stdin):
+        if args[:2] == ("service", "ls"):
+            answers.update(queue.pop(0) if len(queue) > 1 else queue[0])
+        return answers[args[:2]]
+
+    return FakeDocker({("service", "ls"): answer, ("service", "inspect"): answer})
+
+
+def test_wait_converged_notes_each_new_picture_once_and_returns_the_states():
+    fake = _sequenced(
+        service_rows("0/2", None),
+        service_rows("0/2", None),
+        service_rows("1/2", "updating"),
+        service_rows("2/2", "completed"),
+    )
+    notes: list[str] = []
+    slept: list[float] = []
+    states = wait_converged(fake.cli(), "gt", ("web",), 30, notes.append, sleep=slept.append)
+    assert notes == ["web 0/2", "web 1/2 (updating)", "web 2/2"]
+    assert slept == [2.0, 2.0, 2.0]
+    assert [state.as_dict() for state in states] == [
+        {"name": "gt_web", "service": "web", "running": 2, "desired": 2, "image": "g:6",
+         "update": "completed", "ports": ""},
+    ]  # fmt: skip
+
+
+def test_wait_converged_failures_are_whole_lines_with_the_service_to_look_at():
+    rolled = _sequenced(
+        service_rows("2/2", "updating"), service_rows("2/2", "rollback_completed", "unhealthy")
+    )
+    with pytest.raises(KitError) as rollback:
+        wait_converged(rolled.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+    paused = _sequenced(service_rows("1/2", None), service_rows("2/2", "paused"))
+    with pytest.raises(KitError) as silent:
+        wait_converged(paused.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+    clock = iter(range(0, 1000, 10))
+    slow = FakeDocker(service_rows("1/2", "completed"))
+    with pytest.raises(KitError) as late:
+        wait_converged(
+            slow.cli(), "gt", ("web", "worker"), 30, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock),
+        )  # fmt: skip
+    gone = FakeDocker({("service", "ls"): (0, "", "")})
+    clock2 = iter(range(0, 1000, 10))
+    with pytest.raises(KitError) as nothing:
+        wait_converged(
+            gone.cli(), "gt", ("web",), 20, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock2),
+        )  # fmt: skip
+    fix = "see `docker service ps --no-trunc {0}` and `docker service logs {0}`"
+    assert [(e.value.message, e.value.fix) for e in (rollback, silent, late, nothing)] == [
+        ("the update of gt_web failed (rollback_completed): unhealthy", fix.format("gt_web")),
+        ("the update of gt_web failed (paused): no message", fix.format("gt_web")),
+        ("worker, web did not converge within 30 s (web 1/2)", fix.format("gt_worker")),
+        ("web did not converge within 20 s (no services)", fix.format("gt_web")),
+    ]

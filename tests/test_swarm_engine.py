@@ -348,3 +348,36 @@ def test_a_secret_another_run_created_meanwhile_fails_in_one_line_without_its_va
         "glitchtip_secret_key_0123456789ab already exists",
         "check that this host is a Swarm manager (`docker node ls`)",
     )
+
+
+def test_placement_says_which_node_holds_the_data_or_how_to_choose_one(tmp_path):
+    """Whole outcomes and refusals of the placement step: the single node labelled (a change),
+    the labelled one of several (none), none or two labelled among several (the fix)."""
+    from provision.steps import StepOutcome
+
+    directory = swarm_dir(tmp_path)
+    fix = "label one node: `docker node update --label-add glitchtip-kit.stateful=true <node>`"
+    single = FakeSwarm()
+    assert deploy.placement(context(directory, single)) == StepOutcome(
+        "labelled host1 glitchtip-kit.stateful=true", changed=True
+    )
+    assert single.nodes["n1"]["Labels"] == {"glitchtip-kit.stateful": "true"}
+    assert deploy.placement(context(directory, single)) == StepOutcome(
+        "Postgres and Valkey on host1", changed=False
+    )
+    several = FakeSwarm(nodes=3)
+    with pytest.raises(KitError) as none:
+        deploy.placement(context(directory, several))
+    several.nodes["n1"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    several.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    with pytest.raises(KitError) as two:
+        deploy.placement(context(directory, several))
+    several.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "false"
+    assert deploy.placement(context(directory, several)) == StepOutcome(
+        "Postgres and Valkey on host1", changed=False
+    )
+    assert [(none.value.message, none.value.fix), (two.value.message, two.value.fix)] == [
+        ("no node carries glitchtip-kit.stateful=true, which pins Postgres and Valkey", fix),
+        ("2 nodes carry glitchtip-kit.stateful=true (host1, host3)", fix),
+    ]
+    assert not [args for args, _ in several.calls if args[:2] == ("node", "update")]
