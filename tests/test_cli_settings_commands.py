@@ -276,8 +276,7 @@ def test_init_text_is_a_header_then_three_lines_per_setting(tmp_path: Path, kit_
     assert lines[:4] == [
         "# Settings of this GlitchTip deployment (safe to commit: no secrets here).",
         "# Precedence: command-line option > environment variable > this file > default.",
-        "# `provision config` shows the effective values; `provision render --check` applies "
-        "them.",
+        "# `provision config` shows the effective values; `provision render --check` applies them.",
         "",
     ]
     blocks = {
