@@ -748,3 +748,52 @@ def test_wait_converged_failures_are_whole_lines_with_the_service_to_look_at():
         ("worker, web did not converge within 30 s (web 1/2)", fix.format("gt_worker")),
         ("web did not converge within 20 s (no services)", fix.format("gt_web")),
     ]
+
+
+def test_a_stack_file_holding_a_secret_value_is_refused_before_deploy(tmp_path):
+    """The last guard before `docker stack deploy`: a secret of .env written into the stack
+    file (a template bug) is refused. The docker CLI masks every secret in what it prints, so
+    the guard must read the file itself, not the loader's (masked) output."""
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    path = tmp_path / STACK_FILE
+    path.write_text(path.read_text() + f"# {secret}\n")
+    echo = FakeDocker({("stack", "config"): lambda args, stdin: (0, path.read_text(), "")})
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=echo.cli([secret]))
+    assert (refused.value.message, refused.value.fix) == (
+        f"{STACK_FILE} holds a secret value",
+        "report this bug; do not deploy",
+    )
+
+
+def test_validation_passes_the_non_secret_tuning_values_and_names_the_loaders_complaint(tmp_path):
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    seen: list[dict] = []
+
+    class Recording(FakeDocker):
+        def __call__(self, argv, stdin, env, timeout):
+            seen.append({key: env[key] for key in env if key.startswith("GLITCHTIP_KIT_")})
+            return super().__call__(argv, stdin, env, timeout)
+
+    complaint = "line 1\nservices.web.deploy.update_config.order must be one of ...\nlast\n"
+    broken = Recording({("stack", "config"): (1, "", complaint)})
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=broken.cli())
+    assert (refused.value.message, refused.value.fix) == (
+        f"{STACK_FILE} is not a valid stack file (docker stack config): services.web.deploy."
+        "update_config.order must be one of ... | last",
+        "a setting produced a value the stack loader refuses: check `provision config`",
+    )
+    env = read_env_file(tmp_path / ".env")
+    wanted = {k: v for k, v in env.items() if k.startswith("GLITCHTIP_KIT_") and v}
+    assert wanted and all(seen[0].get(key) == value for key, value in wanted.items())
+    assert broken.calls[0][0] == ("stack", "config", "--compose-file", str(tmp_path / STACK_FILE))
+    ok = FakeDocker({("stack", "config"): (0, "services: {}\n", "")})
+    assert validate_stack(settings, docker=ok.cli()) == "valid (docker stack config)"
