@@ -10,7 +10,7 @@ import pytest
 import yaml
 from cli_run import one_line_error, run
 
-from provision.errors import UsageError
+from provision.errors import KitError, UsageError
 from provision.load import measure, report
 from provision.load.options import parse_duration, resolve_target
 from provision.load.summary import summary_lines
@@ -716,3 +716,35 @@ def test_a_run_that_sent_nothing_shows_no_share_of_stored_events():
     }  # fmt: skip
     stored = [line for line in summary_lines(result) if line.startswith("  stored ")]
     assert len(stored) == 1 and stored[0].startswith("  stored      0 of 0 events (n/a; ")
+
+
+def test_stats_csv_whole_with_empty_and_missing_numbers():
+    """Every kind's counts and the totals; Locust's "N/A" and empty cells are no number (no
+    requests of a kind, no percentile yet), never a crash or a zero latency."""
+    text = (
+        "Type,Name,Request Count,Failure Count,50%,95%\n"
+        "POST,store,5,N/A,12,30\n"
+        "POST,message,,1,N/A,\n"
+        "POST,transaction,7,0,x,9.5\n"
+        ",Aggregated,12,1,N/A,\n"
+    )
+    stats = report.parse_stats(text)
+    assert stats == report.LoadStats(
+        requests=12,
+        failures=1,
+        p50_ms=None,
+        p95_ms=None,
+        by_kind={
+            "store": {"requests": 5, "failures": 0},
+            "message": {"requests": 0, "failures": 1},
+            "transaction": {"requests": 7, "failures": 0},
+        },
+    )
+    assert stats.accepted == 11
+    for broken in ("", "Name,Request Count,Failure Count,50%\nx,1,0,1\n"):
+        with pytest.raises(KitError) as refused:
+            report.parse_stats(broken)
+        assert (refused.value.message, refused.value.fix) == (
+            "Locust's stats CSV has no rows or misses columns",
+            "see the report's other files",
+        )
