@@ -520,3 +520,34 @@ def test_the_values_of_an_external_database_and_valkey_behind_https_are_whole(
             "postgresql": {"enabled": False},
         }
     )
+
+
+def test_render_prints_what_it_wrote_and_the_install_commands_whole(tmp_path):
+    """The whole output of `render --target kubernetes`, first and second time: what changed,
+    the commands to install or upgrade (the files named where they are), the notes."""
+    first = run(tmp_path, "render", "--target", "kubernetes", "--domain", DOMAIN)
+    again = run(tmp_path, "render", "--target", "kubernetes", "--domain", DOMAIN)
+    assert (first.exit_code, again.exit_code) == (0, 0), first.output + again.output
+    k = tmp_path.resolve() / "kubernetes"
+    rest = [
+        "Install or upgrade (the same commands for both):",
+        "  helm repo add glitchtip https://gitlab.com/api/v4/projects/16325141/packages/helm/stable",
+        "  helm repo update glitchtip",
+        f"  kubectl apply --server-side -f {k}/secrets.yaml",
+        "  helm upgrade --install glitchtip glitchtip/glitchtip --version 8.1.1 --namespace "
+        f"glitchtip -f {k}/values.yaml --timeout 15m",
+        "  kubectl -n glitchtip rollout status deploy/glitchtip-web",
+        "note: Postgres: the chart's CloudNativePG cluster (the CloudNativePG operator must be "
+        "installed); set database_url to use a managed database instead",
+        "note: Valkey: the chart's own (valkey.io chart); set valkey_url for an external one",
+        "note: Ingress: glitchtip.example.com with TLS from the Secret glitchtip-tls (cert-manager "
+        "or your own); your own values (ingress class, annotations, node selectors) go in a file "
+        "of yours after the kit's: -f kubernetes/values.yaml -f values.local.yaml",
+        "note: admin: kubectl -n glitchtip exec -it deploy/glitchtip-web -- ./manage.py "
+        "createsuperuser --email admin@example.com (type DJANGO_SUPERUSER_PASSWORD from .env)",
+        "note: then: provision create-project --url https://glitchtip.example.com; provision "
+        "verify --skip services --skip disk (verify uses https://glitchtip.example.com)",
+    ]
+    written = [".env", "kubernetes/values.yaml", "kubernetes/secrets.yaml"]
+    assert first.output.splitlines() == [f"{name}: written" for name in written] + rest
+    assert again.output.splitlines() == [f"{name}: unchanged" for name in written] + rest
