@@ -797,3 +797,81 @@ def test_validation_passes_the_non_secret_tuning_values_and_names_the_loaders_co
     assert broken.calls[0][0] == ("stack", "config", "--compose-file", str(tmp_path / STACK_FILE))
     ok = FakeDocker({("stack", "config"): (0, "services: {}\n", "")})
     assert validate_stack(settings, docker=ok.cli()) == "valid (docker stack config)"
+
+
+def _tasks_docker(*rounds):
+    """`service ps` and `inspect` answering each round's tasks in turn (the last kept); a
+    round of [] is a job Swarm has not created a task for yet."""
+    queue = list(rounds)
+    current: list = []
+
+    def ps(args, stdin):
+        current[:] = queue.pop(0) if len(queue) > 1 else queue[0]
+        return 0, "".join(f"t{index}\n" for index in range(len(current))), ""
+
+    def inspect(args, stdin):
+        return 0, json.dumps(current), ""
+
+    return FakeDocker({("service", "ps"): ps, ("inspect",): inspect})
+
+
+def _task(created: str, state: str, code=None, err: str = "") -> dict:
+    status: dict = {"State": state, "Err": err}
+    if code is not None:
+        status["ContainerStatus"] = {"ExitCode": code}
+    return {"CreatedAt": created, "Status": status}
+
+
+def test_wait_for_job_notes_each_state_once_and_judges_the_newest_task():
+    notes: list[str] = []
+    slept: list[float] = []
+    fake = _tasks_docker(
+        [],
+        [_task("2026-01-01T00:00:01.000000001Z", "running")],
+        [_task("2026-01-01T00:00:01Z", "running")],
+        # an older failed task (an earlier run) and the newest, completed one
+        [
+            _task("2026-01-01T00:00:00Z", "failed", 1),
+            _task("2026-01-01T00:00:02.5Z", "complete", 0),
+        ],
+    )
+    assert wait_for_job(fake.cli(), "gt_migrate", 30, notes.append, sleep=slept.append) == (
+        "complete"
+    )
+    assert notes == ["gt_migrate: pending", "gt_migrate: running", "gt_migrate: complete"]
+    assert slept == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        (_task("2026-01-01T00:00:01Z", "failed", 3, "task: non-zero exit (3)"),
+         "gt_migrate failed: exit status 3, task: non-zero exit (3)"),
+        (_task("2026-01-01T00:00:01Z", "failed", 137), "gt_migrate failed: exit status 137"),
+        (_task("2026-01-01T00:00:01Z", "shutdown", 0), "gt_migrate shutdown: no error given"),
+        (_task("2026-01-01T00:00:01Z", "orphaned"), "gt_migrate orphaned: no error given"),
+        (_task("2026-01-01T00:00:01Z", "remove"), "gt_migrate remove: no error given"),
+    ],
+)  # fmt: skip
+def test_a_job_that_ends_badly_is_one_whole_line(task, message):
+    fake = _tasks_docker([task])
+    with pytest.raises(KitError) as failed:
+        wait_for_job(fake.cli(), "gt_migrate", 30, lambda line: None, sleep=lambda s: None)
+    assert (failed.value.message, failed.value.fix) == (
+        message,
+        "see `docker service logs gt_migrate` for the cause",
+    )
+
+
+def test_a_job_still_running_at_the_deadline_names_its_last_state():
+    clock = iter(range(0, 1000, 10))
+    fake = _tasks_docker([_task("2026-01-01T00:00:01Z", "running")])
+    with pytest.raises(KitError) as late:
+        wait_for_job(
+            fake.cli(), "gt_migrate", 30, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock),
+        )  # fmt: skip
+    assert (late.value.message, late.value.fix) == (
+        "gt_migrate did not complete within 30 s (last state: running)",
+        "see `docker service logs gt_migrate`",
+    )
