@@ -875,3 +875,62 @@ def test_a_job_still_running_at_the_deadline_names_its_last_state():
         "gt_migrate did not complete within 30 s (last state: running)",
         "see `docker service logs gt_migrate`",
     )
+
+
+_MANAGER_FIX = (
+    "run it on a Swarm manager; for one host: `docker swarm init --advertise-addr <this host's IP>`"
+)
+
+
+@pytest.mark.parametrize(
+    ("info", "detail"),
+    [
+        ({"LocalNodeState": "active", "ControlAvailable": True, "Nodes": 1},
+         "Swarm manager, 1 node; stack glitchtip"),
+        ({"LocalNodeState": "active", "ControlAvailable": True, "Nodes": 3},
+         "Swarm manager, 3 nodes; stack glitchtip"),
+    ],
+)  # fmt: skip
+def test_preflight_names_the_manager_its_nodes_and_the_stack(tmp_path, info, detail):
+    from provision.steps import StepOutcome
+
+    fake = FakeDocker({("info",): (0, json.dumps(info), "")})
+    ctx = swarm_ctx(tmp_path, fake)
+    assert deploy.preflight(ctx) == StepOutcome(detail, changed=False)
+    assert [args for args, _ in fake.calls] == [("info", "--format", "{{json .Swarm}}")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((0, json.dumps({"LocalNodeState": "inactive"}), ""),
+         "this Docker engine is not in a Swarm (inactive)"),
+        ((0, "", ""), "this Docker engine is not in a Swarm (None)"),
+        ((0, json.dumps({"LocalNodeState": "active", "ControlAvailable": False}), ""),
+         "this Docker engine is a Swarm worker, not a manager"),
+        ((1, "", "Cannot connect to the Docker daemon\n"),
+         "`docker info --format` failed: Cannot connect to the Docker daemon"),
+    ],
+)  # fmt: skip
+def test_preflight_refuses_anything_but_a_manager_in_one_whole_line(tmp_path, answer, message):
+    fake = FakeDocker({("info",): answer})
+    ctx = swarm_ctx(tmp_path, fake)
+    with pytest.raises(KitError) as refused:
+        deploy.preflight(ctx)
+    assert (refused.value.message, refused.value.fix) == (message, _MANAGER_FIX)
+
+
+def test_preflight_refuses_the_metrics_services(tmp_path):
+    fake = FakeDocker({})
+    render_swarm(tmp_path)
+    ctx = StackContext(
+        directory=tmp_path, overrides={"metrics": "true"}, environ={}, wait_timeout=30
+    )
+    ctx.results["docker"] = fake.cli()
+    with pytest.raises(UsageError) as refused:
+        deploy.preflight(ctx)
+    assert (refused.value.message, refused.value.fix) == (
+        "the metrics services (Prometheus, Grafana) are not part of the Swarm stack",
+        "run `provision up --target swarm --no-metrics`",
+    )
+    assert fake.calls == []
