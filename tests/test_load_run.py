@@ -748,3 +748,47 @@ def test_stats_csv_whole_with_empty_and_missing_numbers():
             "Locust's stats CSV has no rows or misses columns",
             "see the report's other files",
         )
+
+
+def test_progress_filter_each_kind_of_line_and_the_tail():
+    """What reaches the progress from Locust's and Compose's lines: the run-time limit once,
+    the aggregated line every 5 s (never one of 0 requests), CRITICAL and the locustfile's
+    refusal, Compose's pulls; problems cut to 300 characters; the last 20 lines kept."""
+    from provision.load.run import _LogFilter
+
+    seen: list[str] = []
+    now = [0.0]
+    logs = _LogFilter(seen.append, clock=lambda: now[0])
+    lines = [
+        "locust-headless-1  | Aggregated   0 0(0.00%) |  0  0  0  0 |  0.00  0.00",
+        "locust-headless-1  | Aggregated   10 1(10.00%) |  3  1  9  4 |  2.00  0.10",
+        "locust-headless-1  | [t] h/CRITICAL/locust.main: " + "x" * 400,
+        "GLITCHTIP_LOAD_DSN is not set",
+        " locust Pulling ",
+        "locust Pulled",
+        "Error response from daemon: pull access denied for locust",
+        "locust-headless-1  | [t] h/INFO/locust.main: --run-time limit reached, stopping",
+        "locust-headless-1  | [t] h/INFO/locust.main: --run-time limit reached, stopping",
+    ]
+    for line in lines[:2]:
+        logs(line)
+    now[0] = 4.9
+    logs("locust-headless-1  | Aggregated   20 1(5.00%) |  3  1  9  4 |  3.00  0.10")
+    now[0] = 5.0
+    logs("locust-headless-1  | Aggregated   30 1(3.33%) |  3  1  9  5 |  4.00  0.10")
+    for line in lines[2:]:
+        logs(line)
+    assert seen == [
+        "load: 10 requests, 1 failed, 2.00 req/s, median 4 ms",
+        "load: 30 requests, 1 failed, 4.00 req/s, median 5 ms",
+        "locust: " + ("[t] h/CRITICAL/locust.main: " + "x" * 400)[:300],
+        "locust: GLITCHTIP_LOAD_DSN is not set",
+        "compose: locust Pulling",
+        "compose: locust Pulled",
+        "compose: Error response from daemon: pull access denied for locust",
+        "load: run time reached, Locust stops",
+    ]
+    assert logs.load_end == 5.0
+    for number in range(25):
+        logs(f"line {number}")
+    assert logs.tail == [f"line {number}" for number in range(5, 25)]
