@@ -792,3 +792,54 @@ def test_progress_filter_each_kind_of_line_and_the_tail():
     for number in range(25):
         logs(f"line {number}")
     assert logs.tail == [f"line {number}" for number in range(5, 25)]
+
+
+class _ValkeyCompose:
+    """`compose.run` of `exec -T valkey sh -c SCRIPT sh KEYS...` answering `answer`; the argv
+    and timeout it was given are kept."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str = "") -> None:
+        self.answer = (returncode, stdout, stderr)
+        self.calls: list[tuple[tuple[str, ...], float]] = []
+
+    def run(self, *args: str, timeout: float):
+        from provision.runtime.process import ProcessResult
+
+        self.calls.append((args, timeout))
+        return ProcessResult(("docker", "compose", *args), *self.answer)
+
+
+def test_queue_lengths_asks_valkey_for_each_key_in_one_exec():
+    compose = _ValkeyCompose(0, "3\n0\n")
+    assert measure.queue_lengths(compose, ["celery", "vtasks:default"]) == {
+        "celery": 3,
+        "vtasks:default": 0,
+    }
+    assert compose.calls == [
+        (
+            ("exec", "-T", "valkey", "sh", "-c",
+             'for key in "$@"; do valkey-cli LLEN "$key" || exit 1; done',
+             "sh", "celery", "vtasks:default"),
+            60,
+        )
+    ]  # fmt: skip
+    nothing = _ValkeyCompose(0, "")
+    assert measure.queue_lengths(nothing, []) == {} and nothing.calls == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        ((1, "", "service \"valkey\" is not running\n"), 'service "valkey" is not running'),
+        ((0, "3\n", ""), "3"),  # one length for two keys
+        ((0, "3\nWRONGTYPE\n", ""), "3 | WRONGTYPE"),
+        ((0, "", "a\nb\nc\n"), "b | c"),
+    ],
+)
+def test_an_unreadable_queue_length_is_one_whole_line(answer, cause):
+    with pytest.raises(KitError) as failed:
+        measure.queue_lengths(_ValkeyCompose(*answer), ["celery", "other"])
+    assert (failed.value.message, failed.value.fix) == (
+        f"cannot read the task queue's length from Valkey ({cause})",
+        "check that the stack runs: provision status",
+    )
