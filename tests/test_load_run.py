@@ -830,7 +830,7 @@ def test_queue_lengths_asks_valkey_for_each_key_in_one_exec():
 @pytest.mark.parametrize(
     ("answer", "cause"),
     [
-        ((1, "", "service \"valkey\" is not running\n"), 'service "valkey" is not running'),
+        ((1, "", 'service "valkey" is not running\n'), 'service "valkey" is not running'),
         ((0, "3\n", ""), "3"),  # one length for two keys
         ((0, "3\nWRONGTYPE\n", ""), "3 | WRONGTYPE"),
         ((0, "", "a\nb\nc\n"), "b | c"),
