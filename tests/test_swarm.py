@@ -934,3 +934,53 @@ def test_preflight_refuses_the_metrics_services(tmp_path):
         "run `provision up --target swarm --no-metrics`",
     )
     assert fake.calls == []
+
+
+def test_a_job_swarm_does_not_know_fails_in_one_line_naming_it():
+    from provision.swarm.services import job_state
+
+    fake = FakeDocker({("service", "ps"): (1, "", "no such service: gt_migrate\n")})
+    with pytest.raises(KitError) as failed:
+        job_state(fake.cli(), "gt_migrate")
+    assert (failed.value.message, failed.value.fix) == (
+        "`docker service ps` failed: no such service: gt_migrate",
+        "see `docker service ps --no-trunc gt_migrate` and `docker service logs gt_migrate`",
+    )
+
+
+def test_down_waits_for_the_stacks_networks_too():
+    """`docker stack rm` removes the networks after the containers: down waits for both,
+    each listed by the stack's label."""
+    from provision.swarm.down import remove_stack
+
+    networks = iter(["n1\n", ""])
+    fake = FakeDocker(
+        {
+            ("stack", "rm"): (0, "", ""),
+            ("ps",): (0, "", ""),
+            ("network", "ls"): lambda args, stdin: (0, next(networks), ""),
+            ("secret", "ls"): (0, "", ""),
+        }
+    )
+    slept: list[float] = []
+    remove_stack(fake.cli(), "gt", sleep=slept.append)
+    label = ("--filter", "label=com.docker.stack.namespace=gt")
+    assert [args for args, _ in fake.calls if args[:2] == ("network", "ls")] == [
+        ("network", "ls", "--quiet", *label),
+        ("network", "ls", "--quiet", *label),
+    ]
+    assert slept == [1.0]
+
+
+def test_the_docker_of_a_run_is_the_deployments_with_its_secrets_masked(tmp_path):
+    """Without a docker given (tests give one), the steps use the deployment's docker CLI,
+    which masks the deployment's secrets, and keep it for the run's other steps."""
+    from provision.runtime.docker import DockerCLI
+
+    render_swarm(tmp_path)
+    ctx = StackContext(directory=tmp_path, overrides={}, environ={}, wait_timeout=30)
+    docker = deploy.docker_for(ctx)
+    assert isinstance(docker, DockerCLI) and deploy.docker_for(ctx) is docker
+    assert ctx.results["docker"] is docker
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    assert secret in docker.secrets
