@@ -301,3 +301,15 @@ def test_init_text_is_a_header_then_three_lines_per_setting(tmp_path: Path, kit_
     assert shown["uploads_secret_access_key"] == "# uploads_secret_access_key: ''"
     assert shown["uploads_access_key_id"] == "# uploads_access_key_id: ''"
     assert shown["database_url"] == "# database_url: ''"
+
+
+def test_init_writes_a_long_value_on_its_one_line(tmp_path: Path, kit_environ) -> None:
+    """A value longer than YAML's default line width (80) stays on its setting's line: a
+    folded value would not read back as the same setting."""
+    from provision.settings import load_settings
+    from provision.settings.init_text import initial_settings_text
+
+    sender = "GlitchTip notifications of the platform team " + "x" * 40 + " <gt@example.com>"
+    settings = load_settings(tmp_path, {"default_from_email": sender}, environ={})
+    lines = initial_settings_text(settings).split("\n")
+    assert f"default_from_email: {sender}" in lines

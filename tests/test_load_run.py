@@ -843,3 +843,33 @@ def test_an_unreadable_queue_length_is_one_whole_line(answer, cause):
         f"cannot read the task queue's length from Valkey ({cause})",
         "check that the stack runs: provision status",
     )
+
+
+@pytest.mark.parametrize(
+    ("numbers", "message", "fix"),
+    [
+        ((0, 1.0, 1, 1, 0.0), "--users must be 1 to 100000", "e.g. --users 20"),
+        ((100_001, 1.0, 1, 1, 0.0), "--users must be 1 to 100000", "e.g. --users 20"),
+        ((1, 0.0, 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, float("nan"), 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, 10_000.5, 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, 1.0, 65, 1, 0.0), "--workers must be 0 to 64", "0 runs the users in the master"),
+        ((1, 1.0, -1, 1, 0.0), "--workers must be 0 to 64", "0 runs the users in the master"),
+        ((1, 1.0, 1, 0, 0.0), "--issues must be 1 to 100000", "e.g. --issues 50"),
+        ((1, 1.0, 1, 1, -0.5),
+         "--rate must be 0 (as fast as answered) to 10000 requests/s per user", "e.g. --rate 2"),
+        ((1, 1.0, 1, 1, float("inf")),
+         "--rate must be 0 (as fast as answered) to 10000 requests/s per user", "e.g. --rate 2"),
+    ],
+)  # fmt: skip
+def test_each_load_number_out_of_range_is_refused_whole(numbers, message, fix):
+    from provision.load.run import _check_numbers
+
+    with pytest.raises(UsageError) as refused:
+        _check_numbers(*numbers)
+    assert (refused.value.message, refused.value.fix) == (message, fix)
+    _check_numbers(100_000, 10_000.0, 64, 100_000, 10_000.0)  # every upper end is accepted
+    _check_numbers(1, 0.001, 0, 1, 0.0)

@@ -247,3 +247,31 @@ def test_the_refusal_names_where_the_setting_came_from(tmp_path):
         "proxy (from environment variable GLITCHTIP_KIT_PROXY): caddy serves HTTPS, but "
         "glitchtip_domain is http://localhost:8000",
     ]
+
+
+def test_the_services_are_named_bundled_or_where_they_are(tmp_path):
+    """`provision config`'s services: bundled, or the external one's address (password
+    masked); uploads in the volume, or the bucket and its endpoint when one is set."""
+    bundled = load_settings(tmp_path, {}, environ={})
+    assert bundled.external_services() == {
+        "postgres": "bundled", "valkey": "bundled", "uploads": "volume"}  # fmt: skip
+    external = load_settings(
+        tmp_path,
+        {
+            "database_url": "postgres://gt:pw@db.example.com:5432/glitchtip",
+            "valkey_url": "redis://:pw@valkey.example.com:6379/0",
+            "uploads_bucket": "b1-gt",
+        },
+        environ={},
+    )
+    assert external.external_services() == {
+        "postgres": "postgres://gt:********@db.example.com:5432/glitchtip",
+        "valkey": "redis://:********@valkey.example.com:6379/0",
+        "uploads": "s3://b1-gt",
+    }
+    minio = load_settings(
+        tmp_path,
+        {"uploads_bucket": "b1-gt", "uploads_endpoint_url": "http://minio.example.com:9000"},
+        environ={},
+    )
+    assert minio.external_services()["uploads"] == "s3://b1-gt at http://minio.example.com:9000"
