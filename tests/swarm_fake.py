@@ -282,6 +282,16 @@ class FakeSwarm:
         return 0, args[0] + "\n", ""
 
     def _service_ps(self, args, stdin):
+        """`docker service ps` with the docker CLI's flags (v27: -q/--quiet, --no-trunc,
+        --no-resolve, -f/--filter and --format with a value); any other flag is refused by
+        the CLI before it asks the engine (exit 125, "unknown flag")."""
+        rest = list(args[:-1])
+        while rest:
+            flag = rest.pop(0)
+            if flag in ("-f", "--filter", "--format") and rest:
+                rest.pop(0)
+            elif flag not in ("-q", "--quiet", "--no-trunc", "--no-resolve"):
+                return 125, "", f"unknown flag: {flag}\nSee 'docker service ps --help'.\n"
         service = self._by_ref(args[-1])
         if service is None:
             return 1, "", f"Error: No such service: {args[-1]}\n"

@@ -136,3 +136,173 @@ def test_a_token_without_the_scope_to_list_teams_is_told_so_whole():
         "token lacks scope to list teams (403)",
         403,
     )
+
+
+_NO_API_FIX = (
+    "check that --url / GLITCHTIP_URL is GlitchTip's own address (scheme, host, port, no path)"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message", "fix"),
+    [
+        (400, None, "GlitchTip failed to create the project: HTTP 400: nope", None),
+        (
+            401, {"detail": "Invalid token."}, "token rejected by GlitchTip (401)",
+            "give a valid API token (--token / GLITCHTIP_API_TOKEN) or the admin's e-mail and "
+            "password",
+        ),
+        (
+            403, {"detail": "Permission denied"}, "token lacks scope to create the project (403)",
+            "use a token with the scopes org:write, team:write, project:write and project:admin, "
+            "or let the kit create one from the admin's e-mail and password",
+        ),
+        (
+            403, None, "token lacks scope to create the project (403)",
+            "use a token with the scopes org:write, team:write, project:write and project:admin, "
+            "or let the kit create one from the admin's e-mail and password",
+        ),
+        (
+            403, {"detail": "Organization is disabled"},
+            "GlitchTip refused to create the project: Organization is disabled", None,
+        ),
+        (
+            404, None,
+            "http://gt has no GlitchTip API at /api/0/x/ (404 without GlitchTip's JSON answer) "
+            "while trying to create the project",
+            _NO_API_FIX,
+        ),
+        (
+            404, {"detail": "Not Found"}, "GlitchTip has nothing at /api/0/x/ (404)",
+            "check the names, or let create-project create them",
+        ),
+        (
+            422, {"detail": "Invalid Url"},
+            "GlitchTip rejected the request to create the project: Invalid Url", None,
+        ),
+        (499, None, "GlitchTip failed to create the project: HTTP 499: nope", None),
+        (
+            500, None, "GlitchTip failed to create the project: HTTP 500: nope",
+            "see GlitchTip's logs",
+        ),
+        (
+            502, None, "GlitchTip failed to create the project: HTTP 502: nope",
+            "see GlitchTip's logs",
+        ),
+    ],
+)  # fmt: skip
+def test_every_refusal_is_one_whole_line(status, body, message, fix) -> None:
+    """What the user reads for each answer: the message and the fix compared whole (a word
+    dropped from either is a different line)."""
+    request = httpx.Request("POST", "http://gt/api/0/x/?limit=1")
+    response = (
+        httpx.Response(status, json=body, request=request)
+        if body is not None
+        else httpx.Response(status, text="<html><b>nope</b></html>", request=request)
+    )
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="create the project")
+    assert (error.value.message, error.value.fix, error.value.status) == (message, fix, status)
+
+
+def test_a_404_names_the_callers_own_message_for_an_unknown_name() -> None:
+    request = httpx.Request("GET", "http://gt/api/0/organizations/acme/")
+    response = httpx.Response(404, json={"detail": "Not Found"}, request=request)
+    with GlitchTipClient("http://gt", "tok") as client, pytest.raises(ApiError) as error:
+        client.raise_for_status(response, action="read", not_found="no organization acme")
+    assert (error.value.message, error.value.fix) == (
+        "no organization acme",
+        "check the names, or let create-project create them",
+    )
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 302, 399])
+def test_an_answer_below_400_is_no_refusal(status) -> None:
+    request = httpx.Request("GET", "http://gt/api/0/x/")
+    with GlitchTipClient("http://gt", "tok") as client:
+        assert client.raise_for_status(httpx.Response(status, request=request), action="x") is None
+
+
+def _scripted(answers):
+    """A transport answering each request with the next of `answers`: a status code, or an
+    exception class raised as httpx raises it; the requests it saw are kept."""
+    seen: list[str] = []
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        answer = queue.pop(0)
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={})
+        raise answer("scripted", request=request)
+
+    return httpx.MockTransport(handler), seen
+
+
+@pytest.mark.parametrize(
+    ("method", "answers", "tries", "status"),
+    [
+        ("GET", [502, 503, 504, 200], 4, 200),  # every gateway error is retried
+        ("GET", [502, 502, 502, 502], 4, 502),  # the last answer after the last attempt
+        ("POST", [503, 201], 2, 201),  # 503: GlitchTip did not take it
+        ("POST", [502], 1, 502),  # 502/504: it may have run; not repeated
+        ("POST", [504], 1, 504),
+        ("GET", [500], 1, 500),  # a server error is no gateway error: not retried
+        ("DELETE", [httpx.ReadError, 204], 2, 204),
+    ],
+)
+def test_which_answers_are_tried_again_and_how_long_it_waits(method, answers, tries, status):
+    transport, seen = _scripted(answers)
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=4, backoff=0.5, max_backoff=1.5)
+    with GlitchTipClient("http://gt", "tok", retry=policy, sleep=waits.append,
+                         transport=transport) as client:  # fmt: skip
+        response = client.send(method.lower(), "/api/0/x/")
+    assert response.status_code == status
+    assert seen == [f"{method} /api/0/x/"] * tries
+    assert waits == [0.5, 1.0, 1.5][: tries - 1]  # doubling, capped at max_backoff
+    assert client.requests == tries and client.posts == (tries if method == "POST" else 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "answers", "message", "fix"),
+    [
+        (
+            "POST", [httpx.ConnectError] * 3,
+            "cannot reach GlitchTip at http://gt (ConnectError, 3 attempts)",
+            "check --url / GLITCHTIP_URL and that GlitchTip is running",
+        ),
+        (
+            "GET", [httpx.ReadTimeout] * 3,
+            "GlitchTip at http://gt did not answer GET /api/0/x/ (ReadTimeout, 3 attempts)",
+            "check that --url / GLITCHTIP_URL points at GlitchTip itself and see its logs",
+        ),
+        (
+            "POST", [httpx.RemoteProtocolError],
+            "GlitchTip at http://gt dropped the connection before answering POST /api/0/x/ "
+            "(RemoteProtocolError); not repeated because GlitchTip may have executed it",
+            "run the same command again: it creates only what is still missing",
+        ),
+        (
+            "GET", [httpx.UnsupportedProtocol],
+            "http://gt/api/0/x/ is not a valid URL",
+            "check --url / GLITCHTIP_URL, e.g. http://127.0.0.1:8000",
+        ),
+        (
+            "GET", [httpx.TooManyRedirects],
+            "GlitchTip at http://gt did not answer GET /api/0/x/ (TooManyRedirects, 1 attempt)",
+            "check that --url / GLITCHTIP_URL points at GlitchTip itself and see its logs",
+        ),
+    ],
+)  # fmt: skip
+def test_a_request_that_gets_no_answer_is_one_whole_line(method, answers, message, fix):
+    transport, seen = _scripted(answers)
+    policy = RetryPolicy(attempts=3, backoff=0.0)
+    with (
+        GlitchTipClient("http://gt", "tok", retry=policy, sleep=lambda s: None,
+                        transport=transport) as client,
+        pytest.raises(ApiError) as failed,
+    ):  # fmt: skip
+        client.send(method, "/api/0/x/?secret=1")
+    assert (failed.value.message, failed.value.fix) == (message, fix)
+    assert len(seen) == len(answers)

@@ -250,3 +250,66 @@ def test_python_dash_m_and_help_stay_light() -> None:
         [sys.executable, "-m", "provision", "--version"], capture_output=True, text=True
     )
     assert version.returncode == 0 and "provision" in version.stdout
+
+
+def test_init_text_is_a_header_then_three_lines_per_setting(tmp_path: Path, kit_environ) -> None:
+    """glitchtip.yaml as `provision init` writes it: the header, then for every setting its
+    help and variable, its line (active when given as an option, else commented; a derived one
+    says how it is derived; a password masked and a secret left out, both commented) and a
+    blank line."""
+    from provision.settings import SPECS, load_settings
+    from provision.settings.init_text import initial_settings_text
+
+    settings = load_settings(
+        tmp_path,
+        {
+            "http_port": "8080",
+            "email_url": "smtp://u:secretpw@mail.example.com:587",
+            "uploads_bucket": "b1-gt",
+            "uploads_access_key_id": "AKIAX1",
+            "uploads_secret_access_key": "sekrit-value",
+            "enable_user_registration": "true",
+        },
+        environ={},
+    )
+    lines = initial_settings_text(settings).split("\n")
+    assert lines[:4] == [
+        "# Settings of this GlitchTip deployment (safe to commit: no secrets here).",
+        "# Precedence: command-line option > environment variable > this file > default.",
+        "# `provision config` shows the effective values; `provision render --check` applies them.",
+        "",
+    ]
+    blocks = {
+        SPECS[index].name: lines[4 + 3 * index : 7 + 3 * index] for index in range(len(SPECS))
+    }
+    assert len(lines) == 4 + 3 * len(SPECS)
+    for spec in SPECS:
+        assert blocks[spec.name][0] == f"# {spec.help} [{spec.env}]"
+        assert blocks[spec.name][2] == ""
+    shown = {name: block[1] for name, block in blocks.items()}
+    assert shown["glitchtip_major"] == "glitchtip_major: 6"  # always written
+    assert shown["http_port"] == "http_port: 8080"
+    assert shown["enable_user_registration"] == "enable_user_registration: true"
+    assert shown["uploads_bucket"] == "uploads_bucket: b1-gt"
+    assert shown["bind_address"] == "# bind_address: 127.0.0.1"
+    assert shown["glitchtip_domain"] == "# glitchtip_domain: http://localhost:8080"
+    assert shown["glitchtip_image"] == (
+        "# glitchtip_image: glitchtip/glitchtip:6.2.6  # derived: 6: "
+        "`glitchtip/glitchtip:6.2.6`, 5: `glitchtip/glitchtip:v5.1.0`"
+    )
+    assert shown["email_url"] == "# email_url: smtp://u:********@mail.example.com:587"
+    assert shown["uploads_secret_access_key"] == "# uploads_secret_access_key: ''"
+    assert shown["uploads_access_key_id"] == "# uploads_access_key_id: ''"
+    assert shown["database_url"] == "# database_url: ''"
+
+
+def test_init_writes_a_long_value_on_its_one_line(tmp_path: Path, kit_environ) -> None:
+    """A value longer than YAML's default line width (80) stays on its setting's line: a
+    folded value would not read back as the same setting."""
+    from provision.settings import load_settings
+    from provision.settings.init_text import initial_settings_text
+
+    sender = "GlitchTip notifications of the platform team " + "x" * 40 + " <gt@example.com>"
+    settings = load_settings(tmp_path, {"default_from_email": sender}, environ={})
+    lines = initial_settings_text(settings).split("\n")
+    assert f"default_from_email: {sender}" in lines

@@ -138,9 +138,15 @@ def test_settings_carry_over_to_the_values(tmp_path):
     assert values["web"]["extraEnvVars"] == [{"name": "WEB_CONCURRENCY", "value": "2"}]
     assert values["worker"]["extraEnvVars"] == [{"name": "VTASKS_CONCURRENCY", "value": "12"}]
     assert values["web"]["resources"]["requests"] == {"cpu": "200m", "memory": "512Mi"}
-    ingress = values["web"]["ingress"]
-    assert ingress["hosts"][0]["host"] == "glitchtip.example.com"
-    assert ingress["tls"] == [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}]
+    # The whole Ingress: Kubernetes accepts only "Exact", "Prefix" or "ImplementationSpecific"
+    # as pathType (case-sensitive; kubernetes-validate's schema does not list them).
+    assert values["web"]["ingress"] == {
+        "enabled": True,
+        "hosts": [
+            {"host": "glitchtip.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}
+        ],
+        "tls": [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}],
+    }
     assert values["migrationJob"]["command"] == ["bin/run-migrate.sh"]
     assert values["valkey"] == {"enabled": True} and values["postgresql"] == {"enabled": True}
     assert "database" not in values["glitchtip"] and "valkey" not in values["glitchtip"]
@@ -425,3 +431,123 @@ def test_an_image_pinned_by_digest_alone_is_refused_with_the_fix(tmp_path):
         "needs one: pin a tag as well as the digest (name:tag@sha256:...)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_values_of_an_external_database_and_valkey_behind_https_are_whole(
+    tmp_path, kit_environ
+):
+    """The whole values file for a common production shape (external Postgres and Valkey, an
+    https domain, replicas): each key is what the chart reads (checked against its values.yaml
+    above); secrets only as references to the kit's Secret, never as values."""
+    settings = settings_for(
+        tmp_path,
+        glitchtip_domain=DOMAIN,
+        database_url="postgres://gt:pw@db.example.com:5432/glitchtip",
+        valkey_url="redis://:pw@valkey.example.com:6379/0",
+        web_replicas="3",
+        worker_replicas="2",
+    )
+    assert chart_values(settings) == (
+        {
+            "image": {
+                "repository": "glitchtip/glitchtip",
+                "tag": "6.2.6",
+                "pullPolicy": "IfNotPresent",
+            },
+            "glitchtip": {
+                "domain": "https://glitchtip.example.com",
+                "existingSecret": "glitchtip-kit-secrets",
+                "existingSecretKey": "SECRET_KEY",
+                "database": {
+                    "existingSecret": "glitchtip-kit-secrets",
+                    "existingSecretKey": "DATABASE_URL",
+                },
+                "valkey": {
+                    "existingSecret": "glitchtip-kit-secrets",
+                    "existingSecretKey": "REDIS_URL",
+                },
+            },
+            "extraEnvVars": [
+                {
+                    "name": "EMAIL_URL",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": "glitchtip-kit-secrets", "key": "EMAIL_URL"}
+                    },
+                },
+                {"name": "DEFAULT_FROM_EMAIL", "value": "glitchtip@localhost"},
+                {"name": "CSRF_TRUSTED_ORIGINS", "value": "https://glitchtip.example.com"},
+                {"name": "ENABLE_USER_REGISTRATION", "value": "false"},
+                {"name": "ENABLE_SOCIAL_APPS_USER_REGISTRATION", "value": "false"},
+                {"name": "ENABLE_ORGANIZATION_CREATION", "value": "false"},
+                {"name": "GLITCHTIP_RETENTION_DAYS", "value": "90"},
+                {"name": "DATABASE_POOL_MAX_SIZE", "value": "20"},
+                {"name": "DATABASE_CONN_HEALTH_CHECKS", "value": "true"},
+                {"name": "SESSION_COOKIE_SECURE", "value": "true"},
+            ],
+            "migrationJob": {
+                "enabled": True,
+                "command": ["bin/run-migrate.sh"],
+                "activeDeadlineSeconds": 900,
+            },
+            "web": {
+                "replicaCount": 3,
+                "resources": {
+                    "requests": {"cpu": "200m", "memory": "512Mi"},
+                    "limits": {"cpu": "2000m", "memory": "1024Mi"},
+                },
+                "extraEnvVars": [{"name": "WEB_CONCURRENCY", "value": "2"}],
+                "ingress": {
+                    "enabled": True,
+                    "hosts": [
+                        {
+                            "host": "glitchtip.example.com",
+                            "paths": [{"path": "/", "pathType": "Prefix"}],
+                        }
+                    ],
+                    "tls": [{"secretName": "glitchtip-tls", "hosts": ["glitchtip.example.com"]}],
+                },
+            },
+            "worker": {
+                "enabled": True,
+                "replicaCount": 2,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "350Mi"},
+                    "limits": {"cpu": "900m", "memory": "768Mi"},
+                },
+                "extraEnvVars": [{"name": "VTASKS_CONCURRENCY", "value": "20"}],
+            },
+            "valkey": {"enabled": False},
+            "postgresql": {"enabled": False},
+        }
+    )
+
+
+def test_render_prints_what_it_wrote_and_the_install_commands_whole(tmp_path):
+    """The whole output of `render --target kubernetes`, first and second time: what changed,
+    the commands to install or upgrade (the files named where they are), the notes."""
+    first = run(tmp_path, "render", "--target", "kubernetes", "--domain", DOMAIN)
+    again = run(tmp_path, "render", "--target", "kubernetes", "--domain", DOMAIN)
+    assert (first.exit_code, again.exit_code) == (0, 0), first.output + again.output
+    k = tmp_path.resolve() / "kubernetes"
+    rest = [
+        "Install or upgrade (the same commands for both):",
+        "  helm repo add glitchtip https://gitlab.com/api/v4/projects/16325141/packages/helm/stable",
+        "  helm repo update glitchtip",
+        f"  kubectl apply --server-side -f {k}/secrets.yaml",
+        "  helm upgrade --install glitchtip glitchtip/glitchtip --version 8.1.1 --namespace "
+        f"glitchtip -f {k}/values.yaml --timeout 15m",
+        "  kubectl -n glitchtip rollout status deploy/glitchtip-web",
+        "note: Postgres: the chart's CloudNativePG cluster (the CloudNativePG operator must be "
+        "installed); set database_url to use a managed database instead",
+        "note: Valkey: the chart's own (valkey.io chart); set valkey_url for an external one",
+        "note: Ingress: glitchtip.example.com with TLS from the Secret glitchtip-tls (cert-manager "
+        "or your own); your own values (ingress class, annotations, node selectors) go in a file "
+        "of yours after the kit's: -f kubernetes/values.yaml -f values.local.yaml",
+        "note: admin: kubectl -n glitchtip exec -it deploy/glitchtip-web -- ./manage.py "
+        "createsuperuser --email admin@example.com (type DJANGO_SUPERUSER_PASSWORD from .env)",
+        "note: then: provision create-project --url https://glitchtip.example.com; provision "
+        "verify --skip services --skip disk (verify uses https://glitchtip.example.com)",
+    ]
+    written = [".env", "kubernetes/values.yaml", "kubernetes/secrets.yaml"]
+    assert first.output.splitlines() == [f"{name}: written" for name in written] + rest
+    assert again.output.splitlines() == [f"{name}: unchanged" for name in written] + rest

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from cli_run import one_line_error, run
 
-from provision.errors import UsageError
+from provision.errors import KitError, UsageError
 from provision.load import measure, report
 from provision.load.options import parse_duration, resolve_target
 from provision.load.summary import summary_lines
@@ -522,6 +522,31 @@ def test_a_sampler_that_breaks_is_reported_as_the_load_sampler(monkeypatch):
     assert reported == [("load-sampler", "ZeroDivisionError('a bug')")]
 
 
+def test_a_sampler_without_a_count_samples_the_backlog_alone():
+    """A Sampler built without a count (its default; `run_load` passes one) samples the queue
+    only: each sample has no stored count, and the peak is the queue's highest."""
+    import threading
+
+    queue = iter([3, 9, 4, 1, 1, 1, 1, 1])
+    third = threading.Event()
+    calls: list[int] = []
+
+    def backlog() -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            third.set()
+        return next(queue, 0)
+
+    with measure.Sampler(backlog, interval_s=0.001) as sampler:
+        assert third.wait(timeout=10)
+    assert sampler.peak == 9
+    assert [(queued, stored) for _when, queued, stored in sampler.samples[:3]] == [
+        (3, None),
+        (9, None),
+        (4, None),
+    ]
+
+
 def test_a_long_duration_is_quoted_cut_to_twenty_characters():
     with pytest.raises(UsageError) as refused:
         parse_duration("9" * 30)
@@ -691,3 +716,160 @@ def test_a_run_that_sent_nothing_shows_no_share_of_stored_events():
     }  # fmt: skip
     stored = [line for line in summary_lines(result) if line.startswith("  stored ")]
     assert len(stored) == 1 and stored[0].startswith("  stored      0 of 0 events (n/a; ")
+
+
+def test_stats_csv_whole_with_empty_and_missing_numbers():
+    """Every kind's counts and the totals; Locust's "N/A" and empty cells are no number (no
+    requests of a kind, no percentile yet), never a crash or a zero latency."""
+    text = (
+        "Type,Name,Request Count,Failure Count,50%,95%\n"
+        "POST,store,5,N/A,12,30\n"
+        "POST,message,,1,N/A,\n"
+        "POST,transaction,7,0,x,9.5\n"
+        ",Aggregated,12,1,N/A,\n"
+    )
+    stats = report.parse_stats(text)
+    assert stats == report.LoadStats(
+        requests=12,
+        failures=1,
+        p50_ms=None,
+        p95_ms=None,
+        by_kind={
+            "store": {"requests": 5, "failures": 0},
+            "message": {"requests": 0, "failures": 1},
+            "transaction": {"requests": 7, "failures": 0},
+        },
+    )
+    assert stats.accepted == 11
+    for broken in ("", "Name,Request Count,Failure Count,50%\nx,1,0,1\n"):
+        with pytest.raises(KitError) as refused:
+            report.parse_stats(broken)
+        assert (refused.value.message, refused.value.fix) == (
+            "Locust's stats CSV has no rows or misses columns",
+            "see the report's other files",
+        )
+
+
+def test_progress_filter_each_kind_of_line_and_the_tail():
+    """What reaches the progress from Locust's and Compose's lines: the run-time limit once,
+    the aggregated line every 5 s (never one of 0 requests), CRITICAL and the locustfile's
+    refusal, Compose's pulls; problems cut to 300 characters; the last 20 lines kept."""
+    from provision.load.run import _LogFilter
+
+    seen: list[str] = []
+    now = [0.0]
+    logs = _LogFilter(seen.append, clock=lambda: now[0])
+    lines = [
+        "locust-headless-1  | Aggregated   0 0(0.00%) |  0  0  0  0 |  0.00  0.00",
+        "locust-headless-1  | Aggregated   10 1(10.00%) |  3  1  9  4 |  2.00  0.10",
+        "locust-headless-1  | [t] h/CRITICAL/locust.main: " + "x" * 400,
+        "GLITCHTIP_LOAD_DSN is not set",
+        " locust Pulling ",
+        "locust Pulled",
+        "Error response from daemon: pull access denied for locust",
+        "locust-headless-1  | [t] h/INFO/locust.main: --run-time limit reached, stopping",
+        "locust-headless-1  | [t] h/INFO/locust.main: --run-time limit reached, stopping",
+    ]
+    for line in lines[:2]:
+        logs(line)
+    now[0] = 4.9
+    logs("locust-headless-1  | Aggregated   20 1(5.00%) |  3  1  9  4 |  3.00  0.10")
+    now[0] = 5.0
+    logs("locust-headless-1  | Aggregated   30 1(3.33%) |  3  1  9  5 |  4.00  0.10")
+    for line in lines[2:]:
+        logs(line)
+    assert seen == [
+        "load: 10 requests, 1 failed, 2.00 req/s, median 4 ms",
+        "load: 30 requests, 1 failed, 4.00 req/s, median 5 ms",
+        "locust: " + ("[t] h/CRITICAL/locust.main: " + "x" * 400)[:300],
+        "locust: GLITCHTIP_LOAD_DSN is not set",
+        "compose: locust Pulling",
+        "compose: locust Pulled",
+        "compose: Error response from daemon: pull access denied for locust",
+        "load: run time reached, Locust stops",
+    ]
+    assert logs.load_end == 5.0
+    for number in range(25):
+        logs(f"line {number}")
+    assert logs.tail == [f"line {number}" for number in range(5, 25)]
+
+
+class _ValkeyCompose:
+    """`compose.run` of `exec -T valkey sh -c SCRIPT sh KEYS...` answering `answer`; the argv
+    and timeout it was given are kept."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str = "") -> None:
+        self.answer = (returncode, stdout, stderr)
+        self.calls: list[tuple[tuple[str, ...], float]] = []
+
+    def run(self, *args: str, timeout: float):
+        from provision.runtime.process import ProcessResult
+
+        self.calls.append((args, timeout))
+        return ProcessResult(("docker", "compose", *args), *self.answer)
+
+
+def test_queue_lengths_asks_valkey_for_each_key_in_one_exec():
+    compose = _ValkeyCompose(0, "3\n0\n")
+    assert measure.queue_lengths(compose, ["celery", "vtasks:default"]) == {
+        "celery": 3,
+        "vtasks:default": 0,
+    }
+    assert compose.calls == [
+        (
+            ("exec", "-T", "valkey", "sh", "-c",
+             'for key in "$@"; do valkey-cli LLEN "$key" || exit 1; done',
+             "sh", "celery", "vtasks:default"),
+            60,
+        )
+    ]  # fmt: skip
+    nothing = _ValkeyCompose(0, "")
+    assert measure.queue_lengths(nothing, []) == {} and nothing.calls == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        ((1, "", 'service "valkey" is not running\n'), 'service "valkey" is not running'),
+        ((0, "3\n", ""), "3"),  # one length for two keys
+        ((0, "3\nWRONGTYPE\n", ""), "3 | WRONGTYPE"),
+        ((0, "", "a\nb\nc\n"), "b | c"),
+    ],
+)
+def test_an_unreadable_queue_length_is_one_whole_line(answer, cause):
+    with pytest.raises(KitError) as failed:
+        measure.queue_lengths(_ValkeyCompose(*answer), ["celery", "other"])
+    assert (failed.value.message, failed.value.fix) == (
+        f"cannot read the task queue's length from Valkey ({cause})",
+        "check that the stack runs: provision status",
+    )
+
+
+@pytest.mark.parametrize(
+    ("numbers", "message", "fix"),
+    [
+        ((0, 1.0, 1, 1, 0.0), "--users must be 1 to 100000", "e.g. --users 20"),
+        ((100_001, 1.0, 1, 1, 0.0), "--users must be 1 to 100000", "e.g. --users 20"),
+        ((1, 0.0, 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, float("nan"), 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, 10_000.5, 1, 1, 0.0),
+         "--spawn-rate must be above 0 and at most 10000 users per second", "e.g. --spawn-rate 10"),
+        ((1, 1.0, 65, 1, 0.0), "--workers must be 0 to 64", "0 runs the users in the master"),
+        ((1, 1.0, -1, 1, 0.0), "--workers must be 0 to 64", "0 runs the users in the master"),
+        ((1, 1.0, 1, 0, 0.0), "--issues must be 1 to 100000", "e.g. --issues 50"),
+        ((1, 1.0, 1, 1, -0.5),
+         "--rate must be 0 (as fast as answered) to 10000 requests/s per user", "e.g. --rate 2"),
+        ((1, 1.0, 1, 1, float("inf")),
+         "--rate must be 0 (as fast as answered) to 10000 requests/s per user", "e.g. --rate 2"),
+    ],
+)  # fmt: skip
+def test_each_load_number_out_of_range_is_refused_whole(numbers, message, fix):
+    from provision.load.run import _check_numbers
+
+    with pytest.raises(UsageError) as refused:
+        _check_numbers(*numbers)
+    assert (refused.value.message, refused.value.fix) == (message, fix)
+    _check_numbers(100_000, 10_000.0, 64, 100_000, 10_000.0)  # every upper end is accepted
+    _check_numbers(1, 0.001, 0, 1, 0.0)

@@ -364,6 +364,15 @@ def test_the_headless_run_scales_the_workers_asked_for(stack):
     assert ui_state(state_dir)["headless_scale"] == "locust-worker=3"
     load(directory, workers=0)  # the master runs the users: no worker, no --scale
     assert ui_state(state_dir)["headless_scale"] is None
+    # The services are named: `up` without them would start every service of the file without
+    # a profile too (the web UI's master and its workers) beside the headless run.
+    ups = [c for c in (state_dir / "calls.log").read_text().splitlines() if " up " in f" {c} "]
+    assert ups == [
+        "glitchtip-locust: --profile headless up --scale locust-worker=3 --exit-code-from "
+        "locust-headless --attach locust-headless locust-headless locust-worker",
+        "glitchtip-locust: --profile headless up --exit-code-from locust-headless --attach "
+        "locust-headless locust-headless",
+    ]
 
 
 def test_a_failed_stop_names_composes_last_two_lines(stack):

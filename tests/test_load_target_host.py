@@ -55,3 +55,47 @@ def test_a_loopback_target_is_refused_whole_with_the_way_out(host: str) -> None:
         "leave --target out to load the stack's web service, or name this host by an address "
         "the containers can reach"
     )
+
+
+_EXAMPLE = "e.g. --target http://web:8000 (or leave it out to load the stack)"
+
+
+@pytest.mark.parametrize(
+    ("target", "message", "fix"),
+    [
+        ("http://web:99999", "--target is not a URL (host or port malformed)", _EXAMPLE),
+        ("http://[::1", "--target is not a URL (host or port malformed)", _EXAMPLE),
+        ("web:8000", "--target must start with http:// or https:// and name a host", _EXAMPLE),
+        ("ftp://web", "--target must start with http:// or https:// and name a host", _EXAMPLE),
+        ("http://", "--target must start with http:// or https:// and name a host", _EXAMPLE),
+        ("http://u:p@web:8000", "--target is only scheme://host[:port], no user, path or query",
+         _EXAMPLE),
+        ("http://web:8000/api", "--target is only scheme://host[:port], no user, path or query",
+         _EXAMPLE),
+        ("http://web:8000?x=1", "--target is only scheme://host[:port], no user, path or query",
+         _EXAMPLE),
+        ("http://192.0.2.1:8000", "--target 192.0.2.1 is neither this host nor a service of the "
+         "stack", "load-testing another machine can take it down: add --allow-remote-target if "
+         "it is yours and meant to be loaded"),
+    ],
+)  # fmt: skip
+def test_a_bad_target_is_refused_in_one_whole_line(target, message, fix):
+    with pytest.raises(UsageError) as refused:
+        resolve_target(target, allow_remote=False, **STACK)
+    assert (refused.value.message, refused.value.fix) == (message, fix)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (None, ("http://web:8000", "h", True)),
+        ("  ", ("http://web:8000", "h", True)),
+        ("http://WEB:8000/", ("http://WEB:8000", "h", True)),  # the stack's web: its Host
+        ("https://worker", ("https://worker", "", True)),  # another service of the stack
+        ("http://192.0.2.1:8080", ("http://192.0.2.1:8080", "", False)),  # with the flag
+    ],
+)
+def test_each_target_resolves_to_its_url_host_header_and_kind(target, expected):
+    stack = {**STACK, "stack_hosts": ("web", "worker")}
+    found = resolve_target(target, allow_remote=True, **stack)
+    assert (found.url, found.host_header, found.is_stack) == expected

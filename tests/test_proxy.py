@@ -297,3 +297,39 @@ def test_the_certificate_line_says_when_it_expires_and_what_is_wrong() -> None:
     assert certificate_line({**found, "not_after": None, "error": "no TLS answer"}) == (
         "  certificate of gt.acme.io on port 443: cannot tell (no TLS answer)"
     )
+
+
+@pytest.mark.parametrize(
+    ("bind_address", "dialled"), [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "127.0.0.1")]
+)
+def test_no_tls_answer_is_reported_whole_with_the_address_dialled(
+    tmp_path: Path, bind_address: str, dialled: str
+) -> None:
+    """`provision status` with nothing listening on the proxy's HTTPS port: the address it
+    dialled (this host's loopback when the proxy binds every interface), the port and why."""
+    import socket
+
+    from provision.proxy.certificate import certificate_line, certificate_status
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings(
+        tmp_path,
+        {
+            "proxy": "caddy",
+            "glitchtip_domain": "https://gt.example.com",
+            "proxy_https_port": str(port),
+            "bind_address": bind_address,
+        },
+        environ={},
+    )
+    found = certificate_status(settings, timeout=5)
+    error = f"no TLS answer on {dialled}:{port} (ConnectionRefusedError)"
+    assert found == {
+        "host": "gt.example.com", "port": port, "issuer": None, "not_after": None,
+        "days_left": None, "ok": False, "error": error,
+    }  # fmt: skip
+    assert certificate_line(found) == (
+        f"  certificate of gt.example.com on port {port}: cannot tell ({error})"
+    )

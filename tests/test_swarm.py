@@ -531,3 +531,456 @@ def test_an_inspect_that_prints_nothing_is_no_object():
     assert fake.cli().inspect("node", "inspect", "n1", fix="x") == []
     fake = FakeDocker({("node", "inspect"): (0, '{"ID": "n1"}', "")})
     assert fake.cli().inspect("node", "inspect", "n1", fix="x") == [{"ID": "n1"}]
+
+
+_SCALE_EXAMPLE = "use e.g. `provision scale web=2 worker=3`"
+_COUNT_FIX = "use e.g. web=2 (to stop GlitchTip, use `provision down`)"
+
+
+@pytest.mark.parametrize(
+    ("items", "message", "fix"),
+    [
+        (["db=2"], "'db=2' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["web"], "'web' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["=2"], "'=2' is not SERVICE=COUNT for web or worker", _SCALE_EXAMPLE),
+        (["web=0"], "'web=0': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=two"], "'web=two': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=101"], "'web=101': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (["web=²"], "'web=²': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        # The first '=' ends the service: "web=2=3" is web with a count that is no number.
+        (["web=2=3"], "'web=2=3': the count must be a whole number from 1 to 100", _COUNT_FIX),
+        (
+            ["worker=0"], "'worker=0': the count must be a whole number from 1 to 100",
+            "use e.g. worker=2 (to stop GlitchTip, use `provision down`)",
+        ),
+    ],
+)  # fmt: skip
+def test_scale_refuses_each_bad_count_in_one_whole_line(items, message, fix) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_counts(items)
+    assert (refused.value.message, refused.value.fix) == (message, fix)
+
+
+def test_scale_reads_counts_with_spaces_around_them() -> None:
+    assert parse_counts([" worker = 4 ", "web=1", "web=100"]) == {"worker": 4, "web": 100}
+
+
+@pytest.mark.parametrize(
+    ("settings", "output"),
+    [
+        (
+            ["profile=minimal"],
+            "error: target swarm runs the standard services (web and worker scale apart), not "
+            "profile minimal: set profile: standard, or target compose\n",
+        ),
+        (
+            ["glitchtip_domain=https://errors.example.com"],
+            "error: target swarm has no TLS proxy of the kit's (it is a service of compose.yml): "
+            "set proxy: none and put the swarm's own ingress (Traefik, Caddy, a load balancer) "
+            "in front, or target compose\n",
+        ),
+        (
+            ["glitchtip_major=5", "advanced_partitioning=true"],
+            "error: target swarm has no pg_partman variant (compose.part.yml is for one host): "
+            "set advanced_partitioning: false, or target compose\n",
+        ),
+        (
+            ["compose_project_name=" + "a" * 40],
+            "error: compose_project_name '" + "a" * 40 + "' is too long for Swarm secret names "
+            "(79 > 64 characters): use a compose_project_name of at most 25 characters\n",
+        ),
+        (
+            ["compose_project_name=" + "a" * 26],
+            "error: compose_project_name '" + "a" * 26 + "' is too long for Swarm secret names "
+            "(65 > 64 characters): use a compose_project_name of at most 25 characters\n",
+        ),
+    ],
+)
+def test_what_swarm_cannot_carry_is_refused_in_one_whole_line(tmp_path, settings, output):
+    sets = [part for value in settings for part in ("--set", value)]
+    result = run(tmp_path, "render", "--target", "swarm", *sets)
+    assert (result.exit_code, result.output) == (2, output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_name_of_25_characters_fits_swarms_secret_names(tmp_path):
+    result = run(
+        tmp_path, "render", "--target", "swarm", "--set", "compose_project_name=" + "a" * 25
+    )
+    assert result.exit_code == 0, result.output
+
+
+def _down_docker(stack_rm, left_rounds, volume_rm_ok=True):
+    """A scripted docker for `remove_stack`: `left_rounds` answers of `docker ps` in turn (the
+    last one repeated)."""
+    answers = list(left_rounds)
+
+    def ps(args, stdin):
+        return (0, answers.pop(0) if len(answers) > 1 else answers[0], "")
+
+    return FakeDocker(
+        {
+            ("stack", "rm"): stack_rm,
+            ("ps",): ps,
+            ("network", "ls"): (0, "", ""),
+            ("secret", "ls"): (0, "", ""),
+            ("volume", "ls"): (0, "gt_postgres-data\ngt_uploads\n", ""),
+            ("volume", "rm"): (0, "", "") if volume_rm_ok else (1, "", "volume is in use\n"),
+        }
+    )
+
+
+def test_down_without_volumes_says_each_thing_it_did_and_kept():
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((0, "Removing service gt_web\n", ""), [""])
+    assert remove_stack(fake.cli(), "gt", sleep=lambda s: None) == [
+        "stack gt removed",
+        "its Swarm secrets removed (the next `up` creates them again from .env)",
+        "volumes kept (`provision down --volumes` deletes them)",
+    ]
+    assert not [args for args, _ in fake.calls if args[:1] == ("volume",)]
+
+
+def test_down_of_a_stack_already_gone_goes_on_and_names_volumes_it_could_not_remove():
+    """`docker stack rm` of no stack answers "Nothing found in stack" (exit 1): already down."""
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((1, "", "Nothing found in stack: gt\n"), [""], volume_rm_ok=False)
+    assert remove_stack(fake.cli(), "gt", volumes=True, sleep=lambda s: None) == [
+        "stack gt removed",
+        "its Swarm secrets removed (the next `up` creates them again from .env)",
+        "0 volume(s) removed on this node: none",
+    ]
+
+
+def test_a_failed_stack_rm_is_one_line_with_dockers_reason():
+    from provision.swarm.down import remove_stack
+
+    fake = _down_docker((1, "", "Error response from daemon: This node is not a manager\n"), [""])
+    with pytest.raises(KitError) as failed:
+        remove_stack(fake.cli(), "gt", sleep=lambda s: None)
+    assert (failed.value.message, failed.value.fix) == (
+        "`docker stack rm gt` failed: Error response from daemon: This node is not a manager",
+        "see `docker info`",
+    )
+
+
+def test_containers_left_after_the_wait_are_counted_and_named_with_the_fix():
+    from provision.swarm.down import WAIT_GONE, remove_stack
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    fake = _down_docker((0, "", ""), ["c1\nc2\n"])
+    with pytest.raises(KitError) as failed:
+        remove_stack(fake.cli(), "gt", sleep=sleep, clock=lambda: now[0])
+    assert (failed.value.message, failed.value.fix) == (
+        "2 container(s) of stack gt still there after 120 s",
+        "see `docker ps --all --filter label=com.docker.stack.namespace=gt`, then run "
+        "`provision down` again",
+    )
+    assert slept == [1.0] * int(WAIT_GONE)
+
+
+def _sequenced(*rounds):
+    """A FakeDocker answering `service ls`/`inspect` with each round in turn (the last kept)."""
+    queue = list(rounds)
+    answers: dict = {}
+
+    def answer(args, stdin):
+        if args[:2] == ("service", "ls"):
+            answers.update(queue.pop(0) if len(queue) > 1 else queue[0])
+        return answers[args[:2]]
+
+    return FakeDocker({("service", "ls"): answer, ("service", "inspect"): answer})
+
+
+def test_wait_converged_notes_each_new_picture_once_and_returns_the_states():
+    fake = _sequenced(
+        service_rows("0/2", None),
+        service_rows("0/2", None),
+        service_rows("1/2", "updating"),
+        service_rows("2/2", "completed"),
+    )
+    notes: list[str] = []
+    slept: list[float] = []
+    states = wait_converged(fake.cli(), "gt", ("web",), 30, notes.append, sleep=slept.append)
+    assert notes == ["web 0/2", "web 1/2 (updating)", "web 2/2"]
+    assert slept == [2.0, 2.0, 2.0]
+    assert [state.as_dict() for state in states] == [
+        {"name": "gt_web", "service": "web", "running": 2, "desired": 2, "image": "g:6",
+         "update": "completed", "ports": ""},
+    ]  # fmt: skip
+
+
+def test_wait_converged_failures_are_whole_lines_with_the_service_to_look_at():
+    rolled = _sequenced(
+        service_rows("2/2", "updating"), service_rows("2/2", "rollback_completed", "unhealthy")
+    )
+    with pytest.raises(KitError) as rollback:
+        wait_converged(rolled.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+    paused = _sequenced(service_rows("1/2", None), service_rows("2/2", "paused"))
+    with pytest.raises(KitError) as silent:
+        wait_converged(paused.cli(), "gt", ("web",), 30, lambda line: None, sleep=lambda s: None)
+    clock = iter(range(0, 1000, 10))
+    slow = FakeDocker(service_rows("1/2", "completed"))
+    with pytest.raises(KitError) as late:
+        wait_converged(
+            slow.cli(), "gt", ("web", "worker"), 30, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock),
+        )  # fmt: skip
+    gone = FakeDocker({("service", "ls"): (0, "", "")})
+    clock2 = iter(range(0, 1000, 10))
+    with pytest.raises(KitError) as nothing:
+        wait_converged(
+            gone.cli(), "gt", ("web",), 20, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock2),
+        )  # fmt: skip
+    fix = "see `docker service ps --no-trunc {0}` and `docker service logs {0}`"
+    assert [(e.value.message, e.value.fix) for e in (rollback, silent, late, nothing)] == [
+        ("the update of gt_web failed (rollback_completed): unhealthy", fix.format("gt_web")),
+        ("the update of gt_web failed (paused): no message", fix.format("gt_web")),
+        ("worker, web did not converge within 30 s (web 1/2)", fix.format("gt_worker")),
+        ("web did not converge within 20 s (no services)", fix.format("gt_web")),
+    ]
+
+
+def test_a_stack_file_holding_a_secret_value_is_refused_before_deploy(tmp_path):
+    """The last guard before `docker stack deploy`: a secret of .env written into the stack
+    file (a template bug) is refused. The docker CLI masks every secret in what it prints, so
+    the guard must read the file itself, not the loader's (masked) output."""
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    path = tmp_path / STACK_FILE
+    path.write_text(path.read_text() + f"# {secret}\n")
+    echo = FakeDocker({("stack", "config"): lambda args, stdin: (0, path.read_text(), "")})
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=echo.cli([secret]))
+    assert (refused.value.message, refused.value.fix) == (
+        f"{STACK_FILE} holds a secret value",
+        "report this bug; do not deploy",
+    )
+
+
+def test_validation_passes_the_non_secret_tuning_values_and_names_the_loaders_complaint(tmp_path):
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    settings = load_settings(tmp_path, {})
+    seen: list[dict] = []
+
+    class Recording(FakeDocker):
+        def __call__(self, argv, stdin, env, timeout):
+            seen.append({key: env[key] for key in env if key.startswith("GLITCHTIP_KIT_")})
+            return super().__call__(argv, stdin, env, timeout)
+
+    complaint = "line 1\nservices.web.deploy.update_config.order must be one of ...\nlast\n"
+    broken = Recording({("stack", "config"): (1, "", complaint)})
+    with pytest.raises(KitError) as refused:
+        validate_stack(settings, docker=broken.cli())
+    assert (refused.value.message, refused.value.fix) == (
+        f"{STACK_FILE} is not a valid stack file (docker stack config): services.web.deploy."
+        "update_config.order must be one of ... | last",
+        "a setting produced a value the stack loader refuses: check `provision config`",
+    )
+    env = read_env_file(tmp_path / ".env")
+    wanted = {k: v for k, v in env.items() if k.startswith("GLITCHTIP_KIT_") and v}
+    assert wanted and all(seen[0].get(key) == value for key, value in wanted.items())
+    assert broken.calls[0][0] == ("stack", "config", "--compose-file", str(tmp_path / STACK_FILE))
+    ok = FakeDocker({("stack", "config"): (0, "services: {}\n", "")})
+    assert validate_stack(settings, docker=ok.cli()) == "valid (docker stack config)"
+
+
+def _tasks_docker(*rounds):
+    """`service ps` and `inspect` answering each round's tasks in turn (the last kept); a
+    round of [] is a job Swarm has not created a task for yet."""
+    queue = list(rounds)
+    current: list = []
+
+    def ps(args, stdin):
+        current[:] = queue.pop(0) if len(queue) > 1 else queue[0]
+        return 0, "".join(f"t{index}\n" for index in range(len(current))), ""
+
+    def inspect(args, stdin):
+        return 0, json.dumps(current), ""
+
+    return FakeDocker({("service", "ps"): ps, ("inspect",): inspect})
+
+
+def _task(created: str, state: str, code=None, err: str = "") -> dict:
+    status: dict = {"State": state, "Err": err}
+    if code is not None:
+        status["ContainerStatus"] = {"ExitCode": code}
+    return {"CreatedAt": created, "Status": status}
+
+
+def test_wait_for_job_notes_each_state_once_and_judges_the_newest_task():
+    notes: list[str] = []
+    slept: list[float] = []
+    fake = _tasks_docker(
+        [],
+        [_task("2026-01-01T00:00:01.000000001Z", "running")],
+        [_task("2026-01-01T00:00:01Z", "running")],
+        # an older failed task (an earlier run) and the newest, completed one
+        [
+            _task("2026-01-01T00:00:00Z", "failed", 1),
+            _task("2026-01-01T00:00:02.5Z", "complete", 0),
+        ],
+    )
+    assert wait_for_job(fake.cli(), "gt_migrate", 30, notes.append, sleep=slept.append) == (
+        "complete"
+    )
+    assert notes == ["gt_migrate: pending", "gt_migrate: running", "gt_migrate: complete"]
+    assert slept == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        (_task("2026-01-01T00:00:01Z", "failed", 3, "task: non-zero exit (3)"),
+         "gt_migrate failed: exit status 3, task: non-zero exit (3)"),
+        (_task("2026-01-01T00:00:01Z", "failed", 137), "gt_migrate failed: exit status 137"),
+        (_task("2026-01-01T00:00:01Z", "shutdown", 0), "gt_migrate shutdown: no error given"),
+        (_task("2026-01-01T00:00:01Z", "orphaned"), "gt_migrate orphaned: no error given"),
+        (_task("2026-01-01T00:00:01Z", "remove"), "gt_migrate remove: no error given"),
+    ],
+)  # fmt: skip
+def test_a_job_that_ends_badly_is_one_whole_line(task, message):
+    fake = _tasks_docker([task])
+    with pytest.raises(KitError) as failed:
+        wait_for_job(fake.cli(), "gt_migrate", 30, lambda line: None, sleep=lambda s: None)
+    assert (failed.value.message, failed.value.fix) == (
+        message,
+        "see `docker service logs gt_migrate` for the cause",
+    )
+
+
+def test_a_job_still_running_at_the_deadline_names_its_last_state():
+    clock = iter(range(0, 1000, 10))
+    fake = _tasks_docker([_task("2026-01-01T00:00:01Z", "running")])
+    with pytest.raises(KitError) as late:
+        wait_for_job(
+            fake.cli(), "gt_migrate", 30, lambda line: None,
+            sleep=lambda s: None, clock=lambda: next(clock),
+        )  # fmt: skip
+    assert (late.value.message, late.value.fix) == (
+        "gt_migrate did not complete within 30 s (last state: running)",
+        "see `docker service logs gt_migrate`",
+    )
+
+
+_MANAGER_FIX = (
+    "run it on a Swarm manager; for one host: `docker swarm init --advertise-addr <this host's IP>`"
+)
+
+
+@pytest.mark.parametrize(
+    ("info", "detail"),
+    [
+        ({"LocalNodeState": "active", "ControlAvailable": True, "Nodes": 1},
+         "Swarm manager, 1 node; stack glitchtip"),
+        ({"LocalNodeState": "active", "ControlAvailable": True, "Nodes": 3},
+         "Swarm manager, 3 nodes; stack glitchtip"),
+    ],
+)  # fmt: skip
+def test_preflight_names_the_manager_its_nodes_and_the_stack(tmp_path, info, detail):
+    from provision.steps import StepOutcome
+
+    fake = FakeDocker({("info",): (0, json.dumps(info), "")})
+    ctx = swarm_ctx(tmp_path, fake)
+    assert deploy.preflight(ctx) == StepOutcome(detail, changed=False)
+    assert [args for args, _ in fake.calls] == [("info", "--format", "{{json .Swarm}}")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((0, json.dumps({"LocalNodeState": "inactive"}), ""),
+         "this Docker engine is not in a Swarm (inactive)"),
+        ((0, "", ""), "this Docker engine is not in a Swarm (None)"),
+        ((0, json.dumps({"LocalNodeState": "active", "ControlAvailable": False}), ""),
+         "this Docker engine is a Swarm worker, not a manager"),
+        ((1, "", "Cannot connect to the Docker daemon\n"),
+         "`docker info --format` failed: Cannot connect to the Docker daemon"),
+    ],
+)  # fmt: skip
+def test_preflight_refuses_anything_but_a_manager_in_one_whole_line(tmp_path, answer, message):
+    fake = FakeDocker({("info",): answer})
+    ctx = swarm_ctx(tmp_path, fake)
+    with pytest.raises(KitError) as refused:
+        deploy.preflight(ctx)
+    assert (refused.value.message, refused.value.fix) == (message, _MANAGER_FIX)
+
+
+def test_preflight_refuses_the_metrics_services(tmp_path):
+    fake = FakeDocker({})
+    render_swarm(tmp_path)
+    ctx = StackContext(
+        directory=tmp_path, overrides={"metrics": "true"}, environ={}, wait_timeout=30
+    )
+    ctx.results["docker"] = fake.cli()
+    with pytest.raises(UsageError) as refused:
+        deploy.preflight(ctx)
+    assert (refused.value.message, refused.value.fix) == (
+        "the metrics services (Prometheus, Grafana) are not part of the Swarm stack",
+        "run `provision up --target swarm --no-metrics`",
+    )
+    assert fake.calls == []
+
+
+def test_a_job_swarm_does_not_know_fails_in_one_line_naming_it():
+    from provision.swarm.services import job_state
+
+    fake = FakeDocker({("service", "ps"): (1, "", "no such service: gt_migrate\n")})
+    with pytest.raises(KitError) as failed:
+        job_state(fake.cli(), "gt_migrate")
+    assert (failed.value.message, failed.value.fix) == (
+        "`docker service ps` failed: no such service: gt_migrate",
+        "see `docker service ps --no-trunc gt_migrate` and `docker service logs gt_migrate`",
+    )
+
+
+def test_down_waits_for_the_stacks_networks_too():
+    """`docker stack rm` removes the networks after the containers: down waits for both,
+    each listed by the stack's label."""
+    from provision.swarm.down import remove_stack
+
+    networks = iter(["n1\n", ""])
+    fake = FakeDocker(
+        {
+            ("stack", "rm"): (0, "", ""),
+            ("ps",): (0, "", ""),
+            ("network", "ls"): lambda args, stdin: (0, next(networks), ""),
+            ("secret", "ls"): (0, "", ""),
+        }
+    )
+    slept: list[float] = []
+    remove_stack(fake.cli(), "gt", sleep=slept.append)
+    label = ("--filter", "label=com.docker.stack.namespace=gt")
+    assert [args for args, _ in fake.calls if args[:2] == ("network", "ls")] == [
+        ("network", "ls", "--quiet", *label),
+        ("network", "ls", "--quiet", *label),
+    ]
+    assert slept == [1.0]
+
+
+def test_the_docker_of_a_run_is_the_deployments_with_its_secrets_masked(tmp_path):
+    """Without a docker given (tests give one), the steps use the deployment's docker CLI,
+    which masks the deployment's secrets, and keep it for the run's other steps."""
+    from provision.runtime.docker import DockerCLI
+
+    render_swarm(tmp_path)
+    ctx = StackContext(directory=tmp_path, overrides={}, environ={}, wait_timeout=30)
+    docker = deploy.docker_for(ctx)
+    assert isinstance(docker, DockerCLI) and deploy.docker_for(ctx) is docker
+    assert ctx.results["docker"] is docker
+    secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
+    assert secret in docker.secrets

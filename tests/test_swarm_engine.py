@@ -247,3 +247,137 @@ def test_verify_reads_the_swarm_stacks_services_and_names_what_is_not_converged(
     assert str(failed.value) == (
         "not converged: migrate failed (see `docker service ps glitchtip_web`)"
     )
+
+
+def test_up_names_its_nine_steps_in_order_with_what_each_does():
+    """The header `provision up --target swarm` prints before each step, whole: the step's name
+    (what `--json` reports and a failure names) and what it does."""
+    from provision.steps import HumanProgress
+
+    lines: list[str] = []
+    progress = HumanProgress(lines.append)
+    steps = deploy.steps()
+    for index, step in enumerate(steps, 1):
+        progress.started(index, len(steps), step)
+    assert lines == [
+        "[1/9] preflight: a Swarm manager, the settings",
+        "[2/9] placement: the node for Postgres and Valkey",
+        "[3/9] render: stack.swarm.yml and .env (secrets kept)",
+        "[4/9] secrets: Swarm secrets from .env (versioned names)",
+        "[5/9] migrate: Postgres, Valkey, then the migrate job to completion",
+        "[6/9] deploy: docker stack deploy; web and worker converge",
+        "[7/9] admin: the first superuser (created by the migrate job)",
+        "[8/9] project: API token, organization, team, project, DSN",
+        "[9/9] wrap-up: URL, admin, DSN, next commands",
+    ]
+
+
+def test_render_says_what_it_wrote_and_that_it_changed_something(tmp_path):
+    """A changed setting rewrites the stack file: the step names it and reports a change
+    (`--json`'s "changed"); rendered again, nothing is written and nothing changed."""
+    from provision.steps import StepOutcome
+
+    directory = swarm_dir(tmp_path)
+    (directory / "glitchtip.yaml").write_text("web_replicas: 3\n")
+    swarm = FakeSwarm()
+    first = up_engine(directory, swarm)["render"]
+    again = up_engine(directory, swarm)["render"]
+    assert first == StepOutcome(f"wrote {STACK_FILE}", changed=True)
+    assert again == StepOutcome(f"{STACK_FILE} and .env unchanged", changed=False)
+
+
+def test_status_lines_are_whole_for_each_kind_of_row():
+    """`provision status` of a Swarm stack, line by line: a job, a service mid-update, a
+    published port, a row without ports (no trailing spaces), a check that answered and one
+    that failed."""
+    status = {
+        "stack": "glitchtip",
+        "url": "https://gt.example.com",
+        "up": False,
+        "services": [
+            {"service": "migrate", "job": "complete", "image": "glitchtip/glitchtip:6.2.6",
+             "ports": ""},
+            {"service": "web", "running": 1, "desired": 2, "update": "updating",
+             "image": "glitchtip/glitchtip:6.2.6", "ports": "*:8000->8000/tcp"},
+            {"service": "worker", "running": 1, "desired": 1, "update": "completed",
+             "image": "glitchtip/glitchtip:6.2.6", "ports": None},
+            {"service": "valkey", "running": 0, "desired": 1, "update": None,
+             "image": "valkey/valkey:9.0", "ports": ""},
+        ],
+        "checks": [
+            {"url": "http://127.0.0.1:8000/_health/", "status": 200, "ms": 12},
+            {"url": "http://127.0.0.1:8000/api/settings/", "error": "connection refused"},
+        ],
+    }  # fmt: skip
+    assert swarm_status_lines(status) == [
+        "Stack glitchtip (https://gt.example.com): NOT up",
+        "  migrate    job complete                 glitchtip/glitchtip:6.2.6",
+        "  web        1/2 running, update updating glitchtip/glitchtip:6.2.6  *:8000->8000/tcp",
+        "  worker     1/1 running                  glitchtip/glitchtip:6.2.6",
+        "  valkey     0/1 running                  valkey/valkey:9.0",
+        "  GET http://127.0.0.1:8000/_health/: 200 in 12 ms",
+        "  GET http://127.0.0.1:8000/api/settings/: connection refused",
+    ]
+    empty = {**status, "services": [], "checks": []}
+    assert swarm_status_lines(empty) == [
+        "Stack glitchtip (https://gt.example.com): NOT up",
+        "  no services: run `provision up --target swarm`",
+    ]
+
+
+def test_a_secret_another_run_created_meanwhile_fails_in_one_line_without_its_value():
+    """`docker secret ls` listed the secrets before another `provision up` created one (two
+    runs at once): Swarm refuses the create ("already exists"); the step fails in one line with
+    the fix, never the value."""
+    from provision.swarm.secrets import SwarmSecret, ensure_secrets
+
+    class ListedBefore(FakeSwarm):
+        def _secret_ls(self, args, stdin):
+            return 0, "", ""  # the listing taken before the other run's create
+
+    swarm = ListedBefore()
+    swarm.secrets["glitchtip_secret_key_0123456789ab"] = {}
+    docker = DockerCLI(["a-secret-value-never-shown"], runner=swarm)
+    secret = SwarmSecret(
+        "secret_key", "glitchtip_secret_key_0123456789ab", "a-secret-value-never-shown"
+    )
+    with pytest.raises(KitError) as failed:
+        ensure_secrets(docker, "glitchtip", [secret])
+    assert (failed.value.message, failed.value.fix) == (
+        "`docker secret create` failed: Error response from daemon: secret "
+        "glitchtip_secret_key_0123456789ab already exists",
+        "check that this host is a Swarm manager (`docker node ls`)",
+    )
+
+
+def test_placement_says_which_node_holds_the_data_or_how_to_choose_one(tmp_path):
+    """Whole outcomes and refusals of the placement step: the single node labelled (a change),
+    the labelled one of several (none), none or two labelled among several (the fix)."""
+    from provision.steps import StepOutcome
+
+    directory = swarm_dir(tmp_path)
+    fix = "label one node: `docker node update --label-add glitchtip-kit.stateful=true <node>`"
+    single = FakeSwarm()
+    assert deploy.placement(context(directory, single)) == StepOutcome(
+        "labelled host1 glitchtip-kit.stateful=true", changed=True
+    )
+    assert single.nodes["n1"]["Labels"] == {"glitchtip-kit.stateful": "true"}
+    assert deploy.placement(context(directory, single)) == StepOutcome(
+        "Postgres and Valkey on host1", changed=False
+    )
+    several = FakeSwarm(nodes=3)
+    with pytest.raises(KitError) as none:
+        deploy.placement(context(directory, several))
+    several.nodes["n1"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    several.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    with pytest.raises(KitError) as two:
+        deploy.placement(context(directory, several))
+    several.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "false"
+    assert deploy.placement(context(directory, several)) == StepOutcome(
+        "Postgres and Valkey on host1", changed=False
+    )
+    assert [(none.value.message, none.value.fix), (two.value.message, two.value.fix)] == [
+        ("no node carries glitchtip-kit.stateful=true, which pins Postgres and Valkey", fix),
+        ("2 nodes carry glitchtip-kit.stateful=true (host1, host3)", fix),
+    ]
+    assert not [args for args, _ in several.calls if args[:2] == ("node", "update")]

@@ -698,3 +698,219 @@ def test_projects_without_any_budget_export_counts_and_no_budget_series(fake, tm
     assert exporter.poll().ok and exporter.poll().ok
     assert events(exporter, "web") == 0
     assert in_window(exporter, "web") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ([],
+         'the configuration must be a JSON object'),
+        ({'organisation': 'acme'},
+         "unknown key 'organisation' (known: error_budgets, host_header, listen_address, "
+         "listen_port, max_projects, poll_seconds, token_file)"),
+        ({'api_url': 5},
+         'api_url must be a non-empty string'),
+        ({'api_url': 'web:8000'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'web:8000'"),
+        ({'api_url': 'http://web:8000/?x=1'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'http://web:8000/?x=1'"),
+        ({'api_url': 'ftp://web'},
+         "api_url must be an http(s) URL such as http://web:8000, not 'ftp://web'"),
+        ({'api_url': 'http://user:pw@web:8000'},
+         'api_url must not carry credentials: the token comes from token_file'),
+        ({'organization': 'no such/org'},
+         "organization must be an organization slug, not 'no such/org'"),
+        ({'host_header': 'a b'},
+         'host_header must be a host name (and port) such as glitchtip.example.com'),
+        ({'host_header': 5},
+         'host_header must be a host name (and port) such as glitchtip.example.com'),
+        ({'poll_seconds': 30},
+         'poll_seconds is 30: at least 60 (one poll a minute at most)'),
+        ({'poll_seconds': '60'},
+         'poll_seconds must be an integer from 60 to 86400, not "60"'),
+        ({'poll_seconds': 86401},
+         'poll_seconds must be an integer from 60 to 86400, not 86401'),
+        ({'max_projects': 0},
+         'max_projects must be an integer from 1 to 1000, not 0'),
+        ({'listen_port': 70000},
+         'listen_port must be an integer from 1 to 65535, not 70000'),
+        ({'listen_port': True},
+         'listen_port must be an integer from 1 to 65535, not true'),
+        ({'token_file': 'token'},
+         'token_file must be an absolute path such as /run/secrets/...'),
+        ({'token_file': 5},
+         'token_file must be an absolute path such as /run/secrets/...'),
+        ({'listen_address': ''},
+         'listen_address must be an address such as 0.0.0.0'),
+        ({'listen_address': 0},
+         'listen_address must be an address such as 0.0.0.0'),
+        ({'error_budgets': []},
+         'error_budgets must be an object: {"default": {...}, "<slug>": {...}}'),
+        ({'error_budgets': {'bad slug!': {}}},
+         "error_budgets: 'bad slug!' is neither 'default' nor a project slug"),
+        ({'error_budgets': {'web': 3}},
+         'error_budgets.web must be an object with max_errors, per_seconds'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_second': 3600}}},
+         'error_budgets.web.per_second is not a budget key (max_errors, per_seconds)'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 3600, 'a': 1, 'b': 2}}},
+         'error_budgets.web.a is not a budget key (max_errors, per_seconds)'),
+        ({'error_budgets': {'default': {'max_errors': 5}}},
+         'error_budgets.default.per_seconds is missing'),
+        ({'error_budgets': {'default': {'per_seconds': 3600}}},
+         'error_budgets.default.max_errors is missing'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 60}}},
+         'error_budgets.web.per_seconds must be an integer from 3600 to 3600000, not 60'),
+        ({'error_budgets': {'web': {'max_errors': -1, 'per_seconds': 3600}}},
+         'error_budgets.web.max_errors must be an integer from 0 to 1000000000000, not -1'),
+        ({'error_budgets': {'web': {'max_errors': 5, 'per_seconds': 1000000000}}},
+         'error_budgets.web.per_seconds must be an integer from 3600 to 3600000, not 1000000000'),
+    ],
+)  # fmt: skip
+def test_every_config_refusal_is_one_whole_line(change, line):
+    """config.json's refusals compared whole (a word dropped or changed is another line): the
+    exporter exits on them, and the line is all an operator reads in its container's log."""
+    data = change if isinstance(change, list) else {
+        "api_url": "http://web:8000", "organization": ORG, **change}  # fmt: skip
+    with pytest.raises(pe.ConfigError) as refused:
+        pe.parse_config(data)
+    assert str(refused.value) == line
+
+
+def test_a_project_list_that_is_no_list_fails_the_poll_in_one_line(tmp_path):
+    """Not recorded (GlitchTip lists projects as a JSON array): any other JSON fails the poll
+    with one line saying so, and no project is exported."""
+    exporter = exporter_for(
+        write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-5"),
+        opener=_ProjectsOpener({"detail": "x"}),
+    )
+    result = exporter.poll()
+    assert (result.ok, result.error) == (False, "the project list is not a JSON list")
+    assert exporter.projects == {}
+
+
+def test_the_metrics_page_names_help_and_labels_every_series(tmp_path):
+    """/metrics after one poll of one project, line by line: the names the alert rules and
+    dashboards read (monitoring/), each family's help and type, and the labels of each series.
+    The `_created` samples and the poll's duration vary run to run and are left out."""
+    from prometheus_client import generate_latest
+
+    exporter = exporter_for(
+        write_config(tmp_path, "http://127.0.0.1:9", "not-a-token-6"),
+        opener=_ProjectsOpener([{"id": 1, "slug": "web"}]),
+        clock=lambda: 1765000000.0,
+    )
+    assert exporter.poll().ok
+    lines = [
+        line
+        for line in generate_latest(exporter.registry).decode().splitlines()
+        if not line.startswith("glitchtip_project_exporter_poll_duration_seconds ")
+        and "_created{" not in line
+        and not line.startswith(("# HELP glitchtip_project_events_created",
+                                 "# TYPE glitchtip_project_events_created",
+                                 "# HELP glitchtip_project_exporter_api_requests_created",
+                                 "# TYPE glitchtip_project_exporter_api_requests_created"))
+    ]  # fmt: skip
+    labels = 'organization="acme",project="web"'
+    assert lines == [
+        "# HELP glitchtip_project_events_total Events GlitchTip stored for the project (by "
+        "received hour, from stats_v2).",
+        "# TYPE glitchtip_project_events_total counter",
+        f'glitchtip_project_events_total{{category="error",{labels}}} 0.0',
+        f'glitchtip_project_events_total{{category="transaction",{labels}}} 0.0',
+        "# HELP glitchtip_project_errors_in_budget_window Error events in the budget window "
+        "(whole hourly buckets covering it).",
+        "# TYPE glitchtip_project_errors_in_budget_window gauge",
+        f"glitchtip_project_errors_in_budget_window{{{labels}}} 0.0",
+        "# HELP glitchtip_project_error_budget_max_errors Error events the project's budget "
+        "allows per window.",
+        "# TYPE glitchtip_project_error_budget_max_errors gauge",
+        f"glitchtip_project_error_budget_max_errors{{{labels}}} 200.0",
+        "# HELP glitchtip_project_error_budget_window_seconds Length of the project's error "
+        "budget window.",
+        "# TYPE glitchtip_project_error_budget_window_seconds gauge",
+        f"glitchtip_project_error_budget_window_seconds{{{labels}}} 86400.0",
+        "# HELP glitchtip_project_exporter_up 1 when the last poll of GlitchTip succeeded.",
+        "# TYPE glitchtip_project_exporter_up gauge",
+        "glitchtip_project_exporter_up 1.0",
+        "# HELP glitchtip_project_exporter_last_success_timestamp_seconds When the last "
+        "successful poll ended (Unix time).",
+        "# TYPE glitchtip_project_exporter_last_success_timestamp_seconds gauge",
+        "glitchtip_project_exporter_last_success_timestamp_seconds 1.765e+09",
+        "# HELP glitchtip_project_exporter_poll_duration_seconds How long the last poll took.",
+        "# TYPE glitchtip_project_exporter_poll_duration_seconds gauge",
+        "# HELP glitchtip_project_exporter_api_requests_total Calls to GlitchTip's API by HTTP "
+        'status ("error": no answer).',
+        "# TYPE glitchtip_project_exporter_api_requests_total counter",
+        'glitchtip_project_exporter_api_requests_total{code="200"} 3.0',
+    ]
+
+
+def test_the_exporters_help_says_what_it_does_and_each_option(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as done:
+        pe.main(["--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == (
+        "usage: exporter.py [-h] [--config CONFIG] [--once] [config_path]\n"
+        "\n"
+        "Export GlitchTip's per-project event counts and error budgets to Prometheus.\n"
+        "\n"
+        "positional arguments:\n"
+        "  config_path      path of config.json (same as --config)\n"
+        "\n"
+        "options:\n"
+        "  -h, --help       show this help message and exit\n"
+        "  --config CONFIG  path of config.json\n"
+        "  --once           poll once, print the metrics and exit (0 when the poll succeeded, 1 "
+        "when not)\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [[], ["--config", "a.json", "b.json"]])
+def test_the_config_path_is_given_exactly_once(capsys, monkeypatch, argv):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as done:
+        pe.main(argv)
+    assert done.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "exporter.py: error: give the path of config.json once: --config PATH (or PATH)"
+    )
+
+
+def test_token_file_refusals_are_whole(tmp_path):
+    path = tmp_path / "token"
+    with pytest.raises(pe.ConfigError) as missing:
+        pe.read_token(str(path))
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(pe.ConfigError) as binary:
+        pe.read_token(str(path))
+    path.write_text("two words\n")
+    with pytest.raises(pe.ConfigError) as two:
+        pe.read_token(str(path))
+    path.write_text("  tok-123  \n")
+    assert pe.read_token(str(path)) == "tok-123"
+    assert [str(missing.value), str(binary.value), str(two.value)] == [
+        f"cannot read the API token file {path}: No such file or directory (give the service "
+        "the glitchtip_api_token secret)",
+        f"the API token file {path} is not text",
+        f"the API token file {path} holds more than one token-like word",
+    ]
+
+
+def test_serving_logs_where_it_listens_and_what_it_polls(tmp_path, monkeypatch, caplog):
+    """The one line `docker logs` shows at start: address, port, GlitchTip URL, organization
+    and interval. The metrics server and the loop are stood in for (no port is bound)."""
+    import logging
+
+    monkeypatch.setattr(pe, "start_http_server", lambda port, address, registry: None)
+    monkeypatch.setattr(pe.Exporter, "run", lambda self, stop: None)
+    monkeypatch.setattr(pe, "ProcessCollector", lambda registry: None)
+    monkeypatch.setattr(pe.signal, "signal", lambda sig, handler: None)
+    path = write_config(
+        tmp_path, "http://web:8000", "not-a-token-7", listen_port=19809, poll_seconds=120
+    )
+    with caplog.at_level(logging.INFO, logger=pe.LOG.name):
+        assert pe.main([str(path)]) == 0
+    assert [record.getMessage() for record in caplog.records] == [
+        "serving on 0.0.0.0:19809; polling http://web:8000 for organization acme every 120s"
+    ]
