@@ -434,8 +434,11 @@ def test_glitchtip6_module_names_the_kit_backend_the_stand_in_reads(
     django-vtasks' Valkey backend, or its database backend when VALKEY_URL is empty (the
     minimal profile's all-in-one)."""
     monkeypatch.setenv("VALKEY_URL", valkey_url)
-    for name in ("glitchtip.settings", durability.WORKER_SETTINGS_MODULE):
+    # The stand-in's glitchtip package, imported afresh (another test may have left one of its
+    # own in sys.modules).
+    for name in ("glitchtip", "glitchtip.settings", durability.WORKER_SETTINGS_MODULE):
         monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(IMAGE))
     assert workersettings.load_tasks_backend({}) == glitchtip_backend
     assert not workersettings.is_kit_backend(glitchtip_backend)
     (tmp_path / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
