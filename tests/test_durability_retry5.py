@@ -144,8 +144,10 @@ def _render_and_import(tmp_path: Path, monkeypatch, glitchtip_settings: str):
         durability.worker_settings_module(5)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    # Import afresh, and leave sys.modules as it was (the stand-in's glitchtip.settings included).
     for name in ("glitchtip", "glitchtip.settings", durability.WORKER_SETTINGS_MODULE):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name))
+        del sys.modules[name]
     return __import__(durability.WORKER_SETTINGS_MODULE)
 
 

@@ -398,7 +398,9 @@ def test_accepted_events_survive_faults(deployment):
             # runs (341 of 341 the next one). Candidates, not established: the message kombu
             # popped as Valkey died (reply lost, pop kept in the AOF), and acknowledgements
             # lost while Valkey was down, whose messages wait in `unacked` for kombu's next
-            # restore (up to 100 s, past this run's 20 s settle).
+            # restore (up to 100 s, past this run's 20 s settle). The real Celery 5.5.3 / kombu
+            # 5.5.4 did the same (docs/durability.md): 1 of 1,680 missing once, 0 of 1,675 the
+            # next run, the failed acknowledgements back ~100 s later (counted twice).
             open_problems.append(f"GlitchTip 5 Valkey SIGKILL: {counts}")
             continue
         assert lost <= known_loss.get((dep.major, name), 0), result
