@@ -29,9 +29,9 @@
 # transaction; the event rows are inserted with bulk_create(ignore_conflicts=True) on (event id,
 # received), so a row written before the failure is not written twice, but counts a failed run
 # had already added (the count, hourly and tag statistics) are added again. A batch still
-# waiting when kombu looks for messages older than the visibility timeout (10 s, looked for 10 s
-# after the worker starts and every 100 s after) is also handed to another slot: stored once,
-# counted twice.
+# waiting when kombu looks for messages older than the visibility timeout (10 s; kombu looks when
+# a worker starts and every 100 s after) is also handed to another slot: stored once, counted
+# twice.
 import logging as _logging
 import time as _time
 from collections.abc import Callable as _Callable
