@@ -984,3 +984,23 @@ def test_the_docker_of_a_run_is_the_deployments_with_its_secrets_masked(tmp_path
     assert ctx.results["docker"] is docker
     secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
     assert secret in docker.secrets
+
+
+def test_host_publishing_refuses_more_web_tasks_than_nodes_whole():
+    """With swarm_publish_mode host each node publishes the port once: web=3 on two nodes
+    would leave a task waiting forever. Ingress (the routing mesh) takes any count."""
+    from types import SimpleNamespace
+
+    from provision.swarm.scale import refuse_host_overcommit
+
+    host = SimpleNamespace(swarm_publish_mode="host")
+    with pytest.raises(UsageError) as refused:
+        refuse_host_overcommit(host, {"web": 3, "worker": 5}, nodes=2)
+    assert (refused.value.message, refused.value.fix) == (
+        "web=3 needs 3 nodes with swarm_publish_mode host (one web task per node; this Swarm "
+        "has 2)",
+        "add nodes, or use swarm_publish_mode: ingress (the routing mesh)",
+    )
+    refuse_host_overcommit(host, {"web": 2}, nodes=2)
+    refuse_host_overcommit(host, {"worker": 9}, nodes=1)
+    refuse_host_overcommit(SimpleNamespace(swarm_publish_mode="ingress"), {"web": 9}, nodes=1)
