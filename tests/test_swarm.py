@@ -1004,3 +1004,19 @@ def test_host_publishing_refuses_more_web_tasks_than_nodes_whole():
     refuse_host_overcommit(host, {"web": 2}, nodes=2)
     refuse_host_overcommit(host, {"worker": 9}, nodes=1)
     refuse_host_overcommit(SimpleNamespace(swarm_publish_mode="ingress"), {"web": 9}, nodes=1)
+
+
+def test_a_service_image_pinned_by_swarm_is_shown_without_its_digest():
+    """`docker stack deploy --resolve-image` pins each service's spec to a digest
+    (`image:tag@sha256:...`); status shows the image as the stack file names it."""
+    from provision.swarm.services import stack_services
+
+    digest = "sha256:" + "a" * 64
+    ls = json.dumps({"ID": "w1", "Name": "gt_web", "Replicas": "1/1", "Image": "other:1"})
+    spec = {"Spec": {"Name": "gt_web", "TaskTemplate": {"ContainerSpec": {
+        "Image": f"glitchtip/glitchtip:6.2.6@{digest}"}}}}  # fmt: skip
+    fake = FakeDocker(
+        {("service", "ls"): (0, ls + "\n", ""), ("service", "inspect"): (0, json.dumps([spec]), "")}
+    )
+    [web] = stack_services(fake.cli(), "gt")
+    assert web.image == "glitchtip/glitchtip:6.2.6"
