@@ -984,3 +984,39 @@ def test_the_docker_of_a_run_is_the_deployments_with_its_secrets_masked(tmp_path
     assert ctx.results["docker"] is docker
     secret = read_env_file(tmp_path / ".env")["SECRET_KEY"]
     assert secret in docker.secrets
+
+
+def test_host_publishing_refuses_more_web_tasks_than_nodes_whole():
+    """With swarm_publish_mode host each node publishes the port once: web=3 on two nodes
+    would leave a task waiting forever. Ingress (the routing mesh) takes any count."""
+    from types import SimpleNamespace
+
+    from provision.swarm.scale import refuse_host_overcommit
+
+    host = SimpleNamespace(swarm_publish_mode="host")
+    with pytest.raises(UsageError) as refused:
+        refuse_host_overcommit(host, {"web": 3, "worker": 5}, nodes=2)
+    assert (refused.value.message, refused.value.fix) == (
+        "web=3 needs 3 nodes with swarm_publish_mode host (one web task per node; this Swarm "
+        "has 2)",
+        "add nodes, or use swarm_publish_mode: ingress (the routing mesh)",
+    )
+    refuse_host_overcommit(host, {"web": 2}, nodes=2)
+    refuse_host_overcommit(host, {"worker": 9}, nodes=1)
+    refuse_host_overcommit(SimpleNamespace(swarm_publish_mode="ingress"), {"web": 9}, nodes=1)
+
+
+def test_a_service_image_pinned_by_swarm_is_shown_without_its_digest():
+    """`docker stack deploy --resolve-image` pins each service's spec to a digest
+    (`image:tag@sha256:...`); status shows the image as the stack file names it."""
+    from provision.swarm.services import stack_services
+
+    digest = "sha256:" + "a" * 64
+    ls = json.dumps({"ID": "w1", "Name": "gt_web", "Replicas": "1/1", "Image": "other:1"})
+    spec = {"Spec": {"Name": "gt_web", "TaskTemplate": {"ContainerSpec": {
+        "Image": f"glitchtip/glitchtip:6.2.6@{digest}"}}}}  # fmt: skip
+    fake = FakeDocker(
+        {("service", "ls"): (0, ls + "\n", ""), ("service", "inspect"): (0, json.dumps([spec]), "")}
+    )
+    [web] = stack_services(fake.cli(), "gt")
+    assert web.image == "glitchtip/glitchtip:6.2.6"
