@@ -102,9 +102,15 @@ def _run(model, seconds: float, backlog: int = 20000):
     ids=["celery-defaults", "celery-threads4-prefetch25", "vtasks-defaults"],
 )  # fmt: skip
 def test_batch_worker_runs_the_model(environ, major):
+    """The stand-in's worker stores at the model's rate. A wall-clock rate: on a busy machine
+    (mutmut's parallel children, CI's other steps) one 1.2 s window can run slow, so it gets
+    three windows; a worker that does not follow the model misses in all three."""
     model = capacity.model_for(major, environ, cpus=2)
     expected, batch = capacity.steady_rate(model)
-    rate, worker, peak = _run(model, 1.2)
+    for _attempt in range(3):
+        rate, worker, peak = _run(model, 1.2)
+        if abs(rate - expected) <= 0.25 * expected:
+            break
     assert abs(rate - expected) <= 0.25 * expected, f"{model.describe()}: {rate:.1f} vs {expected}"
     assert worker.batches and max(worker.batches) == batch
     if model.window is not None:
