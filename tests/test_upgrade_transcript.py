@@ -300,3 +300,24 @@ def test_a_new_postgres_of_another_major_fails_the_step_and_rolls_back(tmp_path)
         "upgrade to glitchtip/glitchtip:6.2.6 failed at 'postgres' (the new postgres server "
         "reports Postgres 17, not 18: check postgres_image); rolled back"
     )
+
+
+def test_web_and_worker_that_do_not_stop_fail_the_step_with_composes_words(tmp_path):
+    from provision.runtime.process import ProcessResult
+
+    class Stuck(FakeCompose):
+        def run(self, *args, env=None, timeout=None):
+            self.calls.append(args)
+            if args[:1] == ("stop",):
+                return ProcessResult(("compose",), 1, "", "a\nb\ncontainer web is paused")
+            return ProcessResult(("compose", *args), 0, "", "")
+
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path)
+    ctx = context(directory, Stuck())
+    state = upgrade.prepare(ctx, to="6.2.6", postgres=None, ops=fake.ops())
+    outcome = upgrade.run_upgrade(ctx, state, fake.ops())
+    assert (outcome.report.error.step, outcome.report.error.cause) == (
+        "stop",
+        "cannot stop web and worker (b | container web is paused)",
+    )
