@@ -288,3 +288,39 @@ def test_the_queue_check_says_what_waits_and_what_is_wrong(server, tmp_path, mon
         "(killed mid-batch); a running worker puts them back on the queue within half a minute: "
         "run `provision up` if the worker is down",
     )
+
+
+def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
+    from provision.errors import UsageError
+
+    _routes, url = server
+    ctx = deployment(tmp_path, url)
+    plain = Verifier(ctx, 1.0, 0)
+    port = url.rsplit(":", 1)[1]
+    assert (plain.public, plain.internal, plain.kubernetes) == (
+        url,
+        f"http://127.0.0.1:{port}",
+        False,
+    )
+    assert (plain.token, plain.token_from) == (TOKEN, "in .env")
+    given = Verifier(ctx, 1.0, 0, url="https://gt.example.com/", token="b" * 40)
+    assert (given.internal, given.token, given.token_from) == (
+        "https://gt.example.com",
+        "b" * 40,
+        "given with --token / GLITCHTIP_API_TOKEN",
+    )
+    kube = Verifier(deployment(tmp_path, url, extra="target: kubernetes\n"), 1.0, 0)
+    assert (kube.internal, kube.kubernetes) == (url, True)
+    refusal = (
+        "the API token ({}) has spaces, control or non-ASCII characters, or is too long; "
+        "GlitchTip's tokens are letters and digits: copy the token again (Profile > Auth Tokens "
+        "in GlitchTip)"
+    )
+    with pytest.raises(UsageError) as caught:
+        Verifier(ctx, 1.0, 0, token="bad token")
+    assert caught.value.line() == refusal.format("--token / GLITCHTIP_API_TOKEN")
+    spaced = deployment(tmp_path, url)
+    (tmp_path / ".env").write_text("GLITCHTIP_API_TOKEN=has space\n")
+    with pytest.raises(UsageError) as caught:
+        Verifier(spaced, 1.0, 0)
+    assert caught.value.line() == refusal.format("GLITCHTIP_API_TOKEN in .env")
