@@ -309,8 +309,20 @@ def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
         "b" * 40,
         "given with --token / GLITCHTIP_API_TOKEN",
     )
-    kube = Verifier(deployment(tmp_path, url, extra="target: kubernetes\n"), 1.0, 0)
-    assert (kube.internal, kube.kubernetes) == (url, True)
+    port_line = f"http_port: {port}\n"
+    (tmp_path / "glitchtip.yaml").write_text(
+        port_line + "glitchtip_domain: https://gt.example.com\n"
+    )
+    compose = Verifier(StackContext(directory=tmp_path, environ={}), 1.0, 0)
+    assert (compose.public, compose.internal) == (
+        "https://gt.example.com",
+        f"http://127.0.0.1:{port}",
+    )
+    (tmp_path / "glitchtip.yaml").write_text(
+        port_line + "glitchtip_domain: https://gt.example.com\ntarget: kubernetes\n"
+    )
+    kube = Verifier(StackContext(directory=tmp_path, environ={}), 1.0, 0)
+    assert (kube.internal, kube.kubernetes) == ("https://gt.example.com", True)
     refusal = (
         "the API token ({}) has spaces, control or non-ASCII characters, or is too long; "
         "GlitchTip's tokens are letters and digits: copy the token again (Profile > Auth Tokens "
