@@ -97,6 +97,14 @@ def test_a_working_deployment_passes_every_check_and_reports_the_latency(fake, t
     assert report.ok, [check_line(c) for c in report.checks]
     event = by_name(report)["event"]
     assert 0 < event.data["latency_s"] < 10 and "processed in" in event.detail
+    assert event.data == {
+        "event_id": event.data["event_id"],
+        "latency_s": event.data["latency_s"],
+        "project": "glitchtip/glitchtip-kit-verify",
+        "issue_resolved": True,
+    }
+    assert event.detail.startswith(f"event {event.data['event_id'][:8]} processed in ")
+    assert len(event.data["event_id"]) == 32
     assert "user admin@example.com" in by_name(report)["token"].detail
     assert "5 services" not in by_name(report)["services"].detail  # migrate exited 0: not running
     assert by_name(report)["services"].detail == "4 services running and healthy"
