@@ -240,6 +240,9 @@ def main() -> int:
             print(json.dumps({"Service": service, "State": "running", "Health": "", **row}))
         return 0
     if args[:1] == ["config"]:
+        if args[1:3] != ["--format", "json"]:  # Compose's config takes yaml or json only
+            sys.stderr.write(f"unsupported format {args[2:3]}\n")
+            return 1
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:
