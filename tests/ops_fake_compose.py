@@ -240,6 +240,11 @@ def main() -> int:
             print(json.dumps({"Service": service, "State": "running", "Health": "", **row}))
         return 0
     if args[:1] == ["config"]:
+        if "--format" in args:  # Compose's config takes yaml or json only
+            given = (args[args.index("--format") + 1 :] or ["?"])[0]
+            if given not in ("yaml", "json"):
+                sys.stderr.write(f"unsupported format {given!r}\n")
+                return 1
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
     if args[:1] == ["up"]:

@@ -78,7 +78,7 @@ class FakeCompose:
     child_env = Compose.child_env
 
     def run(self, *args: str, env=None, timeout=None) -> ProcessResult:
-        if args[:1] == ("config",):
+        if args[:1] == ("config",) and args[1:3] == ("--format", "json"):
             document = {"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}
             return ProcessResult(tuple(args), 0, json.dumps(document), "")
         done = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=60)

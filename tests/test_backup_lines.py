@@ -165,3 +165,35 @@ def test_the_manifest_records_the_deployment_and_the_time_of_the_name(deployment
         name: name for name in manifest.members
     }
     assert 0 < result.seconds < 60 and result.pruned == []
+
+
+def test_each_output_refusal_is_one_whole_line(tmp_path):
+    deployment_dir = tmp_path / "dep"
+    deployment_dir.mkdir()
+    (deployment_dir / "backups").write_text("a file where the directory goes")
+    name = "glitchtip-glitchtip-20261206T000000Z-6.tar"
+
+    def refused(output) -> str:
+        with pytest.raises(UsageError) as caught:
+            backup.resolve_output(deployment_dir, output, name)
+        return caught.value.line()
+
+    assert refused(None) == (
+        f"{deployment_dir / 'backups'} is not a directory of this deployment (a symbolic link "
+        "or a file): the archive holds every event and the secrets of .env: remove it, or give "
+        "--output a directory of your own"
+    )
+    missing = tmp_path / "nowhere" / "a.tar"
+    assert refused(missing) == (
+        f"{missing.parent} does not exist: create it first (mkdir -p {missing.parent})"
+    )
+    existing = tmp_path / "old.tar"
+    existing.write_text("kept")
+    assert refused(existing) == (
+        f"{existing} already exists; a backup never overwrites a file: choose another --output "
+        "or move that file away"
+    )
+    assert backup.resolve_output(deployment_dir, tmp_path, name) == tmp_path / name
+    (deployment_dir / "backups").unlink()
+    assert backup.resolve_output(deployment_dir, None, name) == deployment_dir / "backups" / name
+    assert (deployment_dir / "backups").stat().st_mode & 0o777 == 0o700

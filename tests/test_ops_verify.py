@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import re
 import ssl
 import subprocess
 import threading
@@ -96,6 +97,14 @@ def test_a_working_deployment_passes_every_check_and_reports_the_latency(fake, t
     assert report.ok, [check_line(c) for c in report.checks]
     event = by_name(report)["event"]
     assert 0 < event.data["latency_s"] < 10 and "processed in" in event.detail
+    assert event.data == {
+        "event_id": event.data["event_id"],
+        "latency_s": event.data["latency_s"],
+        "project": "glitchtip/glitchtip-kit-verify",
+        "issue_resolved": True,
+    }
+    assert event.detail.startswith(f"event {event.data['event_id'][:8]} processed in ")
+    assert len(event.data["event_id"]) == 32
     assert "user admin@example.com" in by_name(report)["token"].detail
     assert "5 services" not in by_name(report)["services"].detail  # migrate exited 0: not running
     assert by_name(report)["services"].detail == "4 services running and healthy"
@@ -116,8 +125,12 @@ def test_worker_down_the_event_never_arrives(tmp_path):
         fake.stop()
     checks = by_name(report)
     assert not report.ok and [c.name for c in report.failed()] == ["event"]
-    assert "accepted but not processed within 1 s" in checks["event"].detail
-    assert "worker" in checks["event"].detail and checks["event"].seconds >= 1.0
+    assert re.fullmatch(
+        r"event [0-9a-f]{8} was accepted but not processed within 1 s \(not seen yet\): is "
+        r"the worker running\? \(`provision logs worker`\)",
+        checks["event"].detail,
+    ), checks["event"].detail
+    assert checks["event"].seconds >= 1.0
 
 
 def test_a_revoked_token_fails_the_token_check_and_is_never_shown(fake, tmp_path):

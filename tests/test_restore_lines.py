@@ -159,3 +159,28 @@ def test_the_restored_deployment_is_migrated_and_started_through_its_own_compose
     restore_module._migrate_and_start(ctx, lines.append)
     assert done == [compose, "start"]
     assert lines == ["migrations ran", "started: 4 services up"]
+
+
+def test_a_new_directory_whose_compose_project_has_containers_is_refused(tmp_path, archive):
+    """Restoring into an empty directory renders a deployment named like another one on this
+    engine: refused before postgres is touched, the directory left empty, nothing stopped."""
+    from ops_fakes import FakeCompose, make_state
+
+    from provision.stack.context import StackContext
+
+    target = tmp_path / "empty"
+    target.mkdir()
+    make_state(tmp_path / "other-state", b"PGDMP other", b"", tables=7)  # postgres running
+    compose = FakeCompose(target, tmp_path / "other-state")
+    ctx = StackContext(directory=target, environ={}, compose_factory=lambda s: compose)
+    with pytest.raises(UsageError) as caught:
+        restore_module.restore_backup(ctx, archive, verify=False)
+    assert caught.value.line() == (
+        "Compose project glitchtip already has containers on this engine (another "
+        "deployment?); nothing was changed: restore into that deployment's directory (with "
+        "--replace), or give this one its own name: GLITCHTIP_KIT_COMPOSE_PROJECT_NAME=<name> "
+        "provision restore ..."
+    )
+    assert list(target.iterdir()) == []
+    assert [call.split()[0] for call in compose.calls()] == ["ps"]
+    assert (compose.state_dir / "db.bin").read_bytes() == b"PGDMP other"

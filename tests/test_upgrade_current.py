@@ -23,6 +23,10 @@ class AnsweringCompose(FakeCompose):
 
     def run(self, *args, env=None, timeout=None):
         self.calls.append(args)
+        if args[:1] == ("config",) and args[1:3] != ("--format", "json"):
+            # Compose's `config --format` takes yaml or json, lower-case (its source refuses
+            # any other value: "unsupported format"); not recorded from a real run.
+            return ProcessResult(("compose", *args), 1, "", f"unsupported format {args[2]!r}")
         if args[:1] == ("config",) and self.volume:
             volumes = {"postgres-data": {"name": self.volume}}
             return ProcessResult(("compose", *args), 0, json.dumps({"volumes": volumes}), "")

@@ -279,3 +279,45 @@ def test_the_json_of_a_failed_upgrade_holds_the_error_and_the_rollback(tmp_path)
         "detail": "verify failed: event: not processed within 60 s",
         "changed": None,
     }
+
+
+def test_a_new_postgres_of_another_major_fails_the_step_and_rolls_back(tmp_path):
+    directory = deployment(tmp_path, glitchtip_major=6, postgres_image="postgres:17.7")
+    fake = FakeOps(tmp_path, version="6.2.6")
+    fake.start_postgres = lambda ctx: fake.events.append("start postgres") or 17
+    lines, _settings, failure, outcome = transcript(
+        tmp_path, fake, directory, to=None, postgres="18.1"
+    )
+    assert lines[9] == (
+        "      FAILED (T s) the new postgres server reports Postgres 17, not 18: check "
+        "postgres_image"
+    )
+    assert outcome.report.error.cause == (
+        "the new postgres server reports Postgres 17, not 18: check postgres_image"
+    )
+    assert not any(event.startswith("restore") for event in fake.events)
+    assert outcome.rollback.ok and failure.startswith(
+        "upgrade to glitchtip/glitchtip:6.2.6 failed at 'postgres' (the new postgres server "
+        "reports Postgres 17, not 18: check postgres_image); rolled back"
+    )
+
+
+def test_web_and_worker_that_do_not_stop_fail_the_step_with_composes_words(tmp_path):
+    from provision.runtime.process import ProcessResult
+
+    class Stuck(FakeCompose):
+        def run(self, *args, env=None, timeout=None):
+            self.calls.append(args)
+            if args[:1] == ("stop",):
+                return ProcessResult(("compose",), 1, "", "a\nb\ncontainer web is paused")
+            return ProcessResult(("compose", *args), 0, "", "")
+
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path)
+    ctx = context(directory, Stuck())
+    state = upgrade.prepare(ctx, to="6.2.6", postgres=None, ops=fake.ops())
+    outcome = upgrade.run_upgrade(ctx, state, fake.ops())
+    assert (outcome.report.error.step, outcome.report.error.cause) == (
+        "stop",
+        "cannot stop web and worker (b | container web is paused)",
+    )

@@ -236,3 +236,103 @@ def test_an_issue_that_cannot_be_resolved_is_reported_with_the_reason(server, tm
     assert verifier._resolve("abc") == "issue not resolved: the event names no issue"
     routes["/api/0/issues/12/"] = (200, "application/json", b"{}")
     assert verifier._resolve("12") == "issue resolved"
+
+
+class Valkey:
+    """`compose exec valkey` answering the queue script with the given lines (or failing)."""
+
+    def __init__(self, values: list[str] | None, stderr: str = "") -> None:
+        self.values, self.stderr = values, stderr
+
+    def run(self, *argv, timeout=None):
+        from provision.runtime.process import ProcessResult
+
+        if self.values is None:
+            return ProcessResult(tuple(argv), 1, "", self.stderr)
+        keys = argv[argv.index("-c") + 3 :]
+        lengths = ["0"] * len(keys)
+        return ProcessResult(tuple(argv), 0, "\n".join(lengths + self.values) + "\n", "")
+
+
+def queue_detail(tmp_path, url, monkeypatch, valkey: Valkey) -> tuple[bool, str]:
+    from provision.stack import queue_health
+
+    real = queue_health.read_queue_health
+    monkeypatch.setattr(
+        queue_health,
+        "queue_reader",
+        lambda settings, compose: lambda: real(valkey, ["q"], sleep=lambda seconds: None),
+    )
+    ctx = deployment(tmp_path, url)
+    ctx.compose_factory = lambda settings: valkey
+    check = run_verify(ctx, checks=["queue"]).checks[0]
+    return check.ok, check.detail
+
+
+def test_the_queue_check_says_what_waits_and_what_is_wrong(server, tmp_path, monkeypatch):
+    _routes, url = server
+    drained = ["0", "none", "0", "0", "1048576", "268435456", "1700000000"]
+    assert queue_detail(tmp_path, url, monkeypatch, Valkey(drained)) == (
+        True,
+        "0 event(s) queued and draining, 0 unacknowledged, none stuck",
+    )
+    assert queue_detail(
+        tmp_path, url, monkeypatch, Valkey(None, "service valkey is not running")
+    ) == (False, "cannot read the queue: cannot read the queue from Valkey (service valkey is "
+          "not running)")  # fmt: skip
+    sick = ["0", "none", "2", "1", "1048576", "268435456", "1700000000"]
+    assert queue_detail(tmp_path, url, monkeypatch, Valkey(sick)) == (
+        False,
+        "2 task(s) in the dead-letter list {vt}:q:failed (batches that failed, e.g. while "
+        "Postgres was down; no worker retries them); 1 task(s) held by a worker that is gone "
+        "(killed mid-batch); a running worker puts them back on the queue within half a minute: "
+        "run `provision up` if the worker is down",
+    )
+
+
+def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
+    from provision.errors import UsageError
+
+    _routes, url = server
+    ctx = deployment(tmp_path, url)
+    plain = Verifier(ctx, 1.0, 0)
+    port = url.rsplit(":", 1)[1]
+    assert (plain.public, plain.internal, plain.kubernetes) == (
+        url,
+        f"http://127.0.0.1:{port}",
+        False,
+    )
+    assert (plain.token, plain.token_from) == (TOKEN, "in .env")
+    given = Verifier(ctx, 1.0, 0, url="https://gt.example.com/", token="b" * 40)
+    assert (given.internal, given.token, given.token_from) == (
+        "https://gt.example.com",
+        "b" * 40,
+        "given with --token / GLITCHTIP_API_TOKEN",
+    )
+    port_line = f"http_port: {port}\n"
+    (tmp_path / "glitchtip.yaml").write_text(
+        port_line + "glitchtip_domain: https://gt.example.com\n"
+    )
+    compose = Verifier(StackContext(directory=tmp_path, environ={}), 1.0, 0)
+    assert (compose.public, compose.internal) == (
+        "https://gt.example.com",
+        f"http://127.0.0.1:{port}",
+    )
+    (tmp_path / "glitchtip.yaml").write_text(
+        port_line + "glitchtip_domain: https://gt.example.com\ntarget: kubernetes\n"
+    )
+    kube = Verifier(StackContext(directory=tmp_path, environ={}), 1.0, 0)
+    assert (kube.internal, kube.kubernetes) == ("https://gt.example.com", True)
+    refusal = (
+        "the API token ({}) has spaces, control or non-ASCII characters, or is too long; "
+        "GlitchTip's tokens are letters and digits: copy the token again (Profile > Auth Tokens "
+        "in GlitchTip)"
+    )
+    with pytest.raises(UsageError) as caught:
+        Verifier(ctx, 1.0, 0, token="bad token")
+    assert caught.value.line() == refusal.format("--token / GLITCHTIP_API_TOKEN")
+    spaced = deployment(tmp_path, url)
+    (tmp_path / ".env").write_text("GLITCHTIP_API_TOKEN=has space\n")
+    with pytest.raises(UsageError) as caught:
+        Verifier(spaced, 1.0, 0)
+    assert caught.value.line() == refusal.format("GLITCHTIP_API_TOKEN in .env")
