@@ -283,8 +283,8 @@ def test_the_queue_check_says_what_waits_and_what_is_wrong(server, tmp_path, mon
     sick = ["0", "none", "2", "1", "1048576", "268435456", "1700000000"]
     assert queue_detail(tmp_path, url, monkeypatch, Valkey(sick)) == (
         False,
-        "2 task(s) in the dead-letter list {vt}:q:failed (batches that failed, e.g. while "
-        "Postgres was down; no worker retries them); 1 task(s) held by a worker that is gone "
+        "2 task(s) dead-lettered in Valkey's list {vt}:q:failed: batches that failed, e.g. "
+        "while Postgres was down; no worker retries them; 1 task(s) held by a worker that is gone "
         "(killed mid-batch); a running worker puts them back on the queue within half a minute: "
         "run `provision up` if the worker is down",
     )
