@@ -195,3 +195,17 @@ def test_an_http_client_trusts_no_ca_and_never_loads_the_bundle(monkeypatch):
     secure = api_client.tls_context_for("https://errors.example.com")
     assert secure is api_client.tls_context()
     assert secure.cert_store_stats()["x509_ca"] > 0
+
+
+def test_an_unknown_team_is_named_when_a_project_cannot_be_created(fake):
+    """Unknown team slug: create project -> 404 (NOTES.md, recorded); the refusal names the team
+    and the organization in one line."""
+    with client(fake) as api:
+        org = api.create_organization("Acme")["slug"]
+        with pytest.raises(ApiError) as err:
+            api.create_project(org, "ghosts", "web", None)
+    assert err.value.status == 404
+    assert str(err.value) == (
+        "no team named 'ghosts' in organization 'acme': check the names, or let create-project "
+        "create them"
+    )

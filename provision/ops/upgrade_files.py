@@ -39,12 +39,6 @@ class Snapshot:
     directory: Path
     files: Mapping[str, tuple[bytes, int] | None]
 
-    def changed(self) -> list[str]:
-        """The files whose bytes or mode differ from the snapshot now."""
-        return [
-            name for name, before in self.files.items() if _read(self.directory / name) != before
-        ]
-
 
 def _read(path: Path) -> tuple[bytes, int] | None:
     from provision.fileio import check_writable_target
