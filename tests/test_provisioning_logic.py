@@ -539,3 +539,19 @@ def test_an_https_url_is_accepted(tmp_path):
     transport = scripted(keys)
     result = provision_project(scripted_request(tmp_path, transport, url="https://glitchtip.test"))
     assert result.dsn == f"https://{KEY}@h/1" and transport.seen[0] == "GET /api/0/"
+
+
+def test_a_given_token_that_cannot_be_a_header_is_refused_before_any_request(fake, tmp_path):
+    """provision_project checks a given token before anything is asked of GlitchTip: one line
+    naming where it came from and the fix, never the token, nothing sent, nothing written."""
+    bad = "tok en\twith-control-0123456789"
+    fake.clear_log()
+    with pytest.raises(UsageError) as refused:
+        provision_project(request(fake, tmp_path, token=bad, admin_password=None))
+    assert refused.value.line() == (
+        "the API token (--token / GLITCHTIP_API_TOKEN) has spaces, control or non-ASCII "
+        "characters, or is too long; GlitchTip's tokens are letters and digits: copy the token "
+        "again (Profile > Auth Tokens in GlitchTip)"
+    )
+    assert bad not in refused.value.line()
+    assert fake.requests == [] and list(tmp_path.iterdir()) == []

@@ -389,3 +389,13 @@ def test_validate_secrets_names_dot_env_by_default() -> None:
     with pytest.raises(SecretsError) as caught:
         validate_secrets({"SECRET_KEY": ""})
     assert caught.value.line().startswith("SECRET_KEY in .env is empty: ")
+
+
+def test_secret_values_hold_a_url_password_as_written_and_decoded() -> None:
+    """A %-encoded password in DATABASE_URL / VALKEY_URL is masked as written and as a client
+    would print it decoded; one that decodes to itself is listed once."""
+    values = {
+        "DATABASE_URL": "postgres://gt:p%40ss%2Fw0rd@db.example.com:5432/gt",
+        "VALKEY_URL": "redis://:plainpass@valkey.example.com:6379/0",
+    }
+    assert secret_values(values) == ["p%40ss%2Fw0rd", "p@ss/w0rd", "plainpass"]
