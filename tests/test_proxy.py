@@ -333,3 +333,17 @@ def test_no_tls_answer_is_reported_whole_with_the_address_dialled(
     assert certificate_line(found) == (
         f"  certificate of gt.example.com on port {port}: cannot tell ({error})"
     )
+
+
+@pytest.mark.parametrize(("major", "port"), [(6, 8000), (5, 8000)])
+def test_the_proxy_sends_to_the_web_service_or_the_upstream_given(tmp_path, major, port) -> None:
+    """Every site proxies to the web service on the major's port; a given upstream (the kit's
+    own Caddy tests) replaces it."""
+    from provision.proxy.caddyfile import caddyfile_values
+
+    text = rendered(tmp_path, glitchtip_domain="https://gt.acme.io", proxy="caddy",
+                    glitchtip_major=major)[caddyfile.CADDYFILE]  # fmt: skip
+    proxies = [line.strip() for line in text.splitlines() if "reverse_proxy" in line]
+    assert proxies and set(proxies) == {f"reverse_proxy web:{port}"}
+    settings = settings_for(tmp_path / "given", glitchtip_domain="https://gt.acme.io")
+    assert caddyfile_values(settings, upstream="127.0.0.1:9")["upstream"] == "127.0.0.1:9"

@@ -88,3 +88,20 @@ def test_a_restore_whose_child_fails_or_stops_reading_is_named(tmp_path):
     with pytest.raises(KitError) as caught:
         stream_in(ShellCompose(tmp_path), ["exec 0<&-; echo closed"], big, what="restore")
     assert caught.value.line() == "restore failed (it stopped reading its input): closed"
+
+
+def test_a_failure_quotes_only_the_end_of_a_long_stderr(tmp_path):
+    """The error line quotes the last lines of the child's stderr from its last 2000 bytes only:
+    a child that printed megabytes before failing gives one bounded line, the earliest of the
+    last lines cut at the 2000-byte mark (secrets masked as always)."""
+    script = (
+        "printf 'first %01500d\\n' 0 >&2; printf 'second %01500d\\n' 0 >&2; "
+        "printf 'third s3cret\\n' >&2; exit 4"
+    )
+    with pytest.raises(KitError) as caught:
+        stream_out(ShellCompose(tmp_path), [script], lambda chunk: None, what="dump")
+    # The last 2000 bytes: 13 of `third`, 1,508 of `second`, the last 479 of `first` (its
+    # newline and 478 zeros, without the word "first").
+    assert caught.value.message == (
+        f"dump failed (exit 4): {'0' * 478} | second {'0' * 1500} | third ***"
+    )
