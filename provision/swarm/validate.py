@@ -45,7 +45,8 @@ def validate_stack(settings, docker=None) -> str:
             f"{STACK_FILE} is not a valid stack file ({how}): {result.error_lines(2)}",
             "a setting produced a value the stack loader refuses: check `provision config`",
         )
-    if any(value in _stack_text(directory) for value in _stack_secret_values(settings)):
+    carried = _stack_secret_values(settings, deployment.env())
+    if any(value in _stack_text(directory) for value in carried):
         raise KitError(f"{STACK_FILE} holds a secret value", "report this bug; do not deploy")
     return f"valid ({how})"
 
@@ -58,12 +59,11 @@ def _stack_text(directory: Path) -> str:
     return read_text_file(Path(directory) / STACK_FILE) or ""
 
 
-def _stack_secret_values(settings) -> list[str]:
+def _stack_secret_values(settings, env: dict[str, str]) -> list[str]:
     """The values the stack carries as Swarm secrets (referenced by name only, never written
     out). Not every value the kit masks in output: those include the public URL, the bucket and
     the project's name (long values are masked as if generated), which the stack file names."""
-    from provision.envfile import read_env_file
     from provision.swarm.secrets import secret_values
 
-    values = secret_values(settings, read_env_file(Path(settings.directory) / ".env"))
+    values = secret_values(settings, env)
     return [value for value in values.values() if len(value) >= 4]
