@@ -202,10 +202,21 @@ def read_queue_health(
         except ValueError as exc:
             raise KitError(f"unexpected answer from Valkey ({exc})", "") from None
 
+    return _two_readings(reading, sample_s, sleep, VALKEY_DEAD_LETTERS)
+
+
+def _two_readings(
+    reading: Callable[[], dict[str, Any]],
+    sample_s: float,
+    sleep: Callable[[float], None],
+    dead_letters_in: str,
+) -> QueueHealth:
+    """`judge` of two readings `sample_s` apart; a reading that fails (a `KitError`) is the
+    result's `error`, not an exception (status and verify report it and go on)."""
     try:
         first = reading()
         sleep(sample_s)
-        return judge(first, reading())
+        return judge(first, reading(), dead_letters_in)
     except KitError as error:
         return QueueHealth(error=error.message)
 
@@ -231,12 +242,7 @@ def read_database_queue_health(
         except ValueError as exc:
             raise KitError(f"unexpected answer from Postgres ({exc})", "") from None
 
-    try:
-        first = reading()
-        sleep(sample_s)
-        return judge(first, reading(), DATABASE_DEAD_LETTERS)
-    except KitError as error:
-        return QueueHealth(error=error.message)
+    return _two_readings(reading, sample_s, sleep, DATABASE_DEAD_LETTERS)
 
 
 @dataclass(frozen=True)
