@@ -42,8 +42,17 @@ A batch that runs twice is stored once: GlitchTip inserts the events with
 counts (the issue's event count, hourly and tag statistics) are added to again.
 """
 
+# isort: off
 from glitchtip.settings import *  # noqa: F403
 from glitchtip.settings import TASKS as _GLITCHTIP_TASKS
+
+# After GlitchTip's names (a star import brings its module-level imports too): these are ours.
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+
+# isort: on
 
 # django-vtasks' backends as GlitchTip's settings name them (Valkey when VALKEY_URL is set, the
 # database otherwise: the minimal profile's all-in-one), and the kit's subclass of each.
@@ -149,29 +158,86 @@ def _is_full(error: BaseException) -> bool:
     return "maxmemory" in str(error)
 
 
+_LOGGER = logging.getLogger("glitchtip_kit.vtasks")
+
+
+class _KitWorker:
+    """What both kit backends add to the worker's side of django-vtasks: a liveness mark kept
+    fresh, dead workers' batches put back when the worker starts and every _RESCUE_EVERY s
+    after, and one wait per failed batch before it is retried. Each backend says how it marks
+    itself alive (`_mark_alive`) and what it puts back (`_rescue_at_start`, `_rescue_dead`).
+    Plain Python: importing it imports nothing of Django's or vtasks'."""
+
+    def __init__(self, alias, params):
+        super().__init__(alias, params)
+        self._keeper: asyncio.Task | None = None
+        # Exceptions of batches already waited for (the last few: see `_wait_before_retry`).
+        self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
+
+    async def _rescue_tasks(self) -> None:
+        """vtasks' start-up hook: mark this worker alive, put back what dead workers (and a
+        predecessor with this worker's id) left, then keep doing so in the background."""
+        try:
+            await self._mark_alive()
+            rescued = await self._rescue_at_start()
+            if rescued:
+                _LOGGER.warning("Put back %d task(s) of dead workers on start", rescued)
+        except Exception:
+            # The queue's store not reachable yet: the keeper tries again every few seconds.
+            _LOGGER.warning("Putting back dead workers' tasks failed", exc_info=True)
+        if self._keeper is None:
+            self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        last_rescue = time.monotonic()
+        while True:
+            await asyncio.sleep(_ALIVE_EVERY)
+            try:
+                await self._mark_alive()
+                if time.monotonic() - last_rescue >= _RESCUE_EVERY:
+                    last_rescue = time.monotonic()
+                    rescued = await self._rescue_dead()
+                    if rescued:
+                        _LOGGER.warning("Put back %d task(s) of dead workers", rescued)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.warning("Keeping the worker's liveness mark failed", exc_info=True)
+
+    async def _wait_before_retry(self, exception: BaseException, retries: int) -> None:
+        """The wait before retry number `retries` + 1 of a batch the database failed.
+        process_batch calls `_fail_task` once per task with the batch's one exception: wait
+        once per batch, holding its worker slot. Other batches fail meanwhile with exceptions
+        of their own: remember the last few."""
+        if id(exception) in self._waited_for:
+            return
+        self._waited_for[id(exception)] = exception
+        while len(self._waited_for) > 64:
+            self._waited_for.popitem(last=False)
+        _LOGGER.warning(
+            "A batch failed because the database went away (%s); retrying in %s s",
+            type(exception).__name__,
+            _RETRY_DELAYS[retries],
+        )
+        await asyncio.sleep(_RETRY_DELAYS[retries])
+
+
 def _build_backend():
     """The backend class, built on first use: importing django-vtasks' backend while Django is
     still reading this settings module would import Django's cache and database layers too
     early."""
-    import asyncio
-    import logging
-    import time
-    from collections import OrderedDict
-
     from django_vtasks.backends.valkey import ValkeyTaskBackend
     from django_vtasks.serialization import deserialize, serialize
 
-    logger = logging.getLogger("glitchtip_kit.vtasks")
+    logger = _LOGGER
 
-    class KitValkeyTaskBackend(ValkeyTaskBackend):
+    class KitValkeyTaskBackend(_KitWorker, ValkeyTaskBackend):
         """django-vtasks' Valkey backend whose batches survive a killed worker and a database
         restart (this module's docstring)."""
 
         def __init__(self, alias, params):
             super().__init__(alias, params)
             self._scripts: dict[str, str] = {}
-            self._keeper: asyncio.Task | None = None
-            self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
 
         # -- keys and scripts ----------------------------------------------------------------
         def _processing_key(self, worker_id: str | None = None) -> str:
@@ -293,19 +359,8 @@ def _build_backend():
             if not _is_transient(exception) or retries >= len(_RETRY_DELAYS):
                 await super()._fail_task(task_data, exception)
                 return
-            # process_batch calls this once per task with the batch's one exception: wait
-            # once per batch, holding its worker slot (the batch stays in the processing list).
-            # Other batches fail meanwhile with exceptions of their own: remember the last few.
-            if id(exception) not in self._waited_for:
-                self._waited_for[id(exception)] = exception
-                while len(self._waited_for) > 64:
-                    self._waited_for.popitem(last=False)
-                logger.warning(
-                    "A batch failed because the database went away (%s); retrying in %s s",
-                    type(exception).__name__,
-                    _RETRY_DELAYS[retries],
-                )
-                await asyncio.sleep(_RETRY_DELAYS[retries])
+            # The batch stays in the processing list while it waits.
+            await self._wait_before_retry(exception, retries)
             payload = {k: v for k, v in task_data.items() if k not in ("_raw", "_kit_unrecorded")}
             payload["_kit_retries"] = retries + 1
             queue = self._get_key(f"q:{task_data.get('queue', 'default')}")
@@ -320,21 +375,14 @@ def _build_backend():
             )
 
         # -- putting back a dead worker's tasks ----------------------------------------------
-        async def _rescue_tasks(self) -> None:
-            """At start: mark this worker alive, put back its own list (a predecessor with the
-            same id, e.g. the same container restarted) and every dead kit worker's, then keep
-            doing so in the background."""
-            try:
-                await self._mark_alive()
-                rescued = await self._rescue_list(self.worker_id)
-                rescued += await self._rescue_dead_workers()
-                if rescued:
-                    logger.warning("Put back %d task(s) of dead workers on start", rescued)
-            except Exception:
-                # Valkey not reachable yet: the keeper below tries again every few seconds.
-                logger.warning("Putting back dead workers' tasks failed", exc_info=True)
-            if self._keeper is None:
-                self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+        async def _rescue_at_start(self) -> int:
+            """Its own list (a predecessor with the same id, e.g. the same container
+            restarted) and every dead kit worker's."""
+            rescued = await self._rescue_list(self.worker_id)
+            return rescued + await self._rescue_dead_workers()
+
+        async def _rescue_dead(self) -> int:
+            return await self._rescue_dead_workers()
 
         async def _mark_alive(self) -> None:
             await self._script(
@@ -343,22 +391,6 @@ def _build_backend():
                 [self._alive_key(self.worker_id), self._workers_key()],
                 [str(_ALIVE_TTL), self.worker_id, str(int(time.time()))],
             )
-
-        async def _keep_alive(self) -> None:
-            last_rescue = time.monotonic()
-            while True:
-                await asyncio.sleep(_ALIVE_EVERY)
-                try:
-                    await self._mark_alive()
-                    if time.monotonic() - last_rescue >= _RESCUE_EVERY:
-                        last_rescue = time.monotonic()
-                        rescued = await self._rescue_dead_workers()
-                        if rescued:
-                            logger.warning("Put back %d task(s) of dead workers", rescued)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.warning("Keeping the worker's liveness key failed", exc_info=True)
 
         async def _rescue_dead_workers(self) -> int:
             """Put back the lists of the kit workers that have no liveness key, and forget
@@ -423,10 +455,6 @@ def _build_backend():
 
 def _build_database_backend():
     """The database backend's class, built on first use (as `_build_backend`)."""
-    import asyncio
-    import logging
-    import time
-    from collections import OrderedDict
     from datetime import timedelta
 
     from asgiref.sync import sync_to_async
@@ -437,9 +465,9 @@ def _build_database_backend():
     from django_vtasks.db.models import QueuedTask, TaskStatus, VTaskMetadata
     from django_vtasks.serialization import deserialize, serialize
 
-    logger = logging.getLogger("glitchtip_kit.vtasks")
+    logger = _LOGGER
 
-    class KitDatabaseTaskBackend(DatabaseTaskBackend):
+    class KitDatabaseTaskBackend(_KitWorker, DatabaseTaskBackend):
         """django-vtasks' database backend (VALKEY_URL="": the minimal profile's all-in-one)
         whose batches survive a killed process and a database restart.
 
@@ -461,8 +489,6 @@ def _build_database_backend():
             # Fetching and the rescue of this worker's own rows never interleave: a fetched
             # batch is in _held before a rescue can look at it.
             self._own_lock = asyncio.Lock()
-            self._keeper: asyncio.Task | None = None
-            self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
 
         # -- fetching and acknowledging ------------------------------------------------------
         async def fetch_batch(self, queue: str, count: int, timeout: float) -> list[dict]:
@@ -496,16 +522,7 @@ def _build_database_backend():
                 if not _is_transient(exception) or retries >= len(_RETRY_DELAYS):
                     await super()._fail_task(task_data, exception)
                     return
-                if id(exception) not in self._waited_for:
-                    self._waited_for[id(exception)] = exception
-                    while len(self._waited_for) > 64:
-                        self._waited_for.popitem(last=False)
-                    logger.warning(
-                        "A batch failed because the database went away (%s); retrying in %s s",
-                        type(exception).__name__,
-                        _RETRY_DELAYS[retries],
-                    )
-                    await asyncio.sleep(_RETRY_DELAYS[retries])
+                await self._wait_before_retry(exception, retries)
                 await self._requeue(task_data, retries + 1)
             except Exception:
                 logger.warning(
@@ -525,35 +542,13 @@ def _build_database_backend():
             ).update(status=TaskStatus.QUEUED, worker_id=None, data=serialize(data))
 
         # -- putting back a dead worker's rows -----------------------------------------------
-        async def _rescue_tasks(self) -> None:
-            """At start: mark this worker alive, put back every row of a worker without a live
-            row and this worker's own (it holds nothing yet: a predecessor with the same id),
-            then keep doing so in the background."""
-            try:
-                await self._mark_alive()
-                rescued = await self._rescue()
-                if rescued:
-                    logger.warning("Put back %d task(s) of dead workers on start", rescued)
-            except Exception:
-                logger.warning("Putting back dead workers' tasks failed", exc_info=True)
-            if self._keeper is None:
-                self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+        async def _rescue_at_start(self) -> int:
+            """Every row of a worker without a live row, and this worker's own (it holds
+            nothing yet: a predecessor with the same id)."""
+            return await self._rescue()
 
-        async def _keep_alive(self) -> None:
-            last_rescue = time.monotonic()
-            while True:
-                await asyncio.sleep(_ALIVE_EVERY)
-                try:
-                    await self._mark_alive()
-                    if time.monotonic() - last_rescue >= _RESCUE_EVERY:
-                        last_rescue = time.monotonic()
-                        rescued = await self._rescue()
-                        if rescued:
-                            logger.warning("Put back %d task(s) of dead workers", rescued)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.warning("Keeping the worker's liveness row failed", exc_info=True)
+        async def _rescue_dead(self) -> int:
+            return await self._rescue()
 
         @sync_to_async
         def _mark_alive(self) -> None:

@@ -80,7 +80,7 @@ def test_glitchtip6_worker_loads_the_kit_backend_module(tmp_path: Path):
     module = files[durability.WORKER_SETTINGS_FILE]
     assert module == durability.WORKER6_SOURCE.read_text(encoding="utf-8")
     assert "from glitchtip.settings import *" in module
-    assert "class KitValkeyTaskBackend(ValkeyTaskBackend)" in module
+    assert "class KitValkeyTaskBackend(_KitWorker, ValkeyTaskBackend)" in module
     assert "CELERY_" not in module
     compile(module, durability.WORKER_SETTINGS_FILE, "exec")
     for name in ("web", "migrate"):
@@ -103,7 +103,7 @@ def test_glitchtip6_minimal_all_in_one_loads_the_kit_backend_module(tmp_path: Pa
     assert "DJANGO_SETTINGS_MODULE" not in services["migrate"]["environment"]
     module = files[durability.WORKER_SETTINGS_FILE]
     assert module == durability.WORKER6_SOURCE.read_text(encoding="utf-8")
-    assert "class KitDatabaseTaskBackend(DatabaseTaskBackend)" in module
+    assert "class KitDatabaseTaskBackend(_KitWorker, DatabaseTaskBackend)" in module
 
 
 def test_glitchtip5_worker_keeps_the_secret_digest_label(tmp_path: Path):
