@@ -92,24 +92,34 @@ glitchtip_context() {
     find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
 }
 
-# The Locust image's context: its Dockerfile plus Locust and its dependencies as wheels for
-# Debian trixie's Python 3.13, downloaded once on the host (pip speaks to PyPI; no registry).
+# py313_wheels CACHE WHAT [--linux1] SPEC...: download SPEC and its dependencies as wheels for
+# Debian trixie's Python 3.13 on x86_64 into CACHE, once (a `.complete` marker); --linux1 also
+# accepts the oldest manylinux tags. pip speaks to PyPI; no registry is needed.
+py313_wheels() {
+    local cache="$1" what="$2" pip platforms
+    shift 2
+    platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64
+        --platform manylinux2014_x86_64)
+    if [[ ${1:-} == --linux1 ]]; then
+        platforms+=(--platform manylinux_2_5_x86_64 --platform manylinux1_x86_64)
+        shift
+    fi
+    [[ -f "$cache/.complete" ]] && return 0
+    pip="$repo/.venv/bin/pip"
+    [[ -x $pip ]] || pip="python3 -m pip"
+    log "downloading $what wheels for Python 3.13 into $cache"
+    rm -rf "$cache" && mkdir -p "$cache"
+    $pip download --quiet --disable-pip-version-check --dest "$cache" \
+        --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
+        --abi abi3 --abi none "${platforms[@]}" "$@" || die "pip download of $what failed"
+    touch "$cache/.complete"
+}
+
+# The Locust image's context: its Dockerfile plus Locust and its dependencies as wheels.
 LOCUST_VERSION=2.47.0
 locust_context() {
-    local dir="$1" cache="$GTK_CACHE_DIR/wheels/locust-$LOCUST_VERSION" pip
-    if [[ ! -f "$cache/.complete" ]]; then
-        pip="$repo/.venv/bin/pip"
-        [[ -x $pip ]] || pip="python3 -m pip"
-        log "downloading Locust $LOCUST_VERSION wheels for Python 3.13 into $cache"
-        rm -rf "$cache" && mkdir -p "$cache"
-        $pip download --quiet --disable-pip-version-check --dest "$cache" \
-            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
-            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
-            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-            --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 \
-            "locust==$LOCUST_VERSION" || die "pip download of Locust $LOCUST_VERSION failed"
-        touch "$cache/.complete"
-    fi
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/locust-$LOCUST_VERSION"
+    py313_wheels "$cache" "Locust $LOCUST_VERSION" --linux1 "locust==$LOCUST_VERSION"
     cp -a "$images/locust/Dockerfile" "$dir/"
     mkdir -p "$dir/wheels"
     cp -a "$cache"/*.whl "$dir/wheels/"
@@ -119,20 +129,9 @@ locust_context() {
 # (GlitchTip 6.2.6's pin), Django 6.0 and psycopg as wheels for Python 3.13, downloaded once.
 VTASKS_VERSION=2.1.2
 vtasks_context() {
-    local dir="$1" cache="$GTK_CACHE_DIR/wheels/vtasks-$VTASKS_VERSION" pip
-    if [[ ! -f "$cache/.complete" ]]; then
-        pip="$repo/.venv/bin/pip"
-        [[ -x $pip ]] || pip="python3 -m pip"
-        log "downloading django-vtasks $VTASKS_VERSION wheels for Python 3.13 into $cache"
-        rm -rf "$cache" && mkdir -p "$cache"
-        $pip download --quiet --disable-pip-version-check --dest "$cache" \
-            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
-            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
-            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-            "django-vtasks[valkey]==$VTASKS_VERSION" "django~=6.0.0" "psycopg[binary,pool]" ||
-            die "pip download of django-vtasks $VTASKS_VERSION failed"
-        touch "$cache/.complete"
-    fi
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/vtasks-$VTASKS_VERSION"
+    py313_wheels "$cache" "django-vtasks $VTASKS_VERSION" \
+        "django-vtasks[valkey]==$VTASKS_VERSION" "django~=6.0.0" "psycopg[binary,pool]"
     cp -a "$images/vtasks/Dockerfile" "$images/vtasks/code" "$dir/"
     find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
     mkdir -p "$dir/wheels"
@@ -144,20 +143,10 @@ vtasks_context() {
 # for Python 3.13, downloaded once.
 CELERY5_VERSION=5.5.3
 celery5_context() {
-    local dir="$1" cache="$GTK_CACHE_DIR/wheels/celery5-$CELERY5_VERSION" pip
-    if [[ ! -f "$cache/.complete" ]]; then
-        pip="$repo/.venv/bin/pip"
-        [[ -x $pip ]] || pip="python3 -m pip"
-        log "downloading Celery $CELERY5_VERSION wheels for Python 3.13 into $cache"
-        rm -rf "$cache" && mkdir -p "$cache"
-        $pip download --quiet --disable-pip-version-check --dest "$cache" \
-            --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313 \
-            --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
-            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-            "celery[redis]==$CELERY5_VERSION" "celery-batches==0.10" "django~=5.2.0" \
-            "psycopg[binary,pool]" || die "pip download of Celery $CELERY5_VERSION failed"
-        touch "$cache/.complete"
-    fi
+    local dir="$1" cache="$GTK_CACHE_DIR/wheels/celery5-$CELERY5_VERSION"
+    py313_wheels "$cache" "Celery $CELERY5_VERSION" \
+        "celery[redis]==$CELERY5_VERSION" "celery-batches==0.10" "django~=5.2.0" \
+        "psycopg[binary,pool]"
     cp -a "$images/celery5/Dockerfile" "$images/celery5/code" "$dir/"
     find "$dir" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
     mkdir -p "$dir/wheels"
