@@ -96,7 +96,12 @@ def cmd_migrate() -> int:
     advanced = config.major() < 6 and config.env_bool("GLITCHTIP_ADVANCED_PARTITIONING")
     print(f"Operations to perform: apply stand-in migrations on {config.describe_dsn(dsn)}")
     try:
-        applied = pgstore.migrate(conn, _initial_state(), advanced_partitioning=advanced)
+        applied = pgstore.migrate(
+            conn,
+            _initial_state(),
+            advanced_partitioning=advanced,
+            vtasks_tables=config.major() >= 6,
+        )
     except Exception as exc:
         die(f"migration failed: {' '.join(str(exc).split())}")
     for name in applied:

@@ -53,8 +53,11 @@ def _dumps(state: Any) -> str:
     return json.dumps(state, sort_keys=True, separators=(",", ":"))
 
 
-def migrate(conn, initial_state: dict, *, advanced_partitioning: bool = False) -> list[str]:
-    """Create the stand-in's tables (idempotent). Returns what was applied."""
+def migrate(
+    conn, initial_state: dict, *, advanced_partitioning: bool = False, vtasks_tables: bool = False
+) -> list[str]:
+    """Create the stand-in's tables (idempotent). Returns what was applied. `vtasks_tables`:
+    django-vtasks' database-backend tables, which GlitchTip 6 has and 5 does not."""
     applied: list[str] = []
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(872364501)")  # one migrate at a time
@@ -102,15 +105,16 @@ def migrate(conn, initial_state: dict, *, advanced_partitioning: bool = False) -
                 " PRIMARY KEY (id, date)) PARTITION BY RANGE (date)",
                 f"CREATE TABLE {AGGREGATE_TABLE}_default PARTITION OF {AGGREGATE_TABLE} DEFAULT",
             )
-        step(
-            "0004_vtasks_database_backend",
-            f"CREATE TABLE {VTASKS_TABLE} ("
-            " id bigserial PRIMARY KEY, queue varchar(255) NOT NULL DEFAULT 'ingest',"
-            " status varchar(20) NOT NULL DEFAULT 'QUEUED', worker_id varchar(255),"
-            " data jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
-            f"CREATE TABLE {VTASKS_METADATA_TABLE} ("
-            " key varchar(255) PRIMARY KEY, value text NOT NULL, expires_at timestamptz)",
-        )
+        if vtasks_tables:
+            step(
+                "0004_vtasks_database_backend",
+                f"CREATE TABLE {VTASKS_TABLE} ("
+                " id bigserial PRIMARY KEY, queue varchar(255) NOT NULL DEFAULT 'ingest',"
+                " status varchar(20) NOT NULL DEFAULT 'QUEUED', worker_id varchar(255),"
+                " data jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+                f"CREATE TABLE {VTASKS_METADATA_TABLE} ("
+                " key varchar(255) PRIMARY KEY, value text NOT NULL, expires_at timestamptz)",
+            )
         cur.execute(
             f"INSERT INTO {STATE_TABLE} (id, doc) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
             (_dumps(initial_state),),
