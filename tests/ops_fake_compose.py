@@ -18,6 +18,10 @@ prints state["logs"]. pg_dump, pg_restore and psql refuse an option they lack, m
 than they take, and a role or database the compose file does not create; pg_restore without
 `-d` prints a script instead of restoring (as the real one does);
 {"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
+Volumes: state["volumes"] lists this project's volumes on the engine (default: the postgres
+volume when a postgres container or a database exists); `up` creates it, `volumes --quiet`
+lists them ({"compose_volumes": false}: a Compose older than 2.23, which has no `volumes`),
+`down` removes the containers and, with `--volumes`, the volumes.
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -151,6 +155,17 @@ def _tar_refusal(args: list[str]) -> str | None:
     return None
 
 
+POSTGRES_VOLUME = "x_postgres-data"
+
+
+def _volumes(state: dict) -> list[str]:
+    """The project's volumes: as recorded, else the postgres volume where a database is."""
+    if "volumes" in state:
+        return list(state["volumes"])
+    exists = state.get("postgres") not in (None, "absent") or bool(state.get("tables"))
+    return [POSTGRES_VOLUME] if exists else []
+
+
 def main() -> int:
     state_dir = Path(sys.argv[1])
     args = _strip_globals(sys.argv[2:])
@@ -247,7 +262,30 @@ def main() -> int:
                 return 1
         print(json.dumps({"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}))
         return 0
+    if args[:1] == ["volumes"]:
+        if not state.get("compose_volumes", True):
+            sys.stderr.write('unknown docker command: "compose volumes"\n')
+            return 1
+        if args[1:] != ["--quiet"]:
+            sys.stderr.write(f"ops_fake_compose: unexpected volumes flags {args[1:]}\n")
+            return 2
+        for name in _volumes(state):
+            print(name)
+        return 0
+    if args[:1] == ["down"]:
+        flags = set(args[1:])
+        if not flags <= {"--remove-orphans", "--volumes"}:
+            sys.stderr.write(f"unknown flag: {sorted(flags - {'--remove-orphans', '--volumes'})}\n")
+            return 1
+        state["volumes"] = [] if "--volumes" in flags else _volumes(state)
+        state["postgres"] = "absent"
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
     if args[:1] == ["up"]:
+        # Compose makes the project's volumes before its containers (the no-image failure
+        # below comes at "Container ... Creating"), so every `up` leaves the postgres volume.
+        state["volumes"] = sorted({*_volumes(state), POSTGRES_VOLUME})
+        (state_dir / "state.json").write_text(json.dumps(state))
         if fail.get("up") == "no-image":  # `--pull never` and no image: no container is made
             sys.stderr.write(" Container x-postgres-1  Creating\n")
             sys.stderr.write("Error response from daemon: No such image: postgres:19.1\n")

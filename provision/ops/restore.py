@@ -188,7 +188,8 @@ def _prepare_database(
     """Start postgres and run the checks that need it (its real major, whether it holds data);
     return its table count. Into an empty directory the planned files and the render are
     written first (Compose needs them); a refusal or failure here removes them again, and the
-    postgres container restore started, so the directory is left as it was found."""
+    postgres container restore started, so the directory is left as it was found (and the
+    engine too, see `_take_down_new`)."""
     from provision.ops import database
     from provision.ops.pg_upgrade import start_postgres
     from provision.ops.restore_files import apply_files, remove_created
@@ -197,6 +198,7 @@ def _prepare_database(
     before = {path.name for path in directory.iterdir()} if new_host else set()
     compose = None
     started = False
+    volumes_before: frozenset[str] | None = None
     try:
         if new_host:
             from provision.stack import render_step
@@ -217,6 +219,7 @@ def _prepare_database(
                 "its own name: GLITCHTIP_KIT_COMPOSE_PROJECT_NAME=<name> provision restore ...",
             )
         started = not _postgres_running(compose)
+        volumes_before = _project_volumes(compose) if new_host and started else None
         try:
             server_major = start_postgres(ctx)
         except KitError as error:
@@ -234,12 +237,33 @@ def _prepare_database(
     except BaseException:
         with contextlib.suppress(Exception):
             if compose is not None and new_host and started:
-                compose.run("down", "--remove-orphans", timeout=300)  # ours only (checked)
+                _take_down_new(compose, volumes_before)
             elif compose is not None and started:
                 compose.run("stop", "postgres", timeout=300)
         if new_host:
             remove_created(directory, before)
         raise
+
+
+def _project_volumes(compose: Any) -> frozenset[str] | None:
+    """This Compose project's volumes on the engine, or None when Compose cannot list them
+    (`compose volumes` came with Compose 2.23; the kit accepts 2.20)."""
+    result = compose.run("volumes", "--quiet", timeout=60)
+    return frozenset(result.stdout.split()) if result.ok else None
+
+
+def _take_down_new(compose: Any, volumes_before: frozenset[str] | None) -> None:
+    """Remove what a refused restore into an empty directory started: its containers (the
+    project had none, `_prepare_database` checked) and, when the project had no volume before,
+    the volume postgres made. That volume was initialised with the password of the archive's
+    `.env`, which the refusal removes again: left behind, it would refuse the password the
+    next `provision up` in this directory generates. Volumes that were there before are
+    someone's data and stay (so do all of them when Compose cannot list them)."""
+    created_only = volumes_before is not None and not volumes_before
+    down = (
+        ("down", "--remove-orphans", "--volumes") if created_only else ("down", "--remove-orphans")
+    )
+    compose.run(*down, timeout=300)
 
 
 def _replace(
