@@ -147,7 +147,8 @@ CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
 {tuning}
-{retry}{transport}'''
+{retry}
+{transport}'''
 
 
 # -- Waiting events (provision status / verify) -------------------------------------------------

@@ -1,4 +1,3 @@
-
 # -- GlitchTip 5: a message is taken off the queue and recorded in `unacked` in one step --------
 # (provision/worker_modules/glitchtip5_transport.py, appended to the module by `provision render`.)
 #
@@ -174,7 +173,7 @@ def _build_transport() -> type:
                     self._kit_next = "sleep" if self._kit_full else "wait"
                     raise virtual.Empty()
                 key, item, recorded = reply
-                dest = bytes_to_str(key)[len(self.global_keyprefix):].rsplit(self.sep, 1)[0]
+                dest = bytes_to_str(key)[len(self.global_keyprefix) :].rsplit(self.sep, 1)[0]
                 self._queue_cycle.rotate(dest)
                 message = loads(bytes_to_str(item))
                 tag = message["properties"]["delivery_tag"] if recorded else None
