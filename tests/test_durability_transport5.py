@@ -110,6 +110,10 @@ class OutOfMemoryError(ResponseError):
     pass
 
 
+class ExecAbortError(ResponseError):
+    pass
+
+
 class FakeConnection:
     """redis-py's Connection as kombu's channel uses it: send_command, then the reply."""
 
@@ -129,12 +133,16 @@ class FakeClient:
     def __init__(self) -> None:
         self.connection = FakeConnection()
         self.loaded: list[str] = []
+        self.executed: list[tuple] = []
 
     def parse_response(self, connection, command_name, **options):
         reply = connection.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    def execute_command(self, *args):
+        self.executed.append(args)
 
     def script_load(self, script: str) -> str:
         self.loaded.append(script)
@@ -169,6 +177,11 @@ def fake_kombu(monkeypatch) -> types.SimpleNamespace:
             records.append(delivery_tag)
             super().append(message, delivery_tag)
 
+        def restore_visible(self, start=0, num=10, interval=10):  # kombu: SET NX, then LPUSHes
+            if self.channel.full:
+                raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+            return "restored"
+
     class RedisChannel:
         QoS = RedisQoS
         sep = "\x06\x16"
@@ -179,6 +192,8 @@ def fake_kombu(monkeypatch) -> types.SimpleNamespace:
         ack_emulation = True
         connection_errors = (ConnectionError,)
         ResponseError = ResponseError
+        keyprefix_queue = "_kombu.binding.%s"
+        full = False  # Valkey at maxmemory: kombu's SADD and SET NX raise OutOfMemoryError
 
         def __init__(self, connection) -> None:
             self.connection = connection
@@ -198,6 +213,11 @@ def fake_kombu(monkeypatch) -> types.SimpleNamespace:
         def _brpop_start(self, timeout=1):
             self.client.connection.send_command("BRPOP", "kombu's own")
 
+        def _queue_bind(self, exchange, routing_key, pattern, queue):  # kombu: SADD
+            if self.full:
+                raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+            self.client.executed.append(("SADD", exchange, queue))
+
     class RedisTransport:
         Channel = RedisChannel
 
@@ -213,6 +233,8 @@ def fake_kombu(monkeypatch) -> types.SimpleNamespace:
     kjson.loads = json.loads
     exceptions = types.ModuleType("redis.exceptions")
     exceptions.NoScriptError = NoScriptError
+    exceptions.OutOfMemoryError = OutOfMemoryError
+    exceptions.ExecAbortError = ExecAbortError
     kombu_transport = types.ModuleType("kombu.transport")
     kombu_transport.redis, kombu_transport.virtual = redis_transport, virtual
     modules = {
@@ -358,3 +380,31 @@ def test_without_ack_emulation_the_channel_is_kombus(monkeypatch):
     channel.ack_emulation = False
     channel._brpop_start()
     assert channel.client.connection.sent == [("BRPOP", "kombu's own")]
+
+
+def test_a_queue_binding_valkey_refused_is_written_by_a_script(monkeypatch):
+    """A worker starting against a full Valkey died on its queue bindings (SADD refused):
+    measured on the real Celery 5.5.3, 'Unrecoverable error: OutOfMemoryError'."""
+    _kombu, channel, _connection = make_channel(monkeypatch)
+    channel._queue_bind("celery", "celery", None, "celery")
+    assert channel.client.executed == [("SADD", "celery", "celery")]  # kombu's, when it can
+    channel.full = True
+    channel.global_keyprefix = "gt:"
+    channel._queue_bind("celery.pidbox", "", None, "celery@host.celery.pidbox")
+    command, script, nkeys, key, member = channel.client.executed[-1]
+    assert (command, script, nkeys) == ("EVAL", transport._BIND_SCRIPT, 1)
+    assert key == "gt:_kombu.binding.celery.pidbox"
+    assert member == "\x06\x16\x06\x16celery@host.celery.pidbox"  # kombu's sep-joined member
+
+
+def test_the_restore_is_put_off_while_valkey_is_full(monkeypatch, caplog):
+    _kombu, channel, _connection = make_channel(monkeypatch)
+    assert channel.qos.restore_visible() == "restored"
+    channel.full = True
+    assert channel.qos.restore_visible() is None
+    assert "Valkey is full: restoring unacknowledged messages later" in caplog.text
+
+
+def test_the_bind_script_writes_only_after_a_write_that_cannot_grow_memory():
+    script = transport._BIND_SCRIPT
+    assert script.index("'SISMEMBER'") < script.index("'SREM'") < script.index("'SADD'")

@@ -36,7 +36,11 @@
 # recorded; the record briefly takes what the pop freed (plus about 100 bytes). While BLMOVE is
 # refused the channel sleeps 1 s on the server (BLPOP on a key nothing pushes to) between
 # takes that find nothing. A take whose record fails anyway (an error other than memory) puts
-# the message back where it was and raises no message: nothing is lost.
+# the message back where it was and raises no message: nothing is lost. A worker (kombu's
+# transport or this one) starting against a full Valkey died before it consumed anything: its
+# queue bindings (SADD) and the lock of kombu's restore of old unacknowledged messages (SET NX)
+# are refused: the channel writes a refused binding with a script too, and puts the restore off
+# until Valkey has room (the records stay where they are).
 #
 # Rolled back (a worker without this module): kombu restores these records as its own.
 # Used only when the broker URL is `redis://` (the kit's Valkey); TLS (`rediss://`), Sentinel
@@ -79,6 +83,19 @@ end
 return nil
 """
 _TAKE_SHA = _hashlib.sha1(_TAKE_SCRIPT.encode()).hexdigest()
+# kombu's queue binding (`Channel._queue_bind`: SADD to `_kombu.binding.<exchange>`), for when
+# Valkey refused it at maxmemory: SADD may grow memory, so Valkey refuses it, and a worker
+# starting against a full Valkey dies on it ("Unrecoverable error: OutOfMemoryError", from
+# mingle's reply queue, the pidbox and the `celery` queue, all bound at start): the queue would
+# never drain. The SREM before it is a write that cannot grow memory, after which Valkey does
+# not refuse the script's SADD (a binding is a few dozen bytes).
+_BIND_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+redis.call('SREM', KEYS[1], ARGV[1])
+return redis.call('SADD', KEYS[1], ARGV[1])
+"""
 # A key nothing pushes to: BLPOP on it is the 1 s sleep while Valkey refuses BLMOVE.
 _SLEEP_KEY = "glitchtip-kit:worker-sleep"
 
@@ -101,7 +118,7 @@ def _build_transport() -> type:
     from kombu.transport import virtual
     from kombu.utils.encoding import bytes_to_str
     from kombu.utils.json import loads
-    from redis.exceptions import NoScriptError
+    from redis.exceptions import ExecAbortError, NoScriptError, OutOfMemoryError
 
     logger = logging.getLogger("glitchtip_kit_worker_settings")
 
@@ -114,6 +131,18 @@ def _build_transport() -> type:
                 virtual.QoS.append(self, message, delivery_tag)
                 return
             super().append(message, delivery_tag)
+
+        def restore_visible(self, *args, **kwargs):
+            """kombu's, put off while Valkey is full: its lock (SET NX) and the restore (LPUSH)
+            are refused then, and kombu's error would stop the worker starting (its first call
+            is in `on_poll_init`). The records stay; the next look (100 s) restores them."""
+            try:
+                return super().restore_visible(*args, **kwargs)
+            except (OutOfMemoryError, ExecAbortError) as error:
+                logger.warning(
+                    "Valkey is full: restoring unacknowledged messages later (%s)", error
+                )
+                return None
 
     class KitChannel(kombu_redis.Channel):
         QoS = KitQoS
@@ -187,6 +216,16 @@ def _build_transport() -> type:
                 return True
             finally:
                 self._in_poll = None
+
+        def _queue_bind(self, exchange, routing_key, pattern, queue):
+            """kombu's, and the binding written by _BIND_SCRIPT when Valkey is full."""
+            try:
+                return super()._queue_bind(exchange, routing_key, pattern, queue)
+            except OutOfMemoryError:
+                member = self.sep.join([routing_key or "", pattern or "", queue or ""])
+                key = self.global_keyprefix + self.keyprefix_queue % (exchange,)
+                with self.conn_or_acquire() as client:
+                    client.execute_command("EVAL", _BIND_SCRIPT, 1, key, member)
 
         def _kit_refused(self, step, error):
             """An error reply: Valkey refused the wait (full: sleep instead until a take finds

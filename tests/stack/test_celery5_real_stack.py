@@ -49,7 +49,7 @@ x-app: &app
     DATABASE_PASSWORD: test-only-password
     DATABASE_CONN_HEALTH_CHECKS: "true"
     REDIS_URL: redis://valkey:6379/0
-    INGEST_BATCH_SECONDS: "0.5"
+    INGEST_BATCH_SECONDS: "{batch_seconds}"
 services:
   postgres:
     image: {postgres}
@@ -82,13 +82,21 @@ services:
 
 class Stack:
     def __init__(
-        self, project, images: dict[str, str], kit_module: bool, maxmemory: str = "256mb"
+        self,
+        project,
+        images: dict[str, str],
+        kit_module: bool,
+        maxmemory: str = "256mb",
+        batch_seconds: float = 0.5,
+        module_tail: str = "",
     ) -> None:
+        """`module_tail` is appended to the kit's module (bench/bench_celery5.py: without the
+        kit's transport, to measure what it costs)."""
         self.project = project
         python = project.directory / "python"
         python.mkdir()
         (python / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
-            durability.worker_settings_module(5)
+            durability.worker_settings_module(5) + module_tail
         )
         worker_env = ""
         if kit_module:
@@ -103,6 +111,7 @@ class Stack:
                 valkey=images["valkey"],
                 worker_env=worker_env,
                 maxmemory=maxmemory,
+                batch_seconds=batch_seconds,
             )
         )
 
