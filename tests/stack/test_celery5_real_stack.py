@@ -277,10 +277,14 @@ def test_kit_transport_drains_a_full_valkey_on_the_real_libraries(tmp_path, stac
             assert stack.start(0) == 0
             produced = stack.produce("60", "--rate", "2000", "--pad", "20000", "--until-full")
             project.run("up", "-d", "worker")
-            counts = stack.drain()
+            # kombu's transport: the worker dies at its start, nothing changes; 30 s shows it.
+            counts = stack.drain(bound=DRAIN_BOUND_S if kit_module else 30)
         print(f"\n[celery 5.5.3, Valkey full (16 MiB), {label}] {produced}: {counts}")
         assert produced["refused"] == 1 and produced["accepted"] > 300, produced
         results[label] = (produced, counts)
+    # GlitchTip's settings: the worker died of a refused queue binding, nothing was stored.
+    produced, counts = results["glitchtip"]
+    assert counts["stored"] < produced["accepted"], counts
     produced, counts = results["kit"]
     assert counts == {**counts, "stored": produced["accepted"], "queued": 0, "unacked": 0}, (
         produced,
