@@ -19,8 +19,12 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   `restore_visible`, run when the worker starts and then every 100 s) or when it shuts down
   cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment, so
   the kit gives the worker a settings module of its own that imports GlitchTip's and sets both
-  (`worker_settings_module`), and Celery task annotations that retry an ingest batch the
-  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py).
+  (`worker_settings_module`), Celery task annotations that retry an ingest batch the
+  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py),
+  and a kombu transport (CELERY_BROKER_TRANSPORT) whose consumer pops a message and records it
+  in `unacked` in one Lua script, where kombu's own pops with BRPOP and records afterwards, so
+  that neither a killed worker, a killed Valkey nor a full one loses the message in between
+  (worker_modules/glitchtip5_transport.py).
 - GlitchTip 6 (django-vtasks 2.1.2): the ingest queue is a batch queue (settings.py
   VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
   django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
