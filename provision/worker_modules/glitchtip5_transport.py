@@ -36,7 +36,7 @@
 # recorded; the record briefly takes what the pop freed (plus about 100 bytes). While BLMOVE is
 # refused the channel sleeps 1 s on the server (BLPOP on a key nothing pushes to) between
 # takes that find nothing. A take whose record fails anyway (an error other than memory) puts
-# the message back where it was and raises no message: nothing is lost. A worker (kombu's
+# the message back where it was and answers an error: nothing is lost. A worker (kombu's
 # transport or this one) starting against a full Valkey died before it consumed anything: its
 # queue bindings (SADD) and the lock of kombu's restore of old unacknowledged messages (SET NX)
 # are refused: the channel writes a refused binding with a script too, and puts the restore off
