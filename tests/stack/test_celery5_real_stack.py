@@ -21,8 +21,16 @@ between its first query and its writes) and, once it has stored a first batch:
 - worker SIGKILLed, then recreated 11 s later as `provision up` recreates a service.
 
 then waits until nothing is queued or unacknowledged (or nothing changed for STALL_S with the
-queue empty: messages left in `unacked` under kombu's default one-hour visibility timeout). Counts
-print with `pytest -s`. About 3 minutes for the four runs on 2 CPUs.
+queue empty: messages left in `unacked` under kombu's default one-hour visibility timeout).
+
+The kit's module also names its kombu transport (CELERY_BROKER_TRANSPORT,
+provision/worker_modules/glitchtip5_transport.py), which takes a message and records it in
+`unacked` in one Lua script: the killed worker must lose nothing, and two more tests run what
+kombu's pop-then-record lost: Valkey SIGKILLed while events are queued and taken, and Valkey at
+maxmemory when the worker starts (side by side with GlitchTip's settings, whose worker dies at
+its start). Counts print with `pytest -s`. About 7 to 8 minutes for the four tests on 2 CPUs
+(the Valkey SIGKILL one up to 4 when acknowledgements lost with Valkey wait for kombu's 100 s
+restore).
 """
 
 from __future__ import annotations
