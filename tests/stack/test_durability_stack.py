@@ -257,7 +257,14 @@ def send(dep: Deployment, tally: Tally, seconds: float, *, rate: float = 120.0,
 
 
 def fault_run(
-    dep: Deployment, name: str, fault, *, seconds: float = 10.0, after=None, settle=SETTLE_S
+    dep: Deployment,
+    name: str,
+    fault,
+    *,
+    seconds: float = 10.0,
+    after=None,
+    settle=SETTLE_S,
+    bound: float = STORE_BOUND_S,
 ) -> dict:
     """Load for `seconds`, `fault()` 3 s in, `after()` once the load ended; then count."""
     before = dep.stored(patience=60)
@@ -270,7 +277,7 @@ def fault_run(
     loader.join()
     if after is not None:
         after()
-    stored, waited = dep.wait_stored(before + tally.accepted, settle=settle)
+    stored, waited = dep.wait_stored(before + tally.accepted, bound=bound, settle=settle)
     stored -= before
     result = {"run": name, "major": dep.major, **{k: getattr(tally, k) for k in
               ("sent", "accepted", "errors")}, "refused": dict(tally.refused),
@@ -325,11 +332,15 @@ def test_accepted_events_survive_faults(deployment):
 
     results.append(fault_run(dep, "worker SIGKILL", kill_worker, after=up_after_timeout))
 
-    # 2. Valkey SIGKILL mid-load, `provision up` after.
+    # 2. Valkey SIGKILL mid-load, `provision up` after. GlitchTip 5: a take whose reply died
+    #    with Valkey, and an acknowledgement sent while it was down, leave their messages in
+    #    `unacked` (kept by the AOF) until kombu's next restore, which acts every 100 s:
+    #    wait for it (the count ends the wait as soon as everything is stored).
     valkey = dep.container("valkey")
     results.append(fault_run(
         dep, "Valkey SIGKILL", lambda: dep.docker("kill", "--signal", "KILL", valkey),
         after=lambda: dep.provision("up", "--pull", "never", "--quiet"),
+        **({"settle": None, "bound": 130.0} if dep.major == 5 else {}),
     ))  # fmt: skip
 
     # 3. Postgres restarted mid-load, nothing else done.
