@@ -19,8 +19,12 @@ What is acknowledged when (public sources; docs/durability.md has the whole acco
   `restore_visible`, run when the worker starts and then every 100 s) or when it shuts down
   cleanly. GlitchTip's settings (glitchtip/settings.py) read neither from the environment, so
   the kit gives the worker a settings module of its own that imports GlitchTip's and sets both
-  (`worker_settings_module`), and Celery task annotations that retry an ingest batch the
-  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py).
+  (`worker_settings_module`), Celery task annotations that retry an ingest batch the
+  database failed instead of letting celery-batches drop it (worker_modules/glitchtip5_retry.py),
+  and a kombu transport (CELERY_BROKER_TRANSPORT) whose consumer pops a message and records it
+  in `unacked` in one Lua script, where kombu's own pops with BRPOP and records afterwards, so
+  that neither a killed worker, a killed Valkey nor a full one loses the message in between
+  (worker_modules/glitchtip5_transport.py).
 - GlitchTip 6 (django-vtasks 2.1.2): the ingest queue is a batch queue (settings.py
   VTASKS_BATCH_QUEUES = {"ingest": {"count": 100, "timeout": 2.0}}) fetched with BLMPOP, which
   django-vtasks' own docstring calls unsafe: a killed worker loses the batches it holds; a batch
@@ -99,6 +103,12 @@ WORKER6_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip
 # GlitchTip 5's module ends with this file, copied as it is: Celery task annotations that retry
 # an ingest batch the database failed, which celery-batches would otherwise log and drop.
 WORKER5_RETRY_SOURCE = Path(__file__).resolve().parent / "worker_modules" / "glitchtip5_retry.py"
+# ... and then with this one: kombu's Redis transport with a consumer that takes a message off
+# the queue and records it in `unacked` in one step (a Lua script), named by
+# CELERY_BROKER_TRANSPORT, so that no message is lost between kombu's pop and its record.
+WORKER5_TRANSPORT_SOURCE = (
+    Path(__file__).resolve().parent / "worker_modules" / "glitchtip5_transport.py"
+)
 
 
 def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = None) -> str:
@@ -115,6 +125,7 @@ def worker_settings_module(major: int = 5, embedded: tuple[int, int] | None = No
         return WORKER6_SOURCE.read_text(encoding="utf-8")
     timeout = CELERY_VISIBILITY_TIMEOUT
     retry = WORKER5_RETRY_SOURCE.read_text(encoding="utf-8")
+    transport = WORKER5_TRANSPORT_SOURCE.read_text(encoding="utf-8")
     tuning = ""
     if embedded is not None:
         concurrency, prefetch = embedded
@@ -125,10 +136,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = {prefetch!r}
 """
     return f'''"""GlitchTip 5 worker settings written by the GlitchTip kit (provision/durability).
 
-GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker or a
-Postgres restart: late acknowledgement of ingest batches, a short visibility timeout, and task
-annotations that retry an ingest batch the database failed (at the end). Do not edit: `provision
-render` writes this file again.
+GlitchTip's own settings, plus what makes an event it answered 200 survive a killed worker, a
+killed or full Valkey or a Postgres restart: late acknowledgement of ingest batches, a short
+visibility timeout, task annotations that retry an ingest batch the database failed, and a kombu
+transport that takes a message off the queue and records it in one step (both at the end). Do
+not edit: `provision render` writes this file again.
 """
 
 from glitchtip.settings import *  # noqa: F401,F403
@@ -139,7 +151,8 @@ CELERY_TASK_ACKS_LATE = {CELERY_TASK_ACKS_LATE!r}
 # kombu's Redis transport puts messages a dead worker held back on the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {{**_TRANSPORT, "visibility_timeout": {timeout!r}}}
 {tuning}
-{retry}'''
+{retry}
+{transport}'''
 
 
 # -- Waiting events (provision status / verify) -------------------------------------------------

@@ -182,6 +182,8 @@ def test_glitchtips_own_annotations_are_kept_after_the_kits(tmp_path, monkeypatc
 
 
 def test_the_module_ends_with_the_retry_source_copied_as_it_is():
+    """... and then the transport's source (tests/test_durability_transport5.py)."""
     source = durability.WORKER5_RETRY_SOURCE.read_text(encoding="utf-8")
+    transport = durability.WORKER5_TRANSPORT_SOURCE.read_text(encoding="utf-8")
     for embedded in (None, (4, 25)):
-        assert durability.worker_settings_module(5, embedded).endswith(source)
+        assert durability.worker_settings_module(5, embedded).endswith(source + "\n" + transport)

@@ -186,6 +186,31 @@ def test_worker_settings_module_is_what_the_stand_in_reads(tmp_path, monkeypatch
     assert module.CELERY_BROKER_TRANSPORT_OPTIONS["max_connections"] == 100
 
 
+def test_the_stand_in_takes_with_the_scripts_of_the_transport_the_module_names(
+    tmp_path, monkeypatch
+):
+    """Celery hands CELERY_BROKER_TRANSPORT to kombu, which imports the named class; the
+    stand-in (no kombu) imports the named module and runs its scripts. GlitchTip's settings
+    name no transport: kombu's two steps."""
+    from provision.worker_modules import glitchtip5_transport
+
+    monkeypatch.setenv("REDIS_URL", "redis://valkey:6379/0")
+    for name in ("glitchtip.settings", durability.WORKER_SETTINGS_MODULE):
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name))
+        sys.modules.pop(name)
+    defaults = workersettings.load({})
+    assert (defaults.transport, defaults.take_script, defaults.bind_script) == (None, None, None)
+
+    (tmp_path / f"{durability.WORKER_SETTINGS_MODULE}.py").write_text(
+        durability.worker_settings_module(5)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = workersettings.load({"DJANGO_SETTINGS_MODULE": durability.WORKER_SETTINGS_MODULE})
+    assert loaded.transport == f"{durability.WORKER_SETTINGS_MODULE}:KitRedisTransport"
+    assert loaded.take_script == glitchtip5_transport._TAKE_SCRIPT
+    assert loaded.bind_script == glitchtip5_transport._BIND_SCRIPT
+
+
 def test_minimal_profile_sizes_the_all_in_one_worker_through_its_settings_module(
     tmp_path, monkeypatch
 ):

@@ -17,6 +17,9 @@ so Celery's defaults apply: acknowledged early, 3600 s.
 
 import os
 
+# GlitchTip 5's broker (REDIS_HOST and its parts left out: the kit sets REDIS_URL).
+REDIS_URL = os.environ.get("REDIS_URL", "redis://redis:6379/0")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "fanout_prefix": True,
     "fanout_patterns": True,

@@ -305,6 +305,18 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
     from . import workersettings
 
     queue = _queue(dsn, kit_backend=workersettings.is_kit_backend(backend))
+    if celery and celery.take_script and hasattr(queue, "use_kit_transport"):
+        queue.use_kit_transport(celery.take_script, celery.bind_script)  # CELERY_BROKER_TRANSPORT
+    if celery and hasattr(queue, "bind"):
+        try:
+            queue.bind()  # kombu binds the consumed queue when the worker starts
+        except Exception as exc:  # Celery: "Unrecoverable error", the worker process exits
+            print(
+                f"[CRITICAL/MainProcess] Unrecoverable error: {type(exc).__name__}({exc})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
     if not hasattr(queue, "fetch"):
         return _worker_polling(dsn, conn, store, queue, stop, backend)
     stop = _stop_on_signals(stop)
@@ -342,7 +354,8 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
         banner += (
             f", settings {celery.module}, acks_late={celery.acks_late}, "
             f"visibility_timeout={celery.visibility_timeout:g}s, "
-            f"ingest_event __call__ annotated={celery.call_around is not None}"
+            f"ingest_event __call__ annotated={celery.call_around is not None}, "
+            f"transport {celery.transport or 'redis'}"
         )
         _start_restorer(queue, celery.visibility_timeout, stop)
     if backend:

@@ -14,6 +14,15 @@ visibility timeout (`restore_visible`) or, at a clean shutdown, those this worke
 (`restore_delivered`). On 6 a fetched batch is simply popped (django-vtasks' `fetch_batch`,
 BLMPOP, "unsafe" in its own words) and a failed batch goes to the capped dead-letter list
 `{vt}:q:failed` (`fail`, as django-vtasks' `_fail_task`).
+
+On GlitchTip 5 a queued item is wrapped as kombu wraps a message (`properties.delivery_tag`,
+`properties.delivery_info.exchange/routing_key`, the item as `body`) and recorded as kombu
+records it (`unacked[tag] = [message, exchange, routing_key]`, `unacked_index[tag] = delivery
+time`), so that the kit's transport script (`use_kit_transport`: the worker settings module
+names it, standin.workersettings) runs on it as it runs on kombu's messages. Without it the
+stand-in pops and then records, two steps, as kombu's transport; and it binds the queue at start
+(`bind`: kombu's `_queue_bind`, SADD `_kombu.binding.celery`), which a Valkey at maxmemory refuses,
+so a worker started then dies as the real Celery worker does.
 """
 
 from __future__ import annotations
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
 CELERY_QUEUE = "celery"
 CELERY_UNACKED = "unacked"
 CELERY_UNACKED_INDEX = "unacked_index"
+# kombu's binding of the `celery` queue to the `celery` exchange: key and member (sep-joined
+# routing key, pattern, queue; kombu/transport/redis.py `_queue_bind`).
+CELERY_BINDING = "_kombu.binding.celery"
+CELERY_BINDING_MEMBER = "celery\x06\x16\x06\x16celery"
 VTASKS_INGEST_QUEUE = "{vt}:q:ingest"
 VTASKS_FAILED = "{vt}:q:failed"
 VTASKS_DLQ_CAP = 1000  # django-vtasks' VTASKS_DLQ_CAP default
@@ -73,8 +86,24 @@ class ValkeyQueue:
         self._delivered: dict[str, float] = {}  # tag -> delivery time (time.time())
         self._failed: Exception | None = None
         self._lock = threading.Lock()
+        self._take_script: str | None = None
+        self._bind_script: str | None = None
+        self._full = False  # the kit's transport: Valkey refused its wait (maxmemory)
+
+    def use_kit_transport(self, take_script: str, bind_script: str | None) -> None:
+        """Take and bind as the kit's kombu transport does, with its scripts."""
+        self._take_script, self._bind_script = take_script, bind_script
 
     def push(self, item: dict) -> None:
+        if self._track_unacked:  # kombu's message: a delivery tag and where it was sent
+            item = {
+                "body": item,
+                "content-type": "application/json",
+                "properties": {
+                    "delivery_tag": str(uuid.uuid4()),
+                    "delivery_info": {"exchange": "", "routing_key": CELERY_QUEUE},
+                },
+            }
         self._client.lpush(self._key, json.dumps(item))
 
     def pop(self) -> dict | None:
@@ -82,7 +111,22 @@ class ValkeyQueue:
             if self._held:
                 return self._held.pop(0)
         raw = self._client.rpop(self._key)
-        return json.loads(raw) if raw is not None else None
+        return _unwrap(json.loads(raw))[1] if raw is not None else None
+
+    def bind(self) -> None:
+        """kombu's `_queue_bind` of the consumed queue at the worker's start (SADD); refused at
+        maxmemory (OutOfMemoryError, raised: Celery's worker dies of it), unless the kit's
+        transport writes it with its script."""
+        if not self._track_unacked:
+            return
+        import redis
+
+        try:
+            self._client.sadd(CELERY_BINDING, CELERY_BINDING_MEMBER)
+        except redis.exceptions.OutOfMemoryError:
+            if self._bind_script is None:
+                raise
+            self._client.eval(self._bind_script, 1, CELERY_BINDING, CELERY_BINDING_MEMBER)
 
     def wait(self, timeout: float) -> bool:
         """Block until an item is queued (True) or `timeout` seconds pass (False)."""
@@ -93,7 +137,7 @@ class ValkeyQueue:
         if got is None:
             return False
         with self._lock:
-            self._held.append(json.loads(got[1]))
+            self._held.append(_unwrap(json.loads(got[1]))[1])
         return True
 
     def __len__(self) -> int:
@@ -129,6 +173,8 @@ class ValkeyQueue:
         if self._failed is not None:  # the refused record of the previous call: raise it now
             failed, self._failed = self._failed, None
             raise failed
+        if self._take_script is not None:
+            return self._fetch_taken(limit, timeout)
         pairs = [self._record(item) for item in held]
         while len(pairs) < limit:
             if pairs:
@@ -147,13 +193,57 @@ class ValkeyQueue:
                 break
         return pairs
 
-    def _record(self, item: dict) -> tuple[str, dict]:
+    def _fetch_taken(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
+        """The kit's transport: each message popped and recorded by its take script; when the
+        queue is empty, a wait that takes nothing (BLMOVE of the list onto itself), refused at
+        maxmemory, where a short sleep stands in for the transport's server-side one."""
+        import redis
+
+        pairs: list[tuple[str, dict]] = []
+        waited = False
+        while len(pairs) < limit:
+            taken = self._take()
+            if taken is not None:
+                pairs.append(taken)
+                continue
+            if pairs or waited:
+                break
+            waited = True
+            try:
+                self._full = False
+                self._client.blmove(self._key, self._key, max(0.01, timeout), "LEFT", "LEFT")
+            except redis.exceptions.OutOfMemoryError:
+                self._full = True
+                time.sleep(min(1.0, max(0.01, timeout)))
+        return pairs
+
+    def _take(self) -> tuple[str, dict] | None:
+        reply = self._client.eval(
+            self._take_script, 3, self._key, CELERY_UNACKED, CELERY_UNACKED_INDEX,
+            repr(time.time()),
+        )  # fmt: skip
+        if not reply:
+            return None
+        _key, raw, recorded = reply
+        if not recorded:  # not kombu's message: kombu records it itself
+            return self._record(json.loads(raw))
+        tag, item = _unwrap(json.loads(raw))
+        with self._lock:
+            self._delivered[tag] = time.time()
+        return tag, item
+
+    def _record(self, message: dict) -> tuple[str, dict]:
         """kombu's `QoS.append`: the delivered message into `unacked_index` and `unacked`."""
-        tag = uuid.uuid4().hex
+        tag, item = _unwrap(message)
+        info = message.get("properties", {}).get("delivery_info", {})
         delivered = time.time()
         pipe = self._client.pipeline()
         pipe.zadd(CELERY_UNACKED_INDEX, {tag: delivered})
-        pipe.hset(CELERY_UNACKED, tag, json.dumps(item))
+        pipe.hset(
+            CELERY_UNACKED,
+            tag,
+            json.dumps([message, info.get("exchange", ""), info.get("routing_key", CELERY_QUEUE)]),
+        )
         pipe.execute()
         with self._lock:
             self._delivered[tag] = delivered
@@ -199,7 +289,9 @@ class ValkeyQueue:
             pipe.zrem(CELERY_UNACKED_INDEX, tag)
             pipe.hdel(CELERY_UNACKED, tag)
             if raw is not None:
-                pipe.rpush(self._key, raw)
+                record = json.loads(raw)  # kombu's [message, exchange, routing_key]
+                message = record[0] if isinstance(record, list) else record
+                pipe.rpush(self._key, json.dumps(message))
                 restored += 1
             pipe.execute()
         return restored
@@ -224,3 +316,13 @@ class ValkeyQueue:
         with self._lock:
             tags, self._delivered = sorted(self._delivered), {}
         return self._restore(tags)
+
+
+def _unwrap(message: object) -> tuple[str, dict]:
+    """(delivery tag, item) of a queued message: kombu's wrapping on GlitchTip 5, the item
+    itself elsewhere (a fresh tag)."""
+    if isinstance(message, dict) and isinstance(message.get("properties"), dict):
+        properties = message["properties"]
+        if "delivery_tag" in properties and "body" in message:
+            return str(properties["delivery_tag"]), message["body"]
+    return uuid.uuid4().hex, message  # type: ignore[return-value]

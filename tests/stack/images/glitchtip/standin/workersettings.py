@@ -14,6 +14,13 @@ Celery takes `task_acks_late` and `broker_transport_options` from the Django set
 stand-in imports that module (PYTHONPATH as the container has it) and applies Celery's and
 kombu's defaults where it says nothing: acks early, visibility timeout 3600 s.
 
+`broker_transport` (CELERY_BROKER_TRANSPORT) names the kombu transport class as
+"module:Class" (kombu/transport/__init__.py `resolve_transport`); the kit's module names its own
+(provision/worker_modules/glitchtip5_transport.py), which takes a message and records it in
+`unacked` with one Lua script. The stand-in imports the named module and runs that module's
+scripts on its Valkey (standin.valkeyqueue `use_kit_transport`); unset, it pops and records in
+two steps as kombu's transport does.
+
 `task_annotations` (CELERY_TASK_ANNOTATIONS) is resolved for the ingest batch task as Celery does
 (celery/app/annotations.py `prepare` / `resolve_all`, celery/app/task.py `Task.annotate`): a
 dict maps a task name (or "*") to attributes; an object has `annotate(task)`; a string names
@@ -50,6 +57,12 @@ class CelerySettings:
     prefetch: int | None = None
     # The "@__call__" task annotation of the ingest batch task, None without one.
     call_around: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+    # CELERY_BROKER_TRANSPORT ("module:Class"), None for kombu's Redis transport (the URL's
+    # scheme), and the Lua scripts of the module that defines the class (the kit's transport:
+    # take-and-record, and the queue binding at maxmemory), None for kombu's own.
+    transport: str | None = None
+    take_script: str | None = None
+    bind_script: str | None = None
 
 
 def load(environ: dict[str, str] | None = None) -> CelerySettings:
@@ -58,7 +71,16 @@ def load(environ: dict[str, str] | None = None) -> CelerySettings:
     name = environ.get("DJANGO_SETTINGS_MODULE") or "glitchtip.settings"
     module = importlib.import_module(name)
     options = getattr(module, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    transport = getattr(module, "CELERY_BROKER_TRANSPORT", None) or None
+    owner = None
+    if isinstance(transport, str) and ":" in transport:
+        # kombu's resolve_transport imports the class's module; the stand-in has no kombu, so
+        # it takes the scripts the class runs from that module instead of the class itself.
+        owner = importlib.import_module(transport.partition(":")[0])
     return CelerySettings(
+        transport=transport,
+        take_script=getattr(owner, "_TAKE_SCRIPT", None),
+        bind_script=getattr(owner, "_BIND_SCRIPT", None),
         acks_late=bool(getattr(module, "CELERY_TASK_ACKS_LATE", False)),
         visibility_timeout=float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)),
         module=name,
