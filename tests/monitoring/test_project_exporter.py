@@ -235,14 +235,34 @@ def test_missing_buckets_count_as_zero_and_answers_are_checked():
     }
     hour = 1795654800  # 2026-11-26T01:00:00Z
     assert pe.parse_buckets(body) == {hour: 0, hour + 3600: 3}
-    for broken in (
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": []},
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": [{"series": {"a": [1, 2]}}]},
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": [{"series": {"a": ["1"]}}]},
-        [],
+    one = ["2026-11-26T01:00:00+00:00"]
+    # Each refusal whole: the poll's error line quotes it ("stats_v2 answered an unexpected
+    # shape (...)").
+    for broken, message in (
+        ({"intervals": one, "groups": []}, "not exactly one group"),
+        ({"intervals": one, "groups": [{}, {}]}, "not exactly one group"),
+        ({"intervals": one, "groups": ["a"]}, "not exactly one group"),
+        ({"intervals": one, "groups": [{"series": {"a": [1, 2]}}]}, LENGTHS),
+        ({"intervals": one, "groups": [{"series": {"a": 1}}]}, LENGTHS),
+        ({"intervals": one, "groups": [{"series": {"a": ["1"]}}]}, "count '1' is not a number"),
+        ({"intervals": one, "groups": [{"series": {"a": [True]}}]}, "count True is not a number"),
+        ({"intervals": one, "groups": [{"series": {}}]}, "not exactly one series"),
+        ({"intervals": one, "groups": [{"series": {"a": [1], "b": [1]}}]}, SERIES),
+        ({"intervals": one, "groups": [{"series": [[1]]}]}, "not exactly one series"),
+        ({"intervals": "x", "groups": []}, "no intervals"),
+        ({"groups": []}, "no intervals"),
+        ([], "no intervals"),
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as caught:
             pe.parse_buckets(broken)
+        assert str(caught.value) == message, broken
+    # A float count is read as a whole number; a naive stamp is UTC.
+    naive = {"intervals": ["2026-11-26T01:00:00"], "groups": [{"series": {"a": [2.0]}}]}
+    assert pe.parse_buckets(naive) == {hour: 2}
+
+
+LENGTHS = "intervals and values differ in length"
+SERIES = "not exactly one series"
 
 
 # --- manners: bounded calls, Host, no keep-alive --------------------------------------------
