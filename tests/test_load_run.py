@@ -430,6 +430,51 @@ def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path
     assert list(elsewhere.iterdir()) == []
 
 
+def test_reports_are_named_by_the_utc_second_with_a_suffix_for_the_same_second(
+    tmp_path: Path,
+) -> None:
+    """Two runs in one second keep both reports (`-2`, `-3`...); the 100th is refused whole,
+    the directories already there left as they were."""
+    import datetime as dt
+    import os
+    import re
+
+    from provision.errors import KitError
+    from provision.load.run import new_report_dir
+
+    moment = dt.datetime(2026, 12, 7, 4, 5, 6, 999_000, tzinfo=dt.UTC)
+    reports = tmp_path / "reports"
+    first = new_report_dir(tmp_path, moment)
+    assert first == reports / "20261207T040506Z"  # to the second
+    assert (oct(reports.stat().st_mode & 0o777), oct(first.stat().st_mode & 0o777)) == (
+        oct(0o755 & ~_umask()),
+        oct(0o755 & ~_umask()),
+    )
+    assert new_report_dir(tmp_path, moment) == reports / "20261207T040506Z-2"
+    assert new_report_dir(tmp_path, moment) == reports / "20261207T040506Z-3"
+    for n in range(4, 100):
+        (reports / f"20261207T040506Z-{n}").mkdir()
+    with pytest.raises(KitError) as refused:
+        new_report_dir(tmp_path, moment)
+    assert refused.value.line() == f"{reports} has 99 reports from the same second: remove some"
+    assert len(os.listdir(reports)) == 99
+    # Without a time: now, in UTC.
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = new_report_dir(tmp_path)
+    after = dt.datetime.now(dt.UTC)
+    assert re.fullmatch(r"\d{8}T\d{6}Z", now.name), now.name
+    stamp = dt.datetime.strptime(now.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    assert before <= stamp <= after
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
     """The operator is told once why the baseline waits (the queue's size when first seen),
     not on every sample, and not at all when the queue is empty."""
