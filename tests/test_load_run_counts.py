@@ -6,6 +6,7 @@ events answered 200 and then lost show as processed < sent, never as 100%."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -374,6 +375,48 @@ def test_the_headless_run_scales_the_workers_asked_for(stack):
         "locust-headless locust-worker",
         "--exit-code-from locust-headless --attach locust-headless locust-headless",
     ]
+
+
+def test_the_headless_run_by_default_is_twenty_users_one_worker_fifty_issues(stack, fake):
+    """`provision load` without options: the documented defaults reach Locust, whole."""
+    from provision.load.payloads import MIX, format_mix
+
+    directory, state, state_dir = stack
+    state(sent=2)
+    lines: list[str] = []
+    result = run_load(directory, duration_s=1, drain_timeout_s=20, progress=lines.append)
+    assert {k: result[k] for k in ("users", "spawn_rate", "workers", "duration_s")} == {
+        "users": 20,
+        "spawn_rate": 10.0,
+        "workers": 1,
+        "duration_s": 1,
+    }
+    recorded = ui_state(state_dir)
+    assert recorded["headless_scale"] == "locust-worker=1"
+    env = recorded["headless_env"]
+    env.pop("GLITCHTIP_KIT_COMPOSE")  # the test's fake Compose and the conftest's rc bound
+    env.pop("GLITCHTIP_KIT_RC_CEILING", None)
+    assert re.fullmatch(r"http://[0-9a-f]{32}@127\.0\.0\.1:\d+/\d+", env.pop("GLITCHTIP_LOAD_DSN"))
+    assert env == {
+        "GLITCHTIP_LOAD_ISSUES": "50",
+        "GLITCHTIP_LOAD_MIX": format_mix(MIX),
+        "GLITCHTIP_LOAD_RATE": "0",
+        "GLITCHTIP_KIT_LOAD_TARGET": "http://web:8000",
+        "GLITCHTIP_KIT_LOAD_HOST_HEADER": fake.url.removeprefix("http://"),  # glitchtip_domain
+        "GLITCHTIP_KIT_LOCUST_MASTER": "locust-headless",
+        "LOCUST_USERS": "20",
+        "LOCUST_SPAWN_RATE": "10",
+        "LOCUST_RUN_TIME": "6s",
+        "GLITCHTIP_LOAD_SEND_FOR": "1",
+        "LOCUST_CSV": "/tmp/locust",
+        "LOCUST_HTML": "/tmp/report.html",
+        "LOCUST_EXIT_CODE_ON_ERROR": "0",
+        "LOCUST_STOP_TIMEOUT": "5",
+        "LOCUST_MODE_MASTER": "true",
+        "LOCUST_EXPECT_WORKERS": "1",
+        "LOCUST_EXPECT_WORKERS_MAX_WAIT": "60",
+    }
+    assert "load: 20 users (1 worker) for 1 s against http://web:8000, project loadtest" in lines
 
 
 def test_a_failed_stop_names_composes_last_two_lines(stack):
