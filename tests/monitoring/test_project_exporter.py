@@ -934,3 +934,67 @@ def test_serving_logs_where_it_listens_and_what_it_polls(tmp_path, monkeypatch, 
     assert [record.getMessage() for record in caplog.records] == [
         "serving on 0.0.0.0:19809; polling http://web:8000 for organization acme every 120s"
     ]
+
+
+class _BodyOpener:
+    """An opener answering the project list with `projects` bytes and stats_v2 with `stats`."""
+
+    def __init__(self, projects: bytes, stats: bytes = b'{"intervals": [], "groups": []}'):
+        self.projects, self.stats = projects, stats
+
+    def open(self, request, timeout=None):
+        import io
+        from email.message import Message
+
+        body = self.projects if "/projects/" in request.full_url else self.stats
+
+        class Answer(io.BytesIO):
+            status = 200
+            headers = Message()
+
+        return Answer(body)
+
+
+def test_answers_that_are_too_big_no_json_or_no_stats_fail_the_poll_in_one_whole_line(tmp_path):
+    """Not recorded (GlitchTip answers JSON within bounds): a body past MAX_BODY_BYTES, one that
+    is no JSON, and a stats_v2 answer of another shape each fail the poll with one line naming
+    the call; each call is counted under its status."""
+    projects = "/api/0/organizations/acme/projects/"
+    big = b"[" + b" " * pe.MAX_BODY_BYTES + b"]"
+    page = json.dumps([{"id": 1, "slug": "web"}]).encode()
+    cases = [
+        (big, None, f"GET {projects} answered more than 8388608 bytes"),
+        (b"[" + b" " * (pe.MAX_BODY_BYTES - 2) + b"]", None, None),  # exactly the bound
+        (b"<html>", None, f"GET {projects} answered something that is not JSON"),
+        (page, b"{}", "stats_v2 answered an unexpected shape (no intervals)"),
+    ]
+    for number, (body, stats, error) in enumerate(cases):
+        opener = _BodyOpener(body) if stats is None else _BodyOpener(body, stats)
+        exporter = exporter_for(
+            write_config(tmp_path, "http://127.0.0.1:9", f"not-a-token-b{number}"),
+            opener=opener,
+        )
+        result = exporter.poll()
+        assert (result.ok, result.error) == (error is None, error), number
+        requests = value(exporter, "glitchtip_project_exporter_api_requests_total", code="200")
+        assert requests == (2 if stats is not None else 1), number
+
+
+def test_a_config_file_that_cannot_be_read_or_is_no_json_is_refused_whole(tmp_path):
+    missing = tmp_path / "absent.json"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text("[]", encoding="utf-8")
+    refusals = []
+    for path in (missing, broken, wrong, tmp_path):
+        with pytest.raises(pe.ConfigError) as refused:
+            pe.load_config(str(path))
+        refusals.append(str(refused.value))
+    assert refusals == [
+        f"cannot read {missing}: No such file or directory",
+        f"{broken} is not valid JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
+        f"{wrong}: the configuration must be a JSON object",
+        f"cannot read {tmp_path}: Is a directory",
+    ]
