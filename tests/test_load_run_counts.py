@@ -419,6 +419,83 @@ def test_the_headless_run_by_default_is_twenty_users_one_worker_fifty_issues(sta
     assert "load: 20 users (1 worker) for 1 s against http://web:8000, project loadtest" in lines
 
 
+def test_a_headless_run_returns_its_whole_result_and_calls_compose_in_order(stack):
+    """Every field of the result `summary_lines` and `--json` read, and every Compose call of
+    one run, compared whole; only the drain's timing (and the rate derived from it) varies."""
+    directory, state, state_dir = stack
+    state(sent=6, lost=1, failures=1)  # 7 requests, 1 failed: 6 accepted, 6 stored
+    result, lines = load(
+        directory, users=3, spawn_rate=1.5, workers=2, distinct_issues=4, rate=2.5, mix={"store": 1}
+    )
+    report = directory / "reports" / Path(result["report_dir"]).name
+    drain_s = result.pop("drain_s")
+    assert drain_s is not None and 0 <= drain_s <= 20
+    # Stored events over the load and its drain (the drain's unrounded seconds), one decimal.
+    per_s = result.pop("processed_per_s")
+    low, high = 6 / (1 + drain_s + 0.05), 6 / (1 + max(drain_s - 0.05, 0))
+    assert round(low, 1) <= per_s <= round(high, 1) and per_s == round(per_s, 1)
+    assert result == {
+        "target": "http://web:8000",
+        "project": "loadtest",
+        "users": 3,
+        "spawn_rate": 1.5,
+        "workers": 2,
+        "duration_s": 1,
+        "requests": 7,
+        "failures": 1,
+        "accepted_per_s": 6.0,
+        "p50_ms": 12.0,
+        "p95_ms": 30.0,
+        "events_sent": 6,
+        "events_processed": 6,
+        "transactions_processed": 0,
+        "drain_timeout_s": 20,
+        "queue_keys": ["{vt}:q:ingest", "{vt}:q:default"],
+        "queue_peak": 0,
+        "by_kind": {"store": {"requests": 7, "failures": 1}},
+        "top_failures": [],
+        "report_dir": str(report),
+        "report_html": str(report / "report.html"),
+    }
+    assert lines[-2:] == [
+        "load: 3 users (2 workers) for 1 s against http://web:8000, project loadtest",
+        "load: run time reached, Locust stops",
+    ]
+    env = ui_state(state_dir)["headless_env"]
+    assert (env["GLITCHTIP_LOAD_MIX"], env["GLITCHTIP_LOAD_RATE"]) == (
+        "error_gzip=0,error_plain=0,message=0,transaction=0,store=1",
+        "2.5",
+    )
+    assert (env["LOCUST_USERS"], env["LOCUST_SPAWN_RATE"], env["LOCUST_EXPECT_WORKERS"]) == (
+        "3",
+        "1.5",
+        "2",
+    )
+    llen = (
+        'glitchtip: exec -T valkey sh -c for key in "$@"; do valkey-cli LLEN "$key" || exit 1; '
+        "done sh {vt}:q:ingest {vt}:q:default"
+    )
+    calls = [c for c in (state_dir / "calls.log").read_text().splitlines() if c != llen]
+    copies = [
+        f"glitchtip-locust: cp locust-headless:/tmp/{source} {report / name}"
+        for source, name in (
+            ("locust_stats.csv", "locust_stats.csv"),
+            ("locust_stats_history.csv", "locust_stats_history.csv"),
+            ("locust_failures.csv", "locust_failures.csv"),
+            ("locust_exceptions.csv", "locust_exceptions.csv"),
+            ("report.html", "report.html"),
+        )
+    ]
+    assert calls == [
+        "glitchtip: ps -a --format json",
+        "glitchtip-locust: ps -a --format json",
+        "glitchtip-locust: --profile headless up --scale locust-worker=2 --exit-code-from "
+        "locust-headless --attach locust-headless locust-headless locust-worker",
+        *copies,
+        "glitchtip-locust: --profile headless down --remove-orphans -t 5",
+    ]
+
+
 def test_a_failed_stop_names_composes_last_two_lines(stack):
     from provision.load.run import start_ui, stop_ui
 
