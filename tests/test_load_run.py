@@ -873,6 +873,48 @@ def test_queue_lengths_asks_valkey_for_each_key_in_one_exec():
 
 
 @pytest.mark.parametrize(
+    "answer",
+    [(1, "4\n1\n"), (0, "4\n"), (0, "4\n1\n7\n"), (0, "4\nWRONGTYPE\n"), (0, "")],
+)
+def test_an_unreadable_external_queue_length_is_one_whole_line(monkeypatch, answer):
+    """The external Valkey's answer is refused whole when the probe failed, or when it gave
+    another number of lengths than keys, or one that is no number."""
+    import types
+
+    from provision.stack import external
+
+    scripts: list[tuple[str, str, dict]] = []
+
+    def runner_for(engine):
+        def run(image, script, environment):
+            scripts.append((image, script, dict(environment)))
+            return external.ProbeResult(*answer)
+
+        return run
+
+    monkeypatch.setattr(external, "engine_runner", runner_for)
+    url = "redis://:s3cret@valkey.example.com:6379/0"
+    settings = types.SimpleNamespace(valkey_image="valkey/valkey:8.1", valkey_url=url)
+    with pytest.raises(KitError) as failed:
+        measure.external_queue_lengths(object(), settings, ("q:a", "q:b"))
+    assert failed.value.line() == (
+        "cannot read the task queue's length from the external Valkey: check valkey_url and "
+        "that this host may connect to it (`provision up` preflight)"
+    )
+    ((image, script, environment),) = scripts
+    assert (image, script) == (
+        "valkey/valkey:8.1",
+        f"for key in 'q:a' 'q:b'; do {external.VALKEY_CLI} LLEN \"$key\" || exit 1; done",
+    )
+    assert environment == external.valkey_environment(url)  # the URL never on a command line
+    assert url not in script
+    # No key (no Valkey queue on this major): nothing is asked.
+    scripts.clear()
+    assert measure.external_queue_lengths(object(), settings, ()) == {}
+    assert scripts == []
+
+
+@pytest.mark.parametrize(
     ("answer", "cause"),
     [
         ((1, "", 'service "valkey" is not running\n'), 'service "valkey" is not running'),
