@@ -795,6 +795,13 @@ def test_stats_csv_whole_with_empty_and_missing_numbers():
         )
 
 
+def test_stats_csv_percentiles_that_are_no_number_are_none_and_spaces_are_read():
+    text = "Name,Request Count,Failure Count,50%,95%\nAggregated, 4 ,  ,abc, 7.5 \n"
+    assert report.parse_stats(text) == report.LoadStats(
+        requests=4, failures=0, p50_ms=None, p95_ms=7.5, by_kind={}
+    )
+
+
 def test_progress_filter_each_kind_of_line_and_the_tail():
     """What reaches the progress from Locust's and Compose's lines: the run-time limit once,
     the aggregated line every 5 s (never one of 0 requests), CRITICAL and the locustfile's
