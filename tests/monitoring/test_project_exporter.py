@@ -998,3 +998,37 @@ def test_a_config_file_that_cannot_be_read_or_is_no_json_is_refused_whole(tmp_pa
         f"{wrong}: the configuration must be a JSON object",
         f"cannot read {tmp_path}: Is a directory",
     ]
+
+
+def test_more_projects_than_max_projects_warns_whole_and_fewer_stop_at_the_last_page(
+    fake, tmp_path, monkeypatch, caplog
+):
+    """Pages of 2 for max_projects 3: the second page holds a fourth project, which is left
+    out with one warning naming the setting; an organization with one project is listed in one
+    call (no next page), however many pages max_projects would allow."""
+    import logging
+
+    monkeypatch.setattr(pe, "PAGE_SIZE", 2)
+    world = make_world(fake, ("a", "b", "c", "d"))
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, max_projects=3))
+    fake.clear_log()
+    with caplog.at_level(logging.WARNING, logger=pe.LOG.name):
+        result = exporter.poll()
+    assert (result.ok, result.projects) == (True, 3)
+    assert sorted(exporter.projects) == ["a", "b", "c"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"organization {ORG} has more than 3 projects: exporting the first 3 (max_projects)"
+    ]
+    lists = [r for r in fake.requests if urlsplit(r.path).path.endswith("/projects/")]
+    assert [parse_qs(urlsplit(r.path).query)["limit"] for r in lists] == [["2"], ["2"]]
+
+
+def test_an_organization_of_one_project_is_listed_in_one_call(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(pe, "PAGE_SIZE", 2)
+    world = make_world(fake, ("a",))
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, max_projects=6))
+    fake.clear_log()
+    result = exporter.poll()
+    assert (result.ok, result.projects, result.calls) == (True, 1, 1 + 2)
+    lists = [r for r in fake.requests if urlsplit(r.path).path.endswith("/projects/")]
+    assert len(lists) == 1
