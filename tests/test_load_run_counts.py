@@ -109,9 +109,13 @@ def test_failed_requests_are_not_counted_as_sent(stack):
 
 def test_a_stack_that_is_not_running_is_refused_before_any_load(stack):
     directory, state, state_dir = stack
-    state(ps={**RUNNING, "worker": "exited"})
-    with pytest.raises(KitError, match="is not running: worker exited"):
+    state(ps={**RUNNING, "worker": "exited", "valkey": ""})
+    with pytest.raises(KitError) as refused:
         load(directory)
+    assert refused.value.line() == (
+        "the stack (glitchtip) is not running: valkey missing, worker exited: start it with "
+        "`make start` (provision up), then run the load again"
+    )
     calls = (state_dir / "calls.log").read_text()
     assert "up" not in calls.split()  # no Locust started
 
@@ -119,14 +123,23 @@ def test_a_stack_that_is_not_running_is_refused_before_any_load(stack):
 def test_a_running_web_ui_is_refused(stack):
     directory, state, _ = stack
     state(locust_ps={"locust-master": "running"})
-    with pytest.raises(UsageError, match="the Locust web UI is running"):
+    with pytest.raises(UsageError) as refused:
         load(directory)
+    assert refused.value.line() == (
+        "the Locust web UI is running (make locust-start): stop it first with "
+        "`make locust-stop` (provision load --stop)"
+    )
 
 
 def test_the_production_project_is_refused(stack):
     directory, _, _ = stack
-    with pytest.raises(UsageError, match="production project 'default'"):
-        load(directory, project="default")
+    for project in ("default", "Default"):  # the same slug
+        with pytest.raises(UsageError) as refused:
+            load(directory, project=project)
+        assert refused.value.line() == (
+            "the load test would send its events to the production project 'default': name a "
+            "dedicated project with --project (default loadtest) or load_project"
+        )
 
 
 @pytest.mark.parametrize(
