@@ -225,16 +225,19 @@ def test_the_web_ui_refuses_no_workers_a_stopped_stack_and_a_failed_start(stack)
     from provision.load.run import start_ui
 
     directory, state, _ = stack
-    with pytest.raises(UsageError, match="the web UI's master generates no load itself"):
+    with pytest.raises(UsageError) as refused:
         start_ui(directory, workers=0)
+    assert refused.value.line() == (
+        "the web UI's master generates no load itself: give --workers 1 or more"
+    )
     state(ps={**RUNNING, "web": "exited"})
     with pytest.raises(KitError, match="is not running: web exited"):
         start_ui(directory)
     state(ui_fail=True)
     with pytest.raises(KitError) as failed:
         start_ui(directory)
-    assert "cannot start Locust (Error response from daemon: port is already allocated" in (
-        failed.value.message
+    assert failed.value.message == (
+        "cannot start Locust (Error response from daemon: port is already allocated)"
     )
     assert failed.value.fix == (
         "check the image (locust_image) and that the port is free (locust_port)"
