@@ -512,6 +512,28 @@ def test_a_headless_run_returns_its_whole_result_and_calls_compose_in_order(stac
     ]
 
 
+def test_the_headless_run_is_bounded_by_locusts_run_time_the_workers_wait_and_two_minutes(
+    stack, monkeypatch
+):
+    """A hung headless run must end, but never before Locust could have finished: its bound
+    is the run time Locust is given (the duration and 5 s of grace), the 60 s the master waits
+    for its workers, and two minutes for Compose to start and stop the containers."""
+    from provision.runtime import compose as compose_module
+
+    directory, state, _ = stack
+    state(sent=1)
+    bounds: list[tuple[tuple[str, ...], float | None]] = []
+    real_stream = compose_module.Compose.stream
+
+    def recording(self, *args, on_line, env=None, timeout=None):
+        bounds.append((args[:3], timeout))
+        return real_stream(self, *args, on_line=on_line, env=env, timeout=timeout)
+
+    monkeypatch.setattr(compose_module.Compose, "stream", recording)
+    load(directory, duration_s=7, workers=2)
+    assert bounds == [(("--profile", "headless", "up"), 7 + 5 + 60 + 120)]
+
+
 def test_a_failed_stop_names_composes_last_two_lines(stack):
     from provision.load.run import start_ui, stop_ui
 
