@@ -142,6 +142,24 @@ def test_the_production_project_is_refused(stack):
         )
 
 
+@pytest.mark.parametrize("seconds", [0, 0.5, 24 * 3600 + 1])
+def test_a_duration_out_of_range_is_refused_whole(stack, seconds):
+    directory, _, state_dir = stack
+    with pytest.raises(UsageError) as refused:
+        load(directory, duration_s=seconds)
+    assert refused.value.line() == "the duration must be 1 s to 24 h: e.g. --duration 30s"
+    assert not (state_dir / "calls.log").exists()
+
+
+def test_a_run_that_sent_nothing_is_no_failure(stack):
+    """Locust ran and exited 0 without a request (no user got to send in the time given): the
+    result says 0 requests; only a failed Locust with no statistics is an error."""
+    directory, state, _ = stack
+    state(sent=0)
+    result, _ = load(directory)
+    assert (result["requests"], result["events_sent"], result["events_processed"]) == (0, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [
