@@ -201,7 +201,9 @@ def main() -> int:
     if locust and "up" in args:
         scale = args[args.index("--scale") + 1] if "--scale" in args else None
         state["headless_scale"] = scale
-        state["headless_env"] = {k: v for k, v in os.environ.items() if k.startswith("GLITCHTIP_")}
+        state["headless_env"] = {
+            k: v for k, v in os.environ.items() if k.startswith(("GLITCHTIP_", "LOCUST_"))
+        }
         (state_dir / "state.json").write_text(json.dumps(state))
         _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "

@@ -348,8 +348,13 @@ def test_other_traffic_in_the_queue_does_not_block_a_settled_count():
 def test_a_count_that_never_settles_is_refused():
     from provision.errors import KitError
 
-    with pytest.raises(KitError, match="still storing"):
+    with pytest.raises(KitError) as refused:
         _settle(queue=[5], stored=list(range(100)), timeout=10.0)
+    assert refused.value.line() == (
+        "GlitchTip is still storing earlier events (5 queued, the count still moving), so this "
+        "run's events could not be told apart: wait until `provision load` can start on an "
+        "idle GlitchTip, or give a larger --drain-timeout"
+    )
 
 
 def test_sampler_keeps_the_peak_skips_failed_samples_and_finds_the_drain():
@@ -428,6 +433,51 @@ def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path
     with pytest.raises(UsageError, match="is not a directory"):
         new_report_dir(linked)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_reports_are_named_by_the_utc_second_with_a_suffix_for_the_same_second(
+    tmp_path: Path,
+) -> None:
+    """Two runs in one second keep both reports (`-2`, `-3`...); the 100th is refused whole,
+    the directories already there left as they were."""
+    import datetime as dt
+    import os
+    import re
+
+    from provision.errors import KitError
+    from provision.load.run import new_report_dir
+
+    moment = dt.datetime(2026, 12, 7, 4, 5, 6, 999_000, tzinfo=dt.UTC)
+    reports = tmp_path / "reports"
+    first = new_report_dir(tmp_path, moment)
+    assert first == reports / "20261207T040506Z"  # to the second
+    assert (oct(reports.stat().st_mode & 0o777), oct(first.stat().st_mode & 0o777)) == (
+        oct(0o755 & ~_umask()),
+        oct(0o755 & ~_umask()),
+    )
+    assert new_report_dir(tmp_path, moment) == reports / "20261207T040506Z-2"
+    assert new_report_dir(tmp_path, moment) == reports / "20261207T040506Z-3"
+    for n in range(4, 100):
+        (reports / f"20261207T040506Z-{n}").mkdir()
+    with pytest.raises(KitError) as refused:
+        new_report_dir(tmp_path, moment)
+    assert refused.value.line() == f"{reports} has 99 reports from the same second: remove some"
+    assert len(os.listdir(reports)) == 99
+    # Without a time: now, in UTC.
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = new_report_dir(tmp_path)
+    after = dt.datetime.now(dt.UTC)
+    assert re.fullmatch(r"\d{8}T\d{6}Z", now.name), now.name
+    stamp = dt.datetime.strptime(now.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    assert before <= stamp <= after
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_the_wait_for_an_earlier_backlog_is_said_once_with_its_size():
@@ -750,6 +800,13 @@ def test_stats_csv_whole_with_empty_and_missing_numbers():
         )
 
 
+def test_stats_csv_percentiles_that_are_no_number_are_none_and_spaces_are_read():
+    text = "Name,Request Count,Failure Count,50%,95%\nAggregated, 4 ,  ,abc, 7.5 \n"
+    assert report.parse_stats(text) == report.LoadStats(
+        requests=4, failures=0, p50_ms=None, p95_ms=7.5, by_kind={}
+    )
+
+
 def test_progress_filter_each_kind_of_line_and_the_tail():
     """What reaches the progress from Locust's and Compose's lines: the run-time limit once,
     the aggregated line every 5 s (never one of 0 requests), CRITICAL and the locustfile's
@@ -825,6 +882,48 @@ def test_queue_lengths_asks_valkey_for_each_key_in_one_exec():
     ]  # fmt: skip
     nothing = _ValkeyCompose(0, "")
     assert measure.queue_lengths(nothing, []) == {} and nothing.calls == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(1, "4\n1\n"), (0, "4\n"), (0, "4\n1\n7\n"), (0, "4\nWRONGTYPE\n"), (0, "")],
+)
+def test_an_unreadable_external_queue_length_is_one_whole_line(monkeypatch, answer):
+    """The external Valkey's answer is refused whole when the probe failed, or when it gave
+    another number of lengths than keys, or one that is no number."""
+    import types
+
+    from provision.stack import external
+
+    scripts: list[tuple[str, str, dict]] = []
+
+    def runner_for(engine):
+        def run(image, script, environment):
+            scripts.append((image, script, dict(environment)))
+            return external.ProbeResult(*answer)
+
+        return run
+
+    monkeypatch.setattr(external, "engine_runner", runner_for)
+    url = "redis://:s3cret@valkey.example.com:6379/0"
+    settings = types.SimpleNamespace(valkey_image="valkey/valkey:8.1", valkey_url=url)
+    with pytest.raises(KitError) as failed:
+        measure.external_queue_lengths(object(), settings, ("q:a", "q:b"))
+    assert failed.value.line() == (
+        "cannot read the task queue's length from the external Valkey: check valkey_url and "
+        "that this host may connect to it (`provision up` preflight)"
+    )
+    ((image, script, environment),) = scripts
+    assert (image, script) == (
+        "valkey/valkey:8.1",
+        f"for key in 'q:a' 'q:b'; do {external.VALKEY_CLI} LLEN \"$key\" || exit 1; done",
+    )
+    assert environment == external.valkey_environment(url)  # the URL never on a command line
+    assert url not in script
+    # No key (no Valkey queue on this major): nothing is asked.
+    scripts.clear()
+    assert measure.external_queue_lengths(object(), settings, ()) == {}
+    assert scripts == []
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ events answered 200 and then lost show as processed < sent, never as 100%."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -108,9 +109,13 @@ def test_failed_requests_are_not_counted_as_sent(stack):
 
 def test_a_stack_that_is_not_running_is_refused_before_any_load(stack):
     directory, state, state_dir = stack
-    state(ps={**RUNNING, "worker": "exited"})
-    with pytest.raises(KitError, match="is not running: worker exited"):
+    state(ps={**RUNNING, "worker": "exited", "valkey": ""})
+    with pytest.raises(KitError) as refused:
         load(directory)
+    assert refused.value.line() == (
+        "the stack (glitchtip) is not running: valkey missing, worker exited: start it with "
+        "`make start` (provision up), then run the load again"
+    )
     calls = (state_dir / "calls.log").read_text()
     assert "up" not in calls.split()  # no Locust started
 
@@ -118,14 +123,41 @@ def test_a_stack_that_is_not_running_is_refused_before_any_load(stack):
 def test_a_running_web_ui_is_refused(stack):
     directory, state, _ = stack
     state(locust_ps={"locust-master": "running"})
-    with pytest.raises(UsageError, match="the Locust web UI is running"):
+    with pytest.raises(UsageError) as refused:
         load(directory)
+    assert refused.value.line() == (
+        "the Locust web UI is running (make locust-start): stop it first with "
+        "`make locust-stop` (provision load --stop)"
+    )
 
 
 def test_the_production_project_is_refused(stack):
     directory, _, _ = stack
-    with pytest.raises(UsageError, match="production project 'default'"):
-        load(directory, project="default")
+    for project in ("default", "Default"):  # the same slug
+        with pytest.raises(UsageError) as refused:
+            load(directory, project=project)
+        assert refused.value.line() == (
+            "the load test would send its events to the production project 'default': name a "
+            "dedicated project with --project (default loadtest) or load_project"
+        )
+
+
+@pytest.mark.parametrize("seconds", [0, 0.5, 24 * 3600 + 1])
+def test_a_duration_out_of_range_is_refused_whole(stack, seconds):
+    directory, _, state_dir = stack
+    with pytest.raises(UsageError) as refused:
+        load(directory, duration_s=seconds)
+    assert refused.value.line() == "the duration must be 1 s to 24 h: e.g. --duration 30s"
+    assert not (state_dir / "calls.log").exists()
+
+
+def test_a_run_that_sent_nothing_is_no_failure(stack):
+    """Locust ran and exited 0 without a request (no user got to send in the time given): the
+    result says 0 requests; only a failed Locust with no statistics is an error."""
+    directory, state, _ = stack
+    state(sent=0)
+    result, _ = load(directory)
+    assert (result["requests"], result["events_sent"], result["events_processed"]) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -211,16 +243,19 @@ def test_the_web_ui_refuses_no_workers_a_stopped_stack_and_a_failed_start(stack)
     from provision.load.run import start_ui
 
     directory, state, _ = stack
-    with pytest.raises(UsageError, match="the web UI's master generates no load itself"):
+    with pytest.raises(UsageError) as refused:
         start_ui(directory, workers=0)
+    assert refused.value.line() == (
+        "the web UI's master generates no load itself: give --workers 1 or more"
+    )
     state(ps={**RUNNING, "web": "exited"})
     with pytest.raises(KitError, match="is not running: web exited"):
         start_ui(directory)
     state(ui_fail=True)
     with pytest.raises(KitError) as failed:
         start_ui(directory)
-    assert "cannot start Locust (Error response from daemon: port is already allocated" in (
-        failed.value.message
+    assert failed.value.message == (
+        "cannot start Locust (Error response from daemon: port is already allocated)"
     )
     assert failed.value.fix == (
         "check the image (locust_image) and that the port is free (locust_port)"
@@ -374,6 +409,147 @@ def test_the_headless_run_scales_the_workers_asked_for(stack):
         "locust-headless locust-worker",
         "--exit-code-from locust-headless --attach locust-headless locust-headless",
     ]
+
+
+def test_the_headless_run_by_default_is_twenty_users_one_worker_fifty_issues(stack, fake):
+    """`provision load` without options: the documented defaults reach Locust, whole."""
+    from provision.load.payloads import MIX, format_mix
+
+    directory, state, state_dir = stack
+    state(sent=2)
+    lines: list[str] = []
+    result = run_load(directory, duration_s=1, drain_timeout_s=20, progress=lines.append)
+    assert {k: result[k] for k in ("users", "spawn_rate", "workers", "duration_s")} == {
+        "users": 20,
+        "spawn_rate": 10.0,
+        "workers": 1,
+        "duration_s": 1,
+    }
+    recorded = ui_state(state_dir)
+    assert recorded["headless_scale"] == "locust-worker=1"
+    env = recorded["headless_env"]
+    env.pop("GLITCHTIP_KIT_COMPOSE")  # the test's fake Compose and the conftest's rc bound
+    env.pop("GLITCHTIP_KIT_RC_CEILING", None)
+    assert re.fullmatch(r"http://[0-9a-f]{32}@127\.0\.0\.1:\d+/\d+", env.pop("GLITCHTIP_LOAD_DSN"))
+    assert env == {
+        "GLITCHTIP_LOAD_ISSUES": "50",
+        "GLITCHTIP_LOAD_MIX": format_mix(MIX),
+        "GLITCHTIP_LOAD_RATE": "0",
+        "GLITCHTIP_KIT_LOAD_TARGET": "http://web:8000",
+        "GLITCHTIP_KIT_LOAD_HOST_HEADER": fake.url.removeprefix("http://"),  # glitchtip_domain
+        "GLITCHTIP_KIT_LOCUST_MASTER": "locust-headless",
+        "LOCUST_USERS": "20",
+        "LOCUST_SPAWN_RATE": "10",
+        "LOCUST_RUN_TIME": "6s",
+        "GLITCHTIP_LOAD_SEND_FOR": "1",
+        "LOCUST_CSV": "/tmp/locust",
+        "LOCUST_HTML": "/tmp/report.html",
+        "LOCUST_EXIT_CODE_ON_ERROR": "0",
+        "LOCUST_STOP_TIMEOUT": "5",
+        "LOCUST_MODE_MASTER": "true",
+        "LOCUST_EXPECT_WORKERS": "1",
+        "LOCUST_EXPECT_WORKERS_MAX_WAIT": "60",
+    }
+    assert "load: 20 users (1 worker) for 1 s against http://web:8000, project loadtest" in lines
+
+
+def test_a_headless_run_returns_its_whole_result_and_calls_compose_in_order(stack):
+    """Every field of the result `summary_lines` and `--json` read, and every Compose call of
+    one run, compared whole; only the drain's timing (and the rate derived from it) varies."""
+    directory, state, state_dir = stack
+    state(sent=6, lost=1, failures=1)  # 7 requests, 1 failed: 6 accepted, 6 stored
+    result, lines = load(
+        directory, users=3, spawn_rate=1.5, workers=2, distinct_issues=4, rate=2.5, mix={"store": 1}
+    )
+    report = directory / "reports" / Path(result["report_dir"]).name
+    drain_s = result.pop("drain_s")
+    assert drain_s is not None and 0 <= drain_s <= 20
+    # Stored events over the load and its drain (the drain's unrounded seconds), one decimal.
+    per_s = result.pop("processed_per_s")
+    low, high = 6 / (1 + drain_s + 0.05), 6 / (1 + max(drain_s - 0.05, 0))
+    assert round(low, 1) <= per_s <= round(high, 1) and per_s == round(per_s, 1)
+    assert result == {
+        "target": "http://web:8000",
+        "project": "loadtest",
+        "users": 3,
+        "spawn_rate": 1.5,
+        "workers": 2,
+        "duration_s": 1,
+        "requests": 7,
+        "failures": 1,
+        "accepted_per_s": 6.0,
+        "p50_ms": 12.0,
+        "p95_ms": 30.0,
+        "events_sent": 6,
+        "events_processed": 6,
+        "transactions_processed": 0,
+        "drain_timeout_s": 20,
+        "queue_keys": ["{vt}:q:ingest", "{vt}:q:default"],
+        "queue_peak": 0,
+        "by_kind": {"store": {"requests": 7, "failures": 1}},
+        "top_failures": [],
+        "report_dir": str(report),
+        "report_html": str(report / "report.html"),
+    }
+    assert lines[-2:] == [
+        "load: 3 users (2 workers) for 1 s against http://web:8000, project loadtest",
+        "load: run time reached, Locust stops",
+    ]
+    env = ui_state(state_dir)["headless_env"]
+    assert (env["GLITCHTIP_LOAD_MIX"], env["GLITCHTIP_LOAD_RATE"]) == (
+        "error_gzip=0,error_plain=0,message=0,transaction=0,store=1",
+        "2.5",
+    )
+    assert (env["LOCUST_USERS"], env["LOCUST_SPAWN_RATE"], env["LOCUST_EXPECT_WORKERS"]) == (
+        "3",
+        "1.5",
+        "2",
+    )
+    llen = (
+        'glitchtip: exec -T valkey sh -c for key in "$@"; do valkey-cli LLEN "$key" || exit 1; '
+        "done sh {vt}:q:ingest {vt}:q:default"
+    )
+    calls = [c for c in (state_dir / "calls.log").read_text().splitlines() if c != llen]
+    copies = [
+        f"glitchtip-locust: cp locust-headless:/tmp/{source} {report / name}"
+        for source, name in (
+            ("locust_stats.csv", "locust_stats.csv"),
+            ("locust_stats_history.csv", "locust_stats_history.csv"),
+            ("locust_failures.csv", "locust_failures.csv"),
+            ("locust_exceptions.csv", "locust_exceptions.csv"),
+            ("report.html", "report.html"),
+        )
+    ]
+    assert calls == [
+        "glitchtip: ps -a --format json",
+        "glitchtip-locust: ps -a --format json",
+        "glitchtip-locust: --profile headless up --scale locust-worker=2 --exit-code-from "
+        "locust-headless --attach locust-headless locust-headless locust-worker",
+        *copies,
+        "glitchtip-locust: --profile headless down --remove-orphans -t 5",
+    ]
+
+
+def test_the_headless_run_is_bounded_by_locusts_run_time_the_workers_wait_and_two_minutes(
+    stack, monkeypatch
+):
+    """A hung headless run must end, but never before Locust could have finished: its bound
+    is the run time Locust is given (the duration and 5 s of grace), the 60 s the master waits
+    for its workers, and two minutes for Compose to start and stop the containers."""
+    from provision.runtime import compose as compose_module
+
+    directory, state, _ = stack
+    state(sent=1)
+    bounds: list[tuple[tuple[str, ...], float | None]] = []
+    real_stream = compose_module.Compose.stream
+
+    def recording(self, *args, on_line, env=None, timeout=None):
+        bounds.append((args[:3], timeout))
+        return real_stream(self, *args, on_line=on_line, env=env, timeout=timeout)
+
+    monkeypatch.setattr(compose_module.Compose, "stream", recording)
+    load(directory, duration_s=7, workers=2)
+    assert bounds == [(("--profile", "headless", "up"), 7 + 5 + 60 + 120)]
 
 
 def test_a_failed_stop_names_composes_last_two_lines(stack):

@@ -235,14 +235,34 @@ def test_missing_buckets_count_as_zero_and_answers_are_checked():
     }
     hour = 1795654800  # 2026-11-26T01:00:00Z
     assert pe.parse_buckets(body) == {hour: 0, hour + 3600: 3}
-    for broken in (
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": []},
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": [{"series": {"a": [1, 2]}}]},
-        {"intervals": ["2026-11-26T01:00:00+00:00"], "groups": [{"series": {"a": ["1"]}}]},
-        [],
+    one = ["2026-11-26T01:00:00+00:00"]
+    # Each refusal whole: the poll's error line quotes it ("stats_v2 answered an unexpected
+    # shape (...)").
+    for broken, message in (
+        ({"intervals": one, "groups": []}, "not exactly one group"),
+        ({"intervals": one, "groups": [{}, {}]}, "not exactly one group"),
+        ({"intervals": one, "groups": ["a"]}, "not exactly one group"),
+        ({"intervals": one, "groups": [{"series": {"a": [1, 2]}}]}, LENGTHS),
+        ({"intervals": one, "groups": [{"series": {"a": 1}}]}, LENGTHS),
+        ({"intervals": one, "groups": [{"series": {"a": ["1"]}}]}, "count '1' is not a number"),
+        ({"intervals": one, "groups": [{"series": {"a": [True]}}]}, "count True is not a number"),
+        ({"intervals": one, "groups": [{"series": {}}]}, "not exactly one series"),
+        ({"intervals": one, "groups": [{"series": {"a": [1], "b": [1]}}]}, SERIES),
+        ({"intervals": one, "groups": [{"series": [[1]]}]}, "not exactly one series"),
+        ({"intervals": "x", "groups": []}, "no intervals"),
+        ({"groups": []}, "no intervals"),
+        ([], "no intervals"),
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as caught:
             pe.parse_buckets(broken)
+        assert str(caught.value) == message, broken
+    # A float count is read as a whole number; a naive stamp is UTC.
+    naive = {"intervals": ["2026-11-26T01:00:00"], "groups": [{"series": {"a": [2.0]}}]}
+    assert pe.parse_buckets(naive) == {hour: 2}
+
+
+LENGTHS = "intervals and values differ in length"
+SERIES = "not exactly one series"
 
 
 # --- manners: bounded calls, Host, no keep-alive --------------------------------------------
@@ -914,3 +934,101 @@ def test_serving_logs_where_it_listens_and_what_it_polls(tmp_path, monkeypatch, 
     assert [record.getMessage() for record in caplog.records] == [
         "serving on 0.0.0.0:19809; polling http://web:8000 for organization acme every 120s"
     ]
+
+
+class _BodyOpener:
+    """An opener answering the project list with `projects` bytes and stats_v2 with `stats`."""
+
+    def __init__(self, projects: bytes, stats: bytes = b'{"intervals": [], "groups": []}'):
+        self.projects, self.stats = projects, stats
+
+    def open(self, request, timeout=None):
+        import io
+        from email.message import Message
+
+        body = self.projects if "/projects/" in request.full_url else self.stats
+
+        class Answer(io.BytesIO):
+            status = 200
+            headers = Message()
+
+        return Answer(body)
+
+
+def test_answers_that_are_too_big_no_json_or_no_stats_fail_the_poll_in_one_whole_line(tmp_path):
+    """Not recorded (GlitchTip answers JSON within bounds): a body past MAX_BODY_BYTES, one that
+    is no JSON, and a stats_v2 answer of another shape each fail the poll with one line naming
+    the call; each call is counted under its status."""
+    projects = "/api/0/organizations/acme/projects/"
+    big = b"[" + b" " * pe.MAX_BODY_BYTES + b"]"
+    page = json.dumps([{"id": 1, "slug": "web"}]).encode()
+    cases = [
+        (big, None, f"GET {projects} answered more than 8388608 bytes"),
+        (b"[" + b" " * (pe.MAX_BODY_BYTES - 2) + b"]", None, None),  # exactly the bound
+        (b"<html>", None, f"GET {projects} answered something that is not JSON"),
+        (page, b"{}", "stats_v2 answered an unexpected shape (no intervals)"),
+    ]
+    for number, (body, stats, error) in enumerate(cases):
+        opener = _BodyOpener(body) if stats is None else _BodyOpener(body, stats)
+        exporter = exporter_for(
+            write_config(tmp_path, "http://127.0.0.1:9", f"not-a-token-b{number}"),
+            opener=opener,
+        )
+        result = exporter.poll()
+        assert (result.ok, result.error) == (error is None, error), number
+        requests = value(exporter, "glitchtip_project_exporter_api_requests_total", code="200")
+        assert requests == (2 if stats is not None else 1), number
+
+
+def test_a_config_file_that_cannot_be_read_or_is_no_json_is_refused_whole(tmp_path):
+    missing = tmp_path / "absent.json"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text("[]", encoding="utf-8")
+    refusals = []
+    for path in (missing, broken, wrong, tmp_path):
+        with pytest.raises(pe.ConfigError) as refused:
+            pe.load_config(str(path))
+        refusals.append(str(refused.value))
+    assert refusals == [
+        f"cannot read {missing}: No such file or directory",
+        f"{broken} is not valid JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
+        f"{wrong}: the configuration must be a JSON object",
+        f"cannot read {tmp_path}: Is a directory",
+    ]
+
+
+def test_more_projects_than_max_projects_warns_whole_and_fewer_stop_at_the_last_page(
+    fake, tmp_path, monkeypatch, caplog
+):
+    """Pages of 2 for max_projects 3: the second page holds a fourth project, which is left
+    out with one warning naming the setting; an organization with one project is listed in one
+    call (no next page), however many pages max_projects would allow."""
+    import logging
+
+    monkeypatch.setattr(pe, "PAGE_SIZE", 2)
+    world = make_world(fake, ("a", "b", "c", "d"))
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, max_projects=3))
+    fake.clear_log()
+    with caplog.at_level(logging.WARNING, logger=pe.LOG.name):
+        result = exporter.poll()
+    assert (result.ok, result.projects) == (True, 3)
+    assert sorted(exporter.projects) == ["a", "b", "c"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"organization {ORG} has more than 3 projects: exporting the first 3 (max_projects)"
+    ]
+    lists = [r for r in fake.requests if urlsplit(r.path).path.endswith("/projects/")]
+    assert [parse_qs(urlsplit(r.path).query)["limit"] for r in lists] == [["2"], ["2"]]
+
+
+def test_an_organization_of_one_project_is_listed_in_one_call(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(pe, "PAGE_SIZE", 2)
+    world = make_world(fake, ("a",))
+    exporter = exporter_for(write_config(tmp_path, fake.url, world.token, max_projects=6))
+    fake.clear_log()
+    result = exporter.poll()
+    assert (result.ok, result.projects, result.calls) == (True, 1, 1 + 2)
+    lists = [r for r in fake.requests if urlsplit(r.path).path.endswith("/projects/")]
+    assert len(lists) == 1
