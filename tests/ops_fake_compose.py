@@ -14,7 +14,9 @@ rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom
 `fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
 dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
 `up` fail with postgres unhealthy, {"up": "no-image"} before any container exists. `logs`
-prints state["logs"]. pg_dump, pg_restore and psql refuse an option they lack, more arguments
+prints state["logs"]. `down` removes the containers (postgres "absent") and refuses a name that
+is no service (Compose's wording there is not recorded); `run -t` passes its output through a
+pseudo-TTY (LF -> CR LF). pg_dump, pg_restore and psql refuse an option they lack, more arguments
 than they take, and a role or database the compose file does not create; pg_restore without
 `-d` prints a script instead of restoring (as the real one does);
 {"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
@@ -56,12 +58,28 @@ _RUN_VALUE_OPTIONS = {
 }  # fmt: skip
 
 
+def _run_options(args: list[str]) -> list[str]:
+    """The OPTIONS of `run [OPTIONS] SERVICE [COMMAND...]` (before the service)."""
+    rest, options = args[1:], []
+    while rest and rest[0].startswith("-"):
+        taken = 2 if rest[0] in _RUN_VALUE_OPTIONS else 1
+        options, rest = options + rest[:taken], rest[taken:]
+    return options
+
+
 def _run_service(args: list[str]) -> str:
     """The SERVICE of `run [OPTIONS] SERVICE [COMMAND...]`."""
-    rest = args[1:]
-    while rest and rest[0].startswith("-"):
-        rest = rest[2:] if rest[0] in _RUN_VALUE_OPTIONS else rest[1:]
+    rest = args[1 + len(_run_options(args)) :]
     return rest[0] if rest else ""
+
+
+def _through_tty(args: list[str], data: bytes) -> bytes:
+    """What `run` hands its caller of `data`: with `-t`/`--tty` (Compose's "Allocate a
+    pseudo-TTY") the output passes a terminal, whose ONLCR setting turns each LF into CR LF (as
+    `docker run -t` does to a binary stream); `-T` (--no-TTY) leaves the bytes as they are."""
+    if {"-t", "--tty"} & set(_run_options(args)):
+        return data.replace(b"\n", b"\r\n")
+    return data
 
 
 # The client tools' options the real ones take (PostgreSQL 17's reference pages; the short options
@@ -225,7 +243,7 @@ def main() -> int:
         if problem:
             sys.stderr.write(problem + "\n")
             return 2
-        out.write((state_dir / "uploads.tar").read_bytes())
+        out.write(_through_tty(args, (state_dir / "uploads.tar").read_bytes()))
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
         (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
@@ -258,6 +276,18 @@ def main() -> int:
             sys.stderr.write("dependency failed to start: container x-postgres-1 is unhealthy\n")
             return 1
         state["postgres"] = "running"
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return 0
+    if args[:1] == ["down"]:
+        # `down [OPTIONS] [SERVICES...]`: a name that is no service is refused before anything
+        # is removed (Compose's "no such service"); else the containers go.
+        named = [arg for arg in args[1:] if not arg.startswith("-")]
+        unknown = [name for name in named if name not in SERVICES]
+        if unknown:
+            sys.stderr.write(f"no such service: {unknown[0]}\n")
+            return 1
+        state["postgres"] = "absent"
+        state.pop("services", None)
         (state_dir / "state.json").write_text(json.dumps(state))
         return 0
     if args[:1] == ["logs"]:
