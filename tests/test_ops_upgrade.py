@@ -388,7 +388,28 @@ def test_refused_when_the_new_volume_exists(tmp_path):
     fake.existing_volumes.add("gtkit_postgres-18")
     with pytest.raises(UsageError) as caught:
         upgrade.prepare(context(directory, FakeCompose()), to=None, postgres="18.1", ops=fake.ops())
-    assert "docker volume rm gtkit_postgres-18" in caught.value.line()
+    assert caught.value.line() == (
+        "volume gtkit_postgres-18 already exists (left by an earlier attempt?): check it holds "
+        "nothing you need, remove it (`docker volume rm gtkit_postgres-18`), and run the "
+        "upgrade again"
+    )
+    assert fake.events == []
+
+
+def test_refused_when_the_database_already_lives_in_the_new_volume(tmp_path):
+    """.env names the volume the Postgres upgrade would create (a hand-made name): moving the
+    database into the volume it is in is refused before anything is done."""
+    directory = deployment(tmp_path, glitchtip_major=6, postgres_image="postgres:17.7")
+    with (directory / ".env").open("a") as env:
+        env.write("GLITCHTIP_KIT_POSTGRES_VOLUME=gtkit_postgres-18\n")
+    before = files_of(directory)
+    fake = FakeOps(tmp_path, version="6.2.6")
+    with pytest.raises(UsageError) as caught:
+        upgrade.prepare(context(directory, FakeCompose()), to=None, postgres="18.1", ops=fake.ops())
+    assert caught.value.line() == (
+        "the database already lives in volume gtkit_postgres-18: nothing to move; check --postgres"
+    )
+    assert fake.events == [] and files_of(directory) == before
 
 
 # --- the settings edit ---
