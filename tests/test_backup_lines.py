@@ -197,3 +197,25 @@ def test_each_output_refusal_is_one_whole_line(tmp_path):
     (deployment_dir / "backups").unlink()
     assert backup.resolve_output(deployment_dir, None, name) == deployment_dir / "backups" / name
     assert (deployment_dir / "backups").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_uploads_volume_is_the_one_compose_names_else_the_project_default():
+    """Which volume the backup reads: the name `compose config` gives the uploads volume (a
+    compose.yml may name it), else Compose's default `<project>_uploads` when Compose fails,
+    answers no JSON, another shape, or a volume without a name."""
+    from test_database_lines import Answering
+
+    named = Answering(0, '{"volumes": {"uploads": {"name": "kept_uploads"}}}')
+    assert backup.uploads_volume_name(named, "gtkit") == "kept_uploads"
+    [(args, timeout)] = named.calls
+    assert args == ("config", "--format", "json")
+    assert timeout is not None and 0 < timeout <= 120  # a hung Compose is not waited on
+    for answer in (
+        Answering(1, '{"volumes": {"uploads": {"name": "kept_uploads"}}}', "no such file"),
+        Answering(0, "volumes:\n  uploads: {}\n"),
+        Answering(0, '["uploads"]'),
+        Answering(0, '{"volumes": {"postgres-data": {"name": "kept_uploads"}}}'),
+        Answering(0, '{"volumes": {"uploads": {"name": ""}}}'),
+        Answering(0, '{"volumes": {"uploads": null}}'),
+    ):
+        assert backup.uploads_volume_name(answer, "gtkit") == "gtkit_uploads", answer.result
