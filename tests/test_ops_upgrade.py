@@ -453,6 +453,28 @@ def test_the_postgres_volume_is_read_from_compose_config():
     assert upgrade.postgres_volume_name(FakeCompose()) is None  # no JSON: the caller falls back
 
 
+def test_the_postgres_volume_is_none_whenever_compose_config_cannot_name_it():
+    """None (the caller falls back to .env, then `<project>_postgres-data`) for a failed
+    `compose config`, another JSON shape, another volume, or a volume without a name."""
+    from test_database_lines import Answering
+
+    named = Answering(0, '{"volumes": {"postgres-data": {"name": "kept_pg"}}}')
+    assert upgrade.postgres_volume_name(named) == "kept_pg"
+    [(args, timeout)] = named.calls
+    assert args == ("config", "--format", "json")
+    assert timeout is not None and 0 < timeout <= 120  # a hung Compose is not waited on
+    for answer in (
+        Answering(1, '{"volumes": {"postgres-data": {"name": "kept_pg"}}}', "no such file"),
+        Answering(0, '["postgres-data"]'),
+        Answering(0, '{"volumes": ["postgres-data"]}'),
+        Answering(0, '{"volumes": {"postgres-data": ["kept_pg"]}}'),
+        Answering(0, '{"volumes": {"uploads": {"name": "kept_pg"}}}'),
+        Answering(0, '{"volumes": {"postgres-data": {"name": ""}}}'),
+        Answering(0, '{"volumes": {"postgres-data": null}}'),
+    ):
+        assert upgrade.postgres_volume_name(answer) is None, answer.result
+
+
 def test_an_unexpected_rollback_error_is_one_line_without_secrets(tmp_path):
     from provision.envfile import read_env_file
 
