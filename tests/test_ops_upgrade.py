@@ -651,3 +651,60 @@ def test_the_verify_step_passes_on_every_check_and_names_each_failed_one(monkeyp
         "token: 401 Unauthorized; event: not processed within 45 s",
     )
     assert seen == [("ctx", 45.0), ("ctx", 45.0)]
+
+
+def test_the_snapshot_holds_each_regular_file_and_never_a_link_and_a_mode_is_put_back(tmp_path):
+    """What a rollback can put back: every name of FILES (None when absent or not a regular
+    file), then the regular files under monitoring/, proxy/, secrets/ and python/ in a fixed
+    order; links are neither followed nor kept (a linked directory is skipped whole). A file
+    whose mode alone changed is put back too."""
+    import os
+
+    from provision.ops.upgrade_files import restore_snapshot, take_snapshot
+
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret").write_text("not the kit's\n")
+    (outside / "dir" / "Caddyfile").write_text("not the kit's\n")
+    root = tmp_path / "deployment"
+    root.mkdir()
+    (root / "glitchtip.yaml").write_text("http_port: 9000\n")
+    (root / "glitchtip.yaml").chmod(0o644)
+    (root / ".env").write_text("A=1\n")
+    (root / ".env").chmod(0o600)
+    (root / "compose.locust.yml").mkdir()  # not a regular file: nothing to put back
+    (root / "monitoring").mkdir()
+    made = ["e.yml", "b.yml", "d.yml", "c/y.yml", "a/x.yml", "f/z.yml"]
+    for name in made:
+        (root / "monitoring" / name).parent.mkdir(exist_ok=True)
+        (root / "monitoring" / name).write_text(f"{name}\n")
+        (root / "monitoring" / name).chmod(0o644)
+    (root / "monitoring" / "link.yml").symlink_to(outside / "secret")
+    (root / "monitoring" / "linked").symlink_to(outside / "dir", target_is_directory=True)
+    os.mkfifo(root / "monitoring" / "pipe")
+    (root / "proxy").symlink_to(outside / "dir", target_is_directory=True)
+    (root / "secrets").mkdir()
+    (root / "secrets" / "postgres_password").write_text("pw\n")
+    (root / "secrets" / "postgres_password").chmod(0o600)
+    snapshot = take_snapshot(root)
+    assert list(snapshot.files.items()) == [
+        ("glitchtip.yaml", (b"http_port: 9000\n", 0o644)),
+        (".env", (b"A=1\n", 0o600)),
+        ("compose.yml", None),
+        ("compose.part.yml", None),
+        ("compose.metrics.yml", None),
+        ("compose.locust.yml", None),
+        (".glitchtiprc", None),
+        *[
+            (f"monitoring/{name}", (f"{name}\n".encode(), 0o644))
+            for name in ("b.yml", "d.yml", "e.yml", "a/x.yml", "c/y.yml", "f/z.yml")
+        ],
+        ("secrets/postgres_password", (b"pw\n", 0o600)),
+    ]
+    (root / "glitchtip.yaml").chmod(0o600)
+    (root / "secrets" / "postgres_password").chmod(0o644)
+    assert restore_snapshot(snapshot) == ["glitchtip.yaml", "secrets/postgres_password"]
+    assert stat.S_IMODE((root / "glitchtip.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((root / "secrets" / "postgres_password").stat().st_mode) == 0o600
+    assert restore_snapshot(snapshot) == []
+    assert (outside / "secret").read_text() == "not the kit's\n"
