@@ -349,6 +349,39 @@ def test_sigterm_becomes_an_interrupt_only_during_the_steps():
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_the_upgrade_handles_sighup_and_sigterm_and_sigint_only_when_asked_then_restores():
+    """Inside the block SIGHUP and SIGTERM (a closed terminal, a stop) run the handler, SIGINT
+    too only with also_sigint (Python's own Ctrl-C otherwise); every handler is the one before
+    afterwards. Off the main thread (where Python cannot set handlers) it is a no-op."""
+    import signal
+    import threading
+
+    names = ("SIGHUP", "SIGTERM", "SIGINT")
+    numbers = [getattr(signal, name) for name in names]
+    before = [signal.getsignal(number) for number in numbers]
+
+    def handler(signum, frame):  # pragma: no cover - never delivered here
+        raise AssertionError(signum)
+
+    with upgrade._signals(handler):
+        assert [signal.getsignal(n) for n in numbers] == [handler, handler, before[2]]
+    assert [signal.getsignal(n) for n in numbers] == before
+    with upgrade._signals(handler, also_sigint=True):
+        assert [signal.getsignal(n) for n in numbers] == [handler, handler, handler]
+    assert [signal.getsignal(n) for n in numbers] == before
+    seen = []
+
+    def off_main() -> None:
+        with upgrade._signals(handler, also_sigint=True):
+            seen.append([signal.getsignal(n) for n in numbers])
+
+    thread = threading.Thread(target=off_main)
+    thread.start()
+    thread.join()
+    assert seen == [before]
+    assert [signal.getsignal(n) for n in numbers] == before
+
+
 # --- refusals: nothing changes, nothing runs ---
 
 
