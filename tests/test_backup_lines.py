@@ -142,7 +142,20 @@ def test_a_partial_file_removed_under_the_backup_is_a_write_failure(deployment, 
     assert os.listdir(out) == []
 
 
-def test_the_manifest_records_the_deployment_and_the_time_of_the_name(deployment):
+@pytest.fixture
+def far_east_zone(monkeypatch):
+    """The process's local zone 14 hours east of UTC (a POSIX TZ: no tzdata needed)."""
+    import time
+
+    monkeypatch.setenv("TZ", "KIT-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_manifest_records_the_deployment_and_the_time_of_the_name(deployment, far_east_zone):
+    """The name's and the manifest's time are UTC whatever the host's zone (here UTC+14)."""
     _directory, _compose, ctx = deployment
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = backup.create_backup(ctx)

@@ -362,3 +362,27 @@ def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
     with pytest.raises(UsageError) as caught:
         Verifier(spaced, 1.0, 0)
     assert caught.value.line() == refusal.format("GLITCHTIP_API_TOKEN in .env")
+
+
+def test_verify_names_the_kit_as_its_user_agent(tmp_path):
+    """Every request verify makes says it is the kit (`User-Agent: glitchtip-kit`), so a
+    proxy's or GlitchTip's log tells verify's checks from users' requests."""
+    agents: list[str | None] = []
+
+    class Recording(Canned):
+        routes: typing.ClassVar[dict[str, tuple[int, str, bytes]]] = {"/_health/": JSON_OK}
+
+        def do_GET(self) -> None:
+            agents.append(self.headers.get("User-Agent"))
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        assert details(deployment(tmp_path, url), "url", "health")["health"][0] is True
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert agents == ["glitchtip-kit", "glitchtip-kit"]
