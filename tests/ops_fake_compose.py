@@ -9,19 +9,21 @@ real (pipes, chunks, exit codes, stderr) without Docker:
   state.json    {"postgres": "running", "server_major": 17, "tables": 3, "fail": {...}}
   calls.log     one line per invocation (the argv after the compose files), for the order
 
-`state.json` may also hold {"services": {"web": {"State": "running", "Health": "unhealthy"}}}:
-rows `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump.
-`fail`: {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that
-dies midway; {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes
-`up` fail with postgres unhealthy, {"up": "no-image"} before any container exists. `logs`
-prints state["logs"]. pg_dump, pg_restore and psql refuse an option they lack, more arguments
-than they take, and a role or database the compose file does not create; pg_restore without
-`-d` prints a script instead of restoring (as the real one does);
-{"app_database": false} is the app's database dropped (as between restore's DROP and CREATE).
-Volumes: state["volumes"] lists this project's volumes on the engine (default: the postgres
-volume when a postgres container or a database exists); `up` creates it, `volumes --quiet`
-lists them ({"compose_volumes": false}: a Compose older than 2.23, which has no `volumes`),
-`down` removes the containers and, with `--volumes`, the volumes.
+`state.json` may also hold {"services": {"web": {"State": "running", "Health": "unhealthy"}}}: rows
+`ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump. `fail`:
+{"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that dies midway;
+{"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes `up` fail with
+postgres unhealthy, {"up": "no-image"} before any container exists. `logs` prints state["logs"].
+`down` removes the containers (postgres "absent") and refuses an option it lacks or a name that is
+no service (Compose's wording there is not recorded); `run -t` passes its output through a
+pseudo-TTY (LF -> CR LF). pg_dump, pg_restore and psql refuse an option they lack, more arguments
+than they take, and a role or database the compose file does not create; pg_restore without `-d`
+prints a script instead of restoring (as the real one does); {"app_database": false} is the app's
+database dropped (as between restore's DROP and CREATE). Volumes: state["volumes"] lists this
+project's volumes on the engine (default: the postgres volume when a postgres container or a
+database exists); `up` creates it, `volumes --quiet` lists them ({"compose_volumes": false}: a
+Compose older than 2.23, which has no `volumes`), `down` removes the containers and, with
+`--volumes`, the volumes.
 Run as: python ops_fake_compose.py STATE_DIR ARGS... (`compose_binary(state_dir)` in ops_fakes
 writes an executable that does, for GLITCHTIP_KIT_COMPOSE: then the kit's own `Compose` runs it).
 """
@@ -60,12 +62,28 @@ _RUN_VALUE_OPTIONS = {
 }  # fmt: skip
 
 
+def _run_options(args: list[str]) -> list[str]:
+    """The OPTIONS of `run [OPTIONS] SERVICE [COMMAND...]` (before the service)."""
+    rest, options = args[1:], []
+    while rest and rest[0].startswith("-"):
+        taken = 2 if rest[0] in _RUN_VALUE_OPTIONS else 1
+        options, rest = options + rest[:taken], rest[taken:]
+    return options
+
+
 def _run_service(args: list[str]) -> str:
     """The SERVICE of `run [OPTIONS] SERVICE [COMMAND...]`."""
-    rest = args[1:]
-    while rest and rest[0].startswith("-"):
-        rest = rest[2:] if rest[0] in _RUN_VALUE_OPTIONS else rest[1:]
+    rest = args[1 + len(_run_options(args)) :]
     return rest[0] if rest else ""
+
+
+def _through_tty(args: list[str], data: bytes) -> bytes:
+    """What `run` hands its caller of `data`: with `-t`/`--tty` (Compose's "Allocate a
+    pseudo-TTY") the output passes a terminal, whose ONLCR setting turns each LF into CR LF (as
+    `docker run -t` does to a binary stream); `-T` (--no-TTY) leaves the bytes as they are."""
+    if {"-t", "--tty"} & set(_run_options(args)):
+        return data.replace(b"\n", b"\r\n")
+    return data
 
 
 # The client tools' options the real ones take (PostgreSQL 17's reference pages; the short options
@@ -240,7 +258,7 @@ def main() -> int:
         if problem:
             sys.stderr.write(problem + "\n")
             return 2
-        out.write((state_dir / "uploads.tar").read_bytes())
+        out.write(_through_tty(args, (state_dir / "uploads.tar").read_bytes()))
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
         (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
@@ -273,12 +291,22 @@ def main() -> int:
             print(name)
         return 0
     if args[:1] == ["down"]:
-        flags = set(args[1:])
-        if not flags <= {"--remove-orphans", "--volumes"}:
-            sys.stderr.write(f"unknown flag: {sorted(flags - {'--remove-orphans', '--volumes'})}\n")
+        # `down [OPTIONS] [SERVICES...]`: an option it lacks or a name that is no service is
+        # refused before anything is removed (Compose's "unknown flag", "no such service");
+        # else the containers go, and with `--volumes` the project's volumes.
+        options = [arg for arg in args[1:] if arg.startswith("-")]
+        named = [arg for arg in args[1:] if not arg.startswith("-")]
+        lacking = [option for option in options if option not in ("--remove-orphans", "--volumes")]
+        if lacking:
+            sys.stderr.write(f"unknown flag: {lacking[0]}\n")
             return 1
-        state["volumes"] = [] if "--volumes" in flags else _volumes(state)
+        unknown = [name for name in named if name not in SERVICES]
+        if unknown:
+            sys.stderr.write(f"no such service: {unknown[0]}\n")
+            return 1
+        state["volumes"] = [] if "--volumes" in options else _volumes(state)
         state["postgres"] = "absent"
+        state.pop("services", None)
         (state_dir / "state.json").write_text(json.dumps(state))
         return 0
     if args[:1] == ["up"]:

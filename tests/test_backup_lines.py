@@ -142,7 +142,20 @@ def test_a_partial_file_removed_under_the_backup_is_a_write_failure(deployment, 
     assert os.listdir(out) == []
 
 
-def test_the_manifest_records_the_deployment_and_the_time_of_the_name(deployment):
+@pytest.fixture
+def far_east_zone(monkeypatch):
+    """The process's local zone 14 hours east of UTC (a POSIX TZ: no tzdata needed)."""
+    import time
+
+    monkeypatch.setenv("TZ", "KIT-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_manifest_records_the_deployment_and_the_time_of_the_name(deployment, far_east_zone):
+    """The name's and the manifest's time are UTC whatever the host's zone (here UTC+14)."""
     _directory, _compose, ctx = deployment
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = backup.create_backup(ctx)
@@ -197,3 +210,25 @@ def test_each_output_refusal_is_one_whole_line(tmp_path):
     (deployment_dir / "backups").unlink()
     assert backup.resolve_output(deployment_dir, None, name) == deployment_dir / "backups" / name
     assert (deployment_dir / "backups").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_uploads_volume_is_the_one_compose_names_else_the_project_default():
+    """Which volume the backup reads: the name `compose config` gives the uploads volume (a
+    compose.yml may name it), else Compose's default `<project>_uploads` when Compose fails,
+    answers no JSON, another shape, or a volume without a name."""
+    from test_database_lines import Answering
+
+    named = Answering(0, '{"volumes": {"uploads": {"name": "kept_uploads"}}}')
+    assert backup.uploads_volume_name(named, "gtkit") == "kept_uploads"
+    [(args, timeout)] = named.calls
+    assert args == ("config", "--format", "json")
+    assert timeout is not None and 0 < timeout <= 120  # a hung Compose is not waited on
+    for answer in (
+        Answering(1, '{"volumes": {"uploads": {"name": "kept_uploads"}}}', "no such file"),
+        Answering(0, "volumes:\n  uploads: {}\n"),
+        Answering(0, '["uploads"]'),
+        Answering(0, '{"volumes": {"postgres-data": {"name": "kept_uploads"}}}'),
+        Answering(0, '{"volumes": {"uploads": {"name": ""}}}'),
+        Answering(0, '{"volumes": {"uploads": null}}'),
+    ):
+        assert backup.uploads_volume_name(answer, "gtkit") == "gtkit_uploads", answer.result

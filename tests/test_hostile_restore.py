@@ -264,6 +264,9 @@ def test_a_refusal_that_needs_postgres_removes_what_restore_wrote_and_started(
     calls = (state_dir / "calls.log").read_text().splitlines()
     assert any(c.startswith("up") for c in calls) and calls[-1].startswith("down")
     assert not any("pg_restore" in c or "DROP" in c for c in calls)
+    # the container restore started is gone (Compose's `down` refuses a name that is no
+    # service, which would leave postgres running)
+    assert json.loads((state_dir / "state.json").read_text())["postgres"] == "absent"
 
 
 # --- 3: the archive does not change which stack this host is ---

@@ -274,3 +274,26 @@ def test_safe_identifier_refuses_anything_but_a_plain_sql_name():
     assert refusal(safe_identifier, "x" * 64, "the user") == (
         f"the user {'x' * 40!r} is not a plain name: use letters, digits and _"
     )
+
+
+def test_a_manifest_of_up_to_one_mib_is_read_and_a_larger_one_refused_whole(tmp_path):
+    """The manifest is the one member read into memory: at most 1 MiB (1,048,576 bytes, a
+    valid manifest padded with spaces to the byte is still read), one byte more is refused."""
+
+    def archive(name: str, size: int):
+        with open(tmp_path / name, "wb") as handle:
+            writer = ArchiveWriter(handle)
+            for member, data in GOOD.items():
+                writer.add_bytes(member, data)
+            written = manifest_for(writer)
+            text = written.to_json().encode()
+            writer.add_bytes("manifest.json", text + b" " * (size - len(text)))
+            writer.close()
+        return tmp_path / name, written
+
+    largest, written = archive("largest.tar", 1 << 20)
+    assert read_manifest(largest) == written
+    larger, _ = archive("larger.tar", (1 << 20) + 1)
+    assert _refused(larger) == (
+        f"ARCHIVE is not a usable backup: its manifest is too large; nothing was changed: {FIX}"
+    )

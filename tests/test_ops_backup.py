@@ -18,7 +18,9 @@ from provision.stack.context import StackContext
 
 # A dump's header, then several 1 MiB chunks and a ragged end.
 DB = b"PGDMP" + os.urandom(3 * (1 << 20) + 118)
-UPLOADS_TAR = b"uploads-volume-tar" * 1000
+# The volume's tar stream holds LF bytes as a real one does (file contents, names): a `run`
+# through a pseudo-TTY would turn them into CR LF (tests/ops_fake_compose.py).
+UPLOADS_TAR = b"uploads-volume-tar\n" * 1000
 
 
 @pytest.fixture

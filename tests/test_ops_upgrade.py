@@ -349,6 +349,39 @@ def test_sigterm_becomes_an_interrupt_only_during_the_steps():
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_the_upgrade_handles_sighup_and_sigterm_and_sigint_only_when_asked_then_restores():
+    """Inside the block SIGHUP and SIGTERM (a closed terminal, a stop) run the handler, SIGINT
+    too only with also_sigint (Python's own Ctrl-C otherwise); every handler is the one before
+    afterwards. Off the main thread (where Python cannot set handlers) it is a no-op."""
+    import signal
+    import threading
+
+    names = ("SIGHUP", "SIGTERM", "SIGINT")
+    numbers = [getattr(signal, name) for name in names]
+    before = [signal.getsignal(number) for number in numbers]
+
+    def handler(signum, frame):  # pragma: no cover - never delivered here
+        raise AssertionError(signum)
+
+    with upgrade._signals(handler):
+        assert [signal.getsignal(n) for n in numbers] == [handler, handler, before[2]]
+    assert [signal.getsignal(n) for n in numbers] == before
+    with upgrade._signals(handler, also_sigint=True):
+        assert [signal.getsignal(n) for n in numbers] == [handler, handler, handler]
+    assert [signal.getsignal(n) for n in numbers] == before
+    seen = []
+
+    def off_main() -> None:
+        with upgrade._signals(handler, also_sigint=True):
+            seen.append([signal.getsignal(n) for n in numbers])
+
+    thread = threading.Thread(target=off_main)
+    thread.start()
+    thread.join()
+    assert seen == [before]
+    assert [signal.getsignal(n) for n in numbers] == before
+
+
 # --- refusals: nothing changes, nothing runs ---
 
 
@@ -388,7 +421,28 @@ def test_refused_when_the_new_volume_exists(tmp_path):
     fake.existing_volumes.add("gtkit_postgres-18")
     with pytest.raises(UsageError) as caught:
         upgrade.prepare(context(directory, FakeCompose()), to=None, postgres="18.1", ops=fake.ops())
-    assert "docker volume rm gtkit_postgres-18" in caught.value.line()
+    assert caught.value.line() == (
+        "volume gtkit_postgres-18 already exists (left by an earlier attempt?): check it holds "
+        "nothing you need, remove it (`docker volume rm gtkit_postgres-18`), and run the "
+        "upgrade again"
+    )
+    assert fake.events == []
+
+
+def test_refused_when_the_database_already_lives_in_the_new_volume(tmp_path):
+    """.env names the volume the Postgres upgrade would create (a hand-made name): moving the
+    database into the volume it is in is refused before anything is done."""
+    directory = deployment(tmp_path, glitchtip_major=6, postgres_image="postgres:17.7")
+    with (directory / ".env").open("a") as env:
+        env.write("GLITCHTIP_KIT_POSTGRES_VOLUME=gtkit_postgres-18\n")
+    before = files_of(directory)
+    fake = FakeOps(tmp_path, version="6.2.6")
+    with pytest.raises(UsageError) as caught:
+        upgrade.prepare(context(directory, FakeCompose()), to=None, postgres="18.1", ops=fake.ops())
+    assert caught.value.line() == (
+        "the database already lives in volume gtkit_postgres-18: nothing to move; check --postgres"
+    )
+    assert fake.events == [] and files_of(directory) == before
 
 
 # --- the settings edit ---
@@ -430,6 +484,28 @@ def test_the_postgres_volume_is_read_from_compose_config():
 
     assert upgrade.postgres_volume_name(ConfigCompose()) == "gtkit_postgres-18"
     assert upgrade.postgres_volume_name(FakeCompose()) is None  # no JSON: the caller falls back
+
+
+def test_the_postgres_volume_is_none_whenever_compose_config_cannot_name_it():
+    """None (the caller falls back to .env, then `<project>_postgres-data`) for a failed
+    `compose config`, another JSON shape, another volume, or a volume without a name."""
+    from test_database_lines import Answering
+
+    named = Answering(0, '{"volumes": {"postgres-data": {"name": "kept_pg"}}}')
+    assert upgrade.postgres_volume_name(named) == "kept_pg"
+    [(args, timeout)] = named.calls
+    assert args == ("config", "--format", "json")
+    assert timeout is not None and 0 < timeout <= 120  # a hung Compose is not waited on
+    for answer in (
+        Answering(1, '{"volumes": {"postgres-data": {"name": "kept_pg"}}}', "no such file"),
+        Answering(0, '["postgres-data"]'),
+        Answering(0, '{"volumes": ["postgres-data"]}'),
+        Answering(0, '{"volumes": {"postgres-data": ["kept_pg"]}}'),
+        Answering(0, '{"volumes": {"uploads": {"name": "kept_pg"}}}'),
+        Answering(0, '{"volumes": {"postgres-data": {"name": ""}}}'),
+        Answering(0, '{"volumes": {"postgres-data": null}}'),
+    ):
+        assert upgrade.postgres_volume_name(answer) is None, answer.result
 
 
 def test_an_unexpected_rollback_error_is_one_line_without_secrets(tmp_path):
@@ -608,3 +684,60 @@ def test_the_verify_step_passes_on_every_check_and_names_each_failed_one(monkeyp
         "token: 401 Unauthorized; event: not processed within 45 s",
     )
     assert seen == [("ctx", 45.0), ("ctx", 45.0)]
+
+
+def test_the_snapshot_holds_each_regular_file_and_never_a_link_and_a_mode_is_put_back(tmp_path):
+    """What a rollback can put back: every name of FILES (None when absent or not a regular
+    file), then the regular files under monitoring/, proxy/, secrets/ and python/ in a fixed
+    order; links are neither followed nor kept (a linked directory is skipped whole). A file
+    whose mode alone changed is put back too."""
+    import os
+
+    from provision.ops.upgrade_files import restore_snapshot, take_snapshot
+
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret").write_text("not the kit's\n")
+    (outside / "dir" / "Caddyfile").write_text("not the kit's\n")
+    root = tmp_path / "deployment"
+    root.mkdir()
+    (root / "glitchtip.yaml").write_text("http_port: 9000\n")
+    (root / "glitchtip.yaml").chmod(0o644)
+    (root / ".env").write_text("A=1\n")
+    (root / ".env").chmod(0o600)
+    (root / "compose.locust.yml").mkdir()  # not a regular file: nothing to put back
+    (root / "monitoring").mkdir()
+    made = ["e.yml", "b.yml", "d.yml", "c/y.yml", "a/x.yml", "f/z.yml"]
+    for name in made:
+        (root / "monitoring" / name).parent.mkdir(exist_ok=True)
+        (root / "monitoring" / name).write_text(f"{name}\n")
+        (root / "monitoring" / name).chmod(0o644)
+    (root / "monitoring" / "link.yml").symlink_to(outside / "secret")
+    (root / "monitoring" / "linked").symlink_to(outside / "dir", target_is_directory=True)
+    os.mkfifo(root / "monitoring" / "pipe")
+    (root / "proxy").symlink_to(outside / "dir", target_is_directory=True)
+    (root / "secrets").mkdir()
+    (root / "secrets" / "postgres_password").write_text("pw\n")
+    (root / "secrets" / "postgres_password").chmod(0o600)
+    snapshot = take_snapshot(root)
+    assert list(snapshot.files.items()) == [
+        ("glitchtip.yaml", (b"http_port: 9000\n", 0o644)),
+        (".env", (b"A=1\n", 0o600)),
+        ("compose.yml", None),
+        ("compose.part.yml", None),
+        ("compose.metrics.yml", None),
+        ("compose.locust.yml", None),
+        (".glitchtiprc", None),
+        *[
+            (f"monitoring/{name}", (f"{name}\n".encode(), 0o644))
+            for name in ("b.yml", "d.yml", "e.yml", "a/x.yml", "c/y.yml", "f/z.yml")
+        ],
+        ("secrets/postgres_password", (b"pw\n", 0o600)),
+    ]
+    (root / "glitchtip.yaml").chmod(0o600)
+    (root / "secrets" / "postgres_password").chmod(0o644)
+    assert restore_snapshot(snapshot) == ["glitchtip.yaml", "secrets/postgres_password"]
+    assert stat.S_IMODE((root / "glitchtip.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((root / "secrets" / "postgres_password").stat().st_mode) == 0o600
+    assert restore_snapshot(snapshot) == []
+    assert (outside / "secret").read_text() == "not the kit's\n"

@@ -220,6 +220,29 @@ def test_a_swarm_stack_not_converged_names_every_problem(tmp_path, monkeypatch):
     assert str(caught.value) == (
         "not converged: valkey missing, worker missing (see `docker service ps glitchtip_web`)"
     )
+    swarm.services.clear()  # the stack removed (or never deployed)
+    with pytest.raises(verify._Failed) as caught:
+        verify._swarm_services(ctx.load_settings())
+    assert str(caught.value) == "no services in stack glitchtip: run `provision up --target swarm`"
+
+
+def test_the_event_check_names_why_it_has_no_project_to_send_to(server, tmp_path):
+    """The token is accepted, but the API does not create the verify project (a proxy in front
+    answering 404 for the rest of /api/): the event check says so whole, with the client's
+    reason, and sends nothing."""
+    routes, url = server
+    routes["/api/0/"] = (200, "application/json", b'{"user": {"id": "7"}}')
+    ctx = deployment(tmp_path, url)
+    assert details(ctx, "token", "event", event_timeout=1.0) == {
+        "token": (True, "the API token in .env is accepted (user N)"),
+        "event": (
+            False,
+            "cannot get the kit's verify project (URL has no GlitchTip API at "
+            "/api/N/organizations/ (N without GlitchTip's JSON answer) while trying to list "
+            "organizations: check that --url / GLITCHTIP_URL is GlitchTip's own address "
+            "(scheme, host, port, no path))",
+        ),
+    }
 
 
 def test_an_issue_that_cannot_be_resolved_is_reported_with_the_reason(server, tmp_path):
@@ -309,6 +332,9 @@ def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
         "b" * 40,
         "given with --token / GLITCHTIP_API_TOKEN",
     )
+    # only the trailing slashes go: a path whose last letter is an upper-case X stays whole
+    prefixed = Verifier(ctx, 1.0, 0, url="https://gt.example.com/GTX//", token="b" * 40)
+    assert prefixed.internal == "https://gt.example.com/GTX"
     port_line = f"http_port: {port}\n"
     (tmp_path / "glitchtip.yaml").write_text(
         port_line + "glitchtip_domain: https://gt.example.com\n"
@@ -336,3 +362,27 @@ def test_where_verify_looks_and_which_token_it_names(server, tmp_path):
     with pytest.raises(UsageError) as caught:
         Verifier(spaced, 1.0, 0)
     assert caught.value.line() == refusal.format("GLITCHTIP_API_TOKEN in .env")
+
+
+def test_verify_names_the_kit_as_its_user_agent(tmp_path):
+    """Every request verify makes says it is the kit (`User-Agent: glitchtip-kit`), so a
+    proxy's or GlitchTip's log tells verify's checks from users' requests."""
+    agents: list[str | None] = []
+
+    class Recording(Canned):
+        routes: typing.ClassVar[dict[str, tuple[int, str, bytes]]] = {"/_health/": JSON_OK}
+
+        def do_GET(self) -> None:
+            agents.append(self.headers.get("User-Agent"))
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        assert details(deployment(tmp_path, url), "url", "health")["health"][0] is True
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert agents == ["glitchtip-kit", "glitchtip-kit"]
