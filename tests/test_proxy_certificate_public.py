@@ -151,4 +151,3 @@ def test_a_certificate_no_public_ca_signs_does_not_verify_whole(serve) -> None:
         f"  certificate of {HOST} on port {port}: cannot tell "
         "(does not verify: self-signed certificate)"
     )
-
