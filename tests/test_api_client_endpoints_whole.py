@@ -265,3 +265,23 @@ def test_urls_a_message_cannot_parse_are_shown_safely() -> None:
         "check --url / GLITCHTIP_URL, e.g. http://127.0.0.1:8000",
     )
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("value", "links"),
+    [
+        ("", {}),
+        ('<http://h/x/?cursor=a>; rel="next"; results="true"',  # RFC 8288's own form
+         {"next": {"url": "http://h/x/?cursor=a", "rel": "next", "results": "true"}}),
+        (" {'<http://h/x/?cursor=a>; rel=\"next\"; results=\"false\"'} ",
+         {"next": {"url": "http://h/x/?cursor=a", "rel": "next", "results": "false"}}),
+        ("'<http://h/x/>; rel=\"next\"",  # one quote only: not a wrapper, nothing stripped
+         {"next": {"url": "http://h/x/", "rel": "next"}}),
+        ('<http://h/a/>; results="true", <http://h/b/>; rel="prev"',  # no rel: not a link
+         {"prev": {"url": "http://h/b/", "rel": "prev"}}),
+    ],
+)  # fmt: skip
+def test_link_headers_parse_whole(value, links) -> None:
+    from provision.api.client import parse_link_header
+
+    assert parse_link_header(value) == links
