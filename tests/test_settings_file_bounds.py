@@ -1,0 +1,26 @@
+"""glitchtip.yaml's size bound, on both sides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provision.errors import SettingsError
+from provision.settings.yamlfile import MAX_SETTINGS_BYTES, read_settings_file
+
+
+def test_a_settings_file_of_256_kib_is_read_and_one_byte_more_is_refused(tmp_path: Path):
+    """Comments fill the file: the bound is on the bytes read, whatever they hold."""
+    path = tmp_path / "glitchtip.yaml"
+    head = "http_port: 8000\n"
+    path.write_text(head + "#" * (256 * 1024 - len(head) - 1) + "\n")
+    assert path.stat().st_size == MAX_SETTINGS_BYTES == 262144
+    assert read_settings_file(path) == {"http_port": 8000}
+    path.write_text(head + "#" * (256 * 1024 - len(head)) + "\n")
+    with pytest.raises(SettingsError) as refused:
+        read_settings_file(path)
+    assert (refused.value.message, refused.value.fix) == (
+        f"{path} cannot be read: 262145 bytes is more than the 262144 a kit file can be",
+        f"check that {path} is the right file; trim it or remove it",
+    )
