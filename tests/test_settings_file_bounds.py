@@ -1,4 +1,4 @@
-"""glitchtip.yaml's size bound, on both sides."""
+"""glitchtip.yaml's size bound on both sides, and characters PyYAML cannot read."""
 
 from __future__ import annotations
 
@@ -23,4 +23,18 @@ def test_a_settings_file_of_256_kib_is_read_and_one_byte_more_is_refused(tmp_pat
     assert (refused.value.message, refused.value.fix) == (
         f"{path} cannot be read: 262145 bytes is more than the 262144 a kit file can be",
         f"check that {path} is the right file; trim it or remove it",
+    )
+
+
+@pytest.mark.parametrize("text", ["http_port: 8000\x07\n", "organization: \ufffe\n"])
+def test_a_character_yaml_cannot_read_is_refused_without_a_line(tmp_path: Path, text: str):
+    """PyYAML's reader refuses control and non-characters before it knows lines (its error has
+    no mark): the refusal says so without a line number rather than failing on the mark."""
+    path = tmp_path / "glitchtip.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError) as refused:
+        read_settings_file(path)
+    assert (refused.value.message, refused.value.fix) == (
+        "glitchtip.yaml: not valid YAML",
+        f"fix the syntax of {path} (one 'setting: value' per line)",
     )
