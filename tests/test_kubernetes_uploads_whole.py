@@ -1,6 +1,7 @@
 """The chart's upload environment and Ingress for the shapes the main Kubernetes tests do not
 render: a bucket with a region and no endpoint (AWS itself), a bucket without keys (an IAM role
-gives them), and a public URL that is an IP address (an Ingress rule needs a DNS name)."""
+gives them), a public URL that is an IP address (an Ingress rule needs a DNS name), and the
+refusals of `render --check` whole."""
 
 from __future__ import annotations
 
@@ -61,3 +62,35 @@ def test_only_a_dns_name_gets_an_ingress(tmp_path: Path) -> None:
             ingress,
             ingress,
         ), domain
+
+
+def test_an_invalid_object_is_named_whole_and_a_missing_validator_is_one_line(monkeypatch):
+    """`render --check`: the object, the field (or the object itself, for a field it must not
+    have) and the Kubernetes version, never a value; without kubernetes-validate, the fix."""
+    import sys
+
+    import pytest
+
+    from provision.errors import KitError, UsageError
+    from provision.kubernetes.render import validate_manifests
+
+    extra = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gt"}, "bogus": 1}
+    wrong = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"K": 1}}
+    validate_manifests([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gt"}}])
+    for item, message in [
+        (extra, "Namespace gt: (the object) is not valid for Kubernetes 1.34.0"),
+        (wrong, "Secret s: data/K is not valid for Kubernetes 1.34.0"),
+    ]:
+        with pytest.raises(UsageError) as refused:
+            validate_manifests([item])
+        assert (refused.value.message, refused.value.fix) == (
+            message,
+            "report this as a bug of the kit",
+        )
+    monkeypatch.setitem(sys.modules, "kubernetes_validate", None)  # import fails
+    with pytest.raises(KitError) as missing:
+        validate_manifests([extra])
+    assert (missing.value.message, missing.value.fix) == (
+        "render --check for Kubernetes needs kubernetes-validate",
+        "install the kit's dev extra: pip install -e '.[dev]'",
+    )
