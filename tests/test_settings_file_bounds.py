@@ -1,4 +1,4 @@
-"""glitchtip.yaml's size bound on both sides, and characters PyYAML cannot read."""
+"""glitchtip.yaml's size bound on both sides, and what PyYAML cannot read, refused whole."""
 
 from __future__ import annotations
 
@@ -37,4 +37,16 @@ def test_a_character_yaml_cannot_read_is_refused_without_a_line(tmp_path: Path, 
     assert (refused.value.message, refused.value.fix) == (
         "glitchtip.yaml: not valid YAML",
         f"fix the syntax of {path} (one 'setting: value' per line)",
+    )
+
+
+def test_a_number_too_long_to_read_is_one_whole_refusal(tmp_path: Path) -> None:
+    """PyYAML turns 5,000 digits into an int, which Python refuses (ValueError)."""
+    path = tmp_path / "glitchtip.yaml"
+    path.write_text("http_port: " + "9" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as refused:
+        read_settings_file(path)
+    assert (refused.value.message, refused.value.fix) == (
+        "glitchtip.yaml: a value cannot be read as a setting",
+        f"check the values in {path}: whole numbers of a few digits, true/false, or text",
     )
