@@ -1,0 +1,104 @@
+"""`up --target swarm`'s engine steps against tests/swarm_fake.py's Swarm, read whole: each
+step's detail and whether it changed something, the node label, and every call that reached
+`docker` (argv and what went on stdin), for a first deploy, a deploy with nothing changed and
+the placement refusals of a Swarm of several nodes."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from swarm_fake import FakeSwarm
+from test_swarm_engine import ENGINE_STEPS, context, swarm_dir
+
+from provision.envfile import read_env_file
+from provision.errors import KitError
+from provision.swarm import deploy
+from provision.swarm.render import STACK_FILE
+
+LABEL_FIX = "label one node: `docker node update --label-add glitchtip-kit.stateful=true <node>`"
+
+
+def _outcomes(directory, swarm):
+    ctx = context(directory, swarm)
+    found = {}
+    for name in ENGINE_STEPS:
+        outcome = getattr(deploy, name)(ctx)
+        found[name] = (outcome.detail, outcome.changed)
+    return found
+
+
+def test_a_first_deploy_says_what_each_step_did_and_a_second_one_that_nothing_changed(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    stack = yaml.safe_load((directory / STACK_FILE).read_text(encoding="utf-8"))
+    names = sorted(spec["name"] for spec in stack["secrets"].values())
+    first = _outcomes(directory, swarm)
+    assert first == {
+        "preflight": ("Swarm manager, ? nodes; stack glitchtip", False),
+        "placement": ("labelled host1 glitchtip-kit.stateful=true", True),
+        "render": ("stack.swarm.yml and .env unchanged", False),
+        "secrets": (f"created 5 of 5: {', '.join(names)}", True),
+        "migrate": ("glitchtip_migrate completed", None),
+        "deploy": ("postgres 1/1, valkey 1/1, web 1/1, worker 1/1", None),
+    }
+    assert swarm.calls[:4] == [
+        (("info", "--format", "{{json .Swarm}}"), None),
+        (("node", "ls", "--format", "{{json .}}"), None),
+        (("node", "inspect", "n1"), None),
+        (("node", "update", "--label-add", "glitchtip-kit.stateful=true", "n1"), None),
+    ]
+    env = read_env_file(directory / ".env")
+    creations = [(args, stdin) for args, stdin in swarm.calls if args[:2] == ("secret", "create")]
+    assert [args[2:6] for args, _stdin in creations] == [
+        (
+            "--label",
+            "com.docker.stack.namespace=glitchtip",
+            "--label",
+            f"org.glitchtip-kit.secret={n}",
+        )
+        for n in sorted(stack["secrets"])
+    ]
+    assert [args[6:] for args, _stdin in creations] == [(name, "-") for name in names]
+    assert creations[sorted(stack["secrets"]).index("secret_key")][1] == env["SECRET_KEY"]
+    deploys = [args for args, _stdin in swarm.calls if args[:2] == ("stack", "deploy")]
+    assert (
+        deploys
+        == [("stack", "deploy", "--compose-file", "-", "--resolve-image", "changed", "glitchtip")]
+        * 2
+    )
+    second = _outcomes(directory, swarm)
+    assert second["placement"] == ("Postgres and Valkey on host1", False)
+    assert second["secrets"] == ("all 5 exist", False)
+    assert ("service", "rm", "glitchtip_migrate") in [args for args, _stdin in swarm.calls]
+
+
+def test_the_render_step_names_the_files_it_wrote(tmp_path):
+    directory = swarm_dir(tmp_path)
+    (directory / STACK_FILE).unlink()
+    (directory / "compose.yml").write_text("changed\n", encoding="utf-8")
+    ctx = context(directory, FakeSwarm())
+    outcome = deploy.render(ctx)
+    assert (outcome.detail, outcome.changed) == ("wrote compose.yml, stack.swarm.yml", True)
+
+
+def test_placement_on_several_nodes_needs_exactly_one_label_and_says_which(tmp_path):
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm(nodes=3)
+    with pytest.raises(KitError) as refused:
+        deploy.placement(context(directory, swarm))
+    assert (refused.value.message, refused.value.fix) == (
+        "no node carries glitchtip-kit.stateful=true, which pins Postgres and Valkey",
+        LABEL_FIX,
+    )
+    swarm.nodes["n2"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    swarm.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "false"
+    outcome = deploy.placement(context(directory, swarm))
+    assert (outcome.detail, outcome.changed) == ("Postgres and Valkey on host2", False)
+    swarm.nodes["n3"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    with pytest.raises(KitError) as refused:
+        deploy.placement(context(directory, swarm))
+    assert (refused.value.message, refused.value.fix) == (
+        "2 nodes carry glitchtip-kit.stateful=true (host2, host3)",
+        LABEL_FIX,
+    )
+    assert not [args for args, _stdin in swarm.calls if args[:2] == ("node", "update")]
