@@ -102,3 +102,37 @@ def test_placement_on_several_nodes_needs_exactly_one_label_and_says_which(tmp_p
         LABEL_FIX,
     )
     assert not [args for args, _stdin in swarm.calls if args[:2] == ("node", "update")]
+
+
+def test_the_admin_step_shows_glitchtips_evidence_or_names_the_job_that_creates_the_admin(
+    tmp_path, monkeypatch
+):
+    """GlitchTip itself is not part of the fast tests: its answer (the evidence, or none) comes
+    from `existing_admin`, whose own tests drive a local GlitchTip stand-in."""
+    import provision.stack.admin as admin
+
+    directory = swarm_dir(tmp_path)
+    ctx = context(directory, FakeSwarm())
+    env = read_env_file(directory / ".env")
+    asked = []
+
+    def evidence(ctx, email, password):
+        asked.append((email, password))
+        return ("the API token in .env answers as " + email, False)
+
+    monkeypatch.setattr(admin, "existing_admin", evidence)
+    outcome = deploy.admin(ctx)
+    email = ctx.load_settings().admin_email
+    assert (outcome.detail, outcome.changed) == (
+        f"{email} exists (the API token in .env answers as {email})",
+        False,
+    )
+    assert asked == [(email, env["DJANGO_SUPERUSER_PASSWORD"])]
+    assert ctx.results["admin_email"] == email
+    monkeypatch.setattr(admin, "existing_admin", lambda ctx, email, password: None)
+    with pytest.raises(KitError) as refused:
+        deploy.admin(ctx)
+    assert (refused.value.message, refused.value.fix) == (
+        f"GlitchTip does not accept {email} with the password in .env",
+        "see `docker service logs glitchtip_migrate` (it creates the first admin)",
+    )
