@@ -136,3 +136,33 @@ def test_the_admin_step_shows_glitchtips_evidence_or_names_the_job_that_creates_
         f"GlitchTip does not accept {email} with the password in .env",
         "see `docker service logs glitchtip_migrate` (it creates the first admin)",
     )
+
+
+def test_scale_records_the_counts_scales_the_services_and_shows_them_converged(
+    tmp_path, monkeypatch
+):
+    from cli_run import run
+
+    import provision.swarm.deploy as swarm_deploy
+
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm(nodes=2)
+    swarm.nodes["n1"]["Labels"]["glitchtip-kit.stateful"] = "true"
+    _outcomes(directory, swarm)
+    ctx = context(directory, swarm)
+    monkeypatch.setattr(swarm_deploy, "docker_for", lambda _ctx: ctx.results["docker"])
+    result = run(directory, "scale", "worker=3", "web=2")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "  web 2/2, worker 3/3",
+        "web: 2/2 running",
+        "worker: 3/3 running",
+    ]
+    assert [args for args, _stdin in swarm.calls if args[:2] == ("service", "scale")] == [
+        ("service", "scale", "--detach", "glitchtip_web=2", "glitchtip_worker=3")
+    ]
+    env = read_env_file(directory / ".env")
+    assert (env["GLITCHTIP_KIT_WEB_REPLICAS"], env["GLITCHTIP_KIT_WORKER_REPLICAS"]) == ("2", "3")
+    stack = yaml.safe_load((directory / STACK_FILE).read_text(encoding="utf-8"))
+    replicas = {name: stack["services"][name]["deploy"]["replicas"] for name in ("web", "worker")}
+    assert replicas == {"web": 2, "worker": 3}
