@@ -299,7 +299,8 @@ class FakeSwarm:
         return 0, f"task-{service.name}-{service.version}\n", ""
 
     def _service_scale(self, args, stdin):
-        """`docker service scale [--detach] NAME=N...`: every name must exist."""
+        """`docker service scale [--detach] NAME=N...`: every name must exist (the wording of
+        the CLI's "scaled to" and refusal lines is not recorded; no test reads them)."""
         pairs = [arg.partition("=") for arg in args if arg not in ("-d", "--detach")]
         for name, _eq, _count in pairs:
             if self._by_ref(name) is None:
