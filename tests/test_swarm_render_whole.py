@@ -63,3 +63,39 @@ def test_the_worker_settings_reach_every_node_as_a_config_named_by_the_modules_d
     assert stack["services"]["worker"]["configs"] == [
         {"source": module, "target": f"/kit/python/{module}.py", "mode": 0o444}
     ]
+
+
+UNSUPPORTED = (
+    "error: target swarm does not take valkey_url or S3 access keys yet (they would be written "
+    "into the service spec): use the bundled Valkey and S3 credentials from the node's IAM role, "
+    "or target compose\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sets", "env"),
+    [
+        (("valkey_url=redis://cache.example.com:6379/0",), {}),
+        (
+            ("uploads_bucket=glitchtip-uploads", "uploads_access_key_id=AKIAEXAMPLE"),
+            {"GLITCHTIP_KIT_UPLOADS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"},
+        ),
+    ],
+)
+def test_an_external_valkey_or_s3_keys_are_refused_in_one_whole_line(tmp_path, sets, env):
+    args = [arg for item in sets for arg in ("--set", item)]
+    result = run(tmp_path, "render", "--target", "swarm", *args, env=env)
+    assert (result.exit_code, result.output) == (2, UNSUPPORTED)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_longest_secret_name_of_a_25_character_stack_is_swarms_64(tmp_path):
+    """Swarm refuses a secret name over 64 characters; the kit's check allows a stack name of
+    25 because a version is 12 hex digits: the names it really gives must keep to that."""
+    stack, _compose = _render(tmp_path, "compose_project_name=" + "a" * 25)
+    names = {key: spec["name"] for key, spec in stack["secrets"].items()}
+    assert max(len(name) for name in names.values()) == 64
+    for key, name in names.items():
+        prefix, _sep, version = name.rpartition("_")
+        assert prefix == "a" * 25 + "_" + key
+        assert len(version) == 12 and set(version) <= set("0123456789abcdef")
