@@ -170,3 +170,30 @@ def test_a_write_that_fails_is_one_line_naming_the_file_and_its_directory(tmp_pa
         f"check that {tmp_path} is writable by you and has free space",
     )
     assert not path.exists() and _leftovers(tmp_path) == []
+
+
+def test_each_new_content_is_staged_in_a_hidden_sibling_with_its_final_mode(tmp_path, monkeypatch):
+    """As `write_atomic`'s: the same directory (a rename across file systems is not atomic),
+    hidden and named for its target, so a process killed before the renames leaves
+    `.NAME.*.tmp` beside NAME; a secret's temp file is never readable by others."""
+    real = os.replace
+    staged = []
+
+    def replace(source, destination):
+        staged.append((os.path.dirname(source), os.path.basename(source), _mode(source)))
+        return real(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    (tmp_path / "sub").mkdir()
+    targets = [
+        (tmp_path / ".env", "A=1\n", 0o600),
+        (tmp_path / "sub" / "compose.yml", "x\n", 0o644),
+    ]
+    write_files_atomic(targets)
+    assert [(d, mode) for d, _name, mode in staged] == [
+        (str(tmp_path), 0o600),
+        (str(tmp_path / "sub"), 0o644),
+    ]
+    names = [name for _d, name, _mode in staged]
+    assert names[0].startswith("..env.") and names[0].endswith(".tmp")
+    assert names[1].startswith(".compose.yml.") and names[1].endswith(".tmp")
