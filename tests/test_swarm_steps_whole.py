@@ -166,3 +166,26 @@ def test_scale_records_the_counts_scales_the_services_and_shows_them_converged(
     stack = yaml.safe_load((directory / STACK_FILE).read_text(encoding="utf-8"))
     replicas = {name: stack["services"][name]["deploy"]["replicas"] for name in ("web", "worker")}
     assert replicas == {"web": 2, "worker": 3}
+
+
+def test_stack_deploy_interpolates_the_kits_tuning_values_and_no_secret(tmp_path):
+    """`docker stack deploy` fills `${GLITCHTIP_KIT_...}` from its own environment: the kit
+    passes the non-empty GLITCHTIP_KIT_ values of .env, never a secret (those are Swarm
+    secrets)."""
+    directory = swarm_dir(tmp_path)
+    swarm = FakeSwarm()
+    seen = []
+
+    def recording(argv, stdin, env, timeout):
+        if tuple(argv[1:3]) == ("stack", "deploy"):
+            seen.append(({k: v for k, v in env.items() if k.startswith("GLITCHTIP_KIT_")}, env))
+        return swarm(argv, stdin, env, timeout)
+
+    _outcomes(directory, recording)
+    env = read_env_file(directory / ".env")
+    tuning = {k: v for k, v in env.items() if k.startswith("GLITCHTIP_KIT_") and v}
+    assert tuning and len(seen) == 2
+    for kit_values, whole in seen:
+        assert {k: kit_values.get(k) for k in tuning} == tuning
+        assert env["SECRET_KEY"] not in whole.values()
+        assert env["POSTGRES_PASSWORD"] not in whole.values()
