@@ -128,3 +128,13 @@ def test_a_failure_quotes_the_last_three_non_empty_lines_or_nothing(tmp_path):
     with pytest.raises(KitError) as caught:
         stream_in(ShellCompose(tmp_path), ["cat >/dev/null; exit 2"], [b"x"], what="restore")
     assert caught.value.line() == "restore failed (exit 2)"
+
+
+def test_a_failure_quotes_stderr_that_is_not_utf8_with_replacement_characters(tmp_path):
+    """pg_dump under a Latin-1 locale: its bytes are quoted, never a UnicodeDecodeError."""
+    with pytest.raises(KitError) as caught:
+        stream_out(
+            ShellCompose(tmp_path), ["printf 'caf\\351 s3cret\\n' >&2; exit 1"],
+            lambda chunk: None, what="dump",
+        )  # fmt: skip
+    assert caught.value.line() == "dump failed (exit 1): caf\ufffd ***"
