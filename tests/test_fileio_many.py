@@ -55,30 +55,31 @@ def test_a_directory_in_a_targets_place_is_refused_before_anything_is_written(tm
     assert not first.exists() and _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("failing", [0, 1, 2])
 def test_a_full_disk_while_staging_changes_no_file_and_names_the_file_being_written(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, failing
 ):
-    first, second = tmp_path / ".env", tmp_path / "compose.yml"
-    first.write_text("A=0\n")
-    second.write_text("old\n")
+    targets = [tmp_path / ".env", tmp_path / "compose.yml", tmp_path / "compose.part.yml"]
+    for index, path in enumerate(targets):
+        path.write_text(f"old {index}\n")
     real = os.fdopen
     calls = []
 
     def full(fd, *args, **kwargs):
         calls.append(fd)
-        if len(calls) == 2:
+        if len(calls) == failing + 1:
             os.close(fd)
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(fd, *args, **kwargs)
 
     monkeypatch.setattr(os, "fdopen", full)
     with pytest.raises(KitError) as refused:
-        write_files_atomic([(first, "A=1\n", 0o600), (second, "new\n", 0o644)])
+        write_files_atomic([(path, "new\n", 0o644) for path in targets])
     assert (refused.value.message, refused.value.fix) == (
-        f"cannot write {second} (OSError: No space left on device); no file was changed",
+        f"cannot write {targets[failing]} (OSError: No space left on device); no file was changed",
         f"check that {tmp_path} is writable by you and has free space",
     )
-    assert (first.read_text(), second.read_text()) == ("A=0\n", "old\n")
+    assert [path.read_text() for path in targets] == ["old 0\n", "old 1\n", "old 2\n"]
     assert _leftovers(tmp_path) == []
 
 
