@@ -51,3 +51,22 @@ def test_a_cli_without_stack_config_validates_with_compose_config_quiet(tmp_path
     }
     assert call[0] == ["-f", str(tmp_path / STACK_FILE), "config", "--quiet"]
     assert tuning and {key: call[1].get(key) for key in tuning} == tuning
+
+
+def test_the_stack_loader_is_given_a_minute(tmp_path):
+    """`docker stack config` runs client-side and answers at once; a CLI that hangs (a broken
+    context, a stuck plugin) is stopped after 60 s instead of holding `up` forever."""
+    render_swarm(tmp_path)
+    bounds = []
+
+    def runner(argv, stdin, env, timeout):
+        bounds.append((tuple(argv[1:3]), timeout))
+        return 0, "services: {}\n", ""
+
+    from provision.runtime.docker import DockerCLI
+
+    settings = load_settings(tmp_path)
+    assert (
+        validate_stack(settings, docker=DockerCLI(runner=runner)) == "valid (docker stack config)"
+    )
+    assert bounds == [(("stack", "config"), 60)]
