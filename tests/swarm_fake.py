@@ -100,6 +100,7 @@ class FakeSwarm:
             ("service", "inspect"): self._service_inspect,
             ("service", "rm"): self._service_rm,
             ("service", "ps"): self._service_ps,
+            ("service", "scale"): self._service_scale,
             ("volume", "ls"): self._volume_ls,
             ("volume", "rm"): self._volume_rm,
         }
@@ -296,6 +297,17 @@ class FakeSwarm:
         if service is None:
             return 1, "", f"Error: No such service: {args[-1]}\n"
         return 0, f"task-{service.name}-{service.version}\n", ""
+
+    def _service_scale(self, args, stdin):
+        """`docker service scale [--detach] NAME=N...`: every name must exist (the wording of
+        the CLI's "scaled to" and refusal lines is not recorded; no test reads them)."""
+        pairs = [arg.partition("=") for arg in args if arg not in ("-d", "--detach")]
+        for name, _eq, _count in pairs:
+            if self._by_ref(name) is None:
+                return 1, "", f"Error: No such service: {name}\n"
+        for name, _eq, count in pairs:
+            self._by_ref(name).replicas = int(count)
+        return 0, "".join(f"{name} scaled to {count}\n" for name, _eq, count in pairs), ""
 
     def _task(self, task_id: str) -> dict:
         state = "complete" if self.job_exit == 0 else "failed"

@@ -105,3 +105,36 @@ def test_a_failure_quotes_only_the_end_of_a_long_stderr(tmp_path):
     assert caught.value.message == (
         f"dump failed (exit 4): {'0' * 478} | second {'0' * 1500} | third ***"
     )
+
+
+def test_a_dump_moves_in_chunks_of_one_mib_and_counts_every_byte(tmp_path):
+    sizes: list[int] = []
+    size = (5 << 19) + 7  # 2.5 MiB and 7 bytes
+    count = stream_out(
+        ShellCompose(tmp_path), [f"head -c {size} /dev/zero"], lambda c: sizes.append(len(c)),
+        what="dump",
+    )  # fmt: skip
+    assert (count, sizes) == (size, [1 << 20, 1 << 20, (1 << 19) + 7])
+
+
+def test_a_failure_quotes_the_last_three_non_empty_lines_or_nothing(tmp_path):
+    script = "printf 'one\\ntwo\\n\\n  three  \\nfour s3cret\\n\\n' >&2; exit 3"
+    with pytest.raises(KitError) as caught:
+        stream_out(ShellCompose(tmp_path), [script], lambda chunk: None, what="dump")
+    assert caught.value.line() == "dump failed (exit 3): two | three | four ***"
+    with pytest.raises(KitError) as caught:
+        stream_out(ShellCompose(tmp_path), ["exit 5"], lambda chunk: None, what="dump")
+    assert caught.value.line() == "dump failed (exit 5)"
+    with pytest.raises(KitError) as caught:
+        stream_in(ShellCompose(tmp_path), ["cat >/dev/null; exit 2"], [b"x"], what="restore")
+    assert caught.value.line() == "restore failed (exit 2)"
+
+
+def test_a_failure_quotes_stderr_that_is_not_utf8_with_replacement_characters(tmp_path):
+    """pg_dump under a Latin-1 locale: its bytes are quoted, never a UnicodeDecodeError."""
+    with pytest.raises(KitError) as caught:
+        stream_out(
+            ShellCompose(tmp_path), ["printf 'caf\\351 s3cret\\n' >&2; exit 1"],
+            lambda chunk: None, what="dump",
+        )  # fmt: skip
+    assert caught.value.line() == "dump failed (exit 1): caf\ufffd ***"
