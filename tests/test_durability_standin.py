@@ -381,23 +381,25 @@ def test_stand_in_store_time_counts_inside_the_modelled_batch_cost(monkeypatch):
     is padded only for what recent stores did not take, so a batch costs what the calibrated
     model says instead of model + the stand-in's store."""
     model = capacity.model_for(5, {"CELERY_WORKER_POOL": "solo"}, cpus=2)
+    clock = [1000.0]  # the worker's clock, moved only by the store: no wall-clock timing
 
     def slow_store(items: list[dict]) -> int:
-        until = time.monotonic() + 0.05
-        while time.monotonic() < until:  # busy: time.sleep is recorded below
-            pass
+        clock[0] += 0.05
         return len(items)
 
     worker = batchworker.BatchWorker(model, batchworker.MemoryBroker(), slow_store)
     sleeps: list[float] = []
     monkeypatch.setattr(batchworker.time, "sleep", sleeps.append)
+    monkeypatch.setattr(batchworker.time, "monotonic", lambda: clock[0])
     batch = [(str(n), {"n": n}) for n in range(100)]
     modelled = capacity.batch_cpu_seconds(100)
     worker._run_batch(batch, False)
     assert sleeps[0] == modelled  # nothing known of the store yet
     worker._run_batch(batch, False)
-    assert modelled - 0.1 < sleeps[2] <= modelled - 0.045  # the store's 0.05 s taken off
-    assert sleeps[1] == sleeps[3] == capacity.batch_wait_seconds(100)
+    assert sleeps[2] == pytest.approx(modelled - 0.05)  # the store's 0.05 s taken off
+    worker._run_batch(batch, False)
+    assert sleeps[4] == pytest.approx(modelled - 0.05)  # 0.7 * 0.05 + 0.3 * 0.05
+    assert sleeps[1] == sleeps[3] == sleeps[5] == capacity.batch_wait_seconds(100)
 
 
 class RecordingBroker(batchworker.MemoryBroker):

@@ -101,6 +101,7 @@ def _run(model, seconds: float, backlog: int = 20000):
     ],
     ids=["celery-defaults", "celery-threads4-prefetch25", "vtasks-defaults"],
 )  # fmt: skip
+@pytest.mark.wall_clock
 def test_batch_worker_runs_the_model(environ, major):
     """The stand-in's worker stores at the model's rate. A wall-clock rate: on a busy machine
     (mutmut's parallel children, CI's other steps) one 1.2 s window can run slow, so it gets
