@@ -209,6 +209,7 @@ def test_the_stand_in_takes_with_the_scripts_of_the_transport_the_module_names(
     assert loaded.transport == f"{durability.WORKER_SETTINGS_MODULE}:KitRedisTransport"
     assert loaded.take_script == glitchtip5_transport._TAKE_SCRIPT
     assert loaded.bind_script == glitchtip5_transport._BIND_SCRIPT
+    assert (defaults.eager_restore_s, loaded.eager_restore_s) == (0.0, 60.0)
 
 
 def test_minimal_profile_sizes_the_all_in_one_worker_through_its_settings_module(
@@ -374,6 +375,64 @@ def test_restore_of_visible_messages_runs_at_start_then_every_tenth_tick(monkeyp
     assert calls[0] - began < 0.04  # at once (on_poll_init), not one tick later
     assert calls[1] - calls[0] >= 3 * 0.05 - 0.01  # then every 3rd tick (kombu: 10th)
     assert len(calls) in (2, 3)  # calls 1, 4, 7 of ~8
+
+
+class Ticks:
+    """`stop` for the restorer: `wait` returns at once, `n` times False (a tick), then True."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.done = threading.Event()
+
+    def wait(self, _seconds: float) -> bool:
+        if self.left == 0:
+            self.done.set()
+            return True
+        self.left -= 1
+        return False
+
+
+@pytest.mark.parametrize(
+    ("eager_s", "started_ago", "restores"),
+    [(0.0, 0.0, 2), (60.0, 0.0, 13), (60.0, 61.0, 2)],
+    ids=["kombus-transport", "kit-transport-new-channel", "kit-transport-after-its-minute"],
+)
+def test_the_kit_transport_restores_on_every_tick_of_a_new_channels_first_minute(
+    eager_s, started_ago, restores
+):
+    """The kit's transport (`_EAGER_RESTORE_SECONDS`) acts on every look while its channel is
+    younger than a minute (a worker's start, a reconnection after Valkey came back), so what a
+    crash stranded in `unacked` comes back within the visibility timeout plus 10 s; kombu's own
+    acts on looks 1, 11, 21... The ticks here take no time: 1 + 12 looks."""
+    from standin import cli
+
+    calls: list[int] = []
+
+    class Queue:
+        channel_started = time.monotonic() - started_ago
+
+        def restore_visible(self, timeout: float) -> int:
+            calls.append(len(calls))
+            return 0
+
+    ticks = Ticks(12)
+    cli._start_restorer(Queue(), 10.0, ticks, eager_s)
+    assert ticks.done.wait(10)
+    assert len(calls) == restores
+
+
+def test_a_failed_fetch_starts_a_new_channels_minute(monkeypatch):
+    """kombu's consumer reconnects with a new channel after it lost Valkey; the stand-in's
+    queue stands for that with the time of the last failed fetch."""
+    from standin import valkeyqueue
+
+    clock = [100.0]
+    monkeypatch.setattr(valkeyqueue.time, "monotonic", lambda: clock[0])
+    queue = valkeyqueue.ValkeyQueue(client=None)
+    assert queue.channel_started == 100.0
+    clock[0] = 250.0
+    queue.connection_lost()
+    assert queue.channel_started == 250.0
 
 
 def test_stand_in_store_time_counts_inside_the_modelled_batch_cost(monkeypatch):

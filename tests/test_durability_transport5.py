@@ -177,7 +177,14 @@ def fake_kombu(monkeypatch) -> types.SimpleNamespace:
             records.append(delivery_tag)
             super().append(message, delivery_tag)
 
+        def __init__(self, channel) -> None:
+            super().__init__(channel)
+            self._vrestore_count = 0
+
         def restore_visible(self, start=0, num=10, interval=10):  # kombu: SET NX, then LPUSHes
+            self._vrestore_count += 1  # kombu acts on calls 1, 1 + interval, 1 + 2 interval...
+            if (self._vrestore_count - 1) % interval:
+                return None
             if self.channel.full:
                 raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
             return "restored"
@@ -403,6 +410,25 @@ def test_the_restore_is_put_off_while_valkey_is_full(monkeypatch, caplog):
     channel.full = True
     assert channel.qos.restore_visible() is None
     assert "Valkey is full: restoring unacknowledged messages later" in caplog.text
+
+
+def test_a_new_channel_restores_on_every_look_for_a_minute_then_on_every_tenth(monkeypatch):
+    """kombu looks every 10 s and acts on looks 1, 11, 21...: what a crash stranded in
+    `unacked`, younger than the visibility timeout at a channel's start, came back ~100 s
+    later. The kit's QoS acts on every look for its channel's first minute (a worker's start,
+    a reconnection after Valkey came back), then at kombu's pace again."""
+    import time
+
+    clock = [500.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    _kombu, channel, _connection = make_channel(monkeypatch)
+    acted = []
+    for _look in range(21):
+        acted.append(channel.qos.restore_visible(num=None) == "restored")
+        clock[0] += 10.0
+    assert transport._EAGER_RESTORE_SECONDS == 60.0
+    # Looks at 0-50 s act (eager); from 60 s kombu's count goes on: its 11th and 21st act.
+    assert [n + 1 for n, did in enumerate(acted) if did] == [1, 2, 3, 4, 5, 6, 11, 21]
 
 
 def test_the_bind_script_writes_only_after_a_write_that_cannot_grow_memory():

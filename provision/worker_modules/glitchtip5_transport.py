@@ -98,6 +98,15 @@ return redis.call('SADD', KEYS[1], ARGV[1])
 """
 # A key nothing pushes to: BLPOP on it is the 1 s sleep while Valkey refuses BLMOVE.
 _SLEEP_KEY = "glitchtip-kit:worker-sleep"
+# kombu looks for messages unacknowledged past the visibility timeout every 10 s
+# (`maybe_restore_messages`), but `QoS.restore_visible` acts only on its 1st, 11th, 21st...
+# call: at a channel's start, then every 100 s. What a crash strands in `unacked` (a killed
+# worker's batches, a take or an acknowledgement whose reply died with Valkey) is younger than
+# the timeout at that start, so it came back only ~100 s later. For its first minute a channel
+# (a worker's start, the consumer's reconnection after Valkey came back) acts on every look
+# instead, so they come back within the timeout plus 10 s; then kombu's pace again, so batches
+# a worker holds longer than the timeout (a database retry) are not handed out again every 10 s.
+_EAGER_RESTORE_SECONDS = 60.0
 
 
 def _kit_transport(theirs: object, broker_url: object) -> object:
@@ -123,6 +132,10 @@ def _build_transport() -> type:
     logger = logging.getLogger("glitchtip_kit_worker_settings")
 
     class KitQoS(kombu_redis.QoS):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._kit_eager_until = time.monotonic() + _EAGER_RESTORE_SECONDS
+
         def append(self, message, delivery_tag):
             """kombu's, minus the write for a message the take script already recorded."""
             recorded = self.channel._kit_recorded
@@ -132,12 +145,16 @@ def _build_transport() -> type:
                 return
             super().append(message, delivery_tag)
 
-        def restore_visible(self, *args, **kwargs):
-            """kombu's, put off while Valkey is full: its lock (SET NX) and the restore (LPUSH)
-            are refused then, and kombu's error would stop the worker starting (its first call
-            is in `on_poll_init`). The records stay; the next look (100 s) restores them."""
+        def restore_visible(self, start=0, num=10, interval=10):
+            """kombu's, acting on every look for the channel's first minute
+            (`_EAGER_RESTORE_SECONDS`), and put off while Valkey is full: its lock (SET NX) and
+            the restore (LPUSH) are refused then, and kombu's error would stop the worker
+            starting (its first call is in `on_poll_init`). The records stay; a later look
+            restores them."""
+            if time.monotonic() < self._kit_eager_until:
+                interval = 1
             try:
-                return super().restore_visible(*args, **kwargs)
+                return super().restore_visible(start, num, interval)
             except (OutOfMemoryError, ExecAbortError) as error:
                 logger.warning(
                     "Valkey is full: restoring unacknowledged messages later (%s)", error

@@ -334,13 +334,14 @@ def test_accepted_events_survive_faults(deployment):
 
     # 2. Valkey SIGKILL mid-load, `provision up` after. GlitchTip 5: a take whose reply died
     #    with Valkey, and an acknowledgement sent while it was down, leave their messages in
-    #    `unacked` (kept by the AOF) until kombu's next restore, which acts every 100 s:
-    #    wait for it (the count ends the wait as soon as everything is stored).
+    #    `unacked` (kept by the AOF) until a restore; the kit's transport restores on every
+    #    10 s look for the reconnected channel's first minute (kombu: every 100 s), so the
+    #    whole minute is waited for, not only until the count stops changing.
     valkey = dep.container("valkey")
     results.append(fault_run(
         dep, "Valkey SIGKILL", lambda: dep.docker("kill", "--signal", "KILL", valkey),
         after=lambda: dep.provision("up", "--pull", "never", "--quiet"),
-        **({"settle": None, "bound": 130.0} if dep.major == 5 else {}),
+        **({"settle": None} if dep.major == 5 else {}),
     ))  # fmt: skip
 
     # 3. Postgres restarted mid-load, nothing else done.

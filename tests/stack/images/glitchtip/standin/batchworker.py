@@ -144,6 +144,9 @@ class BatchWorker:
                 got = self.broker.fetch(min(room, self.model.flush_every), 0.5)
             except Exception as exc:  # the broker restarting: retry, like kombu reconnects
                 self._error(f"fetch failed: {type(exc).__name__}: {exc}")
+                lost = getattr(self.broker, "connection_lost", None)
+                if lost is not None:
+                    lost()
                 continue
             if not got:
                 continue

@@ -357,7 +357,7 @@ def cmd_worker(argv: list[str] | None = None, stop: threading.Event | None = Non
             f"ingest_event __call__ annotated={celery.call_around is not None}, "
             f"transport {celery.transport or 'redis'}"
         )
-        _start_restorer(queue, celery.visibility_timeout, stop)
+        _start_restorer(queue, celery.visibility_timeout, stop, celery.eager_restore_s)
     if backend:
         banner += f", task backend {backend}"
     if hasattr(queue, "start_keeper"):
@@ -405,14 +405,18 @@ def _celery_settings():
     raise AssertionError  # unreachable
 
 
-def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> None:
+def _start_restorer(
+    queue, visibility_timeout: float, stop: threading.Event, eager_s: float = 0.0
+) -> None:
     """kombu's restore of messages unacknowledged longer than the visibility timeout
     (kombu/transport/redis.py, kombu 5.5): `QoS.restore_visible` acts on its calls 1, 11, 21...
     (RESTORE_INTERVAL); call 1 is `MultiChannelPoller.on_poll_init` when the worker's event loop
     starts, the others come from `loop.call_repeatedly(10, cycle.maybe_restore_messages)`
     (RESTORE_EVERY), whose first call is 10 s after the start. So it acts at 0 s, 100 s,
     200 s... (measured on the real Celery 5.5.3/kombu 5.5.4: a killed worker's messages, too young
-    at the restarted worker's start, came back ~100 s after it was ready)."""
+    at the restarted worker's start, came back ~100 s after it was ready). The kit's transport
+    (`eager_s`, its `_EAGER_RESTORE_SECONDS`) acts on every look for a channel's first minute:
+    after the worker's start and after each reconnection (`queue.channel_started`)."""
     from . import workersettings
 
     def restore() -> None:
@@ -428,7 +432,9 @@ def _start_restorer(queue, visibility_timeout: float, stop: threading.Event) -> 
         restore()
         while not stop.wait(workersettings.RESTORE_EVERY):
             calls += 1
-            if (calls - 1) % workersettings.RESTORE_INTERVAL == 0:
+            started = getattr(queue, "channel_started", None)
+            eager = started is not None and time.monotonic() < started + eager_s
+            if eager or (calls - 1) % workersettings.RESTORE_INTERVAL == 0:
                 restore()
 
     threading.Thread(target=run, name="restore-visible", daemon=True).start()

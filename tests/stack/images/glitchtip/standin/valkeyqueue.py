@@ -89,6 +89,15 @@ class ValkeyQueue:
         self._take_script: str | None = None
         self._bind_script: str | None = None
         self._full = False  # the kit's transport: Valkey refused its wait (maxmemory)
+        # When kombu's channel started: the worker's start, then each reconnection (kombu's
+        # consumer opens a new connection and channel after it lost Valkey).
+        self.channel_started = time.monotonic()
+
+    def connection_lost(self) -> None:
+        """A fetch failed (Valkey gone): kombu's consumer reconnects with a new channel, whose
+        first minute the kit's transport restores on every look; the last failure before the
+        reconnection stands for its start."""
+        self.channel_started = time.monotonic()
 
     def use_kit_transport(self, take_script: str, bind_script: str | None) -> None:
         """Take and bind as the kit's kombu transport does, with its scripts."""

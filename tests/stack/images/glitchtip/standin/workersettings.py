@@ -63,6 +63,9 @@ class CelerySettings:
     transport: str | None = None
     take_script: str | None = None
     bind_script: str | None = None
+    # The kit's transport restores on every look for this long after a channel starts (its
+    # `_EAGER_RESTORE_SECONDS`); 0 for kombu's own (every 10th look).
+    eager_restore_s: float = 0.0
 
 
 def load(environ: dict[str, str] | None = None) -> CelerySettings:
@@ -81,6 +84,7 @@ def load(environ: dict[str, str] | None = None) -> CelerySettings:
         transport=transport,
         take_script=getattr(owner, "_TAKE_SCRIPT", None),
         bind_script=getattr(owner, "_BIND_SCRIPT", None),
+        eager_restore_s=float(getattr(owner, "_EAGER_RESTORE_SECONDS", 0.0)),
         acks_late=bool(getattr(module, "CELERY_TASK_ACKS_LATE", False)),
         visibility_timeout=float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT)),
         module=name,
