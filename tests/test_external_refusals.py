@@ -85,6 +85,16 @@ def test_a_database_that_does_not_answer_names_the_fix_and_hides_the_password():
     assert "s3cr" not in environment["KIT_PROBE_URL"]
 
 
+def test_a_database_probe_that_fails_silently_says_so():
+    """psql killed before it printed anything (an image without psql, an OOM kill): the line
+    says there was no output rather than showing empty parentheses."""
+    with pytest.raises(KitError) as refused:
+        external.check_database(settings(), answering(137, "  \n\n"))
+    assert refused.value.message == (
+        "the external database at db.example.com does not answer (no output)"
+    )
+
+
 @pytest.mark.parametrize("output", ["", "hello", "170004", "170004 100 x", "17.4 100"])
 def test_an_answer_that_is_no_version_is_refused(output):
     with pytest.raises(KitError) as refused:

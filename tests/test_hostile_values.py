@@ -233,3 +233,14 @@ def test_mask_url_password_masks_every_password_form():
     assert url_passwords("redis://h:6379/0") == [] and mask_url_password("redis://h/0") == (
         "redis://h/0"
     )
+
+
+def test_a_password_holding_at_signs_is_found_and_masked_whole():
+    """The userinfo ends at the URL's last '@' (a password written with a raw '@' is still
+    one password): both the secret list and the masked URL take all of it, never its first
+    piece, which would leave the rest of the password in the output."""
+    from provision.settings import mask_url_password, url_passwords
+
+    url = "postgres://glitchtip:p@ss@word@db:5432/glitchtip"
+    assert url_passwords(url) == ["p@ss@word"]
+    assert mask_url_password(url) == "postgres://glitchtip:********@db:5432/glitchtip"

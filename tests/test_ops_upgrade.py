@@ -246,9 +246,13 @@ def test_failure_at_each_step_restores_every_file(
             raise KitError("injected failure after rendering")  # ... then the step fails
 
         monkeypatch.setattr(render, "write_rendered", half_render)
-    outcome, _ = run(directory, fake)
+    outcome, compose = run(directory, fake)
     assert not outcome.ok
     assert outcome.report.error.step == step
+    # Before the database is replaced, nothing may write to it: web, worker and a migrate
+    # container still running are stopped (a stop Compose refused would leave them writing).
+    stops = [call for call in compose.calls if call[0] == "stop"]
+    assert (("stop", "web", "worker", "migrate") in stops) == restored_db, compose.calls
     assert files_of(directory) == before  # bytes and modes, every file
     assert outcome.rollback is not None and outcome.rollback.ok, outcome.rollback
     restores = [e for e in fake.events if e.startswith("restore")]
@@ -741,3 +745,30 @@ def test_the_snapshot_holds_each_regular_file_and_never_a_link_and_a_mode_is_put
     assert stat.S_IMODE((root / "secrets" / "postgres_password").stat().st_mode) == 0o600
     assert restore_snapshot(snapshot) == []
     assert (outside / "secret").read_text() == "not the kit's\n"
+
+
+def test_a_long_cause_is_cut_to_its_first_220_characters_in_the_one_line(tmp_path):
+    """The log keeps a failed step's whole cause; the one line shows its first CAUSE_CHARS
+    characters and an ellipsis, so a page of Compose output cannot bury what to do next."""
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path)
+
+    def failing(ctx):
+        fake.events.append(f"start {ctx.load_settings().glitchtip_image}")
+        if ctx.load_settings().glitchtip_image.endswith(":6.2.6"):
+            raise KitError("web is unhealthy: " + "x" * 300)
+        return "up"
+
+    fake.start_stack = failing
+    outcome, _ = run(directory, fake)
+    assert outcome.report.error.step == "start" and outcome.rollback.ok
+    cause = ("web is unhealthy: " + "x" * 300)[: upgrade.CAUSE_CHARS]
+    assert upgrade.CAUSE_CHARS == 220
+    assert (
+        upgrade.failure_error(outcome)
+        .line()
+        .startswith(
+            f"upgrade to glitchtip/glitchtip:6.2.6 failed at 'start' ({cause}...); rolled back to "
+            "glitchtip/glitchtip:v5.1.0: "
+        )
+    )

@@ -153,11 +153,11 @@ def test_the_restored_deployment_is_migrated_and_started_through_its_own_compose
     monkeypatch.setattr(
         provision.stack.start,
         "start",
-        lambda c: done.append("start") or type("Outcome", (), {"detail": "4 services up"})(),
+        lambda c: done.append(c) or type("Outcome", (), {"detail": "4 services up"})(),
     )
     lines: list[str] = []
     restore_module._migrate_and_start(ctx, lines.append)
-    assert done == [compose, "start"]
+    assert done == [compose, ctx]  # the deployment's own start, given this deployment
     assert lines == ["migrations ran", "started: 4 services up"]
 
 
