@@ -112,6 +112,48 @@ def test_a_working_deployment_passes_every_check_and_reports_the_latency(fake, t
     assert len(posts) == 1  # one event, never repeated
 
 
+def test_the_test_event_is_what_glitchtip_shows_for_it(fake, tmp_path, monkeypatch):
+    """The event verify sends lands in the user's `glitchtip-kit-verify` project: its id (the
+    one verify then looks for), the time it was sent, and the platform, level, logger and
+    message GlitchTip shows on it, whole. The store answers 500 here, so only the send runs."""
+    import time
+
+    import httpx
+
+    from provision.ops import verify
+
+    sent: list[dict] = []
+    real_client = verify._client
+
+    def capturing_client(timeout: float = verify.HTTP_TIMEOUT):
+        forward = real_client(timeout)
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/store/"):
+                sent.append(json.loads(request.content))
+                return httpx.Response(500)
+            return forward.send(request)
+
+        return httpx.Client(transport=httpx.MockTransport(handle))
+
+    monkeypatch.setattr(verify, "_client", capturing_client)
+    ctx = context(deploy(tmp_path, fake))
+    before = time.time()
+    report = run_verify(ctx, checks=["event"], event_timeout=1)
+    assert by_name(report)["event"].detail == "the DSN's store endpoint answered HTTP 500"
+    [event] = sent
+    assert re.fullmatch(r"[0-9a-f]{32}", event["event_id"])
+    assert before <= event["timestamp"] <= time.time()
+    assert event == {
+        "event_id": event["event_id"],
+        "timestamp": event["timestamp"],
+        "platform": "python",
+        "level": "info",
+        "logger": "provision.verify",
+        "message": "provision verify: test event",
+    }
+
+
 def test_worker_down_the_event_never_arrives(tmp_path):
     fake = start_fake(worker=False)
     try:

@@ -770,6 +770,30 @@ def test_a_stack_file_holding_a_secret_value_is_refused_before_deploy(tmp_path):
     )
 
 
+@pytest.mark.parametrize(("password", "refused"), [("Zq9#", True), ("Zq9", False)])
+def test_the_guard_reads_secrets_from_four_characters_as_redact_does(tmp_path, password, refused):
+    """The guard looks for every stack secret of at least 4 characters, the bound `redact`
+    masks from: a shorter value would match ordinary text of the file. An admin password of
+    4 characters written into the stack file is refused; one of 3 is not looked for."""
+    from provision.envfile import set_env_values
+    from provision.swarm.validate import validate_stack
+
+    render_swarm(tmp_path)
+    env = tmp_path / ".env"
+    env.write_text(set_env_values(env.read_text(), {"DJANGO_SUPERUSER_PASSWORD": password}))
+    settings = load_settings(tmp_path, {})
+    path = tmp_path / STACK_FILE
+    path.write_text(path.read_text() + f"# {password}\n")
+    echo = FakeDocker({("stack", "config"): lambda args, stdin: (0, path.read_text(), "")})
+    if refused:
+        with pytest.raises(KitError) as caught:
+            validate_stack(settings, docker=echo.cli([password]))
+        assert caught.value.message == f"{STACK_FILE} holds a secret value"
+    else:
+        valid = validate_stack(settings, docker=echo.cli([password]))
+        assert valid == "valid (docker stack config)"
+
+
 def test_validation_passes_the_non_secret_tuning_values_and_names_the_loaders_complaint(tmp_path):
     from provision.swarm.validate import validate_stack
 
