@@ -113,3 +113,25 @@ def test_a_restore_into_an_existing_deployment_never_lists_or_removes_volumes(tm
     assert json.loads((compose.state_dir / "state.json").read_text())["volumes"] == [
         "x_postgres-data"
     ]
+
+
+def test_a_created_entry_that_cannot_be_removed_leaves_the_rest_removed(tmp_path, monkeypatch):
+    """The cleanup runs while a refusal is on its way to the user: an entry it cannot remove
+    (a busy mount, a file another process holds) is left, every other created entry still
+    goes, and the refusal is what the user reads, not the cleanup's OSError."""
+    from provision.ops import restore_files
+
+    target = tmp_path / "empty"
+    target.mkdir()
+    (target / "unrelated.txt").write_text("mine\n")
+    (target / "secrets").mkdir()
+    (target / "secrets" / "postgres_password").write_text("x")
+    (target / "compose.yml").write_text("services: {}\n")
+    (target / ".env").write_text("SECRET_KEY=x\n")
+
+    def busy(path, *args, **kwargs):
+        raise OSError(16, "Device or resource busy", str(path))
+
+    monkeypatch.setattr(restore_files.shutil, "rmtree", busy)
+    restore_files.remove_created(target, {"unrelated.txt"})
+    assert sorted(path.name for path in target.iterdir()) == ["secrets", "unrelated.txt"]
