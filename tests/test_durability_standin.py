@@ -647,3 +647,27 @@ def test_the_stand_in_models_the_kit_backend_with_its_own_scripts_and_timings(
         "REQUEUE": kit._REQUEUE,
     }
     assert {name: getattr(kitvtasks, name) for name in pairs} == pairs
+
+
+def test_the_celery_consumer_marks_a_new_channel_when_a_fetch_fails():
+    """The stand-in's consumer tells its broker when a fetch failed (Valkey gone), so the
+    restorer starts the reconnected channel's eager minute; a fetch that succeeds does not."""
+    model = capacity.model_for(5, {"CELERY_WORKER_POOL": "solo"}, cpus=2)
+    marks: list[str] = []
+
+    class FlakyBroker(batchworker.MemoryBroker):
+        calls = 0
+
+        def fetch(self, count, timeout):
+            FlakyBroker.calls += 1
+            if FlakyBroker.calls == 1:
+                raise ConnectionError("Error -2 connecting to valkey:6379.")
+            worker.stop_event.set()
+            return []
+
+        def connection_lost(self) -> None:
+            marks.append("lost")
+
+    worker = batchworker.BatchWorker(model, FlakyBroker(), lambda items: len(items))
+    worker._consume_celery()
+    assert (FlakyBroker.calls, marks) == (2, ["lost"])
