@@ -21,13 +21,13 @@ images, built by build-images.sh; `GLITCHTIP_KIT_TEST_IMAGES` picks their namesp
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchlib import load_module, seconds_to_store
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "tests" / "stack"
@@ -40,14 +40,6 @@ VARIANTS = (
 )
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def drain_seconds(harness, real, compose, kit: bool, tail: str, tasks: int) -> float:
     """Seconds from starting the worker until `tasks` queued tasks are stored."""
     with tempfile.TemporaryDirectory(prefix="bench-celery5-") as tmp:
@@ -55,16 +47,7 @@ def drain_seconds(harness, real, compose, kit: bool, tail: str, tasks: int) -> f
         try:
             stack = real.Stack(project, harness.IMAGES, kit, batch_seconds=0, module_tail=tail)
             assert stack.start(tasks) == tasks
-            began = time.monotonic()
-            project.run("up", "-d", "worker")
-            deadline = began + 600
-            while True:
-                counts = stack.counts()
-                if counts["stored"] >= tasks:
-                    return time.monotonic() - began
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"not drained in 600 s: {counts}")
-                time.sleep(0.2)
+            return seconds_to_store(project, stack, tasks)
         finally:
             project.down()
 
@@ -76,8 +59,8 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(STACK))
-    harness = _load("stack_conftest", STACK / "conftest.py")
-    real = _load("celery5_real_stack", STACK / "test_celery5_real_stack.py")
+    harness = load_module("stack_conftest", STACK / "conftest.py")
+    real = load_module("celery5_real_stack", STACK / "test_celery5_real_stack.py")
     from provision.runtime.compose_binary import compose_command
 
     subprocess.run(

@@ -20,24 +20,16 @@ images, built by build-images.sh; `GLITCHTIP_KIT_TEST_IMAGES` picks their namesp
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchlib import load_module, seconds_to_store
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "tests" / "stack"
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def drain_seconds(harness, real, images, compose, backend: str, kit: bool, tasks: int) -> float:
@@ -48,16 +40,7 @@ def drain_seconds(harness, real, images, compose, backend: str, kit: bool, tasks
             stack = real.Stack(project, images, kit, backend=backend, batch_seconds=0)
             queued = stack.start(str(tasks))
             assert queued == tasks, queued
-            began = time.monotonic()
-            project.run("up", "-d", "worker")
-            deadline = began + 600
-            while True:
-                counts = stack.counts()
-                if counts["stored"] >= tasks:
-                    return time.monotonic() - began
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"not drained in 600 s: {counts}")
-                time.sleep(0.2)
+            return seconds_to_store(project, stack, tasks)
         finally:
             project.down()
 
@@ -69,8 +52,8 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(STACK))
-    harness = _load("stack_conftest", STACK / "conftest.py")
-    real = _load("vtasks_real_stack", STACK / "test_vtasks_real_stack.py")
+    harness = load_module("stack_conftest", STACK / "conftest.py")
+    real = load_module("vtasks_real_stack", STACK / "test_vtasks_real_stack.py")
     from provision.runtime.compose_binary import compose_command
 
     subprocess.run(
