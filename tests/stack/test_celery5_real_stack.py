@@ -17,7 +17,9 @@ Each run queues N tasks (a backlog, as a burst leaves it), starts the worker (ea
 between its first query and its writes) and, once it has stored a first batch:
 
 - Postgres restarted (`docker compose restart`: a fast shutdown, which aborts the transactions of
-  the batches being stored), nothing else done;
+  the batches being stored) while a batch is inside its transaction (each batch 2 s there, so
+  that the fault lands inside one: `pg_stat_activity` shows it), nothing else done; the kit's
+  run must log its retry, the proof that it had one to make;
 - worker SIGKILLed, then recreated 11 s later as `provision up` recreates a service.
 
 then waits until nothing is queued or unacknowledged (or nothing changed for STALL_S with the
@@ -49,6 +51,8 @@ pytestmark = pytest.mark.stack
 N = 2000
 DRAIN_BOUND_S = 90.0
 STALL_S = 15.0  # > kombu's first look (10 s after the worker starts) plus a batch
+# A batch's seconds inside its transaction in the Postgres-restart runs (the others: 0.5 s).
+POSTGRES_BATCH_SECONDS = 2.0
 
 COMPOSE = """
 x-app: &app
@@ -145,6 +149,25 @@ class Stack:
             time.sleep(1)
         return int(self.manage("enqueue", str(n)).splitlines()[-1])
 
+    def wait_in_transaction(self) -> None:
+        """Until a batch of the worker is inside its transaction (between its first query and
+        its writes: `idle in transaction`), so that a fault now lands inside a batch: the
+        backlog can otherwise be all stored before a slow `restart` reaches Postgres (CI once
+        restarted it after the last batch, and the kit's run proved nothing)."""
+        deadline = time.monotonic() + 60
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND datname = 'postgres' AND pid <> pg_backend_pid()"
+        )
+        while True:
+            done = self.project.run(
+                "exec", "-T", "postgres", "psql", "-X", "-A", "-t", "-U", "postgres", "-c", query
+            )
+            if int(done.stdout.strip() or 0) > 0:
+                return
+            assert time.monotonic() < deadline, "no batch inside its transaction within 60 s"
+            time.sleep(0.2)
+
     def wait_stored(self, at_least: int) -> None:
         deadline = time.monotonic() + 60
         while self.counts()["stored"] < at_least:
@@ -178,11 +201,15 @@ class Stack:
 
 
 def run(project, images, kit_module: bool, fault: str) -> tuple[dict, str]:
-    stack = Stack(project, images, kit_module)
+    # Postgres restart: batches of 2 s between their first query and their writes (20 batches
+    # on 2 slots, about 20 s), restarted while one is inside its transaction.
+    batch_seconds = POSTGRES_BATCH_SECONDS if fault == "postgres-restart" else 0.5
+    stack = Stack(project, images, kit_module, batch_seconds=batch_seconds)
     assert stack.start() == N
     project.run("up", "-d", "worker")
     stack.wait_stored(100)
     if fault == "postgres-restart":
+        stack.wait_in_transaction()
         project.run("restart", "postgres")
     else:
         project.run("kill", "-s", "SIGKILL", "worker")
