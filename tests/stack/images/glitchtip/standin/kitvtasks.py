@@ -107,7 +107,7 @@ class RecordingQueue(ValkeyQueue):
         # equal payloads are two tasks), and its list's entries it did not hold at the last
         # sweep. The keeper thread reads them while the consumer and the batch threads change
         # them: one lock.
-        self._held: Counter[str] = Counter()
+        self._held_raws: Counter[str] = Counter()
         self._held_lock = threading.Lock()
         self._unheld_before: Counter[str] = Counter()
 
@@ -120,13 +120,13 @@ class RecordingQueue(ValkeyQueue):
 
     def _hold(self, raws: list[bytes]) -> list[bytes]:
         with self._held_lock:
-            self._held.update(raw.decode() for raw in raws)
+            self._held_raws.update(raw.decode() for raw in raws)
         return raws
 
     def _release(self, tags: list[str]) -> None:
         """The tasks left this worker's list (or the worker gave up on them): no longer held."""
         with self._held_lock:
-            self._held -= Counter(tags)
+            self._held_raws -= Counter(tags)
 
     # -- the batch worker's Broker -----------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
@@ -263,7 +263,7 @@ class RecordingQueue(ValkeyQueue):
         processing = self.processing_key()
         listed = Counter(raw.decode() for raw in self._client.lrange(processing, 0, -1))
         with self._held_lock:
-            unheld = listed - self._held
+            unheld = listed - self._held_raws
         stranded = unheld & self._unheld_before
         self._unheld_before = unheld - stranded
         put_back = 0
