@@ -59,8 +59,9 @@ class FakeDriver:
             m._DEAD_WORKERS: self._dead_workers,
             m._FORGET: self._forget,
             m._PEEK: lambda keys, args: (self.lists.get(keys[0]) or [None])[-1],
-            m._RANGE: lambda keys, args: list(self.lists.get(keys[0], [])),
         }
+        if hasattr(m, "_RANGE"):  # the sweep's (none before it)
+            self._scripts[m._RANGE] = lambda keys, args: list(self.lists.get(keys[0], []))
         self._loaded: dict[str, str] = {}
 
     def _enter(self, name: str, args: list) -> None:
@@ -461,3 +462,95 @@ def test_equal_payloads_are_counted_not_merged(backend):
 
     assert run(scenario()) == [0, 1]
     assert driver.list(PROCESSING) == [] and len(driver.list(QUEUE)) == 1
+
+
+# -- the stand-in (tests/stack/images/glitchtip/standin/kitvtasks.py): the same rule ----------
+IMAGE = Path(__file__).parent / "stack" / "images" / "glitchtip"
+
+
+class SyncValkey:
+    """FakeDriver's lists and scripts as redis-py's client calls them (the stand-in's)."""
+
+    def __init__(self, driver: FakeDriver) -> None:
+        self.d = driver
+
+    @staticmethod
+    def _b(value) -> bytes:
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    def eval(self, script, numkeys, *rest):
+        keys, args = list(rest[:numkeys]), [self._b(a) for a in rest[numkeys:]]
+        name = "_MOVE_MANY" if script == MODULE._MOVE_MANY else script[:20]
+        self.d._enter(name, args)
+        return self.d._leave(name, self.d._scripts[script](keys, args))
+
+    def blmove(self, source, dest, timeout, src="RIGHT", dest_side="LEFT"):
+        return asyncio.run(self.d.blmove(source, dest, src, dest_side, timeout))
+
+    def lrange(self, key, start, end):
+        return list(self.d.list(key))
+
+    def lindex(self, key, index):
+        items = self.d.list(key)
+        return items[index] if items else None
+
+    def pipeline(self, transaction=False):
+        driver, commands = self.d, []
+
+        class Pipe:
+            def lrem(self, key, count, value):
+                commands.append(("LREM", [key.encode(), b"1", SyncValkey._b(value)]))
+
+            def execute(self):
+                return asyncio.run(driver.pipeline_exec(commands))
+
+        return Pipe()
+
+
+@pytest.fixture
+def standin(module, monkeypatch):
+    monkeypatch.syspath_prepend(str(IMAGE))
+    from standin import kitvtasks
+
+    driver = FakeDriver(module)
+    queue = kitvtasks.RecordingQueue(SyncValkey(driver), QUEUE, worker=WORKER)
+    return kitvtasks, queue, driver
+
+
+def test_the_stand_in_puts_back_what_its_live_worker_never_received(standin):
+    _kitvtasks, queue, driver = standin
+    driver.list(QUEUE).extend([task(2), task(1)])
+    driver.lose_reply = "_MOVE_MANY"
+    with pytest.raises(ConnectionError):
+        queue.fetch(100, 0.01)
+    assert driver.list(PROCESSING) == [task(2), task(1)]
+    assert [queue.sweep_own(), queue.sweep_own()] == [0, 2]
+    assert driver.list(PROCESSING) == []
+    assert [deserialize(raw)["_rescue_count"] for raw in driver.list(QUEUE)] == [1, 1]
+
+
+def test_the_stand_in_never_puts_back_a_batch_it_holds(standin, monkeypatch):
+    """Fetched and being stored, then waiting on a database retry: held through every sweep,
+    let go once moved back to its queue (or acknowledged)."""
+    kitvtasks, queue, driver = standin
+    driver.list(QUEUE).extend([task(3), task(2), task(1)])
+    batch = queue.fetch(2, 0.01)
+    assert [queue.sweep_own() for _ in range(3)] == [0, 0, 0]
+    swept: list[int] = []
+
+    class OperationalError(Exception):
+        pass
+
+    monkeypatch.setattr(
+        kitvtasks,
+        "time",
+        types.SimpleNamespace(sleep=lambda s: swept.extend(queue.sweep_own() for _ in range(3))),
+    )
+    queue.fail_batch(batch, OperationalError("the database restarted"))
+    assert swept == [0, 0, 0] and driver.list(PROCESSING) == []
+    rest = queue.fetch(5, 0.01)  # t3, then the two retried
+    assert [queue.sweep_own() for _ in range(2)] == [0, 0]
+    removed: list[int] = []
+    driver.on_call = lambda name, args: removed.append(sum(queue._held_raws.values()))
+    queue.ack([tag for tag, _item in rest])
+    assert removed == [3] and queue._held_raws == {} and driver.list(PROCESSING) == []
