@@ -289,7 +289,10 @@ def fault_run(
     for service in ("worker", "postgres", "web"):
         logs = dep.run(["docker", "logs", "--since", "90s", dep.container(service)])
         for line in (logs.stdout + logs.stderr).splitlines():
-            if any(word in line for word in ("Restored", "failed", "ready", "FATAL", "rror")):
+            if any(
+                word in line
+                for word in ("Restored", "Put back", "failed", "ready", "FATAL", "rror")
+            ):
                 print(f"  {service}: {line[:200]}", flush=True)
     ps = dep.run(["docker", "ps", "-a", "--filter",
                   f"label=com.docker.compose.project={dep.project}",
@@ -330,6 +333,10 @@ def stranded_run(dep: Deployment) -> dict:
     print(f"[stranded task, GlitchTip 6] stored {stored - before} of 1 ({waited:.0f} s); "
           f"left in {processing}: {left}", flush=True)  # fmt: skip
     assert left == 0, processing
+    logs = dep.run(["docker", "logs", "--since", "60s", dep.container("worker")]).stdout
+    swept = [line for line in logs.splitlines() if "never received" in line]
+    print("  worker: " + "\n  worker: ".join(swept), flush=True)
+    assert any(line.startswith("Put back 1 task(s)") for line in swept), logs[-2000:]
     return {"run": "stranded task", "major": 6, "sent": 1, "accepted": 1, "refused": {},
             "errors": 0, "stored": stored - before,
             "stored_within_s": round(waited, 1)}  # fmt: skip
