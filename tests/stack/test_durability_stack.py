@@ -8,6 +8,8 @@ visibility timeout; DATABASE_CONN_HEALTH_CHECKS), then, one after the other on t
    load ended (an operator's reaction, later than the visibility timeout);
 2. Valkey SIGKILLed mid-load, then `provision up`;
 3. Postgres restarted (`docker restart`) mid-load, nothing else done;
+   (GlitchTip 6 only) one task pushed straight into the live worker's processing list, what a
+   fetch whose reply died with Valkey leaves there: stored within 40 s;
 4. the worker stopped (SIGTERM) and large events sent until the queue is full: Valkey at
    maxmemory refuses, GlitchTip answers 500 (read from the code: the enqueue raises; not
    recorded on a real server), then the worker is started again.
