@@ -23,6 +23,10 @@ and waits (at most 90 s) until nothing is queued or in a processing list. With t
 stored == N, nothing dead-lettered. Without it: fewer stored (the batches the killed worker had
 popped; the batches dead-lettered by the restart). Counts print with `pytest -s`. About 4
 minutes for the four runs on 2 CPUs.
+
+A last test pushes one task straight into the live worker's processing list (what a fetch whose
+reply died with Valkey leaves): the kit's module puts it back and stores it within 40 s, GlitchTip's
+settings leave it there (about 80 s for both sides).
 """
 
 from __future__ import annotations
