@@ -24,6 +24,13 @@ What django-vtasks 2.1.2 (the version GlitchTip 6 pins) does, and what the subcl
   whatever its hostname; never the list of a worker that is alive (several replicas, Swarm,
   Kubernetes). A task rescued more than `_MAX_RESCUES` times (a batch that kills its worker
   each time) goes to the dead-letter list, as vtasks does beyond `max_rescues`.
+- A fetch (the subclass's batch fetch, vtasks' BLMOVE of a single task) that Valkey applied,
+  and kept in its append-only file, but whose reply died with the connection (Valkey killed or
+  restarted) leaves a task in the live worker's own list that the worker never received. The
+  subclass knows which raw tasks it holds (fetched, not yet removed from the list) and, every
+  _RESCUE_EVERY s, puts back the entries of its own list it did not hold in two consecutive
+  looks: one look is not enough, a reply in flight or an acknowledgement between its LREM and
+  its release looks the same for a moment.
 - `Worker.process_batch` hands a batch that raised to `_fail_task`, which moves it to the
   dead-letter list `{prefix}q:failed`, where nothing retries it. When the error is the database
   going away (OperationalError, InterfaceError, a pool timeout) the subclass waits and puts the
@@ -50,7 +57,7 @@ from glitchtip.settings import TASKS as _GLITCHTIP_TASKS
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 # isort: on
 
@@ -136,6 +143,8 @@ return 1
 """
 # The oldest task of a processing list, without taking it.
 _PEEK = "return redis.call('LINDEX', KEYS[1], -1)"
+# Every task of a processing list (the worker's own: at most its batches in flight).
+_RANGE = "return redis.call('LRANGE', KEYS[1], 0, -1)"
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -152,6 +161,11 @@ def _is_transient(error: BaseException) -> bool:
     return False
 
 
+def _as_bytes(raw) -> bytes:
+    """A raw task as the driver returns it (bytes; str from a test's or another driver)."""
+    return raw if isinstance(raw, bytes) else str(raw).encode()
+
+
 def _is_full(error: BaseException) -> bool:
     """Valkey refused a write at maxmemory (noeviction): "OOM command not allowed when used
     memory > 'maxmemory'"."""
@@ -165,7 +179,8 @@ class _KitWorker:
     """What both kit backends add to the worker's side of django-vtasks: a liveness mark kept
     fresh, dead workers' batches put back when the worker starts and every _RESCUE_EVERY s
     after, and one wait per failed batch before it is retried. Each backend says how it marks
-    itself alive (`_mark_alive`) and what it puts back (`_rescue_at_start`, `_rescue_dead`).
+    itself alive (`_mark_alive`) and what it puts back (`_rescue_at_start`, `_rescue_dead`,
+    `_sweep_own`).
     Plain Python: importing it imports nothing of Django's or vtasks'."""
 
     def __init__(self, alias, params):
@@ -199,10 +214,22 @@ class _KitWorker:
                     rescued = await self._rescue_dead()
                     if rescued:
                         _LOGGER.warning("Put back %d task(s) of dead workers", rescued)
+                    stranded = await self._sweep_own()
+                    if stranded:
+                        _LOGGER.warning(
+                            "Put back %d task(s) of this worker's own list that it never "
+                            "received (a fetch whose reply was lost)",
+                            stranded,
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 _LOGGER.warning("Keeping the worker's liveness mark failed", exc_info=True)
+
+    async def _sweep_own(self) -> int:
+        """Put back what this worker's own list holds that the worker does not (the database
+        backend does it in `_rescue_dead`): none by default."""
+        return 0
 
     async def _wait_before_retry(self, exception: BaseException, retries: int) -> None:
         """The wait before retry number `retries` + 1 of a batch the database failed.
@@ -238,6 +265,21 @@ def _build_backend():
         def __init__(self, alias, params):
             super().__init__(alias, params)
             self._scripts: dict[str, str] = {}
+            # Raw tasks this worker fetched into its list and has not yet removed from it (a
+            # multiset: two equal payloads are two tasks), and the entries of its list it did
+            # not hold at the last sweep. Only the event loop touches them: no lock.
+            self._held: Counter[bytes] = Counter()
+            self._unheld_before: Counter[bytes] = Counter()
+
+        def _hold(self, raws: list) -> list:
+            self._held.update(_as_bytes(raw) for raw in raws)
+            return raws
+
+        def _release(self, raws: list) -> None:
+            """Called once a task left the list (or the worker gave up on it: the sweep puts it
+            back then), never before: an entry of the list is unheld only when nothing of this
+            worker will touch it again."""
+            self._held -= Counter(_as_bytes(raw) for raw in raws)
 
         # -- keys and scripts ----------------------------------------------------------------
         def _processing_key(self, worker_id: str | None = None) -> str:
@@ -280,7 +322,7 @@ def _build_backend():
                     moved = await self._script(
                         "move_many", _MOVE_MANY, [source, processing], [str(count - len(raws))]
                     )
-                    raws.extend(moved or [])
+                    raws.extend(self._hold(list(moved or [])))
                     remaining = deadline - time.monotonic()
                     if len(raws) >= count or remaining <= 0:
                         break
@@ -290,19 +332,25 @@ def _build_backend():
                 except Exception as error:
                     if not raws and _is_full(error):
                         return await self._fetch_unrecorded(queue, count, timeout)
-                    # A connection error: what was moved is in the processing list and comes
-                    # back when this worker restarts; what was read is processed now.
+                    # A connection error: what was read is processed now; what Valkey moved
+                    # but whose reply was lost is in the processing list, unheld, and the
+                    # sweep puts it back (`_sweep_own`).
                     logger.warning("Fetching a batch from %s failed", source, exc_info=True)
                     break
                 if item is None:
                     break
-                raws.append(item)
+                raws.extend(self._hold([item]))
             tasks = []
             for raw in raws:
                 try:
                     task = deserialize(raw)
                 except Exception as error:
-                    await self._fail_raw(raw, error)
+                    try:
+                        await self._fail_raw(raw, error)
+                    except Exception:
+                        logger.warning("Dead-lettering failed; the sweep will", exc_info=True)
+                    finally:
+                        self._release([raw])
                     continue
                 task["_raw"] = raw
                 tasks.append(task)
@@ -329,8 +377,20 @@ def _build_backend():
                 [raw, raw, "F", str(self.dlq_cap)],
             )
 
+        async def _fetch_task(self, queues: list[str]) -> dict | None:
+            """vtasks' single-task fetch (BLMOVE into the same processing list), held."""
+            task = await super()._fetch_task(queues)
+            if task:
+                self._hold([task["_raw"]])
+            return task
+
+        async def _ack_task(self, task_data: dict) -> None:
+            await super()._ack_task(task_data)
+            self._release([task_data["_raw"]])
+
         async def _ack_batch(self, tasks: list[dict]) -> None:
-            """The batch is stored: its tasks leave the processing list."""
+            """The batch is stored: its tasks leave the processing list (and are let go once
+            they did; if this gives up, process_batch hands them to `_fail_task`)."""
             processing = self._processing_key().encode()
             commands = []
             for task in tasks:
@@ -344,6 +404,9 @@ def _build_backend():
                 try:
                     if commands:
                         await self.driver.pipeline_exec(commands)
+                    self._release(
+                        [t["_raw"] for t in tasks if "_raw" in t and not t.get("_kit_unrecorded")]
+                    )
                     return
                 except Exception:
                     if attempt == _ACK_ATTEMPTS - 1:
@@ -354,7 +417,15 @@ def _build_backend():
         # -- a batch that failed ---------------------------------------------------------------
         async def _fail_task(self, task_data: dict, exception: Exception) -> None:
             """Database gone: wait, then put the task back on its queue (bounded). Anything
-            else: vtasks' dead-letter list."""
+            else: vtasks' dead-letter list. The task is held until then, let go after (if the
+            move failed, the sweep puts it back)."""
+            try:
+                await self._fail_held_task(task_data, exception)
+            finally:
+                if "_raw" in task_data and not task_data.get("_kit_unrecorded"):
+                    self._release([task_data["_raw"]])
+
+        async def _fail_held_task(self, task_data: dict, exception: Exception) -> None:
             retries = int(task_data.get("_kit_retries", 0))
             if not _is_transient(exception) or retries >= len(_RETRY_DELAYS):
                 await super()._fail_task(task_data, exception)
@@ -422,33 +493,55 @@ def _build_backend():
                 raw = await self._script("peek", _PEEK, [processing], [])
                 if not raw:
                     return rescued
-                try:
-                    task = deserialize(raw)
-                except Exception as error:
-                    logger.error("Dead-lettering an unreadable task: %s", error)
-                    await self._script(
-                        "requeue",
-                        _REQUEUE,
-                        [processing, self._get_key("q:failed")],
-                        [raw, raw, "F", str(self.dlq_cap)],
-                    )
-                    continue
-                task.pop("_raw", None)
-                count = int(task.get("_rescue_count", 0))
-                limit = max(int(task.get("max_rescues", 0) or 0), _MAX_RESCUES)
-                task["_rescue_count"] = count + 1
-                if count >= limit:
-                    task["error_msg"] = f"Exceeded max_rescues ({limit})"
-                    dest, side = self._get_key("q:failed"), "F"
-                else:
-                    dest, side = self._get_key(f"q:{task.get('queue', 'default')}"), "R"
-                    rescued += 1
+                rescued += await self._put_back(processing, raw)
+
+        async def _sweep_own(self) -> int:
+            """Put back the entries of this worker's own list that it did not hold at this look
+            nor at the previous one (_RESCUE_EVERY s before): fetches Valkey applied whose
+            replies never came. No lock across fetches: vtasks runs one consumer per queue at
+            once, and a lock around their blocking waits would serialize them."""
+            processing = self._processing_key()
+            listed = await self._script("range", _RANGE, [processing], [])
+            unheld = Counter(_as_bytes(raw) for raw in listed or []) - self._held
+            stranded = unheld & self._unheld_before
+            self._unheld_before = unheld - stranded
+            put_back = 0
+            for raw, copies in stranded.items():
+                for _ in range(copies):
+                    put_back += await self._put_back(processing, raw)
+            return put_back
+
+        async def _put_back(self, processing: str, raw: bytes) -> int:
+            """One task of `processing` back on its queue's consuming end with its rescue count,
+            in one atomic step (the dead-letter list past the rescue limit, or if unreadable):
+            1 when it went back on its queue."""
+            try:
+                task = deserialize(raw)
+            except Exception as error:
+                logger.error("Dead-lettering an unreadable task: %s", error)
                 await self._script(
                     "requeue",
                     _REQUEUE,
-                    [processing, dest],
-                    [raw, serialize(task), side, str(self.dlq_cap)],
+                    [processing, self._get_key("q:failed")],
+                    [raw, raw, "F", str(self.dlq_cap)],
                 )
+                return 0
+            task.pop("_raw", None)
+            count = int(task.get("_rescue_count", 0))
+            limit = max(int(task.get("max_rescues", 0) or 0), _MAX_RESCUES)
+            task["_rescue_count"] = count + 1
+            if count >= limit:
+                task["error_msg"] = f"Exceeded max_rescues ({limit})"
+                dest, side = self._get_key("q:failed"), "F"
+            else:
+                dest, side = self._get_key(f"q:{task.get('queue', 'default')}"), "R"
+            moved = await self._script(
+                "requeue",
+                _REQUEUE,
+                [processing, dest],
+                [raw, serialize(task), side, str(self.dlq_cap)],
+            )
+            return int(bool(moved) and side == "R")
 
     return KitValkeyTaskBackend
 

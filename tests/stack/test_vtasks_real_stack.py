@@ -23,6 +23,10 @@ and waits (at most 90 s) until nothing is queued or in a processing list. With t
 stored == N, nothing dead-lettered. Without it: fewer stored (the batches the killed worker had
 popped; the batches dead-lettered by the restart). Counts print with `pytest -s`. About 4
 minutes for the four runs on 2 CPUs.
+
+A last test pushes one task straight into the live worker's processing list (what a fetch whose
+reply died with Valkey leaves): the kit's module puts it back and stores it within 40 s, GlitchTip's
+settings leave it there (about 80 s for both sides).
 """
 
 from __future__ import annotations
@@ -261,3 +265,75 @@ def test_kit_module_drains_a_full_valkey_on_the_real_library(tmp_path, stack_env
     # The recorded fetch was refused and the fallback drained the queue.
     assert "Valkey is full: fetching a batch without a processing record" in logs
     assert counts == {**counts, "stored": queued, "failed": 0, "queued": 0, "processing": 0}
+
+
+# Run inside the worker's container (`manage.py shell -c`): one ingest task built by
+# django-vtasks 2.1.2's own code, LPUSHed straight into the running worker's processing list
+# (`{vt}:processing:<hostname>-<pid of runworker>`), what a fetch leaves there when Valkey
+# applied the move and the reply died with the connection.
+STRAND = """
+import os, socket, uuid
+from django.tasks import task_backends
+from django_vtasks.serialization import serialize
+from ingest.tasks import ingest_event
+pids = [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())
+        and b"runworker" in open(f"/proc/{p}/cmdline", "rb").read()]
+assert len(pids) == 1, pids
+backend = task_backends["default"]
+data = backend._build_task_data(ingest_event, ({"event_id": uuid.uuid4().hex},), {})
+data["id"] = uuid.uuid4().hex
+key = backend._get_key(f"processing:{socket.gethostname()}-{pids[0]}")
+print(key, backend.driver.lpush_sync(key, [serialize(data)]))
+"""
+# The worker has started (and run its start-up rescue of its own list) this long after its
+# process appeared: the injection then lands in a LIVE worker's list.
+WORKER_STARTED_S = 8.0
+# The kit's sweep puts an entry back once it saw it unheld twice, _RESCUE_EVERY (10 s) apart,
+# on a 3 s tick: at most about 26 s.
+STRANDED_STORED_S = 40.0
+
+
+def strand_one(project, images, kit_module: bool, bound: float) -> dict:
+    stack = Stack(project, images, kit_module)
+    assert stack.start("0") == 0
+    project.run("up", "-d", "worker")
+    deadline = time.monotonic() + 60
+    while True:
+        ps = project.run("exec", "-T", "worker", "sh", "-c", "cat /proc/[0-9]*/cmdline",
+                         check=False)  # fmt: skip
+        if "runworker" in ps.stdout:
+            break
+        assert time.monotonic() < deadline, ps.stderr[-2000:]
+        time.sleep(1)
+    time.sleep(WORKER_STARTED_S)
+    done = project.run(
+        "exec", "-T", "worker", "python3", "manage.py", "shell", "-c", STRAND, timeout=120
+    )
+    key, length = done.stdout.split()[-2:]
+    assert length == "1", done.stdout
+    began = time.monotonic()
+    counts = stack.drain(bound)
+    counts["waited_s"] = round(time.monotonic() - began, 1)
+    label = "kit module" if kit_module else "GlitchTip's settings"
+    print(f"\n[vtasks 2.1.2, one task pushed into the live worker's {key}, {label}] {counts}")
+    return counts
+
+
+def test_kit_module_puts_back_a_task_stranded_in_a_live_workers_list(tmp_path, stack_env):
+    """A fetch whose reply died with Valkey (applied, kept in the append-only file) leaves the
+    task in the live worker's own processing list. django-vtasks rescues that list only when a
+    worker with the same hostname starts; the kit's backend, whose worker knows which tasks it
+    holds, puts back an entry it did not hold in two consecutive sweeps."""
+    (tmp_path / "without").mkdir()
+    (tmp_path / "with").mkdir()
+    with stack_env.compose_project(tmp_path / "without") as project:
+        without = strand_one(project, stack_env.images, kit_module=False, bound=STRANDED_BOUND_S)
+    with stack_env.compose_project(tmp_path / "with") as project:
+        with_kit = strand_one(project, stack_env.images, kit_module=True, bound=STRANDED_STORED_S)
+        logs = project.run("logs", "--no-color", "worker").stdout
+    # GlitchTip's settings alone: still in the list, never stored while the worker lives.
+    assert without == {**without, "stored": 0, "processing": 1, "queued": 0, "failed": 0}
+    # The kit's module: stored once, the list empty, within the sweep's bound.
+    assert with_kit == {**with_kit, "stored": 1, "processing": 0, "queued": 0, "failed": 0}
+    assert with_kit["waited_s"] < STRANDED_STORED_S
+    assert "Put back 1 task(s) of this worker's own list that it never received" in logs

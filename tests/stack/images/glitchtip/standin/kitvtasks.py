@@ -16,6 +16,10 @@ the way that class does, with the same keys:
   seconds it puts back its own list (a predecessor with its id) and the lists of the kit workers
   without a liveness key, each task back on the consuming end, a task rescued more than
   MAX_RESCUES times into the dead-letter list;
+- the worker knows which raw tasks it holds (fetched, not yet removed from its list); every
+  RESCUE_EVERY seconds it also puts back the entries of its own list it does not hold, once
+  seen unheld in two consecutive sweeps (a fetch Valkey applied whose reply never came: a
+  connection cut by a Valkey restart);
 - Valkey at maxmemory (noeviction) refuses LMOVE (a write) but not a pop: the fetch falls back
   to django-vtasks' unrecorded pop, which drains the full queue.
 
@@ -24,12 +28,13 @@ The worker id is django-vtasks' `hostname-pid` (backends/base.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from .valkeyqueue import VTASKS_DLQ_CAP, VTASKS_FAILED, ValkeyQueue
@@ -98,6 +103,13 @@ class RecordingQueue(ValkeyQueue):
         self.worker = worker or worker_id()
         self._waited_for: OrderedDict[int, BaseException] = OrderedDict()
         self._retry_lock = threading.Lock()
+        # Raw tasks this worker fetched and has not yet removed from its list (a multiset: two
+        # equal payloads are two tasks), and its list's entries it did not hold at the last
+        # sweep. The keeper thread reads them while the consumer and the batch threads change
+        # them: one lock.
+        self._held_raws: Counter[str] = Counter()
+        self._held_lock = threading.Lock()
+        self._unheld_before: Counter[str] = Counter()
 
     def processing_key(self, worker: str | None = None) -> str:
         return f"{PREFIX}processing:{worker or self.worker}"
@@ -106,14 +118,24 @@ class RecordingQueue(ValkeyQueue):
     def alive_key(worker: str) -> str:
         return f"{PREFIX}kit:alive:{worker}"
 
+    def _hold(self, raws: list[bytes]) -> list[bytes]:
+        with self._held_lock:
+            self._held_raws.update(raw.decode() for raw in raws)
+        return raws
+
+    def _release(self, tags: list[str]) -> None:
+        """The tasks left this worker's list (or the worker gave up on them): no longer held."""
+        with self._held_lock:
+            self._held_raws -= Counter(tags)
+
     # -- the batch worker's Broker -----------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[tuple[str, dict]]:
         """Up to `limit` tasks, each moved into this worker's processing list as it is taken
-        (LMOVE in a script; BLMOVE for the first when the queue is empty); the tag is the raw
-        payload."""
+        (LMOVE in a script; BLMOVE for the first when the queue is empty) and held from the
+        moment its reply arrives; the tag is the raw payload."""
         processing = self.processing_key()
         try:
-            raws: list[bytes] = list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit))
+            raws = self._hold(list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit)))
         except Exception as exc:
             if "maxmemory" not in str(exc):
                 raise
@@ -126,7 +148,12 @@ class RecordingQueue(ValkeyQueue):
             raw = self._client.blmove(self._key, processing, max(0.01, timeout), "RIGHT", "LEFT")
             if raw is None:
                 return []
-            raws = [raw, *self._client.eval(MOVE_MANY, 2, self._key, processing, limit - 1)]
+            raws = self._hold([raw])
+            # Valkey gone after the first: store that one (as the kit backend's fetch does).
+            with contextlib.suppress(Exception):
+                raws += self._hold(
+                    list(self._client.eval(MOVE_MANY, 2, self._key, processing, limit - 1))
+                )
         return [(raw.decode(), json.loads(raw)) for raw in raws]
 
     def ack(self, tags: list[str] | tuple[str, ...]) -> None:
@@ -140,36 +167,47 @@ class RecordingQueue(ValkeyQueue):
                 for tag in tags:
                     pipe.lrem(self.processing_key(), 1, tag)
                 pipe.execute()
+                self._release(tags)  # after the removal: never unheld while still listed
                 return
             except Exception:
                 if attempt == ACK_ATTEMPTS - 1:
+                    # Given up (the kit's backend hands them to _fail_task, which lets go):
+                    # the sweep puts them back once Valkey answers; stored again, once.
+                    self._release(tags)
                     raise
                 time.sleep(1)
 
     def fail_batch(self, batch: list[tuple[str, dict]], error: BaseException) -> None:
         """Database gone: wait once for the batch, then each task back on its queue (bounded);
-        otherwise the dead-letter list."""
+        otherwise the dead-letter list. Each task is let go once it was moved (or could not
+        be: the sweep puts it back then)."""
         for tag, item in batch:
-            retries = int(item.get("_kit_retries", 0))
-            if not is_transient(error) or retries >= len(RETRY_DELAYS):
-                failed = json.dumps({**item, "error_msg": type(error).__name__})
-                if tag.startswith(UNRECORDED):
-                    ValkeyQueue.fail(self, [item], type(error).__name__)
-                else:
-                    self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
-                continue
-            with self._retry_lock:  # once per batch; other batches fail meanwhile
-                first = id(error) not in self._waited_for
-                self._waited_for[id(error)] = error
-                while len(self._waited_for) > 64:
-                    self._waited_for.popitem(last=False)
-            if first:
-                time.sleep(RETRY_DELAYS[retries])
-            payload = json.dumps({**item, "_kit_retries": retries + 1})
-            if tag.startswith(UNRECORDED):  # popped from a full Valkey: no record to move
-                self._client.lpush(self._key, payload)
+            try:
+                self._fail_one(tag, item, error)
+            finally:
+                self._release([tag])
+
+    def _fail_one(self, tag: str, item: dict, error: BaseException) -> None:
+        retries = int(item.get("_kit_retries", 0))
+        if not is_transient(error) or retries >= len(RETRY_DELAYS):
+            failed = json.dumps({**item, "error_msg": type(error).__name__})
+            if tag.startswith(UNRECORDED):
+                ValkeyQueue.fail(self, [item], type(error).__name__)
             else:
-                self._move(self.processing_key(), tag, self._key, payload, "L")
+                self._move(self.processing_key(), tag, VTASKS_FAILED, failed, "F")
+            return
+        with self._retry_lock:  # once per batch; other batches fail meanwhile
+            first = id(error) not in self._waited_for
+            self._waited_for[id(error)] = error
+            while len(self._waited_for) > 64:
+                self._waited_for.popitem(last=False)
+        if first:
+            time.sleep(RETRY_DELAYS[retries])
+        payload = json.dumps({**item, "_kit_retries": retries + 1})
+        if tag.startswith(UNRECORDED):  # popped from a full Valkey: no record to move
+            self._client.lpush(self._key, payload)
+        else:
+            self._move(self.processing_key(), tag, self._key, payload, "L")
 
     def _move(self, source: str, raw: str, dest: str, payload: str, side: str) -> bool:
         """`raw` out of `source` and `payload` into `dest` in one step (a Lua script, as the
@@ -203,13 +241,36 @@ class RecordingQueue(ValkeyQueue):
             raw = self._client.lindex(processing, -1)
             if raw is None:
                 return rescued
-            item = json.loads(raw)
-            count = int(item.get("_rescue_count", 0))
-            item["_rescue_count"] = count + 1
-            if count >= max(int(item.get("max_rescues", 0) or 0), MAX_RESCUES):
-                self._move(processing, raw.decode(), VTASKS_FAILED, json.dumps(item), "F")
-            elif self._move(processing, raw.decode(), self._key, json.dumps(item), "R"):
-                rescued += 1
+            rescued += self._put_back(processing, raw.decode())
+
+    def _put_back(self, processing: str, raw: str) -> int:
+        """One task of `processing` back on the queue's consuming end with its rescue count
+        (the dead-letter list past MAX_RESCUES): 1 when it went back on the queue."""
+        item = json.loads(raw)
+        count = int(item.get("_rescue_count", 0))
+        item["_rescue_count"] = count + 1
+        if count >= max(int(item.get("max_rescues", 0) or 0), MAX_RESCUES):
+            self._move(processing, raw, VTASKS_FAILED, json.dumps(item), "F")
+            return 0
+        return int(self._move(processing, raw, self._key, json.dumps(item), "R"))
+
+    def sweep_own(self) -> int:
+        """Put back the entries of this worker's own list that it does not hold and did not
+        hold at the previous sweep either: a fetch Valkey applied (and kept in its append-only
+        file) whose reply died with the connection. One sweep is not enough: a reply merely in
+        flight, or an acknowledgement between its LREM and its release, looks the same for a
+        moment. No lock across fetches: the kit backend runs one consumer per queue at once."""
+        processing = self.processing_key()
+        listed = Counter(raw.decode() for raw in self._client.lrange(processing, 0, -1))
+        with self._held_lock:
+            unheld = listed - self._held_raws
+        stranded = unheld & self._unheld_before
+        self._unheld_before = unheld - stranded
+        put_back = 0
+        for raw, copies in stranded.items():
+            for _ in range(copies):
+                put_back += self._put_back(processing, raw)
+        return put_back
 
     def start_keeper(self, stop: threading.Event, log: Callable[[str], None]) -> None:
         """At the worker's start and then in the background, as the kit backend does."""
@@ -231,6 +292,12 @@ class RecordingQueue(ValkeyQueue):
                         rescued = self.rescue(own=False)
                         if rescued:
                             log(f"Put back {rescued} task(s) of dead workers")
+                        stranded = self.sweep_own()
+                        if stranded:
+                            log(
+                                f"Put back {stranded} task(s) of this worker's own list that "
+                                "it never received (a fetch whose reply was lost)"
+                            )
                 except Exception as exc:
                     log(f"keeping the liveness key failed: {type(exc).__name__}: {exc}")
 
