@@ -295,10 +295,12 @@ def test_kit_transport_loses_nothing_to_a_killed_valkey_on_the_real_libraries(tm
     if counts["unacked"]:
         print("\n".join(line for line in logs.splitlines() if "Task apps" not in line)[-6000:])
     assert "KitRedisTransport" in logs
-    assert counts == {**counts, "stored": produced["accepted"], "queued": 0, "unacked": 0}, (
-        produced,
-        counts,
-    )
+    # Every accepted event stored (by its id), nothing left in Valkey. A queuing that raised
+    # because the connection died may still have been applied by Valkey: that event was refused
+    # (the SDK sends it again) and is stored too, so `stored` may exceed `accepted` by at most
+    # the refused ones (CI once: 1,677 accepted, 3 refused, 1,678 stored).
+    assert counts == {**counts, "missing": 0, "queued": 0, "unacked": 0}, (produced, counts)
+    assert produced["accepted"] <= counts["stored"] <= produced["accepted"] + produced["refused"]
 
 
 def test_kit_transport_drains_a_full_valkey_on_the_real_libraries(tmp_path, stack_env):
@@ -327,7 +329,11 @@ def test_kit_transport_drains_a_full_valkey_on_the_real_libraries(tmp_path, stac
     produced, counts = results["glitchtip"]
     assert counts["stored"] < produced["accepted"], counts
     produced, counts = results["kit"]
-    assert counts == {**counts, "stored": produced["accepted"], "queued": 0, "unacked": 0}, (
-        produced,
-        counts,
-    )
+    # The one refusal was Valkey's OOM error: not applied, so stored is exactly the accepted.
+    assert counts == {
+        **counts,
+        "stored": produced["accepted"],
+        "missing": 0,
+        "queued": 0,
+        "unacked": 0,
+    }, (produced, counts)

@@ -7,7 +7,10 @@ from django.db import connection
 
 
 class Command(BaseCommand):
-    help = "Print stored, counted and what Valkey holds (queued, unacked) as JSON."
+    help = (
+        "Print stored, counted, missing (accepted ids not stored) and what Valkey holds "
+        "(queued, unacked) as JSON."
+    )
 
     def handle(self, *args, **options):
         with connection.cursor() as cursor:
@@ -15,10 +18,16 @@ class Command(BaseCommand):
             stored = cursor.fetchone()[0]
             cursor.execute("SELECT n FROM counted")
             counted = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT count(*) FROM accepted a"
+                " WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = a.event_id)"
+            )
+            missing = cursor.fetchone()[0]
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
         out = {
             "stored": stored,
             "counted": counted,
+            "missing": missing,
             "queued": client.llen("celery"),
             "unacked": client.hlen("unacked"),
         }
