@@ -253,8 +253,20 @@ def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
     assert master["image"] == "mirror.local/locust:2.47.0"
     assert master["ports"][0]["published"] == "18089"
     assert master["ports"][0]["host_ip"] == "0.0.0.0"
-    env = model["x-locust-environment"]
-    assert env["GLITCHTIP_LOAD_HOST_HEADER"].endswith("-errors.example.com}")
+    # Every variable Locust's containers get, whole: the defaults the web UI starts with
+    # (payloads.MIX's weights written out, 50 issues, no rate) and the public host header.
+    assert model["x-locust-environment"] == {
+        "LOCUST_HOST": "${GLITCHTIP_KIT_LOAD_TARGET:-http://web:8000}",
+        "GLITCHTIP_LOAD_HOST_HEADER": "${GLITCHTIP_KIT_LOAD_HOST_HEADER-errors.example.com}",
+        "GLITCHTIP_LOAD_DSN": "${GLITCHTIP_LOAD_DSN:-}",
+        "GLITCHTIP_LOAD_ISSUES": "${GLITCHTIP_LOAD_ISSUES:-50}",
+        "GLITCHTIP_LOAD_MIX": (
+            "${GLITCHTIP_LOAD_MIX:-error_gzip=50,error_plain=15,message=10,transaction=20,store=5}"
+        ),
+        "GLITCHTIP_LOAD_RATE": "${GLITCHTIP_LOAD_RATE:-0}",
+        "GLITCHTIP_LOAD_SEND_FOR": None,
+        "LOCUST_LOCUSTFILE": "/mnt/locust/locustfile.py",
+    }
     assert "ports" not in model["services"]["locust-headless"]
 
 
