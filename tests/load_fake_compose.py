@@ -12,8 +12,8 @@ holds `state.json`:
 and leaves a stats CSV whose Aggregated row counts `sent + lost` requests of which `failures`
 failed: `lost` events GlitchTip answered 200 for but never stored, as when a worker drops them.
 `tail_samples` keeps that "Locust" running until the kit sampled the queue that many more times
-(the quiet tail of Locust's grace seconds). `cp` copies the report files out; `exec valkey ...
-LLEN` answers `queued` for each key.
+(the quiet tail of Locust's grace seconds); `no_stats` leaves no stats CSV. `cp` copies the
+report files out; `exec valkey ... LLEN` answers `queued` for each key.
 `up --detach` (the web UI) records the GLITCHTIP_* variables it was given and marks the master
 and workers running (`ui_fail` refuses, as a taken port does). `down` removes the Locust
 containers Compose would (docker compose v2.40.3): the services of compose.locust.yml without a
@@ -227,9 +227,10 @@ def main() -> int:
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "
               "limit reached, shutting down")  # fmt: skip
         requests = int(state.get("sent", 0)) + int(state.get("lost", 0))
-        (state_dir / "locust_stats.csv").write_text(
-            _stats_csv(requests, int(state.get("failures", 0)))
-        )
+        if not state.get("no_stats"):  # a Locust that ran but wrote no statistics
+            (state_dir / "locust_stats.csv").write_text(
+                _stats_csv(requests, int(state.get("failures", 0)))
+            )
         return int(state.get("locust_exit", 0))
     if locust and args[:1] == ["cp"]:
         source, target = args[1].split(":", 1)[1], Path(args[2])

@@ -282,6 +282,33 @@ def test_locust_that_never_ran_names_its_last_lines_and_where_to_look(stack):
     assert failed.value.fix == "see the output above; `provision logs web` shows GlitchTip's side"
 
 
+def test_statistics_that_cannot_be_copied_out_of_locust_are_one_line_and_locust_is_removed(stack):
+    """Locust ran (exit 0) but its statistics cannot be copied out of the stopped container:
+    the whole refusal names the file and Compose's own line, and the headless containers are
+    removed all the same."""
+    directory, state, state_dir = stack
+    state(sent=2, no_stats=True)
+    with pytest.raises(KitError) as failed:
+        load(directory)
+    assert (failed.value.message, failed.value.fix) == (
+        "cannot copy Locust's locust_stats.csv out of its container (Error: no such file "
+        "/tmp/locust_stats.csv)",
+        "run the load again; `docker compose cp` needs the stopped container",
+    )
+    calls = (state_dir / "calls.log").read_text().splitlines()
+    assert calls[-2:] == [
+        f"glitchtip-locust: cp locust-headless:/tmp/locust_stats.csv {_report_dir(directory)}"
+        "/locust_stats.csv",
+        "glitchtip-locust: --profile headless down --remove-orphans -t 5",
+    ]
+
+
+def _report_dir(directory):
+    """The one report directory a run made."""
+    (report,) = (directory / "reports").iterdir()
+    return report
+
+
 def test_stop_removes_the_ui_a_headless_leftover_and_orphans_of_an_older_file(stack):
     """`make locust-stop` removes every Locust container of the deployment: the UI's master and
     workers, a headless master an interrupted run left (profile `headless`, so `--profile '*'`)
