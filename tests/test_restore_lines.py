@@ -90,6 +90,23 @@ def test_a_failure_names_its_stage_and_the_state_saved_before(tmp_path, archive,
     )
 
 
+def test_a_failed_uploads_restore_names_its_stage_and_the_state_saved_before(tmp_path, archive):
+    """The database went in, the uploads' untar failed: the one line names the uploads
+    restore, its exit and tar's last lines, and where the state before the restore is."""
+    _target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    compose.set_state(fail={"uploads_restore": True})
+    with pytest.raises(KitError) as caught:
+        restore_module.restore_backup(ctx, archive, replace=True, verify=False)
+    assert shown(caught.value.line(), tmp_path) == shown(
+        "restore failed: uploads restore failed (exit 2): tar: ./a/b.png: Cannot write: No space "
+        "left on device | tar: Exiting with failure status due to previous errors; the database "
+        "may be partly restored; the state before the restore is in "
+        "TMP/new/backups/glitchtip-glitchtip-T-6.tar: fix the cause, then run `provision "
+        f"restore {archive} --replace`",
+        tmp_path,
+    )
+
+
 def test_a_newer_backup_is_refused_with_the_setting_to_change():
     manifest = Manifest("0.t", "2026-11-26T10:00:00Z", 6, "g:6.2.6", 17, 18, "postgres:18.1", "g")
     with pytest.raises(UsageError) as caught:
