@@ -201,3 +201,28 @@ def test_a_new_directory_whose_compose_project_has_containers_is_refused(tmp_pat
     assert list(target.iterdir()) == []
     assert [call.split()[0] for call in compose.calls()] == ["ps"]
     assert (compose.state_dir / "db.bin").read_bytes() == b"PGDMP other"
+
+
+def test_a_backup_restored_on_a_new_host_keeps_its_own_major(tmp_path, monkeypatch):
+    """A GlitchTip 5 backup whose major is recorded in its .env alone (a glitchtip.yaml written
+    by hand, without `glitchtip_major`), restored into an empty directory (a new host), comes
+    back as GlitchTip 5: the archive's major is the data's; only an existing deployment's
+    major wins over it. Never a silent upgrade to the kit's default major."""
+    from ops_fakes import FakeCompose, make_state
+
+    from provision.settings import load_settings
+    from provision.stack.context import StackContext
+
+    monkeypatch.setattr(restore_module, "_migrate_and_start", lambda ctx, say: None)
+    old, _, old_ctx = deployment(tmp_path, "old5", OLD_DB, OLD_UPLOADS, major="5")
+    yaml_file = old / "glitchtip.yaml"
+    yaml_file.write_text(yaml_file.read_text().replace("\nglitchtip_major: 5\n", "\n"))
+    assert load_settings(old, {}, environ={}).glitchtip_major == 5  # from its .env
+    archive = create_backup(old_ctx).path
+    target = tmp_path / "empty"
+    target.mkdir()
+    make_state(tmp_path / "engine", b"", b"", postgres="absent", tables=0)
+    compose = FakeCompose(target, tmp_path / "engine")
+    ctx = StackContext(directory=target, environ={}, compose_factory=lambda s: compose)
+    restore_module.restore_backup(ctx, archive, verify=False)
+    assert load_settings(target, {}, environ={}).glitchtip_major == 5
