@@ -447,6 +447,35 @@ def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_locust_directory_that_is_a_file_or_a_symlink_is_refused_and_left_alone(
+    tmp_path: Path,
+) -> None:
+    """`locust/` (where the kit copies locustfile.py and payloads.py) must be a directory of the
+    kit's own: a regular file or a symbolic link there is refused whole, with the fix, and
+    nothing is written through it."""
+    from provision.load.run import install_locustfile
+
+    (tmp_path / "locust").write_text("my notes\n")
+    with pytest.raises(UsageError) as refused:
+        install_locustfile(tmp_path)
+    assert refused.value.line() == (
+        f"{tmp_path / 'locust'} is not a directory: move it away; the kit writes "
+        f"{tmp_path / 'locust'}/"
+    )
+    assert (tmp_path / "locust").read_text() == "my notes\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "locust").symlink_to(elsewhere)
+    with pytest.raises(UsageError) as refused:
+        install_locustfile(linked)
+    assert refused.value.line() == (
+        f"{linked / 'locust'} is not a directory: move it away; the kit writes {linked / 'locust'}/"
+    )
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_reports_are_named_by_the_utc_second_with_a_suffix_for_the_same_second(
     tmp_path: Path,
 ) -> None:
