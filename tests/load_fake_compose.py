@@ -11,7 +11,9 @@ holds `state.json`:
 (GlitchTip's fake stores them when its worker runs), prints Locust's "Time limit reached" line,
 and leaves a stats CSV whose Aggregated row counts `sent + lost` requests of which `failures`
 failed: `lost` events GlitchTip answered 200 for but never stored, as when a worker drops them.
-`cp` copies the report files out; `exec valkey ... LLEN` answers `queued` for each key.
+`tail_samples` keeps that "Locust" running until the kit sampled the queue that many more times
+(the quiet tail of Locust's grace seconds); `no_stats` leaves no stats CSV. `cp` copies the
+report files out; `exec valkey ... LLEN` answers `queued` for each key.
 `up --detach` (the web UI) records the GLITCHTIP_* variables it was given and marks the master
 and workers running (`ui_fail` refuses, as a taken port does). `down` removes the Locust
 containers Compose would (docker compose v2.40.3): the services of compose.locust.yml without a
@@ -137,6 +139,21 @@ def _send(dsn: str, count: int) -> None:
             assert answer.status == 200, answer.status
 
 
+def _quiet_tail(state_dir: Path, samples: int, bound_s: float = 10.0) -> None:
+    """Locust's quiet tail: the users stopped sending, Locust runs on for its grace seconds.
+    The fake stays up until the kit's sampler has asked Valkey for the queue `samples` more
+    times (its `exec ... valkey` calls in calls.log), at most `bound_s`: a run whose samples
+    saw every event stored before Locust exited, without a test waiting on real seconds."""
+    import time
+
+    def asked() -> int:
+        return (state_dir / "calls.log").read_text().count(" exec -T valkey ")
+
+    target, deadline = asked() + samples, time.monotonic() + bound_s
+    while samples and asked() < target and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _stats_csv(requests: int, failures: int) -> str:
     header = "Type,Name,Request Count,Failure Count,50%,95%\n"
     kind = f"POST,store,{requests},{failures},12,30\n"
@@ -206,12 +223,14 @@ def main() -> int:
         }
         (state_dir / "state.json").write_text(json.dumps(state))
         _send(os.environ["GLITCHTIP_LOAD_DSN"], int(state.get("sent", 0)))
+        _quiet_tail(state_dir, int(state.get("tail_samples", 0)))
         print("locust-headless-1  | [2026-12-06 10:00:05] host/INFO/locust.main: --run-time "
               "limit reached, shutting down")  # fmt: skip
         requests = int(state.get("sent", 0)) + int(state.get("lost", 0))
-        (state_dir / "locust_stats.csv").write_text(
-            _stats_csv(requests, int(state.get("failures", 0)))
-        )
+        if not state.get("no_stats"):  # a Locust that ran but wrote no statistics
+            (state_dir / "locust_stats.csv").write_text(
+                _stats_csv(requests, int(state.get("failures", 0)))
+            )
         return int(state.get("locust_exit", 0))
     if locust and args[:1] == ["cp"]:
         source, target = args[1].split(":", 1)[1], Path(args[2])

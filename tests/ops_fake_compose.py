@@ -13,7 +13,9 @@ real (pipes, chunks, exit codes, stderr) without Docker:
 `ps` prints beside postgres's. `pg_restore` refuses input that is no custom-format dump. `fail`:
 {"pg_dump": N} prints N bytes then exits 1 with a message on stderr, like a dump that dies midway;
 {"pg_restore": true} exits 1 after reading part of its input; {"up": true} makes `up` fail with
-postgres unhealthy, {"up": "no-image"} before any container exists. `logs` prints state["logs"].
+postgres unhealthy, {"up": "no-image"} before any container exists; {"uploads_restore": true}
+makes the uploads' untar fail (exit 2, GNU tar's lines for a full volume, the volume unchanged).
+`logs` prints state["logs"].
 `down` removes the containers (postgres "absent") and refuses an option it lacks or a name that is
 no service (Compose's wording there is not recorded); `run -t` passes its output through a
 pseudo-TTY (LF -> CR LF). pg_dump, pg_restore and psql refuse an option they lack, more arguments
@@ -261,7 +263,14 @@ def main() -> int:
         out.write(_through_tty(args, (state_dir / "uploads.tar").read_bytes()))
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
-        (state_dir / "uploads.tar").write_bytes(sys.stdin.buffer.read())
+        data = sys.stdin.buffer.read()
+        if fail.get("uploads_restore"):  # GNU tar's lines when the volume is full
+            sys.stderr.write(
+                "tar: ./a/b.png: Cannot write: No space left on device\n"
+                "tar: Exiting with failure status due to previous errors\n"
+            )
+            return 2
+        (state_dir / "uploads.tar").write_bytes(data)
         return 0
     if args[:1] == ["ps"]:
         # One JSON object per line, as Compose >= 2.21 prints; Health is "" without a check.

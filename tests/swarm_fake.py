@@ -8,6 +8,8 @@ What it copies from a real engine (Docker 20.10+ answers, as tests/test_swarm.py
   with `com.docker.stack.namespace`, and leaves services the file no longer names (no --prune);
 - `docker service rm`, `docker stack rm` (which removes the stack's services; the stack's
   containers and networks are gone at once here), `service ls` / `inspect`, a one-shot job's task.
+- a `--format` or `--filter` without its value is refused by the CLI (exit 125, "flag needs an
+  argument"), as cobra refuses a flag that takes one;
 Every call is kept in `calls` (argv after "docker", stdin); refused calls also in `refused`.
 """
 
@@ -83,6 +85,12 @@ class FakeSwarm:
                 1,
                 "",
                 f'template parsing error: template: :1: function "{refused}" not defined\n',
+            )
+        if args and args[-1] in ("--format", "--filter"):  # the CLI parses its flags first
+            return (
+                125,
+                "",
+                f"flag needs an argument: {args[-1]}\nSee 'docker {' '.join(args[:2])} --help'.\n",
             )
         if args[:1] == ("info",):
             state = "active" if self.manager is not None else "inactive"

@@ -277,6 +277,8 @@ def test_urls_a_message_cannot_parse_are_shown_safely() -> None:
          {"next": {"url": "http://h/x/?cursor=a", "rel": "next", "results": "false"}}),
         ("'<http://h/x/>; rel=\"next\"",  # one quote only: not a wrapper, nothing stripped
          {"next": {"url": "http://h/x/", "rel": "next"}}),
+        ('{<http://h/x/?cursor=b>; rel="next"}',  # braces alone: the first link kept whole
+         {"next": {"url": "http://h/x/?cursor=b", "rel": "next"}}),
         ('<http://h/a/>; results="true", <http://h/b/>; rel="prev"',  # no rel: not a link
          {"prev": {"url": "http://h/b/", "rel": "prev"}}),
     ],

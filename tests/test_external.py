@@ -714,3 +714,20 @@ def test_the_engine_runner_pulls_a_missing_image_and_reads_the_probes_answer() -
         "image valkey/valkey:8 is missing",
         "pull it, or check the image setting",
     )
+
+
+def test_a_probe_printing_bytes_that_are_not_utf8_is_read_with_replacement_characters() -> None:
+    """A server's banner or error in another encoding (Latin-1 here) is still an answer: the
+    bytes that are no UTF-8 read as U+FFFD, on stdout and on a failed probe's stderr alike,
+    never a UnicodeDecodeError in place of the check's one line."""
+    from provision.runtime.engine import Engine
+
+    latin1 = "FATAL: la base « glitchtip » n'existe pas\n".encode("latin-1")
+    answered = _DockerClient({"postgres:17"}, b"17\xe9 100\n")
+    assert external.engine_runner(Engine(answered))("postgres:17", "psql", {}) == (
+        external.ProbeResult(0, "17\ufffd 100\n")
+    )
+    refused = _DockerClient({"postgres:17"}, latin1, exit_status=2)
+    assert external.engine_runner(Engine(refused))("postgres:17", "psql", {}) == (
+        external.ProbeResult(2, "FATAL: la base \ufffd glitchtip \ufffd n'existe pas\n")
+    )

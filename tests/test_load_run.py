@@ -253,8 +253,20 @@ def test_compose_locust_follows_the_settings(tmp_path, kit_environ):
     assert master["image"] == "mirror.local/locust:2.47.0"
     assert master["ports"][0]["published"] == "18089"
     assert master["ports"][0]["host_ip"] == "0.0.0.0"
-    env = model["x-locust-environment"]
-    assert env["GLITCHTIP_LOAD_HOST_HEADER"].endswith("-errors.example.com}")
+    # Every variable Locust's containers get, whole: the defaults the web UI starts with
+    # (payloads.MIX's weights written out, 50 issues, no rate) and the public host header.
+    assert model["x-locust-environment"] == {
+        "LOCUST_HOST": "${GLITCHTIP_KIT_LOAD_TARGET:-http://web:8000}",
+        "GLITCHTIP_LOAD_HOST_HEADER": "${GLITCHTIP_KIT_LOAD_HOST_HEADER-errors.example.com}",
+        "GLITCHTIP_LOAD_DSN": "${GLITCHTIP_LOAD_DSN:-}",
+        "GLITCHTIP_LOAD_ISSUES": "${GLITCHTIP_LOAD_ISSUES:-50}",
+        "GLITCHTIP_LOAD_MIX": (
+            "${GLITCHTIP_LOAD_MIX:-error_gzip=50,error_plain=15,message=10,transaction=20,store=5}"
+        ),
+        "GLITCHTIP_LOAD_RATE": "${GLITCHTIP_LOAD_RATE:-0}",
+        "GLITCHTIP_LOAD_SEND_FOR": None,
+        "LOCUST_LOCUSTFILE": "/mnt/locust/locustfile.py",
+    }
     assert "ports" not in model["services"]["locust-headless"]
 
 
@@ -432,6 +444,35 @@ def test_reports_as_a_file_or_a_symlink_is_refused_and_left_alone(tmp_path: Path
     (linked / "reports").symlink_to(elsewhere)
     with pytest.raises(UsageError, match="is not a directory"):
         new_report_dir(linked)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_locust_directory_that_is_a_file_or_a_symlink_is_refused_and_left_alone(
+    tmp_path: Path,
+) -> None:
+    """`locust/` (where the kit copies locustfile.py and payloads.py) must be a directory of the
+    kit's own: a regular file or a symbolic link there is refused whole, with the fix, and
+    nothing is written through it."""
+    from provision.load.run import install_locustfile
+
+    (tmp_path / "locust").write_text("my notes\n")
+    with pytest.raises(UsageError) as refused:
+        install_locustfile(tmp_path)
+    assert refused.value.line() == (
+        f"{tmp_path / 'locust'} is not a directory: move it away; the kit writes "
+        f"{tmp_path / 'locust'}/"
+    )
+    assert (tmp_path / "locust").read_text() == "my notes\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "locust").symlink_to(elsewhere)
+    with pytest.raises(UsageError) as refused:
+        install_locustfile(linked)
+    assert refused.value.line() == (
+        f"{linked / 'locust'} is not a directory: move it away; the kit writes {linked / 'locust'}/"
+    )
     assert list(elsewhere.iterdir()) == []
 
 

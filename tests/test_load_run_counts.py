@@ -282,6 +282,33 @@ def test_locust_that_never_ran_names_its_last_lines_and_where_to_look(stack):
     assert failed.value.fix == "see the output above; `provision logs web` shows GlitchTip's side"
 
 
+def test_statistics_that_cannot_be_copied_out_of_locust_are_one_line_and_locust_is_removed(stack):
+    """Locust ran (exit 0) but its statistics cannot be copied out of the stopped container:
+    the whole refusal names the file and Compose's own line, and the headless containers are
+    removed all the same."""
+    directory, state, state_dir = stack
+    state(sent=2, no_stats=True)
+    with pytest.raises(KitError) as failed:
+        load(directory)
+    assert (failed.value.message, failed.value.fix) == (
+        "cannot copy Locust's locust_stats.csv out of its container (Error: no such file "
+        "/tmp/locust_stats.csv)",
+        "run the load again; `docker compose cp` needs the stopped container",
+    )
+    calls = (state_dir / "calls.log").read_text().splitlines()
+    assert calls[-2:] == [
+        f"glitchtip-locust: cp locust-headless:/tmp/locust_stats.csv {_report_dir(directory)}"
+        "/locust_stats.csv",
+        "glitchtip-locust: --profile headless down --remove-orphans -t 5",
+    ]
+
+
+def _report_dir(directory):
+    """The one report directory a run made."""
+    (report,) = (directory / "reports").iterdir()
+    return report
+
+
 def test_stop_removes_the_ui_a_headless_leftover_and_orphans_of_an_older_file(stack):
     """`make locust-stop` removes every Locust container of the deployment: the UI's master and
     workers, a headless master an interrupted run left (profile `headless`, so `--profile '*'`)
@@ -603,3 +630,45 @@ def test_the_load_writes_no_rc_file_where_it_is_run_and_passes_its_options(stack
     assert ui_state(state_dir)["headless_env"]["GLITCHTIP_LOAD_ISSUES"] == "7"
     assert result["drain_s"] is not None
     assert result["processed_per_s"] == pytest.approx(6 / (1 + result["drain_s"]), abs=0.3)
+
+
+class _SplitClock:
+    """The run's clock for a test: Locust's "run time reached" line read at 100.0 s (the users
+    stopped sending GRACE_S earlier, at 95.0), every sample of the sampler's thread at
+    `sampled_at`, and real seconds from 100.0 on for anything after the line (a drain measured
+    after Locust, which this test must not reach, still ends at its bound)."""
+
+    def __init__(self, sampled_at: float) -> None:
+        import threading
+        import time
+
+        self.sampled_at, self.threading, self.time = sampled_at, threading, time
+        self.line_read_at: float | None = None
+
+    def __call__(self) -> float:
+        if self.threading.current_thread().name == "load-sampler":
+            return self.sampled_at
+        if self.line_read_at is None:
+            self.line_read_at = self.time.monotonic()
+            return 100.0
+        return 100.0 + self.time.monotonic() - self.line_read_at
+
+
+def test_a_drain_seen_by_the_samples_of_the_quiet_tail_is_timed_from_the_end_of_sending(stack):
+    """Locust runs GRACE_S past the users' last send: when the samples taken during that quiet
+    tail already show every accepted event stored, the drain is over before Locust is gone and
+    is timed from the end of sending (95.0 s) to that sample (95.7 s), with no drain measured
+    after Locust. 6 events stored over the 1 s load and its 0.7 s drain: 3.5 per second (one
+    decimal)."""
+    directory, state, _ = stack
+    state(sent=6, tail_samples=5)
+    result, _ = load(directory, sample_interval_s=0.01, clock=_SplitClock(95.7))
+    figures = ("events_sent", "events_processed", "transactions_processed", "drain_s")
+    assert {key: result[key] for key in (*figures, "processed_per_s", "queue_peak")} == {
+        "events_sent": 6,
+        "events_processed": 6,
+        "transactions_processed": 0,
+        "drain_s": 0.7,
+        "processed_per_s": 3.5,
+        "queue_peak": 0,
+    }

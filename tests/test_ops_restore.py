@@ -225,8 +225,12 @@ def test_a_file_member_that_is_not_utf8_is_a_one_line_refusal(tmp_path, monkeypa
     monkeypatch.setattr(restore_module, "open_member", member)
     member = types.SimpleNamespace(size=14)  # what open_member is told: its size only here
     manifest = types.SimpleNamespace(members={f"{restore_module.FILES_DIR}.env": member})
-    with pytest.raises(UsageError, match="is not UTF-8 text; nothing was changed"):
+    with pytest.raises(UsageError) as refused:
         restore_module._archive_files(tmp_path / "backup.tar", manifest)
+    assert refused.value.line() == (
+        f"{tmp_path / 'backup.tar'} is not a usable backup: files/.env is not UTF-8 text; nothing "
+        "was changed: use another archive (or take a new one with `provision backup`)"
+    )
 
 
 def test_a_refusal_stops_only_the_postgres_restore_started(tmp_path, archive):

@@ -128,6 +128,7 @@ def test_major_upgrade_leaves_images_the_operator_set_alone():
 
 def test_major_and_postgres_upgrade_in_one_run():
     plan = make_plan(current(5), "6.2.6", "18.1")
+    assert (plan.glitchtip_image, plan.major) == ("glitchtip/glitchtip:6.2.6", 6)
     assert plan.postgres_image == "postgres:18.1" and plan.postgres_major == 18
     assert plan.settings["postgres_image"] == "postgres:18.1"
     assert plan.env == {POSTGRES_VOLUME_KEY: "glitchtip_postgres-18"}
@@ -170,6 +171,11 @@ def test_postgres_only_keeps_glitchtip_as_it_is():
     plan = make_plan(current(5, server_version="5.2.0"), None, "18.2")
     assert plan.glitchtip_image == "glitchtip/glitchtip:v5.1.0" and not plan.glitchtip_changes
     assert "glitchtip_image" not in plan.settings and plan.postgres_upgrade
+    assert plan.settings == {"postgres_image": "postgres:18.2"}
+    # Not even to the kit's pin of its major: a GlitchTip older than the pin stays as it is.
+    behind = current(6, glitchtip_image="glitchtip/glitchtip:6.2.5", server_version="6.2.5")
+    plan = make_plan(behind, None, "18.2")
+    assert (plan.glitchtip_image, plan.glitchtip_changes) == ("glitchtip/glitchtip:6.2.5", False)
     assert plan.settings == {"postgres_image": "postgres:18.2"}
 
 

@@ -451,3 +451,23 @@ def test_the_queue_of_a_swarm_stack_is_not_read_through_compose(tmp_path):
     assert [(c.name, c.ok, c.detail) for c in report.checks] == [
         ("queue", True, "not checked: the kit reads the queue of a compose deployment only")
     ]
+
+
+def test_certificate_days_count_from_the_time_given_to_the_certificates_end(
+    tmp_path, https_server, trust
+):
+    """The days left are counted from `now` when one is given (else the clock), to the very
+    second the certificate the server presents ends: 2.5 days before it, 2.5; after it, less
+    than 0."""
+    from provision.ops.verify import certificate_days
+
+    url, cert = https_server(30)
+    trust(cert)
+    end = subprocess.run(
+        ["openssl", "x509", "-enddate", "-noout", "-in", cert],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    ends = ssl.cert_time_to_seconds(end.strip().removeprefix("notAfter="))
+    assert certificate_days(url, now=ends - 2.5 * 86400) == 2.5
+    assert certificate_days(url, now=ends + 86400) == -1.0
+    assert 29 < certificate_days(url) <= 30  # from the clock: issued just now for 30 days

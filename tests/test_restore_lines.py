@@ -90,6 +90,23 @@ def test_a_failure_names_its_stage_and_the_state_saved_before(tmp_path, archive,
     )
 
 
+def test_a_failed_uploads_restore_names_its_stage_and_the_state_saved_before(tmp_path, archive):
+    """The database went in, the uploads' untar failed: the one line names the uploads
+    restore, its exit and tar's last lines, and where the state before the restore is."""
+    _target, compose, ctx = deployment(tmp_path, "new", b"new database", b"new uploads", tables=9)
+    compose.set_state(fail={"uploads_restore": True})
+    with pytest.raises(KitError) as caught:
+        restore_module.restore_backup(ctx, archive, replace=True, verify=False)
+    assert shown(caught.value.line(), tmp_path) == shown(
+        "restore failed: uploads restore failed (exit 2): tar: ./a/b.png: Cannot write: No space "
+        "left on device | tar: Exiting with failure status due to previous errors; the database "
+        "may be partly restored; the state before the restore is in "
+        "TMP/new/backups/glitchtip-glitchtip-T-6.tar: fix the cause, then run `provision "
+        f"restore {archive} --replace`",
+        tmp_path,
+    )
+
+
 def test_a_newer_backup_is_refused_with_the_setting_to_change():
     manifest = Manifest("0.t", "2026-11-26T10:00:00Z", 6, "g:6.2.6", 17, 18, "postgres:18.1", "g")
     with pytest.raises(UsageError) as caught:
@@ -184,3 +201,28 @@ def test_a_new_directory_whose_compose_project_has_containers_is_refused(tmp_pat
     assert list(target.iterdir()) == []
     assert [call.split()[0] for call in compose.calls()] == ["ps"]
     assert (compose.state_dir / "db.bin").read_bytes() == b"PGDMP other"
+
+
+def test_a_backup_restored_on_a_new_host_keeps_its_own_major(tmp_path, monkeypatch):
+    """A GlitchTip 5 backup whose major is recorded in its .env alone (a glitchtip.yaml written
+    by hand, without `glitchtip_major`), restored into an empty directory (a new host), comes
+    back as GlitchTip 5: the archive's major is the data's; only an existing deployment's
+    major wins over it. Never a silent upgrade to the kit's default major."""
+    from ops_fakes import FakeCompose, make_state
+
+    from provision.settings import load_settings
+    from provision.stack.context import StackContext
+
+    monkeypatch.setattr(restore_module, "_migrate_and_start", lambda ctx, say: None)
+    old, _, old_ctx = deployment(tmp_path, "old5", OLD_DB, OLD_UPLOADS, major="5")
+    yaml_file = old / "glitchtip.yaml"
+    yaml_file.write_text(yaml_file.read_text().replace("\nglitchtip_major: 5\n", "\n"))
+    assert load_settings(old, {}, environ={}).glitchtip_major == 5  # from its .env
+    archive = create_backup(old_ctx).path
+    target = tmp_path / "empty"
+    target.mkdir()
+    make_state(tmp_path / "engine", b"", b"", postgres="absent", tables=0)
+    compose = FakeCompose(target, tmp_path / "engine")
+    ctx = StackContext(directory=target, environ={}, compose_factory=lambda s: compose)
+    restore_module.restore_backup(ctx, archive, verify=False)
+    assert load_settings(target, {}, environ={}).glitchtip_major == 5

@@ -383,6 +383,14 @@ def test_status_is_up_with_the_services_this_stack_really_has(monkeypatch, exter
     probed: list[str] = []
     found = collect_swarm_status(settings, None, prober=lambda url: probed.append(url) or ok)
     assert found["up"] is True
+    # What `provision status --json` prints besides the rows, whole.
+    assert {key: found[key] for key in ("target", "stack", "url", "up", "checks")} == {
+        "target": "swarm",
+        "stack": "gt",
+        "url": "http://localhost:8000",
+        "up": True,
+        "checks": [ok, ok],
+    }
     # GlitchTip is asked on the kit's own address, the published port on this host
     assert probed == ["http://127.0.0.1:8000/_health/", "http://127.0.0.1:8000/api/settings/"]
     monkeypatch.setattr(

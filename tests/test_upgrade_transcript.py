@@ -172,6 +172,32 @@ def test_a_rollback_whose_verify_fails_is_a_failed_rollback_with_the_restore_com
     assert upgrade.failure_error(outcome).exit_code == 1
 
 
+def test_a_rollback_whose_verify_cannot_run_names_the_verify_step_in_its_problem(tmp_path):
+    """A verify that raises (no answer from GlitchTip) is a failed rollback whose problem names
+    the step it failed in (`verify: ...`), after every step that did run."""
+    directory = deployment(tmp_path)
+    fake = FakeOps(tmp_path, fail="start")
+
+    def unreachable(ctx, timeout):
+        raise KitError("GlitchTip did not answer", "see `provision logs web`")
+
+    fake.verify = unreachable
+    _lines, _settings, failure, outcome = transcript(
+        tmp_path, fake, directory, to="6.2.6", postgres=None
+    )
+    assert (outcome.rollback.ok, outcome.rollback.done, outcome.rollback.problem) == (
+        False,
+        ["files restored", "database restored from the backup", "stack up"],
+        "verify: GlitchTip did not answer: see `provision logs web`",
+    )
+    assert failure == (
+        "upgrade to glitchtip/glitchtip:6.2.6 failed at 'start' (the stack did not become "
+        "healthy: migrate exited 1); ROLLBACK FAILED (verify: GlitchTip did not answer: see "
+        f"`provision logs web`): backup: {BACKUP}; restore it with `provision restore {BACKUP} "
+        "--replace`"
+    )
+
+
 def test_a_failed_pull_changes_nothing_and_says_which_image_still_serves(tmp_path):
     directory = deployment(tmp_path)
     fake = FakeOps(tmp_path, fail="pull")

@@ -312,8 +312,14 @@ def run_load(
     overrides: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    sample_interval_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Run the load headless and measure what GlitchTip stored; see the module docstring."""
+    """Run the load headless and measure what GlitchTip stored; see the module docstring.
+
+    `sample_interval_s` and `clock` are the sampler's period and the one clock every figure of
+    the run's timing reads (Locust's end, the samples, the drain): the real ones by default;
+    a test shortens the period and reads a clock of its own so the drain figures are exact."""
     from provision.load import measure, payloads
     from provision.load.options import resolve_target
     from provision.load.report import HTML_FILE, STATS_FILE, parse_stats
@@ -384,13 +390,13 @@ def run_load(
             f"load: {users} users ({workers} worker{'s' if workers != 1 else ''}) for "
             f"{duration} s against {where.url}, project {result.project_slug}"
         )
-        logs = _LogFilter(say)
-        during = measure.Sampler(backlog, count)
+        logs = _LogFilter(say, clock)
+        during = measure.Sampler(backlog, count, sample_interval_s, clock)
         try:
             with during:
                 ran = _run_headless(dep, env, workers, duration, logs)
             # The users stopped sending GRACE_S before Locust's run time ended.
-            load_end = (logs.load_end or time.monotonic()) - GRACE_S
+            load_end = (logs.load_end or clock()) - GRACE_S
             failed = KitError(
                 f"Locust failed (exit {ran.returncode}: {' | '.join(logs.tail[-3:])})",
                 "see the output above; `provision logs web` shows GlitchTip's side",
@@ -418,6 +424,7 @@ def run_load(
                     backlog=backlog,
                     load_end=load_end,
                     timeout_s=drain_timeout_s,
+                    clock=clock,
                     progress=say,
                 )
             _copy_rest(locust(dep), report_dir)

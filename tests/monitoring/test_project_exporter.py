@@ -1032,3 +1032,28 @@ def test_an_organization_of_one_project_is_listed_in_one_call(fake, tmp_path, mo
     assert (result.ok, result.projects, result.calls) == (True, 1, 1 + 2)
     lists = [r for r in fake.requests if urlsplit(r.path).path.endswith("/projects/")]
     assert len(lists) == 1
+
+
+def test_an_api_call_is_bounded_by_the_timeout_the_api_was_given(tmp_path):
+    """`Api(timeout=...)` bounds each call (the exporter's own default is
+    REQUEST_TIMEOUT_SECONDS): a GlitchTip answering after 0.5 s is no answer at 0.1 s, counted
+    as an "error" call, and the poll goes on instead of hanging."""
+    handle = start_fake(keep_alive=False, latency=0.5)
+    try:
+        world = make_world(handle)
+        config = pe.load_config(str(write_config(tmp_path, handle.url, world.token)))
+        exporter = pe.Exporter(config, world.token, spread_seconds=0.0)
+        api = pe.Api(config, world.token, exporter.requests, timeout=0.1)
+        started = time.monotonic()
+        with pytest.raises(pe.ApiFailure) as failed:
+            api.get(f"/api/0/organizations/{ORG}/projects/")
+        assert time.monotonic() - started < 0.45
+        assert (str(failed.value), failed.value.code, api.calls) == (
+            f"GET /api/0/organizations/{ORG}/projects/ got no answer (TimeoutError)",
+            "error",
+            1,
+        )
+        counted = "glitchtip_project_exporter_api_requests_total"
+        assert exporter.registry.get_sample_value(counted, {"code": "error"}) == 1
+    finally:
+        handle.stop()
