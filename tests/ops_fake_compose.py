@@ -19,9 +19,10 @@ makes the uploads' untar fail (exit 2, GNU tar's lines for a full volume, the vo
 `down` removes the containers (postgres "absent") and refuses an option it lacks or a name that is
 no service (Compose's wording there is not recorded); `run -t` passes its output through a
 pseudo-TTY (LF -> CR LF). pg_dump, pg_restore and psql refuse an option they lack, more arguments
-than they take, and a role or database the compose file does not create; pg_restore without `-d`
-prints a script instead of restoring (as the real one does); {"app_database": false} is the app's
-database dropped (as between restore's DROP and CREATE). Volumes: state["volumes"] lists this
+than they take (pg_restore any file name: it would read that file, and the container has none,
+instead of its stdin), and a role or database the compose file does not create; pg_restore without
+`-d` prints a script instead of restoring (as the real one does); {"app_database": false} is the
+app's database dropped (as between restore's DROP and CREATE). Volumes: state["volumes"] lists this
 project's volumes on the engine (default: the postgres volume when a postgres container or a
 database exists); `up` creates it, `volumes --quiet` lists them ({"compose_volumes": false}: a
 Compose older than 2.23, which has no `volumes`), `down` removes the containers and, with
@@ -135,6 +136,11 @@ def _tool_refusal(tool: str, tool_args: list[str], state: dict) -> str | None:
     if len(positional) > _POSITIONAL[tool]:
         extra = positional[_POSITIONAL[tool]]
         return f'{tool}: error: too many command-line arguments (first is "{extra}")'
+    if tool == "pg_restore" and positional:  # it reads that file instead of stdin: none here
+        return (
+            f'pg_restore: error: could not open input file "{positional[0]}": '
+            "No such file or directory"
+        )
     if tool == "pg_restore" and database is None:
         return None  # a script on stdout, the database untouched (main() handles it)
     environment = SERVICES["postgres"]["environment"]

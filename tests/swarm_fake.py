@@ -10,12 +10,16 @@ What it copies from a real engine (Docker 20.10+ answers, as tests/test_swarm.py
   containers and networks are gone at once here), `service ls` / `inspect`, a one-shot job's task.
 - a `--format` or `--filter` without its value is refused by the CLI (exit 125, "flag needs an
   argument"), as cobra refuses a flag that takes one;
+- `node ls`, `secret ls` and `service ls` print one line per row in the `--format` template given
+  (`{{json .}}` the row's JSON, text around it as it is, as Go's templates print it; any other
+  action is not modelled and raises);
 Every call is kept in `calls` (argv after "docker", stdin); refused calls also in `refused`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -138,8 +142,16 @@ class FakeSwarm:
         )
 
     @staticmethod
-    def _lines(rows) -> str:
-        return "".join(json.dumps(row) + "\n" for row in rows)
+    def _lines(rows, args=()) -> str:
+        """One line per row in the `--format` template (the kit's is `{{json .}}`; text around
+        an action is printed as it is, as Go's templates do); JSON lines without one."""
+        template = "{{json .}}"
+        if "--format" in args[:-1]:
+            template = args[args.index("--format") + 1]
+        around = re.split(r"\{\{\s*json\s+\.\s*\}\}", template)
+        if any("{{" in text for text in around):
+            raise NotImplementedError(f"the fake renders only {{{{json .}}}}, not {template!r}")
+        return "".join(json.dumps(row).join(around) + "\n" for row in rows)
 
     def _by_ref(self, ref: str) -> Service | None:
         return self.services.get(ref) or next(
@@ -151,7 +163,9 @@ class FakeSwarm:
     def _node_ls(self, args, stdin):
         return (
             0,
-            self._lines({"ID": i, "Hostname": n["Hostname"]} for i, n in self.nodes.items()),
+            self._lines(
+                ({"ID": i, "Hostname": n["Hostname"]} for i, n in self.nodes.items()), args
+            ),
             "",
         )
 
@@ -169,7 +183,7 @@ class FakeSwarm:
         filters = self._filters(args)
         rows = [{"ID": f"id-{n}", "Name": n} for n, labels in sorted(self.secrets.items())
                 if self._matches(labels, filters)]  # fmt: skip
-        return 0, self._lines(rows), ""
+        return 0, self._lines(rows, args), ""
 
     def _secret_create(self, args, stdin):
         labels = {}
@@ -255,7 +269,7 @@ class FakeSwarm:
             desired = 0 if short in JOBS else service.replicas
             rows.append({"ID": f"id-{service.name}", "Name": service.name, "Image": service.image,
                          "Replicas": f"{running}/{desired}", "Ports": ""})  # fmt: skip
-        return 0, self._lines(rows), ""
+        return 0, self._lines(rows, args), ""
 
     def _service_inspect(self, args, stdin):
         if args[:1] == ("--format",):  # `--format {{.ID}} NAME`: does it exist?

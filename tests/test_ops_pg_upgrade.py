@@ -4,6 +4,8 @@ dump that is none, and the engine's volume calls (absent is not an error)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cli_run import run
 from docker.errors import NotFound
@@ -58,8 +60,14 @@ def test_restore_database_streams_the_dump_into_a_recreated_database(tmp_path):
     archive = create_backup(old).path
     new, compose = deployment(tmp_path, "new", db=b"", tables=5)
     lines: list[str] = []
+    began = time.monotonic()
     assert restore_database(new, archive, lines.append) == len(DUMP)
+    took = time.monotonic() - began
     assert (compose.state_dir / "db.bin").read_bytes() == DUMP
+    # The dump arrives in many chunks; progress is shown at most once a second (the first at
+    # once), not once per chunk.
+    shown = [line for line in lines if line.endswith(" of 2.3 MB")]
+    assert 1 <= len(shown) <= int(took) + 1, (took, shown)
     calls = compose.calls()
     drop = next(i for i, c in enumerate(calls) if "DROP DATABASE" in c)
     restore = next(i for i, c in enumerate(calls) if "pg_restore" in c and "--version" not in c)

@@ -105,6 +105,9 @@ class FakeOps:
         self.events.append(f"remove volume {name}")
 
     def verify(self, ctx, timeout):
+        # The real verify checks the deployment its context names (its settings, its URL and
+        # DSN): read them as it does, so a verify given no context fails as the real one would.
+        ctx.load_settings()
         self.verify_calls += 1
         self.events.append("verify")
         if self.fail == "verify" and self.verify_calls == 1:

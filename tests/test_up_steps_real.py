@@ -231,6 +231,17 @@ def test_render_step_validates_with_compose_and_names_the_files(tmp_path):
     assert compose_files(plain.load_settings()) == ["compose.yml"]
 
 
+def test_the_metrics_file_follows_the_setting_unless_the_caller_says_otherwise(tmp_path):
+    """`down` and the metrics step pass `metrics=True` to reach the metrics services of a
+    deployment that just turned them off; `False` leaves them out whatever the setting."""
+    off = make_ctx(tmp_path / "off", RecordingCompose()).load_settings()
+    on = make_ctx(tmp_path / "on", RecordingCompose(), metrics="true").load_settings()
+    assert compose_files(off) == ["compose.yml"]
+    assert compose_files(on) == ["compose.yml", "compose.metrics.yml"]
+    assert compose_files(off, metrics=True) == ["compose.yml", "compose.metrics.yml"]
+    assert compose_files(on, metrics=False) == ["compose.yml"]
+
+
 def test_render_step_reports_what_compose_refuses_without_its_secrets(tmp_path, monkeypatch):
     """A fake `docker compose` on the command path refuses the files and echoes a secret."""
     ctx = make_ctx(tmp_path, RecordingCompose())
