@@ -418,9 +418,26 @@ def _build_backend():
         async def _fail_task(self, task_data: dict, exception: Exception) -> None:
             """Database gone: wait, then put the task back on its queue (bounded). Anything
             else: vtasks' dead-letter list. The task is held until then, let go after (if the
-            move failed, the sweep puts it back)."""
+            move failed, the sweep puts it back).
+
+            Never raises: vtasks' process_batch calls this for each task of a failed batch in
+            one loop, and an error here (Valkey away) would end the loop with the rest of the
+            batch still held, stuck in this live worker's list until it restarts."""
             try:
                 await self._fail_held_task(task_data, exception)
+            except Exception:
+                # Left in the list, let go below: the sweep puts it back. A task popped from a
+                # full Valkey has no record to fall back on: that one is lost, as without the kit.
+                level = logging.ERROR if task_data.get("_kit_unrecorded") else logging.WARNING
+                logger.log(
+                    level,
+                    "Handing on failed task %s failed; %s",
+                    task_data.get("id", "?"),
+                    "lost (fetched without a record)"
+                    if task_data.get("_kit_unrecorded")
+                    else "the sweep puts it back",
+                    exc_info=True,
+                )
             finally:
                 if "_raw" in task_data and not task_data.get("_kit_unrecorded"):
                     self._release([task_data["_raw"]])
