@@ -176,6 +176,29 @@ def test_the_floor_gates_ci_below_the_target_and_still_fails_a_drop(tmp_path, mo
     assert "floor: >= 50% (the gate of this run, --floor): FAIL" in capsys.readouterr().out
 
 
+def test_the_target_gates_on_the_estimate_and_says_whether_its_lower_bound_clears_it(
+    tmp_path, monkeypatch, capsys
+):
+    """The issue's threshold is the score: a sample passes when its estimate reaches 90% (94 of
+    100 killed, whose interval reaches below 90%, says so but passes) and fails below it (89 of
+    100); an interval wholly above 90% (99 of 100) clears it with 95% confidence."""
+    assert _report(tmp_path / "a", monkeypatch, 94, 6) == 0
+    out = capsys.readouterr().out
+    assert "target: >= 90% (the estimate): PASS\n" in out
+    assert "with 95% confidence: the interval's lower bound 87.5% does NOT clear the target\n" in (
+        out
+    )
+    assert _report(tmp_path / "b", monkeypatch, 89, 11) == 1
+    assert "target: >= 90% (the estimate): FAIL\n" in capsys.readouterr().out
+    assert _report(tmp_path / "c", monkeypatch, 99, 1) == 0
+    out = capsys.readouterr().out
+    assert "with 95% confidence: the interval's lower bound 94.6% clears the target\n" in out
+    import json
+
+    summary = json.loads((tmp_path / "c" / "mutants" / "summary.json").read_text())
+    assert (summary["target_met"], summary["target_met_with_95_percent_confidence"]) == (True, True)
+
+
 def test_only_keeps_the_modules_a_pattern_names_and_refuses_a_pattern_matching_none() -> None:
     import run
 
