@@ -217,3 +217,25 @@ def test_only_keeps_the_modules_a_pattern_names_and_refuses_a_pattern_matching_n
     with pytest.raises(ValueError) as refused:
         run.select_modules(everything, ["provision.load.*", "provision.lod.*"])
     assert str(refused.value) == "--only 'provision.lod.*' matches no mutated module"
+
+
+def test_all_with_only_runs_the_matching_modules_mutants_and_nothing_else(tmp_path, monkeypatch):
+    """`--all --only M` checks every mutant of M: mutmut is given their names, never an empty
+    list (which mutmut reads as every one of the 17,000); `--all` alone gives it none."""
+    import run
+
+    everything = {
+        "provision.load.locustfile": ["provision.load.locustfile.x_f__mutmut_1"],
+        "provision.dsn": ["provision.dsn.x_g__mutmut_1", "provision.dsn.x_g__mutmut_2"],
+    }
+    given: list[list[str]] = []
+    (tmp_path / "mutants").mkdir()
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    monkeypatch.setattr(run, "generate", lambda cwd: None)
+    monkeypatch.setattr(run, "population", lambda cwd: everything)
+    monkeypatch.setattr(run, "run_mutmut", lambda names, children: given.append(names) or 0)
+    monkeypatch.setattr(run, "results", lambda cwd: {})  # nothing checked: the runs fail
+    monkeypatch.setattr(run, "EXPLANATIONS", tmp_path / "SURVIVORS.md")  # absent: not printed
+    assert run.main(["--all", "--only", "provision.load.*"]) == 1
+    assert run.main(["--all"]) == 1
+    assert given == [["provision.load.locustfile.x_f__mutmut_1"], []]

@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         count = sum(len(names) for names in chosen.values())
         what = "every mutant" if args.all else f"a sample of {count} (seed {seed})"
         print(f"{size} mutants in {len(everything)} modules; checking {what}", flush=True)
-        names = [] if args.all else [name for names in chosen.values() for name in names]
+        # mutmut runs every mutant when given none: only `--all` over every module may say so.
+        whole = args.all and not args.only
+        names = [] if whole else [name for names in chosen.values() for name in names]
         code = run_mutmut(names, args.max_children)
         if code != 0:
             print(f"mutmut run exited {code}", file=sys.stderr)
