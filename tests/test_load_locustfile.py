@@ -126,7 +126,7 @@ class Response:
 
 
 class Client:
-    """Records every post; answers with `answer(kind_of_body, event_id) -> (status, text)`."""
+    """Records every post; answers with `answer(path, event_id) -> (status, text)`."""
 
     def __init__(self, answer) -> None:
         self.answer = answer
@@ -372,3 +372,26 @@ def test_an_answer_naming_the_event_with_dashes_passes(load_file, monkeypatch):
         user.send()
     assert {post["name"] for post in user.client.posts} == {"store", "error_plain"}
     assert [response.failures for response in user.client.responses] == [[]] * 20
+
+
+def test_the_distinct_issues_bound_the_error_signatures_sent(load_file):
+    """GLITCHTIP_LOAD_ISSUES=1: every error event carries the same exception (one issue)."""
+
+    def exception_of(post) -> tuple[str, str]:
+        body = post["data"]
+        if post["headers"].get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        event = json.loads(body.splitlines()[-1])  # the envelope's payload line
+        value = event["exception"]["values"][-1]
+        return value["type"], value["value"]
+
+    module = load_file(dsn=DSN, mix="error_gzip=1", issues="1")
+    user = started_user(module)
+    for _ in range(20):
+        user.send()
+    assert {exception_of(post) for post in user.client.posts} == {("KeyError", "'orders_0'")}
+    module = load_file(dsn=DSN, mix="error_gzip=1")  # 50 by default
+    user = started_user(module)
+    for _ in range(40):
+        user.send()
+    assert len({exception_of(post) for post in user.client.posts}) > 10
