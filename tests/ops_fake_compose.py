@@ -18,7 +18,9 @@ makes the uploads' untar fail (exit 2, GNU tar's lines for a full volume, the vo
 `logs` prints state["logs"].
 `down` removes the containers (postgres "absent") and refuses an option it lacks or a name that is
 no service (Compose's wording there is not recorded); `run -t` passes its output through a
-pseudo-TTY (LF -> CR LF). pg_dump, pg_restore and psql refuse an option they lack, more arguments
+pseudo-TTY (LF -> CR LF), and the uploads' untar with `-t` is refused, its input being a pipe
+("the input device is not a TTY", as Compose says when stdin is no terminal). pg_dump,
+pg_restore and psql refuse an option they lack, more arguments
 than they take (pg_restore any file name: it would read that file, and the container has none,
 instead of its stdin), and a role or database the compose file does not create; pg_restore without
 `-d` prints a script instead of restoring (as the real one does); {"app_database": false} is the
@@ -269,6 +271,11 @@ def main() -> int:
         out.write(_through_tty(args, (state_dir / "uploads.tar").read_bytes()))
         return 0
     if args[:1] == ["run"] and "web" in args and "-c" in args:
+        if {"-t", "--tty"} & set(_run_options(args)) and not sys.stdin.isatty():
+            # Compose asked for a TTY with its input a pipe (the archive's uploads): refused
+            # before the container starts, in the docker CLI's words (docker/compose#13228).
+            sys.stderr.write("the input device is not a TTY\n")
+            return 1
         data = sys.stdin.buffer.read()
         if fail.get("uploads_restore"):  # GNU tar's lines when the volume is full
             sys.stderr.write(

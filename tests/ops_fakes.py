@@ -52,6 +52,9 @@ class FakeCompose:
         self.directory = Path(directory)
         self.state_dir = Path(state_dir)
         self.secrets = list(secrets)
+        # (args, timeout) of every run: the bound the kit gave each call (the real Compose.run
+        # hands it to the child's wait; this fake's children never hang).
+        self.timeouts: list[tuple[tuple[str, ...], float | None]] = []
 
     # state -----------------------------------------------------------------------------
     @property
@@ -77,7 +80,8 @@ class FakeCompose:
     # the real one: the child's environment without what the deployment's .env defines
     child_env = Compose.child_env
 
-    def run(self, *args: str, env=None, timeout=None) -> ProcessResult:
+    def run(self, *args: str, env=None, timeout=600) -> ProcessResult:
+        self.timeouts.append((args, timeout))  # 600: the real Compose.run's default
         if args[:1] == ("config",) and args[1:3] == ("--format", "json"):
             document = {"services": SERVICES, "volumes": {"uploads": {"name": "x_uploads"}}}
             return ProcessResult(tuple(args), 0, json.dumps(document), "")
@@ -87,7 +91,7 @@ class FakeCompose:
         )
 
     def stream(self, *args: str, on_line, env=None, timeout=None) -> ProcessResult:
-        result = self.run(*args)
+        result = self.run(*args, timeout=timeout)
         for line in result.output.splitlines():
             on_line(line)
         return result

@@ -246,6 +246,9 @@ def test_a_refusal_stops_only_the_postgres_restore_started(tmp_path, archive):
     stops = [c for c in compose.calls() if c.startswith("stop")]
     assert stops == ["stop postgres"], compose.calls()
     assert not any(c.startswith("down") for c in compose.calls())
+    # Bounded as every stop and down the kit runs (300 s; Compose.run's own default is 600):
+    # a hung engine leaves the refusal to be printed within 5 minutes.
+    assert [t for t in compose.timeouts if t[0][:1] == ("stop",)] == [(("stop", "postgres"), 300)]
 
 
 def test_uploads_are_restored_where_the_web_service_mounts_them() -> None:

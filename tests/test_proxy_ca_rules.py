@@ -84,3 +84,18 @@ def test_read_root_returns_the_certificate_once_caddy_wrote_it():
     compose = Answers(ProcessResult(("compose",), 1, "", "No such file"), ok(a_pem()))
     assert ca.read_root(compose, attempts=5, sleep=lambda s: None) == a_pem()
     assert len(compose.calls) == 2
+
+
+def test_read_root_by_default_tries_20_times_half_a_second_apart():
+    """Caddy writes its root right after it starts: the callers (`provision proxy-ca`, the
+    proxy step of `up`) rely on the defaults, 20 reads 0.5 s apart (about 10 s), and then one
+    line naming the last failure."""
+    pauses = []
+    compose = Answers(ProcessResult(("compose",), 1, "", "cat: root.crt: No such file"))
+    with pytest.raises(KitError) as failed:
+        ca.read_root(compose, sleep=pauses.append)
+    assert failed.value.message == (
+        f"cannot read the proxy's CA root {ROOT_CERT_PATH} (cat: root.crt: No such file)"
+    )
+    assert compose.calls == [(("exec", "-T", "proxy", "cat", ROOT_CERT_PATH), 60)] * 20
+    assert pauses == [0.5] * 19

@@ -189,7 +189,8 @@ def _prepare_database(
     return its table count. Into an empty directory the planned files and the render are
     written first (Compose needs them); a refusal or failure here removes them again, and the
     postgres container restore started, so the directory is left as it was found (and the
-    engine too, see `_take_down_new`)."""
+    engine too, see `_take_down_new`). That stop is bounded by 300 s, as every stop and down
+    the kit runs: a hung engine still lets the refusal be printed."""
     from provision.ops import database
     from provision.ops.pg_upgrade import start_postgres
     from provision.ops.restore_files import apply_files, remove_created
