@@ -45,8 +45,9 @@ def parse_from_email(raw: object) -> str:
     if named:
         name = named.group(1)
         # Printable text only: a control character or a lone surrogate cannot be written into
-        # a Compose file or an e-mail header.
-        if not name.isprintable() or any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        # a Compose file or an e-mail header (surrogates are category Cs, which isprintable()
+        # refuses with the other "Other" categories).
+        if not name.isprintable():
             raise Invalid(f"{shown(text)} has unprintable characters in its name", fix)
         return f"{name} <{address}>"
     return address

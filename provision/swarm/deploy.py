@@ -23,8 +23,7 @@ FIRST_PHASE = ("postgres", "valkey", "migrate")
 
 def bundled(settings, names: tuple[str, ...]) -> tuple[str, ...]:
     """`names` without the bundled Postgres when the database is external."""
-    external = getattr(settings, "external_database", False)
-    return tuple(name for name in names if not (external and name == "postgres"))
+    return tuple(name for name in names if not (settings.external_database and name == "postgres"))
 
 
 MANAGER_FIX = (

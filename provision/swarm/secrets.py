@@ -41,9 +41,7 @@ class SwarmSecret:
 def refuse_unsupported(settings) -> None:
     """External Valkey and S3 keys would reach the stack through interpolation, i.e. into the
     service spec that `docker service inspect` shows: not supported on Swarm yet."""
-    if getattr(settings, "external_valkey", False) or getattr(
-        settings, "uploads_access_key_id", ""
-    ):
+    if settings.external_valkey or settings.uploads_access_key_id:
         raise SettingsError(
             "target swarm does not take valkey_url or S3 access keys yet (they would be "
             "written into the service spec)",
@@ -81,13 +79,13 @@ def check_swarm_settings(settings) -> None:
             "target swarm has no pg_partman variant (compose.part.yml is for one host)",
             "set advanced_partitioning: false, or target compose",
         )
-    if getattr(settings, "profile", "standard") == "minimal":
+    if settings.profile == "minimal":
         raise SettingsError(
             "target swarm runs the standard services (web and worker scale apart), not "
             "profile minimal",
             "set profile: standard, or target compose",
         )
-    if getattr(settings, "proxy_enabled", False):
+    if settings.proxy_enabled:
         raise SettingsError(
             "target swarm has no TLS proxy of the kit's (it is a service of compose.yml)",
             "set proxy: none and put the swarm's own ingress (Traefik, Caddy, a load "
