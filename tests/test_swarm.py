@@ -182,7 +182,6 @@ def test_migrate_recreates_the_job_deploys_only_the_first_phase_and_waits(tmp_pa
         }
     )
     ctx = swarm_ctx(tmp_path, fake)
-    ctx.results["resolve_image"] = "never"
     # Postgres and Valkey converge at once here; their wait has its own tests below.
     monkeypatch.setattr("provision.swarm.services.wait_converged", lambda *a, **k: [])
     outcome = deploy.migrate(ctx)

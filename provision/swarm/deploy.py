@@ -151,11 +151,17 @@ def first_phase(stack_text: str) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+# `up --pull` for a stack: Swarm pulls on each node itself, and `--resolve-image` is what asks
+# the registry. `never` keeps an offline host (images `docker load`ed) from querying a registry
+# it cannot reach; `always` re-resolves every tag; `missing` is Docker's default, `changed`.
+RESOLVE_IMAGE = {"missing": "changed", "always": "always", "never": "never"}
+
+
 def stack_deploy(ctx: StackContext, text: str) -> None:
-    """`docker stack deploy` of `text` (on stdin)."""
+    """`docker stack deploy` of `text` (on stdin), resolving images as `up --pull` asks."""
     settings = ctx.load_settings()
     stack = settings.compose_project_name
-    resolve = ctx.results.get("resolve_image", "changed")
+    resolve = RESOLVE_IMAGE[ctx.pull_policy]
     docker_for(ctx).check(
         "stack", "deploy", "--compose-file", "-", "--resolve-image", resolve, stack,
         stdin=text,
