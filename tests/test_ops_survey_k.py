@@ -1,0 +1,315 @@
+"""Issue 20, part k: what the survey sample's survivors in ops/ showed no test looked at.
+
+Each test reads a user-visible result whole: a refusal's line, the compose calls a refused
+restore leaves, what the archive check reads, the settings a restore into an existing deployment
+is checked against, where an upgrade pulls its images, the services it needs running, where its
+settings check writes the `.env` copy, and the reason shown for an event verify never saw."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from cli_run import one_line_error
+from cli_run import run as cli
+from test_ops_pg_upgrade import deployment as pg_deployment
+from test_ops_restore import OLD_DB, OLD_UPLOADS
+from test_ops_restore import deployment as restore_deployment
+from test_ops_upgrade import RUNNING, FakeCompose, FakeOps, context
+from test_ops_upgrade import deployment as upgrade_deployment
+from test_restore_new_host_volumes import _calls
+
+from provision.errors import KitError, UsageError
+from provision.ops import manifest as manifest_module
+from provision.ops import restore as restore_module
+from provision.ops import upgrade
+from provision.ops.backup import create_backup
+from provision.ops.manifest import read_manifest
+from provision.ops.pg_upgrade import restore_database
+from provision.ops.upgrade_files import check_plan_settings
+from provision.ops.upgrade_plan import check_target_values
+from provision.stack.context import StackContext
+
+FIX = "use another archive (or take a new one with `provision backup`)"
+
+
+# --- ops/manifest._refuse_compressed: an archive that cannot be read names itself ---------
+
+
+def test_an_archive_that_cannot_be_read_is_refused_by_its_own_path():
+    """The tests run as root, so a mode cannot make a file unreadable: /proc/self/mem is a
+    regular file that opens and then fails its first read (EIO at address 0)."""
+    archive = Path("/proc/self/mem")
+    with pytest.raises(UsageError) as caught:
+        read_manifest(archive)
+    assert caught.value.exit_code == 2
+    assert caught.value.line() == (
+        "/proc/self/mem is not a usable backup: cannot read it (Input/output error); nothing "
+        f"was changed: {FIX}"
+    )
+
+
+# --- ops/pg_upgrade.restore_database: a manifest the caller holds is not read again --------
+
+
+def _counting_read_manifest(monkeypatch) -> list[Path]:
+    """Every archive `read_manifest` checks (each check hashes the whole archive again)."""
+    seen: list[Path] = []
+    real = manifest_module.read_manifest
+
+    def counting(archive):
+        seen.append(Path(archive))
+        return real(archive)
+
+    monkeypatch.setattr(manifest_module, "read_manifest", counting)
+    return seen
+
+
+def test_restore_database_reads_the_archive_once_when_given_its_manifest(tmp_path, monkeypatch):
+    """`provision restore` checks the archive whole, then hands its manifest over: hashing a
+    multi-gigabyte archive a second time would double the restore's reading for nothing."""
+    from test_ops_pg_upgrade import DUMP
+
+    old, _ = pg_deployment(tmp_path, "old")
+    archive = create_backup(old).path
+    manifest = read_manifest(archive)
+    new, compose = pg_deployment(tmp_path, "new", db=b"", tables=5)
+    seen = _counting_read_manifest(monkeypatch)
+    assert restore_database(new, archive, lambda line: None, manifest) == len(DUMP)
+    assert seen == []
+    assert (compose.state_dir / "db.bin").read_bytes() == DUMP
+    # Without one, it checks the archive itself, once.
+    assert restore_database(new, archive, lambda line: None) == len(DUMP)
+    assert seen == [archive]
+
+
+# --- ops/restore._prepare_database: a volume listing that never answered removes nothing ---
+
+
+def test_a_volume_listing_that_hangs_leaves_every_volume(tmp_path):
+    """Into an empty directory, restore lists the project's volumes before postgres starts, so
+    that a refusal removes only the volume it made. When that listing fails (a Compose that
+    hangs past its bound, or Ctrl-C), what existed is unknown: the cleanup takes the containers
+    down and keeps every volume, another deployment's data included."""
+    _old, _, ctx = restore_deployment(tmp_path, "old", OLD_DB, OLD_UPLOADS)
+    archive = create_backup(ctx).path
+    target = tmp_path / "empty"
+    target.mkdir()
+    from ops_fakes import FakeCompose as OpsCompose
+    from ops_fakes import make_state
+
+    make_state(
+        tmp_path / "engine", b"", b"", postgres="absent", tables=0, volumes=["x_postgres-data"]
+    )
+
+    class HangingVolumes(OpsCompose):
+        def run(self, *args, env=None, timeout=None):
+            if args[:1] == ("volumes",):
+                self.hung = args
+                # What runtime/process.run raises when the child outlives its bound.
+                raise KitError("compose volumes did not finish within 60 s", "check the engine")
+            return super().run(*args, env=env, timeout=timeout)
+
+    compose = HangingVolumes(target, tmp_path / "engine")
+    new = StackContext(directory=target, environ={}, compose_factory=lambda s: compose)
+    with pytest.raises(KitError) as caught:
+        restore_module.restore_backup(new, archive, verify=False)
+    assert caught.value.line() == ("compose volumes did not finish within 60 s: check the engine")
+    assert compose.hung == ("volumes", "--quiet")
+    assert _calls(compose) == ["down --remove-orphans"]
+    state = json.loads((compose.state_dir / "state.json").read_text())
+    assert state["volumes"] == ["x_postgres-data"]
+    assert list(target.iterdir()) == []
+
+
+# --- ops/restore_files.planned_settings: an existing deployment's glitchtip.yaml counts -----
+
+
+def test_restore_into_a_deployment_checks_its_own_glitchtip_yaml(tmp_path):
+    """Restore keeps an existing deployment's glitchtip.yaml (the archive's is not written
+    over it): the compatibility check must read that file, here a Postgres too old for the
+    dump, and refuse before anything is started."""
+    _old, _, old_ctx = restore_deployment(tmp_path, "old", OLD_DB, OLD_UPLOADS)
+    archive = create_backup(old_ctx).path
+    target, compose, ctx = restore_deployment(
+        tmp_path, "new", b"", b"", tables=0, postgres="exited"
+    )
+    settings = target / "glitchtip.yaml"
+    settings.write_text(settings.read_text() + "postgres_image: postgres:16.6\n")
+    before = {path.name: path.read_bytes() for path in target.iterdir() if path.is_file()}
+    with pytest.raises(UsageError) as caught:
+        restore_module.restore_backup(ctx, archive, verify=False)
+    assert caught.value.line() == (
+        "the dump is from Postgres 17, the target server is Postgres 16, whose pg_restore "
+        "cannot read it; nothing was changed: set postgres_image to a Postgres 17 or newer "
+        "image (the backup used postgres:18.1)"
+    )
+    assert compose.calls() == []  # refused before postgres was started
+    after = {path.name: path.read_bytes() for path in target.iterdir() if path.is_file()}
+    assert after == before
+
+
+# --- ops/upgrade.current_state: the services needed are this deployment's -----------------
+
+
+def test_an_upgrade_with_an_external_valkey_needs_no_valkey_container(tmp_path):
+    """With `valkey_url` the kit runs no Valkey: the stack is running without one, and the
+    upgrade goes ahead (the bundled data, Postgres and uploads, are still the kit's)."""
+    external, bundled = tmp_path / "external", tmp_path / "bundled"
+    external.mkdir()
+    bundled.mkdir()
+    directory = upgrade_deployment(external, valkey_url="redis://valkey.example.net:6379/0")
+    rows = [row for row in RUNNING if row["Service"] != "valkey"]
+    fake = FakeOps(tmp_path)
+    state = upgrade.prepare(
+        context(directory, FakeCompose(rows)), to="6.2.6", postgres=None, ops=fake.ops()
+    )
+    assert state.plan.glitchtip_image == "glitchtip/glitchtip:6.2.6"
+    # The same stack without the Valkey the kit runs is refused, naming it.
+    directory = upgrade_deployment(bundled)
+    with pytest.raises(UsageError) as caught:
+        upgrade.prepare(
+            context(directory, FakeCompose(rows)), to="6.2.6", postgres=None, ops=fake.ops()
+        )
+    assert caught.value.line() == (
+        "the stack is not running (valkey has no container); an upgrade starts from a working "
+        "one: start it with `provision up` (and check `provision verify`), then upgrade"
+    )
+
+
+# --- ops/upgrade.step_pull: images are pulled through the deployment's engine ---------------
+
+
+class RecordingEngine:
+    """The engine's image calls: present after a pull."""
+
+    def __init__(self):
+        self.images: set[str] = set()
+        self.calls: list[str] = []
+
+    def image_present(self, image):
+        self.calls.append(f"present? {image}")
+        return image in self.images
+
+    def pull(self, image):
+        self.calls.append(f"pull {image}")
+        self.images.add(image)
+
+
+def test_the_pull_step_pulls_through_the_deployments_engine(tmp_path):
+    """The real pull (`_pull_image`, what `provision upgrade` wires) asks the engine of the
+    deployment being upgraded whether it has the image, pulls it, and checks it arrived."""
+    directory = upgrade_deployment(tmp_path)
+    engine = RecordingEngine()
+    compose = FakeCompose()
+    ctx = StackContext(
+        directory, environ={}, compose_factory=lambda s: compose, engine_factory=lambda: engine
+    )
+    fake = FakeOps(tmp_path)
+    ops = upgrade.UpgradeOps(**{**vars(fake.ops()), "pull_image": upgrade._pull_image})
+    state = upgrade.prepare(ctx, to="6.2.6", postgres=None, ops=ops)
+    outcome = upgrade.run_upgrade(ctx, state, ops)
+    assert outcome.ok, outcome.report.error and outcome.report.error.line()
+    pull = next(record for record in outcome.report.records if record.name == "pull")
+    assert pull.detail == "1 image(s) present: glitchtip/glitchtip:6.2.6"
+    assert engine.calls == [
+        "present? glitchtip/glitchtip:6.2.6",
+        "pull glitchtip/glitchtip:6.2.6",
+        "present? glitchtip/glitchtip:6.2.6",
+    ]
+
+
+# --- ops/upgrade_files.check_settings_text: the .env copy stays in the deployment ----------
+
+
+def test_the_upgrade_settings_check_never_writes_outside_the_deployment(tmp_path, monkeypatch):
+    """The check loads the new glitchtip.yaml beside a copy of `.env` (the deployment's
+    secrets) in a scratch directory inside the deployment, never in the system's temporary
+    directory: here that one does not exist, and the check still works and leaves nothing."""
+    (tmp_path / "dep").mkdir()
+    directory = upgrade_deployment(tmp_path / "dep")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-tmp"))
+    before = sorted(path.name for path in directory.iterdir())
+    check_plan_settings(directory, {"glitchtip_major": 6}, {}, environ={})
+    assert sorted(path.name for path in directory.iterdir()) == before
+    assert not (tmp_path / "no-system-tmp").exists()
+
+
+# --- ops/upgrade_plan.check_target_values: each refusal names its option whole --------------
+
+
+@pytest.mark.parametrize(
+    ("to", "postgres", "line"),
+    [
+        (
+            "foo;rm -rf /",
+            None,
+            "--to 'foo;rm -rf /' is not an image reference: use name:tag, e.g. "
+            "registry.local/postgres:17.7",
+        ),
+        ("  ", None, "--to is empty: give a version (6.2.7) or an image (name:tag)"),
+        (
+            "6.2.7",
+            "bad image!",
+            "--postgres 'postgres:bad image!' is not an image reference: use name:tag, e.g. "
+            "registry.local/postgres:17.7",
+        ),
+        ("6.2.7", "", "--postgres is empty: give a version (6.2.7) or an image (name:tag)"),
+    ],
+)
+def test_a_target_value_that_is_no_image_is_refused_naming_its_option(to, postgres, line):
+    with pytest.raises(UsageError) as caught:
+        check_target_values(to, postgres)
+    assert caught.value.line() == line
+
+
+def test_upgrade_to_garbage_names_the_option_on_the_command_line(tmp_path):
+    assert cli(tmp_path, "render").exit_code == 0
+    assert one_line_error(cli(tmp_path, "upgrade", "--to", "foo;rm -rf /")) == (
+        "error: --to 'foo;rm -rf /' is not an image reference: use name:tag, e.g. "
+        "registry.local/postgres:17.7"
+    )
+
+
+# --- ops/verify.Verifier.check_event: why the event was not seen, as the error said it ------
+
+
+def test_an_events_list_that_is_no_json_is_named_in_the_event_check(tmp_path, monkeypatch):
+    """A proxy that answers the events list with a page instead of GlitchTip's JSON: the
+    event check's reason is the parser's own message, whole, not only the error's class."""
+    import httpx
+    from fakeglitchtip import create_superuser, start_fake
+    from test_ops_verify import ADMIN, PASSWORD, by_name, deploy
+    from test_ops_verify import context as verify_context
+
+    from provision.ops import verify
+    from provision.ops.verify import run_verify
+
+    real_client = verify._client
+
+    def proxied_client(timeout: float = verify.HTTP_TIMEOUT):
+        forward = real_client(timeout)
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and request.url.path.endswith("/events/"):
+                return httpx.Response(200, text="<html>maintenance</html>")
+            return forward.send(request)
+
+        return httpx.Client(transport=httpx.MockTransport(handle))
+
+    fake = start_fake(worker=True, worker_interval=0.1)
+    try:
+        create_superuser(fake.store, ADMIN, PASSWORD)
+        ctx = verify_context(deploy(tmp_path, fake))
+        monkeypatch.setattr(verify, "_client", proxied_client)
+        report = run_verify(ctx, checks=["event"], event_timeout=0.2)
+    finally:
+        fake.stop()
+    detail = by_name(report)["event"].detail
+    event_id = detail.split()[1]
+    assert detail == (
+        f"event {event_id} was accepted but not processed within 0.2 s (Expecting value: line "
+        "1 column 1 (char 0)): is the worker running? (`provision logs worker`)"
+    )
