@@ -276,9 +276,9 @@ def test_upgrade_to_garbage_names_the_option_on_the_command_line(tmp_path):
 # --- ops/verify.Verifier.check_event: why the event was not seen, as the error said it ------
 
 
-def test_an_events_list_that_is_no_json_is_named_in_the_event_check(tmp_path, monkeypatch):
-    """A proxy that answers the events list with a page instead of GlitchTip's JSON: the
-    event check's reason is the parser's own message, whole, not only the error's class."""
+def _event_check(tmp_path, monkeypatch, answer) -> str:
+    """The event check's detail against the fake GlitchTip, with `answer(request)` in front of
+    it (a proxy): its response is sent instead of the fake's where it gives one."""
     import httpx
     from fakeglitchtip import create_superuser, start_fake
     from test_ops_verify import ADMIN, PASSWORD, by_name, deploy
@@ -293,9 +293,7 @@ def test_an_events_list_that_is_no_json_is_named_in_the_event_check(tmp_path, mo
         forward = real_client(timeout)
 
         def handle(request: httpx.Request) -> httpx.Response:
-            if request.method == "GET" and request.url.path.endswith("/events/"):
-                return httpx.Response(200, text="<html>maintenance</html>")
-            return forward.send(request)
+            return answer(request) or forward.send(request)
 
         return httpx.Client(transport=httpx.MockTransport(handle))
 
@@ -307,9 +305,52 @@ def test_an_events_list_that_is_no_json_is_named_in_the_event_check(tmp_path, mo
         report = run_verify(ctx, checks=["event"], event_timeout=0.2)
     finally:
         fake.stop()
-    detail = by_name(report)["event"].detail
+    return by_name(report)["event"].detail
+
+
+def _events_list(response):
+    def answer(request):
+        if request.method == "GET" and request.url.path.endswith("/events/"):
+            return response
+        return None
+
+    return answer
+
+
+def test_an_events_list_that_is_no_json_is_named_in_the_event_check(tmp_path, monkeypatch):
+    """A proxy that answers the events list with a page instead of GlitchTip's JSON: the
+    event check's reason is the parser's own message, whole, not only the error's class."""
+    import httpx
+
+    page = httpx.Response(200, text="<html>maintenance</html>")
+    detail = _event_check(tmp_path, monkeypatch, _events_list(page))
     event_id = detail.split()[1]
     assert detail == (
         f"event {event_id} was accepted but not processed within 0.2 s (Expecting value: line "
         "1 column 1 (char 0)): is the worker running? (`provision logs worker`)"
+    )
+
+
+def test_an_events_list_that_fails_names_its_status_in_the_event_check(tmp_path, monkeypatch):
+    import httpx
+
+    detail = _event_check(tmp_path, monkeypatch, _events_list(httpx.Response(502)))
+    event_id = detail.split()[1]
+    assert detail == (
+        f"event {event_id} was accepted but not processed within 0.2 s (the events list "
+        "answered HTTP 502): is the worker running? (`provision logs worker`)"
+    )
+
+
+def test_a_store_endpoint_that_cannot_be_reached_fails_the_send(tmp_path, monkeypatch):
+    import httpx
+
+    def unreachable(request):
+        if request.url.path.endswith("/store/"):
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return None
+
+    detail = _event_check(tmp_path, monkeypatch, unreachable)
+    assert detail == (
+        "cannot send an event through the DSN (ConnectError: [Errno 111] Connection refused)"
     )
