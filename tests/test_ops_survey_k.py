@@ -354,3 +354,31 @@ def test_a_store_endpoint_that_cannot_be_reached_fails_the_send(tmp_path, monkey
     assert detail == (
         "cannot send an event through the DSN (ConnectError: [Errno 111] Connection refused)"
     )
+
+
+def test_verify_writes_no_rc_file_for_its_own_project(tmp_path, monkeypatch):
+    """verify gets or creates its own project through create-project's code, which writes a
+    `.glitchtiprc` by default (in the working directory): verify must write none, neither
+    where it runs nor over the deployment's own (whose DSN is the user's project)."""
+    from fakeglitchtip import create_superuser, start_fake
+    from test_ops_verify import ADMIN, PASSWORD, by_name, deploy
+    from test_ops_verify import context as verify_context
+
+    from provision.ops.verify import run_verify
+
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    fake = start_fake(worker=True, worker_interval=0.1)
+    try:
+        create_superuser(fake.store, ADMIN, PASSWORD)
+        ctx = verify_context(deploy(deployment, fake))
+        rc_before = (deployment / ".glitchtiprc").read_bytes()
+        monkeypatch.chdir(elsewhere)
+        report = run_verify(ctx, checks=["event"], event_timeout=10)
+    finally:
+        fake.stop()
+    assert by_name(report)["event"].ok, by_name(report)["event"].detail
+    assert list(elsewhere.iterdir()) == []
+    assert (deployment / ".glitchtiprc").read_bytes() == rc_before
