@@ -382,3 +382,26 @@ def test_verify_writes_no_rc_file_for_its_own_project(tmp_path, monkeypatch):
     assert by_name(report)["event"].ok, by_name(report)["event"].detail
     assert list(elsewhere.iterdir()) == []
     assert (deployment / ".glitchtiprc").read_bytes() == rc_before
+
+
+# --- ops/restore._migrate_and_start: the migrate container's lines are read, not shown ------
+
+
+def test_restore_runs_the_migrations_through_compose_and_keeps_their_lines_quiet(
+    tmp_path, monkeypatch
+):
+    """The real `run_migrations` streams the migrate container's output line by line to the
+    callback restore gives it (Django prints its plan every time): the restore's own lines say
+    only that they ran, and a callback that is no callable would fail on the first line."""
+    import provision.stack.start
+
+    _target, compose, ctx = restore_deployment(tmp_path, "new", b"", b"", tables=0)
+    monkeypatch.setattr(
+        provision.stack.start,
+        "start",
+        lambda c: type("Outcome", (), {"detail": "4 services up"})(),
+    )
+    lines: list[str] = []
+    restore_module._migrate_and_start(ctx, lines.append)
+    assert lines == ["migrations ran", "started: 4 services up"]
+    assert [call for call in compose.calls() if call.startswith("run ")] == ["run --rm -T migrate"]
