@@ -405,3 +405,104 @@ def test_restore_runs_the_migrations_through_compose_and_keeps_their_lines_quiet
     restore_module._migrate_and_start(ctx, lines.append)
     assert lines == ["migrations ran", "started: 4 services up"]
     assert [call for call in compose.calls() if call.startswith("run ")] == ["run --rm -T migrate"]
+
+
+# --- ops/restore_files._env_without_identity: a host value the archive never recorded ------
+
+
+def test_a_host_identity_the_archive_never_recorded_is_kept(tmp_path):
+    """This host runs as Compose project `second`; the archive's `.env` has no project name
+    (its deployment used the default). Without the host's line the restored deployment would
+    be project `glitchtip`: another stack on this engine, beside the running one."""
+    from provision.ops.restore_files import plan_files
+
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / ".env").write_text(
+        "SECRET_KEY=b\nGLITCHTIP_KIT_COMPOSE_PROJECT_NAME=second\nPOSTGRES_PASSWORD=host\n"
+        "GLITCHTIP_KIT_MAJOR=6\n"
+    )
+    archived = "SECRET_KEY=a\nPOSTGRES_PASSWORD=old\nGLITCHTIP_KIT_MAJOR=5\n"
+    plan = plan_files(host, {".env": archived}, new_host=False)
+    assert plan.contents == {
+        ".env": "SECRET_KEY=a\nPOSTGRES_PASSWORD=host\nGLITCHTIP_KIT_MAJOR=6\n"
+        "GLITCHTIP_KIT_COMPOSE_PROJECT_NAME=second\n"
+    }
+    assert plan.notes == [
+        "kept this host's GLITCHTIP_KIT_COMPOSE_PROJECT_NAME (the archive's with "
+        "--archived-identity)"
+    ]
+
+
+# --- ops/upgrade: the default pieces, and the default backup's progress ---------------------
+
+
+def test_the_upgrades_default_pieces_are_the_real_ones():
+    ops = upgrade.default_ops()
+    assert vars(ops) == {
+        "backup": upgrade._backup,
+        "verify": upgrade._verify,
+        "restore_database": upgrade._restore_database,
+        "server_version": upgrade.server_version,
+        "pull_image": upgrade._pull_image,
+        "start_stack": upgrade._start_stack,
+        "start_postgres": upgrade._start_postgres,
+        "volume_exists": upgrade._volume_exists,
+        "remove_volume": upgrade._remove_volume,
+    }
+
+
+def test_the_upgrades_backup_writes_the_archive_and_says_how_far_it_is(tmp_path):
+    """The upgrade's backup step shows the dump's and the uploads' progress, as `provision
+    backup` does (the archive of a large database takes minutes)."""
+    from test_ops_pg_upgrade import DUMP
+
+    ctx, _ = pg_deployment(tmp_path, "dep")
+    lines: list[str] = []
+    archive = upgrade._backup(ctx, lines.append)
+    assert read_manifest(archive).members["database.dump"].size == len(DUMP)
+    assert lines[0].startswith("pg_dump: ")
+    assert lines[-2:] == ["pg_dump: 2.3 MB", "uploads: 7 B"]
+
+
+def test_the_settings_check_judges_the_edited_settings_not_the_current_ones(tmp_path):
+    """The preflight loads glitchtip.yaml as the upgrade would write it: values that would not
+    load are refused before anything stops, and the file on disk is unchanged."""
+    from provision.errors import SettingsError
+
+    (tmp_path / "dep").mkdir()
+    directory = upgrade_deployment(tmp_path / "dep")
+    before = (directory / "glitchtip.yaml").read_bytes()
+    check_plan_settings(directory, {}, {}, environ={})  # the current settings load
+    with pytest.raises(SettingsError) as caught:
+        check_plan_settings(directory, {"postgres_image": "postgres:12.1"}, {}, environ={})
+    assert caught.value.line() == (
+        "postgres_image (from glitchtip.yaml): Postgres 12 is older than 14, which GlitchTip "
+        "requires: use Postgres 14 or newer"
+    )
+    assert (directory / "glitchtip.yaml").read_bytes() == before
+
+
+# --- ops/verify.Verifier.check_disk: the report's free space to the hundredth of a GiB ------
+
+
+def test_the_disk_checks_report_keeps_two_decimals(tmp_path, monkeypatch):
+    """`verify --json` reports each place's free space in GiB rounded to two decimals (the
+    line shows one): a fixed answer of the file system, so the figures are exact."""
+    import shutil
+    from collections import namedtuple
+
+    from test_verify_lines import deployment as verify_deployment
+
+    from provision.ops.verify import run_verify
+
+    ctx = verify_deployment(tmp_path, "http://127.0.0.1:18999")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, int(12.3456 * 2**30)))
+    check = run_verify(ctx, checks=["disk"], min_free_gib=0).checks[0]
+    assert check.detail == (
+        f"Docker data root {tmp_path}: 12.3 GiB free, deployment dir {tmp_path}: 12.3 GiB free"
+    )
+    assert check.data == {
+        "free_gib": {f"Docker data root {tmp_path}": 12.35, f"deployment dir {tmp_path}": 12.35}
+    }
