@@ -66,11 +66,11 @@ class FakeOps:
             backup=self.backup,
             verify=self.verify,
             restore_database=self.restore_database,
-            server_version=lambda settings: self.version,
+            server_version=self.server_version,
             pull_image=self.pull_image,
             start_stack=self.start_stack,
             start_postgres=self.start_postgres,
-            volume_exists=lambda ctx, name: name in self.existing_volumes,
+            volume_exists=self.volume_exists,
             remove_volume=self.remove_volume,
         )
 
@@ -78,7 +78,18 @@ class FakeOps:
         self.events.append(f"pull {image}")
         self._maybe_fail("pull")
 
+    # The real pieces work on the deployment their context (or settings) names: each fake
+    # reads it as they do, so a piece handed None instead fails here as it would there.
+    def server_version(self, settings):
+        str(settings.internal_url)  # the real one asks GlitchTip at this URL
+        return self.version
+
+    def volume_exists(self, ctx, name):
+        ctx.load_settings()  # the real one asks the deployment's engine
+        return name in self.existing_volumes
+
     def backup(self, ctx, note):
+        ctx.load_settings()  # the real backup reads the deployment's settings and Compose
         self.events.append("backup")
         self._maybe_fail("backup")
         return self.backup_path
@@ -90,6 +101,7 @@ class FakeOps:
         return int(image.rsplit(":", 1)[1].split(".")[0])
 
     def restore_database(self, ctx, archive, note):
+        ctx.load_settings()  # the real restore streams into the deployment's postgres
         self.events.append(f"restore {Path(archive).name}")
         self._maybe_fail("restore")
 
@@ -102,6 +114,7 @@ class FakeOps:
         return "up"
 
     def remove_volume(self, ctx, name):
+        ctx.load_settings()  # the real one asks the deployment's engine
         self.events.append(f"remove volume {name}")
 
     def verify(self, ctx, timeout):
