@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from provision.deployment import Deployment, secrets_of
-from provision.masking import MASK, redact
+from provision.masking import MASK, mask_url_password, redact, url_passwords
 from provision.settings import load_settings
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -69,3 +69,38 @@ def test_the_dsn_key_of_a_valid_glitchtiprc_is_masked_beside_the_env_secrets(tmp
     (tmp_path / ".env").chmod(0o600)
     (tmp_path / ".glitchtiprc").write_text(f"[defaults]\nurl = http://{KEY}@localhost:8000/1\n")
     assert set(secrets_of(tmp_path)) == {secret, KEY}
+
+
+@pytest.mark.parametrize(
+    ("url", "masked", "passwords"),
+    [
+        (
+            "postgres://u:one@h/g?sslmode=require&password=two&PASSWORD=three",
+            f"postgres://u:{MASK}@h/g?sslmode=require&password={MASK}&PASSWORD={MASK}",
+            ["one", "two", "three"],
+        ),
+        ("postgres://u@h/g", "postgres://u@h/g", []),  # a user without a password
+        ("u:pw@h:5432/g", f"u:{MASK}@h:5432/g", ["pw"]),  # no scheme: still the userinfo's
+        ("redis://h/0?password=&db=1", "redis://h/0?password=&db=1", []),  # empty: nothing
+        ("redis://:s3cret@h:6379/0#frag", f"redis://:{MASK}@h:6379/0#frag", ["s3cret"]),
+        ("postgres://u:a#b/c?d@h/g", f"postgres://u:{MASK}@h/g", ["a#b/c?d"]),
+        ("postgres://u:p:q@h/g", f"postgres://u:{MASK}@h/g", ["p:q"]),
+        ("postgres://u:p@s@h/g", f"postgres://u:{MASK}@h/g", ["p@s"]),  # up to the last '@'
+        ("u:p@s@h/g", f"u:{MASK}@h/g", ["p@s"]),
+        (
+            "redis://h/0?Password=x#y&password=z",
+            f"redis://h/0?Password={MASK}#y&password={MASK}",
+            ["x", "z"],
+        ),
+        (
+            "postgres://h/g?xpassword=no&password=yes",
+            f"postgres://h/g?xpassword=no&password={MASK}",
+            ["yes"],
+        ),
+        ("not a url at all", "not a url at all", []),
+    ],
+)
+def test_url_passwords_and_their_masked_url_whole(url, masked, passwords):
+    """Each password form a client reads (userinfo, `password=` in any case, ended by `&` or
+    `#`) is found as written and masked in place; everything else of the URL stays."""
+    assert (mask_url_password(url), url_passwords(url)) == (masked, passwords)
