@@ -24,3 +24,61 @@ def test_a_config_in_utf8_with_a_non_ascii_organization_is_refused_by_name(tmp_p
     assert capsys.readouterr().err == (
         f"error: {path}: organization must be an organization slug, not 'acmé'\n"
     )
+
+
+def test_an_answer_longer_than_the_cap_is_refused_after_the_cap_without_waiting_for_the_rest(
+    tmp_path,
+):
+    """The exporter reads at most MAX_BODY_BYTES + 1 bytes of an answer: whatever answers at
+    GlitchTip's address (a proxy's error page streamed forever, a wrong service) costs it 8 MiB
+    at most. Here the server announces more than it sends and holds the connection: the
+    exporter refuses the answer once the cap is passed, instead of waiting for the rest until
+    its timeout (not recorded from GlitchTip, whose answers are small JSON)."""
+    import json
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    release = threading.Event()
+    sent = pe.MAX_BODY_BYTES + 1
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {sent + 1024}\r\n\r\n"
+            )
+            connection.sendall(head.encode() + b" " * sent)
+            release.wait(timeout=30)  # the rest never comes while the client reads
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(
+        json.dumps({"api_url": f"http://127.0.0.1:{port}", "organization": "acme"})
+    )
+    config = pe.load_config(str(config_path))
+    exporter = pe.Exporter(config, "not-a-token-1", spread_seconds=0.0)
+    api = pe.Api(config, "not-a-token-1", exporter.requests, timeout=5.0)
+    refused: tuple[str, str] | None = None
+    try:
+        try:
+            api.get("/api/0/organizations/acme/projects/")
+        except pe.ApiFailure as failure:
+            refused = (str(failure), failure.code)
+    finally:
+        release.set()
+        server.join(timeout=10)
+        listener.close()
+    assert refused == (
+        f"GET /api/0/organizations/acme/projects/ answered more than {pe.MAX_BODY_BYTES} bytes",
+        "200",
+    )
