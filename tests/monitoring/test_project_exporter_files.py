@@ -82,3 +82,44 @@ def test_an_answer_longer_than_the_cap_is_refused_after_the_cap_without_waiting_
         f"GET /api/0/organizations/acme/projects/ answered more than {pe.MAX_BODY_BYTES} bytes",
         "200",
     )
+
+
+def test_a_token_without_the_read_scopes_is_said_with_its_fix(tmp_path):
+    """GlitchTip answers 403 to a token lacking the scope of the call (the fake's scope check,
+    as recorded for the API): the poll's error names the scopes to give."""
+    from fakeglitchtip import create_api_token, start_fake
+    from project_exporter_world import ADMIN, ORG, make_world, write_config
+
+    handle = start_fake(keep_alive=False, latency=0.002)
+    try:
+        make_world(handle)
+        weak = create_api_token(handle.store, ADMIN, ["event:read"], "weak")
+        config = pe.load_config(str(write_config(tmp_path, handle.url, weak)))
+        result = pe.Exporter(config, weak, spread_seconds=0.0).poll()
+    finally:
+        handle.stop()
+    assert (result.ok, result.error) == (
+        False,
+        f"GET /api/0/organizations/{ORG}/projects/ answered 403: "
+        "the API token lacks scope org:read or project:read",
+    )
+
+
+def test_a_host_header_glitchtip_does_not_allow_is_said_with_its_fix(tmp_path):
+    """Django answers 400 to a Host outside ALLOWED_HOSTS (the fake runs the same check)."""
+    from fakeglitchtip import start_fake
+    from project_exporter_world import ORG, make_world, write_config
+
+    handle = start_fake(keep_alive=False, latency=0.002, allowed_hosts=("glitchtip.example.com",))
+    try:
+        world = make_world(handle)
+        path = write_config(tmp_path, handle.url, world.token, host_header="other.example.com")
+        config = pe.load_config(str(path))
+        result = pe.Exporter(config, world.token, spread_seconds=0.0).poll()
+    finally:
+        handle.stop()
+    assert (result.ok, result.error) == (
+        False,
+        f"GET /api/0/organizations/{ORG}/projects/ answered 400: GlitchTip refused the Host "
+        "header: set host_header to a host in its ALLOWED_HOSTS",
+    )
