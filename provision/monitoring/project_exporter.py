@@ -227,6 +227,8 @@ def load_config(path: str) -> Config:
             text = handle.read(1024 * 1024)
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:  # JSON is UTF-8 (RFC 8259); an edit in another encoding
+        raise ConfigError(f"{path} is not valid JSON: it is not UTF-8 text") from None
     try:
         data = json.loads(text)
     except ValueError as error:
