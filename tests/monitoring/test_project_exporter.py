@@ -25,13 +25,6 @@ from provision.monitoring import project_exporter as pe
 EXPORTER = Path(pe.__file__)
 
 
-@pytest.fixture
-def fake():
-    handle = start_fake(keep_alive=False, latency=0.002)
-    yield handle
-    handle.stop()
-
-
 def exporter_for(path: Path, **kwargs) -> pe.Exporter:
     config = pe.load_config(str(path))
     return pe.Exporter(config, pe.read_token(config.token_file), spread_seconds=0.0, **kwargs)

@@ -12,19 +12,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakeglitchtip import start_fake
 from project_exporter_world import ORG, make_world, write_config
 
 from provision.monitoring import project_exporter as pe
 
 HOUR = 3600
-
-
-@pytest.fixture
-def fake():
-    handle = start_fake(keep_alive=False, latency=0.002)
-    yield handle
-    handle.stop()
 
 
 def events(exporter: pe.Exporter, project: str) -> float | None:

@@ -6,17 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakeglitchtip import start_fake
 from project_exporter_world import make_world, write_config
 
 from provision.monitoring import project_exporter as pe
-
-
-@pytest.fixture
-def fake():
-    handle = start_fake(keep_alive=False, latency=0.002)
-    yield handle
-    handle.stop()
 
 
 def test_the_poll_duration_gauge_holds_how_long_the_last_poll_took(fake, tmp_path):
