@@ -27,3 +27,23 @@ def test_every_stack_deploy_resolves_images_as_the_pull_policy_asks(tmp_path, pu
         deploys
         == [("stack", "deploy", "--compose-file", "-", "--resolve-image", resolve, "glitchtip")] * 2
     )
+
+
+@pytest.mark.parametrize("pull", ["missing", "always", "never"])
+def test_up_hands_its_pull_option_to_the_swarm_run(tmp_path, monkeypatch, pull):
+    """The CLI's `--pull` reaches the context the Swarm steps read (the deploy above maps it)."""
+    from cli_run import run
+
+    from provision.steps import RunReport
+
+    seen: list[str] = []
+
+    def swarm_up(ctx, progress=None):
+        seen.append(ctx.pull_policy)
+        return RunReport(records=[], elapsed=0.0)
+
+    monkeypatch.setattr(deploy, "run_swarm_up", swarm_up)
+    swarm_dir(tmp_path)
+    result = run(tmp_path, "up", "--target", "swarm", "--pull", pull, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert seen == [pull]
